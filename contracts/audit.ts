@@ -1,0 +1,209 @@
+import { z } from 'zod';
+import { ExecutionId, JobKey, NonNegativeInt, Parameters, PositiveInt, Timestamp, WorkflowId } from './common.js';
+
+/** Job lifecycle words (DESIGN §1). Order matters: it is the forward order of a single attempt. */
+export const JOB_STATUSES = [
+  'Pending',
+  'Queued',
+  'Dispatched',
+  'Running',
+  'Completed',
+  'Failed',
+  'TimedOut',
+  'Cancelled',
+  'Skipped',
+] as const;
+export const JobStatus = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof JobStatus>;
+
+/** Statuses that end an attempt. */
+export const TERMINAL_JOB_STATUSES = ['Completed', 'Failed', 'TimedOut', 'Cancelled', 'Skipped'] as const;
+export type TerminalJobStatus = (typeof TERMINAL_JOB_STATUSES)[number];
+/** Statuses a job is in while it occupies a concurrency slot. */
+export const IN_FLIGHT_JOB_STATUSES = ['Queued', 'Dispatched', 'Running'] as const;
+
+export function isTerminalJobStatus(s: JobStatus): s is TerminalJobStatus {
+  return (TERMINAL_JOB_STATUSES as readonly string[]).includes(s);
+}
+
+const RANK: Record<JobStatus, number> = {
+  Pending: 0,
+  Queued: 1,
+  Dispatched: 2,
+  Running: 3,
+  Completed: 4,
+  Failed: 4,
+  TimedOut: 4,
+  Cancelled: 4,
+  Skipped: 4,
+};
+
+/**
+ * Whether moving a job from (attempt, status) to (attempt', status') goes forward. Transitions
+ * only move forward: within an attempt by lifecycle rank, and a retry is a later attempt. A write
+ * that is not forward is a no-op, which is what makes duplicated and reordered deliveries harmless.
+ */
+export function isForwardTransition(
+  from: { attempt: number; status: JobStatus },
+  to: { attempt: number; status: JobStatus },
+): boolean {
+  if (to.attempt !== from.attempt) return to.attempt > from.attempt && isTerminalJobStatus(from.status);
+  return RANK[to.status] > RANK[from.status];
+}
+
+export const WORKFLOW_STATUSES = ['Running', 'Completed', 'Failed', 'Cancelled'] as const;
+export const WorkflowStatus = z.enum(WORKFLOW_STATUSES);
+export type WorkflowStatus = z.infer<typeof WorkflowStatus>;
+
+export const STAGE_STATUSES = ['Pending', 'Running', 'Completed', 'Failed', 'Cancelled', 'Skipped'] as const;
+export const StageStatus = z.enum(STAGE_STATUSES);
+export type StageStatus = z.infer<typeof StageStatus>;
+
+/** A job that did not complete, as kept on the run (at most 10) and reported in WorkflowFinished. */
+export const FailedJobSummary = z.object({
+  job_key: JobKey,
+  job_name: z.string(),
+  status: z.enum(['Completed', 'Failed', 'TimedOut', 'Cancelled']),
+  exit_code: z.number().int().nullable(),
+  error_message: z.string().nullable(),
+  log_location: z.string().nullable(),
+});
+export type FailedJobSummary = z.infer<typeof FailedJobSummary>;
+
+/** Per-outcome job counts, as reported in StageCompleted / WorkflowFinished and kept per stage. */
+export const JobCounts = z.object({
+  total: NonNegativeInt,
+  completed: NonNegativeInt,
+  failed: NonNegativeInt,
+  timed_out: NonNegativeInt,
+  cancelled: NonNegativeInt,
+  skipped: NonNegativeInt,
+});
+export type JobCounts = z.infer<typeof JobCounts>;
+
+/**
+ * A stage's progress inside the workflow audit record. The counters make every decision O(1):
+ * `cursor` is the highest job number the planner has passed, `launched` how many jobs it queued,
+ * `finished` how many launched jobs reached a final state, `pre_skipped` how many were Skipped
+ * when the run was created (disabled stage, or completed in the run being restarted).
+ */
+export const StageProgress = z.object({
+  stage: PositiveInt,
+  stage_description: z.string().nullable(),
+  execution_type: z.enum(['sequential', 'parallel']),
+  enabled: z.boolean(),
+  max_concurrency: PositiveInt.nullable(),
+  status: StageStatus,
+  started_at: Timestamp.nullable(),
+  finished_at: Timestamp.nullable(),
+  cursor: NonNegativeInt,
+  launched: NonNegativeInt,
+  finished: NonNegativeInt,
+  pre_skipped: NonNegativeInt,
+  ...JobCounts.shape,
+});
+export type StageProgress = z.infer<typeof StageProgress>;
+
+/**
+ * The workflow audit record. The seed's attribute names come first (workflow_execution_id,
+ * workflow_id, execution_start_ts, execution_end_ts, execution_status, rsql_jobs); the rest is
+ * per-stage progress and what restart and the planner need.
+ */
+export const WorkflowAuditRecord = z.object({
+  workflow_execution_id: ExecutionId,
+  workflow_id: WorkflowId,
+  execution_start_ts: Timestamp,
+  execution_end_ts: Timestamp.nullable(),
+  execution_status: WorkflowStatus,
+  rsql_jobs: z.array(z.string()),
+  workflow_description: z.string().nullable(),
+  restart_of: ExecutionId.nullable(),
+  current_stage: PositiveInt.nullable(),
+  cancel_requested: z.boolean(),
+  /** Values handed to every job as environment variables; never put secrets here. */
+  parameters: Parameters,
+  stages: z.array(StageProgress),
+  counts: JobCounts,
+  /** The first jobs (at most 10) that did not complete, for alerts and `rsqlo status`. */
+  failed_jobs: z.array(FailedJobSummary),
+});
+export type WorkflowAuditRecord = z.infer<typeof WorkflowAuditRecord>;
+
+/** One earlier attempt of a job, kept when the job is retried. */
+export const AttemptRecord = z.object({
+  attempt: PositiveInt,
+  execution_status: JobStatus,
+  execution_start_ts: Timestamp.nullable(),
+  execution_end_ts: Timestamp.nullable(),
+  exit_code: z.number().int().nullable(),
+  error_message: z.string().nullable(),
+  instance_id: z.string().nullable(),
+  ssm_command_id: z.string().nullable(),
+  log_location: z.string().nullable(),
+});
+export type AttemptRecord = z.infer<typeof AttemptRecord>;
+
+/**
+ * The job audit record: the seed's attribute names (job_name, workflow_execution_id, workflow_id,
+ * execution_start_ts, execution_end_ts, execution_status, instance_id, ssm_command_id) plus the
+ * job's identity, attempt, outcome and policy.
+ */
+export const JobAuditRecord = z.object({
+  job_name: z.string(),
+  workflow_execution_id: ExecutionId,
+  workflow_id: WorkflowId,
+  execution_start_ts: Timestamp.nullable(),
+  execution_end_ts: Timestamp.nullable(),
+  execution_status: JobStatus,
+  instance_id: z.string().nullable(),
+  ssm_command_id: z.string().nullable(),
+  job_key: JobKey,
+  stage: PositiveInt,
+  job_no: PositiveInt,
+  attempt: PositiveInt,
+  max_attempts: PositiveInt,
+  exit_code: z.number().int().nullable(),
+  error_message: z.string().nullable(),
+  log_location: z.string().nullable(),
+  skip_reason: z.string().nullable(),
+  args: z.array(z.string()),
+  timeout_seconds: PositiveInt,
+  heartbeat_seconds: PositiveInt,
+  retry_backoff_seconds: PositiveInt,
+  retry_backoff_rate: z.number().min(1),
+  /** When a retry may start (backoff); null when the job may start at once. */
+  not_before: Timestamp.nullable(),
+  /** Set once the aggregator has counted this job's final outcome into the stage counters. */
+  counted: z.boolean(),
+  previous_attempts: z.array(AttemptRecord),
+});
+export type JobAuditRecord = z.infer<typeof JobAuditRecord>;
+
+export function jobKey(stage: number, jobNo: number): string {
+  return `${stage}.${jobNo}`;
+}
+
+export function parseJobKey(key: string): { stage: number; jobNo: number } {
+  const [s, j] = key.split('.');
+  return { stage: Number(s), jobNo: Number(j) };
+}
+
+export function emptyCounts(total = 0): JobCounts {
+  return { total, completed: 0, failed: 0, timed_out: 0, cancelled: 0, skipped: 0 };
+}
+
+/** Which counter a final job status increments. */
+export function countField(status: TerminalJobStatus): keyof Omit<JobCounts, 'total'> {
+  switch (status) {
+    case 'Completed':
+      return 'completed';
+    case 'Failed':
+      return 'failed';
+    case 'TimedOut':
+      return 'timed_out';
+    case 'Cancelled':
+      return 'cancelled';
+    case 'Skipped':
+      return 'skipped';
+  }
+}

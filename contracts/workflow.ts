@@ -1,0 +1,284 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { type ContractIssue, formatPath, Parameters, toContractIssues, WorkflowId } from './common.js';
+
+/** A job with no timeout of its own gets this many seconds (24 h): a stuck script never waits forever. */
+export const DEFAULT_TIMEOUT_SECONDS = 86_400;
+/** Seconds without a heartbeat from the agent before the job is TimedOut (the agent beats every third of it). */
+export const DEFAULT_HEARTBEAT_SECONDS = 300;
+/** Jobs are not retried unless asked: ETL scripts are not always safe to re-run. */
+export const DEFAULT_RETRIES = 0;
+/** First retry waits this long; each further one multiplies it by the backoff rate. */
+export const DEFAULT_RETRY_BACKOFF_SECONDS = 30;
+export const DEFAULT_RETRY_BACKOFF_RATE = 2;
+/** Upper bound of one job's timeout: a Step Functions standard execution lasts at most a year. */
+export const MAX_TIMEOUT_SECONDS = 31_536_000;
+export const MAX_RETRIES = 10;
+
+const seconds = (what: string, max = MAX_TIMEOUT_SECONDS) =>
+  z
+    .number({ error: `${what} must be a number of seconds` })
+    .int({ error: `${what} must be a whole number of seconds` })
+    .positive({ error: `${what} must be at least 1` })
+    .max(max, { error: `${what} must be at most ${max}` });
+
+const retries = z
+  .number({ error: 'retries must be a number' })
+  .int({ error: 'retries must be a whole number' })
+  .min(0, { error: 'retries must be 0 or more' })
+  .max(MAX_RETRIES, { error: `retries must be at most ${MAX_RETRIES}` });
+
+/**
+ * A script name relative to the script root. It may hold sub-folders but can never leave the root:
+ * the agent resolves it under its configured folder, and a path escaping it would run anything.
+ */
+export const ScriptPath = z
+  .string({ error: 'must be a string naming a script' })
+  .min(1, { error: 'must not be empty' })
+  .max(1024, { error: 'must be at most 1024 characters' })
+  .superRefine((p, ctx) => {
+    const problem = scriptPathProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** Why a script path is unacceptable, or undefined when it is fine. */
+export function scriptPathProblem(p: string): string | undefined {
+  if (p.includes('\0')) return 'must not contain a NUL character';
+  if (p.includes('\\')) return 'must use "/" as the folder separator';
+  if (path.posix.isAbsolute(p)) return `"${p}" is absolute; script paths are relative to the script root`;
+  const normalized = path.posix.normalize(p);
+  if (normalized === '..' || normalized.startsWith('../'))
+    return `"${p}" escapes the script root; script paths must stay inside it`;
+  if (normalized === '.' || p.endsWith('/')) return `"${p}" names a folder, not a script`;
+  return undefined;
+}
+
+export const ScriptObject = z.strictObject(
+  {
+    script: ScriptPath,
+    args: z.array(z.string({ error: 'args must be strings' }), { error: 'must be an array of strings' }).optional(),
+    timeout_seconds: seconds('timeout_seconds').optional(),
+    heartbeat_seconds: seconds('heartbeat_seconds').optional(),
+    retries: retries.optional(),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
+);
+
+/** A stage's script: the seed's plain name, or an object with arguments and policies. */
+export const ScriptRef = z.union([ScriptPath, ScriptObject], {
+  error: 'must be a script name or an object { "script": "...", ... }',
+});
+export type ScriptRef = z.infer<typeof ScriptRef>;
+
+const executionFlag = z
+  .string({ error: 'must be "y" or "n"' })
+  .refine((v) => /^[yn]$/i.test(v), { error: (iss) => `must be "y" or "n", got ${JSON.stringify(iss.input)}` })
+  .transform((v) => v.toLowerCase() as 'y' | 'n');
+
+const executionType = z
+  .string({ error: 'must be "sequential" or "parallel"' })
+  .refine((v) => /^(sequential|parallel)$/i.test(v), {
+    error: (iss) => `must be "sequential" or "parallel", got ${JSON.stringify(iss.input)}`,
+  })
+  .transform((v) => v.toLowerCase() as 'sequential' | 'parallel');
+
+export const Stage = z
+  .strictObject(
+    {
+      execution_flag: executionFlag,
+      execution_type: executionType,
+      stage_description: z.string({ error: 'must be a string' }).optional(),
+      scripts: z
+        .array(ScriptRef, { error: 'must be an array of scripts' })
+        .min(1, { error: 'a stage needs at least one script' }),
+      max_concurrency: z
+        .number({ error: 'must be a number' })
+        .int({ error: 'must be a whole number' })
+        .positive({ error: 'must be at least 1' })
+        .optional(),
+    },
+    { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
+  )
+  .superRefine((stage, ctx) => {
+    if (stage.max_concurrency !== undefined && stage.execution_type !== 'parallel') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_concurrency'],
+        message: 'applies to parallel stages only (a sequential stage runs one script at a time)',
+      });
+    }
+  });
+export type Stage = z.infer<typeof Stage>;
+
+const CRON_FIELDS = 6;
+
+/** Why an EventBridge schedule expression is malformed, or undefined when it looks right. */
+export function scheduleExpressionProblem(expr: string): string | undefined {
+  const cron = /^cron\((.*)\)$/.exec(expr);
+  if (cron) {
+    const fields = (cron[1] ?? '').trim().split(/\s+/);
+    if (fields.length !== CRON_FIELDS)
+      return `cron() takes 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
+    const [, , dom, , dow] = fields;
+    if (dom !== '?' && dow !== '?') return 'cron(): one of day-of-month or day-of-week must be "?"';
+    if (dom === '?' && dow === '?') return 'cron(): day-of-month and day-of-week cannot both be "?"';
+    return undefined;
+  }
+  const rate = /^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$/.exec(expr);
+  if (rate) {
+    const n = Number(rate[1]);
+    const unit = rate[2] ?? '';
+    if (n < 1) return 'rate(): the value must be at least 1';
+    if (n === 1 && unit.endsWith('s')) return `rate(): use the singular unit for 1 ("rate(1 ${unit.slice(0, -1)})")`;
+    if (n > 1 && !unit.endsWith('s')) return `rate(): use the plural unit for ${n} ("rate(${n} ${unit}s)")`;
+    return undefined;
+  }
+  if (/^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/.test(expr)) return undefined;
+  return 'must be "cron(...)", "rate(...)" or "at(yyyy-mm-ddThh:mm:ss)" in EventBridge syntax';
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const Schedule = z.union(
+  [
+    z.string().superRefine((e, ctx) => {
+      const p = scheduleExpressionProblem(e);
+      if (p) ctx.addIssue({ code: 'custom', message: p });
+    }),
+    z.strictObject(
+      {
+        expression: z.string({ error: 'must be a string' }).superRefine((e, ctx) => {
+          const p = scheduleExpressionProblem(e);
+          if (p) ctx.addIssue({ code: 'custom', message: p });
+        }),
+        timezone: z
+          .string({ error: 'must be a string' })
+          .refine(isTimeZone, { error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}` })
+          .optional(),
+        enabled: z.boolean({ error: 'must be true or false' }).optional(),
+      },
+      { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
+    ),
+  ],
+  { error: 'must be an EventBridge expression or { "expression": "...", "timezone": "..." }' },
+);
+export type Schedule = z.infer<typeof Schedule>;
+
+export const Defaults = z.strictObject(
+  {
+    timeout_seconds: seconds('timeout_seconds').optional(),
+    heartbeat_seconds: seconds('heartbeat_seconds').optional(),
+    retries: retries.optional(),
+    retry_backoff_seconds: seconds('retry_backoff_seconds', 86_400).optional(),
+    retry_backoff_rate: z
+      .number({ error: 'must be a number' })
+      .min(1, { error: 'must be at least 1' })
+      .max(10, { error: 'must be at most 10' })
+      .optional(),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
+);
+export type Defaults = z.infer<typeof Defaults>;
+
+/**
+ * A workflow definition: the seed's config item (which validates unchanged) plus the optional
+ * extensions of DESIGN §2. Unknown fields are refused so that a misspelt option never silently
+ * does nothing.
+ */
+export const WorkflowDefinition = z.strictObject(
+  {
+    workflow_id: WorkflowId,
+    workflow_description: z.string({ error: 'must be a string' }).optional(),
+    workflow_stages: z
+      .array(Stage, { error: 'must be an array of stages' })
+      .min(1, { error: 'a workflow needs at least one stage' }),
+    schedule: Schedule.optional(),
+    defaults: Defaults.optional(),
+    max_active_runs: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .positive({ error: 'must be at least 1' })
+      .optional(),
+    parameters: Parameters.optional(),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
+);
+export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
+export type WorkflowDefinitionInput = z.input<typeof WorkflowDefinition>;
+
+function quoteKeys(keys: readonly string[]): string {
+  return keys.map((k) => JSON.stringify(k)).join(', ');
+}
+
+/** A definition that does not satisfy the contract; `issues` names every problem by JSON path. */
+export class DefinitionError extends Error {
+  override name = 'DefinitionError';
+  constructor(
+    readonly source: string,
+    readonly issues: ContractIssue[],
+  ) {
+    super(`${source}: invalid workflow definition\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+  }
+}
+
+export type DefinitionResult =
+  | { ok: true; definition: WorkflowDefinition }
+  | { ok: false; issues: ContractIssue[] };
+
+/** Validates an already-parsed value (e.g. a DynamoDB config item). */
+export function validateDefinition(value: unknown): DefinitionResult {
+  const result = WorkflowDefinition.safeParse(value);
+  if (result.success) return { ok: true, definition: result.data };
+  return { ok: false, issues: toContractIssues(result.error) };
+}
+
+/** Parses JSON text into a definition; text that is not JSON is reported with line and column. */
+export function parseDefinitionText(text: string): DefinitionResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, issues: [{ path: '(root)', message: jsonErrorMessage(text, err) }] };
+  }
+  return validateDefinition(value);
+}
+
+/** Node's JSON.parse messages give a character offset; users want a line and column. */
+export function jsonErrorMessage(text: string, err: unknown): string {
+  const raw = err instanceof Error ? err.message : String(err);
+  const m = /position (\d+)/.exec(raw);
+  let where = '';
+  if (m) {
+    const pos = Number(m[1]);
+    const before = text.slice(0, pos);
+    const line = before.split('\n').length;
+    const col = pos - before.lastIndexOf('\n');
+    where = ` at line ${line}, column ${col}`;
+  }
+  const reason = raw.replace(/ in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)$/, '');
+  return `not valid JSON${where}: ${reason}`;
+}
+
+/** The script name of a script reference (plain string or object form). */
+export function scriptName(ref: ScriptRef): string {
+  return typeof ref === 'string' ? ref : ref.script;
+}
+
+/** Every script a definition names, with the JSON path it was named at. */
+export function listScripts(def: WorkflowDefinition): Array<{ script: string; path: string }> {
+  const out: Array<{ script: string; path: string }> = [];
+  def.workflow_stages.forEach((stage, si) => {
+    stage.scripts.forEach((ref, ji) => {
+      const p = typeof ref === 'string' ? ['workflow_stages', si, 'scripts', ji] : ['workflow_stages', si, 'scripts', ji, 'script'];
+      out.push({ script: scriptName(ref), path: formatPath(p) });
+    });
+  });
+  return out;
+}

@@ -1,0 +1,465 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { JobAuditRecord, type WorkflowAuditRecord } from '../../contracts/audit.js';
+import { ContractError, parseContract } from '../../contracts/common.js';
+import type { RsqloEvent, WorkflowCancelRequested, WorkflowRequested } from '../../contracts/events.js';
+import { EVENT_VERSION, eventIds } from '../../contracts/events.js';
+import { JobMessage, type JobRunInput, TaskRequest } from '../../contracts/jobs.js';
+import type { WorkflowDefinition } from '../../contracts/workflow.js';
+import { type EventEnvelope, parseEnvelope } from '../../events/envelope.js';
+import { alertsFor } from '../../events/routing.js';
+import { createAggregatorService } from '../../services/aggregator/service.js';
+import { createDispatcherService } from '../../services/dispatcher/service.js';
+import { NonRetriableError, StaleTaskError } from '../../services/errors.js';
+import { createPlannerService } from '../../services/planner/service.js';
+import type { Clock, EventPublisher, JobRunOrchestrator, Logger } from '../../services/ports.js';
+import { createRecorderService } from '../../services/recorder/service.js';
+import { createStarterService } from '../../services/starter/service.js';
+import { LocalAgent } from './local-agent.js';
+import { acquireLock } from './lock.js';
+import { type OutboxRow, LocalStore, type QueueRow } from './store.js';
+
+/**
+ * Test switch: deliver every event, change record, queue message and timer twice (the copy
+ * later, after other deliveries) and shuffle each batch. Outcomes must not change.
+ */
+export interface ChaosOptions {
+  duplicate: boolean;
+  reorder: boolean;
+  seed?: number;
+}
+
+export interface EngineOptions {
+  /** Engine home: state, logs, lock (created if missing). */
+  home: string;
+  clock?: Clock;
+  log?: Logger;
+  chaos?: ChaosOptions;
+  /** Environment every job starts from; default: this process's environment. */
+  baseEnv?: () => Record<string, string>;
+  /** How `.sql` scripts run (default: `rsql` on the jobs' PATH). */
+  rsqlCommand?: string[];
+  /** Most scripts running at once (default 64). */
+  maxProcesses?: number;
+  /** SIGTERM → SIGKILL grace when a job is killed (default 1000 ms). */
+  killGraceMs?: number;
+  /** Queue visibility timeout (default 60 s): a message not acknowledged in that time is redelivered. */
+  visibilityTimeoutMs?: number;
+  /** How often an idle engine looks for work written by other processes (default 250 ms). */
+  pollMs?: number;
+  /** Hears every event after it is committed (progress display). */
+  onEvent?: (e: EventEnvelope) => void;
+  /** Hears events that match an alert rule. */
+  onAlert?: (e: EventEnvelope, rule: string) => void;
+}
+
+/** Deliveries retried this many times before going to the dead-letter table. */
+const MAX_DELIVERY_ATTEMPTS = 8;
+const BATCH = 64;
+
+const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The embedded engine (DESIGN §5): the five services over SQLite, an outbox delivering events to
+ * the services the routing table names, a queue with visibility timeout feeding the dispatcher,
+ * the change feed feeding the aggregator, timers for job timeouts, the single-job wrapper, and the
+ * in-process agent. After a crash, opening the same home resumes from the database.
+ */
+export class LocalEngine {
+  readonly store: LocalStore;
+  readonly agent: LocalAgent;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly lock: { release(): void };
+  private wakeUp: (() => void) | undefined;
+  private closed = false;
+  private readonly services;
+
+  private constructor(
+    readonly home: string,
+    private readonly opts: EngineOptions,
+  ) {
+    this.clock = opts.clock ?? { now: () => new Date() };
+    this.log = opts.log ?? silentLogger;
+    this.random = mulberry32(opts.chaos?.seed ?? 1);
+    mkdirSync(home, { recursive: true });
+    this.lock = acquireLock(home);
+    try {
+      this.store = new LocalStore(path.join(home, 'rsqlo.db'), { now: () => this.clock.now().getTime() });
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
+    if (opts.onEvent) this.store.onCommittedEvent(opts.onEvent);
+    if (opts.onAlert) {
+      const onAlert = opts.onAlert;
+      this.store.onCommittedEvent((e) => {
+        for (const rule of alertsFor(e)) onAlert(e, rule.id);
+      });
+    }
+    this.agent = new LocalAgent({
+      store: this.store,
+      home,
+      scriptRoot: (id) => this.store.getDefinition(id)?.scriptRoot,
+      baseEnv: opts.baseEnv ?? (() => processEnv()),
+      rsqlCommand: opts.rsqlCommand,
+      maxProcesses: opts.maxProcesses ?? 64,
+      killGraceMs: opts.killGraceMs,
+      log: this.log,
+      wake: () => this.wake(),
+    });
+    const store = this.store;
+    const events: EventPublisher = {
+      publish: async (evs) => store.publish(evs),
+      // The outbox committed derived events together with the state change that caused them.
+      ensurePublished: async () => {},
+    };
+    const orchestrator: JobRunOrchestrator = {
+      start: async (input) => this.startJobRun(input),
+      stop: async (name, reason) => this.stopJobRun(name, reason),
+    };
+    const runs = store.runs();
+    const jobs = store.jobs();
+    const common = { runs, jobs, clock: this.clock, log: this.log };
+    this.services = {
+      starter: createStarterService({ ...common, definitions: store.definitions(), events, orchestrator }),
+      planner: createPlannerService(common),
+      dispatcher: createDispatcherService({ ...common, orchestrator, agents: this.agent }),
+      recorder: createRecorderService({ jobs, log: this.log }),
+      aggregator: createAggregatorService({ ...common, events }),
+    };
+  }
+
+  /** Opens (or creates) the engine home, takes its lock and resumes whatever a crash left behind. */
+  static open(opts: EngineOptions): LocalEngine {
+    const engine = new LocalEngine(path.resolve(opts.home), opts);
+    engine.recover();
+    return engine;
+  }
+
+  private recover(): void {
+    this.store.tx(() => this.store.showAllQueue());
+    for (const row of this.store.activeJobRuns()) this.agent.recover(row);
+  }
+
+  // ---- what callers do -----------------------------------------------------------------------
+
+  /** Stores (or replaces) a workflow definition and the folder its scripts live in. */
+  putDefinition(def: WorkflowDefinition, scriptRoot: string): void {
+    this.store.putDefinition(def.workflow_id, def, path.resolve(scriptRoot));
+  }
+
+  request(detail: WorkflowRequested): void {
+    this.store.publish([{ detailType: 'WorkflowRequested', detail }]);
+    this.wake();
+  }
+
+  cancel(detail: WorkflowCancelRequested): void {
+    this.store.publish([{ detailType: 'WorkflowCancelRequested', detail }]);
+    this.wake();
+  }
+
+  getRun(exec: string): WorkflowAuditRecord | undefined {
+    return this.store.getRunSync(exec);
+  }
+
+  /** A run is settled when it ended and none of its processes is still running or being killed. */
+  isSettled(exec: string): boolean {
+    const run = this.store.getRunSync(exec);
+    if (!run || run.execution_status === 'Running') return false;
+    return this.agent.busyCount(exec) === 0 && this.store.activeJobRunCount(exec) === 0;
+  }
+
+  /** Whether anything is left to do for any run. */
+  isIdle(): boolean {
+    return (
+      this.store.activeRuns().length === 0 &&
+      this.agent.busyCount() === 0 &&
+      this.store.outboxSize() === 0 &&
+      this.store.queueSize() === 0
+    );
+  }
+
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  /** Runs the loop until `done()` holds or the signal aborts. */
+  async runUntil(done: () => boolean, signal?: AbortSignal): Promise<void> {
+    while (!this.closed && !done() && !signal?.aborted) {
+      const n = await this.step();
+      if (n === 0) await this.idle(signal);
+    }
+  }
+
+  /** One pass: due timers, outbox deliveries, queue messages. Returns how many things it did. */
+  async step(): Promise<number> {
+    let n = await this.fireTimers();
+    n += await this.deliverOutbox();
+    n += await this.receiveQueue();
+    return n;
+  }
+
+  private idle(signal?: AbortSignal): Promise<void> {
+    const now = this.clock.now().getTime();
+    const due = this.store.nextDue();
+    const poll = this.opts.pollMs ?? 250;
+    const wait = Math.max(1, Math.min(poll, due === undefined ? poll : due - now));
+    return new Promise((resolve) => {
+      const t = setTimeout(done, wait);
+      const onAbort = () => done();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      function done() {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  /** Stops the loop and releases the home. Running scripts go on; the next engine adopts them. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.agent.stop();
+    this.wake();
+    this.store.close();
+    this.lock.release();
+  }
+
+  // ---- the local single-job wrapper (Step Functions' role) ----------------------------------
+
+  private startJobRun(input: JobRunInput): 'started' | 'exists' {
+    const store = this.store;
+    return store.tx(() => {
+      const created = store.insertJobRun(input.job_run_name, input.workflow_execution_id, input.job_key, input.attempt, input);
+      if (!created) return 'exists' as const;
+      store.setTimer(`timeout:${input.job_run_name}`, this.clock.now().getTime() + input.timeout_seconds * 1000, {
+        name: input.job_run_name,
+      });
+      store.enqueueOutbox('task', JSON.stringify({ task_token: input.job_run_name, job: input }));
+      return 'started' as const;
+    });
+  }
+
+  private async stopJobRun(name: string, reason: string): Promise<void> {
+    const stopped = this.store.tx(() => {
+      const ok = this.store.endJobRun(name, 'Aborted');
+      this.store.deleteTimer(`timeout:${name}`);
+      return ok;
+    });
+    if (stopped) {
+      this.log.info('job run stopped', { job_run_name: name, reason });
+      await this.agent.kill(name, 'cancel');
+    }
+  }
+
+  /** A job run's timeout: report TimedOut (as the wrapper's Catch does) and kill the process tree. */
+  private async onTimeout(name: string): Promise<void> {
+    const row = this.store.getJobRun(name);
+    if (!row || row.status !== 'Running') {
+      this.store.tx(() => this.store.deleteTimer(`timeout:${name}`));
+      return;
+    }
+    const input = JSON.parse(row.input) as JobRunInput;
+    const now = this.clock.now();
+    const ended = this.store.tx(() => {
+      this.store.deleteTimer(`timeout:${name}`);
+      if (!this.store.endJobRun(name, 'TimedOut')) return false;
+      const startedAt = row.started_at ? new Date(row.started_at) : null;
+      const ev: RsqloEvent = {
+        detailType: 'JobFinished',
+        detail: {
+          version: EVENT_VERSION,
+          event_id: eventIds.jobFinished(input.workflow_execution_id, input.job_key, input.attempt),
+          occurred_at: now.toISOString(),
+          workflow_id: input.workflow_id,
+          workflow_execution_id: input.workflow_execution_id,
+          job_key: input.job_key,
+          job_name: input.job_name,
+          stage: input.stage,
+          attempt: input.attempt,
+          status: 'TimedOut',
+          exit_code: null,
+          error_message: `timed out after ${input.timeout_seconds} s (timeout_seconds); the process tree was killed`,
+          started_at: startedAt ? startedAt.toISOString() : null,
+          finished_at: now.toISOString(),
+          duration_ms: startedAt ? Math.max(0, now.getTime() - startedAt.getTime()) : null,
+          instance_id: row.pid !== null ? 'local' : null,
+          ssm_command_id: null,
+          log_location: row.log_file,
+          reported_by: 'wrapper',
+        },
+      };
+      this.store.publish([ev]);
+      return true;
+    });
+    if (ended) await this.agent.kill(name, 'timeout');
+  }
+
+  // ---- delivery -------------------------------------------------------------------------------
+
+  private shuffle<T>(rows: T[]): T[] {
+    if (!this.opts.chaos?.reorder) return rows;
+    for (let i = rows.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [rows[i], rows[j]] = [rows[j] as T, rows[i] as T];
+    }
+    return rows;
+  }
+
+  private async fireTimers(): Promise<number> {
+    const due = this.store.dueTimers(BATCH);
+    for (const t of this.shuffle(due)) {
+      const { name } = JSON.parse(t.payload) as { name: string };
+      if (t.key.startsWith('timeout:')) {
+        await this.onTimeout(name);
+        if (this.opts.chaos?.duplicate) await this.onTimeout(name);
+      }
+    }
+    return due.length;
+  }
+
+  private async deliverOutbox(): Promise<number> {
+    const rows = this.shuffle(this.store.readyOutbox(BATCH));
+    for (const row of rows) {
+      try {
+        await this.deliver(row);
+        this.store.tx(() => {
+          this.store.deleteOutbox(row.id);
+          if (this.opts.chaos?.duplicate && row.copy === 0) {
+            const later = this.clock.now().getTime() + Math.floor(this.random() * 15);
+            this.store.enqueueOutbox(row.target, row.payload, later, 1);
+          }
+        });
+      } catch (err) {
+        this.failDelivery(row, err);
+      }
+    }
+    return rows.length;
+  }
+
+  private failDelivery(row: OutboxRow, err: unknown): void {
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const final = err instanceof NonRetriableError || err instanceof ContractError || row.attempts + 1 >= MAX_DELIVERY_ATTEMPTS;
+    this.store.tx(() => {
+      if (final) {
+        this.store.deadLetter(row.target, row.payload, message);
+        this.store.deleteOutbox(row.id);
+      } else {
+        const backoff = Math.min(30_000, 100 * 2 ** row.attempts);
+        this.store.retryOutbox(row.id, this.clock.now().getTime() + backoff, message);
+      }
+    });
+    (final ? this.log.error : this.log.warn)(final ? 'delivery dead-lettered' : 'delivery failed; will retry', {
+      target: row.target,
+      error: message,
+    });
+  }
+
+  private async deliver(row: OutboxRow): Promise<void> {
+    const s = this.services;
+    const payload: unknown = JSON.parse(row.payload);
+    switch (row.target) {
+      case 'aggregator':
+        await s.aggregator.handleJobChange(parseContract(JobAuditRecord, payload, 'job change record'));
+        return;
+      case 'task': {
+        const req = parseContract(TaskRequest, payload, 'task request');
+        try {
+          await s.dispatcher.handleTask(req);
+        } catch (err) {
+          if (!(err instanceof StaleTaskError)) throw err;
+          // The wrapper gives up on this attempt without a second event (the job moved on).
+          this.store.tx(() => {
+            this.store.endJobRun(req.job.job_run_name, 'Failed');
+            this.store.deleteTimer(`timeout:${req.job.job_run_name}`);
+          });
+          this.log.info('stale task dropped', { job_run_name: req.job.job_run_name, reason: err.message });
+        }
+        return;
+      }
+      default: {
+        const env = parseEnvelope(payload);
+        switch (env.detailType) {
+          case 'WorkflowRequested':
+            await s.starter.handleRequested(env.detail, env.id);
+            return;
+          case 'WorkflowCancelRequested':
+            await s.starter.handleCancelRequested(env.detail);
+            return;
+          case 'StageReady':
+            await s.planner.handleStageReady(env.detail);
+            return;
+          case 'JobStarted':
+            await s.recorder.handleJobStarted(env.detail);
+            return;
+          case 'JobFinished':
+            await s.recorder.handleJobFinished(env.detail);
+            return;
+          default:
+            throw new NonRetriableError(`${row.target} has no handler for ${env.detailType}`);
+        }
+      }
+    }
+  }
+
+  private async receiveQueue(): Promise<number> {
+    const vt = this.opts.visibilityTimeoutMs ?? 60_000;
+    const rows = this.shuffle(this.store.receiveQueue(BATCH, vt));
+    for (const row of rows) await this.handleQueueRow(row);
+    return rows.length;
+  }
+
+  private async handleQueueRow(row: QueueRow): Promise<void> {
+    const now = () => this.clock.now().getTime();
+    try {
+      const msg = parseContract(JobMessage, JSON.parse(row.body), 'job message');
+      const result = await this.services.dispatcher.handleMessage(msg);
+      this.store.tx(() => {
+        if (result.ack) {
+          this.store.deleteQueue(row.id);
+          if (this.opts.chaos?.duplicate && row.copy === 0) {
+            this.store.sendQueue(row.body, now() + Math.floor(this.random() * 15), 1);
+          }
+        } else {
+          this.store.changeVisibility(row.id, now() + result.retryAfterSeconds * 1000);
+        }
+      });
+    } catch (err) {
+      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      const final = err instanceof NonRetriableError || err instanceof ContractError || row.receives + 1 >= MAX_DELIVERY_ATTEMPTS;
+      this.store.tx(() => {
+        if (final) {
+          this.store.deadLetter('queue', row.body, message);
+          this.store.deleteQueue(row.id);
+        } else {
+          this.store.changeVisibility(row.id, now() + Math.min(30_000, 100 * 2 ** row.receives));
+        }
+      });
+      this.log.warn('queue message failed', { error: message, final });
+    }
+  }
+}
+
+/** This process's environment as plain strings (what a job inherits by default). */
+export function processEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return env;
+}

@@ -1,0 +1,367 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { JobStatus } from '../../contracts/audit.js';
+import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
+import type { JobCommand } from '../../contracts/jobs.js';
+import {
+  isSameProcessAlive,
+  type JobOutcome,
+  type KillReason,
+  killProcessTree,
+  readExitFile,
+  resolveCommand,
+  type RunningJob,
+  startJob,
+} from '../../agent/job-runner.js';
+import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
+import type { JobRunRow, LocalStore } from './store.js';
+
+/** The local agent's instance id in audit records. */
+export const LOCAL_INSTANCE_ID = 'local';
+
+export interface LocalAgentOptions {
+  store: LocalStore;
+  home: string;
+  /** Folder the workflow's script names resolve under. */
+  scriptRoot: (workflowId: string) => string | undefined;
+  /** The environment every job starts from (PATH, connection settings…); job variables go on top. */
+  baseEnv: () => Record<string, string>;
+  /** How `.sql` scripts run (default: `rsql` from the jobs' PATH). */
+  rsqlCommand?: string[];
+  /** Most scripts running at once on this host; more wait in line. */
+  maxProcesses: number;
+  killGraceMs?: number;
+  log: Logger;
+  /** Tells the engine loop that something happened. */
+  wake: () => void;
+}
+
+/** How often an adopted orphan (a job left running by a crashed engine) is checked. */
+const ADOPT_POLL_MS = 200;
+
+/** Where a job attempt's log and exit status go. */
+export function jobFiles(home: string, exec: string, jobKey: string, attempt: number) {
+  return {
+    logFile: path.join(home, 'logs', exec, `${jobKey}.a${attempt}.log`),
+    exitFile: path.join(home, 'runs', exec, `${jobKey}.a${attempt}.exit`),
+  };
+}
+
+/** Maps how a process ended to the job's final status and what the audit says about it. */
+export function outcomeStatus(o: {
+  exitCode: number | null;
+  signal: string | null;
+  killedFor?: KillReason;
+  spawnError?: string;
+  errorTail: string;
+}): { status: Extract<JobStatus, 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled'>; error: string | null } {
+  if (o.killedFor === 'timeout') return { status: 'TimedOut', error: o.errorTail || 'timed out' };
+  if (o.killedFor === 'cancel') return { status: 'Cancelled', error: 'cancelled' };
+  if (o.spawnError) return { status: 'Failed', error: o.spawnError };
+  if (o.exitCode === 0) return { status: 'Completed', error: null };
+  const why = o.exitCode !== null ? `exited with code ${o.exitCode}` : `killed by ${o.signal ?? 'a signal'}`;
+  return { status: 'Failed', error: o.errorTail ? o.errorTail : why };
+}
+
+/**
+ * The in-process agent: the same job runner as the EC2 daemon, spawning scripts directly, one
+ * process group per job, with a per-host limit on how many run at once. It reports like the
+ * daemon does: JobStarted, then JobFinished plus the task result (here: the job run row).
+ */
+export class LocalAgent implements AgentFleet {
+  private readonly running = new Map<string, { job: RunningJob; exec: string }>();
+  private readonly adopted = new Map<string, { exec: string; pid: number; ticks: string | undefined }>();
+  private readonly waiting: JobCommand[] = [];
+  private stopping = false;
+
+  constructor(private readonly o: LocalAgentOptions) {}
+
+  async pick(): Promise<AgentRef> {
+    return { instanceId: LOCAL_INSTANCE_ID };
+  }
+
+  /** Accepts a command once per job run: a redelivered task never starts a script twice. */
+  async send(_agent: AgentRef, command: JobCommand): Promise<{ commandId: string | null }> {
+    const { store } = this.o;
+    const accepted = store.tx(() => {
+      const row = store.getJobRun(command.job_run_name);
+      if (!row || row.status !== 'Running' || row.command) return false;
+      store.updateJobRun(command.job_run_name, { command: JSON.stringify(command) });
+      return true;
+    });
+    if (accepted) {
+      this.waiting.push(command);
+      this.pump();
+    }
+    return { commandId: null };
+  }
+
+  /** Processes this agent is running or watching. */
+  busyCount(exec?: string): number {
+    let n = 0;
+    for (const r of this.running.values()) if (!exec || r.exec === exec) n++;
+    for (const r of this.adopted.values()) if (!exec || r.exec === exec) n++;
+    for (const c of this.waiting) if (!exec || c.workflow_execution_id === exec) n++;
+    return n;
+  }
+
+  private pump(): void {
+    while (!this.stopping && this.running.size < this.o.maxProcesses && this.waiting.length > 0) {
+      const cmd = this.waiting.shift();
+      if (cmd) this.start(cmd);
+    }
+  }
+
+  private start(cmd: JobCommand): void {
+    const { store, home } = this.o;
+    const files = jobFiles(home, cmd.workflow_execution_id, cmd.job_key, cmd.attempt);
+    mkdirSync(path.dirname(files.logFile), { recursive: true });
+    mkdirSync(path.dirname(files.exitFile), { recursive: true });
+    const root = this.o.scriptRoot(cmd.workflow_id);
+    const scriptPath = root ? path.resolve(root, cmd.script) : undefined;
+    let job: RunningJob;
+    let problem: string | undefined;
+    if (!scriptPath) problem = `no script root is known for workflow ${cmd.workflow_id}`;
+    else if (!existsSync(scriptPath)) problem = `script not found: ${scriptPath}`;
+    const startedAt = new Date();
+    if (problem) {
+      job = failed(problem, startedAt);
+    } else {
+      try {
+        const c = resolveCommand(scriptPath as string, cmd.args, { rsqlCommand: this.o.rsqlCommand });
+        job = startJob({
+          command: c.command,
+          args: c.args,
+          cwd: path.dirname(scriptPath as string),
+          env: this.envFor(cmd),
+          logFile: files.logFile,
+          exitFile: files.exitFile,
+          killGraceMs: this.o.killGraceMs,
+        });
+      } catch (err) {
+        job = failed(err instanceof Error ? err.message : String(err), startedAt);
+      }
+    }
+    this.running.set(cmd.job_run_name, { job, exec: cmd.workflow_execution_id });
+    if (job.pid > 0) {
+      const started = job.startedAt.toISOString();
+      store.tx(() => {
+        store.updateJobRun(cmd.job_run_name, {
+          pid: job.pid,
+          start_ticks: job.startTicks ?? null,
+          started_at: started,
+          log_file: files.logFile,
+          exit_file: files.exitFile,
+        });
+        store.publish([jobStartedEvent(cmd, started, files.logFile)]);
+      });
+    }
+    void job.done.then((outcome) => {
+      this.running.delete(cmd.job_run_name);
+      this.report(cmd, outcome, files.logFile);
+      this.pump();
+      this.o.wake();
+    });
+  }
+
+  private envFor(cmd: JobCommand): Record<string, string> {
+    return {
+      ...this.o.baseEnv(),
+      ...cmd.parameters,
+      RSQLO_WORKFLOW_ID: cmd.workflow_id,
+      RSQLO_EXECUTION_ID: cmd.workflow_execution_id,
+      RSQLO_JOB_KEY: cmd.job_key,
+      RSQLO_JOB_NAME: cmd.job_name,
+      RSQLO_STAGE: String(cmd.stage),
+      RSQLO_ATTEMPT: String(cmd.attempt),
+      RSQLO_JOB_RUN: cmd.job_run_name,
+    };
+  }
+
+  /** JobFinished + the task result, unless the wrapper already ended this run (timeout, cancel). */
+  private report(
+    cmd: JobCommand,
+    outcome: Pick<JobOutcome, 'exitCode' | 'signal' | 'killedFor' | 'spawnError' | 'errorTail'> & {
+      startedAt: Date | null;
+      finishedAt: Date;
+    },
+    logFile: string | null,
+  ): void {
+    const { store } = this.o;
+    const { status, error } = outcomeStatus(outcome);
+    store.tx(() => {
+      const ended = store.endJobRun(cmd.job_run_name, status === 'Completed' ? 'Succeeded' : 'Failed');
+      store.deleteTimer(`timeout:${cmd.job_run_name}`);
+      if (!ended) return;
+      store.publish([jobFinishedEvent(cmd, status, outcome, error, logFile)]);
+    });
+  }
+
+  /** Kills a job's process tree (timeout or cancel); a job still waiting for a slot just never starts. */
+  async kill(jobRunName: string, reason: KillReason): Promise<void> {
+    const i = this.waiting.findIndex((c) => c.job_run_name === jobRunName);
+    if (i >= 0) {
+      const [cmd] = this.waiting.splice(i, 1);
+      if (cmd) this.report(cmd, { exitCode: null, signal: null, killedFor: reason, errorTail: '', startedAt: null, finishedAt: new Date() }, null);
+      return;
+    }
+    const r = this.running.get(jobRunName);
+    if (r) {
+      await r.job.kill(reason);
+      return;
+    }
+    const a = this.adopted.get(jobRunName);
+    if (a) await killProcessTree(a.pid, this.o.killGraceMs, { startTicks: a.ticks });
+  }
+
+  /**
+   * After a crash: a job run the previous engine started. If its exit status was recorded, report
+   * it; if its process still runs, watch it until it ends; if it never started, start it now. A
+   * job that was running and vanished without an exit status failed (its outcome is unknown).
+   */
+  recover(row: JobRunRow): void {
+    const cmd = row.command ? (JSON.parse(row.command) as JobCommand) : undefined;
+    if (!cmd) return; // the task was never handed to us: the engine re-delivers it
+    const files = jobFiles(this.o.home, cmd.workflow_execution_id, cmd.job_key, cmd.attempt);
+    const exitFile = row.exit_file ?? files.exitFile;
+    const startedAt = row.started_at ? new Date(row.started_at) : null;
+    const fromFile = () => {
+      const e = readExitFile(exitFile);
+      if (!e) return undefined;
+      return 'exitCode' in e
+        ? { exitCode: e.exitCode, signal: null }
+        : { exitCode: null, signal: e.signal as NodeJS.Signals };
+    };
+    const done = fromFile();
+    if (done) {
+      this.report(cmd, { ...done, errorTail: done.exitCode === 0 ? '' : tailOf(row.log_file), startedAt, finishedAt: new Date() }, row.log_file);
+      return;
+    }
+    if (row.pid === null) {
+      // Accepted but never started: start it now (nothing ran, so nothing runs twice).
+      this.waiting.push(cmd);
+      this.pump();
+      return;
+    }
+    if (isSameProcessAlive(row.pid, row.start_ticks ?? undefined)) {
+      this.adopted.set(cmd.job_run_name, { exec: cmd.workflow_execution_id, pid: row.pid, ticks: row.start_ticks ?? undefined });
+      const watch = setInterval(() => {
+        if (isSameProcessAlive(row.pid as number, row.start_ticks ?? undefined)) return;
+        clearInterval(watch);
+        this.adopted.delete(cmd.job_run_name);
+        const end = fromFile() ?? { exitCode: null, signal: null };
+        const lost = end.exitCode === null && end.signal === null;
+        this.report(
+          cmd,
+          {
+            ...end,
+            errorTail: lost ? 'the job ended while the engine was stopped and left no exit status' : end.exitCode === 0 ? '' : tailOf(row.log_file),
+            startedAt,
+            finishedAt: new Date(),
+          },
+          row.log_file,
+        );
+        this.o.wake();
+      }, ADOPT_POLL_MS);
+      return;
+    }
+    this.report(
+      cmd,
+      {
+        exitCode: null,
+        signal: null,
+        errorTail: 'the engine stopped while this job was running and its process left no exit status; outcome unknown',
+        startedAt,
+        finishedAt: new Date(),
+      },
+      row.log_file,
+    );
+  }
+
+  /** Stops starting new jobs (engine shutdown); running ones go on and are adopted by the next engine. */
+  stop(): void {
+    this.stopping = true;
+  }
+}
+
+function tailOf(logFile: string | null): string {
+  if (!logFile) return '';
+  try {
+    const text = readFileSync(logFile, 'utf8');
+    return text.split('\n').filter((l) => l.trim() !== '').slice(-10).join('\n').slice(-2000);
+  } catch {
+    return '';
+  }
+}
+
+function failed(message: string, startedAt: Date): RunningJob {
+  return {
+    pid: 0,
+    startTicks: undefined,
+    startedAt,
+    done: Promise.resolve({
+      exitCode: null,
+      signal: null,
+      startedAt,
+      finishedAt: new Date(),
+      durationMs: 0,
+      errorTail: message,
+      spawnError: message,
+    }),
+    kill: async () => {},
+  };
+}
+
+function base(cmd: JobCommand, id: string, at: string) {
+  return {
+    version: EVENT_VERSION,
+    event_id: id,
+    occurred_at: at,
+    workflow_id: cmd.workflow_id,
+    workflow_execution_id: cmd.workflow_execution_id,
+    job_key: cmd.job_key,
+    job_name: cmd.job_name,
+    stage: cmd.stage,
+    attempt: cmd.attempt,
+  };
+}
+
+export function jobStartedEvent(cmd: JobCommand, startedAt: string, logFile: string | null): RsqloEvent {
+  return {
+    detailType: 'JobStarted',
+    detail: {
+      ...base(cmd, eventIds.jobStarted(cmd.workflow_execution_id, cmd.job_key, cmd.attempt), startedAt),
+      started_at: startedAt,
+      instance_id: LOCAL_INSTANCE_ID,
+      ssm_command_id: null,
+      log_location: logFile,
+    },
+  };
+}
+
+export function jobFinishedEvent(
+  cmd: JobCommand,
+  status: 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled',
+  o: { exitCode: number | null; startedAt: Date | null; finishedAt: Date },
+  error: string | null,
+  logFile: string | null,
+  reportedBy: 'agent' | 'wrapper' | 'engine' = 'agent',
+): RsqloEvent {
+  const finished = o.finishedAt.toISOString();
+  return {
+    detailType: 'JobFinished',
+    detail: {
+      ...base(cmd, eventIds.jobFinished(cmd.workflow_execution_id, cmd.job_key, cmd.attempt), finished),
+      status,
+      exit_code: o.exitCode,
+      error_message: error,
+      started_at: o.startedAt ? o.startedAt.toISOString() : null,
+      finished_at: finished,
+      duration_ms: o.startedAt ? Math.max(0, o.finishedAt.getTime() - o.startedAt.getTime()) : null,
+      instance_id: o.startedAt ? LOCAL_INSTANCE_ID : null,
+      ssm_command_id: null,
+      log_location: logFile,
+      reported_by: reportedBy,
+    },
+  };
+}

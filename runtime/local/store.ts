@@ -1,0 +1,602 @@
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import {
+  countField,
+  type JobAuditRecord,
+  parseJobKey,
+  type WorkflowAuditRecord,
+} from '../../contracts/audit.js';
+import type { RsqloEvent } from '../../contracts/events.js';
+import { type EventEnvelope, toEnvelope } from '../../events/envelope.js';
+import { routeEvent } from '../../events/routing.js';
+import { isAggregatorChange } from '../../services/aggregator/service.js';
+import type {
+  CreateRunResult,
+  DefinitionRepository,
+  Effects,
+  JobClaim,
+  JobRepository,
+  JobTransition,
+  RunRepository,
+  StageCompletion,
+} from '../../services/ports.js';
+import { applyStageCompletion, totalCounts } from '../../services/shared/progress.js';
+
+/** Bumped when the schema changes; an engine refuses a home written by a newer one. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS definitions (
+  workflow_id TEXT PRIMARY KEY, body TEXT NOT NULL, script_root TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, status TEXT NOT NULL, start_ts TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, start_ts);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+CREATE TABLE IF NOT EXISTS jobs (
+  exec TEXT NOT NULL, stage INTEGER NOT NULL, job_no INTEGER NOT NULL, status TEXT NOT NULL,
+  attempt INTEGER NOT NULL, counted INTEGER NOT NULL, body TEXT NOT NULL,
+  PRIMARY KEY (exec, stage, job_no)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY, target TEXT NOT NULL, payload TEXT NOT NULL, available_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, copy INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE INDEX IF NOT EXISTS outbox_ready ON outbox (available_at, id);
+CREATE TABLE IF NOT EXISTS queue (
+  id INTEGER PRIMARY KEY, body TEXT NOT NULL, visible_at INTEGER NOT NULL, receives INTEGER NOT NULL DEFAULT 0,
+  copy INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS queue_visible ON queue (visible_at, id);
+CREATE TABLE IF NOT EXISTS timers (key TEXT PRIMARY KEY, due_at INTEGER NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at);
+CREATE TABLE IF NOT EXISTS job_runs (
+  name TEXT PRIMARY KEY, exec TEXT NOT NULL, job_key TEXT NOT NULL, attempt INTEGER NOT NULL,
+  status TEXT NOT NULL, input TEXT NOT NULL, command TEXT, pid INTEGER, start_ticks TEXT,
+  started_at TEXT, log_file TEXT, exit_file TEXT, ended_at TEXT);
+CREATE INDEX IF NOT EXISTS job_runs_active ON job_runs (status);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY, source TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL);
+`;
+
+/** Wrapper execution states (what Step Functions would say about one job run). */
+export type JobRunStatus = 'Running' | 'Succeeded' | 'Failed' | 'TimedOut' | 'Aborted';
+
+export interface JobRunRow {
+  name: string;
+  exec: string;
+  job_key: string;
+  attempt: number;
+  status: JobRunStatus;
+  input: string;
+  command: string | null;
+  pid: number | null;
+  start_ticks: string | null;
+  started_at: string | null;
+  log_file: string | null;
+  exit_file: string | null;
+  ended_at: string | null;
+}
+
+export interface OutboxRow {
+  id: number;
+  target: string;
+  payload: string;
+  available_at: number;
+  attempts: number;
+  copy: number;
+}
+
+export interface QueueRow {
+  id: number;
+  body: string;
+  visible_at: number;
+  receives: number;
+  copy: number;
+}
+
+export class StoreVersionError extends Error {
+  override name = 'StoreVersionError';
+}
+
+/**
+ * The embedded engine's state in one SQLite file (WAL). Every state change and the events, queue
+ * messages and change-feed records it causes are written in one transaction (the outbox), and
+ * delivered afterwards at least once. Implements the services' repository ports.
+ */
+export class LocalStore {
+  readonly db: Database.Database;
+  /** Rows written (inserted, updated, deleted) since open: what the bench reports per job. */
+  writes = 0;
+  private depth = 0;
+  private committed: EventEnvelope[] = [];
+  private observers: Array<(e: EventEnvelope) => void> = [];
+  private readonly now: () => number;
+  private readonly st: ReturnType<LocalStore['prepare']>;
+
+  constructor(file: string, opts: { now?: () => number } = {}) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.now = opts.now ?? Date.now;
+    const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
+      | { value: string }
+      | undefined;
+    if (!v) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+    else if (Number(v.value) > SCHEMA_VERSION) {
+      throw new StoreVersionError(`${file} was written by a newer rsqlo (schema ${v.value}); upgrade rsqlo`);
+    }
+    this.st = this.prepare();
+  }
+
+  private prepare() {
+    const d = this.db;
+    return {
+      getDef: d.prepare('SELECT body, script_root FROM definitions WHERE workflow_id = ?'),
+      putDef: d.prepare(
+        'INSERT INTO definitions (workflow_id, body, script_root, updated_at) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT (workflow_id) DO UPDATE SET body = excluded.body, script_root = excluded.script_root, updated_at = excluded.updated_at',
+      ),
+      getRun: d.prepare('SELECT body FROM runs WHERE id = ?'),
+      insertRun: d.prepare('INSERT INTO runs (id, workflow_id, status, start_ts, body) VALUES (?, ?, ?, ?, ?)'),
+      updateRun: d.prepare('UPDATE runs SET status = ?, body = ? WHERE id = ?'),
+      activeRuns: d.prepare("SELECT id FROM runs WHERE workflow_id = ? AND status = 'Running' ORDER BY start_ts"),
+      allActiveRuns: d.prepare("SELECT body FROM runs WHERE status = 'Running' ORDER BY start_ts"),
+      listRuns: d.prepare('SELECT body FROM runs WHERE workflow_id = ? ORDER BY start_ts DESC, id DESC LIMIT ?'),
+      getJob: d.prepare('SELECT body FROM jobs WHERE exec = ? AND stage = ? AND job_no = ?'),
+      insertJob: d.prepare(
+        'INSERT INTO jobs (exec, stage, job_no, status, attempt, counted, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      updateJob: d.prepare(
+        'UPDATE jobs SET status = ?, attempt = ?, counted = ?, body = ? WHERE exec = ? AND stage = ? AND job_no = ?',
+      ),
+      stageJobs: d.prepare('SELECT body FROM jobs WHERE exec = ? AND stage = ? AND job_no > ? ORDER BY job_no LIMIT ?'),
+      allJobs: d.prepare('SELECT body FROM jobs WHERE exec = ? ORDER BY stage, job_no'),
+      pendingFrom: d.prepare(
+        "SELECT body FROM jobs WHERE exec = ? AND status = 'Pending' AND ((stage = ? AND job_no > ?) OR stage > ?) ORDER BY stage, job_no",
+      ),
+      insertOutbox: d.prepare('INSERT INTO outbox (target, payload, available_at, copy) VALUES (?, ?, ?, ?)'),
+      readyOutbox: d.prepare('SELECT * FROM outbox WHERE available_at <= ? ORDER BY available_at, id LIMIT ?'),
+      deleteOutbox: d.prepare('DELETE FROM outbox WHERE id = ?'),
+      retryOutbox: d.prepare('UPDATE outbox SET attempts = attempts + 1, available_at = ?, last_error = ? WHERE id = ?'),
+      nextOutbox: d.prepare('SELECT MIN(available_at) AS t FROM outbox'),
+      countOutbox: d.prepare('SELECT COUNT(*) AS n FROM outbox'),
+      sendQueue: d.prepare('INSERT INTO queue (body, visible_at, copy) VALUES (?, ?, ?)'),
+      visibleQueue: d.prepare('SELECT * FROM queue WHERE visible_at <= ? ORDER BY visible_at, id LIMIT ?'),
+      hideQueue: d.prepare('UPDATE queue SET visible_at = ?, receives = receives + 1 WHERE id = ?'),
+      deleteQueue: d.prepare('DELETE FROM queue WHERE id = ?'),
+      nextQueue: d.prepare('SELECT MIN(visible_at) AS t FROM queue'),
+      countQueue: d.prepare('SELECT COUNT(*) AS n FROM queue'),
+      showAllQueue: d.prepare('UPDATE queue SET visible_at = ? WHERE visible_at > ?'),
+      setTimer: d.prepare(
+        'INSERT INTO timers (key, due_at, payload) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload',
+      ),
+      deleteTimer: d.prepare('DELETE FROM timers WHERE key = ?'),
+      dueTimers: d.prepare('SELECT key, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
+      nextTimer: d.prepare('SELECT MIN(due_at) AS t FROM timers'),
+      insertJobRun: d.prepare(
+        "INSERT OR IGNORE INTO job_runs (name, exec, job_key, attempt, status, input) VALUES (?, ?, ?, ?, 'Running', ?)",
+      ),
+      getJobRun: d.prepare('SELECT * FROM job_runs WHERE name = ?'),
+      activeJobRuns: d.prepare("SELECT * FROM job_runs WHERE status = 'Running' ORDER BY rowid"),
+      activeJobRunsOf: d.prepare("SELECT COUNT(*) AS n FROM job_runs WHERE status = 'Running' AND exec = ?"),
+      deadLetter: d.prepare('INSERT INTO dead_letters (source, payload, error, at) VALUES (?, ?, ?, ?)'),
+      countDead: d.prepare('SELECT COUNT(*) AS n FROM dead_letters'),
+      listDead: d.prepare('SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?'),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Called after a transaction commits, once per event it published (in order). */
+  onCommittedEvent(fn: (e: EventEnvelope) => void): () => void {
+    this.observers.push(fn);
+    return () => {
+      this.observers = this.observers.filter((o) => o !== fn);
+    };
+  }
+
+  /** Runs fn in a transaction (nested calls join the outer one); observers hear of events after commit. */
+  tx<T>(fn: () => T): T {
+    this.depth++;
+    let result: T;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (err) {
+      this.depth--;
+      if (this.depth === 0) this.committed = [];
+      throw err;
+    }
+    this.depth--;
+    if (this.depth === 0 && this.committed.length > 0) {
+      const events = this.committed;
+      this.committed = [];
+      for (const e of events) for (const o of this.observers) o(e);
+    }
+    return result;
+  }
+
+  private run(stmt: Database.Statement, ...args: unknown[]): Database.RunResult {
+    const r = stmt.run(...args);
+    this.writes += r.changes;
+    return r;
+  }
+
+  // ---- effects -----------------------------------------------------------------------------
+
+  /** Publishes events: one outbox row per routed service, in the current transaction. */
+  publish(events: readonly RsqloEvent[]): void {
+    if (events.length === 0) return;
+    this.tx(() => {
+      const now = this.now();
+      for (const event of events) {
+        const env = toEnvelope(event, { id: randomUUID(), time: new Date(now).toISOString() });
+        const payload = JSON.stringify(env);
+        for (const target of routeEvent(env)) this.run(this.st.insertOutbox, target, payload, now, 0);
+        this.committed.push(env);
+      }
+    });
+  }
+
+  applyEffects(effects: Effects | undefined): void {
+    if (!effects) return;
+    if (effects.events) this.publish(effects.events);
+    if (effects.messages) {
+      const now = this.now();
+      for (const m of effects.messages) {
+        this.run(this.st.sendQueue, JSON.stringify(m.body), now + Math.max(0, m.delaySeconds ?? 0) * 1000, 0);
+      }
+    }
+  }
+
+  // ---- outbox ------------------------------------------------------------------------------
+
+  enqueueOutbox(target: string, payload: string, availableAt = this.now(), copy = 0): void {
+    this.run(this.st.insertOutbox, target, payload, availableAt, copy);
+  }
+
+  readyOutbox(limit: number): OutboxRow[] {
+    return this.st.readyOutbox.all(this.now(), limit) as OutboxRow[];
+  }
+
+  deleteOutbox(id: number): void {
+    this.run(this.st.deleteOutbox, id);
+  }
+
+  retryOutbox(id: number, availableAt: number, error: string): void {
+    this.run(this.st.retryOutbox, availableAt, error, id);
+  }
+
+  outboxSize(): number {
+    return (this.st.countOutbox.get() as { n: number }).n;
+  }
+
+  // ---- queue -------------------------------------------------------------------------------
+
+  sendQueue(body: string, visibleAt: number, copy = 0): void {
+    this.run(this.st.sendQueue, body, visibleAt, copy);
+  }
+
+  /** Receives visible messages and hides them for the visibility timeout (SQS semantics). */
+  receiveQueue(limit: number, visibilityMs: number): QueueRow[] {
+    return this.tx(() => {
+      const now = this.now();
+      const rows = this.st.visibleQueue.all(now, limit) as QueueRow[];
+      for (const r of rows) this.run(this.st.hideQueue, now + visibilityMs, r.id);
+      return rows;
+    });
+  }
+
+  deleteQueue(id: number): void {
+    this.run(this.st.deleteQueue, id);
+  }
+
+  changeVisibility(id: number, visibleAt: number): void {
+    this.run(this.db.prepare('UPDATE queue SET visible_at = ? WHERE id = ?'), visibleAt, id);
+  }
+
+  /** After a crash nobody holds a message any more: make every one visible now. */
+  showAllQueue(): void {
+    const now = this.now();
+    this.run(this.st.showAllQueue, now, now);
+  }
+
+  queueSize(): number {
+    return (this.st.countQueue.get() as { n: number }).n;
+  }
+
+  // ---- timers ------------------------------------------------------------------------------
+
+  setTimer(key: string, dueAt: number, payload: unknown): void {
+    this.run(this.st.setTimer, key, dueAt, JSON.stringify(payload));
+  }
+
+  deleteTimer(key: string): void {
+    this.run(this.st.deleteTimer, key);
+  }
+
+  dueTimers(limit: number): Array<{ key: string; due_at: number; payload: string }> {
+    return this.st.dueTimers.all(this.now(), limit) as Array<{ key: string; due_at: number; payload: string }>;
+  }
+
+  /** Earliest moment something becomes due (timer, delayed outbox row or hidden message). */
+  nextDue(): number | undefined {
+    const ts = [this.st.nextTimer.get(), this.st.nextOutbox.get(), this.st.nextQueue.get()]
+      .map((r) => (r as { t: number | null }).t)
+      .filter((t): t is number => t !== null);
+    return ts.length ? Math.min(...ts) : undefined;
+  }
+
+  // ---- job runs (the local single-job wrapper's executions) ---------------------------------
+
+  insertJobRun(name: string, exec: string, jobKey: string, attempt: number, input: unknown): boolean {
+    return this.run(this.st.insertJobRun, name, exec, jobKey, attempt, JSON.stringify(input)).changes > 0;
+  }
+
+  getJobRun(name: string): JobRunRow | undefined {
+    return this.st.getJobRun.get(name) as JobRunRow | undefined;
+  }
+
+  updateJobRun(name: string, set: Partial<Omit<JobRunRow, 'name'>>): void {
+    const keys = Object.keys(set);
+    if (keys.length === 0) return;
+    const sql = `UPDATE job_runs SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE name = ?`;
+    this.run(this.db.prepare(sql), ...keys.map((k) => (set as Record<string, unknown>)[k]), name);
+  }
+
+  /** Ends a job run if it is still Running; false when it had already ended. */
+  endJobRun(name: string, status: Exclude<JobRunStatus, 'Running'>): boolean {
+    const r = this.run(
+      this.db.prepare("UPDATE job_runs SET status = ?, ended_at = ? WHERE name = ? AND status = 'Running'"),
+      status,
+      new Date(this.now()).toISOString(),
+      name,
+    );
+    return r.changes > 0;
+  }
+
+  activeJobRuns(): JobRunRow[] {
+    return this.st.activeJobRuns.all() as JobRunRow[];
+  }
+
+  activeJobRunCount(exec: string): number {
+    return (this.st.activeJobRunsOf.get(exec) as { n: number }).n;
+  }
+
+  // ---- dead letters ------------------------------------------------------------------------
+
+  deadLetter(source: string, payload: string, error: string): void {
+    this.run(this.st.deadLetter, source, payload, error, new Date(this.now()).toISOString());
+  }
+
+  deadLetterCount(): number {
+    return (this.st.countDead.get() as { n: number }).n;
+  }
+
+  deadLetters(limit = 20): Array<{ id: number; source: string; payload: string; error: string; at: string }> {
+    return this.st.listDead.all(limit) as Array<{ id: number; source: string; payload: string; error: string; at: string }>;
+  }
+
+  // ---- definitions -------------------------------------------------------------------------
+
+  putDefinition(workflowId: string, body: unknown, scriptRoot: string): void {
+    this.tx(() => this.run(this.st.putDef, workflowId, JSON.stringify(body), scriptRoot, new Date(this.now()).toISOString()));
+  }
+
+  getDefinition(workflowId: string): { body: unknown; scriptRoot: string } | undefined {
+    const r = this.st.getDef.get(workflowId) as { body: string; script_root: string } | undefined;
+    return r ? { body: JSON.parse(r.body), scriptRoot: r.script_root } : undefined;
+  }
+
+  definitions(): DefinitionRepository {
+    return { get: async (id) => this.getDefinition(id)?.body };
+  }
+
+  // ---- runs --------------------------------------------------------------------------------
+
+  getRunSync(exec: string): WorkflowAuditRecord | undefined {
+    const r = this.st.getRun.get(exec) as { body: string } | undefined;
+    return r ? (JSON.parse(r.body) as WorkflowAuditRecord) : undefined;
+  }
+
+  private writeRun(run: WorkflowAuditRecord): void {
+    this.run(this.st.updateRun, run.execution_status, JSON.stringify(run), run.workflow_execution_id);
+  }
+
+  activeRuns(): WorkflowAuditRecord[] {
+    return (this.st.allActiveRuns.all() as Array<{ body: string }>).map((r) => JSON.parse(r.body) as WorkflowAuditRecord);
+  }
+
+  listRunsSync(workflowId: string, limit: number): WorkflowAuditRecord[] {
+    return (this.st.listRuns.all(workflowId, limit) as Array<{ body: string }>).map(
+      (r) => JSON.parse(r.body) as WorkflowAuditRecord,
+    );
+  }
+
+  runs(): RunRepository {
+    return {
+      getRun: async (exec) => this.getRunSync(exec),
+      createRun: async (run, jobs, opts, effects) => this.createRun(run, jobs, opts.maxActiveRuns, effects),
+      claimJobs: async (claim, effects) => this.claimJobs(claim, effects),
+      countJob: async (c, derive) => this.countJob(c, derive),
+      completeStage: async (c, effects) => this.completeStage(c, effects),
+      requestCancel: async (exec) =>
+        this.tx(() => {
+          const run = this.getRunSync(exec);
+          if (!run || run.execution_status !== 'Running' || run.cancel_requested) return run;
+          const next = { ...run, cancel_requested: true };
+          this.writeRun(next);
+          return next;
+        }),
+      listRuns: async (workflowId, limit) => this.listRunsSync(workflowId, limit),
+    };
+  }
+
+  private createRun(
+    run: WorkflowAuditRecord,
+    jobs: JobAuditRecord[],
+    maxActive: number,
+    effects: Effects,
+  ): CreateRunResult {
+    return this.tx(() => {
+      const existing = this.getRunSync(run.workflow_execution_id);
+      if (existing) return { outcome: 'exists', run: existing };
+      if (run.execution_status === 'Running') {
+        const active = (this.st.activeRuns.all(run.workflow_id) as Array<{ id: string }>).map((r) => r.id);
+        if (active.length >= maxActive) return { outcome: 'limit', active };
+      }
+      this.run(
+        this.st.insertRun,
+        run.workflow_execution_id,
+        run.workflow_id,
+        run.execution_status,
+        run.execution_start_ts,
+        JSON.stringify(run),
+      );
+      for (const j of jobs) {
+        this.run(
+          this.st.insertJob,
+          j.workflow_execution_id,
+          j.stage,
+          j.job_no,
+          j.execution_status,
+          j.attempt,
+          j.counted ? 1 : 0,
+          JSON.stringify(j),
+        );
+      }
+      this.applyEffects(effects);
+      return { outcome: 'created' };
+    });
+  }
+
+  private claimJobs(claim: JobClaim, effects: Effects): 'claimed' | 'conflict' {
+    try {
+      return this.tx(() => {
+        const run = this.getRunSync(claim.workflowExecutionId);
+        const st = run?.stages[claim.stage - 1];
+        if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
+        for (const c of claim.jobs) {
+          const job = this.getJobSync(claim.workflowExecutionId, c.jobKey);
+          if (!job || job.attempt !== c.attempt || job.execution_status !== 'Pending') throw new ClaimConflict();
+          this.writeJob({ ...job, execution_status: 'Queued' });
+        }
+        const stages = run.stages.slice();
+        stages[claim.stage - 1] = { ...st, cursor: claim.newCursor, launched: st.launched + claim.jobs.length };
+        this.writeRun({ ...run, stages });
+        this.applyEffects(effects);
+        return 'claimed' as const;
+      });
+    } catch (err) {
+      if (err instanceof ClaimConflict) return 'conflict';
+      throw err;
+    }
+  }
+
+  private countJob(
+    c: Parameters<RunRepository['countJob']>[0],
+    derive: Parameters<RunRepository['countJob']>[1],
+  ): { counted: boolean; run: WorkflowAuditRecord | undefined } {
+    return this.tx(() => {
+      const run = this.getRunSync(c.workflowExecutionId);
+      const job = this.getJobSync(c.workflowExecutionId, c.jobKey);
+      if (!run || !job || job.counted || job.attempt !== c.attempt || job.execution_status !== c.status) {
+        return { counted: false, run };
+      }
+      this.writeJob({ ...job, counted: true });
+      const field = countField(c.status);
+      const stages = run.stages.slice();
+      const st = stages[c.stage - 1];
+      if (!st) return { counted: false, run };
+      stages[c.stage - 1] = { ...st, finished: st.finished + 1, [field]: st[field] + 1 };
+      const failed_jobs = c.failure && run.failed_jobs.length < 10 ? [...run.failed_jobs, c.failure] : run.failed_jobs;
+      const next: WorkflowAuditRecord = { ...run, stages, counts: totalCounts(stages), failed_jobs };
+      this.writeRun(next);
+      this.applyEffects(derive(next));
+      return { counted: true, run: next };
+    });
+  }
+
+  private completeStage(c: StageCompletion, effects: Effects): boolean {
+    return this.tx(() => {
+      const run = this.getRunSync(c.workflowExecutionId);
+      const st = run?.stages[c.stage - 1];
+      if (!run || !st || st.status !== 'Running' || run.execution_status !== 'Running') return false;
+      this.writeRun(applyStageCompletion(run, c));
+      this.applyEffects(effects);
+      return true;
+    });
+  }
+
+  // ---- jobs --------------------------------------------------------------------------------
+
+  getJobSync(exec: string, key: string): JobAuditRecord | undefined {
+    const { stage, jobNo } = parseJobKey(key);
+    const r = this.st.getJob.get(exec, stage, jobNo) as { body: string } | undefined;
+    return r ? (JSON.parse(r.body) as JobAuditRecord) : undefined;
+  }
+
+  listJobsSync(exec: string): JobAuditRecord[] {
+    return (this.st.allJobs.all(exec) as Array<{ body: string }>).map((r) => JSON.parse(r.body) as JobAuditRecord);
+  }
+
+  private writeJob(job: JobAuditRecord): void {
+    this.run(
+      this.st.updateJob,
+      job.execution_status,
+      job.attempt,
+      job.counted ? 1 : 0,
+      JSON.stringify(job),
+      job.workflow_execution_id,
+      job.stage,
+      job.job_no,
+    );
+    // The change feed (a DynamoDB stream with its filter, on AWS).
+    if (isAggregatorChange(job)) this.enqueueOutbox('aggregator', JSON.stringify(job));
+  }
+
+  jobs(): JobRepository {
+    return {
+      getJob: async (exec, key) => this.getJobSync(exec, key),
+      listStageJobs: async (exec, stage, after, limit) =>
+        (this.st.stageJobs.all(exec, stage, after, limit) as Array<{ body: string }>).map(
+          (r) => JSON.parse(r.body) as JobAuditRecord,
+        ),
+      listJobs: async (exec) => this.listJobsSync(exec),
+      transition: async (t, effects) => this.transitionSync(t, effects),
+      skipPending: async (exec, stage, after, reason) =>
+        this.tx(() => {
+          const rows = (this.st.pendingFrom.all(exec, stage, after, stage) as Array<{ body: string }>).map(
+            (r) => JSON.parse(r.body) as JobAuditRecord,
+          );
+          const at = new Date(this.now()).toISOString();
+          for (const job of rows) {
+            this.writeJob({
+              ...job,
+              execution_status: 'Skipped',
+              skip_reason: reason(job),
+              execution_end_ts: at,
+              counted: true,
+            });
+          }
+          return rows.length;
+        }),
+    };
+  }
+
+  transitionSync(t: JobTransition, effects?: Effects): JobAuditRecord | undefined {
+    return this.tx(() => {
+      const job = this.getJobSync(t.workflowExecutionId, t.jobKey);
+      if (!job || job.attempt !== t.expect.attempt || !t.expect.statuses.includes(job.execution_status)) return undefined;
+      const next = { ...job, ...t.set } as JobAuditRecord;
+      this.writeJob(next);
+      this.applyEffects(effects);
+      return next;
+    });
+  }
+}
+
+class ClaimConflict extends Error {
+  override name = 'ClaimConflict';
+}

@@ -1,0 +1,204 @@
+import type { AttemptRecord, JobAuditRecord, TerminalJobStatus, WorkflowAuditRecord } from '../../contracts/audit.js';
+import { EVENT_VERSION, type RsqloEvent } from '../../contracts/events.js';
+import type { Clock, EventPublisher, JobRepository, Logger, RunRepository } from '../ports.js';
+import {
+  completionEvents,
+  planStageCompletion,
+  stageOutcome,
+  stageReadyEvent,
+  workflowFinishedEvent,
+} from '../shared/progress.js';
+
+export interface AggregatorDeps {
+  runs: RunRepository;
+  jobs: JobRepository;
+  events: EventPublisher;
+  clock: Clock;
+  log: Logger;
+}
+
+/** Longest wait between two attempts, whatever the backoff settings (1 h). */
+export const MAX_RETRY_BACKOFF_SECONDS = 3600;
+
+/** Seconds to wait before attempt `attempt + 1` after attempt `attempt` failed. */
+export function retryDelaySeconds(job: Pick<JobAuditRecord, 'retry_backoff_seconds' | 'retry_backoff_rate'>, attempt: number) {
+  const d = job.retry_backoff_seconds * job.retry_backoff_rate ** Math.max(0, attempt - 1);
+  return Math.min(MAX_RETRY_BACKOFF_SECONDS, Math.round(d));
+}
+
+/** The change-feed filter (DynamoDB stream filter on AWS): final outcomes and retry transitions. */
+export function isAggregatorChange(job: Pick<JobAuditRecord, 'execution_status' | 'attempt' | 'counted'>): boolean {
+  const s = job.execution_status;
+  if (s === 'Completed' || s === 'Failed' || s === 'TimedOut' || s === 'Cancelled') return !job.counted;
+  return s === 'Pending' && job.attempt > 1;
+}
+
+function attemptRecord(job: JobAuditRecord): AttemptRecord {
+  return {
+    attempt: job.attempt,
+    execution_status: job.execution_status,
+    execution_start_ts: job.execution_start_ts,
+    execution_end_ts: job.execution_end_ts,
+    exit_code: job.exit_code,
+    error_message: job.error_message,
+    instance_id: job.instance_id,
+    ssm_command_id: job.ssm_command_id,
+    log_location: job.log_location,
+  };
+}
+
+function skipReason(run: WorkflowAuditRecord, stage: number): () => string {
+  const reason = run.cancel_requested ? 'not started: the run was cancelled' : `not started: stage ${stage} failed`;
+  return () => reason;
+}
+
+/**
+ * The aggregator reacts to job audit row changes (DynamoDB stream / local change feed). A job that
+ * failed with attempts left goes back to Pending as the next attempt and is queued after its
+ * backoff; a final outcome is counted once (the job's `counted` flag and the counters change
+ * together) and moves the run on: StageReady for more work, StageCompleted, the next stage, or
+ * WorkflowFinished. What it emits is derived from state, so a retried invocation re-emits the same
+ * events (same ids) instead of losing them. O(1) per change.
+ */
+export function createAggregatorService(deps: AggregatorDeps) {
+  const { runs, jobs, events, clock, log } = deps;
+
+  async function queueRetry(job: JobAuditRecord): Promise<void> {
+    const now = clock.now();
+    const wait = job.not_before ? Math.max(0, Math.ceil((Date.parse(job.not_before) - now.getTime()) / 1000)) : 0;
+    await jobs.transition(
+      {
+        workflowExecutionId: job.workflow_execution_id,
+        jobKey: job.job_key,
+        expect: { attempt: job.attempt, statuses: ['Pending'] },
+        set: { execution_status: 'Queued' },
+      },
+      {
+        messages: [
+          {
+            body: {
+              version: EVENT_VERSION,
+              workflow_id: job.workflow_id,
+              workflow_execution_id: job.workflow_execution_id,
+              job_key: job.job_key,
+              attempt: job.attempt,
+            },
+            delaySeconds: wait,
+          },
+        ],
+      },
+    );
+  }
+
+  async function retry(job: JobAuditRecord): Promise<boolean> {
+    const now = clock.now();
+    const delay = retryDelaySeconds(job, job.attempt);
+    const next = await jobs.transition({
+      workflowExecutionId: job.workflow_execution_id,
+      jobKey: job.job_key,
+      expect: { attempt: job.attempt, statuses: [job.execution_status] },
+      set: {
+        execution_status: 'Pending',
+        attempt: job.attempt + 1,
+        previous_attempts: [...job.previous_attempts, attemptRecord(job)],
+        not_before: new Date(now.getTime() + delay * 1000).toISOString(),
+        execution_start_ts: null,
+        execution_end_ts: null,
+        exit_code: null,
+        error_message: null,
+        instance_id: null,
+        ssm_command_id: null,
+        log_location: null,
+      },
+    });
+    if (next) log.info('job will be retried', { job_key: job.job_key, attempt: next.attempt, delay_seconds: delay });
+    return next !== undefined;
+  }
+
+  /** Moves the run on from the state of `stage` (idempotent: re-emits what a finished step emitted). */
+  async function advance(run: WorkflowAuditRecord, stage: number, cause: string): Promise<void> {
+    const at = clock.now().toISOString();
+    const st = run.stages[stage - 1];
+    if (!st) return;
+    if (run.execution_status !== 'Running' || st.status !== 'Running') {
+      // Already moved on (a redelivery): make sure what that step emitted went out.
+      if (st.status === 'Completed' || st.status === 'Failed' || st.status === 'Cancelled') {
+        const again: RsqloEvent[] = [];
+        if (run.execution_status !== 'Running') {
+          again.push(workflowFinishedEvent(run, run.execution_status === 'Completed' ? null : stage));
+          await jobs.skipPending(run.workflow_execution_id, stage, st.cursor, skipReason(run, stage));
+        }
+        await events.ensurePublished(again);
+      }
+      return;
+    }
+    const outcome = stageOutcome(st, run.cancel_requested);
+    if (!outcome.done) return;
+    const completion = planStageCompletion(run, stage, outcome.status, at);
+    const applied = await runs.completeStage(completion, { events: completionEvents(run, completion) });
+    if (!applied) {
+      const fresh = await runs.getRun(run.workflow_execution_id);
+      if (fresh) return advance(fresh, stage, cause);
+      return;
+    }
+    if (completion.runStatus && completion.runStatus !== 'Completed') {
+      await jobs.skipPending(run.workflow_execution_id, stage, st.cursor, skipReason(run, stage));
+    }
+  }
+
+  return {
+    async handleJobChange(job: JobAuditRecord): Promise<void> {
+      if (!isAggregatorChange(job)) return;
+      if (job.execution_status === 'Pending') {
+        await queueRetry(job);
+        return;
+      }
+      const status = job.execution_status as Exclude<TerminalJobStatus, 'Skipped'>;
+      const run = await runs.getRun(job.workflow_execution_id);
+      if (!run) {
+        log.warn('job change for an unknown run', { workflow_execution_id: job.workflow_execution_id });
+        return;
+      }
+      if (
+        (status === 'Failed' || status === 'TimedOut') &&
+        job.attempt < job.max_attempts &&
+        run.execution_status === 'Running' &&
+        !run.cancel_requested
+      ) {
+        if (await retry(job)) return;
+        // The row moved on meanwhile (duplicate delivery): the current row tells what follows.
+        return;
+      }
+      const cause = `${job.job_key}.a${job.attempt}`;
+      const { run: after } = await runs.countJob(
+        {
+          workflowExecutionId: job.workflow_execution_id,
+          jobKey: job.job_key,
+          stage: job.stage,
+          attempt: job.attempt,
+          status,
+          failure:
+            status === 'Completed'
+              ? null
+              : {
+                  job_key: job.job_key,
+                  job_name: job.job_name,
+                  status,
+                  exit_code: job.exit_code,
+                  error_message: job.error_message,
+                  log_location: job.log_location,
+                },
+        },
+        (post) => {
+          const st = post.stages[job.stage - 1];
+          if (!st || post.execution_status !== 'Running' || st.status !== 'Running') return {};
+          const o = stageOutcome(st, post.cancel_requested);
+          return !o.done && o.canLaunch ? { events: [stageReadyEvent(post, job.stage, cause, clock.now().toISOString())] } : {};
+        },
+      );
+      if (after) await advance(after, job.stage, cause);
+    },
+  };
+}
+
+export type AggregatorService = ReturnType<typeof createAggregatorService>;

@@ -1,0 +1,108 @@
+import type { JobAuditRecord } from '../../contracts/audit.js';
+import type { StageReady } from '../../contracts/events.js';
+import { EVENT_VERSION } from '../../contracts/events.js';
+import type { Clock, JobRepository, Logger, OutgoingMessage, RunRepository } from '../ports.js';
+import { inFlight, stageOutcome, stageReadyEvent } from '../shared/progress.js';
+
+export interface PlannerDeps {
+  runs: RunRepository;
+  jobs: JobRepository;
+  clock: Clock;
+  log: Logger;
+  /** How many times to re-read and retry when another planner moved the stage meanwhile (default 5). */
+  maxConflicts?: number;
+}
+
+export type PlanResult = { queued: string[]; reason?: string };
+
+/** Jobs read per page while looking for the next Pending ones (pre-skipped jobs are passed over). */
+const PAGE = 100;
+/**
+ * Most jobs one claim queues. A claim is one transaction (DynamoDB allows 100 items in one), so a
+ * wide stage is claimed in steps, each announcing the next with a StageReady of its own.
+ */
+export const MAX_CLAIM = 50;
+
+/**
+ * On StageReady: choose the runnable jobs of the stage and queue them. Sequential stages run the
+ * next Pending job when none is in flight; parallel ones fill up to max_concurrency; nothing starts
+ * after the stage failed or the run was cancelled. Level-triggered: StageReady only says "look
+ * again", so duplicates and stale events are harmless, and the work is O(jobs queued).
+ */
+export function createPlannerService(deps: PlannerDeps) {
+  const { runs, jobs, clock, log } = deps;
+  const maxConflicts = deps.maxConflicts ?? 5;
+
+  return {
+    async handleStageReady(ev: StageReady): Promise<PlanResult> {
+      for (let round = 0; round <= maxConflicts; round++) {
+        const run = await runs.getRun(ev.workflow_execution_id);
+        if (!run) {
+          log.warn('StageReady for an unknown run', { workflow_execution_id: ev.workflow_execution_id });
+          return { queued: [], reason: 'unknown run' };
+        }
+        if (run.execution_status !== 'Running') return { queued: [], reason: `run is ${run.execution_status}` };
+        const st = run.stages[ev.stage - 1];
+        if (!st) return { queued: [], reason: `no stage ${ev.stage}` };
+        if (st.status !== 'Running') return { queued: [], reason: `stage is ${st.status}` };
+        const outcome = stageOutcome(st, run.cancel_requested);
+        if (outcome.done || !outcome.canLaunch) return { queued: [], reason: 'nothing may start' };
+        const limit = st.execution_type === 'sequential' ? 1 : (st.max_concurrency ?? Number.POSITIVE_INFINITY);
+        const slots = limit - inFlight(st);
+        if (slots <= 0) return { queued: [], reason: 'no free slot' };
+        const free = Math.min(slots, MAX_CLAIM);
+
+        const take: JobAuditRecord[] = [];
+        let cursor = st.cursor;
+        let after = st.cursor;
+        scan: while (take.length < free && after < st.total) {
+          const want = Math.min(PAGE, free - take.length + 8);
+          const page = await jobs.listStageJobs(run.workflow_execution_id, ev.stage, after, want);
+          if (page.length === 0) break;
+          for (const job of page) {
+            after = job.job_no;
+            if (job.execution_status === 'Pending' && job.attempt === 1) {
+              if (take.length >= free) break scan;
+              take.push(job);
+              cursor = job.job_no;
+            } else if (job.execution_status === 'Skipped' && take.length < free) {
+              // Skipped from the start: pass over it without using a slot.
+              cursor = job.job_no;
+            } else {
+              break scan;
+            }
+          }
+        }
+        if (cursor === st.cursor) return { queued: [], reason: 'no runnable job' };
+        const at = clock.now().toISOString();
+        const messages: OutgoingMessage[] = take.map((j) => ({
+          body: {
+            version: EVENT_VERSION,
+            workflow_id: j.workflow_id,
+            workflow_execution_id: j.workflow_execution_id,
+            job_key: j.job_key,
+            attempt: j.attempt,
+          },
+        }));
+        // Capped by MAX_CLAIM with slots and jobs left: look again right after this claim.
+        const more = take.length === MAX_CLAIM && slots > MAX_CLAIM && cursor < st.total;
+        const claimed = await runs.claimJobs(
+          {
+            workflowExecutionId: run.workflow_execution_id,
+            stage: ev.stage,
+            expectedCursor: st.cursor,
+            newCursor: cursor,
+            jobs: take.map((j) => ({ jobKey: j.job_key, attempt: j.attempt })),
+            at,
+          },
+          { messages, events: more ? [stageReadyEvent(run, ev.stage, `claimed-${cursor}`, at)] : [] },
+        );
+        if (claimed === 'claimed') return { queued: take.map((j) => j.job_key) };
+        log.info('stage moved meanwhile; planning again', { workflow_execution_id: run.workflow_execution_id, stage: ev.stage });
+      }
+      return { queued: [], reason: 'gave up after repeated conflicts' };
+    },
+  };
+}
+
+export type PlannerService = ReturnType<typeof createPlannerService>;

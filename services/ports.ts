@@ -1,0 +1,193 @@
+/**
+ * The narrow ports the services are written against. Two runtimes implement them: the embedded
+ * engine (runtime/local, SQLite, one transaction per call) and AWS (runtime/aws, DynamoDB
+ * conditional writes, EventBridge, SQS, Step Functions, SSM).
+ *
+ * Rule for every mutating call that takes `effects`: the state change and its effects belong
+ * together. The local runtime commits both in one transaction (outbox). AWS makes the conditional
+ * write and then publishes; a crash in between is repaired because services re-derive effects from
+ * state on redelivery and hand them to `EventPublisher.ensurePublished`.
+ */
+import type {
+  FailedJobSummary,
+  JobAuditRecord,
+  JobCounts,
+  JobStatus,
+  StageStatus,
+  TerminalJobStatus,
+  WorkflowAuditRecord,
+  WorkflowStatus,
+} from '../contracts/audit.js';
+import type { RsqloEvent } from '../contracts/events.js';
+import type { JobCommand, JobMessage, JobRunInput } from '../contracts/jobs.js';
+
+/** A queue message and how long to hide it first (retry backoff). */
+export interface OutgoingMessage {
+  body: JobMessage;
+  delaySeconds?: number;
+}
+
+/** What a state change causes: events for the bus and messages for the job queue. */
+export interface Effects {
+  events?: RsqloEvent[];
+  messages?: OutgoingMessage[];
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+/** Structured log sink; services never print. */
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Where workflow definitions live (the config table; locally the definitions table). */
+export interface DefinitionRepository {
+  /** The stored definition as-is (validated by the caller), or undefined when unknown. */
+  get(workflowId: string): Promise<unknown | undefined>;
+}
+
+export type CreateRunResult =
+  | { outcome: 'created' }
+  | { outcome: 'exists'; run: WorkflowAuditRecord }
+  | { outcome: 'limit'; active: string[] };
+
+/** The planner's claim of the next jobs of a stage. */
+export interface JobClaim {
+  workflowExecutionId: string;
+  stage: number;
+  /** The stage cursor the planner read; the claim fails when someone moved it meanwhile. */
+  expectedCursor: number;
+  newCursor: number;
+  /** Jobs moving Pending → Queued (their current attempt). */
+  jobs: Array<{ jobKey: string; attempt: number }>;
+  at: string;
+}
+
+/** The aggregator's decision that a stage is over. */
+export interface StageCompletion {
+  workflowExecutionId: string;
+  stage: number;
+  status: Extract<StageStatus, 'Completed' | 'Failed' | 'Cancelled'>;
+  at: string;
+  /** The next stage to start, if any. */
+  nextStage: number | null;
+  /** Set when the run ends with this stage. */
+  runStatus: Exclude<WorkflowStatus, 'Running'> | null;
+  /** Counters to set on the stages whose remaining jobs will never start (stage → skipped count). */
+  skippedByStage: Record<number, number>;
+  /** Stages that end Skipped/Cancelled because the run ended before them. */
+  endedStages: Array<{ stage: number; status: StageStatus }>;
+}
+
+/** Workflow audit rows (DynamoDB workflow audit table / SQLite runs). */
+export interface RunRepository {
+  getRun(workflowExecutionId: string): Promise<WorkflowAuditRecord | undefined>;
+  /**
+   * Writes the run and all its job rows unless the run exists. Refuses (outcome 'limit') when the
+   * workflow already has `maxActiveRuns` runs Running; that check and the write are atomic.
+   */
+  createRun(
+    run: WorkflowAuditRecord,
+    jobs: JobAuditRecord[],
+    opts: { maxActiveRuns: number },
+    effects: Effects,
+  ): Promise<CreateRunResult>;
+  /** Moves the stage cursor and the claimed jobs Pending → Queued and enqueues their messages. */
+  claimJobs(claim: JobClaim, effects: Effects): Promise<'claimed' | 'conflict'>;
+  /**
+   * Counts one final job outcome once: sets the job's `counted` flag (only if it is still at this
+   * attempt and status and not counted) and bumps the stage and run counters, atomically.
+   */
+  countJob(
+    c: {
+      workflowExecutionId: string;
+      jobKey: string;
+      stage: number;
+      attempt: number;
+      status: TerminalJobStatus;
+      /** Kept on the run (first 10) when the job did not complete. */
+      failure: FailedJobSummary | null;
+    },
+    /** Effects of the count, derived from the run as it is right after it; committed with the count. */
+    derive: (run: WorkflowAuditRecord) => Effects,
+  ): Promise<{ counted: boolean; run: WorkflowAuditRecord | undefined }>;
+  /** Ends a stage (conditional on it still Running) and starts the next one or ends the run. */
+  completeStage(c: StageCompletion, effects: Effects): Promise<boolean>;
+  /** Sets cancel_requested on a Running run; returns the run as it is afterwards. */
+  requestCancel(workflowExecutionId: string): Promise<WorkflowAuditRecord | undefined>;
+  /** Runs of a workflow, newest first. */
+  listRuns(workflowId: string, limit: number): Promise<WorkflowAuditRecord[]>;
+}
+
+/** A conditional change of one job row. */
+export interface JobTransition {
+  workflowExecutionId: string;
+  jobKey: string;
+  /** Applies only while the row is at this attempt and in one of these statuses. */
+  expect: { attempt: number; statuses: readonly JobStatus[] };
+  set: Partial<Omit<JobAuditRecord, 'workflow_execution_id' | 'job_key' | 'workflow_id' | 'stage' | 'job_no'>>;
+}
+
+/** Job audit rows (DynamoDB job audit table / SQLite jobs). */
+export interface JobRepository {
+  getJob(workflowExecutionId: string, jobKey: string): Promise<JobAuditRecord | undefined>;
+  /** Jobs of a stage with job_no > afterJobNo, in job order, at most `limit`. */
+  listStageJobs(
+    workflowExecutionId: string,
+    stage: number,
+    afterJobNo: number,
+    limit: number,
+  ): Promise<JobAuditRecord[]>;
+  /** Every job of a run in (stage, job) order. */
+  listJobs(workflowExecutionId: string): Promise<JobAuditRecord[]>;
+  /** Applies a conditional change; returns the row afterwards, or undefined when the condition failed. */
+  transition(t: JobTransition, effects?: Effects): Promise<JobAuditRecord | undefined>;
+  /**
+   * Marks the never-started (Pending) jobs of `stage` after `afterJobNo`, and of every later stage,
+   * Skipped with a reason and counted. Idempotent.
+   */
+  skipPending(
+    workflowExecutionId: string,
+    stage: number,
+    afterJobNo: number,
+    reason: (job: { stage: number; job_no: number }) => string,
+  ): Promise<number>;
+}
+
+/** The bus. */
+export interface EventPublisher {
+  publish(events: RsqloEvent[]): Promise<void>;
+  /**
+   * Publishes events re-derived from state on a redelivery, in case the first delivery crashed after
+   * its write but before publishing. The local runtime's outbox already guarantees that, so there
+   * it does nothing.
+   */
+  ensurePublished(events: RsqloEvent[]): Promise<void>;
+}
+
+/** Starts and stops single-job wrapper executions (Step Functions; locally the engine's wrapper). */
+export interface JobRunOrchestrator {
+  /** Starts the wrapper for one attempt; starting the same name twice is harmless. */
+  start(input: JobRunInput): Promise<'started' | 'exists'>;
+  /** Stops it (cancel); a stopped or finished run is left alone. */
+  stop(jobRunName: string, reason: string): Promise<void>;
+}
+
+export interface AgentRef {
+  instanceId: string;
+}
+
+/** The agents that run scripts (SSM Run Command to EC2 hosts; locally the in-process agent). */
+export interface AgentFleet {
+  /** Picks one online agent; throws NoAgentAvailableError when there is none. */
+  pick(jobRunName: string): Promise<AgentRef>;
+  /** Sends one command to exactly that agent; returns the command id. */
+  send(agent: AgentRef, command: JobCommand): Promise<{ commandId: string | null }>;
+}
+
+/** Counts handed to WorkflowFinished etc. */
+export type { JobCounts };

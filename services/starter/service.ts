@@ -1,0 +1,261 @@
+import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
+import {
+  EVENT_VERSION,
+  eventIds,
+  type RsqloEvent,
+  type WorkflowCancelRequested,
+  type WorkflowRejected,
+  type WorkflowRequested,
+} from '../../contracts/events.js';
+import { jobRunName } from '../../contracts/jobs.js';
+import { validateDefinition } from '../../contracts/workflow.js';
+import type {
+  Clock,
+  DefinitionRepository,
+  EventPublisher,
+  JobRepository,
+  JobRunOrchestrator,
+  Logger,
+  RunRepository,
+} from '../ports.js';
+import { eventBase, planStageCompletion, stageOutcome, stageReadyEvent, completionEvents } from '../shared/progress.js';
+import { deriveExecutionId } from './execution-id.js';
+import { planRun } from './plan.js';
+
+export interface StarterDeps {
+  definitions: DefinitionRepository;
+  runs: RunRepository;
+  jobs: JobRepository;
+  events: EventPublisher;
+  orchestrator: JobRunOrchestrator;
+  clock: Clock;
+  log: Logger;
+}
+
+export type StartResult =
+  | { outcome: 'started'; workflowExecutionId: string }
+  | { outcome: 'duplicate'; workflowExecutionId: string }
+  | { outcome: 'rejected'; rejection: WorkflowRejected };
+
+/** Restarts are allowed from runs that ended without completing. */
+const RESTARTABLE = ['Failed', 'Cancelled'] as const;
+
+/**
+ * The starter owns a run's beginning and its cancellation: on WorkflowRequested it validates the
+ * definition, refuses overlaps per max_active_runs, writes the run and all job rows (once, however
+ * often the request is delivered) and emits WorkflowStarted + StageReady for the first stage with
+ * work; on WorkflowCancelRequested it stops the run's jobs.
+ */
+export function createStarterService(deps: StarterDeps) {
+  const { definitions, runs, jobs, events, orchestrator, clock, log } = deps;
+
+  function startEvents(run: WorkflowAuditRecord, at: string): RsqloEvent[] {
+    const out: RsqloEvent[] = [
+      {
+        detailType: 'WorkflowStarted',
+        detail: {
+          ...eventBase(run, eventIds.workflowStarted(run.workflow_execution_id), at),
+          restart_of: run.restart_of,
+          stage_count: run.stages.length,
+          job_count: run.counts.total,
+          stages: run.stages.map((s) => ({
+            stage: s.stage,
+            execution_type: s.execution_type,
+            enabled: s.enabled,
+            job_count: s.total,
+            jobs_to_run: s.total - s.pre_skipped,
+          })),
+          parameter_names: Object.keys(run.parameters).sort(),
+        },
+      },
+    ];
+    if (run.current_stage !== null && run.execution_status === 'Running') {
+      out.push(stageReadyEvent(run, run.current_stage, 'start', at));
+    } else if (run.execution_status === 'Completed' && run.current_stage === null) {
+      // Nothing to run (every stage disabled, or everything completed before): the run is done.
+      out.push({
+        detailType: 'WorkflowFinished',
+        detail: {
+          ...eventBase(run, eventIds.workflowFinished(run.workflow_execution_id), at),
+          status: 'Completed',
+          counts: run.counts,
+          started_at: run.execution_start_ts,
+          finished_at: run.execution_end_ts ?? at,
+          duration_ms: 0,
+          failed_stage: null,
+          failed_jobs: [],
+        },
+      });
+    }
+    return out;
+  }
+
+  async function reject(
+    req: WorkflowRequested,
+    requestId: string,
+    execId: string | null,
+    reason: WorkflowRejected['reason'],
+    message: string,
+  ): Promise<StartResult> {
+    const rejection: WorkflowRejected = {
+      version: EVENT_VERSION,
+      event_id: eventIds.workflowRejected(requestId),
+      occurred_at: clock.now().toISOString(),
+      workflow_id: req.workflow_id,
+      workflow_execution_id: execId,
+      reason,
+      message,
+    };
+    log.warn('workflow request rejected', { workflow_id: req.workflow_id, reason, message });
+    await events.publish([{ detailType: 'WorkflowRejected', detail: rejection }]);
+    return { outcome: 'rejected', rejection };
+  }
+
+  return {
+    /**
+     * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
+     * an execution id missing from the request is derived from it.
+     */
+    async handleRequested(req: WorkflowRequested, requestId: string): Promise<StartResult> {
+      const now = clock.now();
+      const id = req.event_id ?? requestId;
+      const seed = req.scheduled_time ? `schedule:${req.scheduled_time}` : `request:${id}`;
+      const seedTime = req.scheduled_time && !Number.isNaN(Date.parse(req.scheduled_time))
+        ? new Date(req.scheduled_time)
+        : req.occurred_at
+          ? new Date(req.occurred_at)
+          : now;
+      const exec = req.workflow_execution_id ?? deriveExecutionId(req.workflow_id, seed, seedTime);
+
+      const existing = await runs.getRun(exec);
+      if (existing) {
+        if (existing.workflow_id !== req.workflow_id) {
+          return reject(req, id, exec, 'ExecutionIdConflict', `execution id ${exec} already belongs to workflow ${existing.workflow_id}`);
+        }
+        // A redelivery: the run exists, so all its rows exist; make sure its start was announced.
+        await events.ensurePublished(startEvents(existing, existing.execution_start_ts));
+        return { outcome: 'duplicate', workflowExecutionId: exec };
+      }
+
+      const raw = await definitions.get(req.workflow_id);
+      if (raw === undefined) {
+        return reject(req, id, exec, 'UnknownWorkflow', `no workflow definition with workflow_id "${req.workflow_id}"`);
+      }
+      const checked = validateDefinition(raw);
+      if (!checked.ok) {
+        const text = checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+        return reject(req, id, exec, 'InvalidDefinition', `the stored definition is invalid: ${text}`);
+      }
+      const definition = checked.definition;
+      if (definition.workflow_id !== req.workflow_id) {
+        return reject(req, id, exec, 'InvalidDefinition', `the stored definition's workflow_id is "${definition.workflow_id}"`);
+      }
+
+      let restart: { run: WorkflowAuditRecord; jobs: JobAuditRecord[] } | undefined;
+      if (req.restart_of) {
+        const prev = await runs.getRun(req.restart_of);
+        if (!prev) return reject(req, id, exec, 'RestartNotAllowed', `no run ${req.restart_of} to restart`);
+        if (prev.workflow_id !== req.workflow_id) {
+          return reject(req, id, exec, 'RestartNotAllowed', `run ${req.restart_of} belongs to workflow ${prev.workflow_id}`);
+        }
+        if (!(RESTARTABLE as readonly string[]).includes(prev.execution_status)) {
+          return reject(
+            req,
+            id,
+            exec,
+            'RestartNotAllowed',
+            `run ${req.restart_of} is ${prev.execution_status}; only Failed or Cancelled runs can be restarted`,
+          );
+        }
+        restart = { run: prev, jobs: await jobs.listJobs(req.restart_of) };
+      }
+
+      const parameters = { ...(definition.parameters ?? {}), ...(restart?.run.parameters ?? {}), ...(req.parameters ?? {}) };
+      const plan = planRun({ definition, workflowExecutionId: exec, now, parameters, restart });
+      const at = now.toISOString();
+      const result = await runs.createRun(
+        plan.run,
+        plan.jobs,
+        { maxActiveRuns: definition.max_active_runs ?? 1 },
+        { events: startEvents(plan.run, at) },
+      );
+      if (result.outcome === 'limit') {
+        const max = definition.max_active_runs ?? 1;
+        return reject(
+          req,
+          id,
+          exec,
+          'ActiveRunLimit',
+          `workflow ${req.workflow_id} already has ${result.active.length} active run(s) (${result.active.join(', ')}); max_active_runs is ${max}`,
+        );
+      }
+      if (result.outcome === 'exists') {
+        await events.ensurePublished(startEvents(result.run, result.run.execution_start_ts));
+        return { outcome: 'duplicate', workflowExecutionId: exec };
+      }
+      log.info('workflow started', { workflow_id: req.workflow_id, workflow_execution_id: exec, jobs: plan.jobs.length });
+      return { outcome: 'started', workflowExecutionId: exec };
+    },
+
+    /**
+     * Cancels a run: no new job starts; queued jobs end Cancelled; running ones are stopped (their
+     * process group is killed) and reported Cancelled. The aggregator ends the run once nothing is
+     * in flight; when nothing was, this does it directly.
+     */
+    async handleCancelRequested(req: WorkflowCancelRequested): Promise<void> {
+      const run = await runs.requestCancel(req.workflow_execution_id);
+      if (!run || run.execution_status !== 'Running') return;
+      const at = clock.now().toISOString();
+      const stage = run.current_stage;
+      if (stage === null) return;
+      const st = run.stages[stage - 1];
+      if (!st) return;
+      const reason = req.reason ? `cancelled: ${req.reason}` : 'cancelled by request';
+      const stageJobs = await jobs.listStageJobs(run.workflow_execution_id, stage, 0, st.cursor);
+      const finished: RsqloEvent[] = [];
+      for (const job of stageJobs) {
+        const s = job.execution_status;
+        if (s === 'Pending' || s === 'Queued') {
+          await jobs.transition({
+            workflowExecutionId: job.workflow_execution_id,
+            jobKey: job.job_key,
+            expect: { attempt: job.attempt, statuses: [s] },
+            set: { execution_status: 'Cancelled', execution_end_ts: at, error_message: reason, not_before: null },
+          });
+        } else if (s === 'Dispatched' || s === 'Running') {
+          await orchestrator.stop(jobRunName(job.workflow_execution_id, job.job_key, job.attempt), reason);
+          finished.push({
+            detailType: 'JobFinished',
+            detail: {
+              ...eventBase(run, eventIds.jobFinished(run.workflow_execution_id, job.job_key, job.attempt), at),
+              job_key: job.job_key,
+              job_name: job.job_name,
+              stage: job.stage,
+              attempt: job.attempt,
+              status: 'Cancelled',
+              exit_code: null,
+              error_message: reason,
+              started_at: job.execution_start_ts,
+              finished_at: at,
+              duration_ms: job.execution_start_ts ? Math.max(0, Date.parse(at) - Date.parse(job.execution_start_ts)) : null,
+              instance_id: job.instance_id,
+              ssm_command_id: job.ssm_command_id,
+              log_location: job.log_location,
+              reported_by: 'engine',
+            },
+          });
+        }
+      }
+      if (finished.length > 0) await events.publish(finished);
+      // Nothing in flight: no job change will reach the aggregator, so end the run here.
+      const outcome = stageOutcome(st, true);
+      if (outcome.done) {
+        const completion = planStageCompletion(run, stage, outcome.status, at);
+        const applied = await runs.completeStage(completion, { events: completionEvents(run, completion) });
+        if (applied) await jobs.skipPending(run.workflow_execution_id, stage, st.cursor, () => reason);
+      }
+    },
+  };
+}
+
+export type StarterService = ReturnType<typeof createStarterService>;
