@@ -1,0 +1,464 @@
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  isSameProcessAlive,
+  type JobSpec,
+  jobEnvironment,
+  killProcessTree,
+  type RunningJob,
+  readExitFile,
+  resolveCommand,
+  ScriptNotExecutableError,
+  startJob,
+} from './job-runner.js';
+
+let dir: string;
+let seq = 0;
+const unfinished = new Set<RunningJob>();
+/** Processes that tests deliberately let escape: killed in afterAll if a test failed half-way. */
+const strays = new Set<number>();
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'job-runner-test-'));
+});
+
+afterAll(async () => {
+  // Never leave processes behind, even when a test failed half-way.
+  await Promise.all([...unfinished].map((job) => job.kill('cancel')));
+  for (const pid of strays) if (!gone(pid)) process.kill(pid, 'SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeScript(body: string, ext = '.sh'): string {
+  const path = join(dir, `script-${++seq}${ext}`);
+  writeFileSync(path, body);
+  return path;
+}
+
+function files(): { logFile: string; exitFile: string } {
+  const n = ++seq;
+  return { logFile: join(dir, `job-${n}.log`), exitFile: join(dir, `job-${n}.exit`) };
+}
+
+function baseEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+}
+
+function run(body: string, extra: Partial<JobSpec> = {}): { job: RunningJob; spec: JobSpec } {
+  const { command, args } = resolveCommand(writeScript(body), []);
+  const spec: JobSpec = { command, args, cwd: dir, env: baseEnv(), ...files(), ...extra };
+  const job = startJob(spec);
+  unfinished.add(job);
+  void job.done.then(() => unfinished.delete(job));
+  return { job, spec };
+}
+
+/** A process is gone when /proc has no entry for it or only a zombie (an unreaped corpse). */
+function gone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+function pgrpOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function readPids(path: string): number[] {
+  const pids = readFileSync(path, 'utf8').trim().split('\n').map(Number);
+  for (const pid of pids) strays.add(pid);
+  return pids;
+}
+
+describe('resolveCommand', () => {
+  it('runs .sh with bash and .sql with rsql -f', () => {
+    expect(resolveCommand('/s/load.sh', ['a', 'b'])).toEqual({
+      command: 'bash',
+      args: ['/s/load.sh', 'a', 'b'],
+    });
+    expect(resolveCommand('/s/load.sql', ['x'])).toEqual({
+      command: 'rsql',
+      args: ['-f', '/s/load.sql', 'x'],
+    });
+    expect(resolveCommand('/s/load.sql', [], { rsqlCommand: ['node', '/bin/rsql.js'] })).toEqual({
+      command: 'node',
+      args: ['/bin/rsql.js', '-f', '/s/load.sql'],
+    });
+  });
+
+  it('runs other files directly only when executable', () => {
+    const path = writeScript('#!/bin/sh\nexit 0\n', '.py');
+    chmodSync(path, 0o644);
+    expect(() => resolveCommand(path, [])).toThrow(ScriptNotExecutableError);
+    expect(() => resolveCommand(path, [])).toThrow(/chmod \+x .*\.sh/);
+    try {
+      resolveCommand(path, []);
+    } catch (err) {
+      expect((err as Error).message).toContain(path);
+    }
+    chmodSync(path, 0o755);
+    expect(resolveCommand(path, ['1'])).toEqual({ command: path, args: ['1'] });
+    expect(() => resolveCommand(dir, [])).toThrow(ScriptNotExecutableError);
+  });
+});
+
+describe('startJob', () => {
+  it.each([0, 1, 12])('reports exit code %i and writes it to the exit file', async (code) => {
+    const { job, spec } = run(`exit ${code}\n`);
+    expect(job.pid).toBeGreaterThan(0);
+    expect(job.startTicks).toMatch(/^\d+$/);
+    const outcome = await job.done;
+    expect(outcome).toMatchObject({ exitCode: code, signal: null, errorTail: '' });
+    expect(outcome.killedFor).toBeUndefined();
+    expect(outcome.spawnError).toBeUndefined();
+    expect(outcome.finishedAt.getTime()).toBeGreaterThanOrEqual(outcome.startedAt.getTime());
+    expect(readExitFile(spec.exitFile)).toEqual({ exitCode: code });
+  });
+
+  it('writes stdout and stderr interleaved into the log, errorTail from stderr', async () => {
+    const { job, spec } = run(
+      'echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2; exit 1\n',
+    );
+    const outcome = await job.done;
+    expect(outcome.exitCode).toBe(1);
+    expect(readFileSync(spec.logFile, 'utf8')).toBe('out1\nerr1\nout2\nerr2\n');
+    expect(outcome.errorTail).toBe('err1\nerr2');
+  });
+
+  it('keeps errorTail short: the last 10 stderr lines', async () => {
+    const { job } = run('for i in $(seq 1 500); do echo "error line $i" >&2; done; exit 2\n');
+    const outcome = await job.done;
+    expect(outcome.errorTail.split('\n')).toEqual(
+      Array.from({ length: 10 }, (_, i) => `error line ${491 + i}`),
+    );
+  });
+
+  it('falls back to the end of stdout from this attempt when stderr is empty', async () => {
+    const { logFile, exitFile } = files();
+    writeFileSync(logFile, 'previous attempt said this\n');
+    const { job } = run('for i in $(seq 1 30); do echo "line $i"; done; exit 12\n', { logFile, exitFile });
+    const outcome = await job.done;
+    expect(outcome.exitCode).toBe(12);
+    expect(outcome.errorTail.split('\n')).toEqual(Array.from({ length: 10 }, (_, i) => `line ${21 + i}`));
+
+    const short = run('echo only line\n', { ...files(), logFile });
+    expect((await short.job.done).errorTail).toBe('only line');
+    expect(readFileSync(logFile, 'utf8')).toContain('previous attempt said this\n');
+  });
+
+  it('reads only the end of a large log for the stdout fallback', async () => {
+    const { job } = run(
+      'head -c 3000000 /dev/zero | tr "\\0" x; echo; for i in $(seq 1 12); do echo "tail $i"; done; exit 3\n',
+    );
+    const outcome = await job.done;
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.errorTail.split('\n')).toEqual(Array.from({ length: 10 }, (_, i) => `tail ${3 + i}`));
+  });
+
+  it('passes exactly the given env, plus the exit file and the user BASH_ENV', async () => {
+    const userBashEnv = writeScript('user_fn() { echo "from user BASH_ENV"; }\n');
+    const { job, spec } = run(
+      [
+        'echo "FOO=$FOO"',
+        'echo "HOME=$(printenv HOME || echo unset)"',
+        'echo "EXIT=$RSQLO_EXIT_FILE"',
+        'user_fn',
+        "bash -c 'user_fn'",
+        '',
+      ].join('\n'),
+      { env: { ...baseEnv(), FOO: 'bar baz', BASH_ENV: userBashEnv } },
+    );
+    const outcome = await job.done;
+    expect(outcome.exitCode).toBe(0);
+    expect(readFileSync(spec.logFile, 'utf8')).toBe(
+      `FOO=bar baz\nHOME=unset\nEXIT=${spec.exitFile}\nfrom user BASH_ENV\nfrom user BASH_ENV\n`,
+    );
+    // The composed environment is not leaked into the caller's object.
+    expect(spec.env.RSQLO_EXIT_FILE).toBeUndefined();
+    expect(jobEnvironment(spec).RSQLO_USER_BASH_ENV).toBe(userBashEnv);
+  });
+
+  it('writes the exit file for commands that are not bash', async () => {
+    const spec: JobSpec = {
+      command: '/bin/sh',
+      args: ['-c', 'exit 5'],
+      cwd: dir,
+      env: baseEnv(),
+      ...files(),
+    };
+    const job = startJob(spec);
+    expect((await job.done).exitCode).toBe(5);
+    expect(readExitFile(spec.exitFile)).toEqual({ exitCode: 5 });
+  });
+
+  it('reports a missing command, script interpreter, cwd or log dir as spawnError', async () => {
+    const cases: Array<[Partial<JobSpec>, RegExp]> = [
+      [{ command: join(dir, 'no-such-cmd') }, /no such file/],
+      [{ command: 'rsqlo-definitely-not-a-command' }, /command not found/],
+      [{ command: '/bin/true', cwd: join(dir, 'no-such-dir') }, /working directory .* does not exist/],
+      [{ command: '/bin/true', logFile: join(dir, 'no-such-dir', 'x.log') }, /cannot open log file/],
+    ];
+    for (const [patch, message] of cases) {
+      const spec: JobSpec = {
+        command: '/bin/true',
+        args: [],
+        cwd: dir,
+        env: baseEnv(),
+        ...files(),
+        ...patch,
+      };
+      const job = startJob(spec);
+      const outcome = await job.done;
+      expect(outcome.exitCode).toBeNull();
+      expect(outcome.spawnError).toMatch(message);
+      expect(outcome.errorTail).toBe(outcome.spawnError);
+      await job.kill('cancel'); // harmless on a job that never started
+    }
+    const badInterpreter = writeScript('#!/no/such/interpreter\n', '.py');
+    chmodSync(badInterpreter, 0o755);
+    const job = startJob({ ...resolveCommand(badInterpreter, []), cwd: dir, env: baseEnv(), ...files() });
+    expect((await job.done).spawnError).toMatch(/interpreter/);
+  });
+
+  it('reports EACCES for a non-executable command given directly', async () => {
+    const path = writeScript('#!/bin/sh\n', '.bin');
+    chmodSync(path, 0o644);
+    const job = startJob({ command: path, args: [], cwd: dir, env: baseEnv(), ...files() });
+    const outcome = await job.done;
+    expect(outcome.exitCode).toBeNull();
+    expect(outcome.spawnError).toMatch(/permission denied/);
+  });
+
+  it('does not leak file descriptors over 200 jobs', async () => {
+    const countFds = () => readdirSync('/proc/self/fd').length;
+    const quiet = writeScript('exit 0\n');
+    const noisy = writeScript('echo out; echo err >&2; exit 1\n');
+    // warm up (lazy module state, trap file)
+    await startJob({ command: 'bash', args: [quiet], cwd: dir, env: baseEnv(), ...files() }).done;
+    const before = countFds();
+    for (let i = 0; i < 200; i++) {
+      const job = startJob({
+        command: 'bash',
+        args: [i % 2 ? quiet : noisy],
+        cwd: dir,
+        env: baseEnv(),
+        ...files(),
+      });
+      await job.done;
+    }
+    const failed = startJob({
+      command: join(dir, 'missing'),
+      args: [],
+      cwd: dir,
+      env: baseEnv(),
+      ...files(),
+    });
+    await failed.done;
+    // let libuv close the last pipe handles
+    await new Promise((r) => setTimeout(r, 50));
+    expect(countFds() - before).toBeLessThan(5);
+  });
+});
+
+describe('kill', () => {
+  it('kills the group and every descendant, including setsid escapees', async () => {
+    const pids = join(dir, `pids-${++seq}`);
+    const ready = `${pids}.ready`;
+    const { job, spec } = run(
+      [
+        'sleep 1000 &',
+        `echo $! > ${pids}`,
+        'setsid sleep 1000 &',
+        `echo $! >> ${pids}`,
+        `( setsid sleep 1000 & echo $! >> ${pids} )`, // double fork: no longer a descendant
+        `touch ${ready}`,
+        'wait',
+        '',
+      ].join('\n'),
+    );
+    await waitFor(() => existsSync(ready), 'the job to start its children');
+    const children = readPids(pids);
+    expect(children).toHaveLength(3);
+    for (const pid of children) expect(gone(pid)).toBe(false);
+    expect(pgrpOf(children[1]!)).not.toBe(job.pid);
+    expect(pgrpOf(children[2]!)).not.toBe(job.pid);
+
+    await job.kill('timeout');
+    for (const pid of [job.pid, ...children]) expect(gone(pid), `pid ${pid}`).toBe(true);
+    const outcome = await job.done;
+    expect(outcome.killedFor).toBe('timeout');
+    expect(outcome.exitCode).toBeNull();
+    expect(outcome.signal).toBe('SIGTERM');
+    expect(readExitFile(spec.exitFile)).toEqual({ signal: 'SIGTERM' });
+  });
+
+  it('SIGKILLs a job that ignores SIGTERM after the grace period', async () => {
+    const ready = join(dir, `ready-${++seq}`);
+    const { job, spec } = run(`trap '' TERM; touch ${ready}; while :; do sleep 0.1; done\n`, {
+      killGraceMs: 300,
+    });
+    await waitFor(() => existsSync(ready), 'the job to start');
+    await job.kill('cancel');
+    expect(gone(job.pid)).toBe(true);
+    const outcome = await job.done;
+    expect(outcome).toMatchObject({ exitCode: null, signal: 'SIGKILL', killedFor: 'cancel' });
+    expect(readExitFile(spec.exitFile)).toEqual({ signal: 'SIGKILL' });
+  });
+
+  it('resolves done when the main process exits, even if a background child holds stderr', async () => {
+    const pids = join(dir, `pids-${++seq}`);
+    const { job } = run(`sleep 1000 &\necho $! > ${pids}\necho bye >&2\nexit 4\n`);
+    const outcome = await job.done;
+    expect(outcome).toMatchObject({ exitCode: 4, errorTail: 'bye' });
+    const [child] = readPids(pids);
+    expect(gone(child!)).toBe(false);
+    await job.kill('cancel'); // cleans up what the job left behind
+    expect(gone(child!)).toBe(true);
+    expect(outcome.killedFor).toBeUndefined();
+  });
+
+  it('does not mark a job that already finished as killed', async () => {
+    const { job } = run('exit 0\n');
+    const outcome = await job.done;
+    await job.kill('timeout');
+    expect(outcome.killedFor).toBeUndefined();
+  });
+});
+
+describe('crash recovery', () => {
+  const runnerUrl = new URL('./job-runner.ts', import.meta.url).href;
+  const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+  /** Starts a job from a separate process that is then SIGKILLed: nobody on our side survives. */
+  async function startThenCrash(
+    scriptPath: string,
+  ): Promise<{ pid: number; startTicks: string; exitFile: string }> {
+    const { logFile, exitFile } = files();
+    const crasher = join(dir, `crasher-${++seq}.mts`);
+    writeFileSync(
+      crasher,
+      [
+        `import { startJob } from ${JSON.stringify(runnerUrl)};`,
+        `const job = startJob(${JSON.stringify({ command: 'bash', args: [scriptPath], cwd: dir, env: baseEnv(), logFile, exitFile })});`,
+        'process.stdout.write(JSON.stringify({ pid: job.pid, startTicks: job.startTicks }) + "\\n", () => process.kill(process.pid, "SIGKILL"));',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', crasher], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const signal = await new Promise((resolve) => child.on('close', (_code, sig) => resolve(sig)));
+    expect(signal).toBe('SIGKILL');
+    const started = JSON.parse(out) as { pid: number; startTicks: string };
+    strays.add(started.pid);
+    return { ...started, exitFile };
+  }
+
+  it('the bash trap records the exit status when the runner is gone; nested bash does not overwrite it', async () => {
+    const go = join(dir, `go-${++seq}`);
+    const script = writeScript(
+      `while [ ! -e ${go} ]; do sleep 0.05; done\nbash -c 'exit 3'\n( exit 4 )\nexit 7\n`,
+    );
+    const { pid, startTicks, exitFile } = await startThenCrash(script);
+    expect(isSameProcessAlive(pid, startTicks)).toBe(true);
+    expect(readExitFile(exitFile)).toBeUndefined();
+    writeFileSync(go, '');
+    await waitFor(() => !isSameProcessAlive(pid, startTicks), 'the orphaned job to finish');
+    await waitFor(() => readExitFile(exitFile) !== undefined, 'the exit file');
+    expect(readFileSync(exitFile, 'utf8')).toBe('7\n');
+    expect(readExitFile(exitFile)).toEqual({ exitCode: 7 });
+  });
+
+  it('killProcessTree kills an orphaned job with its children and double-forked escapees', async () => {
+    const pids = join(dir, `pids-${++seq}`);
+    const ready = `${pids}.ready`;
+    const script = writeScript(
+      [
+        'sleep 1000 &',
+        `echo $! > ${pids}`,
+        'setsid sleep 1000 &',
+        `echo $! >> ${pids}`,
+        `( setsid sleep 1000 & echo $! >> ${pids} )`,
+        `touch ${ready}`,
+        'wait',
+        '',
+      ].join('\n'),
+    );
+    const { pid, startTicks, exitFile } = await startThenCrash(script);
+    await waitFor(() => existsSync(ready), 'the orphaned job to start its children');
+    const children = readPids(pids);
+    expect(isSameProcessAlive(pid, startTicks)).toBe(true);
+
+    await killProcessTree(pid, 300, { startTicks, exitFile });
+    for (const p of [pid, ...children]) expect(gone(p), `pid ${p}`).toBe(true);
+    // Written by the job's own trap (nobody else was alive to write it).
+    expect(readExitFile(exitFile)).toEqual({ signal: 'SIGTERM' });
+  });
+
+  it('isSameProcessAlive is false for a dead pid and for a live pid with other start ticks', async () => {
+    const { job } = run('exit 0\n');
+    const ticks = job.startTicks;
+    await job.done;
+    expect(isSameProcessAlive(job.pid, ticks)).toBe(false);
+
+    const { job: live } = run('sleep 1000\n');
+    expect(isSameProcessAlive(live.pid, live.startTicks)).toBe(true);
+    expect(isSameProcessAlive(live.pid, undefined)).toBe(true);
+    expect(isSameProcessAlive(live.pid, `${Number(live.startTicks) + 1}`)).toBe(false);
+    await live.kill('cancel');
+    expect(isSameProcessAlive(live.pid, live.startTicks)).toBe(false);
+    expect(isSameProcessAlive(0, undefined)).toBe(false);
+    expect(isSameProcessAlive(-1, undefined)).toBe(false);
+  });
+
+  it('killProcessTree leaves a reused pid alone', async () => {
+    const { job } = run('sleep 1000\n');
+    // Pretend the recorded job had other start ticks: this live process is then not ours.
+    await killProcessTree(job.pid, 100, { startTicks: `${Number(job.startTicks) + 1}` });
+    expect(isSameProcessAlive(job.pid, job.startTicks)).toBe(true);
+    await job.kill('cancel');
+  });
+
+  it('readExitFile parses codes and signals and ignores anything else', () => {
+    const path = join(dir, `exit-${++seq}`);
+    expect(readExitFile(path)).toBeUndefined();
+    writeFileSync(path, '7\n');
+    expect(readExitFile(path)).toEqual({ exitCode: 7 });
+    writeFileSync(path, 'signal:SIGKILL\n');
+    expect(readExitFile(path)).toEqual({ signal: 'SIGKILL' });
+    writeFileSync(path, '');
+    expect(readExitFile(path)).toBeUndefined();
+    writeFileSync(path, 'garbage');
+    expect(readExitFile(path)).toBeUndefined();
+  });
+});

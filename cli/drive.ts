@@ -1,0 +1,101 @@
+import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
+import type { EventEnvelope } from '../events/envelope.js';
+import type { LocalEngine } from '../runtime/local/engine.js';
+import { liveProgress, lineProgress, type ProgressSink } from './progress.js';
+
+export interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; rows?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; rows?: number };
+}
+
+/** Where progress goes: stderr under --json (stdout holds only the result), else stdout. */
+export function progressSink(io: Io, json: boolean): ProgressSink {
+  const stream = json ? io.stderr : io.stdout;
+  const write = (s: string) => stream.write(s);
+  if (stream.isTTY && process.env.CI !== 'true') return liveProgress(write, () => stream.rows ?? 24);
+  return lineProgress(write);
+}
+
+/** The JSON document `run`, `restart` and `status` print with --json. */
+export function resultDocument(run: WorkflowAuditRecord, jobs: JobAuditRecord[]) {
+  return { workflow: run, jobs };
+}
+
+export const EXIT = {
+  completed: 0,
+  failed: 1,
+  usage: 2,
+  /** The request was refused (e.g. max_active_runs) and nothing ran. */
+  rejected: 3,
+  interrupted: 130,
+} as const;
+
+/**
+ * Drives the engine until the given runs have settled (or everything is idle when `execs` is
+ * empty), feeding the progress sink. The first Ctrl-C cancels the runs (their jobs are killed and
+ * the runs end Cancelled); a second one leaves at once, and `rsqlo resume` continues later.
+ */
+export async function drive(
+  engine: LocalEngine,
+  opts: {
+    execs: () => string[];
+    progress: ProgressSink;
+    rejected?: () => boolean;
+    watch?: () => string | undefined;
+  },
+): Promise<{ interrupted: boolean }> {
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      for (const exec of opts.execs()) {
+        const run = engine.getRun(exec);
+        if (run && run.execution_status === 'Running') {
+          engine.cancel({ version: 1, workflow_id: run.workflow_id, workflow_execution_id: exec, reason: 'interrupted (Ctrl-C)', requested_by: 'rsqlo-cli' });
+        }
+      }
+    } else {
+      abort.abort();
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const refresh = () => {
+    const exec = opts.watch?.();
+    const run = exec ? engine.getRun(exec) : undefined;
+    opts.progress.refresh(run, () => (exec ? engine.store.listJobsSync(exec) : []));
+  };
+  const timer = setInterval(refresh, 150);
+  try {
+    await engine.runUntil(() => {
+      if (opts.rejected?.()) return true;
+      const execs = opts.execs();
+      if (execs.length === 0) return engine.isIdle();
+      return execs.every((e) => engine.isSettled(e));
+    }, abort.signal);
+  } finally {
+    clearInterval(timer);
+    refresh();
+    opts.progress.done();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  return { interrupted: interrupts > 0 };
+}
+
+/** Collects events of interest while the engine runs. */
+export function eventTap(sink: ProgressSink) {
+  const rejected = new Map<string, EventEnvelope>();
+  const finished = new Map<string, EventEnvelope>();
+  return {
+    onEvent(e: EventEnvelope) {
+      const d = e.detail as { workflow_execution_id?: string | null };
+      if (e['detail-type'] === 'WorkflowRejected' && d.workflow_execution_id) rejected.set(d.workflow_execution_id, e);
+      if (e['detail-type'] === 'WorkflowFinished' && d.workflow_execution_id) finished.set(d.workflow_execution_id, e);
+      sink.event(e);
+    },
+    rejected,
+    finished,
+  };
+}

@@ -1,0 +1,428 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
+import { ExecutionId, WorkflowId } from '../contracts/common.js';
+import { composeLocalEngine, ConfigError } from '../runtime/local/compose.js';
+import type { LocalEngine } from '../runtime/local/engine.js';
+import { EngineLockedError } from '../runtime/local/lock.js';
+import { LocalStore } from '../runtime/local/store.js';
+import { newExecutionId } from '../services/starter/execution-id.js';
+import { formatIssues, loadDefinition } from './definition.js';
+import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
+
+export const USAGE = `rsqlo — run RSQL ETL workflows
+
+Usage:
+  rsqlo run <definition.json | folder> [--scripts DIR] [--execution-id ID] [--home DIR] [--json]
+  rsqlo validate <file>...
+  rsqlo status <execution-id> [--home DIR] [--json]
+  rsqlo history <workflow_id> [--home DIR] [--json] [--limit N]
+  rsqlo logs <execution-id> [job_key] [--attempt N] [--home DIR]
+  rsqlo restart <execution-id> [--definition FILE] [--scripts DIR] [--home DIR] [--json]
+  rsqlo resume [--home DIR] [--json]
+  rsqlo kill <execution-id> [--home DIR]
+
+Exit codes: 0 the workflow Completed; 1 it Failed (or was cancelled); 2 usage or definition
+errors (nothing is written); 3 the request was refused (e.g. another run is active).
+Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).
+`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr };
+
+function homeOf(values: { home?: string }): string {
+  return path.resolve(values.home ?? process.env.RSQLO_HOME ?? '.rsqlo');
+}
+
+function parse(argv: string[], options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(err));
+  }
+}
+
+/** The rsqlo command: a thin layer over the local engine. Returns the exit code; never throws. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest, io);
+      case 'validate':
+        return validateCommand(rest, io);
+      case 'status':
+        return statusCommand(rest, io);
+      case 'history':
+        return historyCommand(rest, io);
+      case 'logs':
+        return logsCommand(rest, io);
+      case 'restart':
+        return await restartCommand(rest, io);
+      case 'resume':
+        return await resumeCommand(rest, io);
+      case 'kill':
+        return await killCommand(rest, io);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.stdout.write(USAGE);
+        return command === undefined ? EXIT.usage : 0;
+      case '--version':
+      case 'version':
+        io.stdout.write(`${packageVersion()}\n`);
+        return 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`rsqlo: ${err.message}\n\n${USAGE}`);
+      return EXIT.usage;
+    }
+    if (err instanceof EngineLockedError || err instanceof ConfigError) {
+      io.stderr.write(`rsqlo: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr.write(`rsqlo: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failed;
+  }
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function validateCommand(argv: string[], io: Io): number {
+  const { positionals, values } = parse(argv, { scripts: { type: 'string' } });
+  if (positionals.length === 0) throw new UsageError('validate needs at least one file');
+  let bad = 0;
+  for (const arg of positionals) {
+    const r = loadDefinition(arg, values.scripts as string | undefined);
+    if (r.ok) io.stdout.write(`${r.file}: ok (${r.definition.workflow_id}, ${r.definition.workflow_stages.length} stages)\n`);
+    else {
+      bad++;
+      io.stderr.write(`${formatIssues(r.file, r.issues)}\n`);
+    }
+  }
+  return bad ? EXIT.usage : 0;
+}
+
+function exitFor(run: WorkflowAuditRecord | undefined): number {
+  return run?.execution_status === 'Completed' ? EXIT.completed : EXIT.failed;
+}
+
+function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string): string {
+  const c = run.counts;
+  const lines = [
+    `${run.workflow_id} ${run.workflow_execution_id}: ${run.execution_status} (${c.completed} completed, ${c.failed} failed, ${c.timed_out} timed out, ${c.cancelled} cancelled, ${c.skipped} skipped of ${c.total})`,
+  ];
+  for (const j of jobs) {
+    if (j.execution_status === 'Failed' || j.execution_status === 'TimedOut') {
+      lines.push(`  ${j.job_key} ${j.job_name}: ${j.execution_status}${j.exit_code !== null ? ` (exit ${j.exit_code})` : ''}`);
+      if (j.error_message) for (const l of j.error_message.split('\n').slice(-5)) lines.push(`      ${l}`);
+      if (j.log_location) lines.push(`      log: ${j.log_location}`);
+    }
+  }
+  if (run.execution_status === 'Failed') {
+    lines.push(`restart with: rsqlo restart ${run.workflow_execution_id}${home === path.resolve('.rsqlo') ? '' : ` --home ${home}`}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function startAndWatch(
+  io: Io,
+  opts: { home: string; json: boolean; setup: (engine: LocalEngine) => string },
+): Promise<number> {
+  const progress = progressSink(io, opts.json);
+  const tap = eventTap(progress);
+  const engine = composeLocalEngine({ home: opts.home, onEvent: tap.onEvent });
+  try {
+    const others = engine.store.activeRuns().length;
+    if (others > 0) {
+      (opts.json ? io.stderr : io.stdout).write(
+        `note: resuming ${others} unfinished run(s) found in ${opts.home}\n`,
+      );
+    }
+    const exec = opts.setup(engine);
+    const { interrupted } = await drive(engine, {
+      execs: () => [exec],
+      progress,
+      rejected: () => tap.rejected.has(exec),
+      watch: () => exec,
+    });
+    const rejection = tap.rejected.get(exec);
+    if (rejection) {
+      const d = rejection.detail as { message: string; reason: string };
+      io.stderr.write(`rsqlo: request refused (${d.reason}): ${d.message}\n`);
+      return EXIT.rejected;
+    }
+    const run = engine.getRun(exec);
+    if (!run) {
+      io.stderr.write(`rsqlo: the run ${exec} did not start\n`);
+      return EXIT.failed;
+    }
+    const jobs = engine.store.listJobsSync(exec);
+    if (opts.json) io.stdout.write(`${JSON.stringify(resultDocument(run, jobs), null, 2)}\n`);
+    else io.stdout.write(summary(run, jobs, opts.home));
+    if (interrupted && run.execution_status !== 'Completed') return EXIT.interrupted;
+    return exitFor(run);
+  } finally {
+    engine.close();
+  }
+}
+
+async function runCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(argv, {
+    scripts: { type: 'string' },
+    'execution-id': { type: 'string' },
+    home: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length !== 1) throw new UsageError('run takes one definition file or folder');
+  const loaded = loadDefinition(positionals[0] as string, values.scripts as string | undefined);
+  if (!loaded.ok) {
+    io.stderr.write(`${formatIssues(loaded.file, loaded.issues)}\n`);
+    return EXIT.usage;
+  }
+  const given = values['execution-id'] as string | undefined;
+  if (given !== undefined) {
+    const r = ExecutionId.safeParse(given);
+    if (!r.success) throw new UsageError(`--execution-id: ${r.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  const def = loaded.definition;
+  return startAndWatch(io, {
+    home: homeOf(values as { home?: string }),
+    json: values.json === true,
+    setup: (engine) => {
+      engine.putDefinition(def, loaded.scriptRoot);
+      const exec = given ?? newExecutionId(def.workflow_id, new Date());
+      engine.request({ version: 1, workflow_id: def.workflow_id, workflow_execution_id: exec, requested_by: 'rsqlo-cli' });
+      return exec;
+    },
+  });
+}
+
+async function restartCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(argv, {
+    definition: { type: 'string' },
+    scripts: { type: 'string' },
+    'execution-id': { type: 'string' },
+    home: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length !== 1) throw new UsageError('restart takes one execution id');
+  const prevId = positionals[0] as string;
+  const home = homeOf(values as { home?: string });
+  const prev = readStore(home, (s) => s.getRunSync(prevId));
+  if (!prev) {
+    io.stderr.write(`rsqlo: no run ${prevId} in ${home}\n`);
+    return EXIT.usage;
+  }
+  let reload: ReturnType<typeof loadDefinition> | undefined;
+  if (values.definition !== undefined) {
+    reload = loadDefinition(values.definition as string, values.scripts as string | undefined);
+    if (!reload.ok) {
+      io.stderr.write(`${formatIssues(reload.file, reload.issues)}\n`);
+      return EXIT.usage;
+    }
+    if (reload.definition.workflow_id !== prev.workflow_id) {
+      io.stderr.write(`rsqlo: ${reload.file} defines ${reload.definition.workflow_id}, but ${prevId} ran ${prev.workflow_id}\n`);
+      return EXIT.usage;
+    }
+  }
+  const given = values['execution-id'] as string | undefined;
+  if (given !== undefined && !ExecutionId.safeParse(given).success) throw new UsageError('--execution-id is not a valid execution id');
+  return startAndWatch(io, {
+    home,
+    json: values.json === true,
+    setup: (engine) => {
+      if (reload?.ok) engine.putDefinition(reload.definition, reload.scriptRoot);
+      const exec = given ?? newExecutionId(prev.workflow_id, new Date());
+      engine.request({ version: 1, workflow_id: prev.workflow_id, workflow_execution_id: exec, restart_of: prevId, requested_by: 'rsqlo-cli' });
+      return exec;
+    },
+  });
+}
+
+async function resumeCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(argv, { home: { type: 'string' }, json: { type: 'boolean' } });
+  if (positionals.length > 0) throw new UsageError('resume takes no arguments');
+  const home = homeOf(values as { home?: string });
+  if (!existsSync(path.join(home, 'rsqlo.db'))) {
+    io.stderr.write(`rsqlo: no engine state in ${home}\n`);
+    return EXIT.usage;
+  }
+  const json = values.json === true;
+  const progress = progressSink(io, json);
+  const tap = eventTap(progress);
+  const engine = composeLocalEngine({ home, onEvent: tap.onEvent });
+  try {
+    const execs = engine.store.activeRuns().map((r) => r.workflow_execution_id);
+    const pending = engine.store.outboxSize() + engine.store.queueSize();
+    if (execs.length === 0 && pending === 0) {
+      (json ? io.stderr : io.stdout).write('nothing to resume\n');
+      if (json) io.stdout.write('[]\n');
+      return 0;
+    }
+    (json ? io.stderr : io.stdout).write(`resuming ${execs.length} run(s): ${execs.join(', ')}\n`);
+    await drive(engine, { execs: () => execs, progress, watch: () => execs.find((e) => !engine.isSettled(e)) ?? execs[0] });
+    if (execs.length === 0) await drive(engine, { execs: () => [], progress });
+    const runs = execs.map((e) => engine.getRun(e)).filter((r): r is WorkflowAuditRecord => r !== undefined);
+    if (json) {
+      io.stdout.write(`${JSON.stringify(runs.map((r) => resultDocument(r, engine.store.listJobsSync(r.workflow_execution_id))), null, 2)}\n`);
+    } else {
+      for (const r of runs) io.stdout.write(summary(r, engine.store.listJobsSync(r.workflow_execution_id), home));
+    }
+    return runs.every((r) => r.execution_status === 'Completed') ? 0 : EXIT.failed;
+  } finally {
+    engine.close();
+  }
+}
+
+async function killCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(argv, { home: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('kill takes one execution id');
+  const exec = positionals[0] as string;
+  const home = homeOf(values as { home?: string });
+  const run = readStore(home, (s) => s.getRunSync(exec));
+  if (!run) {
+    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
+    return EXIT.usage;
+  }
+  if (run.execution_status !== 'Running') {
+    io.stdout.write(`${exec} is already ${run.execution_status}\n`);
+    return 0;
+  }
+  const detail = { version: 1, workflow_id: run.workflow_id, workflow_execution_id: exec, requested_by: 'rsqlo-cli', reason: 'rsqlo kill' };
+  let engine: LocalEngine;
+  try {
+    engine = composeLocalEngine({ home });
+  } catch (err) {
+    if (!(err instanceof EngineLockedError)) throw err;
+    // A running engine owns the home: hand it the request through the database; it polls.
+    readStore(home, (s) => s.tx(() => s.publish([{ detailType: 'WorkflowCancelRequested', detail }])));
+    io.stdout.write(`cancel requested for ${exec}; engine pid ${err.pid} will stop its jobs\n`);
+    return 0;
+  }
+  try {
+    engine.cancel(detail);
+    await drive(engine, { execs: () => [exec], progress: progressSink(io, false) });
+    io.stdout.write(`${exec} is ${engine.getRun(exec)?.execution_status}\n`);
+    return 0;
+  } finally {
+    engine.close();
+  }
+}
+
+function readStore<T>(home: string, fn: (s: LocalStore) => T): T | undefined {
+  const file = path.join(home, 'rsqlo.db');
+  if (!existsSync(file)) return undefined;
+  const store = new LocalStore(file);
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+function statusCommand(argv: string[], io: Io): number {
+  const { positionals, values } = parse(argv, { home: { type: 'string' }, json: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new UsageError('status takes one execution id');
+  const exec = positionals[0] as string;
+  const home = homeOf(values as { home?: string });
+  const found = readStore(home, (s) => {
+    const run = s.getRunSync(exec);
+    return run ? { run, jobs: s.listJobsSync(exec) } : undefined;
+  });
+  if (!found) {
+    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
+    return EXIT.usage;
+  }
+  const { run, jobs } = found;
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(resultDocument(run, jobs), null, 2)}\n`);
+    return exitFor(run) === 0 || run.execution_status === 'Running' ? 0 : EXIT.failed;
+  }
+  const out: string[] = [];
+  out.push(`${run.workflow_id}  ${run.workflow_execution_id}  ${run.execution_status}`);
+  out.push(`  started ${run.execution_start_ts}${run.execution_end_ts ? `, ended ${run.execution_end_ts}` : ''}${run.restart_of ? `, restart of ${run.restart_of}` : ''}`);
+  for (const st of run.stages) {
+    out.push(`  stage ${st.stage} ${st.execution_type} ${st.status}${st.stage_description ? ` — ${st.stage_description}` : ''}`);
+    for (const j of jobs.filter((x) => x.stage === st.stage)) {
+      const dur =
+        j.execution_start_ts && j.execution_end_ts
+          ? ` ${((Date.parse(j.execution_end_ts) - Date.parse(j.execution_start_ts)) / 1000).toFixed(2)} s`
+          : '';
+      const extra = j.skip_reason ? ` (${j.skip_reason})` : j.exit_code !== null && j.exit_code !== 0 ? ` (exit ${j.exit_code})` : '';
+      out.push(`    ${j.job_key.padEnd(6)} ${j.job_name.padEnd(30)} ${j.execution_status.padEnd(10)}${dur}${extra}${j.attempt > 1 ? ` attempt ${j.attempt}` : ''}`);
+    }
+  }
+  io.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}
+
+function historyCommand(argv: string[], io: Io): number {
+  const { positionals, values } = parse(argv, { home: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('history takes one workflow_id');
+  const wf = positionals[0] as string;
+  if (!WorkflowId.safeParse(wf).success) throw new UsageError(`"${wf}" is not a valid workflow_id`);
+  const limit = values.limit === undefined ? 20 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
+  const home = homeOf(values as { home?: string });
+  const runs = readStore(home, (s) => s.listRunsSync(wf, limit)) ?? [];
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+    return 0;
+  }
+  if (runs.length === 0) {
+    io.stdout.write(`no runs of ${wf} in ${home}\n`);
+    return 0;
+  }
+  for (const r of runs) {
+    const dur = r.execution_end_ts ? `${((Date.parse(r.execution_end_ts) - Date.parse(r.execution_start_ts)) / 1000).toFixed(1)} s` : 'running';
+    const c = r.counts;
+    io.stdout.write(
+      `${r.execution_start_ts}  ${r.workflow_execution_id.padEnd(48)} ${r.execution_status.padEnd(10)} ${dur.padStart(9)}  ${c.completed}/${c.total} completed${r.restart_of ? `  restart of ${r.restart_of}` : ''}\n`,
+    );
+  }
+  return 0;
+}
+
+function logsCommand(argv: string[], io: Io): number {
+  const { positionals, values } = parse(argv, { home: { type: 'string' }, attempt: { type: 'string' } });
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('logs takes an execution id and optionally a job_key');
+  const [exec, key] = positionals as [string, string | undefined];
+  const home = homeOf(values as { home?: string });
+  const jobs = readStore(home, (s) => (s.getRunSync(exec) ? s.listJobsSync(exec) : undefined));
+  if (!jobs) {
+    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
+    return EXIT.usage;
+  }
+  const chosen = key ? jobs.filter((j) => j.job_key === key || j.job_name === key) : jobs;
+  if (key && chosen.length === 0) {
+    io.stderr.write(`rsqlo: run ${exec} has no job ${key}\n`);
+    return EXIT.usage;
+  }
+  const wantAttempt = values.attempt === undefined ? undefined : Number(values.attempt);
+  for (const j of chosen) {
+    const attempts = [...j.previous_attempts.map((a) => ({ attempt: a.attempt, status: a.execution_status, log: a.log_location })), { attempt: j.attempt, status: j.execution_status, log: j.log_location }];
+    for (const a of attempts) {
+      if (wantAttempt !== undefined && a.attempt !== wantAttempt) continue;
+      if (!a.log) continue;
+      io.stdout.write(`==> ${j.job_key} ${j.job_name} attempt ${a.attempt} (${a.status}) ${a.log} <==\n`);
+      try {
+        io.stdout.write(readFileSync(a.log, 'utf8'));
+      } catch {
+        io.stdout.write('(log file missing)\n');
+      }
+    }
+  }
+  return 0;
+}

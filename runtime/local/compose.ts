@@ -1,0 +1,89 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../services/ports.js';
+import { type ChaosOptions, type EngineOptions, LocalEngine } from './engine.js';
+
+/** Engine settings that come from the environment, read in this one place (a composition root). */
+export interface LocalEnvironment {
+  /** `RSQLO_TEST_CHAOS`: `1`/`all` or a list of `duplicate`, `reorder` (tests only). */
+  chaos?: ChaosOptions;
+  /** `RSQLO_MAX_PROCESSES`: most scripts running at once (default 64). */
+  maxProcesses?: number;
+  /** `RSQLO_KILL_GRACE_MS`: SIGTERM → SIGKILL grace (default 1000). */
+  killGraceMs?: number;
+  /** `RSQLO_LOG`: `info` logs every service decision to `<home>/engine.log` (default: warnings only). */
+  logLevel: 'info' | 'warn';
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+export function readLocalEnvironment(env: NodeJS.ProcessEnv = process.env): LocalEnvironment {
+  let chaos: ChaosOptions | undefined;
+  const c = env.RSQLO_TEST_CHAOS;
+  if (c && c !== '0') {
+    const parts = c.split(',').map((p) => p.trim());
+    const all = parts.includes('1') || parts.includes('all');
+    for (const p of parts) {
+      if (!['1', 'all', 'duplicate', 'reorder'].includes(p) && !/^seed=\d+$/.test(p)) {
+        throw new ConfigError(`RSQLO_TEST_CHAOS: unknown option "${p}" (use duplicate, reorder, all, seed=N)`);
+      }
+    }
+    const seed = parts.find((p) => p.startsWith('seed='));
+    chaos = {
+      duplicate: all || parts.includes('duplicate'),
+      reorder: all || parts.includes('reorder'),
+      seed: seed ? Number(seed.slice(5)) : undefined,
+    };
+  }
+  const level = env.RSQLO_LOG ?? 'warn';
+  if (level !== 'info' && level !== 'warn') throw new ConfigError(`RSQLO_LOG must be "info" or "warn", got "${level}"`);
+  return {
+    chaos,
+    maxProcesses: intFrom(env, 'RSQLO_MAX_PROCESSES', 1),
+    killGraceMs: intFrom(env, 'RSQLO_KILL_GRACE_MS', 0),
+    logLevel: level,
+  };
+}
+
+/** A logger appending JSON lines to `<home>/engine.log`. */
+export function fileLogger(home: string, level: 'info' | 'warn'): Logger {
+  const file = path.join(home, 'engine.log');
+  mkdirSync(home, { recursive: true });
+  const write = (lvl: string, message: string, fields?: Record<string, unknown>) => {
+    try {
+      appendFileSync(file, `${JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...fields })}\n`);
+    } catch {
+      // logging must never break the engine
+    }
+  };
+  return {
+    info: level === 'info' ? (m, f) => write('info', m, f) : () => {},
+    warn: (m, f) => write('warn', m, f),
+    error: (m, f) => write('error', m, f),
+  };
+}
+
+/** The local composition root: environment + caller options → an open engine. */
+export function composeLocalEngine(
+  opts: Omit<EngineOptions, 'log' | 'chaos' | 'maxProcesses' | 'killGraceMs'> & Partial<EngineOptions>,
+  env: NodeJS.ProcessEnv = process.env,
+): LocalEngine {
+  const e = readLocalEnvironment(env);
+  return LocalEngine.open({
+    ...opts,
+    log: opts.log ?? fileLogger(opts.home, e.logLevel),
+    chaos: opts.chaos ?? e.chaos,
+    maxProcesses: opts.maxProcesses ?? e.maxProcesses,
+    killGraceMs: opts.killGraceMs ?? e.killGraceMs,
+  });
+}
