@@ -39,7 +39,10 @@ export function checkScripts(def: WorkflowDefinition, root: string): ContractIss
     }
     const real = realpathSync(p);
     if (!inside(realRoot, real)) {
-      issues.push({ path: at, message: `script "${script}" resolves to ${real}, outside the script root ${realRoot}` });
+      issues.push({
+        path: at,
+        message: `script "${script}" resolves to ${real}, outside the script root ${realRoot}`,
+      });
     } else if (!statSync(real).isFile()) {
       issues.push({ path: at, message: `"${script}" is not a file` });
     }
@@ -58,7 +61,8 @@ export function loadDefinition(arg: string, scriptsDir?: string): LoadResult {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : (code ?? String(err));
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : (code ?? String(err));
     return { ok: false, file, issues: [{ path: '(file)', message: `cannot read ${file}: ${why}` }] };
   }
   const parsed = parseDefinitionText(text);
@@ -67,18 +71,34 @@ export function loadDefinition(arg: string, scriptsDir?: string): LoadResult {
   if (scriptsDir !== undefined) {
     const root = path.resolve(scriptsDir);
     const issues = checkScripts(def, root);
-    return issues.length ? { ok: false, file, issues } : { ok: true, file, definition: def, scriptRoot: root };
+    return issues.length
+      ? { ok: false, file, issues }
+      : { ok: true, file, definition: def, scriptRoot: root };
   }
   const folder = path.dirname(file);
-  const candidates = [folder, path.join(folder, 'scripts')];
-  let first: ContractIssue[] | undefined;
+  const candidates = [folder, path.join(folder, 'scripts')].filter((r) => existsSync(r));
+  // The root is the first candidate holding every script; failing that, the one missing fewest.
+  let best: { root: string; issues: ContractIssue[]; missing: number } | undefined;
   for (const root of candidates) {
-    if (!existsSync(root)) continue;
     const issues = checkScripts(def, root);
-    if (issues.length === 0) return { ok: true, file, definition: def, scriptRoot: root };
-    first ??= issues;
+    const missing = issues.filter((i) => i.message.includes(' not found ')).length;
+    if (!best || missing < best.missing) best = { root, issues, missing };
+    if (missing === 0) break;
   }
-  return { ok: false, file, issues: first ?? [{ path: '(scripts)', message: `no script folder found next to ${file}` }] };
+  if (!best)
+    return {
+      ok: false,
+      file,
+      issues: [{ path: '(scripts)', message: `no script folder found next to ${file}` }],
+    };
+  if (best.issues.length === 0) return { ok: true, file, definition: def, scriptRoot: best.root };
+  const where = candidates.join(' or ');
+  const issues = best.issues.map((i) =>
+    i.message.includes(' not found ')
+      ? { ...i, message: i.message.replace(/ \(looked for .*\)$/, ` (looked in ${where})`) }
+      : i,
+  );
+  return { ok: false, file, issues };
 }
 
 /** How a list of issues reads on a terminal. */

@@ -1,7 +1,7 @@
 import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
 import type { EventEnvelope } from '../events/envelope.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
-import { liveProgress, lineProgress, type ProgressSink } from './progress.js';
+import { lineProgress, liveProgress, type ProgressSink } from './progress.js';
 
 export interface Io {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; rows?: number };
@@ -52,7 +52,13 @@ export async function drive(
       for (const exec of opts.execs()) {
         const run = engine.getRun(exec);
         if (run && run.execution_status === 'Running') {
-          engine.cancel({ version: 1, workflow_id: run.workflow_id, workflow_execution_id: exec, reason: 'interrupted (Ctrl-C)', requested_by: 'rsqlo-cli' });
+          engine.cancel({
+            version: 1,
+            workflow_id: run.workflow_id,
+            workflow_execution_id: exec,
+            reason: 'interrupted (Ctrl-C)',
+            requested_by: 'rsqlo-cli',
+          });
         }
       }
     } else {
@@ -91,8 +97,10 @@ export function eventTap(sink: ProgressSink) {
   return {
     onEvent(e: EventEnvelope) {
       const d = e.detail as { workflow_execution_id?: string | null };
-      if (e['detail-type'] === 'WorkflowRejected' && d.workflow_execution_id) rejected.set(d.workflow_execution_id, e);
-      if (e['detail-type'] === 'WorkflowFinished' && d.workflow_execution_id) finished.set(d.workflow_execution_id, e);
+      if (e['detail-type'] === 'WorkflowRejected' && d.workflow_execution_id)
+        rejected.set(d.workflow_execution_id, e);
+      if (e['detail-type'] === 'WorkflowFinished' && d.workflow_execution_id)
+        finished.set(d.workflow_execution_id, e);
       sink.event(e);
     },
     rejected,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
 import { ExecutionId, WorkflowId } from '../contracts/common.js';
-import { composeLocalEngine, ConfigError } from '../runtime/local/compose.js';
+import { ConfigError, composeLocalEngine } from '../runtime/local/compose.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
 import { EngineLockedError } from '../runtime/local/lock.js';
 import { LocalStore } from '../runtime/local/store.js';
@@ -38,11 +38,16 @@ function homeOf(values: { home?: string }): string {
   return path.resolve(values.home ?? process.env.RSQLO_HOME ?? '.rsqlo');
 }
 
-function parse(argv: string[], options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>) {
+function parse(
+  argv: string[],
+  options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>,
+) {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(err));
+    throw new UsageError(
+      err instanceof Error ? err.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(err),
+    );
   }
 }
 
@@ -95,7 +100,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -105,7 +112,10 @@ function validateCommand(argv: string[], io: Io): number {
   let bad = 0;
   for (const arg of positionals) {
     const r = loadDefinition(arg, values.scripts as string | undefined);
-    if (r.ok) io.stdout.write(`${r.file}: ok (${r.definition.workflow_id}, ${r.definition.workflow_stages.length} stages)\n`);
+    if (r.ok)
+      io.stdout.write(
+        `${r.file}: ok (${r.definition.workflow_id}, ${r.definition.workflow_stages.length} stages)\n`,
+      );
     else {
       bad++;
       io.stderr.write(`${formatIssues(r.file, r.issues)}\n`);
@@ -125,13 +135,17 @@ function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string)
   ];
   for (const j of jobs) {
     if (j.execution_status === 'Failed' || j.execution_status === 'TimedOut') {
-      lines.push(`  ${j.job_key} ${j.job_name}: ${j.execution_status}${j.exit_code !== null ? ` (exit ${j.exit_code})` : ''}`);
+      lines.push(
+        `  ${j.job_key} ${j.job_name}: ${j.execution_status}${j.exit_code !== null ? ` (exit ${j.exit_code})` : ''}`,
+      );
       if (j.error_message) for (const l of j.error_message.split('\n').slice(-5)) lines.push(`      ${l}`);
       if (j.log_location) lines.push(`      log: ${j.log_location}`);
     }
   }
   if (run.execution_status === 'Failed') {
-    lines.push(`restart with: rsqlo restart ${run.workflow_execution_id}${home === path.resolve('.rsqlo') ? '' : ` --home ${home}`}`);
+    lines.push(
+      `restart with: rsqlo restart ${run.workflow_execution_id}${home === path.resolve('.rsqlo') ? '' : ` --home ${home}`}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -203,7 +217,12 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     setup: (engine) => {
       engine.putDefinition(def, loaded.scriptRoot);
       const exec = given ?? newExecutionId(def.workflow_id, new Date());
-      engine.request({ version: 1, workflow_id: def.workflow_id, workflow_execution_id: exec, requested_by: 'rsqlo-cli' });
+      engine.request({
+        version: 1,
+        workflow_id: def.workflow_id,
+        workflow_execution_id: exec,
+        requested_by: 'rsqlo-cli',
+      });
       return exec;
     },
   });
@@ -233,19 +252,28 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
       return EXIT.usage;
     }
     if (reload.definition.workflow_id !== prev.workflow_id) {
-      io.stderr.write(`rsqlo: ${reload.file} defines ${reload.definition.workflow_id}, but ${prevId} ran ${prev.workflow_id}\n`);
+      io.stderr.write(
+        `rsqlo: ${reload.file} defines ${reload.definition.workflow_id}, but ${prevId} ran ${prev.workflow_id}\n`,
+      );
       return EXIT.usage;
     }
   }
   const given = values['execution-id'] as string | undefined;
-  if (given !== undefined && !ExecutionId.safeParse(given).success) throw new UsageError('--execution-id is not a valid execution id');
+  if (given !== undefined && !ExecutionId.safeParse(given).success)
+    throw new UsageError('--execution-id is not a valid execution id');
   return startAndWatch(io, {
     home,
     json: values.json === true,
     setup: (engine) => {
       if (reload?.ok) engine.putDefinition(reload.definition, reload.scriptRoot);
       const exec = given ?? newExecutionId(prev.workflow_id, new Date());
-      engine.request({ version: 1, workflow_id: prev.workflow_id, workflow_execution_id: exec, restart_of: prevId, requested_by: 'rsqlo-cli' });
+      engine.request({
+        version: 1,
+        workflow_id: prev.workflow_id,
+        workflow_execution_id: exec,
+        restart_of: prevId,
+        requested_by: 'rsqlo-cli',
+      });
       return exec;
     },
   });
@@ -272,13 +300,24 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     (json ? io.stderr : io.stdout).write(`resuming ${execs.length} run(s): ${execs.join(', ')}\n`);
-    await drive(engine, { execs: () => execs, progress, watch: () => execs.find((e) => !engine.isSettled(e)) ?? execs[0] });
+    await drive(engine, {
+      execs: () => execs,
+      progress,
+      watch: () => execs.find((e) => !engine.isSettled(e)) ?? execs[0],
+    });
     if (execs.length === 0) await drive(engine, { execs: () => [], progress });
     const runs = execs.map((e) => engine.getRun(e)).filter((r): r is WorkflowAuditRecord => r !== undefined);
     if (json) {
-      io.stdout.write(`${JSON.stringify(runs.map((r) => resultDocument(r, engine.store.listJobsSync(r.workflow_execution_id))), null, 2)}\n`);
+      io.stdout.write(
+        `${JSON.stringify(
+          runs.map((r) => resultDocument(r, engine.store.listJobsSync(r.workflow_execution_id))),
+          null,
+          2,
+        )}\n`,
+      );
     } else {
-      for (const r of runs) io.stdout.write(summary(r, engine.store.listJobsSync(r.workflow_execution_id), home));
+      for (const r of runs)
+        io.stdout.write(summary(r, engine.store.listJobsSync(r.workflow_execution_id), home));
     }
     return runs.every((r) => r.execution_status === 'Completed') ? 0 : EXIT.failed;
   } finally {
@@ -300,7 +339,13 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`${exec} is already ${run.execution_status}\n`);
     return 0;
   }
-  const detail = { version: 1, workflow_id: run.workflow_id, workflow_execution_id: exec, requested_by: 'rsqlo-cli', reason: 'rsqlo kill' };
+  const detail = {
+    version: 1,
+    workflow_id: run.workflow_id,
+    workflow_execution_id: exec,
+    requested_by: 'rsqlo-cli',
+    reason: 'rsqlo kill',
+  };
   let engine: LocalEngine;
   try {
     engine = composeLocalEngine({ home });
@@ -352,16 +397,26 @@ function statusCommand(argv: string[], io: Io): number {
   }
   const out: string[] = [];
   out.push(`${run.workflow_id}  ${run.workflow_execution_id}  ${run.execution_status}`);
-  out.push(`  started ${run.execution_start_ts}${run.execution_end_ts ? `, ended ${run.execution_end_ts}` : ''}${run.restart_of ? `, restart of ${run.restart_of}` : ''}`);
+  out.push(
+    `  started ${run.execution_start_ts}${run.execution_end_ts ? `, ended ${run.execution_end_ts}` : ''}${run.restart_of ? `, restart of ${run.restart_of}` : ''}`,
+  );
   for (const st of run.stages) {
-    out.push(`  stage ${st.stage} ${st.execution_type} ${st.status}${st.stage_description ? ` — ${st.stage_description}` : ''}`);
+    out.push(
+      `  stage ${st.stage} ${st.execution_type} ${st.status}${st.stage_description ? ` — ${st.stage_description}` : ''}`,
+    );
     for (const j of jobs.filter((x) => x.stage === st.stage)) {
       const dur =
         j.execution_start_ts && j.execution_end_ts
           ? ` ${((Date.parse(j.execution_end_ts) - Date.parse(j.execution_start_ts)) / 1000).toFixed(2)} s`
           : '';
-      const extra = j.skip_reason ? ` (${j.skip_reason})` : j.exit_code !== null && j.exit_code !== 0 ? ` (exit ${j.exit_code})` : '';
-      out.push(`    ${j.job_key.padEnd(6)} ${j.job_name.padEnd(30)} ${j.execution_status.padEnd(10)}${dur}${extra}${j.attempt > 1 ? ` attempt ${j.attempt}` : ''}`);
+      const extra = j.skip_reason
+        ? ` (${j.skip_reason})`
+        : j.exit_code !== null && j.exit_code !== 0
+          ? ` (exit ${j.exit_code})`
+          : '';
+      out.push(
+        `    ${j.job_key.padEnd(6)} ${j.job_name.padEnd(30)} ${j.execution_status.padEnd(10)}${dur}${extra}${j.attempt > 1 ? ` attempt ${j.attempt}` : ''}`,
+      );
     }
   }
   io.stdout.write(`${out.join('\n')}\n`);
@@ -369,7 +424,11 @@ function statusCommand(argv: string[], io: Io): number {
 }
 
 function historyCommand(argv: string[], io: Io): number {
-  const { positionals, values } = parse(argv, { home: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  const { positionals, values } = parse(argv, {
+    home: { type: 'string' },
+    json: { type: 'boolean' },
+    limit: { type: 'string' },
+  });
   if (positionals.length !== 1) throw new UsageError('history takes one workflow_id');
   const wf = positionals[0] as string;
   if (!WorkflowId.safeParse(wf).success) throw new UsageError(`"${wf}" is not a valid workflow_id`);
@@ -386,7 +445,9 @@ function historyCommand(argv: string[], io: Io): number {
     return 0;
   }
   for (const r of runs) {
-    const dur = r.execution_end_ts ? `${((Date.parse(r.execution_end_ts) - Date.parse(r.execution_start_ts)) / 1000).toFixed(1)} s` : 'running';
+    const dur = r.execution_end_ts
+      ? `${((Date.parse(r.execution_end_ts) - Date.parse(r.execution_start_ts)) / 1000).toFixed(1)} s`
+      : 'running';
     const c = r.counts;
     io.stdout.write(
       `${r.execution_start_ts}  ${r.workflow_execution_id.padEnd(48)} ${r.execution_status.padEnd(10)} ${dur.padStart(9)}  ${c.completed}/${c.total} completed${r.restart_of ? `  restart of ${r.restart_of}` : ''}\n`,
@@ -397,7 +458,8 @@ function historyCommand(argv: string[], io: Io): number {
 
 function logsCommand(argv: string[], io: Io): number {
   const { positionals, values } = parse(argv, { home: { type: 'string' }, attempt: { type: 'string' } });
-  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('logs takes an execution id and optionally a job_key');
+  if (positionals.length < 1 || positionals.length > 2)
+    throw new UsageError('logs takes an execution id and optionally a job_key');
   const [exec, key] = positionals as [string, string | undefined];
   const home = homeOf(values as { home?: string });
   const jobs = readStore(home, (s) => (s.getRunSync(exec) ? s.listJobsSync(exec) : undefined));
@@ -412,7 +474,14 @@ function logsCommand(argv: string[], io: Io): number {
   }
   const wantAttempt = values.attempt === undefined ? undefined : Number(values.attempt);
   for (const j of chosen) {
-    const attempts = [...j.previous_attempts.map((a) => ({ attempt: a.attempt, status: a.execution_status, log: a.log_location })), { attempt: j.attempt, status: j.execution_status, log: j.log_location }];
+    const attempts = [
+      ...j.previous_attempts.map((a) => ({
+        attempt: a.attempt,
+        status: a.execution_status,
+        log: a.log_location,
+      })),
+      { attempt: j.attempt, status: j.execution_status, log: j.log_location },
+    ];
     for (const a of attempts) {
       if (wantAttempt !== undefined && a.attempt !== wantAttempt) continue;
       if (!a.log) continue;

@@ -43,8 +43,12 @@ export function lineProgress(write: (s: string) => void): ProgressSink {
           break;
         case 'JobFinished': {
           const exit = d.exit_code === null || d.exit_code === undefined ? '' : ` exit ${d.exit_code}`;
-          const err = d.status !== 'Completed' && d.error_message ? `: ${String(d.error_message).split('\n').pop()}` : '';
-          text = `job ${d.job_key} ${d.job_name} ${d.status}${exit} ${secs(d.duration_ms as number | null)}${err}`.trimEnd();
+          const err =
+            d.status !== 'Completed' && d.error_message
+              ? `: ${String(d.error_message).split('\n').pop()}`
+              : '';
+          text =
+            `job ${d.job_key} ${d.job_name} ${d.status}${exit} ${secs(d.duration_ms as number | null)}${err}`.trimEnd();
           break;
         }
         case 'StageCompleted': {
@@ -112,8 +116,12 @@ export function liveProgress(write: (s: string) => void, rows: () => number): Pr
         lines.push('waiting for the run to start…', ...alerts);
       } else {
         const now = Date.now();
-        const el = (run.execution_end_ts ? Date.parse(run.execution_end_ts) : now) - Date.parse(run.execution_start_ts);
-        lines.push(`${run.workflow_id}  ${run.workflow_execution_id}  ${color(run.execution_status)}  ${secs(el)}`);
+        const el =
+          (run.execution_end_ts ? Date.parse(run.execution_end_ts) : now) -
+          Date.parse(run.execution_start_ts);
+        lines.push(
+          `${run.workflow_id}  ${run.workflow_execution_id}  ${color(run.execution_status)}  ${secs(el)}`,
+        );
         const jobs = jobsOf();
         const budget = Math.max(8, rows() - 4 - run.stages.length);
         for (const st of run.stages) {
@@ -123,13 +131,20 @@ export function liveProgress(write: (s: string) => void, rows: () => number): Pr
           );
           if (st.status !== 'Running' && !(st.status === 'Failed' && st.total <= 10)) continue;
           const mine = jobs.filter((j) => j.stage === st.stage);
-          const shown = mine.length <= budget ? mine : mine.filter((j) => !['Pending', 'Completed', 'Skipped'].includes(j.execution_status)).slice(0, budget);
+          const shown =
+            mine.length <= budget
+              ? mine
+              : mine
+                  .filter((j) => !['Pending', 'Completed', 'Skipped'].includes(j.execution_status))
+                  .slice(0, budget);
           for (const j of shown) {
             const start = j.execution_start_ts ? Date.parse(j.execution_start_ts) : undefined;
             const end = j.execution_end_ts ? Date.parse(j.execution_end_ts) : now;
             const dur = start ? secs(end - start) : '';
             const attempt = j.attempt > 1 ? ` (attempt ${j.attempt})` : '';
-            lines.push(`    ${j.job_key.padEnd(7)} ${j.job_name.padEnd(32)} ${color(j.execution_status).padEnd(20)} ${dur}${attempt}`);
+            lines.push(
+              `    ${j.job_key.padEnd(7)} ${j.job_name.padEnd(32)} ${color(j.execution_status).padEnd(20)} ${dur}${attempt}`,
+            );
           }
           if (shown.length < mine.length) lines.push(`    … ${mine.length - shown.length} more`);
         }

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ExecutionId, JobKey, NonNegativeInt, Parameters, PositiveInt, Timestamp, WorkflowId } from './common.js';
+import {
+  ExecutionId,
+  JobKey,
+  NonNegativeInt,
+  Parameters,
+  PositiveInt,
+  Timestamp,
+  WorkflowId,
+} from './common.js';
 
 /** Job lifecycle words (DESIGN §1). Order matters: it is the forward order of a single attempt. */
 export const JOB_STATUSES = [
@@ -38,16 +46,22 @@ const RANK: Record<JobStatus, number> = {
   Skipped: 4,
 };
 
+/** Final statuses a retry may leave (DESIGN §1): Completed, Cancelled and Skipped are for good. */
+export const RETRYABLE_JOB_STATUSES = ['Failed', 'TimedOut'] as const;
+
 /**
  * Whether moving a job from (attempt, status) to (attempt', status') goes forward. Transitions
- * only move forward: within an attempt by lifecycle rank, and a retry is a later attempt. A write
- * that is not forward is a no-op, which is what makes duplicated and reordered deliveries harmless.
+ * only move forward: within an attempt by lifecycle rank (never out of a final status), and a
+ * retry is a later attempt that only a Failed or TimedOut attempt may lead to. A write that is not
+ * forward is a no-op, which is what makes duplicated and reordered deliveries harmless.
  */
 export function isForwardTransition(
   from: { attempt: number; status: JobStatus },
   to: { attempt: number; status: JobStatus },
 ): boolean {
-  if (to.attempt !== from.attempt) return to.attempt > from.attempt && isTerminalJobStatus(from.status);
+  if (to.attempt !== from.attempt) {
+    return to.attempt > from.attempt && (RETRYABLE_JOB_STATUSES as readonly string[]).includes(from.status);
+  }
   return RANK[to.status] > RANK[from.status];
 }
 

@@ -72,7 +72,11 @@ export const Parameters = z
           message: 'parameter names must be usable as environment variable names ([A-Za-z_][A-Za-z0-9_]*)',
         });
       } else if (isReservedEnvName(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by rsqlo and cannot be a parameter` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `"${name}" is set by rsqlo and cannot be a parameter`,
+        });
       }
     }
   });
@@ -83,7 +87,8 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else if (typeof part === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += out ? `.${part}` : part;
+    else if (typeof part === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(part))
+      out += out ? `.${part}` : part;
     else out += `[${JSON.stringify(String(part))}]`;
   }
   return out || '(root)';
@@ -96,13 +101,18 @@ export interface ContractIssue {
 }
 
 /** Turns zod issues into path + message pairs, unwrapping unions to their most useful branch. */
-export function toContractIssues(error: z.ZodError, basePath: ReadonlyArray<PropertyKey> = []): ContractIssue[] {
+export function toContractIssues(
+  error: z.ZodError,
+  basePath: ReadonlyArray<PropertyKey> = [],
+): ContractIssue[] {
   const out: ContractIssue[] = [];
   for (const issue of error.issues) {
     const path = [...basePath, ...issue.path];
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // Prefer the branch that got furthest (most specific path), else report the union message.
-      const branches = issue.errors.map((errs) => errs.filter((e) => e.code !== 'invalid_type' || e.path.length > 0));
+      const branches = issue.errors.map((errs) =>
+        errs.filter((e) => e.code !== 'invalid_type' || e.path.length > 0),
+      );
       const best = branches.find((b) => b.length > 0);
       if (best) {
         for (const e of best) out.push({ path: formatPath([...path, ...e.path]), message: e.message });

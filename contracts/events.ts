@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { FailedJobSummary, JobCounts } from './audit.js';
-import { ExecutionId, JobKey, NonNegativeInt, Parameters, PositiveInt, Timestamp, WorkflowId } from './common.js';
+import {
+  ExecutionId,
+  JobKey,
+  NonNegativeInt,
+  Parameters,
+  PositiveInt,
+  Timestamp,
+  WorkflowId,
+} from './common.js';
 
 /** EventBridge `source` of every rsqlo event. */
 export const EVENT_SOURCE = 'rsqlo';

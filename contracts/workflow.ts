@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { type ContractIssue, formatPath, Parameters, toContractIssues, WorkflowId } from './common.js';
+import { jsonErrorOffset, lineColumn } from './json-text.js';
 
 /** A job with no timeout of its own gets this many seconds (24 h): a stuck script never waits forever. */
 export const DEFAULT_TIMEOUT_SECONDS = 86_400;
@@ -56,7 +57,9 @@ export function scriptPathProblem(p: string): string | undefined {
 export const ScriptObject = z.strictObject(
   {
     script: ScriptPath,
-    args: z.array(z.string({ error: 'args must be strings' }), { error: 'must be an array of strings' }).optional(),
+    args: z
+      .array(z.string({ error: 'args must be strings' }), { error: 'must be an array of strings' })
+      .optional(),
     timeout_seconds: seconds('timeout_seconds').optional(),
     heartbeat_seconds: seconds('heartbeat_seconds').optional(),
     retries: retries.optional(),
@@ -72,7 +75,9 @@ export type ScriptRef = z.infer<typeof ScriptRef>;
 
 const executionFlag = z
   .string({ error: 'must be "y" or "n"' })
-  .refine((v) => /^[yn]$/i.test(v), { error: (iss) => `must be "y" or "n", got ${JSON.stringify(iss.input)}` })
+  .refine((v) => /^[yn]$/i.test(v), {
+    error: (iss) => `must be "y" or "n", got ${JSON.stringify(iss.input)}`,
+  })
   .transform((v) => v.toLowerCase() as 'y' | 'n');
 
 const executionType = z
@@ -97,7 +102,9 @@ export const Stage = z
         .positive({ error: 'must be at least 1' })
         .optional(),
     },
-    { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
+    {
+      error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined),
+    },
   )
   .superRefine((stage, ctx) => {
     if (stage.max_concurrency !== undefined && stage.execution_type !== 'parallel') {
@@ -129,7 +136,8 @@ export function scheduleExpressionProblem(expr: string): string | undefined {
     const n = Number(rate[1]);
     const unit = rate[2] ?? '';
     if (n < 1) return 'rate(): the value must be at least 1';
-    if (n === 1 && unit.endsWith('s')) return `rate(): use the singular unit for 1 ("rate(1 ${unit.slice(0, -1)})")`;
+    if (n === 1 && unit.endsWith('s'))
+      return `rate(): use the singular unit for 1 ("rate(1 ${unit.slice(0, -1)})")`;
     if (n > 1 && !unit.endsWith('s')) return `rate(): use the plural unit for ${n} ("rate(${n} ${unit}s)")`;
     return undefined;
   }
@@ -164,7 +172,10 @@ export const Schedule = z.union(
           .optional(),
         enabled: z.boolean({ error: 'must be true or false' }).optional(),
       },
-      { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
+      {
+        error: (iss) =>
+          iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined,
+      },
     ),
   ],
   { error: 'must be an EventBridge expression or { "expression": "...", "timezone": "..." }' },
@@ -224,7 +235,9 @@ export class DefinitionError extends Error {
     readonly source: string,
     readonly issues: ContractIssue[],
   ) {
-    super(`${source}: invalid workflow definition\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    super(
+      `${source}: invalid workflow definition\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
+    );
   }
 }
 
@@ -250,20 +263,15 @@ export function parseDefinitionText(text: string): DefinitionResult {
   return validateDefinition(value);
 }
 
-/** Node's JSON.parse messages give a character offset; users want a line and column. */
+/** Says where JSON text is broken (line, column, what was expected there). */
 export function jsonErrorMessage(text: string, err: unknown): string {
-  const raw = err instanceof Error ? err.message : String(err);
-  const m = /position (\d+)/.exec(raw);
-  let where = '';
-  if (m) {
-    const pos = Number(m[1]);
-    const before = text.slice(0, pos);
-    const line = before.split('\n').length;
-    const col = pos - before.lastIndexOf('\n');
-    where = ` at line ${line}, column ${col}`;
+  const at = jsonErrorOffset(text);
+  if (at) {
+    const { line, column } = lineColumn(text, at.offset);
+    const found = at.offset < text.length ? JSON.stringify(text[at.offset]) : 'the end of the text';
+    return `not valid JSON at line ${line}, column ${column}: expected ${at.expected}, found ${found}`;
   }
-  const reason = raw.replace(/ in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)$/, '');
-  return `not valid JSON${where}: ${reason}`;
+  return `not valid JSON: ${err instanceof Error ? err.message : String(err)}`;
 }
 
 /** The script name of a script reference (plain string or object form). */
@@ -276,7 +284,10 @@ export function listScripts(def: WorkflowDefinition): Array<{ script: string; pa
   const out: Array<{ script: string; path: string }> = [];
   def.workflow_stages.forEach((stage, si) => {
     stage.scripts.forEach((ref, ji) => {
-      const p = typeof ref === 'string' ? ['workflow_stages', si, 'scripts', ji] : ['workflow_stages', si, 'scripts', ji, 'script'];
+      const p =
+        typeof ref === 'string'
+          ? ['workflow_stages', si, 'scripts', ji]
+          : ['workflow_stages', si, 'scripts', ji, 'script'];
       out.push({ script: scriptName(ref), path: formatPath(p) });
     });
   });

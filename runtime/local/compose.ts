@@ -23,7 +23,8 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, min: number): number | un
   const v = env[name];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${v}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${v}"`);
   return n;
 }
 
@@ -35,7 +36,9 @@ export function readLocalEnvironment(env: NodeJS.ProcessEnv = process.env): Loca
     const all = parts.includes('1') || parts.includes('all');
     for (const p of parts) {
       if (!['1', 'all', 'duplicate', 'reorder'].includes(p) && !/^seed=\d+$/.test(p)) {
-        throw new ConfigError(`RSQLO_TEST_CHAOS: unknown option "${p}" (use duplicate, reorder, all, seed=N)`);
+        throw new ConfigError(
+          `RSQLO_TEST_CHAOS: unknown option "${p}" (use duplicate, reorder, all, seed=N)`,
+        );
       }
     }
     const seed = parts.find((p) => p.startsWith('seed='));
@@ -46,7 +49,8 @@ export function readLocalEnvironment(env: NodeJS.ProcessEnv = process.env): Loca
     };
   }
   const level = env.RSQLO_LOG ?? 'warn';
-  if (level !== 'info' && level !== 'warn') throw new ConfigError(`RSQLO_LOG must be "info" or "warn", got "${level}"`);
+  if (level !== 'info' && level !== 'warn')
+    throw new ConfigError(`RSQLO_LOG must be "info" or "warn", got "${level}"`);
   return {
     chaos,
     maxProcesses: intFrom(env, 'RSQLO_MAX_PROCESSES', 1),
@@ -61,7 +65,10 @@ export function fileLogger(home: string, level: 'info' | 'warn'): Logger {
   mkdirSync(home, { recursive: true });
   const write = (lvl: string, message: string, fields?: Record<string, unknown>) => {
     try {
-      appendFileSync(file, `${JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...fields })}\n`);
+      appendFileSync(
+        file,
+        `${JSON.stringify({ time: new Date().toISOString(), level: lvl, message, ...fields })}\n`,
+      );
     } catch {
       // logging must never break the engine
     }

@@ -17,7 +17,7 @@ import { createRecorderService } from '../../services/recorder/service.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
 import { acquireLock } from './lock.js';
-import { type OutboxRow, LocalStore, type QueueRow } from './store.js';
+import { LocalStore, type OutboxRow, type QueueRow } from './store.js';
 
 /**
  * Test switch: deliver every event, change record, queue message and timer twice (the copy
@@ -202,7 +202,9 @@ export class LocalEngine {
   async runUntil(done: () => boolean, signal?: AbortSignal): Promise<void> {
     while (!this.closed && !done() && !signal?.aborted) {
       const n = await this.step();
+      // Let process exits and other I/O in between passes, even while there is always work.
       if (n === 0) await this.idle(signal);
+      else await new Promise<void>((r) => setImmediate(r));
     }
   }
 
@@ -247,11 +249,21 @@ export class LocalEngine {
   private startJobRun(input: JobRunInput): 'started' | 'exists' {
     const store = this.store;
     return store.tx(() => {
-      const created = store.insertJobRun(input.job_run_name, input.workflow_execution_id, input.job_key, input.attempt, input);
+      const created = store.insertJobRun(
+        input.job_run_name,
+        input.workflow_execution_id,
+        input.job_key,
+        input.attempt,
+        input,
+      );
       if (!created) return 'exists' as const;
-      store.setTimer(`timeout:${input.job_run_name}`, this.clock.now().getTime() + input.timeout_seconds * 1000, {
-        name: input.job_run_name,
-      });
+      store.setTimer(
+        `timeout:${input.job_run_name}`,
+        this.clock.now().getTime() + input.timeout_seconds * 1000,
+        {
+          name: input.job_run_name,
+        },
+      );
       store.enqueueOutbox('task', JSON.stringify({ task_token: input.job_run_name, job: input }));
       return 'started' as const;
     });
@@ -356,7 +368,10 @@ export class LocalEngine {
 
   private failDelivery(row: OutboxRow, err: unknown): void {
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    const final = err instanceof NonRetriableError || err instanceof ContractError || row.attempts + 1 >= MAX_DELIVERY_ATTEMPTS;
+    const final =
+      err instanceof NonRetriableError ||
+      err instanceof ContractError ||
+      row.attempts + 1 >= MAX_DELIVERY_ATTEMPTS;
     this.store.tx(() => {
       if (final) {
         this.store.deadLetter(row.target, row.payload, message);
@@ -366,10 +381,13 @@ export class LocalEngine {
         this.store.retryOutbox(row.id, this.clock.now().getTime() + backoff, message);
       }
     });
-    (final ? this.log.error : this.log.warn)(final ? 'delivery dead-lettered' : 'delivery failed; will retry', {
-      target: row.target,
-      error: message,
-    });
+    (final ? this.log.error : this.log.warn)(
+      final ? 'delivery dead-lettered' : 'delivery failed; will retry',
+      {
+        target: row.target,
+        error: message,
+      },
+    );
   }
 
   private async deliver(row: OutboxRow): Promise<void> {
@@ -443,7 +461,10 @@ export class LocalEngine {
       });
     } catch (err) {
       const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      const final = err instanceof NonRetriableError || err instanceof ContractError || row.receives + 1 >= MAX_DELIVERY_ATTEMPTS;
+      const final =
+        err instanceof NonRetriableError ||
+        err instanceof ContractError ||
+        row.receives + 1 >= MAX_DELIVERY_ATTEMPTS;
       this.store.tx(() => {
         if (final) {
           this.store.deadLetter('queue', row.body, message);

@@ -1,18 +1,18 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { JobStatus } from '../../contracts/audit.js';
-import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
-import type { JobCommand } from '../../contracts/jobs.js';
 import {
   isSameProcessAlive,
   type JobOutcome,
   type KillReason,
   killProcessTree,
+  type RunningJob,
   readExitFile,
   resolveCommand,
-  type RunningJob,
   startJob,
 } from '../../agent/job-runner.js';
+import type { JobStatus } from '../../contracts/audit.js';
+import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
+import type { JobCommand } from '../../contracts/jobs.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
 import type { JobRunRow, LocalStore } from './store.js';
 
@@ -202,7 +202,19 @@ export class LocalAgent implements AgentFleet {
     const i = this.waiting.findIndex((c) => c.job_run_name === jobRunName);
     if (i >= 0) {
       const [cmd] = this.waiting.splice(i, 1);
-      if (cmd) this.report(cmd, { exitCode: null, signal: null, killedFor: reason, errorTail: '', startedAt: null, finishedAt: new Date() }, null);
+      if (cmd)
+        this.report(
+          cmd,
+          {
+            exitCode: null,
+            signal: null,
+            killedFor: reason,
+            errorTail: '',
+            startedAt: null,
+            finishedAt: new Date(),
+          },
+          null,
+        );
       return;
     }
     const r = this.running.get(jobRunName);
@@ -234,7 +246,16 @@ export class LocalAgent implements AgentFleet {
     };
     const done = fromFile();
     if (done) {
-      this.report(cmd, { ...done, errorTail: done.exitCode === 0 ? '' : tailOf(row.log_file), startedAt, finishedAt: new Date() }, row.log_file);
+      this.report(
+        cmd,
+        {
+          ...done,
+          errorTail: done.exitCode === 0 ? '' : tailOf(row.log_file),
+          startedAt,
+          finishedAt: new Date(),
+        },
+        row.log_file,
+      );
       return;
     }
     if (row.pid === null) {
@@ -244,7 +265,11 @@ export class LocalAgent implements AgentFleet {
       return;
     }
     if (isSameProcessAlive(row.pid, row.start_ticks ?? undefined)) {
-      this.adopted.set(cmd.job_run_name, { exec: cmd.workflow_execution_id, pid: row.pid, ticks: row.start_ticks ?? undefined });
+      this.adopted.set(cmd.job_run_name, {
+        exec: cmd.workflow_execution_id,
+        pid: row.pid,
+        ticks: row.start_ticks ?? undefined,
+      });
       const watch = setInterval(() => {
         if (isSameProcessAlive(row.pid as number, row.start_ticks ?? undefined)) return;
         clearInterval(watch);
@@ -255,7 +280,11 @@ export class LocalAgent implements AgentFleet {
           cmd,
           {
             ...end,
-            errorTail: lost ? 'the job ended while the engine was stopped and left no exit status' : end.exitCode === 0 ? '' : tailOf(row.log_file),
+            errorTail: lost
+              ? 'the job ended while the engine was stopped and left no exit status'
+              : end.exitCode === 0
+                ? ''
+                : tailOf(row.log_file),
             startedAt,
             finishedAt: new Date(),
           },
@@ -270,7 +299,8 @@ export class LocalAgent implements AgentFleet {
       {
         exitCode: null,
         signal: null,
-        errorTail: 'the engine stopped while this job was running and its process left no exit status; outcome unknown',
+        errorTail:
+          'the engine stopped while this job was running and its process left no exit status; outcome unknown',
         startedAt,
         finishedAt: new Date(),
       },
@@ -288,7 +318,12 @@ function tailOf(logFile: string | null): string {
   if (!logFile) return '';
   try {
     const text = readFileSync(logFile, 'utf8');
-    return text.split('\n').filter((l) => l.trim() !== '').slice(-10).join('\n').slice(-2000);
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-10)
+      .join('\n')
+      .slice(-2000);
   } catch {
     return '';
   }

@@ -121,7 +121,10 @@ export class LocalStore {
     const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
       | { value: string }
       | undefined;
-    if (!v) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+    if (!v)
+      this.db
+        .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
+        .run('schema_version', String(SCHEMA_VERSION));
     else if (Number(v.value) > SCHEMA_VERSION) {
       throw new StoreVersionError(`${file} was written by a newer rsqlo (schema ${v.value}); upgrade rsqlo`);
     }
@@ -137,11 +140,17 @@ export class LocalStore {
           'ON CONFLICT (workflow_id) DO UPDATE SET body = excluded.body, script_root = excluded.script_root, updated_at = excluded.updated_at',
       ),
       getRun: d.prepare('SELECT body FROM runs WHERE id = ?'),
-      insertRun: d.prepare('INSERT INTO runs (id, workflow_id, status, start_ts, body) VALUES (?, ?, ?, ?, ?)'),
+      insertRun: d.prepare(
+        'INSERT INTO runs (id, workflow_id, status, start_ts, body) VALUES (?, ?, ?, ?, ?)',
+      ),
       updateRun: d.prepare('UPDATE runs SET status = ?, body = ? WHERE id = ?'),
-      activeRuns: d.prepare("SELECT id FROM runs WHERE workflow_id = ? AND status = 'Running' ORDER BY start_ts"),
+      activeRuns: d.prepare(
+        "SELECT id FROM runs WHERE workflow_id = ? AND status = 'Running' ORDER BY start_ts",
+      ),
       allActiveRuns: d.prepare("SELECT body FROM runs WHERE status = 'Running' ORDER BY start_ts"),
-      listRuns: d.prepare('SELECT body FROM runs WHERE workflow_id = ? ORDER BY start_ts DESC, id DESC LIMIT ?'),
+      listRuns: d.prepare(
+        'SELECT body FROM runs WHERE workflow_id = ? ORDER BY start_ts DESC, id DESC LIMIT ?',
+      ),
       getJob: d.prepare('SELECT body FROM jobs WHERE exec = ? AND stage = ? AND job_no = ?'),
       insertJob: d.prepare(
         'INSERT INTO jobs (exec, stage, job_no, status, attempt, counted, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -149,15 +158,21 @@ export class LocalStore {
       updateJob: d.prepare(
         'UPDATE jobs SET status = ?, attempt = ?, counted = ?, body = ? WHERE exec = ? AND stage = ? AND job_no = ?',
       ),
-      stageJobs: d.prepare('SELECT body FROM jobs WHERE exec = ? AND stage = ? AND job_no > ? ORDER BY job_no LIMIT ?'),
+      stageJobs: d.prepare(
+        'SELECT body FROM jobs WHERE exec = ? AND stage = ? AND job_no > ? ORDER BY job_no LIMIT ?',
+      ),
       allJobs: d.prepare('SELECT body FROM jobs WHERE exec = ? ORDER BY stage, job_no'),
       pendingFrom: d.prepare(
         "SELECT body FROM jobs WHERE exec = ? AND status = 'Pending' AND ((stage = ? AND job_no > ?) OR stage > ?) ORDER BY stage, job_no",
       ),
       insertOutbox: d.prepare('INSERT INTO outbox (target, payload, available_at, copy) VALUES (?, ?, ?, ?)'),
-      readyOutbox: d.prepare('SELECT * FROM outbox WHERE available_at <= ? ORDER BY available_at, id LIMIT ?'),
+      readyOutbox: d.prepare(
+        'SELECT * FROM outbox WHERE available_at <= ? ORDER BY available_at, id LIMIT ?',
+      ),
       deleteOutbox: d.prepare('DELETE FROM outbox WHERE id = ?'),
-      retryOutbox: d.prepare('UPDATE outbox SET attempts = attempts + 1, available_at = ?, last_error = ? WHERE id = ?'),
+      retryOutbox: d.prepare(
+        'UPDATE outbox SET attempts = attempts + 1, available_at = ?, last_error = ? WHERE id = ?',
+      ),
       nextOutbox: d.prepare('SELECT MIN(available_at) AS t FROM outbox'),
       countOutbox: d.prepare('SELECT COUNT(*) AS n FROM outbox'),
       sendQueue: d.prepare('INSERT INTO queue (body, visible_at, copy) VALUES (?, ?, ?)'),
@@ -171,7 +186,9 @@ export class LocalStore {
         'INSERT INTO timers (key, due_at, payload) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload',
       ),
       deleteTimer: d.prepare('DELETE FROM timers WHERE key = ?'),
-      dueTimers: d.prepare('SELECT key, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?'),
+      dueTimers: d.prepare(
+        'SELECT key, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?',
+      ),
       nextTimer: d.prepare('SELECT MIN(due_at) AS t FROM timers'),
       insertJobRun: d.prepare(
         "INSERT OR IGNORE INTO job_runs (name, exec, job_key, attempt, status, input) VALUES (?, ?, ?, ?, 'Running', ?)",
@@ -317,7 +334,11 @@ export class LocalStore {
   }
 
   dueTimers(limit: number): Array<{ key: string; due_at: number; payload: string }> {
-    return this.st.dueTimers.all(this.now(), limit) as Array<{ key: string; due_at: number; payload: string }>;
+    return this.st.dueTimers.all(this.now(), limit) as Array<{
+      key: string;
+      due_at: number;
+      payload: string;
+    }>;
   }
 
   /** Earliest moment something becomes due (timer, delayed outbox row or hidden message). */
@@ -375,13 +396,27 @@ export class LocalStore {
   }
 
   deadLetters(limit = 20): Array<{ id: number; source: string; payload: string; error: string; at: string }> {
-    return this.st.listDead.all(limit) as Array<{ id: number; source: string; payload: string; error: string; at: string }>;
+    return this.st.listDead.all(limit) as Array<{
+      id: number;
+      source: string;
+      payload: string;
+      error: string;
+      at: string;
+    }>;
   }
 
   // ---- definitions -------------------------------------------------------------------------
 
   putDefinition(workflowId: string, body: unknown, scriptRoot: string): void {
-    this.tx(() => this.run(this.st.putDef, workflowId, JSON.stringify(body), scriptRoot, new Date(this.now()).toISOString()));
+    this.tx(() =>
+      this.run(
+        this.st.putDef,
+        workflowId,
+        JSON.stringify(body),
+        scriptRoot,
+        new Date(this.now()).toISOString(),
+      ),
+    );
   }
 
   getDefinition(workflowId: string): { body: unknown; scriptRoot: string } | undefined {
@@ -405,7 +440,9 @@ export class LocalStore {
   }
 
   activeRuns(): WorkflowAuditRecord[] {
-    return (this.st.allActiveRuns.all() as Array<{ body: string }>).map((r) => JSON.parse(r.body) as WorkflowAuditRecord);
+    return (this.st.allActiveRuns.all() as Array<{ body: string }>).map(
+      (r) => JSON.parse(r.body) as WorkflowAuditRecord,
+    );
   }
 
   listRunsSync(workflowId: string, limit: number): WorkflowAuditRecord[] {
@@ -479,11 +516,16 @@ export class LocalStore {
         if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
         for (const c of claim.jobs) {
           const job = this.getJobSync(claim.workflowExecutionId, c.jobKey);
-          if (!job || job.attempt !== c.attempt || job.execution_status !== 'Pending') throw new ClaimConflict();
+          if (!job || job.attempt !== c.attempt || job.execution_status !== 'Pending')
+            throw new ClaimConflict();
           this.writeJob({ ...job, execution_status: 'Queued' });
         }
         const stages = run.stages.slice();
-        stages[claim.stage - 1] = { ...st, cursor: claim.newCursor, launched: st.launched + claim.jobs.length };
+        stages[claim.stage - 1] = {
+          ...st,
+          cursor: claim.newCursor,
+          launched: st.launched + claim.jobs.length,
+        };
         this.writeRun({ ...run, stages });
         this.applyEffects(effects);
         return 'claimed' as const;
@@ -510,7 +552,8 @@ export class LocalStore {
       const st = stages[c.stage - 1];
       if (!st) return { counted: false, run };
       stages[c.stage - 1] = { ...st, finished: st.finished + 1, [field]: st[field] + 1 };
-      const failed_jobs = c.failure && run.failed_jobs.length < 10 ? [...run.failed_jobs, c.failure] : run.failed_jobs;
+      const failed_jobs =
+        c.failure && run.failed_jobs.length < 10 ? [...run.failed_jobs, c.failure] : run.failed_jobs;
       const next: WorkflowAuditRecord = { ...run, stages, counts: totalCounts(stages), failed_jobs };
       this.writeRun(next);
       this.applyEffects(derive(next));
@@ -538,7 +581,9 @@ export class LocalStore {
   }
 
   listJobsSync(exec: string): JobAuditRecord[] {
-    return (this.st.allJobs.all(exec) as Array<{ body: string }>).map((r) => JSON.parse(r.body) as JobAuditRecord);
+    return (this.st.allJobs.all(exec) as Array<{ body: string }>).map(
+      (r) => JSON.parse(r.body) as JobAuditRecord,
+    );
   }
 
   private writeJob(job: JobAuditRecord): void {
@@ -588,7 +633,8 @@ export class LocalStore {
   transitionSync(t: JobTransition, effects?: Effects): JobAuditRecord | undefined {
     return this.tx(() => {
       const job = this.getJobSync(t.workflowExecutionId, t.jobKey);
-      if (!job || job.attempt !== t.expect.attempt || !t.expect.statuses.includes(job.execution_status)) return undefined;
+      if (!job || job.attempt !== t.expect.attempt || !t.expect.statuses.includes(job.execution_status))
+        return undefined;
       const next = { ...job, ...t.set } as JobAuditRecord;
       this.writeJob(next);
       this.applyEffects(effects);

@@ -1,0 +1,222 @@
+import { describe, expect, it } from 'vitest';
+import {
+  countField,
+  emptyCounts,
+  IN_FLIGHT_JOB_STATUSES,
+  isForwardTransition,
+  isTerminalJobStatus,
+  JOB_STATUSES,
+  type JobAuditRecord,
+  JobAuditRecord as JobAuditRecordSchema,
+  type JobStatus,
+  jobKey,
+  parseJobKey,
+  TERMINAL_JOB_STATUSES,
+  WorkflowAuditRecord,
+} from './audit.js';
+
+const LIFECYCLE: JobStatus[] = ['Pending', 'Queued', 'Dispatched', 'Running'];
+const FINAL: JobStatus[] = ['Completed', 'Failed', 'TimedOut', 'Cancelled', 'Skipped'];
+
+const at = (attempt: number, status: JobStatus) => ({ attempt, status });
+
+describe('job statuses', () => {
+  it('splits into the in-flight lifecycle and the final statuses', () => {
+    expect([...JOB_STATUSES]).toEqual([...LIFECYCLE, ...FINAL]);
+    expect([...TERMINAL_JOB_STATUSES]).toEqual(FINAL);
+    for (const s of JOB_STATUSES) expect(isTerminalJobStatus(s), s).toBe(FINAL.includes(s));
+    expect([...IN_FLIGHT_JOB_STATUSES]).toEqual(['Queued', 'Dispatched', 'Running']);
+  });
+});
+
+describe('isForwardTransition within one attempt', () => {
+  it('moves forward along Pending → Queued → Dispatched → Running → a final status, skipping steps allowed', () => {
+    const order = [...LIFECYCLE];
+    for (let i = 0; i < order.length; i++) {
+      for (let j = i + 1; j < order.length; j++) {
+        expect(isForwardTransition(at(1, order[i]!), at(1, order[j]!)), `${order[i]} → ${order[j]}`).toBe(
+          true,
+        );
+      }
+      for (const f of FINAL)
+        expect(isForwardTransition(at(1, order[i]!), at(1, f)), `${order[i]} → ${f}`).toBe(true);
+    }
+  });
+
+  it('never moves backwards or stays put (a duplicate write is a no-op)', () => {
+    for (let i = 0; i < LIFECYCLE.length; i++) {
+      for (let j = 0; j <= i; j++) {
+        expect(
+          isForwardTransition(at(2, LIFECYCLE[i]!), at(2, LIFECYCLE[j]!)),
+          `${LIFECYCLE[i]} → ${LIFECYCLE[j]}`,
+        ).toBe(false);
+      }
+    }
+  });
+
+  it('never leaves a final status, not even for another final status', () => {
+    for (const from of FINAL) {
+      for (const to of JOB_STATUSES) {
+        expect(isForwardTransition(at(1, from), at(1, to)), `${from} → ${to}`).toBe(false);
+      }
+    }
+  });
+
+  it('a late JobStarted (Running) after JobFinished changes nothing', () => {
+    expect(isForwardTransition(at(1, 'Completed'), at(1, 'Running'))).toBe(false);
+    expect(isForwardTransition(at(1, 'TimedOut'), at(1, 'Running'))).toBe(false);
+  });
+});
+
+describe('isForwardTransition across attempts', () => {
+  it('a retry (a later attempt) may only follow a Failed or TimedOut attempt', () => {
+    for (const from of JOB_STATUSES) {
+      const expected = from === 'Failed' || from === 'TimedOut';
+      expect(isForwardTransition(at(1, from), at(2, 'Pending')), `${from} → attempt 2`).toBe(expected);
+    }
+  });
+
+  it('a Completed, Cancelled or Skipped job never runs again', () => {
+    for (const from of ['Completed', 'Cancelled', 'Skipped'] as const) {
+      for (const to of JOB_STATUSES)
+        expect(isForwardTransition(at(1, from), at(2, to)), `${from} → ${to}@2`).toBe(false);
+    }
+  });
+
+  it('reports for an attempt the job has left behind change nothing', () => {
+    for (const from of JOB_STATUSES) {
+      for (const to of JOB_STATUSES)
+        expect(isForwardTransition(at(3, from), at(2, to)), `${from}@3 ← ${to}@2`).toBe(false);
+    }
+  });
+
+  it('an attempt still in flight is never replaced by a later one', () => {
+    for (const from of LIFECYCLE)
+      expect(isForwardTransition(at(1, from), at(2, 'Pending')), from).toBe(false);
+  });
+
+  it('the later attempt may arrive in any status (reordered deliveries)', () => {
+    for (const to of JOB_STATUSES) expect(isForwardTransition(at(1, 'Failed'), at(2, to)), to).toBe(true);
+  });
+});
+
+describe('countField', () => {
+  it('maps each final status to its counter, and every counter exists in JobCounts', () => {
+    const counts = emptyCounts(5);
+    const fields = TERMINAL_JOB_STATUSES.map(countField);
+    expect(fields).toEqual(['completed', 'failed', 'timed_out', 'cancelled', 'skipped']);
+    for (const f of fields) expect(counts[f]).toBe(0);
+    expect(new Set(fields).size).toBe(fields.length);
+  });
+
+  it('emptyCounts starts every outcome at zero with the given total', () => {
+    expect(emptyCounts()).toEqual({
+      total: 0,
+      completed: 0,
+      failed: 0,
+      timed_out: 0,
+      cancelled: 0,
+      skipped: 0,
+    });
+    expect(emptyCounts(7).total).toBe(7);
+  });
+});
+
+describe('jobKey / parseJobKey', () => {
+  it('formats <stage>.<job>', () => {
+    expect(jobKey(2, 1)).toBe('2.1');
+    expect(jobKey(10, 12)).toBe('10.12');
+  });
+
+  it('round-trips', () => {
+    for (const [s, j] of [
+      [1, 1],
+      [2, 10],
+      [123, 4567],
+    ] as const) {
+      expect(parseJobKey(jobKey(s, j))).toEqual({ stage: s, jobNo: j });
+    }
+  });
+
+  it('orders numerically, not as text, once parsed', () => {
+    const keys = ['1.10', '1.2', '10.1', '2.1'].map(parseJobKey);
+    keys.sort((a, b) => a.stage - b.stage || a.jobNo - b.jobNo);
+    expect(keys.map((k) => jobKey(k.stage, k.jobNo))).toEqual(['1.2', '1.10', '2.1', '10.1']);
+  });
+});
+
+describe('audit records', () => {
+  const job: JobAuditRecord = {
+    job_name: 'rsql_blog_script_3.sh',
+    workflow_execution_id: 'demo_test_26',
+    workflow_id: 'blog_test_workflow',
+    execution_start_ts: '2024-05-01T10:00:00.000Z',
+    execution_end_ts: null,
+    execution_status: 'Running',
+    instance_id: 'i-0123456789abcdef0',
+    ssm_command_id: 'c0ffee00-0000-4000-8000-000000000000',
+    job_key: '2.1',
+    stage: 2,
+    job_no: 1,
+    attempt: 1,
+    max_attempts: 1,
+    exit_code: null,
+    error_message: null,
+    log_location: '/ops/rsql-logs/demo_test_26/2.1/a1',
+    skip_reason: null,
+    args: [],
+    timeout_seconds: 86_400,
+    heartbeat_seconds: 300,
+    retry_backoff_seconds: 30,
+    retry_backoff_rate: 2,
+    not_before: null,
+    counted: false,
+    previous_attempts: [],
+  };
+
+  it('a job row with the seed attribute names parses', () => {
+    expect(JobAuditRecordSchema.parse(job)).toEqual(job);
+  });
+
+  it('a job row with an unknown status or a bad key is refused', () => {
+    expect(JobAuditRecordSchema.safeParse({ ...job, execution_status: 'Succeeded' }).success).toBe(false);
+    expect(JobAuditRecordSchema.safeParse({ ...job, job_key: '2' }).success).toBe(false);
+    expect(JobAuditRecordSchema.safeParse({ ...job, attempt: 0 }).success).toBe(false);
+  });
+
+  it('a workflow row carries the seed attributes plus per-stage progress', () => {
+    const stage = {
+      stage: 1,
+      stage_description: 'Schema & Table Creation Stage',
+      execution_type: 'sequential' as const,
+      enabled: true,
+      max_concurrency: null,
+      status: 'Running' as const,
+      started_at: '2024-05-01T10:00:00.000Z',
+      finished_at: null,
+      cursor: 1,
+      launched: 1,
+      finished: 0,
+      pre_skipped: 0,
+      ...emptyCounts(2),
+    };
+    const run = {
+      workflow_execution_id: 'demo_test_26',
+      workflow_id: 'blog_test_workflow',
+      execution_start_ts: '2024-05-01T10:00:00.000Z',
+      execution_end_ts: null,
+      execution_status: 'Running' as const,
+      rsql_jobs: ['rsql_blog_script_1.sh', 'rsql_blog_script_2.sh'],
+      workflow_description: 'Test Workflow for Blog',
+      restart_of: null,
+      current_stage: 1,
+      cancel_requested: false,
+      parameters: {},
+      stages: [stage],
+      counts: emptyCounts(2),
+      failed_jobs: [],
+    };
+    expect(WorkflowAuditRecord.parse(run)).toEqual(run);
+    expect(WorkflowAuditRecord.safeParse({ ...run, execution_status: 'Pending' }).success).toBe(false);
+  });
+});

@@ -1,0 +1,130 @@
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, stages, workspace } from '../support/workspace.js';
+
+const good = (over: Record<string, unknown> = {}) => ({
+  workflow_id: 'bad_input',
+  workflow_stages: stages(['sequential', ['a.sh']]),
+  ...over,
+});
+
+/** Each case: the definition text, the JSON path the error must name, and words it must contain. */
+const CASES: Array<{ name: string; text: (dir: string) => string; path: string; says: RegExp }> = [
+  {
+    name: 'wrong type',
+    text: () =>
+      JSON.stringify(
+        good({ workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', scripts: 'a.sh' }] }),
+      ),
+    path: 'workflow_stages[0].scripts',
+    says: /array/,
+  },
+  {
+    name: 'unknown execution_type',
+    text: () =>
+      JSON.stringify(
+        good({ workflow_stages: [{ execution_flag: 'y', execution_type: 'paralel', scripts: ['a.sh'] }] }),
+      ),
+    path: 'workflow_stages[0].execution_type',
+    says: /"sequential" or "parallel", got "paralel"/,
+  },
+  {
+    name: 'empty stages',
+    text: () => JSON.stringify(good({ workflow_stages: [] })),
+    path: 'workflow_stages',
+    says: /at least one stage/,
+  },
+  {
+    name: 'script escaping the script root',
+    text: () => JSON.stringify(good({ workflow_stages: stages(['sequential', ['../outside.sh']]) })),
+    path: 'workflow_stages[0].scripts[0]',
+    says: /escapes the script root/,
+  },
+  {
+    name: 'missing script file',
+    text: () => JSON.stringify(good({ workflow_stages: stages(['parallel', ['a.sh', 'nope.sh']]) })),
+    path: 'workflow_stages[0].scripts[1]',
+    says: /"nope.sh" not found/,
+  },
+  {
+    name: 'workflow_id outside the safe charset',
+    text: () => JSON.stringify(good({ workflow_id: 'my workflow;rm' })),
+    path: 'workflow_id',
+    says: /letters, digits/,
+  },
+  {
+    name: 'text that is not JSON',
+    text: () => '{\n  "workflow_id": "x",\n  "workflow_stages": [\n}',
+    path: '(root)',
+    says: /not valid JSON at line 4/,
+  },
+  {
+    name: 'a symlink leaving the script root',
+    text: (dir) => {
+      symlinkSync('/bin/true', path.join(dir, 'scripts', 'link.sh'));
+      return JSON.stringify(good({ workflow_stages: stages(['sequential', ['link.sh']]) }));
+    },
+    path: 'workflow_stages[0].scripts[0]',
+    says: /outside the script root/,
+  },
+];
+
+describe('invalid definitions are refused by validate and run, naming the JSON path; nothing is written', () => {
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const ws = workspace();
+      ws.script('a.sh', 'true');
+      const file = path.join(ws.dir, 'workflow.json');
+      writeFileSync(file, c.text(ws.dir));
+      const v = await cli(['validate', file]);
+      expect(v.code).toBe(2);
+      expect(v.stderr).toContain(`${c.path}: `);
+      expect(v.stderr).toMatch(c.says);
+      expect(v.stderr).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/); // no stack trace
+
+      const r = await cli(['run', ws.dir, '--home', ws.home]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${c.path}: `);
+      expect(r.stderr).toMatch(c.says);
+      expect(existsSync(ws.home)).toBe(false);
+    });
+  }
+
+  it('lists every problem at once', async () => {
+    const ws = workspace();
+    const file = ws.workflow({
+      workflow_id: 'x y',
+      workflow_stages: [{ execution_flag: 'maybe', execution_type: 'sideways', scripts: [] }],
+    });
+    const v = await cli(['validate', file]);
+    expect(v.code).toBe(2);
+    for (const p of [
+      'workflow_id',
+      'workflow_stages[0].execution_flag',
+      'workflow_stages[0].execution_type',
+      'workflow_stages[0].scripts',
+    ]) {
+      expect(v.stderr).toContain(`${p}: `);
+    }
+  });
+
+  it('accepts the seed item unchanged and reports ok', async () => {
+    const v = await cli(['validate', 'examples/blog']);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/ok \(blog_test_workflow, 3 stages\)/);
+  });
+
+  it('usage errors exit 2 with the usage text and write nothing', async () => {
+    const ws = workspace();
+    expect((await cli(['run'])).code).toBe(2);
+    expect((await cli(['frobnicate'])).stderr).toMatch(/unknown command "frobnicate"/);
+    const bad = await cli(['run', 'examples/blog', '--home', ws.home, '--execution-id', 'has space']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--execution-id/);
+    expect(existsSync(ws.home)).toBe(false);
+    const unknown = await cli(['run', 'examples/blog', '--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/bogus/);
+  });
+});
