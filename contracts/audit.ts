@@ -143,6 +143,12 @@ export const WorkflowAuditRecord = z.object({
 });
 export type WorkflowAuditRecord = z.infer<typeof WorkflowAuditRecord>;
 
+/**
+ * The run as services read it: the audit record without `rsql_jobs` (the list of every script,
+ * which only people read; leaving it out keeps each read O(stages), not O(jobs)).
+ */
+export type WorkflowRunState = Omit<WorkflowAuditRecord, 'rsql_jobs'>;
+
 /** One earlier attempt of a job, kept when the job is retried. */
 export const AttemptRecord = z.object({
   attempt: PositiveInt,

@@ -16,6 +16,7 @@ import type {
   StageStatus,
   TerminalJobStatus,
   WorkflowAuditRecord,
+  WorkflowRunState,
   WorkflowStatus,
 } from '../contracts/audit.js';
 import type { RsqloEvent } from '../contracts/events.js';
@@ -52,7 +53,7 @@ export interface DefinitionRepository {
 
 export type CreateRunResult =
   | { outcome: 'created' }
-  | { outcome: 'exists'; run: WorkflowAuditRecord }
+  | { outcome: 'exists'; run: WorkflowRunState }
   | { outcome: 'limit'; active: string[] };
 
 /** The planner's claim of the next jobs of a stage. */
@@ -85,7 +86,7 @@ export interface StageCompletion {
 
 /** Workflow audit rows (DynamoDB workflow audit table / SQLite runs). */
 export interface RunRepository {
-  getRun(workflowExecutionId: string): Promise<WorkflowAuditRecord | undefined>;
+  getRun(workflowExecutionId: string): Promise<WorkflowRunState | undefined>;
   /**
    * Writes the run and all its job rows unless the run exists. Refuses (outcome 'limit') when the
    * workflow already has `maxActiveRuns` runs Running; that check and the write are atomic.
@@ -113,14 +114,14 @@ export interface RunRepository {
       failure: FailedJobSummary | null;
     },
     /** Effects of the count, derived from the run as it is right after it; committed with the count. */
-    derive: (run: WorkflowAuditRecord) => Effects,
-  ): Promise<{ counted: boolean; run: WorkflowAuditRecord | undefined }>;
+    derive: (run: WorkflowRunState) => Effects,
+  ): Promise<{ counted: boolean; run: WorkflowRunState | undefined }>;
   /** Ends a stage (conditional on it still Running) and starts the next one or ends the run. */
   completeStage(c: StageCompletion, effects: Effects): Promise<boolean>;
   /** Sets cancel_requested on a Running run; returns the run as it is afterwards. */
-  requestCancel(workflowExecutionId: string): Promise<WorkflowAuditRecord | undefined>;
+  requestCancel(workflowExecutionId: string): Promise<WorkflowRunState | undefined>;
   /** Runs of a workflow, newest first. */
-  listRuns(workflowId: string, limit: number): Promise<WorkflowAuditRecord[]>;
+  listRuns(workflowId: string, limit: number): Promise<WorkflowRunState[]>;
 }
 
 /** A conditional change of one job row. */
@@ -129,7 +130,9 @@ export interface JobTransition {
   jobKey: string;
   /** Applies only while the row is at this attempt and in one of these statuses. */
   expect: { attempt: number; statuses: readonly JobStatus[] };
-  set: Partial<Omit<JobAuditRecord, 'workflow_execution_id' | 'job_key' | 'workflow_id' | 'stage' | 'job_no'>>;
+  set: Partial<
+    Omit<JobAuditRecord, 'workflow_execution_id' | 'job_key' | 'workflow_id' | 'stage' | 'job_no'>
+  >;
 }
 
 /** Job audit rows (DynamoDB job audit table / SQLite jobs). */

@@ -86,6 +86,7 @@ export class LocalEngine {
   private wakeUp: (() => void) | undefined;
   private closed = false;
   private readonly services;
+  private readonly scriptRoots = new Map<string, string>();
 
   private constructor(
     readonly home: string,
@@ -109,11 +110,19 @@ export class LocalEngine {
         for (const rule of alertsFor(e)) onAlert(e, rule.id);
       });
     }
+    const env = processEnv();
     this.agent = new LocalAgent({
       store: this.store,
       home,
-      scriptRoot: (id) => this.store.getDefinition(id)?.scriptRoot,
-      baseEnv: opts.baseEnv ?? (() => processEnv()),
+      scriptRoot: (id) => {
+        let root = this.scriptRoots.get(id);
+        if (root === undefined) {
+          root = this.store.getDefinition(id)?.scriptRoot;
+          if (root !== undefined) this.scriptRoots.set(id, root);
+        }
+        return root;
+      },
+      baseEnv: opts.baseEnv ?? (() => env),
       rsqlCommand: opts.rsqlCommand,
       maxProcesses: opts.maxProcesses ?? 64,
       killGraceMs: opts.killGraceMs,
@@ -159,6 +168,7 @@ export class LocalEngine {
   /** Stores (or replaces) a workflow definition and the folder its scripts live in. */
   putDefinition(def: WorkflowDefinition, scriptRoot: string): void {
     this.store.putDefinition(def.workflow_id, def, path.resolve(scriptRoot));
+    this.scriptRoots.delete(def.workflow_id);
   }
 
   request(detail: WorkflowRequested): void {
@@ -171,8 +181,9 @@ export class LocalEngine {
     this.wake();
   }
 
+  /** The full workflow audit record. */
   getRun(exec: string): WorkflowAuditRecord | undefined {
-    return this.store.getRunSync(exec);
+    return this.store.getRunRecord(exec);
   }
 
   /** A run is settled when it ended and none of its processes is still running or being killed. */
@@ -210,19 +221,39 @@ export class LocalEngine {
 
   /** One pass: due timers, outbox deliveries, queue messages. Returns how many things it did. */
   async step(): Promise<number> {
-    let n = await this.fireTimers();
-    n += await this.deliverOutbox();
-    n += await this.receiveQueue();
+    const due = this.store.due;
+    const now = this.clock.now().getTime();
+    let n = 0;
+    if (due.timer <= now) {
+      const fired = await this.fireTimers();
+      if (fired < BATCH) this.store.refreshDue('timer');
+      n += fired;
+    }
+    if (due.outbox <= now) {
+      const delivered = await this.deliverOutbox();
+      if (delivered < BATCH) this.store.refreshDue('outbox');
+      n += delivered;
+    }
+    if (due.queue <= now) {
+      const received = await this.receiveQueue();
+      if (received < BATCH) this.store.refreshDue('queue');
+      n += received;
+    }
     return n;
   }
 
   private idle(signal?: AbortSignal): Promise<void> {
     const now = this.clock.now().getTime();
-    const due = this.store.nextDue();
     const poll = this.opts.pollMs ?? 250;
-    const wait = Math.max(1, Math.min(poll, due === undefined ? poll : due - now));
+    const untilDue = this.store.nextDue() - now;
+    const polling = untilDue >= poll;
+    const wait = Math.max(1, Math.min(poll, untilDue));
     return new Promise((resolve) => {
-      const t = setTimeout(done, wait);
+      const t = setTimeout(() => {
+        // Nothing of ours was due: look at the database for other processes' writes (rsqlo kill).
+        if (polling) this.store.resetDue();
+        done();
+      }, wait);
       const onAbort = () => done();
       signal?.addEventListener('abort', onAbort, { once: true });
       function done() {

@@ -73,6 +73,7 @@ export class LocalAgent implements AgentFleet {
   private readonly adopted = new Map<string, { exec: string; pid: number; ticks: string | undefined }>();
   private readonly waiting: JobCommand[] = [];
   private stopping = false;
+  private readonly madeDirs = new Set<string>();
 
   constructor(private readonly o: LocalAgentOptions) {}
 
@@ -115,8 +116,11 @@ export class LocalAgent implements AgentFleet {
   private start(cmd: JobCommand): void {
     const { store, home } = this.o;
     const files = jobFiles(home, cmd.workflow_execution_id, cmd.job_key, cmd.attempt);
-    mkdirSync(path.dirname(files.logFile), { recursive: true });
-    mkdirSync(path.dirname(files.exitFile), { recursive: true });
+    for (const dir of [path.dirname(files.logFile), path.dirname(files.exitFile)]) {
+      if (this.madeDirs.has(dir)) continue;
+      mkdirSync(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
     const root = this.o.scriptRoot(cmd.workflow_id);
     const scriptPath = root ? path.resolve(root, cmd.script) : undefined;
     let job: RunningJob;

@@ -5,6 +5,7 @@ import {
   type JobAuditRecord,
   parseJobKey,
   type WorkflowAuditRecord,
+  type WorkflowRunState,
 } from '../../contracts/audit.js';
 import type { RsqloEvent } from '../../contracts/events.js';
 import { type EventEnvelope, toEnvelope } from '../../events/envelope.js';
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS definitions (
   workflow_id TEXT PRIMARY KEY, body TEXT NOT NULL, script_root TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
-  id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, status TEXT NOT NULL, start_ts TEXT NOT NULL, body TEXT NOT NULL);
+  id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, status TEXT NOT NULL, start_ts TEXT NOT NULL, body TEXT NOT NULL,
+  rsql_jobs TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, start_ts);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -105,6 +107,12 @@ export class LocalStore {
   readonly db: Database.Database;
   /** Rows written (inserted, updated, deleted) since open: what the bench reports per job. */
   writes = 0;
+  /**
+   * Earliest time (ms) anything in the outbox, queue or timers may be due, as far as this process
+   * knows: lowered on every insert, recomputed from the database by `refreshDue`. Lets the engine
+   * skip queries that would find nothing. Other processes' writes are found by polling.
+   */
+  readonly due = { outbox: 0, queue: 0, timer: 0 };
   private depth = 0;
   private committed: EventEnvelope[] = [];
   private observers: Array<(e: EventEnvelope) => void> = [];
@@ -134,14 +142,18 @@ export class LocalStore {
   private prepare() {
     const d = this.db;
     return {
+      begin: d.prepare('BEGIN IMMEDIATE'),
+      commit: d.prepare('COMMIT'),
+      rollback: d.prepare('ROLLBACK'),
       getDef: d.prepare('SELECT body, script_root FROM definitions WHERE workflow_id = ?'),
       putDef: d.prepare(
         'INSERT INTO definitions (workflow_id, body, script_root, updated_at) VALUES (?, ?, ?, ?) ' +
           'ON CONFLICT (workflow_id) DO UPDATE SET body = excluded.body, script_root = excluded.script_root, updated_at = excluded.updated_at',
       ),
       getRun: d.prepare('SELECT body FROM runs WHERE id = ?'),
+      getRunJobs: d.prepare('SELECT rsql_jobs FROM runs WHERE id = ?'),
       insertRun: d.prepare(
-        'INSERT INTO runs (id, workflow_id, status, start_ts, body) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO runs (id, workflow_id, status, start_ts, body, rsql_jobs) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       updateRun: d.prepare('UPDATE runs SET status = ?, body = ? WHERE id = ?'),
       activeRuns: d.prepare(
@@ -149,7 +161,7 @@ export class LocalStore {
       ),
       allActiveRuns: d.prepare("SELECT body FROM runs WHERE status = 'Running' ORDER BY start_ts"),
       listRuns: d.prepare(
-        'SELECT body FROM runs WHERE workflow_id = ? ORDER BY start_ts DESC, id DESC LIMIT ?',
+        'SELECT body, rsql_jobs FROM runs WHERE workflow_id = ? ORDER BY start_ts DESC, id DESC LIMIT ?',
       ),
       getJob: d.prepare('SELECT body FROM jobs WHERE exec = ? AND stage = ? AND job_no = ?'),
       insertJob: d.prepare(
@@ -214,24 +226,50 @@ export class LocalStore {
     };
   }
 
-  /** Runs fn in a transaction (nested calls join the outer one); observers hear of events after commit. */
+  /**
+   * Runs fn in a transaction; nested calls join the outer one (all or nothing). Observers hear of
+   * the events it published after it commits.
+   */
   tx<T>(fn: () => T): T {
-    this.depth++;
+    if (this.depth > 0) {
+      this.depth++;
+      try {
+        return fn();
+      } finally {
+        this.depth--;
+      }
+    }
+    this.depth = 1;
+    this.st.begin.run();
     let result: T;
     try {
-      result = this.db.transaction(fn)();
+      result = fn();
+      this.st.commit.run();
     } catch (err) {
-      this.depth--;
-      if (this.depth === 0) this.committed = [];
+      this.depth = 0;
+      this.committed = [];
+      if (this.db.inTransaction) this.st.rollback.run();
       throw err;
     }
-    this.depth--;
-    if (this.depth === 0 && this.committed.length > 0) {
+    this.depth = 0;
+    if (this.committed.length > 0) {
       const events = this.committed;
       this.committed = [];
       for (const e of events) for (const o of this.observers) o(e);
     }
     return result;
+  }
+
+  private readonly cache = new Map<string, Database.Statement>();
+
+  /** A prepared statement for SQL built at run time, prepared once. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.cache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.cache.set(sql, s);
+    }
+    return s;
   }
 
   private run(stmt: Database.Statement, ...args: unknown[]): Database.RunResult {
@@ -251,6 +289,7 @@ export class LocalStore {
         const env = toEnvelope(event, { id: randomUUID(), time: new Date(now).toISOString() });
         const payload = JSON.stringify(env);
         for (const target of routeEvent(env)) this.run(this.st.insertOutbox, target, payload, now, 0);
+        if (now < this.due.outbox) this.due.outbox = now;
         this.committed.push(env);
       }
     });
@@ -262,7 +301,7 @@ export class LocalStore {
     if (effects.messages) {
       const now = this.now();
       for (const m of effects.messages) {
-        this.run(this.st.sendQueue, JSON.stringify(m.body), now + Math.max(0, m.delaySeconds ?? 0) * 1000, 0);
+        this.sendQueue(JSON.stringify(m.body), now + Math.max(0, m.delaySeconds ?? 0) * 1000, 0);
       }
     }
   }
@@ -271,6 +310,7 @@ export class LocalStore {
 
   enqueueOutbox(target: string, payload: string, availableAt = this.now(), copy = 0): void {
     this.run(this.st.insertOutbox, target, payload, availableAt, copy);
+    if (availableAt < this.due.outbox) this.due.outbox = availableAt;
   }
 
   readyOutbox(limit: number): OutboxRow[] {
@@ -283,6 +323,7 @@ export class LocalStore {
 
   retryOutbox(id: number, availableAt: number, error: string): void {
     this.run(this.st.retryOutbox, availableAt, error, id);
+    if (availableAt < this.due.outbox) this.due.outbox = availableAt;
   }
 
   outboxSize(): number {
@@ -293,6 +334,7 @@ export class LocalStore {
 
   sendQueue(body: string, visibleAt: number, copy = 0): void {
     this.run(this.st.sendQueue, body, visibleAt, copy);
+    if (visibleAt < this.due.queue) this.due.queue = visibleAt;
   }
 
   /** Receives visible messages and hides them for the visibility timeout (SQS semantics). */
@@ -310,13 +352,15 @@ export class LocalStore {
   }
 
   changeVisibility(id: number, visibleAt: number): void {
-    this.run(this.db.prepare('UPDATE queue SET visible_at = ? WHERE id = ?'), visibleAt, id);
+    this.run(this.stmt('UPDATE queue SET visible_at = ? WHERE id = ?'), visibleAt, id);
+    if (visibleAt < this.due.queue) this.due.queue = visibleAt;
   }
 
   /** After a crash nobody holds a message any more: make every one visible now. */
   showAllQueue(): void {
     const now = this.now();
     this.run(this.st.showAllQueue, now, now);
+    this.due.queue = 0;
   }
 
   queueSize(): number {
@@ -327,6 +371,7 @@ export class LocalStore {
 
   setTimer(key: string, dueAt: number, payload: unknown): void {
     this.run(this.st.setTimer, key, dueAt, JSON.stringify(payload));
+    if (dueAt < this.due.timer) this.due.timer = dueAt;
   }
 
   deleteTimer(key: string): void {
@@ -341,12 +386,24 @@ export class LocalStore {
     }>;
   }
 
-  /** Earliest moment something becomes due (timer, delayed outbox row or hidden message). */
-  nextDue(): number | undefined {
-    const ts = [this.st.nextTimer.get(), this.st.nextOutbox.get(), this.st.nextQueue.get()]
-      .map((r) => (r as { t: number | null }).t)
-      .filter((t): t is number => t !== null);
-    return ts.length ? Math.min(...ts) : undefined;
+  /** Recomputes one `due` hint from the database (Infinity when nothing is waiting). */
+  refreshDue(kind: 'outbox' | 'queue' | 'timer'): void {
+    const stmt =
+      kind === 'outbox' ? this.st.nextOutbox : kind === 'queue' ? this.st.nextQueue : this.st.nextTimer;
+    const t = (stmt.get() as { t: number | null }).t;
+    this.due[kind] = t ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Forgets the hints, so the next pass looks at the database (to see other processes' writes). */
+  resetDue(): void {
+    this.due.outbox = 0;
+    this.due.queue = 0;
+    this.due.timer = 0;
+  }
+
+  /** Earliest moment something becomes due, per the hints. */
+  nextDue(): number {
+    return Math.min(this.due.outbox, this.due.queue, this.due.timer);
   }
 
   // ---- job runs (the local single-job wrapper's executions) ---------------------------------
@@ -363,13 +420,13 @@ export class LocalStore {
     const keys = Object.keys(set);
     if (keys.length === 0) return;
     const sql = `UPDATE job_runs SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE name = ?`;
-    this.run(this.db.prepare(sql), ...keys.map((k) => (set as Record<string, unknown>)[k]), name);
+    this.run(this.stmt(sql), ...keys.map((k) => (set as Record<string, unknown>)[k]), name);
   }
 
   /** Ends a job run if it is still Running; false when it had already ended. */
   endJobRun(name: string, status: Exclude<JobRunStatus, 'Running'>): boolean {
     const r = this.run(
-      this.db.prepare("UPDATE job_runs SET status = ?, ended_at = ? WHERE name = ? AND status = 'Running'"),
+      this.stmt("UPDATE job_runs SET status = ?, ended_at = ? WHERE name = ? AND status = 'Running'"),
       status,
       new Date(this.now()).toISOString(),
       name,
@@ -430,24 +487,33 @@ export class LocalStore {
 
   // ---- runs --------------------------------------------------------------------------------
 
-  getRunSync(exec: string): WorkflowAuditRecord | undefined {
+  /** The run as services read it (without the rsql_jobs list). */
+  getRunSync(exec: string): WorkflowRunState | undefined {
     const r = this.st.getRun.get(exec) as { body: string } | undefined;
-    return r ? (JSON.parse(r.body) as WorkflowAuditRecord) : undefined;
+    return r ? (JSON.parse(r.body) as WorkflowRunState) : undefined;
   }
 
-  private writeRun(run: WorkflowAuditRecord): void {
+  /** The full workflow audit record, as people read it. */
+  getRunRecord(exec: string): WorkflowAuditRecord | undefined {
+    const run = this.getRunSync(exec);
+    if (!run) return undefined;
+    const r = this.st.getRunJobs.get(exec) as { rsql_jobs: string };
+    return withJobs(run, r.rsql_jobs);
+  }
+
+  private writeRun(run: WorkflowRunState): void {
     this.run(this.st.updateRun, run.execution_status, JSON.stringify(run), run.workflow_execution_id);
   }
 
-  activeRuns(): WorkflowAuditRecord[] {
+  activeRuns(): WorkflowRunState[] {
     return (this.st.allActiveRuns.all() as Array<{ body: string }>).map(
-      (r) => JSON.parse(r.body) as WorkflowAuditRecord,
+      (r) => JSON.parse(r.body) as WorkflowRunState,
     );
   }
 
   listRunsSync(workflowId: string, limit: number): WorkflowAuditRecord[] {
-    return (this.st.listRuns.all(workflowId, limit) as Array<{ body: string }>).map(
-      (r) => JSON.parse(r.body) as WorkflowAuditRecord,
+    return (this.st.listRuns.all(workflowId, limit) as Array<{ body: string; rsql_jobs: string }>).map((r) =>
+      withJobs(JSON.parse(r.body) as WorkflowRunState, r.rsql_jobs),
     );
   }
 
@@ -483,13 +549,15 @@ export class LocalStore {
         const active = (this.st.activeRuns.all(run.workflow_id) as Array<{ id: string }>).map((r) => r.id);
         if (active.length >= maxActive) return { outcome: 'limit', active };
       }
+      const { rsql_jobs, ...state } = run;
       this.run(
         this.st.insertRun,
         run.workflow_execution_id,
         run.workflow_id,
         run.execution_status,
         run.execution_start_ts,
-        JSON.stringify(run),
+        JSON.stringify(state),
+        JSON.stringify(rsql_jobs),
       );
       for (const j of jobs) {
         this.run(
@@ -539,7 +607,7 @@ export class LocalStore {
   private countJob(
     c: Parameters<RunRepository['countJob']>[0],
     derive: Parameters<RunRepository['countJob']>[1],
-  ): { counted: boolean; run: WorkflowAuditRecord | undefined } {
+  ): { counted: boolean; run: WorkflowRunState | undefined } {
     return this.tx(() => {
       const run = this.getRunSync(c.workflowExecutionId);
       const job = this.getJobSync(c.workflowExecutionId, c.jobKey);
@@ -554,7 +622,7 @@ export class LocalStore {
       stages[c.stage - 1] = { ...st, finished: st.finished + 1, [field]: st[field] + 1 };
       const failed_jobs =
         c.failure && run.failed_jobs.length < 10 ? [...run.failed_jobs, c.failure] : run.failed_jobs;
-      const next: WorkflowAuditRecord = { ...run, stages, counts: totalCounts(stages), failed_jobs };
+      const next: WorkflowRunState = { ...run, stages, counts: totalCounts(stages), failed_jobs };
       this.writeRun(next);
       this.applyEffects(derive(next));
       return { counted: true, run: next };
@@ -641,6 +709,27 @@ export class LocalStore {
       return next;
     });
   }
+}
+
+/** Puts the rsql_jobs list back in its place (second, as in the seed's table). */
+function withJobs(run: WorkflowRunState, rsqlJobs: string): WorkflowAuditRecord {
+  const {
+    workflow_execution_id,
+    workflow_id,
+    execution_start_ts,
+    execution_end_ts,
+    execution_status,
+    ...rest
+  } = run;
+  return {
+    workflow_execution_id,
+    workflow_id,
+    execution_start_ts,
+    execution_end_ts,
+    execution_status,
+    rsql_jobs: JSON.parse(rsqlJobs) as string[],
+    ...rest,
+  };
 }
 
 class ClaimConflict extends Error {

@@ -1,4 +1,9 @@
-import type { AttemptRecord, JobAuditRecord, TerminalJobStatus, WorkflowAuditRecord } from '../../contracts/audit.js';
+import type {
+  AttemptRecord,
+  JobAuditRecord,
+  TerminalJobStatus,
+  WorkflowRunState,
+} from '../../contracts/audit.js';
 import { EVENT_VERSION, type RsqloEvent } from '../../contracts/events.js';
 import type { Clock, EventPublisher, JobRepository, Logger, RunRepository } from '../ports.js';
 import {
@@ -21,13 +26,18 @@ export interface AggregatorDeps {
 export const MAX_RETRY_BACKOFF_SECONDS = 3600;
 
 /** Seconds to wait before attempt `attempt + 1` after attempt `attempt` failed. */
-export function retryDelaySeconds(job: Pick<JobAuditRecord, 'retry_backoff_seconds' | 'retry_backoff_rate'>, attempt: number) {
+export function retryDelaySeconds(
+  job: Pick<JobAuditRecord, 'retry_backoff_seconds' | 'retry_backoff_rate'>,
+  attempt: number,
+) {
   const d = job.retry_backoff_seconds * job.retry_backoff_rate ** Math.max(0, attempt - 1);
   return Math.min(MAX_RETRY_BACKOFF_SECONDS, Math.round(d));
 }
 
 /** The change-feed filter (DynamoDB stream filter on AWS): final outcomes and retry transitions. */
-export function isAggregatorChange(job: Pick<JobAuditRecord, 'execution_status' | 'attempt' | 'counted'>): boolean {
+export function isAggregatorChange(
+  job: Pick<JobAuditRecord, 'execution_status' | 'attempt' | 'counted'>,
+): boolean {
   const s = job.execution_status;
   if (s === 'Completed' || s === 'Failed' || s === 'TimedOut' || s === 'Cancelled') return !job.counted;
   return s === 'Pending' && job.attempt > 1;
@@ -47,8 +57,10 @@ function attemptRecord(job: JobAuditRecord): AttemptRecord {
   };
 }
 
-function skipReason(run: WorkflowAuditRecord, stage: number): () => string {
-  const reason = run.cancel_requested ? 'not started: the run was cancelled' : `not started: stage ${stage} failed`;
+function skipReason(run: WorkflowRunState, stage: number): () => string {
+  const reason = run.cancel_requested
+    ? 'not started: the run was cancelled'
+    : `not started: stage ${stage} failed`;
   return () => reason;
 }
 
@@ -65,7 +77,9 @@ export function createAggregatorService(deps: AggregatorDeps) {
 
   async function queueRetry(job: JobAuditRecord): Promise<void> {
     const now = clock.now();
-    const wait = job.not_before ? Math.max(0, Math.ceil((Date.parse(job.not_before) - now.getTime()) / 1000)) : 0;
+    const wait = job.not_before
+      ? Math.max(0, Math.ceil((Date.parse(job.not_before) - now.getTime()) / 1000))
+      : 0;
     await jobs.transition(
       {
         workflowExecutionId: job.workflow_execution_id,
@@ -111,12 +125,13 @@ export function createAggregatorService(deps: AggregatorDeps) {
         log_location: null,
       },
     });
-    if (next) log.info('job will be retried', { job_key: job.job_key, attempt: next.attempt, delay_seconds: delay });
+    if (next)
+      log.info('job will be retried', { job_key: job.job_key, attempt: next.attempt, delay_seconds: delay });
     return next !== undefined;
   }
 
   /** Moves the run on from the state of `stage` (idempotent: re-emits what a finished step emitted). */
-  async function advance(run: WorkflowAuditRecord, stage: number, cause: string): Promise<void> {
+  async function advance(run: WorkflowRunState, stage: number, cause: string): Promise<void> {
     const at = clock.now().toISOString();
     const st = run.stages[stage - 1];
     if (!st) return;
@@ -125,8 +140,11 @@ export function createAggregatorService(deps: AggregatorDeps) {
       if (st.status === 'Completed' || st.status === 'Failed' || st.status === 'Cancelled') {
         const again: RsqloEvent[] = [];
         if (run.execution_status !== 'Running') {
-          again.push(workflowFinishedEvent(run, run.execution_status === 'Completed' ? null : stage));
-          await jobs.skipPending(run.workflow_execution_id, stage, st.cursor, skipReason(run, stage));
+          // The run ended in its current stage, which is a later one when this change is stale.
+          const last = run.current_stage ?? stage;
+          const lastSt = run.stages[last - 1] ?? st;
+          again.push(workflowFinishedEvent(run, run.execution_status === 'Completed' ? null : last));
+          await jobs.skipPending(run.workflow_execution_id, last, lastSt.cursor, skipReason(run, last));
         }
         await events.ensurePublished(again);
       }
@@ -193,7 +211,9 @@ export function createAggregatorService(deps: AggregatorDeps) {
           const st = post.stages[job.stage - 1];
           if (!st || post.execution_status !== 'Running' || st.status !== 'Running') return {};
           const o = stageOutcome(st, post.cancel_requested);
-          return !o.done && o.canLaunch ? { events: [stageReadyEvent(post, job.stage, cause, clock.now().toISOString())] } : {};
+          return !o.done && o.canLaunch
+            ? { events: [stageReadyEvent(post, job.stage, cause, clock.now().toISOString())] }
+            : {};
         },
       );
       if (after) await advance(after, job.stage, cause);

@@ -1,7 +1,14 @@
 import { EVENT_VERSION } from '../../contracts/events.js';
 import { type JobMessage, jobRunName, type TaskRequest } from '../../contracts/jobs.js';
 import { StaleTaskError } from '../errors.js';
-import type { AgentFleet, Clock, JobRepository, JobRunOrchestrator, Logger, RunRepository } from '../ports.js';
+import type {
+  AgentFleet,
+  Clock,
+  JobRepository,
+  JobRunOrchestrator,
+  Logger,
+  RunRepository,
+} from '../ports.js';
 
 export interface DispatcherDeps {
   runs: RunRepository;
@@ -33,10 +40,13 @@ export function createDispatcherService(deps: DispatcherDeps) {
       }
       const now = clock.now();
       if (job.not_before && Date.parse(job.not_before) > now.getTime()) {
-        return { ack: false, retryAfterSeconds: Math.ceil((Date.parse(job.not_before) - now.getTime()) / 1000) };
+        return {
+          ack: false,
+          retryAfterSeconds: Math.ceil((Date.parse(job.not_before) - now.getTime()) / 1000),
+        };
       }
       const run = await runs.getRun(job.workflow_execution_id);
-      if (!run || run.execution_status !== 'Running' || run.cancel_requested) {
+      if (run?.execution_status !== 'Running' || run.cancel_requested) {
         if (job.execution_status === 'Queued') {
           await jobs.transition({
             workflowExecutionId: job.workflow_execution_id,
@@ -81,14 +91,28 @@ export function createDispatcherService(deps: DispatcherDeps) {
     async handleTask(req: TaskRequest): Promise<{ instanceId: string; commandId: string | null }> {
       const { job: input } = req;
       const job = await jobs.getJob(input.workflow_execution_id, input.job_key);
-      if (!job) throw new StaleTaskError(`job ${input.job_key} of ${input.workflow_execution_id} does not exist`);
-      if (job.attempt !== input.attempt || (job.execution_status !== 'Queued' && job.execution_status !== 'Dispatched')) {
+      if (!job)
+        throw new StaleTaskError(`job ${input.job_key} of ${input.workflow_execution_id} does not exist`);
+      if (
+        job.attempt === input.attempt &&
+        job.instance_id !== null &&
+        (job.execution_status === 'Dispatched' || job.execution_status === 'Running')
+      ) {
+        // A repeated invocation for an attempt already handed to an agent (at-least-once): the
+        // command went out, so neither send a second one nor refuse (the wrapper would end the
+        // attempt while its script runs). ONE command per attempt.
+        return { instanceId: job.instance_id, commandId: job.ssm_command_id };
+      }
+      if (
+        job.attempt !== input.attempt ||
+        (job.execution_status !== 'Queued' && job.execution_status !== 'Dispatched')
+      ) {
         throw new StaleTaskError(
           `job ${input.job_key} of ${input.workflow_execution_id} is ${job.execution_status} at attempt ${job.attempt}; not running attempt ${input.attempt}`,
         );
       }
       const run = await runs.getRun(job.workflow_execution_id);
-      if (!run || run.execution_status !== 'Running' || run.cancel_requested) {
+      if (run?.execution_status !== 'Running' || run.cancel_requested) {
         throw new StaleTaskError(`run ${job.workflow_execution_id} is not running`);
       }
       const agent = await agents.pick(input.job_run_name);
@@ -114,7 +138,11 @@ export function createDispatcherService(deps: DispatcherDeps) {
         expect: { attempt: job.attempt, statuses: ['Queued', 'Dispatched'] },
         set: { execution_status: 'Dispatched', instance_id: agent.instanceId, ssm_command_id: commandId },
       });
-      log.info('job sent to agent', { job_run_name: input.job_run_name, instance_id: agent.instanceId, command_id: commandId });
+      log.info('job sent to agent', {
+        job_run_name: input.job_run_name,
+        instance_id: agent.instanceId,
+        command_id: commandId,
+      });
       return { instanceId: agent.instanceId, commandId };
     },
   };

@@ -41,13 +41,15 @@ export function createPlannerService(deps: PlannerDeps) {
           log.warn('StageReady for an unknown run', { workflow_execution_id: ev.workflow_execution_id });
           return { queued: [], reason: 'unknown run' };
         }
-        if (run.execution_status !== 'Running') return { queued: [], reason: `run is ${run.execution_status}` };
+        if (run.execution_status !== 'Running')
+          return { queued: [], reason: `run is ${run.execution_status}` };
         const st = run.stages[ev.stage - 1];
         if (!st) return { queued: [], reason: `no stage ${ev.stage}` };
         if (st.status !== 'Running') return { queued: [], reason: `stage is ${st.status}` };
         const outcome = stageOutcome(st, run.cancel_requested);
         if (outcome.done || !outcome.canLaunch) return { queued: [], reason: 'nothing may start' };
-        const limit = st.execution_type === 'sequential' ? 1 : (st.max_concurrency ?? Number.POSITIVE_INFINITY);
+        const limit =
+          st.execution_type === 'sequential' ? 1 : (st.max_concurrency ?? Number.POSITIVE_INFINITY);
         const slots = limit - inFlight(st);
         if (slots <= 0) return { queued: [], reason: 'no free slot' };
         const free = Math.min(slots, MAX_CLAIM);
@@ -98,7 +100,10 @@ export function createPlannerService(deps: PlannerDeps) {
           { messages, events: more ? [stageReadyEvent(run, ev.stage, `claimed-${cursor}`, at)] : [] },
         );
         if (claimed === 'claimed') return { queued: take.map((j) => j.job_key) };
-        log.info('stage moved meanwhile; planning again', { workflow_execution_id: run.workflow_execution_id, stage: ev.stage });
+        log.info('stage moved meanwhile; planning again', {
+          workflow_execution_id: run.workflow_execution_id,
+          stage: ev.stage,
+        });
       }
       return { queued: [], reason: 'gave up after repeated conflicts' };
     },

@@ -1,4 +1,4 @@
-import type { JobCounts, StageProgress, WorkflowAuditRecord } from '../../contracts/audit.js';
+import type { JobCounts, StageProgress, WorkflowRunState } from '../../contracts/audit.js';
 import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
 import type { StageCompletion } from '../ports.js';
 
@@ -47,7 +47,11 @@ function stageCounts(s: StageProgress): JobCounts {
 }
 
 /** Base fields of an event about a run. */
-export function eventBase(run: Pick<WorkflowAuditRecord, 'workflow_id' | 'workflow_execution_id'>, id: string, at: string) {
+export function eventBase(
+  run: Pick<WorkflowRunState, 'workflow_id' | 'workflow_execution_id'>,
+  id: string,
+  at: string,
+) {
   return {
     version: EVENT_VERSION,
     event_id: id,
@@ -57,7 +61,7 @@ export function eventBase(run: Pick<WorkflowAuditRecord, 'workflow_id' | 'workfl
   };
 }
 
-export function stageReadyEvent(run: WorkflowAuditRecord, stage: number, cause: string, at: string): RsqloEvent {
+export function stageReadyEvent(run: WorkflowRunState, stage: number, cause: string, at: string): RsqloEvent {
   return {
     detailType: 'StageReady',
     detail: { ...eventBase(run, eventIds.stageReady(run.workflow_execution_id, stage, cause), at), stage },
@@ -69,7 +73,7 @@ export function stageReadyEvent(run: WorkflowAuditRecord, stage: number, cause: 
  * When the stage failed or the run was cancelled, every job that never started counts as Skipped.
  */
 export function planStageCompletion(
-  run: WorkflowAuditRecord,
+  run: WorkflowRunState,
   stage: number,
   status: 'Completed' | 'Failed' | 'Cancelled',
   at: string,
@@ -109,7 +113,7 @@ export function planStageCompletion(
 }
 
 /** The run as it is after a completion is applied (what the adapters write, computed once here). */
-export function applyStageCompletion(run: WorkflowAuditRecord, c: StageCompletion): WorkflowAuditRecord {
+export function applyStageCompletion(run: WorkflowRunState, c: StageCompletion): WorkflowRunState {
   const stages = run.stages.map((s) => ({ ...s }));
   const st = stages[c.stage - 1];
   if (st) {
@@ -147,7 +151,7 @@ export function applyStageCompletion(run: WorkflowAuditRecord, c: StageCompletio
 }
 
 /** The events a completion emits: StageCompleted, then StageReady for the next stage or WorkflowFinished. */
-export function completionEvents(before: WorkflowAuditRecord, c: StageCompletion): RsqloEvent[] {
+export function completionEvents(before: WorkflowRunState, c: StageCompletion): RsqloEvent[] {
   const after = applyStageCompletion(before, c);
   const exec = after.workflow_execution_id;
   const st = after.stages[c.stage - 1];
@@ -168,7 +172,7 @@ export function completionEvents(before: WorkflowAuditRecord, c: StageCompletion
   return events;
 }
 
-export function workflowFinishedEvent(run: WorkflowAuditRecord, failedStage: number | null): RsqloEvent {
+export function workflowFinishedEvent(run: WorkflowRunState, failedStage: number | null): RsqloEvent {
   const end = run.execution_end_ts ?? run.execution_start_ts;
   const status = run.execution_status === 'Running' ? 'Completed' : run.execution_status;
   return {

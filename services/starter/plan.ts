@@ -4,6 +4,7 @@ import {
   jobKey,
   type StageProgress,
   type WorkflowAuditRecord,
+  type WorkflowRunState,
 } from '../../contracts/audit.js';
 import type { Parameters } from '../../contracts/common.js';
 import {
@@ -47,7 +48,7 @@ export interface PlanInput {
   now: Date;
   parameters: Parameters;
   /** The run being restarted and its jobs: jobs that completed there are Skipped here. */
-  restart?: { run: WorkflowAuditRecord; jobs: JobAuditRecord[] };
+  restart?: { run: WorkflowRunState; jobs: JobAuditRecord[] };
 }
 
 export interface Plan {

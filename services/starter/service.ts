@@ -1,4 +1,4 @@
-import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
+import type { JobAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
 import {
   EVENT_VERSION,
   eventIds,
@@ -18,7 +18,13 @@ import type {
   Logger,
   RunRepository,
 } from '../ports.js';
-import { eventBase, planStageCompletion, stageOutcome, stageReadyEvent, completionEvents } from '../shared/progress.js';
+import {
+  completionEvents,
+  eventBase,
+  planStageCompletion,
+  stageOutcome,
+  stageReadyEvent,
+} from '../shared/progress.js';
 import { deriveExecutionId } from './execution-id.js';
 import { planRun } from './plan.js';
 
@@ -49,7 +55,7 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
 export function createStarterService(deps: StarterDeps) {
   const { definitions, runs, jobs, events, orchestrator, clock, log } = deps;
 
-  function startEvents(run: WorkflowAuditRecord, at: string): RsqloEvent[] {
+  function startEvents(run: WorkflowRunState, at: string): RsqloEvent[] {
     const out: RsqloEvent[] = [
       {
         detailType: 'WorkflowStarted',
@@ -114,23 +120,36 @@ export function createStarterService(deps: StarterDeps) {
   return {
     /**
      * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
-     * an execution id missing from the request is derived from it.
+     * an execution id missing from the request is derived from it. `requestTime` (the envelope's
+     * `time`, the same on every redelivery) dates a derived id when the request carries no time of
+     * its own; without any stable time the id is dated at the epoch, so it is still the same on
+     * every delivery (it just does not sort by time). Never the clock: a redelivery would get
+     * another id and start (or be refused as) a second run.
      */
-    async handleRequested(req: WorkflowRequested, requestId: string): Promise<StartResult> {
+    async handleRequested(
+      req: WorkflowRequested,
+      requestId: string,
+      requestTime?: string,
+    ): Promise<StartResult> {
       const now = clock.now();
       const id = req.event_id ?? requestId;
       const seed = req.scheduled_time ? `schedule:${req.scheduled_time}` : `request:${id}`;
-      const seedTime = req.scheduled_time && !Number.isNaN(Date.parse(req.scheduled_time))
-        ? new Date(req.scheduled_time)
-        : req.occurred_at
-          ? new Date(req.occurred_at)
-          : now;
+      const stableTime = [req.scheduled_time, req.occurred_at, requestTime].find(
+        (t): t is string => t !== undefined && !Number.isNaN(Date.parse(t)),
+      );
+      const seedTime = stableTime ? new Date(stableTime) : new Date(0);
       const exec = req.workflow_execution_id ?? deriveExecutionId(req.workflow_id, seed, seedTime);
 
       const existing = await runs.getRun(exec);
       if (existing) {
         if (existing.workflow_id !== req.workflow_id) {
-          return reject(req, id, exec, 'ExecutionIdConflict', `execution id ${exec} already belongs to workflow ${existing.workflow_id}`);
+          return reject(
+            req,
+            id,
+            exec,
+            'ExecutionIdConflict',
+            `execution id ${exec} already belongs to workflow ${existing.workflow_id}`,
+          );
         }
         // A redelivery: the run exists, so all its rows exist; make sure its start was announced.
         await events.ensurePublished(startEvents(existing, existing.execution_start_ts));
@@ -139,7 +158,13 @@ export function createStarterService(deps: StarterDeps) {
 
       const raw = await definitions.get(req.workflow_id);
       if (raw === undefined) {
-        return reject(req, id, exec, 'UnknownWorkflow', `no workflow definition with workflow_id "${req.workflow_id}"`);
+        return reject(
+          req,
+          id,
+          exec,
+          'UnknownWorkflow',
+          `no workflow definition with workflow_id "${req.workflow_id}"`,
+        );
       }
       const checked = validateDefinition(raw);
       if (!checked.ok) {
@@ -148,15 +173,27 @@ export function createStarterService(deps: StarterDeps) {
       }
       const definition = checked.definition;
       if (definition.workflow_id !== req.workflow_id) {
-        return reject(req, id, exec, 'InvalidDefinition', `the stored definition's workflow_id is "${definition.workflow_id}"`);
+        return reject(
+          req,
+          id,
+          exec,
+          'InvalidDefinition',
+          `the stored definition's workflow_id is "${definition.workflow_id}"`,
+        );
       }
 
-      let restart: { run: WorkflowAuditRecord; jobs: JobAuditRecord[] } | undefined;
+      let restart: { run: WorkflowRunState; jobs: JobAuditRecord[] } | undefined;
       if (req.restart_of) {
         const prev = await runs.getRun(req.restart_of);
         if (!prev) return reject(req, id, exec, 'RestartNotAllowed', `no run ${req.restart_of} to restart`);
         if (prev.workflow_id !== req.workflow_id) {
-          return reject(req, id, exec, 'RestartNotAllowed', `run ${req.restart_of} belongs to workflow ${prev.workflow_id}`);
+          return reject(
+            req,
+            id,
+            exec,
+            'RestartNotAllowed',
+            `run ${req.restart_of} belongs to workflow ${prev.workflow_id}`,
+          );
         }
         if (!(RESTARTABLE as readonly string[]).includes(prev.execution_status)) {
           return reject(
@@ -170,7 +207,11 @@ export function createStarterService(deps: StarterDeps) {
         restart = { run: prev, jobs: await jobs.listJobs(req.restart_of) };
       }
 
-      const parameters = { ...(definition.parameters ?? {}), ...(restart?.run.parameters ?? {}), ...(req.parameters ?? {}) };
+      const parameters = {
+        ...(definition.parameters ?? {}),
+        ...(restart?.run.parameters ?? {}),
+        ...(req.parameters ?? {}),
+      };
       const plan = planRun({ definition, workflowExecutionId: exec, now, parameters, restart });
       const at = now.toISOString();
       const result = await runs.createRun(
@@ -193,7 +234,11 @@ export function createStarterService(deps: StarterDeps) {
         await events.ensurePublished(startEvents(result.run, result.run.execution_start_ts));
         return { outcome: 'duplicate', workflowExecutionId: exec };
       }
-      log.info('workflow started', { workflow_id: req.workflow_id, workflow_execution_id: exec, jobs: plan.jobs.length });
+      log.info('workflow started', {
+        workflow_id: req.workflow_id,
+        workflow_execution_id: exec,
+        jobs: plan.jobs.length,
+      });
       return { outcome: 'started', workflowExecutionId: exec };
     },
 
@@ -204,7 +249,7 @@ export function createStarterService(deps: StarterDeps) {
      */
     async handleCancelRequested(req: WorkflowCancelRequested): Promise<void> {
       const run = await runs.requestCancel(req.workflow_execution_id);
-      if (!run || run.execution_status !== 'Running') return;
+      if (run?.execution_status !== 'Running') return;
       const at = clock.now().toISOString();
       const stage = run.current_stage;
       if (stage === null) return;
@@ -220,14 +265,23 @@ export function createStarterService(deps: StarterDeps) {
             workflowExecutionId: job.workflow_execution_id,
             jobKey: job.job_key,
             expect: { attempt: job.attempt, statuses: [s] },
-            set: { execution_status: 'Cancelled', execution_end_ts: at, error_message: reason, not_before: null },
+            set: {
+              execution_status: 'Cancelled',
+              execution_end_ts: at,
+              error_message: reason,
+              not_before: null,
+            },
           });
         } else if (s === 'Dispatched' || s === 'Running') {
           await orchestrator.stop(jobRunName(job.workflow_execution_id, job.job_key, job.attempt), reason);
           finished.push({
             detailType: 'JobFinished',
             detail: {
-              ...eventBase(run, eventIds.jobFinished(run.workflow_execution_id, job.job_key, job.attempt), at),
+              ...eventBase(
+                run,
+                eventIds.jobFinished(run.workflow_execution_id, job.job_key, job.attempt),
+                at,
+              ),
               job_key: job.job_key,
               job_name: job.job_name,
               stage: job.stage,
@@ -237,7 +291,9 @@ export function createStarterService(deps: StarterDeps) {
               error_message: reason,
               started_at: job.execution_start_ts,
               finished_at: at,
-              duration_ms: job.execution_start_ts ? Math.max(0, Date.parse(at) - Date.parse(job.execution_start_ts)) : null,
+              duration_ms: job.execution_start_ts
+                ? Math.max(0, Date.parse(at) - Date.parse(job.execution_start_ts))
+                : null,
               instance_id: job.instance_id,
               ssm_command_id: job.ssm_command_id,
               log_location: job.log_location,

@@ -47,7 +47,7 @@ describe('rsqlo run (local engine)', () => {
     for (const [me, other] of [
       ['b1', 'b2'],
       ['b2', 'b1'],
-    ]) {
+    ] as const) {
       ws.script(
         `${me}.sh`,
         `touch ${ws.dir}/${me}.started\nfor i in $(seq 200); do [ -e ${ws.dir}/${other}.started ] && break; sleep 0.1; done\n[ -e ${ws.dir}/${other}.started ] || { echo "no overlap" >&2; exit 9; }\n${MARK(ws.dir, me)}`,
