@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { ContractError, toContractIssues } from '../contracts/common.js';
-import { type DetailType, EVENT_SCHEMAS, EVENT_SOURCE, isDetailType, type RsqloEvent } from '../contracts/events.js';
+import {
+  type DetailType,
+  EVENT_SCHEMAS,
+  EVENT_SOURCE,
+  isDetailType,
+  type RsqloEvent,
+} from '../contracts/events.js';
 
 /** The EventBridge envelope, as rules match it and targets receive it. */
 export interface EventEnvelope<D = unknown> {
@@ -45,7 +51,14 @@ export function toEnvelope(
   };
 }
 
-export type ParsedEnvelope = { [T in DetailType]: { id: string; detailType: T; detail: z.infer<(typeof EVENT_SCHEMAS)[T]> } }[DetailType];
+export type ParsedEnvelope = {
+  [T in DetailType]: {
+    id: string;
+    time: string | undefined;
+    detailType: T;
+    detail: z.infer<(typeof EVENT_SCHEMAS)[T]>;
+  };
+}[DetailType];
 
 /**
  * Parses an envelope from `unknown`: the source must be rsqlo, the detail-type known, the detail
@@ -56,14 +69,18 @@ export function parseEnvelope(value: unknown): ParsedEnvelope {
   if (!env.success) throw new ContractError('event envelope', toContractIssues(env.error));
   const e = env.data;
   if (e.source !== EVENT_SOURCE) {
-    throw new ContractError('event envelope', [{ path: 'source', message: `expected "${EVENT_SOURCE}", got "${e.source}"` }]);
+    throw new ContractError('event envelope', [
+      { path: 'source', message: `expected "${EVENT_SOURCE}", got "${e.source}"` },
+    ]);
   }
   const dt = e['detail-type'];
   if (!isDetailType(dt)) {
-    throw new ContractError('event envelope', [{ path: 'detail-type', message: `unknown detail-type "${dt}"` }]);
+    throw new ContractError('event envelope', [
+      { path: 'detail-type', message: `unknown detail-type "${dt}"` },
+    ]);
   }
   const schema = EVENT_SCHEMAS[dt] as z.ZodType;
   const detail = schema.safeParse(e.detail);
   if (!detail.success) throw new ContractError(`${dt} detail`, toContractIssues(detail.error, ['detail']));
-  return { id: e.id, detailType: dt, detail: detail.data } as ParsedEnvelope;
+  return { id: e.id, time: e.time, detailType: dt, detail: detail.data } as ParsedEnvelope;
 }

@@ -54,7 +54,11 @@ export const ALERT_ROUTES: readonly AlertRoute[] = [
   {
     id: 'alert-job-failed',
     description: 'a job attempt ended Failed or TimedOut',
-    pattern: { source: [EVENT_SOURCE], 'detail-type': ['JobFinished'], detail: { status: ['Failed', 'TimedOut'] } },
+    pattern: {
+      source: [EVENT_SOURCE],
+      'detail-type': ['JobFinished'],
+      detail: { status: ['Failed', 'TimedOut'] },
+    },
   },
   {
     id: 'alert-workflow-rejected',
@@ -64,9 +68,13 @@ export const ALERT_ROUTES: readonly AlertRoute[] = [
 ];
 
 /** Services an envelope is delivered to, in table order. */
-export function routeEvent(envelope: unknown, routes: readonly ServiceRoute[] = SERVICE_ROUTES): BusService[] {
+export function routeEvent(
+  envelope: unknown,
+  routes: readonly ServiceRoute[] = SERVICE_ROUTES,
+): BusService[] {
   const out: BusService[] = [];
-  for (const r of routes) if (matchesPattern(r.pattern, envelope) && !out.includes(r.target)) out.push(r.target);
+  for (const r of routes)
+    if (matchesPattern(r.pattern, envelope) && !out.includes(r.target)) out.push(r.target);
   return out;
 }
 

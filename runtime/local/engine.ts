@@ -447,7 +447,7 @@ export class LocalEngine {
         const env = parseEnvelope(payload);
         switch (env.detailType) {
           case 'WorkflowRequested':
-            await s.starter.handleRequested(env.detail, env.id);
+            await s.starter.handleRequested(env.detail, env.id, env.time);
             return;
           case 'WorkflowCancelRequested':
             await s.starter.handleCancelRequested(env.detail);

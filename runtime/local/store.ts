@@ -21,7 +21,7 @@ import type {
   RunRepository,
   StageCompletion,
 } from '../../services/ports.js';
-import { applyStageCompletion, totalCounts } from '../../services/shared/progress.js';
+import { applyStageCompletion, canLaunch, totalCounts } from '../../services/shared/progress.js';
 
 /** Bumped when the schema changes; an engine refuses a home written by a newer one. */
 export const SCHEMA_VERSION = 1;
@@ -582,6 +582,8 @@ export class LocalStore {
         const run = this.getRunSync(claim.workflowExecutionId);
         const st = run?.stages[claim.stage - 1];
         if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
+        // A claim never races a failure or a cancel: once the stage may not launch, nothing is queued.
+        if (!canLaunch(st, run.cancel_requested)) return 'conflict';
         for (const c of claim.jobs) {
           const job = this.getJobSync(claim.workflowExecutionId, c.jobKey);
           if (!job || job.attempt !== c.attempt || job.execution_status !== 'Pending')

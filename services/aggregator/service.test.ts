@@ -377,13 +377,13 @@ describe('aggregator: redelivery after a crash derives the same events', () => {
     sim.store.injectFault({ method: 'completeStage', when: 'after' });
     await startRun('wf')(sim);
     expect(sim.run('r1')?.execution_status).toBe('Failed');
-    expect(sim.ensured.map((e) => e.event.detailType)).toEqual(['WorkflowFinished']);
+    expect(sim.ensured.map((e) => e.event.detailType)).toEqual(['StageCompleted', 'WorkflowFinished']);
     expect(sim.eventsOf('WorkflowFinished')).toHaveLength(1);
     // busViolations would hold any difference between the re-derived and the published event.
     expect(sim.problems()).toEqual([]);
   });
 
-  it('re-derives WorkflowFinished for the stage the run ended in when a stale change of an earlier stage arrives', async () => {
+  it('re-derives what the completion of that earlier stage emitted when a stale change of it arrives', async () => {
     const three = workflow('wf3', [sequential(['a.sh']), sequential(['b.sh', 'c.sh']), sequential(['d.sh'])]);
     const sim = createSimulation({ definitions: [three] });
     sim.script('b.sh', { outcome: 'fail', exitCode: 2 });
@@ -396,8 +396,11 @@ describe('aggregator: redelivery after a crash derives the same events', () => {
     if (!stale) throw new Error('no change record for job 1.1');
     await sim.services.aggregator.handleJobChange(stale);
     expect(
-      sim.ensured.map((e) => e.event.detailType === 'WorkflowFinished' && e.event.detail.failed_stage),
-    ).toEqual([2]);
+      sim.ensured.map((e) => [e.event.detailType, 'stage' in e.event.detail ? e.event.detail.stage : null]),
+    ).toEqual([
+      ['StageCompleted', 1],
+      ['StageReady', 2],
+    ]);
     expect(sim.problems()).toEqual([]);
     expect(statuses(sim)).toEqual([
       ['1.1', 'Completed'],

@@ -4,10 +4,11 @@ import type {
   TerminalJobStatus,
   WorkflowRunState,
 } from '../../contracts/audit.js';
-import { EVENT_VERSION, type RsqloEvent } from '../../contracts/events.js';
+import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
 import type { Clock, EventPublisher, JobRepository, Logger, RunRepository } from '../ports.js';
 import {
   completionEvents,
+  eventBase,
   planStageCompletion,
   stageOutcome,
   stageReadyEvent,
@@ -62,6 +63,40 @@ function skipReason(run: WorkflowRunState, stage: number): () => string {
     ? 'not started: the run was cancelled'
     : `not started: stage ${stage} failed`;
   return () => reason;
+}
+
+/**
+ * What finishing `stage` emitted, re-derived from the run as it is now: StageCompleted, then the
+ * StageReady of the next stage it started, or WorkflowFinished when the run ended with it.
+ */
+export function replayCompletion(run: WorkflowRunState, stage: number): RsqloEvent[] {
+  const st = run.stages[stage - 1];
+  if (!st || (st.status !== 'Completed' && st.status !== 'Failed' && st.status !== 'Cancelled')) return [];
+  const at = st.finished_at ?? run.execution_end_ts ?? run.execution_start_ts;
+  const out: RsqloEvent[] = [
+    {
+      detailType: 'StageCompleted',
+      detail: {
+        ...eventBase(run, eventIds.stageCompleted(run.workflow_execution_id, stage), at),
+        stage,
+        status: st.status,
+        counts: {
+          total: st.total,
+          completed: st.completed,
+          failed: st.failed,
+          timed_out: st.timed_out,
+          cancelled: st.cancelled,
+          skipped: st.skipped,
+        },
+      },
+    },
+  ];
+  const next = run.stages.find((s) => s.stage > stage && s.started_at !== null);
+  if (next) out.push(stageReadyEvent(run, next.stage, 'start', at));
+  else if (run.execution_status !== 'Running' && (run.current_stage ?? stage) === stage) {
+    out.push(workflowFinishedEvent(run, run.execution_status === 'Completed' ? null : stage));
+  }
+  return out;
 }
 
 /**
@@ -136,17 +171,15 @@ export function createAggregatorService(deps: AggregatorDeps) {
     const st = run.stages[stage - 1];
     if (!st) return;
     if (run.execution_status !== 'Running' || st.status !== 'Running') {
-      // Already moved on (a redelivery): make sure what that step emitted went out.
+      // Already moved on (a redelivery): make sure what that step emitted went out, and that
+      // the jobs a failed run will never start are marked.
       if (st.status === 'Completed' || st.status === 'Failed' || st.status === 'Cancelled') {
-        const again: RsqloEvent[] = [];
-        if (run.execution_status !== 'Running') {
-          // The run ended in its current stage, which is a later one when this change is stale.
+        await events.ensurePublished(replayCompletion(run, stage));
+        if (run.execution_status !== 'Running' && run.execution_status !== 'Completed') {
           const last = run.current_stage ?? stage;
           const lastSt = run.stages[last - 1] ?? st;
-          again.push(workflowFinishedEvent(run, run.execution_status === 'Completed' ? null : last));
           await jobs.skipPending(run.workflow_execution_id, last, lastSt.cursor, skipReason(run, last));
         }
-        await events.ensurePublished(again);
       }
       return;
     }
@@ -177,18 +210,32 @@ export function createAggregatorService(deps: AggregatorDeps) {
         log.warn('job change for an unknown run', { workflow_execution_id: job.workflow_execution_id });
         return;
       }
+      const stageState = run.stages[job.stage - 1];
+      const stageDoomed = stageState
+        ? stageState.failed + stageState.timed_out + stageState.cancelled > 0
+        : true;
       if (
         (status === 'Failed' || status === 'TimedOut') &&
         job.attempt < job.max_attempts &&
         run.execution_status === 'Running' &&
-        !run.cancel_requested
+        !run.cancel_requested &&
+        // Once another job failed the stage, nothing new starts in it, retries included.
+        !stageDoomed
       ) {
         if (await retry(job)) return;
         // The row moved on meanwhile (duplicate delivery): the current row tells what follows.
         return;
       }
       const cause = `${job.job_key}.a${job.attempt}`;
-      const { run: after } = await runs.countJob(
+      const derive = (post: WorkflowRunState) => {
+        const st = post.stages[job.stage - 1];
+        if (!st || post.execution_status !== 'Running' || st.status !== 'Running') return {};
+        const o = stageOutcome(st, post.cancel_requested);
+        return !o.done && o.canLaunch
+          ? { events: [stageReadyEvent(post, job.stage, cause, clock.now().toISOString())] }
+          : {};
+      };
+      const { counted, run: after } = await runs.countJob(
         {
           workflowExecutionId: job.workflow_execution_id,
           jobKey: job.job_key,
@@ -207,16 +254,12 @@ export function createAggregatorService(deps: AggregatorDeps) {
                   log_location: job.log_location,
                 },
         },
-        (post) => {
-          const st = post.stages[job.stage - 1];
-          if (!st || post.execution_status !== 'Running' || st.status !== 'Running') return {};
-          const o = stageOutcome(st, post.cancel_requested);
-          return !o.done && o.canLaunch
-            ? { events: [stageReadyEvent(post, job.stage, cause, clock.now().toISOString())] }
-            : {};
-        },
+        derive,
       );
-      if (after) await advance(after, job.stage, cause);
+      if (!after) return;
+      // Counted before (a redelivery): what the count emitted may not have gone out.
+      if (!counted) await events.ensurePublished(derive(after).events ?? []);
+      await advance(after, job.stage, cause);
     },
   };
 }

@@ -21,6 +21,12 @@ export function stageOutcome(st: StageProgress, cancelRequested: boolean): Stage
   return { done: false, canLaunch: st.cursor < st.total };
 }
 
+/** Whether the planner may still queue jobs in this stage (not done, not failed, not cancelled). */
+export function canLaunch(st: StageProgress, cancelRequested: boolean): boolean {
+  const o = stageOutcome(st, cancelRequested);
+  return !o.done && o.canLaunch;
+}
+
 /** Sum of the stages' counters. */
 export function totalCounts(stages: readonly StageProgress[]): JobCounts {
   const c: JobCounts = { total: 0, completed: 0, failed: 0, timed_out: 0, cancelled: 0, skipped: 0 };

@@ -58,7 +58,7 @@ import type {
   StageCompletion,
 } from '../ports.js';
 import { createRecorderService, type RecorderService } from '../recorder/service.js';
-import { applyStageCompletion, totalCounts } from '../shared/progress.js';
+import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
 import { createStarterService, type StarterService } from '../starter/service.js';
 
 // ---- clock, logger, randomness ----------------------------------------------------------------
@@ -375,6 +375,8 @@ export class InMemoryStore {
       const run = this.runRows.get(claim.workflowExecutionId);
       const st = run?.stages[claim.stage - 1];
       if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
+      // A claim never races a failure or a cancel: once the stage may not launch, nothing is queued.
+      if (!canLaunch(st, run.cancel_requested)) return 'conflict';
       // All or nothing: check every job before writing any (the SQLite transaction rolls back).
       const rows: JobAuditRecord[] = [];
       for (const c of claim.jobs) {
