@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  bashPath,
   isSameProcessAlive,
   type JobSpec,
   jobEnvironment,
@@ -97,8 +98,10 @@ function readPids(path: string): number[] {
 
 describe('resolveCommand', () => {
   it('runs .sh with bash and .sql with rsql -f', () => {
+    // bash by absolute path: no execve per PATH entry on every job.
+    expect(bashPath()).toMatch(/^\/.*\/bash$/);
     expect(resolveCommand('/s/load.sh', ['a', 'b'])).toEqual({
-      command: 'bash',
+      command: bashPath(),
       args: ['/s/load.sh', 'a', 'b'],
     });
     expect(resolveCommand('/s/load.sql', ['x'])).toEqual({

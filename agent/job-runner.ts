@@ -39,7 +39,7 @@ import {
 } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { basename, delimiter, extname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -173,7 +173,7 @@ export function resolveCommand(
   opts?: { rsqlCommand?: string[] },
 ): { command: string; args: string[] } {
   const ext = extname(scriptPath).toLowerCase();
-  if (ext === '.sh') return { command: 'bash', args: [scriptPath, ...args] };
+  if (ext === '.sh') return { command: bashPath(), args: [scriptPath, ...args] };
   if (ext === '.sql') {
     const [command, ...rsqlArgs] = opts?.rsqlCommand ?? ['rsql'];
     if (command === undefined) throw new TypeError('rsqlCommand must name a program');
@@ -188,6 +188,32 @@ export function resolveCommand(
   // X_OK succeeds on directories; they are not scripts either.
   if (statSync(scriptPath).isDirectory()) throw new ScriptNotExecutableError(scriptPath);
   return { command: scriptPath, args: [...args] };
+}
+
+let bash: string | undefined;
+
+/**
+ * bash's absolute path, looked up on this process's PATH once. Spawning by absolute path spares
+ * the kernel an execve per PATH entry on every job; `bash` itself when not found (then the spawn
+ * reports it).
+ */
+export function bashPath(): string {
+  if (bash !== undefined) return bash;
+  bash = 'bash';
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, 'bash');
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      if (statSync(candidate).isFile()) {
+        bash = candidate;
+        break;
+      }
+    } catch {
+      // not here
+    }
+  }
+  return bash;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -684,6 +710,22 @@ export function readExitFile(path: string): { exitCode: number } | { signal: str
   if (/^-?\d+$/.test(text)) return { exitCode: Number(text) };
   const m = /^signal:(SIG[A-Z0-9+-]+)$/.exec(text);
   return m?.[1] !== undefined ? { signal: m[1] } : undefined;
+}
+
+/**
+ * Live processes of a job, found by the `RSQLO_EXIT_FILE=<exitFile>` entry every process of the job
+ * inherits. After a crash this tells whether a job whose pid was never recorded is running after
+ * all (so it is adopted, not started twice). The lowest pid (the job's leader) comes first.
+ */
+export function findJobProcesses(exitFile: string): Array<{ pid: number; startTicks: string }> {
+  if (!hasProc()) return [];
+  const marker = Buffer.from(`${EXIT_FILE_ENV}=${exitFile}\0`);
+  const out: Array<{ pid: number; startTicks: string }> = [];
+  for (const p of scanProcs().values()) {
+    if (!isLive(p) || p.pid === process.pid || p.pid === 1) continue;
+    if (environHas(p.pid, marker)) out.push({ pid: p.pid, startTicks: p.startTicks });
+  }
+  return out.sort((a, b) => a.pid - b.pid);
 }
 
 /**

@@ -131,7 +131,12 @@ describe('toEnvelope', () => {
         region: 'local',
       });
       const back = parseEnvelope(JSON.parse(JSON.stringify(env)));
-      expect(back).toEqual({ id: `id-${dt}`, time: '2024-05-01T10:00:00.000Z', detailType: dt as DetailType, detail });
+      expect(back).toEqual({
+        id: `id-${dt}`,
+        time: '2024-05-01T10:00:00.000Z',
+        detailType: dt as DetailType,
+        detail,
+      });
     }
   });
 

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { JobAuditRecord, type WorkflowAuditRecord } from '../../contracts/audit.js';
+import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
 import type { RsqloEvent, WorkflowCancelRequested, WorkflowRequested } from '../../contracts/events.js';
 import { EVENT_VERSION, eventIds } from '../../contracts/events.js';
@@ -43,8 +43,6 @@ export interface EngineOptions {
   maxProcesses?: number;
   /** SIGTERM → SIGKILL grace when a job is killed (default 1000 ms). */
   killGraceMs?: number;
-  /** Queue visibility timeout (default 60 s): a message not acknowledged in that time is redelivered. */
-  visibilityTimeoutMs?: number;
   /** How often an idle engine looks for work written by other processes (default 250 ms). */
   pollMs?: number;
   /** Hears every event after it is committed (progress display). */
@@ -136,7 +134,7 @@ export class LocalEngine {
       ensurePublished: async () => {},
     };
     const orchestrator: JobRunOrchestrator = {
-      start: async (input) => this.startJobRun(input),
+      start: (input) => this.startJobRun(input),
       stop: async (name, reason) => this.stopJobRun(name, reason),
     };
     const runs = store.runs();
@@ -224,19 +222,27 @@ export class LocalEngine {
     const due = this.store.due;
     const now = this.clock.now().getTime();
     let n = 0;
+    // Each kind: assume this pass takes everything due; what handlers write meanwhile lowers
+    // `due` again; a full batch means there may be more.
     if (due.timer <= now) {
+      due.timer = Number.POSITIVE_INFINITY;
       const fired = await this.fireTimers();
-      if (fired < BATCH) this.store.refreshDue('timer');
+      if (fired >= BATCH) due.timer = 0;
+      else this.store.drained('timer', now);
       n += fired;
     }
     if (due.outbox <= now) {
+      due.outbox = Number.POSITIVE_INFINITY;
       const delivered = await this.deliverOutbox();
-      if (delivered < BATCH) this.store.refreshDue('outbox');
+      if (delivered >= BATCH) due.outbox = 0;
+      else this.store.drained('outbox', now);
       n += delivered;
     }
     if (due.queue <= now) {
+      due.queue = Number.POSITIVE_INFINITY;
       const received = await this.receiveQueue();
-      if (received < BATCH) this.store.refreshDue('queue');
+      if (received >= BATCH) due.queue = 0;
+      else this.store.drained('queue', now);
       n += received;
     }
     return n;
@@ -277,17 +283,25 @@ export class LocalEngine {
 
   // ---- the local single-job wrapper (Step Functions' role) ----------------------------------
 
-  private startJobRun(input: JobRunInput): 'started' | 'exists' {
+  /**
+   * The local wrapper: records the job run and its timeout, then does what the Step Functions
+   * wrapper's Dispatch state does, in the same transaction: hands the dispatcher a task token (the
+   * job run's name). Any failure rolls all of it back and the queue message comes again.
+   */
+  private async startJobRun(input: JobRunInput): Promise<'started' | 'exists'> {
     const store = this.store;
-    return store.tx(() => {
-      const created = store.insertJobRun(
-        input.job_run_name,
-        input.workflow_execution_id,
-        input.job_key,
-        input.attempt,
-        input,
-      );
-      if (!created) return 'exists' as const;
+    const created = store.tx(() => {
+      if (
+        !store.insertJobRun(
+          input.job_run_name,
+          input.workflow_execution_id,
+          input.job_key,
+          input.attempt,
+          input,
+        )
+      ) {
+        return false;
+      }
       store.setTimer(
         `timeout:${input.job_run_name}`,
         this.clock.now().getTime() + input.timeout_seconds * 1000,
@@ -295,9 +309,25 @@ export class LocalEngine {
           name: input.job_run_name,
         },
       );
-      store.enqueueOutbox('task', JSON.stringify({ task_token: input.job_run_name, job: input }));
-      return 'started' as const;
+      return true;
     });
+    if (!created) return 'exists';
+    await this.runTask({ task_token: input.job_run_name, job: input });
+    return 'started';
+  }
+
+  /** The wrapper's Dispatch state: a StaleTaskError ends the job run without a second event. */
+  private async runTask(req: TaskRequest): Promise<void> {
+    try {
+      await this.services.dispatcher.handleTask(req);
+    } catch (err) {
+      if (!(err instanceof StaleTaskError)) throw err;
+      this.store.tx(() => {
+        this.store.endJobRun(req.job.job_run_name, 'Failed');
+        this.store.deleteTimer(`timeout:${req.job.job_run_name}`);
+      });
+      this.log.info('stale task dropped', { job_run_name: req.job.job_run_name, reason: err.message });
+    }
   }
 
   private async stopJobRun(name: string, reason: string): Promise<void> {
@@ -308,7 +338,8 @@ export class LocalEngine {
     });
     if (stopped) {
       this.log.info('job run stopped', { job_run_name: name, reason });
-      await this.agent.kill(name, 'cancel');
+      // Killing takes up to the grace period: do it after the commit, without waiting for it.
+      this.store.afterCommit(() => void this.agent.kill(name, 'cancel'));
     }
   }
 
@@ -352,7 +383,7 @@ export class LocalEngine {
       this.store.publish([ev]);
       return true;
     });
-    if (ended) await this.agent.kill(name, 'timeout');
+    if (ended) this.store.afterCommit(() => void this.agent.kill(name, 'timeout'));
   }
 
   // ---- delivery -------------------------------------------------------------------------------
@@ -371,8 +402,8 @@ export class LocalEngine {
     for (const t of this.shuffle(due)) {
       const { name } = JSON.parse(t.payload) as { name: string };
       if (t.key.startsWith('timeout:')) {
-        await this.onTimeout(name);
-        if (this.opts.chaos?.duplicate) await this.onTimeout(name);
+        await this.store.unit(() => this.onTimeout(name));
+        if (this.opts.chaos?.duplicate) await this.store.unit(() => this.onTimeout(name));
       }
     }
     return due.length;
@@ -382,8 +413,9 @@ export class LocalEngine {
     const rows = this.shuffle(this.store.readyOutbox(BATCH));
     for (const row of rows) {
       try {
-        await this.deliver(row);
-        this.store.tx(() => {
+        // The handler's writes and the removal of the row commit together.
+        await this.store.unit(async () => {
+          await this.deliver(row);
           this.store.deleteOutbox(row.id);
           if (this.opts.chaos?.duplicate && row.copy === 0) {
             const later = this.clock.now().getTime() + Math.floor(this.random() * 15);
@@ -426,23 +458,12 @@ export class LocalEngine {
     const payload: unknown = JSON.parse(row.payload);
     switch (row.target) {
       case 'aggregator':
-        await s.aggregator.handleJobChange(parseContract(JobAuditRecord, payload, 'job change record'));
+        // The change feed is written by this store from rows it validated when they were created.
+        await s.aggregator.handleJobChange(payload as JobAuditRecord);
         return;
-      case 'task': {
-        const req = parseContract(TaskRequest, payload, 'task request');
-        try {
-          await s.dispatcher.handleTask(req);
-        } catch (err) {
-          if (!(err instanceof StaleTaskError)) throw err;
-          // The wrapper gives up on this attempt without a second event (the job moved on).
-          this.store.tx(() => {
-            this.store.endJobRun(req.job.job_run_name, 'Failed');
-            this.store.deleteTimer(`timeout:${req.job.job_run_name}`);
-          });
-          this.log.info('stale task dropped', { job_run_name: req.job.job_run_name, reason: err.message });
-        }
+      case 'task':
+        await this.runTask(parseContract(TaskRequest, payload, 'task request'));
         return;
-      }
       default: {
         const env = parseEnvelope(payload);
         switch (env.detailType) {
@@ -469,8 +490,7 @@ export class LocalEngine {
   }
 
   private async receiveQueue(): Promise<number> {
-    const vt = this.opts.visibilityTimeoutMs ?? 60_000;
-    const rows = this.shuffle(this.store.receiveQueue(BATCH, vt));
+    const rows = this.shuffle(this.store.visibleQueue(BATCH));
     for (const row of rows) await this.handleQueueRow(row);
     return rows.length;
   }
@@ -478,9 +498,9 @@ export class LocalEngine {
   private async handleQueueRow(row: QueueRow): Promise<void> {
     const now = () => this.clock.now().getTime();
     try {
-      const msg = parseContract(JobMessage, JSON.parse(row.body), 'job message');
-      const result = await this.services.dispatcher.handleMessage(msg);
-      this.store.tx(() => {
+      await this.store.unit(async () => {
+        const msg = parseContract(JobMessage, JSON.parse(row.body), 'job message');
+        const result = await this.services.dispatcher.handleMessage(msg);
         if (result.ack) {
           this.store.deleteQueue(row.id);
           if (this.opts.chaos?.duplicate && row.copy === 0) {
@@ -501,7 +521,7 @@ export class LocalEngine {
           this.store.deadLetter('queue', row.body, message);
           this.store.deleteQueue(row.id);
         } else {
-          this.store.changeVisibility(row.id, now() + Math.min(30_000, 100 * 2 ** row.receives));
+          this.store.failQueue(row.id, now() + Math.min(30_000, 100 * 2 ** row.receives));
         }
       });
       this.log.warn('queue message failed', { error: message, final });

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  findJobProcesses,
   isSameProcessAlive,
   type JobOutcome,
   type KillReason,
@@ -90,9 +91,12 @@ export class LocalAgent implements AgentFleet {
       store.updateJobRun(command.job_run_name, { command: JSON.stringify(command) });
       return true;
     });
+    // Start it only once the command is durably recorded: a rolled-back delivery starts nothing.
     if (accepted) {
-      this.waiting.push(command);
-      this.pump();
+      store.afterCommit(() => {
+        this.waiting.push(command);
+        this.pump();
+      });
     }
     return { commandId: null };
   }
@@ -262,20 +266,25 @@ export class LocalAgent implements AgentFleet {
       );
       return;
     }
-    if (row.pid === null) {
-      // Accepted but never started: start it now (nothing ran, so nothing runs twice).
-      this.waiting.push(cmd);
-      this.pump();
-      return;
+    let pid = row.pid;
+    let ticks = row.start_ticks ?? undefined;
+    if (pid === null) {
+      // Its pid was never recorded: either it never started (start it now) or the engine died
+      // right after starting it (then it is found by the marker in its environment, and watched).
+      const [found] = findJobProcesses(exitFile);
+      if (!found) {
+        this.waiting.push(cmd);
+        this.pump();
+        return;
+      }
+      pid = found.pid;
+      ticks = found.startTicks;
     }
-    if (isSameProcessAlive(row.pid, row.start_ticks ?? undefined)) {
-      this.adopted.set(cmd.job_run_name, {
-        exec: cmd.workflow_execution_id,
-        pid: row.pid,
-        ticks: row.start_ticks ?? undefined,
-      });
+    const alivePid = pid;
+    if (isSameProcessAlive(alivePid, ticks)) {
+      this.adopted.set(cmd.job_run_name, { exec: cmd.workflow_execution_id, pid: alivePid, ticks });
       const watch = setInterval(() => {
-        if (isSameProcessAlive(row.pid as number, row.start_ticks ?? undefined)) return;
+        if (isSameProcessAlive(alivePid, ticks)) return;
         clearInterval(watch);
         this.adopted.delete(cmd.job_run_name);
         const end = fromFile() ?? { exitCode: null, signal: null };

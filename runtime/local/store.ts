@@ -113,6 +113,8 @@ export class LocalStore {
    * skip queries that would find nothing. Other processes' writes are found by polling.
    */
   readonly due = { outbox: 0, queue: 0, timer: 0 };
+  /** Future times this process wrote (delayed rows, hidden messages, timers): what `due` falls back to. */
+  private readonly later = { outbox: new MinHeap(), queue: new MinHeap(), timer: new MinHeap() };
   private depth = 0;
   private committed: EventEnvelope[] = [];
   private observers: Array<(e: EventEnvelope) => void> = [];
@@ -228,7 +230,7 @@ export class LocalStore {
 
   /**
    * Runs fn in a transaction; nested calls join the outer one (all or nothing). Observers hear of
-   * the events it published after it commits.
+   * the events it published, and `afterCommit` work runs, once it commits.
    */
   tx<T>(fn: () => T): T {
     if (this.depth > 0) {
@@ -239,25 +241,74 @@ export class LocalStore {
         this.depth--;
       }
     }
-    this.depth = 1;
-    this.st.begin.run();
+    this.begin();
     let result: T;
     try {
       result = fn();
-      this.st.commit.run();
     } catch (err) {
-      this.depth = 0;
-      this.committed = [];
-      if (this.db.inTransaction) this.st.rollback.run();
+      this.rollback();
       throw err;
     }
-    this.depth = 0;
-    if (this.committed.length > 0) {
-      const events = this.committed;
-      this.committed = [];
-      for (const e of events) for (const o of this.observers) o(e);
-    }
+    this.commit();
     return result;
+  }
+
+  /**
+   * One delivery as one transaction: the handler's writes, and the removal of what it consumed,
+   * commit together or not at all. The handler must not wait for anything outside this process's
+   * microtasks (every local port method is synchronous underneath): a transaction that stayed open
+   * across an event-loop turn could take in writes of unrelated callbacks, so that is refused.
+   */
+  async unit<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.depth > 0) throw new Error('a unit of work cannot nest in a transaction');
+    this.begin();
+    let turned = false;
+    const guard = setImmediate(() => {
+      turned = true;
+    });
+    let result: T;
+    try {
+      result = await fn();
+      if (turned) throw new UnitSpannedTurnError();
+    } catch (err) {
+      clearImmediate(guard);
+      this.rollback();
+      throw err;
+    }
+    clearImmediate(guard);
+    this.commit();
+    return result;
+  }
+
+  /** Runs fn once the current transaction commits (at once outside one); dropped on rollback. */
+  afterCommit(fn: () => void): void {
+    if (this.depth === 0) fn();
+    else this.pendingAfter.push(fn);
+  }
+
+  private pendingAfter: Array<() => void> = [];
+
+  private begin(): void {
+    this.depth = 1;
+    this.st.begin.run();
+  }
+
+  private rollback(): void {
+    this.depth = 0;
+    this.committed = [];
+    this.pendingAfter = [];
+    if (this.db.inTransaction) this.st.rollback.run();
+  }
+
+  private commit(): void {
+    this.st.commit.run();
+    this.depth = 0;
+    const events = this.committed;
+    const after = this.pendingAfter;
+    this.committed = [];
+    this.pendingAfter = [];
+    for (const e of events) for (const o of this.observers) o(e);
+    for (const f of after) f();
   }
 
   private readonly cache = new Map<string, Database.Statement>();
@@ -289,7 +340,7 @@ export class LocalStore {
         const env = toEnvelope(event, { id: randomUUID(), time: new Date(now).toISOString() });
         const payload = JSON.stringify(env);
         for (const target of routeEvent(env)) this.run(this.st.insertOutbox, target, payload, now, 0);
-        if (now < this.due.outbox) this.due.outbox = now;
+        this.lower('outbox', now);
         this.committed.push(env);
       }
     });
@@ -310,7 +361,7 @@ export class LocalStore {
 
   enqueueOutbox(target: string, payload: string, availableAt = this.now(), copy = 0): void {
     this.run(this.st.insertOutbox, target, payload, availableAt, copy);
-    if (availableAt < this.due.outbox) this.due.outbox = availableAt;
+    this.lower('outbox', availableAt);
   }
 
   readyOutbox(limit: number): OutboxRow[] {
@@ -323,7 +374,7 @@ export class LocalStore {
 
   retryOutbox(id: number, availableAt: number, error: string): void {
     this.run(this.st.retryOutbox, availableAt, error, id);
-    if (availableAt < this.due.outbox) this.due.outbox = availableAt;
+    this.lower('outbox', availableAt);
   }
 
   outboxSize(): number {
@@ -334,17 +385,22 @@ export class LocalStore {
 
   sendQueue(body: string, visibleAt: number, copy = 0): void {
     this.run(this.st.sendQueue, body, visibleAt, copy);
-    if (visibleAt < this.due.queue) this.due.queue = visibleAt;
+    this.lower('queue', visibleAt);
   }
 
-  /** Receives visible messages and hides them for the visibility timeout (SQS semantics). */
-  receiveQueue(limit: number, visibilityMs: number): QueueRow[] {
-    return this.tx(() => {
-      const now = this.now();
-      const rows = this.st.visibleQueue.all(now, limit) as QueueRow[];
-      for (const r of rows) this.run(this.st.hideQueue, now + visibilityMs, r.id);
-      return rows;
-    });
+  /**
+   * Visible messages, oldest first. The engine is the queue's only consumer and handles each
+   * message in one transaction that also deletes (or re-hides) it, so nothing needs hiding while
+   * it is handled; after a crash, what was not handled is simply still there.
+   */
+  visibleQueue(limit: number): QueueRow[] {
+    return this.st.visibleQueue.all(this.now(), limit) as QueueRow[];
+  }
+
+  /** Counts a failed receive and hides the message until `visibleAt`. */
+  failQueue(id: number, visibleAt: number): void {
+    this.run(this.st.hideQueue, visibleAt, id);
+    this.lower('queue', visibleAt);
   }
 
   deleteQueue(id: number): void {
@@ -353,7 +409,7 @@ export class LocalStore {
 
   changeVisibility(id: number, visibleAt: number): void {
     this.run(this.stmt('UPDATE queue SET visible_at = ? WHERE id = ?'), visibleAt, id);
-    if (visibleAt < this.due.queue) this.due.queue = visibleAt;
+    this.lower('queue', visibleAt);
   }
 
   /** After a crash nobody holds a message any more: make every one visible now. */
@@ -371,7 +427,7 @@ export class LocalStore {
 
   setTimer(key: string, dueAt: number, payload: unknown): void {
     this.run(this.st.setTimer, key, dueAt, JSON.stringify(payload));
-    if (dueAt < this.due.timer) this.due.timer = dueAt;
+    this.lower('timer', dueAt);
   }
 
   deleteTimer(key: string): void {
@@ -384,6 +440,24 @@ export class LocalStore {
       due_at: number;
       payload: string;
     }>;
+  }
+
+  private lower(kind: 'outbox' | 'queue' | 'timer', at: number): void {
+    if (at < this.due[kind]) this.due[kind] = at;
+    if (at > this.now()) this.later[kind].push(at);
+  }
+
+  /**
+   * After the engine took every row of a kind that was due: the next time is the earliest future
+   * time this process wrote (rows written meanwhile lowered `due` already). Never later than the
+   * truth for this process's writes, so nothing waits too long; other processes' writes are found
+   * by polling.
+   */
+  drained(kind: 'outbox' | 'queue' | 'timer', now: number): void {
+    const heap = this.later[kind];
+    while (heap.size > 0 && (heap.peek() as number) <= now) heap.pop();
+    const next = heap.size > 0 ? (heap.peek() as number) : Number.POSITIVE_INFINITY;
+    if (next < this.due[kind]) this.due[kind] = next;
   }
 
   /** Recomputes one `due` hint from the database (Infinity when nothing is waiting). */
@@ -732,6 +806,64 @@ function withJobs(run: WorkflowRunState, rsqlJobs: string): WorkflowAuditRecord 
     rsql_jobs: JSON.parse(rsqlJobs) as string[],
     ...rest,
   };
+}
+
+/** A binary min-heap of numbers (times). */
+class MinHeap {
+  private readonly a: number[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  peek(): number | undefined {
+    return this.a[0];
+  }
+  push(x: number): void {
+    const a = this.a;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if ((a[p] as number) <= x) break;
+      a[i] = a[p] as number;
+      i = p;
+    }
+    a[i] = x;
+  }
+  pop(): number | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        let mv = last;
+        if (l < a.length && (a[l] as number) < mv) {
+          m = l;
+          mv = a[l] as number;
+        }
+        if (r < a.length && (a[r] as number) < mv) {
+          m = r;
+          mv = a[r] as number;
+        }
+        if (m === i) break;
+        a[i] = mv;
+        i = m;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}
+
+/** A unit of work stayed open across an event-loop turn: a handler waited on real I/O (a bug). */
+export class UnitSpannedTurnError extends Error {
+  override name = 'UnitSpannedTurnError';
+  constructor() {
+    super('a delivery waited on I/O inside its transaction; its writes were rolled back');
+  }
 }
 
 class ClaimConflict extends Error {

@@ -1,0 +1,380 @@
+/**
+ * Query result formatting like psql's printTable (rsql-spec.md §7): aligned (border 0/1/2, psql's `+`
+ * continuation markers for multi-line values, numeric columns right-aligned, centred headers, title,
+ * `(N rows)` footer and blank line), unaligned (`|` separated), tuples-only and expanded (`\x`) variants.
+ * Byte-compatible with psql 15 for the cases covered by format.test.ts.
+ */
+
+/** Output settings (`\pset`), with psql's defaults. */
+export interface PrintSettings {
+  format: 'aligned' | 'unaligned';
+  border: 0 | 1 | 2;
+  tuplesOnly: boolean;
+  expanded: boolean;
+  footer: boolean;
+  title: string | undefined;
+  nullDisplay: string;
+  fieldSep: string;
+  recordSep: string;
+  /** RSQL `\rset titledashes`: the dashes line under the column titles (aligned). Default true. */
+  titleDashes: boolean;
+}
+
+/** psql's defaults. */
+export const DEFAULT_PRINT_SETTINGS: Readonly<PrintSettings> = {
+  format: 'aligned',
+  border: 1,
+  tuplesOnly: false,
+  expanded: false,
+  footer: true,
+  title: undefined,
+  nullDisplay: '',
+  fieldSep: '|',
+  recordSep: '\n',
+  titleDashes: true,
+};
+
+/** A result column: name and type OID (numeric types are right-aligned). */
+export interface Column {
+  name: string;
+  typeId: number;
+}
+
+/** Type OIDs psql right-aligns: int2/4/8, oid, xid, cid, float4/8, money, numeric, xid8. */
+const NUMERIC_TYPES = new Set([20, 21, 23, 26, 28, 29, 700, 701, 790, 1700, 5069]);
+
+/** True when psql right-aligns values of this type. */
+export function isNumericType(typeId: number): boolean {
+  return NUMERIC_TYPES.has(typeId);
+}
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** East Asian wide / fullwidth ranges (display width 2). */
+const WIDE: readonly (readonly [number, number])[] = [
+  [0x1100, 0x115f],
+  [0x2e80, 0x303e],
+  [0x3041, 0x33ff],
+  [0x3400, 0x4dbf],
+  [0x4e00, 0x9fff],
+  [0xa000, 0xa4cf],
+  [0xac00, 0xd7a3],
+  [0xf900, 0xfaff],
+  [0xfe30, 0xfe4f],
+  [0xff00, 0xff60],
+  [0xffe0, 0xffe6],
+  [0x1f300, 0x1f64f],
+  [0x1f900, 0x1f9ff],
+  [0x20000, 0x2fffd],
+  [0x30000, 0x3fffd],
+];
+
+function charWidth(cp: number): number {
+  if (cp === 0) return 0;
+  if (cp < 32 || (cp >= 0x7f && cp < 0xa0)) return 0;
+  // combining marks
+  if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0xfe00 && cp <= 0xfe0f))
+    return 0;
+  for (const [lo, hi] of WIDE) {
+    if (cp < lo) return 1;
+    if (cp <= hi) return 2;
+  }
+  return 1;
+}
+
+/** Display width of a single-line string in a terminal (wide CJK characters count 2). */
+export function displayWidth(s: string): number {
+  if (ASCII.test(s)) return s.length;
+  let w = 0;
+  for (const ch of s) w += charWidth(ch.codePointAt(0) as number);
+  return w;
+}
+
+const SPACES: string[] = [];
+for (let i = 0; i <= 256; i++) SPACES.push(' '.repeat(i));
+
+function spaces(n: number): string {
+  if (n <= 0) return '';
+  return n <= 256 ? (SPACES[n] as string) : ' '.repeat(n);
+}
+
+/** Types whose text output is always single-line ASCII (width = length). */
+const ASCII_TYPES = new Set([16, 20, 21, 23, 26, 28, 29, 700, 701, 1082, 1083, 1114, 1184, 1700, 5069]);
+
+/** `(1 row)` / `(N rows)`. */
+export function rowCountFooter(n: number): string {
+  return n === 1 ? '(1 row)' : `(${n} rows)`;
+}
+
+interface Cell {
+  lines: string[];
+  widths: number[];
+}
+
+function cellOf(value: string): Cell {
+  if (!value.includes('\n')) {
+    return { lines: [value], widths: [displayWidth(value)] };
+  }
+  const lines = value.split('\n');
+  return { lines, widths: lines.map(displayWidth) };
+}
+
+/**
+ * Formats one result set. `rows` hold text values (null = SQL NULL). Returns the text to print, ending
+ * with a newline (psql's exact layout, including the blank line after aligned tables).
+ */
+export function formatResult(
+  columns: readonly Column[],
+  rows: readonly (string | null)[][],
+  s: PrintSettings,
+): string {
+  if (s.expanded)
+    return s.format === 'aligned' ? expandedAligned(columns, rows, s) : expandedUnaligned(columns, rows, s);
+  if (s.format === 'unaligned') return unaligned(columns, rows, s);
+  return aligned(columns, rows, s);
+}
+
+function unaligned(columns: readonly Column[], rows: readonly (string | null)[][], s: PrintSettings): string {
+  const parts: string[] = [];
+  const rs = s.recordSep;
+  if (!s.tuplesOnly) {
+    if (s.title !== undefined) parts.push(s.title, rs);
+    parts.push(columns.map((c) => c.name).join(s.fieldSep), rs);
+  }
+  const nul = s.nullDisplay;
+  for (const row of columns.length === 0 ? [] : rows) {
+    let line = '';
+    for (let j = 0; j < row.length; j++) {
+      if (j > 0) line += s.fieldSep;
+      const v = row[j];
+      line += v ?? nul;
+    }
+    parts.push(line, rs);
+  }
+  if (!s.tuplesOnly && s.footer) parts.push(rowCountFooter(rows.length), '\n');
+  return parts.join('');
+}
+
+function aligned(columns: readonly Column[], rows: readonly (string | null)[][], s: PrintSettings): string {
+  const ncol = columns.length;
+  const border = s.border;
+  const nul = s.nullDisplay;
+  const nulW = displayWidth(nul);
+  const widths = new Array<number>(ncol).fill(0);
+  const right = columns.map((c) => isNumericType(c.typeId));
+  const headers = columns.map((c) => cellOf(c.name));
+  // psql sizes columns by their headers even when the headers are not printed (-t)
+  for (let j = 0; j < ncol; j++) widths[j] = Math.max(...(headers[j] as Cell).widths);
+  // fast path: single-line ASCII values
+  let simple = ASCII.test(nul) && !nul.includes('\n');
+  for (let j = 0; j < ncol; j++) {
+    const asciiType = ASCII_TYPES.has((columns[j] as Column).typeId);
+    let max = widths[j] as number;
+    for (const row of rows) {
+      const v = row[j];
+      let w: number;
+      if (v === null || v === undefined) w = nulW;
+      else if (asciiType || (ASCII.test(v) && !v.includes('\n'))) w = v.length;
+      else {
+        simple = false;
+        const c = cellOf(v);
+        w = Math.max(...c.widths);
+      }
+      if (w > max) max = w;
+    }
+    widths[j] = max;
+  }
+  const out: string[] = [];
+  const lastCol = ncol - 1;
+  const lead = border === 2 ? '| ' : border === 1 ? ' ' : '';
+  const sep = border === 0 ? '' : '| '; // after the marker character
+  const tail = border === 2 ? '|' : '';
+  let frame = '';
+  if (border === 2) {
+    frame = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
+  }
+  // total width, for centring the title
+  const sum = widths.reduce((a, b) => a + b, 0);
+  const totalWidth =
+    ncol === 0 ? 0 : sum + (border === 0 ? ncol - 1 : border === 1 ? 3 * ncol - 1 : 3 * ncol + 1);
+  if (s.title !== undefined && !s.tuplesOnly) {
+    const tw = displayWidth(s.title);
+    out.push(tw >= totalWidth ? s.title : spaces(Math.floor((totalWidth - tw) / 2)) + s.title, '\n');
+  }
+  if (border === 2 && !s.tuplesOnly) out.push(frame, '\n');
+  if (ncol === 0) {
+    // psql prints a bare dashes line and the footer for a zero-column result
+    if (!s.tuplesOnly) out.push('--\n');
+    if (!s.tuplesOnly && s.footer) out.push(rowCountFooter(rows.length), '\n');
+    out.push('\n');
+    return out.join('');
+  }
+  if (!s.tuplesOnly) {
+    {
+      const hlines = Math.max(...headers.map((h) => h.lines.length));
+      for (let l = 0; l < hlines; l++) {
+        let line = lead;
+        for (let j = 0; j < ncol; j++) {
+          const h = headers[j] as Cell;
+          const text = h.lines[l] ?? '';
+          const tw = h.widths[l] ?? 0;
+          const w = widths[j] as number;
+          const left = Math.floor((w - tw) / 2);
+          line += spaces(left) + text + spaces(w - tw - left);
+          line += l < h.lines.length - 1 ? '+' : ' ';
+          if (j < lastCol) line += sep;
+        }
+        out.push(line + tail, '\n');
+      }
+    }
+    if (s.titleDashes) {
+      if (border === 2) out.push(frame, '\n');
+      else if (border === 1) out.push(widths.map((w) => '-'.repeat(w + 2)).join('+'), '\n');
+      else out.push(widths.map((w) => '-'.repeat(w)).join(' '), '\n');
+    }
+  }
+  if (simple && border === 1) {
+    // hot path: one flat string per row, joined once
+    const lines = new Array<string>(rows.length);
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r] as (string | null)[];
+      let line = ' ';
+      for (let j = 0; j < ncol; j++) {
+        const v = row[j] ?? nul;
+        const w = widths[j] as number;
+        if (right[j]) line += spaces(w - v.length) + v;
+        else if (j < lastCol) line += `${v}${spaces(w - v.length)} | `;
+        else line += v;
+        if (right[j] && j < lastCol) line += ' | ';
+      }
+      lines[r] = line;
+    }
+    if (lines.length > 0) out.push(lines.join('\n'), '\n');
+  } else {
+    for (const row of rows) {
+      const cells = new Array<Cell>(ncol);
+      let nlines = 1;
+      for (let j = 0; j < ncol; j++) {
+        const v = row[j];
+        const c = cellOf(v ?? nul);
+        cells[j] = c;
+        if (c.lines.length > nlines) nlines = c.lines.length;
+      }
+      for (let l = 0; l < nlines; l++) {
+        let line = lead;
+        for (let j = 0; j < ncol; j++) {
+          const c = cells[j] as Cell;
+          const w = widths[j] as number;
+          const has = l < c.lines.length;
+          const text = has ? (c.lines[l] as string) : '';
+          const tw = has ? (c.widths[l] as number) : 0;
+          const more = l < c.lines.length - 1;
+          if (!has && j === lastCol && border !== 2) {
+            // nothing after the last column once its lines are exhausted
+          } else if (right[j]) line += spaces(w - tw) + text;
+          else if (j < lastCol || more || border === 2) line += text + spaces(w - tw);
+          else line += text;
+          if (j < lastCol) line += (more ? '+' : ' ') + sep;
+          else if (more) line += '+';
+          else if (border === 2) line += ' ';
+        }
+        out.push(line + tail, '\n');
+      }
+    }
+  }
+  if (border === 2) out.push(frame, '\n');
+  if (!s.tuplesOnly && s.footer) out.push(rowCountFooter(rows.length), '\n');
+  out.push('\n');
+  return out.join('');
+}
+
+function expandedAligned(
+  columns: readonly Column[],
+  rows: readonly (string | null)[][],
+  s: PrintSettings,
+): string {
+  const out: string[] = [];
+  const nul = s.nullDisplay;
+  const border = s.border;
+  if (columns.length === 0 || rows.length === 0) {
+    if (!s.tuplesOnly) out.push(rowCountFooter(columns.length === 0 ? rows.length : 0), '\n');
+    out.push('\n');
+    return out.join('');
+  }
+  let hw = 0;
+  for (const c of columns) hw = Math.max(hw, displayWidth(c.name));
+  let dw = 0;
+  for (const row of rows) {
+    for (const v of row) {
+      const c = cellOf(v ?? nul);
+      for (const w of c.widths) if (w > dw) dw = w;
+    }
+  }
+  if (s.title !== undefined && !s.tuplesOnly) out.push(s.title, '\n');
+  const sep = border === 0 ? ' ' : ' | ';
+  rows.forEach((row, r) => {
+    if (!s.tuplesOnly) {
+      if (border === 0) {
+        const head = `* Record ${r + 1}`;
+        out.push(head + spaces(hw + dw - head.length), '\n');
+      } else if (border === 1) {
+        const head = `-[ RECORD ${r + 1} ]`;
+        out.push(head + '-'.repeat(Math.max(0, hw + 3 + dw - head.length)), '\n');
+      } else {
+        const head = `+-[ RECORD ${r + 1} ]`;
+        out.push(`${head + '-'.repeat(Math.max(0, hw + dw + 6 - head.length))}+`, '\n');
+      }
+    } else if (r > 0 && border === 1) {
+      out.push(`${'-'.repeat(hw + 1)}+${'-'.repeat(dw + 1)}`, '\n');
+    } else if (r > 0 && border === 0) {
+      out.push('\n');
+    }
+    columns.forEach((col, j) => {
+      const c = cellOf(row[j] ?? nul);
+      const nameW = displayWidth(col.name);
+      c.lines.forEach((text, l) => {
+        const more = l < c.lines.length - 1;
+        let line = border === 2 ? '| ' : '';
+        line += l === 0 ? col.name + spaces(hw - nameW) : spaces(hw);
+        line += sep;
+        const pad = spaces(dw - (c.widths[l] as number));
+        if (border === 2) line += `${text}${pad}${more ? '+' : ' '}|`;
+        else line += more ? `${text}${pad}+` : text;
+        out.push(line, '\n');
+      });
+    });
+  });
+  if (border === 2) out.push(`+${'-'.repeat(hw + 2)}+${'-'.repeat(dw + 2)}+`, '\n');
+  out.push('\n');
+  return out.join('');
+}
+
+function expandedUnaligned(
+  columns: readonly Column[],
+  rows: readonly (string | null)[][],
+  s: PrintSettings,
+): string {
+  const out: string[] = [];
+  const nul = s.nullDisplay;
+  if (s.title !== undefined && !s.tuplesOnly) out.push(s.title, '\n');
+  rows.forEach((row, r) => {
+    if (r > 0) out.push('\n');
+    columns.forEach((col, j) => {
+      out.push(col.name, s.fieldSep, row[j] ?? nul, s.recordSep);
+    });
+  });
+  return out.join('');
+}
+
+/** psql's `\timing` line: `Time: 1.234 ms`, with `(mm:ss.fff)` appended from one second on. */
+export function formatTiming(ms: number): string {
+  const base = `Time: ${ms.toFixed(3)} ms`;
+  if (ms < 1000) return base;
+  const totalSec = ms / 1000;
+  const min = Math.floor(totalSec / 60);
+  const sec = totalSec - min * 60;
+  if (min < 60) return `${base} (${String(min).padStart(2, '0')}:${sec.toFixed(3).padStart(6, '0')})`;
+  const h = Math.floor(min / 60);
+  return `${base} (${String(h).padStart(2, '0')}:${String(min % 60).padStart(2, '0')}:${sec.toFixed(3).padStart(6, '0')})`;
+}
