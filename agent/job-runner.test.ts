@@ -169,9 +169,25 @@ describe('startJob', () => {
     expect(outcome.exitCode).toBe(12);
     expect(outcome.errorTail.split('\n')).toEqual(Array.from({ length: 10 }, (_, i) => `line ${21 + i}`));
 
-    const short = run('echo only line\n', { ...files(), logFile });
+    const short = run('echo only line\nexit 1\n', { ...files(), logFile });
     expect((await short.job.done).errorTail).toBe('only line');
+    // A job that succeeded has no error lines to show.
+    const fine = run('echo all good\n', { ...files(), logFile });
+    expect((await fine.job.done).errorTail).toBe('');
     expect(readFileSync(logFile, 'utf8')).toContain('previous attempt said this\n');
+  });
+
+  it('with exclusive, refuses an attempt whose log already exists (someone else claimed it)', async () => {
+    const f = files();
+    const first = run('echo first\n', { ...f, exclusive: true });
+    expect((await first.job.done).exitCode).toBe(0);
+    const marker = join(dir, `second-${Date.now()}`);
+    const second = run(`touch ${marker}\n`, { ...f, exclusive: true });
+    const outcome = await second.job.done;
+    expect(outcome.claimed).toBe(true);
+    expect(outcome.exitCode).toBeNull();
+    expect(existsSync(marker)).toBe(false);
+    expect(readFileSync(f.logFile, 'utf8')).toBe('first\n');
   });
 
   it('reads only the end of a large log for the stdout fallback', async () => {

@@ -92,6 +92,12 @@ export interface JobSpec {
   exitFile: string;
   /** Time between SIGTERM and SIGKILL in {@link RunningJob.kill}; default {@link DEFAULT_KILL_GRACE_MS}. */
   killGraceMs?: number;
+  /**
+   * Start only if the log file does not exist yet (default false). The log of an attempt is then
+   * its claim: two processes told to start the same attempt (a host finishing a dead engine's last
+   * request, and the engine that took over) cannot both run it. The loser gets `claimed: true`.
+   */
+  exclusive?: boolean;
 }
 
 /** The outcome of one job attempt. `done` always resolves to this; it never rejects. */
@@ -113,6 +119,8 @@ export interface JobOutcome {
   errorTail: string;
   /** Why the job could not be started at all (missing command, bad cwd, log not writable…). */
   spawnError?: string;
+  /** With `exclusive`: someone else had already claimed this attempt (its log existed); nothing ran. */
+  claimed?: boolean;
 }
 
 /** A started job attempt. */
@@ -347,7 +355,15 @@ export function startJob(spec: JobSpec): RunningJob {
   let logStart = 0;
   let child: ChildProcess;
   try {
-    fd = openSync(spec.logFile, 'a+');
+    try {
+      fd = openSync(spec.logFile, spec.exclusive ? 'ax+' : 'a+');
+    } catch (err) {
+      if (spec.exclusive && (err as NodeJS.ErrnoException).code === 'EEXIST') {
+        const claimed = failedJob(startedAt, t0, `attempt already claimed: ${spec.logFile} exists`);
+        return { ...claimed, done: claimed.done.then((o) => ({ ...o, claimed: true })) };
+      }
+      throw err;
+    }
     logStart = fstatSync(fd).size;
     // existsSync first: a failed unlink throws, and building that error costs more than the check.
     if (existsSync(spec.exitFile)) {
@@ -413,7 +429,9 @@ export function startJob(spec: JobSpec): RunningJob {
         ? spawnError
         : stderrSeen
           ? lastLines(stderrTail + decoder.end())
-          : lastLines(readLogTail(logFd, logStart));
+          : exitCode === 0
+            ? '' // a success needs no error lines: spare the read
+            : lastLines(readLogTail(logFd, logStart));
     if (stderrClosed) closeFd();
     else (child.stderr as Socket | null)?.unref();
     const finishedAt = new Date();

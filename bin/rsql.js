@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The rsql-compatible runner (see rsql/README.md).
-import { register } from 'tsx/esm/api';
+// The rsql-compatible runner (rsql/main.ts; see rsql/README.md), bundled on first use (bin/load.js).
+import { load } from './load.js';
 
-register();
-const { main } = await import('../rsql/main.ts');
+const { main } = await load('rsql/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The rsqlo command. Sources are TypeScript; tsx's loader runs them without a build step.
-import { register } from 'tsx/esm/api';
+// The rsqlo command (cli/main.ts), bundled on first use for a fast start (see bin/load.js).
+import { load } from './load.js';
 
-register();
-const { main } = await import('../cli/main.ts');
+const { main } = await load('cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -7,6 +7,7 @@ import { ConfigError, composeLocalEngine } from '../runtime/local/compose.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
 import { EngineLockedError } from '../runtime/local/lock.js';
 import { LocalStore } from '../runtime/local/store.js';
+import { packageRoot } from '../runtime/package-root.js';
 import { newExecutionId } from '../services/starter/execution-id.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
@@ -100,7 +101,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as {
     version: string;
   };
   return pkg.version;

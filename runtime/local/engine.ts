@@ -2,9 +2,16 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
-import type { RsqloEvent, WorkflowCancelRequested, WorkflowRequested } from '../../contracts/events.js';
-import { EVENT_VERSION, eventIds } from '../../contracts/events.js';
-import { JobMessage, type JobRunInput, TaskRequest } from '../../contracts/jobs.js';
+import {
+  EVENT_VERSION,
+  eventIds,
+  type RsqloEvent,
+  type WorkflowCancelRequested,
+  WorkflowCancelRequested as WorkflowCancelRequestedSchema,
+  type WorkflowRequested,
+  WorkflowRequested as WorkflowRequestedSchema,
+} from '../../contracts/events.js';
+import { JobMessage, type JobRunInput, type TaskRequest } from '../../contracts/jobs.js';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
 import { type EventEnvelope, parseEnvelope } from '../../events/envelope.js';
 import { alertsFor } from '../../events/routing.js';
@@ -17,7 +24,7 @@ import { createRecorderService } from '../../services/recorder/service.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
 import { acquireLock } from './lock.js';
-import { LocalStore, type OutboxRow, type QueueRow } from './store.js';
+import { type FreshRow, LocalStore, type OutboxRow, type QueueRow } from './store.js';
 
 /**
  * Test switch: deliver every event, change record, queue message and timer twice (the copy
@@ -54,6 +61,8 @@ export interface EngineOptions {
 /** Deliveries retried this many times before going to the dead-letter table. */
 const MAX_DELIVERY_ATTEMPTS = 8;
 const BATCH = 64;
+/** Most deliveries one transaction carries (a delivery and what it causes at once). */
+const CASCADE_LIMIT = 32;
 
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
@@ -123,6 +132,7 @@ export class LocalEngine {
       baseEnv: opts.baseEnv ?? (() => env),
       rsqlCommand: opts.rsqlCommand,
       maxProcesses: opts.maxProcesses ?? 64,
+      jobHost: process.env.RSQLO_JOB_HOST !== '0',
       killGraceMs: opts.killGraceMs,
       log: this.log,
       wake: () => this.wake(),
@@ -170,11 +180,13 @@ export class LocalEngine {
   }
 
   request(detail: WorkflowRequested): void {
+    parseContract(WorkflowRequestedSchema, detail, 'WorkflowRequested');
     this.store.publish([{ detailType: 'WorkflowRequested', detail }]);
     this.wake();
   }
 
   cancel(detail: WorkflowCancelRequested): void {
+    parseContract(WorkflowCancelRequestedSchema, detail, 'WorkflowCancelRequested');
     this.store.publish([{ detailType: 'WorkflowCancelRequested', detail }]);
     this.wake();
   }
@@ -346,7 +358,7 @@ export class LocalEngine {
   /** A job run's timeout: report TimedOut (as the wrapper's Catch does) and kill the process tree. */
   private async onTimeout(name: string): Promise<void> {
     const row = this.store.getJobRun(name);
-    if (!row || row.status !== 'Running') {
+    if (row?.status !== 'Running') {
       this.store.tx(() => this.store.deleteTimer(`timeout:${name}`));
       return;
     }
@@ -411,22 +423,66 @@ export class LocalEngine {
 
   private async deliverOutbox(): Promise<number> {
     const rows = this.shuffle(this.store.readyOutbox(BATCH));
-    for (const row of rows) {
+    for (const row of rows) await this.process({ kind: 'outbox', row });
+    return rows.length;
+  }
+
+  /**
+   * Handles one outbox row or queue message in one transaction, together with what it causes at
+   * once (the events, change records and messages its handler wrote), depth-first, up to
+   * CASCADE_LIMIT deliveries: a job's completion, counting, planning and the next dispatch commit
+   * once instead of once per hop. If anything in the cascade fails, it is all rolled back and the
+   * row is handled alone, so a failure is charged to the delivery that failed. Under the chaos
+   * switch every delivery goes alone through the shuffled, duplicated path.
+   */
+  private async process(first: FreshRow): Promise<void> {
+    if (!this.opts.chaos) {
       try {
-        // The handler's writes and the removal of the row commit together.
         await this.store.unit(async () => {
-          await this.deliver(row);
-          this.store.deleteOutbox(row.id);
-          if (this.opts.chaos?.duplicate && row.copy === 0) {
-            const later = this.clock.now().getTime() + Math.floor(this.random() * 15);
-            this.store.enqueueOutbox(row.target, row.payload, later, 1);
+          const pending: FreshRow[] = [first];
+          this.store.fresh = pending;
+          for (let n = 0; n < CASCADE_LIMIT && pending.length > 0; n++) {
+            await this.handleOne(pending.shift() as FreshRow);
           }
         });
-      } catch (err) {
-        this.failDelivery(row, err);
+        return;
+      } catch {
+        // Fall back to handling the row alone (below), which charges the failure correctly.
+      } finally {
+        this.store.fresh = undefined;
       }
     }
-    return rows.length;
+    try {
+      await this.store.unit(() => this.handleOne(first));
+    } catch (err) {
+      if (first.kind === 'outbox') this.failDelivery(first.row, err);
+      else this.failQueueRow(first.row, err);
+    }
+  }
+
+  /** One delivery: the handler, then the removal (or re-hiding) of what it consumed. */
+  private async handleOne(item: FreshRow): Promise<void> {
+    const now = () => this.clock.now().getTime();
+    const duplicate = this.opts.chaos?.duplicate === true;
+    if (item.kind === 'outbox') {
+      const row = item.row;
+      await this.deliver(row);
+      this.store.deleteOutbox(row.id);
+      if (duplicate && row.copy === 0) {
+        this.store.enqueueOutbox(row.target, row.payload, now() + Math.floor(this.random() * 15), 1);
+      }
+      return;
+    }
+    const row = item.row;
+    const msg = parseContract(JobMessage, JSON.parse(row.body), 'job message');
+    const result = await this.services.dispatcher.handleMessage(msg);
+    if (result.ack) {
+      this.store.deleteQueue(row.id);
+      if (duplicate && row.copy === 0)
+        this.store.sendQueue(row.body, now() + Math.floor(this.random() * 15), 1);
+    } else {
+      this.store.changeVisibility(row.id, now() + result.retryAfterSeconds * 1000);
+    }
   }
 
   private failDelivery(row: OutboxRow, err: unknown): void {
@@ -461,18 +517,20 @@ export class LocalEngine {
         // The change feed is written by this store from rows it validated when they were created.
         await s.aggregator.handleJobChange(payload as JobAuditRecord);
         return;
-      case 'task':
-        await this.runTask(parseContract(TaskRequest, payload, 'task request'));
-        return;
       default: {
-        const env = parseEnvelope(payload);
-        switch (env.detailType) {
-          case 'WorkflowRequested':
+        // Requests may come from other processes (rsqlo kill): check them in full. Everything else
+        // in the outbox was written by this engine's services from typed, validated values.
+        const type = (payload as EventEnvelope)['detail-type'];
+        if (type === 'WorkflowRequested' || type === 'WorkflowCancelRequested') {
+          const env = parseEnvelope(payload);
+          if (env.detailType === 'WorkflowRequested')
             await s.starter.handleRequested(env.detail, env.id, env.time);
-            return;
-          case 'WorkflowCancelRequested':
+          else if (env.detailType === 'WorkflowCancelRequested')
             await s.starter.handleCancelRequested(env.detail);
-            return;
+          return;
+        }
+        const env = payload as EventEnvelope<never>;
+        switch (type) {
           case 'StageReady':
             await s.planner.handleStageReady(env.detail);
             return;
@@ -483,7 +541,7 @@ export class LocalEngine {
             await s.recorder.handleJobFinished(env.detail);
             return;
           default:
-            throw new NonRetriableError(`${row.target} has no handler for ${env.detailType}`);
+            throw new NonRetriableError(`${row.target} has no handler for ${type}`);
         }
       }
     }
@@ -491,47 +549,36 @@ export class LocalEngine {
 
   private async receiveQueue(): Promise<number> {
     const rows = this.shuffle(this.store.visibleQueue(BATCH));
-    for (const row of rows) await this.handleQueueRow(row);
+    for (const row of rows) await this.process({ kind: 'queue', row });
     return rows.length;
   }
 
-  private async handleQueueRow(row: QueueRow): Promise<void> {
-    const now = () => this.clock.now().getTime();
-    try {
-      await this.store.unit(async () => {
-        const msg = parseContract(JobMessage, JSON.parse(row.body), 'job message');
-        const result = await this.services.dispatcher.handleMessage(msg);
-        if (result.ack) {
-          this.store.deleteQueue(row.id);
-          if (this.opts.chaos?.duplicate && row.copy === 0) {
-            this.store.sendQueue(row.body, now() + Math.floor(this.random() * 15), 1);
-          }
-        } else {
-          this.store.changeVisibility(row.id, now() + result.retryAfterSeconds * 1000);
-        }
-      });
-    } catch (err) {
-      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      const final =
-        err instanceof NonRetriableError ||
-        err instanceof ContractError ||
-        row.receives + 1 >= MAX_DELIVERY_ATTEMPTS;
-      this.store.tx(() => {
-        if (final) {
-          this.store.deadLetter('queue', row.body, message);
-          this.store.deleteQueue(row.id);
-        } else {
-          this.store.failQueue(row.id, now() + Math.min(30_000, 100 * 2 ** row.receives));
-        }
-      });
-      this.log.warn('queue message failed', { error: message, final });
-    }
+  private failQueueRow(row: QueueRow, err: unknown): void {
+    const now = this.clock.now().getTime();
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const final =
+      err instanceof NonRetriableError ||
+      err instanceof ContractError ||
+      row.receives + 1 >= MAX_DELIVERY_ATTEMPTS;
+    this.store.tx(() => {
+      if (final) {
+        this.store.deadLetter('queue', row.body, message);
+        this.store.deleteQueue(row.id);
+      } else {
+        this.store.failQueue(row.id, now + Math.min(30_000, 100 * 2 ** row.receives));
+      }
+    });
+    this.log.warn('queue message failed', { error: message, final });
   }
 }
 
-/** This process's environment as plain strings (what a job inherits by default). */
+/**
+ * This process's environment as plain strings: what a job inherits by default. The `npm_*`
+ * variables npm and npx add describe how rsqlo was launched, not the user's environment, so they
+ * are left out (they also make every job's exec slower).
+ */
 export function processEnv(): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('npm_')) env[k] = v;
   return env;
 }

@@ -4,9 +4,9 @@ import {
   findJobProcesses,
   isSameProcessAlive,
   type JobOutcome,
+  type JobSpec,
   type KillReason,
   killProcessTree,
-  type RunningJob,
   readExitFile,
   resolveCommand,
   startJob,
@@ -15,6 +15,7 @@ import type { JobStatus } from '../../contracts/audit.js';
 import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
 import type { JobCommand } from '../../contracts/jobs.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
+import { type HostedJob, JobHost } from './job-host.js';
 import type { JobRunRow, LocalStore } from './store.js';
 
 /** The local agent's instance id in audit records. */
@@ -31,11 +32,20 @@ export interface LocalAgentOptions {
   rsqlCommand?: string[];
   /** Most scripts running at once on this host; more wait in line. */
   maxProcesses: number;
+  /** Run jobs from the separate job host process (default true); false runs them from this process. */
+  jobHost?: boolean;
   killGraceMs?: number;
   log: Logger;
   /** Tells the engine loop that something happened. */
   wake: () => void;
 }
+
+/** How long a job runs before its JobStarted is written on its own (shorter jobs: with JobFinished). */
+export const JOB_STARTED_GRACE_MS = 25;
+
+/** How long recovery waits for a claimed attempt's process or exit status to show up. */
+export const CLAIM_WAIT_MS = 5000;
+const CLAIM_POLL_MS = 100;
 
 /** How often an adopted orphan (a job left running by a crashed engine) is checked. */
 const ADOPT_POLL_MS = 200;
@@ -70,13 +80,18 @@ export function outcomeStatus(o: {
  * daemon does: JobStarted, then JobFinished plus the task result (here: the job run row).
  */
 export class LocalAgent implements AgentFleet {
-  private readonly running = new Map<string, { job: RunningJob; exec: string }>();
+  private readonly running = new Map<string, { job: HostedJob; exec: string }>();
+  private readonly host = new JobHost((id) => this.lost(id));
   private readonly adopted = new Map<string, { exec: string; pid: number; ticks: string | undefined }>();
+  /** Job runs being waited for (claimed by a host that has not started them yet). */
+  private readonly pendingClaims = new Set<string>();
   private readonly waiting: JobCommand[] = [];
   private stopping = false;
   private readonly madeDirs = new Set<string>();
 
-  constructor(private readonly o: LocalAgentOptions) {}
+  constructor(private readonly o: LocalAgentOptions) {
+    this.host.setBaseEnv(o.baseEnv());
+  }
 
   async pick(): Promise<AgentRef> {
     return { instanceId: LOCAL_INSTANCE_ID };
@@ -87,7 +102,7 @@ export class LocalAgent implements AgentFleet {
     const { store } = this.o;
     const accepted = store.tx(() => {
       const row = store.getJobRun(command.job_run_name);
-      if (!row || row.status !== 'Running' || row.command) return false;
+      if (row?.status !== 'Running' || row.command) return false;
       store.updateJobRun(command.job_run_name, { command: JSON.stringify(command) });
       return true;
     });
@@ -107,6 +122,7 @@ export class LocalAgent implements AgentFleet {
     for (const r of this.running.values()) if (!exec || r.exec === exec) n++;
     for (const r of this.adopted.values()) if (!exec || r.exec === exec) n++;
     for (const c of this.waiting) if (!exec || c.workflow_execution_id === exec) n++;
+    n += this.pendingClaims.size;
     return n;
   }
 
@@ -127,7 +143,7 @@ export class LocalAgent implements AgentFleet {
     }
     const root = this.o.scriptRoot(cmd.workflow_id);
     const scriptPath = root ? path.resolve(root, cmd.script) : undefined;
-    let job: RunningJob;
+    let job: HostedJob;
     let problem: string | undefined;
     if (!scriptPath) problem = `no script root is known for workflow ${cmd.workflow_id}`;
     else if (!existsSync(scriptPath)) problem = `script not found: ${scriptPath}`;
@@ -137,7 +153,7 @@ export class LocalAgent implements AgentFleet {
     } else {
       try {
         const c = resolveCommand(scriptPath as string, cmd.args, { rsqlCommand: this.o.rsqlCommand });
-        job = startJob({
+        job = this.launch(cmd.job_run_name, {
           command: c.command,
           args: c.args,
           cwd: path.dirname(scriptPath as string),
@@ -145,31 +161,67 @@ export class LocalAgent implements AgentFleet {
           logFile: files.logFile,
           exitFile: files.exitFile,
           killGraceMs: this.o.killGraceMs,
+          exclusive: true,
         });
       } catch (err) {
         job = failed(err instanceof Error ? err.message : String(err), startedAt);
       }
     }
     this.running.set(cmd.job_run_name, { job, exec: cmd.workflow_execution_id });
-    if (job.pid > 0) {
-      const started = job.startedAt.toISOString();
-      store.tx(() => {
-        store.updateJobRun(cmd.job_run_name, {
-          pid: job.pid,
-          start_ticks: job.startTicks ?? null,
-          started_at: started,
-          log_file: files.logFile,
-          exit_file: files.exitFile,
-        });
-        store.publish([jobStartedEvent(cmd, started, files.logFile)]);
+    // JobStarted goes out once the job has run for a moment: a job that ends sooner is reported
+    // in one go (JobStarted + JobFinished), so short jobs cost one commit, not two, and the engine
+    // stays out of the way while they run. A crash in between loses nothing: the job's process is
+    // found by the marker in its environment.
+    let start: { pid: number; startTicks: string | undefined; at: string } | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const recordStart = () => {
+      if (!start) return;
+      const s = start;
+      start = undefined;
+      store.updateJobRun(cmd.job_run_name, {
+        pid: s.pid,
+        start_ticks: s.startTicks ?? null,
+        started_at: s.at,
+        log_file: files.logFile,
+        exit_file: files.exitFile,
       });
-    }
+      store.publish([jobStartedEvent(cmd, s.at, files.logFile)]);
+    };
+    void job.started.then(({ pid, startTicks, startedAt: at }) => {
+      if (pid <= 0 || !this.running.has(cmd.job_run_name)) return;
+      start = { pid, startTicks, at: at.toISOString() };
+      timer = setTimeout(() => {
+        if (!this.running.has(cmd.job_run_name)) return;
+        store.tx(recordStart);
+        this.o.wake();
+      }, JOB_STARTED_GRACE_MS);
+    });
     void job.done.then((outcome) => {
+      clearTimeout(timer);
       this.running.delete(cmd.job_run_name);
-      this.report(cmd, outcome, files.logFile);
+      if (outcome.claimed) {
+        // Another job host got there first (a dead engine's last request): follow that one.
+        const row = store.getJobRun(cmd.job_run_name);
+        if (row?.status === 'Running') this.recover(row);
+        this.pump();
+        this.o.wake();
+        return;
+      }
+      this.report(cmd, outcome, files.logFile, recordStart);
       this.pump();
       this.o.wake();
     });
+  }
+
+  /** Starts a job in the job host, or in this process when the host is switched off. */
+  private launch(id: string, spec: JobSpec): HostedJob {
+    if (this.o.jobHost !== false) return this.host.start(id, spec);
+    const j = startJob(spec);
+    return {
+      started: Promise.resolve({ pid: j.pid, startTicks: j.startTicks, startedAt: j.startedAt }),
+      done: j.done,
+      kill: (reason) => void j.kill(reason),
+    };
   }
 
   private envFor(cmd: JobCommand): Record<string, string> {
@@ -194,10 +246,12 @@ export class LocalAgent implements AgentFleet {
       finishedAt: Date;
     },
     logFile: string | null,
+    before?: () => void,
   ): void {
     const { store } = this.o;
     const { status, error } = outcomeStatus(outcome);
     store.tx(() => {
+      before?.();
       const ended = store.endJobRun(cmd.job_run_name, status === 'Completed' ? 'Succeeded' : 'Failed');
       store.deleteTimer(`timeout:${cmd.job_run_name}`);
       if (!ended) return;
@@ -227,7 +281,7 @@ export class LocalAgent implements AgentFleet {
     }
     const r = this.running.get(jobRunName);
     if (r) {
-      await r.job.kill(reason);
+      r.job.kill(reason);
       return;
     }
     const a = this.adopted.get(jobRunName);
@@ -235,15 +289,18 @@ export class LocalAgent implements AgentFleet {
   }
 
   /**
-   * After a crash: a job run the previous engine started. If its exit status was recorded, report
-   * it; if its process still runs, watch it until it ends; if it never started, start it now. A
-   * job that was running and vanished without an exit status failed (its outcome is unknown).
+   * After a crash (or a lost job host): a job run the previous engine accepted. If its exit status
+   * was recorded, report it; if its process runs, watch it until it ends. If it was never claimed
+   * (its attempt's log does not exist), start it now. If it was claimed but no process shows up —
+   * a job host still finishing the dead engine's last request — wait for that process or its exit
+   * status for a while. A job that vanished without an exit status failed: its outcome is unknown.
    */
-  recover(row: JobRunRow): void {
+  recover(row: JobRunRow, waitedMs = 0): void {
     const cmd = row.command ? (JSON.parse(row.command) as JobCommand) : undefined;
     if (!cmd) return; // the task was never handed to us: the engine re-delivers it
     const files = jobFiles(this.o.home, cmd.workflow_execution_id, cmd.job_key, cmd.attempt);
     const exitFile = row.exit_file ?? files.exitFile;
+    const logFile = row.log_file ?? files.logFile;
     const startedAt = row.started_at ? new Date(row.started_at) : null;
     const fromFile = () => {
       const e = readExitFile(exitFile);
@@ -252,78 +309,90 @@ export class LocalAgent implements AgentFleet {
         ? { exitCode: e.exitCode, signal: null }
         : { exitCode: null, signal: e.signal as NodeJS.Signals };
     };
-    const done = fromFile();
-    if (done) {
+    const finishFromFile = (e: { exitCode: number | null; signal: NodeJS.Signals | null }) =>
       this.report(
         cmd,
-        {
-          ...done,
-          errorTail: done.exitCode === 0 ? '' : tailOf(row.log_file),
-          startedAt,
-          finishedAt: new Date(),
-        },
-        row.log_file,
+        { ...e, errorTail: e.exitCode === 0 ? '' : tailOf(logFile), startedAt, finishedAt: new Date() },
+        logFile,
       );
+    const unknown = (why: string) =>
+      this.report(
+        cmd,
+        { exitCode: null, signal: null, errorTail: why, startedAt, finishedAt: new Date() },
+        logFile,
+      );
+
+    const done = fromFile();
+    if (done) {
+      finishFromFile(done);
       return;
     }
     let pid = row.pid;
     let ticks = row.start_ticks ?? undefined;
     if (pid === null) {
-      // Its pid was never recorded: either it never started (start it now) or the engine died
-      // right after starting it (then it is found by the marker in its environment, and watched).
       const [found] = findJobProcesses(exitFile);
-      if (!found) {
+      if (found) {
+        pid = found.pid;
+        ticks = found.startTicks;
+      } else if (!existsSync(logFile)) {
+        // Never claimed: nothing ran, so starting it now runs it once.
         this.waiting.push(cmd);
         this.pump();
         return;
+      } else if (waitedMs < CLAIM_WAIT_MS) {
+        // Claimed by a job host that has not started it yet: look again shortly.
+        this.pendingClaims.add(cmd.job_run_name);
+        setTimeout(() => {
+          this.pendingClaims.delete(cmd.job_run_name);
+          const now = this.o.store.getJobRun(row.name);
+          if (now?.status === 'Running') this.recover(now, waitedMs + CLAIM_POLL_MS);
+          this.o.wake();
+        }, CLAIM_POLL_MS);
+        return;
+      } else {
+        unknown('the job was handed to a job host that ended without running it or recording an exit status');
+        return;
       }
-      pid = found.pid;
-      ticks = found.startTicks;
     }
     const alivePid = pid;
-    if (isSameProcessAlive(alivePid, ticks)) {
-      this.adopted.set(cmd.job_run_name, { exec: cmd.workflow_execution_id, pid: alivePid, ticks });
-      const watch = setInterval(() => {
-        if (isSameProcessAlive(alivePid, ticks)) return;
-        clearInterval(watch);
-        this.adopted.delete(cmd.job_run_name);
-        const end = fromFile() ?? { exitCode: null, signal: null };
-        const lost = end.exitCode === null && end.signal === null;
-        this.report(
-          cmd,
-          {
-            ...end,
-            errorTail: lost
-              ? 'the job ended while the engine was stopped and left no exit status'
-              : end.exitCode === 0
-                ? ''
-                : tailOf(row.log_file),
-            startedAt,
-            finishedAt: new Date(),
-          },
-          row.log_file,
+    if (!isSameProcessAlive(alivePid, ticks)) {
+      const late = fromFile();
+      if (late) finishFromFile(late);
+      else
+        unknown(
+          'the engine stopped while this job was running and its process left no exit status; outcome unknown',
         );
-        this.o.wake();
-      }, ADOPT_POLL_MS);
       return;
     }
-    this.report(
-      cmd,
-      {
-        exitCode: null,
-        signal: null,
-        errorTail:
-          'the engine stopped while this job was running and its process left no exit status; outcome unknown',
-        startedAt,
-        finishedAt: new Date(),
-      },
-      row.log_file,
-    );
+    this.adopted.set(cmd.job_run_name, { exec: cmd.workflow_execution_id, pid: alivePid, ticks });
+    const watch = setInterval(() => {
+      if (isSameProcessAlive(alivePid, ticks)) return;
+      clearInterval(watch);
+      this.adopted.delete(cmd.job_run_name);
+      const end = fromFile();
+      if (end) finishFromFile(end);
+      else unknown('the job ended while the engine was stopped and left no exit status');
+      this.o.wake();
+    }, ADOPT_POLL_MS);
+  }
+
+  /**
+   * The job host died while running this job: nobody watches its process now. Treat it like
+   * after a crash: an exit status, a live process to watch, or an unknown outcome.
+   */
+  private lost(jobRunName: string): void {
+    const r = this.running.get(jobRunName);
+    if (!r) return;
+    this.running.delete(jobRunName);
+    const row = this.o.store.getJobRun(jobRunName);
+    if (row && row.status === 'Running') this.recover(row);
+    this.o.wake();
   }
 
   /** Stops starting new jobs (engine shutdown); running ones go on and are adopted by the next engine. */
   stop(): void {
     this.stopping = true;
+    this.host.close();
   }
 }
 
@@ -342,11 +411,9 @@ function tailOf(logFile: string | null): string {
   }
 }
 
-function failed(message: string, startedAt: Date): RunningJob {
+function failed(message: string, startedAt: Date): HostedJob {
   return {
-    pid: 0,
-    startTicks: undefined,
-    startedAt,
+    started: Promise.resolve({ pid: 0, startTicks: undefined, startedAt }),
     done: Promise.resolve({
       exitCode: null,
       signal: null,
@@ -356,7 +423,7 @@ function failed(message: string, startedAt: Date): RunningJob {
       errorTail: message,
       spawnError: message,
     }),
-    kill: async () => {},
+    kill: () => {},
   };
 }
 

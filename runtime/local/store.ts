@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL);
 `;
 
+/** A row written during a unit that is due at once. */
+export type FreshRow = { kind: 'outbox'; row: OutboxRow } | { kind: 'queue'; row: QueueRow };
+
 /** Wrapper execution states (what Step Functions would say about one job run). */
 export type JobRunStatus = 'Running' | 'Succeeded' | 'Failed' | 'TimedOut' | 'Aborted';
 
@@ -280,6 +283,12 @@ export class LocalStore {
     return result;
   }
 
+  /**
+   * Rows written (and due at once) during the current unit, when the caller asked to collect them:
+   * the engine delivers what a delivery caused in the same transaction (see LocalEngine).
+   */
+  fresh: FreshRow[] | undefined;
+
   /** Runs fn once the current transaction commits (at once outside one); dropped on rollback. */
   afterCommit(fn: () => void): void {
     if (this.depth === 0) fn();
@@ -300,8 +309,12 @@ export class LocalStore {
     if (this.db.inTransaction) this.st.rollback.run();
   }
 
+  /** Transactions committed since open. */
+  commits = 0;
+
   private commit(): void {
     this.st.commit.run();
+    this.commits++;
     this.depth = 0;
     const events = this.committed;
     const after = this.pendingAfter;
@@ -339,7 +352,13 @@ export class LocalStore {
       for (const event of events) {
         const env = toEnvelope(event, { id: randomUUID(), time: new Date(now).toISOString() });
         const payload = JSON.stringify(env);
-        for (const target of routeEvent(env)) this.run(this.st.insertOutbox, target, payload, now, 0);
+        for (const target of routeEvent(env)) {
+          const r = this.run(this.st.insertOutbox, target, payload, now, 0);
+          this.fresh?.push({
+            kind: 'outbox',
+            row: { id: Number(r.lastInsertRowid), target, payload, available_at: now, attempts: 0, copy: 0 },
+          });
+        }
         this.lower('outbox', now);
         this.committed.push(env);
       }
@@ -360,7 +379,13 @@ export class LocalStore {
   // ---- outbox ------------------------------------------------------------------------------
 
   enqueueOutbox(target: string, payload: string, availableAt = this.now(), copy = 0): void {
-    this.run(this.st.insertOutbox, target, payload, availableAt, copy);
+    const r = this.run(this.st.insertOutbox, target, payload, availableAt, copy);
+    if (availableAt <= this.now()) {
+      this.fresh?.push({
+        kind: 'outbox',
+        row: { id: Number(r.lastInsertRowid), target, payload, available_at: availableAt, attempts: 0, copy },
+      });
+    }
     this.lower('outbox', availableAt);
   }
 
@@ -384,7 +409,13 @@ export class LocalStore {
   // ---- queue -------------------------------------------------------------------------------
 
   sendQueue(body: string, visibleAt: number, copy = 0): void {
-    this.run(this.st.sendQueue, body, visibleAt, copy);
+    const r = this.run(this.st.sendQueue, body, visibleAt, copy);
+    if (visibleAt <= this.now()) {
+      this.fresh?.push({
+        kind: 'queue',
+        row: { id: Number(r.lastInsertRowid), body, visible_at: visibleAt, receives: 0, copy },
+      });
+    }
     this.lower('queue', visibleAt);
   }
 
@@ -601,7 +632,7 @@ export class LocalStore {
       requestCancel: async (exec) =>
         this.tx(() => {
           const run = this.getRunSync(exec);
-          if (!run || run.execution_status !== 'Running' || run.cancel_requested) return run;
+          if (run?.execution_status !== 'Running' || run.cancel_requested) return run;
           const next = { ...run, cancel_requested: true };
           this.writeRun(next);
           return next;

@@ -1,0 +1,8 @@
+/** The package's root folder (where package.json is). */
+export const ROOT: string;
+/** The bundled file of a TypeScript entry (relative to the package root), or undefined. */
+export function bundledPath(entry: string): string | undefined;
+/** Imports a TypeScript entry: the bundle when possible, else through tsx. */
+export function load(entry: string): Promise<unknown>;
+/** The node arguments that run an entry as its own process (bundled, else under tsx). */
+export function nodeArgs(entry: string): string[];

@@ -1,0 +1,149 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { JobOutcome, JobSpec, KillReason } from '../../agent/job-runner.js';
+import { nodeArgs } from '../../bin/load.js';
+
+/** A job started through the host: its pid once known, and its outcome. */
+export interface HostedJob {
+  started: Promise<{ pid: number; startTicks: string | undefined; startedAt: Date }>;
+  done: Promise<JobOutcome>;
+  kill(reason: KillReason): void;
+}
+
+type Waiter = {
+  started: (s: { pid: number; startTicks: string | undefined; startedAt: Date }) => void;
+  done: (o: JobOutcome) => void;
+  spec: JobSpec;
+};
+
+/**
+ * The engine's side of the job host (agent/spawner.ts): starts it on first use, sends it start and
+ * kill requests, hands back pids and outcomes. If the host dies, jobs it was running are reported
+ * as lost (their processes may still run; the engine then treats them like after a crash) and the
+ * next start brings up a new host.
+ */
+export class JobHost {
+  private child: ChildProcess | undefined;
+  private readonly waiting = new Map<string, Waiter>();
+  private closed = false;
+  /** The environment most jobs share, sent once per host; each job sends only its differences. */
+  private baseEnv: Record<string, string> | undefined;
+
+  constructor(private readonly onLost: (id: string, spec: JobSpec) => void = () => {}) {}
+
+  private ensure(): ChildProcess {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) return this.child;
+    const child = spawn(process.execPath, nodeArgs('agent/spawner.ts'), {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+      env: process.env,
+    });
+    child.stdin?.on('error', () => {});
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.on('line', (line) => this.onLine(line));
+    child.on('exit', () => {
+      if (this.child === child) this.child = undefined;
+      if (this.closed) return;
+      // Whatever it was running is no longer watched by anyone.
+      for (const [id, w] of this.waiting) {
+        this.waiting.delete(id);
+        this.onLost(id, w.spec);
+      }
+    });
+    this.child = child;
+    if (this.baseEnv) child.stdin?.write(`${JSON.stringify({ op: 'base', env: this.baseEnv })}\n`);
+    return child;
+  }
+
+  /** Sets the environment jobs usually start from (sent to the host once). */
+  setBaseEnv(env: Record<string, string>): void {
+    this.baseEnv = env;
+    if (this.child) this.write({ op: 'base', env });
+  }
+
+  private envDiff(env: Record<string, string>): { env: Record<string, string>; unset?: string[] } {
+    const base = this.baseEnv;
+    if (!base) return { env };
+    const diff: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) if (base[k] !== v) diff[k] = v;
+    const unset = Object.keys(base).filter((k) => !(k in env));
+    return unset.length ? { env: diff, unset } : { env: diff };
+  }
+
+  private onLine(line: string): void {
+    let msg: {
+      ev: string;
+      id?: string;
+      pid?: number;
+      startTicks?: string | null;
+      startedAt?: string;
+      outcome?: Record<string, unknown>;
+      message?: string;
+    };
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (msg.ev === 'error') return;
+    const w = msg.id ? this.waiting.get(msg.id) : undefined;
+    if (!w || !msg.id) return;
+    if (msg.ev === 'started') {
+      w.started({
+        pid: msg.pid ?? 0,
+        startTicks: msg.startTicks ?? undefined,
+        startedAt: new Date(msg.startedAt ?? Date.now()),
+      });
+    } else if (msg.ev === 'done' && msg.outcome) {
+      this.waiting.delete(msg.id);
+      const o = msg.outcome;
+      w.done({
+        ...(o as unknown as JobOutcome),
+        startedAt: new Date(String(o.startedAt)),
+        finishedAt: new Date(String(o.finishedAt)),
+      });
+    }
+  }
+
+  private write(msg: unknown): void {
+    // At once, not batched: a job waits for this line, and the engine may stay busy a while.
+    this.ensure().stdin?.write(`${JSON.stringify(msg)}\n`);
+  }
+
+  /** Starts a job; `id` must be unique among running jobs (the job run's name). */
+  start(id: string, spec: JobSpec): HostedJob {
+    if (this.closed) throw new Error('the job host is closed');
+    let started!: Waiter['started'];
+    let done!: Waiter['done'];
+    const startedP = new Promise<{ pid: number; startTicks: string | undefined; startedAt: Date }>((r) => {
+      started = r;
+    });
+    const doneP = new Promise<JobOutcome>((r) => {
+      done = r;
+    });
+    this.waiting.set(id, { started, done, spec });
+    this.ensure();
+    const { env, unset } = this.envDiff(spec.env);
+    this.write({ op: 'start', id, spec: { ...spec, env }, ...(unset ? { unset } : {}) });
+    return { started: startedP, done: doneP, kill: (reason) => this.write({ op: 'kill', id, reason }) };
+  }
+
+  /** Jobs the host is running for us. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /**
+   * Lets go of the host: it finishes the jobs it runs (writing their exit files) and exits by
+   * itself; this process no longer waits for it.
+   */
+  close(): void {
+    this.closed = true;
+    const child = this.child;
+    if (!child) return;
+    child.stdin?.end();
+    child.unref();
+    (child.stdout as NodeJS.ReadableStream & { unref?: () => void })?.unref?.();
+    (child.stdin as unknown as { unref?: () => void })?.unref?.();
+  }
+}
