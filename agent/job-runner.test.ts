@@ -140,7 +140,9 @@ describe('startJob', () => {
     expect(outcome.killedFor).toBeUndefined();
     expect(outcome.spawnError).toBeUndefined();
     expect(outcome.finishedAt.getTime()).toBeGreaterThanOrEqual(outcome.startedAt.getTime());
-    expect(readExitFile(spec.exitFile)).toEqual({ exitCode: code });
+    // The runner writes the exit file right after reporting the outcome.
+    await waitFor(() => readExitFile(spec.exitFile, spec.logFile) !== undefined, 'the exit file');
+    expect(readExitFile(spec.exitFile, spec.logFile)).toEqual({ exitCode: code });
   });
 
   it('writes stdout and stderr interleaved into the log, errorTail from stderr', async () => {
@@ -232,7 +234,9 @@ describe('startJob', () => {
     };
     const job = startJob(spec);
     expect((await job.done).exitCode).toBe(5);
-    expect(readExitFile(spec.exitFile)).toEqual({ exitCode: 5 });
+    // The runner writes the exit file right after reporting the outcome.
+    await waitFor(() => readExitFile(spec.exitFile, spec.logFile) !== undefined, 'the exit file');
+    expect(readExitFile(spec.exitFile, spec.logFile)).toEqual({ exitCode: 5 });
   });
 
   it('reports a missing command, script interpreter, cwd or log dir as spawnError', async () => {
@@ -333,7 +337,9 @@ describe('kill', () => {
     expect(outcome.killedFor).toBe('timeout');
     expect(outcome.exitCode).toBeNull();
     expect(outcome.signal).toBe('SIGTERM');
-    expect(readExitFile(spec.exitFile)).toEqual({ signal: 'SIGTERM' });
+    // The runner writes the exit file right after reporting the outcome.
+    await waitFor(() => readExitFile(spec.exitFile, spec.logFile) !== undefined, 'the exit file');
+    expect(readExitFile(spec.exitFile, spec.logFile)).toEqual({ signal: 'SIGTERM' });
   });
 
   it('SIGKILLs a job that ignores SIGTERM after the grace period', async () => {
@@ -346,7 +352,9 @@ describe('kill', () => {
     expect(gone(job.pid)).toBe(true);
     const outcome = await job.done;
     expect(outcome).toMatchObject({ exitCode: null, signal: 'SIGKILL', killedFor: 'cancel' });
-    expect(readExitFile(spec.exitFile)).toEqual({ signal: 'SIGKILL' });
+    // The runner writes the exit file right after reporting the outcome.
+    await waitFor(() => readExitFile(spec.exitFile, spec.logFile) !== undefined, 'the exit file');
+    expect(readExitFile(spec.exitFile, spec.logFile)).toEqual({ signal: 'SIGKILL' });
   });
 
   it('resolves done when the main process exits, even if a background child holds stderr', async () => {
@@ -376,7 +384,7 @@ describe('crash recovery', () => {
   /** Starts a job from a separate process that is then SIGKILLed: nobody on our side survives. */
   async function startThenCrash(
     scriptPath: string,
-  ): Promise<{ pid: number; startTicks: string; exitFile: string }> {
+  ): Promise<{ pid: number; startTicks: string; exitFile: string; exitKey: string }> {
     const { logFile, exitFile } = files();
     const crasher = join(dir, `crasher-${++seq}.mts`);
     writeFileSync(
@@ -400,7 +408,7 @@ describe('crash recovery', () => {
     expect(signal).toBe('SIGKILL');
     const started = JSON.parse(out) as { pid: number; startTicks: string };
     strays.add(started.pid);
-    return { ...started, exitFile };
+    return { ...started, exitFile, exitKey: logFile };
   }
 
   it('the bash trap records the exit status when the runner is gone; nested bash does not overwrite it', async () => {
@@ -408,14 +416,14 @@ describe('crash recovery', () => {
     const script = writeScript(
       `while [ ! -e ${go} ]; do sleep 0.05; done\nbash -c 'exit 3'\n( exit 4 )\nexit 7\n`,
     );
-    const { pid, startTicks, exitFile } = await startThenCrash(script);
+    const { pid, startTicks, exitFile, exitKey } = await startThenCrash(script);
     expect(isSameProcessAlive(pid, startTicks)).toBe(true);
-    expect(readExitFile(exitFile)).toBeUndefined();
+    expect(readExitFile(exitFile, exitKey)).toBeUndefined();
     writeFileSync(go, '');
     await waitFor(() => !isSameProcessAlive(pid, startTicks), 'the orphaned job to finish');
-    await waitFor(() => readExitFile(exitFile) !== undefined, 'the exit file');
-    expect(readFileSync(exitFile, 'utf8')).toBe('7\n');
-    expect(readExitFile(exitFile)).toEqual({ exitCode: 7 });
+    await waitFor(() => readExitFile(exitFile, exitKey) !== undefined, 'the exit file');
+    expect(readFileSync(exitFile, 'utf8')).toBe(`${exitKey}\t7\n`);
+    expect(readExitFile(exitFile, exitKey)).toEqual({ exitCode: 7 });
   });
 
   it('killProcessTree kills an orphaned job with its children and double-forked escapees', async () => {
@@ -433,15 +441,15 @@ describe('crash recovery', () => {
         '',
       ].join('\n'),
     );
-    const { pid, startTicks, exitFile } = await startThenCrash(script);
+    const { pid, startTicks, exitFile, exitKey } = await startThenCrash(script);
     await waitFor(() => existsSync(ready), 'the orphaned job to start its children');
     const children = readPids(pids);
     expect(isSameProcessAlive(pid, startTicks)).toBe(true);
 
-    await killProcessTree(pid, 300, { startTicks, exitFile });
+    await killProcessTree(pid, 300, { startTicks, exitKey });
     for (const p of [pid, ...children]) expect(gone(p), `pid ${p}`).toBe(true);
     // Written by the job's own trap (nobody else was alive to write it).
-    expect(readExitFile(exitFile)).toEqual({ signal: 'SIGTERM' });
+    expect(readExitFile(exitFile, exitKey)).toEqual({ signal: 'SIGTERM' });
   });
 
   it('isSameProcessAlive is false for a dead pid and for a live pid with other start ticks', async () => {
@@ -468,16 +476,16 @@ describe('crash recovery', () => {
     await job.kill('cancel');
   });
 
-  it('readExitFile parses codes and signals and ignores anything else', () => {
+  it("readExitFile reads an attempt's line from the journal: codes and signals, the last line wins", () => {
     const path = join(dir, `exit-${++seq}`);
-    expect(readExitFile(path)).toBeUndefined();
-    writeFileSync(path, '7\n');
-    expect(readExitFile(path)).toEqual({ exitCode: 7 });
-    writeFileSync(path, 'signal:SIGKILL\n');
-    expect(readExitFile(path)).toEqual({ signal: 'SIGKILL' });
-    writeFileSync(path, '');
-    expect(readExitFile(path)).toBeUndefined();
-    writeFileSync(path, 'garbage');
-    expect(readExitFile(path)).toBeUndefined();
+    expect(readExitFile(path, '/logs/a b.log')).toBeUndefined();
+    writeFileSync(path, '/logs/a b.log\t7\n/logs/other.log\t0\n');
+    expect(readExitFile(path, '/logs/a b.log')).toEqual({ exitCode: 7 });
+    expect(readExitFile(path, '/logs/other.log')).toEqual({ exitCode: 0 });
+    expect(readExitFile(path, '/logs/a')).toBeUndefined();
+    writeFileSync(path, '/logs/a b.log\tsignal:SIGKILL\n', { flag: 'a' });
+    expect(readExitFile(path, '/logs/a b.log')).toEqual({ signal: 'SIGKILL' });
+    writeFileSync(path, '/logs/x.log\tgarbage\n');
+    expect(readExitFile(path, '/logs/x.log')).toBeUndefined();
   });
 });

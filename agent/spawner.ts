@@ -52,7 +52,8 @@ function send(msg: unknown): void {
 }
 
 function maybeExit(): void {
-  if (inputClosed && jobs.size === 0) setImmediate(() => process.exit(0));
+  // A moment's grace: the job runner writes each exit file a couple of turns after reporting.
+  if (inputClosed && jobs.size === 0) setTimeout(() => process.exit(0), 100);
 }
 
 function handle(req: Request): void {
@@ -64,7 +65,9 @@ function handle(req: Request): void {
     if (jobs.has(req.id)) return;
     const env = { ...baseEnv, ...req.spec.env };
     for (const k of req.unset ?? []) delete env[k];
+    const tRecv = performance.timeOrigin + performance.now();
     const job = startJob({ ...req.spec, env });
+    const tSpawned = performance.timeOrigin + performance.now();
     jobs.set(req.id, job);
     send({
       ev: 'started',
@@ -76,6 +79,10 @@ function handle(req: Request): void {
     void job.done.then((o) => {
       jobs.delete(req.id);
       send({
+        tRecv,
+        tSpawned,
+        tDone: performance.timeOrigin + performance.now(),
+        tExit: o.finishedAt.getTime(),
         ev: 'done',
         id: req.id,
         outcome: { ...o, startedAt: o.startedAt.toISOString(), finishedAt: o.finishedAt.toISOString() },

@@ -136,6 +136,7 @@ export class LocalEngine {
       killGraceMs: opts.killGraceMs,
       log: this.log,
       wake: () => this.wake(),
+      commitReport: (write) => void this.commitReport(write),
     });
     const store = this.store;
     const events: EventPublisher = {
@@ -458,6 +459,34 @@ export class LocalEngine {
       if (first.kind === 'outbox') this.failDelivery(first.row, err);
       else this.failQueueRow(first.row, err);
     }
+  }
+
+  /**
+   * A job's report and what follows from it (recording, counting, planning, dispatching the next
+   * job) in one transaction, right away: the path from one job to the next. Under the chaos switch,
+   * or if the cascade fails, the report is committed alone and the loop delivers the rest.
+   */
+  private async commitReport(write: () => void): Promise<void> {
+    if (!this.opts.chaos && !this.closed) {
+      const pending: FreshRow[] = [];
+      try {
+        await this.store.unit(async () => {
+          this.store.fresh = pending;
+          write();
+          for (let n = 0; n < CASCADE_LIMIT && pending.length > 0; n++) {
+            await this.handleOne(pending.shift() as FreshRow);
+          }
+        });
+        this.wake();
+        return;
+      } catch {
+        // Commit the report alone below; the loop delivers what follows, each charged on its own.
+      } finally {
+        this.store.fresh = undefined;
+      }
+    }
+    this.store.tx(write);
+    this.wake();
   }
 
   /** One delivery: the handler, then the removal (or re-hiding) of what it consumed. */

@@ -38,6 +38,11 @@ export interface LocalAgentOptions {
   log: Logger;
   /** Tells the engine loop that something happened. */
   wake: () => void;
+  /**
+   * Commits a report (JobFinished and the job run's end); the engine also handles what follows
+   * from it in the same transaction. Default: a plain transaction, delivered by the loop later.
+   */
+  commitReport?: (write: () => void) => void;
 }
 
 /** How long a job runs before its JobStarted is written on its own (shorter jobs: with JobFinished). */
@@ -50,11 +55,12 @@ const CLAIM_POLL_MS = 100;
 /** How often an adopted orphan (a job left running by a crashed engine) is checked. */
 const ADOPT_POLL_MS = 200;
 
-/** Where a job attempt's log and exit status go. */
+/** Where a job attempt's log and exit status go (its key in the exit journal is its log file). */
 export function jobFiles(home: string, exec: string, jobKey: string, attempt: number) {
   return {
     logFile: path.join(home, 'logs', exec, `${jobKey}.a${attempt}.log`),
-    exitFile: path.join(home, 'runs', exec, `${jobKey}.a${attempt}.exit`),
+    /** The run's exit journal; each attempt's line is keyed by its log file's path. */
+    exitFile: path.join(home, 'runs', exec, 'exits'),
   };
 }
 
@@ -82,7 +88,10 @@ export function outcomeStatus(o: {
 export class LocalAgent implements AgentFleet {
   private readonly running = new Map<string, { job: HostedJob; exec: string }>();
   private readonly host = new JobHost((id) => this.lost(id));
-  private readonly adopted = new Map<string, { exec: string; pid: number; ticks: string | undefined }>();
+  private readonly adopted = new Map<
+    string,
+    { exec: string; pid: number; ticks: string | undefined; key: string }
+  >();
   /** Job runs being waited for (claimed by a host that has not started them yet). */
   private readonly pendingClaims = new Set<string>();
   private readonly waiting: JobCommand[] = [];
@@ -162,6 +171,9 @@ export class LocalAgent implements AgentFleet {
           exitFile: files.exitFile,
           killGraceMs: this.o.killGraceMs,
           exclusive: true,
+          logPool: path.join(this.o.home, 'logs', '.blank'),
+          // The job host outlives the engine and records every exit status itself.
+          exitTrap: this.o.jobHost === false,
         });
       } catch (err) {
         job = failed(err instanceof Error ? err.message : String(err), startedAt);
@@ -250,13 +262,15 @@ export class LocalAgent implements AgentFleet {
   ): void {
     const { store } = this.o;
     const { status, error } = outcomeStatus(outcome);
-    store.tx(() => {
+    const write = () => {
       before?.();
       const ended = store.endJobRun(cmd.job_run_name, status === 'Completed' ? 'Succeeded' : 'Failed');
       store.deleteTimer(`timeout:${cmd.job_run_name}`);
       if (!ended) return;
       store.publish([jobFinishedEvent(cmd, status, outcome, error, logFile)]);
-    });
+    };
+    if (this.o.commitReport) this.o.commitReport(write);
+    else store.tx(write);
   }
 
   /** Kills a job's process tree (timeout or cancel); a job still waiting for a slot just never starts. */
@@ -285,7 +299,7 @@ export class LocalAgent implements AgentFleet {
       return;
     }
     const a = this.adopted.get(jobRunName);
-    if (a) await killProcessTree(a.pid, this.o.killGraceMs, { startTicks: a.ticks });
+    if (a) await killProcessTree(a.pid, this.o.killGraceMs, { startTicks: a.ticks, exitKey: a.key });
   }
 
   /**
@@ -303,7 +317,7 @@ export class LocalAgent implements AgentFleet {
     const logFile = row.log_file ?? files.logFile;
     const startedAt = row.started_at ? new Date(row.started_at) : null;
     const fromFile = () => {
-      const e = readExitFile(exitFile);
+      const e = readExitFile(exitFile, logFile);
       if (!e) return undefined;
       return 'exitCode' in e
         ? { exitCode: e.exitCode, signal: null }
@@ -330,7 +344,7 @@ export class LocalAgent implements AgentFleet {
     let pid = row.pid;
     let ticks = row.start_ticks ?? undefined;
     if (pid === null) {
-      const [found] = findJobProcesses(exitFile);
+      const [found] = findJobProcesses(logFile);
       if (found) {
         pid = found.pid;
         ticks = found.startTicks;
@@ -364,7 +378,12 @@ export class LocalAgent implements AgentFleet {
         );
       return;
     }
-    this.adopted.set(cmd.job_run_name, { exec: cmd.workflow_execution_id, pid: alivePid, ticks });
+    this.adopted.set(cmd.job_run_name, {
+      exec: cmd.workflow_execution_id,
+      pid: alivePid,
+      ticks,
+      key: logFile,
+    });
     const watch = setInterval(() => {
       if (isSameProcessAlive(alivePid, ticks)) return;
       clearInterval(watch);
