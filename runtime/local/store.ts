@@ -296,13 +296,24 @@ export class LocalStore {
   }
 
   private pendingAfter: Array<() => void> = [];
+  /**
+   * Rows read or written in the current transaction, by key (null: known absent). Nothing else
+   * writes while a transaction is open, so within one the parsed row is the row; dropped at its
+   * end. Rows are treated as immutable by everyone (they are replaced, never changed in place).
+   */
+  private readonly runCache = new Map<string, WorkflowRunState | null>();
+  private readonly jobCache = new Map<string, JobAuditRecord | null>();
 
   private begin(): void {
     this.depth = 1;
+    this.runCache.clear();
+    this.jobCache.clear();
     this.st.begin.run();
   }
 
   private rollback(): void {
+    this.runCache.clear();
+    this.jobCache.clear();
     this.depth = 0;
     this.committed = [];
     this.pendingAfter = [];
@@ -314,6 +325,8 @@ export class LocalStore {
 
   private commit(): void {
     this.st.commit.run();
+    this.runCache.clear();
+    this.jobCache.clear();
     this.commits++;
     this.depth = 0;
     const events = this.committed;
@@ -594,8 +607,14 @@ export class LocalStore {
 
   /** The run as services read it (without the rsql_jobs list). */
   getRunSync(exec: string): WorkflowRunState | undefined {
+    if (this.depth > 0) {
+      const cached = this.runCache.get(exec);
+      if (cached !== undefined) return cached ?? undefined;
+    }
     const r = this.st.getRun.get(exec) as { body: string } | undefined;
-    return r ? (JSON.parse(r.body) as WorkflowRunState) : undefined;
+    const run = r ? (JSON.parse(r.body) as WorkflowRunState) : undefined;
+    if (this.depth > 0) this.runCache.set(exec, run ?? null);
+    return run;
   }
 
   /** The full workflow audit record, as people read it. */
@@ -608,6 +627,7 @@ export class LocalStore {
 
   private writeRun(run: WorkflowRunState): void {
     this.run(this.st.updateRun, run.execution_status, JSON.stringify(run), run.workflow_execution_id);
+    this.runCache.set(run.workflow_execution_id, run);
   }
 
   activeRuns(): WorkflowRunState[] {
@@ -664,7 +684,9 @@ export class LocalStore {
         JSON.stringify(state),
         JSON.stringify(rsql_jobs),
       );
+      this.runCache.set(run.workflow_execution_id, state);
       for (const j of jobs) {
+        this.jobCache.delete(`${j.workflow_execution_id}\u0000${j.job_key}`);
         this.run(
           this.st.insertJob,
           j.workflow_execution_id,
@@ -750,9 +772,16 @@ export class LocalStore {
   // ---- jobs --------------------------------------------------------------------------------
 
   getJobSync(exec: string, key: string): JobAuditRecord | undefined {
+    const ck = `${exec}\u0000${key}`;
+    if (this.depth > 0) {
+      const cached = this.jobCache.get(ck);
+      if (cached !== undefined) return cached ?? undefined;
+    }
     const { stage, jobNo } = parseJobKey(key);
     const r = this.st.getJob.get(exec, stage, jobNo) as { body: string } | undefined;
-    return r ? (JSON.parse(r.body) as JobAuditRecord) : undefined;
+    const job = r ? (JSON.parse(r.body) as JobAuditRecord) : undefined;
+    if (this.depth > 0) this.jobCache.set(ck, job ?? null);
+    return job;
   }
 
   listJobsSync(exec: string): JobAuditRecord[] {
@@ -762,6 +791,7 @@ export class LocalStore {
   }
 
   private writeJob(job: JobAuditRecord): void {
+    this.jobCache.set(`${job.workflow_execution_id}\u0000${job.job_key}`, job);
     this.run(
       this.st.updateJob,
       job.execution_status,
