@@ -43,7 +43,7 @@ export async function drive(
     rejected?: () => boolean;
     watch?: () => string | undefined;
   },
-): Promise<{ interrupted: boolean }> {
+): Promise<{ interrupted: boolean; stuck: string[] }> {
   const abort = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -73,12 +73,24 @@ export async function drive(
     opts.progress.refresh(run, () => (exec ? engine.store.listJobsSync(exec) : []));
   };
   const timer = setInterval(refresh, 150);
+  let quietSince: number | undefined;
+  let stuck: string[] = [];
   try {
     await engine.runUntil(() => {
       if (opts.rejected?.()) return true;
       const execs = opts.execs();
       if (execs.length === 0) return engine.isIdle();
-      return execs.every((e) => engine.isSettled(e));
+      const open = execs.filter((e) => !engine.isSettled(e));
+      if (open.length === 0) return true;
+      // Nothing queued, due or running, yet runs are open: they cannot finish by themselves.
+      if (!engine.isQuiet()) {
+        quietSince = undefined;
+        return false;
+      }
+      quietSince ??= Date.now();
+      if (Date.now() - quietSince < STUCK_AFTER_MS) return false;
+      stuck = open;
+      return true;
     }, abort.signal);
   } finally {
     clearInterval(timer);
@@ -87,8 +99,11 @@ export async function drive(
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
-  return { interrupted: interrupts > 0 };
+  return { interrupted: interrupts > 0, stuck };
 }
+
+/** How long runs may stay open with nothing left to do before they are reported stuck. */
+const STUCK_AFTER_MS = 2000;
 
 /** Collects events of interest while the engine runs. */
 export function eventTap(sink: ProgressSink) {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
 import { ExecutionId, WorkflowId } from '../contracts/common.js';
 import { ConfigError, composeLocalEngine } from '../runtime/local/compose.js';
+import { type DatabaseTarget, openDatabase } from '../runtime/local/database.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
 import { EngineLockedError } from '../runtime/local/lock.js';
 import { LocalStore } from '../runtime/local/store.js';
@@ -23,6 +24,12 @@ Usage:
   rsqlo restart <execution-id> [--definition FILE] [--scripts DIR] [--home DIR] [--json]
   rsqlo resume [--home DIR] [--json]
   rsqlo kill <execution-id> [--home DIR]
+  rsqlo sql [--home DIR] [--database-url URL] [rsql options and arguments]
+      runs the RSQL-compatible runner against the engine's database (the embedded PostgreSQL,
+      started if needed): rsqlo sql -c "select 1", rsqlo sql -f script.sql, or a script on stdin.
+
+run, restart and resume take --database-url URL (or $RSQLO_DATABASE_URL) to point jobs at a
+PostgreSQL or Redshift database instead of the embedded one, or --no-database.
 
 Exit codes: 0 the workflow Completed; 1 it Failed (or was cancelled); 2 usage or definition
 errors (nothing is written); 3 the request was refused (e.g. another run is active).
@@ -73,6 +80,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await resumeCommand(rest, io);
       case 'kill':
         return await killCommand(rest, io);
+      case 'sql':
+        return await sqlCommand(rest, io);
       case undefined:
       case '-h':
       case '--help':
@@ -151,13 +160,40 @@ function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string)
   return `${lines.join('\n')}\n`;
 }
 
+/** The database jobs use: --no-database, --database-url (or RSQLO_DATABASE_URL), else the embedded one. */
+function databaseOf(
+  values: { 'database-url'?: unknown; 'no-database'?: unknown },
+  home: string,
+): DatabaseTarget {
+  if (values['no-database'] === true) return { kind: 'none' };
+  const url = (values['database-url'] as string | undefined) ?? process.env.RSQLO_DATABASE_URL;
+  if (url) return { kind: 'url', url };
+  return { kind: 'embedded', dataDir: path.join(home, 'pg') };
+}
+
+const DATABASE_OPTIONS = {
+  'database-url': { type: 'string' },
+  'no-database': { type: 'boolean' },
+} as const;
+
+function warner(io: Io) {
+  return (message: string) =>
+    io.stderr.write(`rsqlo: warning: ${message}; jobs run without a database connection\n`);
+}
+
 async function startAndWatch(
   io: Io,
-  opts: { home: string; json: boolean; setup: (engine: LocalEngine) => string },
+  opts: { home: string; json: boolean; database: DatabaseTarget; setup: (engine: LocalEngine) => string },
 ): Promise<number> {
   const progress = progressSink(io, opts.json);
   const tap = eventTap(progress);
-  const engine = composeLocalEngine({ home: opts.home, onEvent: tap.onEvent });
+  const composed = composeLocalEngine({
+    home: opts.home,
+    onEvent: tap.onEvent,
+    database: opts.database,
+    onWarning: warner(io),
+  });
+  const engine = composed.engine;
   try {
     const others = engine.store.activeRuns().length;
     if (others > 0) {
@@ -166,12 +202,16 @@ async function startAndWatch(
       );
     }
     const exec = opts.setup(engine);
-    const { interrupted } = await drive(engine, {
+    const { interrupted, stuck } = await drive(engine, {
       execs: () => [exec],
       progress,
       rejected: () => tap.rejected.has(exec),
       watch: () => exec,
     });
+    if (stuck.length > 0) {
+      io.stderr.write(stuckMessage(engine, exec, opts.home));
+      return EXIT.failed;
+    }
     const rejection = tap.rejected.get(exec);
     if (rejection) {
       const d = rejection.detail as { message: string; reason: string };
@@ -189,8 +229,19 @@ async function startAndWatch(
     if (interrupted && run.execution_status !== 'Completed') return EXIT.interrupted;
     return exitFor(run);
   } finally {
-    engine.close();
+    await composed.dispose();
   }
+}
+
+/** Why a run cannot go on: the dead letters that stopped it. */
+function stuckMessage(engine: LocalEngine, exec: string, home: string): string {
+  const dead = engine.store.deadLetters(5);
+  const lines = [`rsqlo: run ${exec} cannot make progress: nothing is left to do for it in ${home}.`];
+  if (dead.length > 0) {
+    lines.push('  deliveries that failed for good (newest first):');
+    for (const d of dead) lines.push(`    ${d.at} ${d.source}: ${d.error}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 async function runCommand(argv: string[], io: Io): Promise<number> {
@@ -199,6 +250,7 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     'execution-id': { type: 'string' },
     home: { type: 'string' },
     json: { type: 'boolean' },
+    ...DATABASE_OPTIONS,
   });
   if (positionals.length !== 1) throw new UsageError('run takes one definition file or folder');
   const loaded = loadDefinition(positionals[0] as string, values.scripts as string | undefined);
@@ -212,9 +264,11 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     if (!r.success) throw new UsageError(`--execution-id: ${r.error.issues[0]?.message ?? 'invalid'}`);
   }
   const def = loaded.definition;
+  const runHome = homeOf(values as { home?: string });
   return startAndWatch(io, {
-    home: homeOf(values as { home?: string }),
+    home: runHome,
     json: values.json === true,
+    database: databaseOf(values, runHome),
     setup: (engine) => {
       engine.putDefinition(def, loaded.scriptRoot);
       const exec = given ?? newExecutionId(def.workflow_id, new Date());
@@ -236,6 +290,7 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
     'execution-id': { type: 'string' },
     home: { type: 'string' },
     json: { type: 'boolean' },
+    ...DATABASE_OPTIONS,
   });
   if (positionals.length !== 1) throw new UsageError('restart takes one execution id');
   const prevId = positionals[0] as string;
@@ -265,6 +320,7 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
   return startAndWatch(io, {
     home,
     json: values.json === true,
+    database: databaseOf(values, home),
     setup: (engine) => {
       if (reload?.ok) engine.putDefinition(reload.definition, reload.scriptRoot);
       const exec = given ?? newExecutionId(prev.workflow_id, new Date());
@@ -281,7 +337,11 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
 }
 
 async function resumeCommand(argv: string[], io: Io): Promise<number> {
-  const { positionals, values } = parse(argv, { home: { type: 'string' }, json: { type: 'boolean' } });
+  const { positionals, values } = parse(argv, {
+    home: { type: 'string' },
+    json: { type: 'boolean' },
+    ...DATABASE_OPTIONS,
+  });
   if (positionals.length > 0) throw new UsageError('resume takes no arguments');
   const home = homeOf(values as { home?: string });
   if (!existsSync(path.join(home, 'rsqlo.db'))) {
@@ -291,7 +351,13 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
   const json = values.json === true;
   const progress = progressSink(io, json);
   const tap = eventTap(progress);
-  const engine = composeLocalEngine({ home, onEvent: tap.onEvent });
+  const composed = composeLocalEngine({
+    home,
+    onEvent: tap.onEvent,
+    database: databaseOf(values, home),
+    onWarning: warner(io),
+  });
+  const engine = composed.engine;
   try {
     const execs = engine.store.activeRuns().map((r) => r.workflow_execution_id);
     const pending = engine.store.outboxSize() + engine.store.queueSize();
@@ -301,11 +367,12 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     (json ? io.stderr : io.stdout).write(`resuming ${execs.length} run(s): ${execs.join(', ')}\n`);
-    await drive(engine, {
+    const { stuck } = await drive(engine, {
       execs: () => execs,
       progress,
       watch: () => execs.find((e) => !engine.isSettled(e)) ?? execs[0],
     });
+    for (const e of stuck) io.stderr.write(stuckMessage(engine, e, home));
     if (execs.length === 0) await drive(engine, { execs: () => [], progress });
     const runs = execs.map((e) => engine.getRun(e)).filter((r): r is WorkflowAuditRecord => r !== undefined);
     if (json) {
@@ -322,7 +389,7 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
     }
     return runs.every((r) => r.execution_status === 'Completed') ? 0 : EXIT.failed;
   } finally {
-    engine.close();
+    await composed.dispose();
   }
 }
 
@@ -347,9 +414,9 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
     requested_by: 'rsqlo-cli',
     reason: 'rsqlo kill',
   };
-  let engine: LocalEngine;
+  let composed: ReturnType<typeof composeLocalEngine>;
   try {
-    engine = composeLocalEngine({ home });
+    composed = composeLocalEngine({ home, database: { kind: 'embedded', dataDir: path.join(home, 'pg') } });
   } catch (err) {
     if (!(err instanceof EngineLockedError)) throw err;
     // A running engine owns the home: hand it the request through the database; it polls.
@@ -357,13 +424,57 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`cancel requested for ${exec}; engine pid ${err.pid} will stop its jobs\n`);
     return 0;
   }
+  const engine = composed.engine;
   try {
     engine.cancel(detail);
     await drive(engine, { execs: () => [exec], progress: progressSink(io, false) });
     io.stdout.write(`${exec} is ${engine.getRun(exec)?.execution_status}\n`);
     return 0;
   } finally {
-    engine.close();
+    await composed.dispose();
+  }
+}
+
+/**
+ * `rsqlo sql`: the runner against the engine's database. Our own options (--home, --database-url)
+ * may come anywhere; everything else is the runner's.
+ */
+async function sqlCommand(argv: string[], io: Io): Promise<number> {
+  let home: string | undefined;
+  let url: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (name: string): string => {
+      if (a.startsWith(`${name}=`)) return a.slice(name.length + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${name} needs a value`);
+      return v;
+    };
+    if (a === '--home' || a.startsWith('--home=')) home = value('--home');
+    else if (a === '--database-url' || a.startsWith('--database-url=')) url = value('--database-url');
+    else rest.push(a);
+  }
+  const h = homeOf({ home });
+  const target = databaseOf({ 'database-url': url }, h);
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    db = await openDatabase(target);
+  } catch (err) {
+    io.stderr.write(
+      `rsqlo: cannot reach the database: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    return EXIT.usage;
+  }
+  try {
+    const { main: rsql } = await import('../rsql/main.js');
+    return await rsql(rest, {
+      env: { ...process.env, ...db?.env },
+      stdout: io.stdout as never,
+      stderr: io.stderr as never,
+    });
+  } finally {
+    await db?.release();
   }
 }
 

@@ -1,7 +1,8 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../services/ports.js';
-import { type ChaosOptions, type EngineOptions, LocalEngine } from './engine.js';
+import { type Database, type DatabaseTarget, openDatabase, rsqlCommand, rsqlShimDir } from './database.js';
+import { type ChaosOptions, type EngineOptions, LocalEngine, processEnv } from './engine.js';
 
 /** Engine settings that come from the environment, read in this one place (a composition root). */
 export interface LocalEnvironment {
@@ -80,17 +81,48 @@ export function fileLogger(home: string, level: 'info' | 'warn'): Logger {
   };
 }
 
-/** The local composition root: environment + caller options → an open engine. */
+/** An engine and what it holds outside itself (the database), released together. */
+export interface ComposedEngine {
+  engine: LocalEngine;
+  /** Closes the engine, then stops the embedded database if this process started it. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The local composition root: environment + caller options → an open engine whose jobs reach the
+ * database target (started on demand, before the first job), with this package's `rsql` first on
+ * their PATH.
+ */
 export function composeLocalEngine(
-  opts: Omit<EngineOptions, 'log' | 'chaos' | 'maxProcesses' | 'killGraceMs'> & Partial<EngineOptions>,
+  opts: Omit<EngineOptions, 'log' | 'chaos' | 'maxProcesses' | 'killGraceMs'> &
+    Partial<EngineOptions> & { database?: DatabaseTarget },
   env: NodeJS.ProcessEnv = process.env,
-): LocalEngine {
+): ComposedEngine {
   const e = readLocalEnvironment(env);
-  return LocalEngine.open({
+  const home = path.resolve(opts.home);
+  const target: DatabaseTarget = opts.database ?? { kind: 'embedded', dataDir: path.join(home, 'pg') };
+  let db: Database | undefined;
+  const base = processEnv();
+  const shims = rsqlShimDir(home);
+  const engine = LocalEngine.open({
     ...opts,
-    log: opts.log ?? fileLogger(opts.home, e.logLevel),
+    home,
+    log: opts.log ?? fileLogger(home, e.logLevel),
     chaos: opts.chaos ?? e.chaos,
     maxProcesses: opts.maxProcesses ?? e.maxProcesses,
     killGraceMs: opts.killGraceMs ?? e.killGraceMs,
+    rsqlCommand: opts.rsqlCommand ?? rsqlCommand(),
+    baseEnv: () => ({ ...base, PATH: `${shims}${path.delimiter}${base.PATH ?? '/usr/bin:/bin'}` }),
+    prepareJobs: async () => {
+      db = await openDatabase(target);
+      return db?.env ?? {};
+    },
   });
+  return {
+    engine,
+    async dispose() {
+      engine.close();
+      await db?.release();
+    },
+  };
 }

@@ -56,6 +56,10 @@ export interface EngineOptions {
   onEvent?: (e: EventEnvelope) => void;
   /** Hears events that match an alert rule. */
   onAlert?: (e: EventEnvelope, rule: string) => void;
+  /** Runs before the first job starts; returns variables for every job (the database connection). */
+  prepareJobs?: () => Promise<Record<string, string>>;
+  /** Hears problems worth telling the user. */
+  onWarning?: (message: string) => void;
 }
 
 /** Deliveries retried this many times before going to the dead-letter table. */
@@ -133,6 +137,8 @@ export class LocalEngine {
       rsqlCommand: opts.rsqlCommand,
       maxProcesses: opts.maxProcesses ?? 64,
       jobHost: process.env.RSQLO_JOB_HOST !== '0',
+      prepare: opts.prepareJobs,
+      onWarning: opts.onWarning,
       killGraceMs: opts.killGraceMs,
       log: this.log,
       wake: () => this.wake(),
@@ -202,6 +208,14 @@ export class LocalEngine {
     const run = this.store.getRunSync(exec);
     if (!run || run.execution_status === 'Running') return false;
     return this.agent.busyCount(exec) === 0 && this.store.activeJobRunCount(exec) === 0;
+  }
+
+  /**
+   * Nothing queued, due or running: if a run is still Running then, it can never finish by itself
+   * (its request or an event was dead-lettered). The CLI reports that instead of waiting forever.
+   */
+  isQuiet(): boolean {
+    return this.store.outboxSize() === 0 && this.store.queueSize() === 0 && this.agent.busyCount() === 0;
   }
 
   /** Whether anything is left to do for any run. */

@@ -32,6 +32,13 @@ export interface LocalAgentOptions {
   rsqlCommand?: string[];
   /** Most scripts running at once on this host; more wait in line. */
   maxProcesses: number;
+  /**
+   * Runs once before the first job starts, and returns variables every job gets (the database
+   * connection: starting the embedded PostgreSQL is only worth it when a job runs).
+   */
+  prepare?: () => Promise<Record<string, string>>;
+  /** Hears problems worth telling the user (e.g. the database could not be started). */
+  onWarning?: (message: string) => void;
   /** Run jobs from the separate job host process (default true); false runs them from this process. */
   jobHost?: boolean;
   killGraceMs?: number;
@@ -50,6 +57,8 @@ export const JOB_STARTED_GRACE_MS = 25;
 
 /** How long recovery waits for a claimed attempt's process or exit status to show up. */
 export const CLAIM_WAIT_MS = 5000;
+/** How long recovery waits for a finished job's exit status to be written (by its runner). */
+export const EXIT_STATUS_WAIT_MS = 2000;
 const CLAIM_POLL_MS = 100;
 
 /** How often an adopted orphan (a job left running by a crashed engine) is checked. */
@@ -97,9 +106,36 @@ export class LocalAgent implements AgentFleet {
   private readonly waiting: JobCommand[] = [];
   private stopping = false;
   private readonly madeDirs = new Set<string>();
+  /** What `prepare` added to every job's environment, once it ran. */
+  private prepared: Record<string, string> | undefined;
+  private preparing = false;
 
   constructor(private readonly o: LocalAgentOptions) {
     this.host.setBaseEnv(o.baseEnv());
+    if (!o.prepare) this.prepared = {};
+  }
+
+  /** Runs `prepare` once, before the first job starts; a failure is reported and jobs run without it. */
+  private ensurePrepared(): boolean {
+    if (this.prepared) return true;
+    if (this.preparing || !this.o.prepare) return false;
+    this.preparing = true;
+    this.o.prepare().then(
+      (env) => {
+        this.prepared = env;
+        this.host.setBaseEnv({ ...this.o.baseEnv(), ...env });
+        this.pump();
+      },
+      (err: unknown) => {
+        this.o.log.error('preparing jobs failed', {
+          error: err instanceof Error ? err.message : String(err),
+        });
+        this.o.onWarning?.(err instanceof Error ? err.message : String(err));
+        this.prepared = {};
+        this.pump();
+      },
+    );
+    return false;
   }
 
   async pick(): Promise<AgentRef> {
@@ -136,6 +172,7 @@ export class LocalAgent implements AgentFleet {
   }
 
   private pump(): void {
+    if (this.waiting.length > 0 && !this.ensurePrepared()) return;
     while (!this.stopping && this.running.size < this.o.maxProcesses && this.waiting.length > 0) {
       const cmd = this.waiting.shift();
       if (cmd) this.start(cmd);
@@ -239,6 +276,7 @@ export class LocalAgent implements AgentFleet {
   private envFor(cmd: JobCommand): Record<string, string> {
     return {
       ...this.o.baseEnv(),
+      ...this.prepared,
       ...cmd.parameters,
       RSQLO_WORKFLOW_ID: cmd.workflow_id,
       RSQLO_EXECUTION_ID: cmd.workflow_execution_id,
@@ -370,12 +408,11 @@ export class LocalAgent implements AgentFleet {
     }
     const alivePid = pid;
     if (!isSameProcessAlive(alivePid, ticks)) {
-      const late = fromFile();
-      if (late) finishFromFile(late);
-      else
+      this.awaitExitStatus(cmd.job_run_name, fromFile, finishFromFile, () =>
         unknown(
           'the engine stopped while this job was running and its process left no exit status; outcome unknown',
-        );
+        ),
+      );
       return;
     }
     this.adopted.set(cmd.job_run_name, {
@@ -388,11 +425,40 @@ export class LocalAgent implements AgentFleet {
       if (isSameProcessAlive(alivePid, ticks)) return;
       clearInterval(watch);
       this.adopted.delete(cmd.job_run_name);
-      const end = fromFile();
-      if (end) finishFromFile(end);
-      else unknown('the job ended while the engine was stopped and left no exit status');
+      this.awaitExitStatus(cmd.job_run_name, fromFile, finishFromFile, () =>
+        unknown('the job ended while the engine was stopped and left no exit status'),
+      );
       this.o.wake();
     }, ADOPT_POLL_MS);
+  }
+
+  /**
+   * A job's process is gone: its runner appends the exit status a moment after the process ends,
+   * so look for it for a little while before calling the outcome unknown.
+   */
+  private awaitExitStatus<T>(
+    jobRunName: string,
+    read: () => T | undefined,
+    found: (status: T) => void,
+    missing: () => void,
+    waitedMs = 0,
+  ): void {
+    const status = read();
+    if (status) {
+      this.pendingClaims.delete(jobRunName);
+      found(status);
+      return;
+    }
+    if (waitedMs >= EXIT_STATUS_WAIT_MS) {
+      this.pendingClaims.delete(jobRunName);
+      missing();
+      return;
+    }
+    this.pendingClaims.add(jobRunName);
+    setTimeout(() => {
+      this.awaitExitStatus(jobRunName, read, found, missing, waitedMs + CLAIM_POLL_MS);
+      this.o.wake();
+    }, CLAIM_POLL_MS);
   }
 
   /**

@@ -108,7 +108,7 @@ describe('faults', () => {
       });
       const child = spawn(
         process.execPath,
-        [BIN, 'run', file, '--home', ws.home, '--execution-id', 'crash_test-1'],
+        [BIN, 'run', file, '--home', ws.home, '--execution-id', 'crash_test-1', '--no-database'],
         {
           stdio: 'ignore',
         },
@@ -117,7 +117,9 @@ describe('faults', () => {
       await killHard(child);
       // Resume until it is over (a resume may itself be killed once, for good measure).
       if (delay === 950) {
-        const again = spawn(process.execPath, [BIN, 'resume', '--home', ws.home], { stdio: 'ignore' });
+        const again = spawn(process.execPath, [BIN, 'resume', '--home', ws.home, '--no-database'], {
+          stdio: 'ignore',
+        });
         await new Promise((r) => setTimeout(r, 400));
         await killHard(again);
       }
@@ -153,7 +155,9 @@ describe('faults', () => {
       workflow_id: 'lock_test',
       workflow_stages: stages(['sequential', ['slow.sh']]),
     });
-    const child = spawn(process.execPath, [BIN, 'run', file, '--home', ws.home], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'run', file, '--home', ws.home, '--no-database'], {
+      stdio: 'ignore',
+    });
     try {
       await waitFor(() => existsSync(path.join(ws.home, 'engine.lock')), 15_000);
       const r = await cli(['run', file, '--home', ws.home]);

@@ -194,8 +194,9 @@ describe('rsqlo run (local engine)', () => {
     expect(jobs[0]?.error_message).toMatch(/timed out after 1 s/);
     const start = Date.parse(jobs[0]?.execution_start_ts as string);
     const end = Date.parse(jobs[0]?.execution_end_ts as string);
-    // The timeout counts from dispatch (as Step Functions' TimeoutSeconds does), a hair before the spawn.
-    expect(end - start).toBeGreaterThanOrEqual(900);
+    // The timeout counts from dispatch (as Step Functions' TimeoutSeconds does), before the spawn:
+    // the script itself ran for most of that second, not for a moment.
+    expect(end - start).toBeGreaterThanOrEqual(500);
     // "Within a second or two": a liveness bound, generous so a loaded CI machine does not flake.
     expect(end - start).toBeLessThan(5000);
     expect(elapsed).toBeLessThan(30_000);

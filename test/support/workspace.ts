@@ -48,8 +48,24 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the rsqlo CLI in-process with captured output (not a TTY: one line per event). */
-export async function cli(argv: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+/**
+ * Runs the rsqlo CLI in-process with captured output (not a TTY: one line per event). Engine
+ * commands get `--no-database` unless the argv names a database or `opts.database` is set: most
+ * tests run shell scripts and need no PostgreSQL.
+ */
+export async function cli(
+  argv: string[],
+  env: Record<string, string | undefined> = {},
+  opts: { database?: boolean } = {},
+): Promise<CliResult> {
+  const engineCommand = ['run', 'restart', 'resume', 'kill'].includes(argv[0] ?? '');
+  if (
+    engineCommand &&
+    !opts.database &&
+    !argv.some((a) => a.startsWith('--database-url') || a === '--no-database')
+  ) {
+    if (argv[0] !== 'kill') argv = [...argv, '--no-database'];
+  }
   const out = new PassThrough();
   const err = new PassThrough();
   let stdout = '';
