@@ -65,9 +65,7 @@ function handle(req: Request): void {
     if (jobs.has(req.id)) return;
     const env = { ...baseEnv, ...req.spec.env };
     for (const k of req.unset ?? []) delete env[k];
-    const tRecv = performance.timeOrigin + performance.now();
     const job = startJob({ ...req.spec, env });
-    const tSpawned = performance.timeOrigin + performance.now();
     jobs.set(req.id, job);
     send({
       ev: 'started',
@@ -79,10 +77,6 @@ function handle(req: Request): void {
     void job.done.then((o) => {
       jobs.delete(req.id);
       send({
-        tRecv,
-        tSpawned,
-        tDone: performance.timeOrigin + performance.now(),
-        tExit: o.finishedAt.getTime(),
         ev: 'done',
         id: req.id,
         outcome: { ...o, startedAt: o.startedAt.toISOString(), finishedAt: o.finishedAt.toISOString() },

@@ -95,17 +95,6 @@ export class JobHost {
         startedAt: new Date(msg.startedAt ?? Date.now()),
       });
     } else if (msg.ev === 'done' && msg.outcome) {
-      const m = msg as unknown as { tRecv: number; tSpawned: number; tDone: number };
-      const now = performance.timeOrigin + performance.now();
-      const sent = (w as unknown as { tSent: number }).tSent;
-      (globalThis as any).TIMING ??= [];
-      (globalThis as any).TIMING.push([
-        m.tRecv - sent,
-        m.tSpawned - m.tRecv,
-        m.tDone - m.tSpawned,
-        now - m.tDone,
-        now,
-      ]);
       this.waiting.delete(msg.id);
       const o = msg.outcome;
       w.done({
@@ -132,15 +121,7 @@ export class JobHost {
     const doneP = new Promise<JobOutcome>((r) => {
       done = r;
     });
-    this.waiting.set(id, {
-      started,
-      done,
-      spec,
-      tSent: performance.timeOrigin + performance.now(),
-    } as unknown as Waiter);
-    const T = (globalThis as any).TIMING as number[][] | undefined;
-    const last = T?.[T.length - 1];
-    if (last) last.push(performance.timeOrigin + performance.now() - (last[4] as number));
+    this.waiting.set(id, { started, done, spec });
     this.ensure();
     const { env, unset } = this.envDiff(spec.env);
     this.write({ op: 'start', id, spec: { ...spec, env }, ...(unset ? { unset } : {}) });
