@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/**
+ * What the Lambda functions read from their environment, by variable name. The CDK app sets these
+ * (from the resources it creates); each handler reads them once at module scope (its composition
+ * root) and fails fast with a message naming the missing or malformed variable.
+ */
+export const ENV = {
+  configTable: 'RSQLO_CONFIG_TABLE',
+  workflowAuditTable: 'RSQLO_WORKFLOW_AUDIT_TABLE',
+  jobAuditTable: 'RSQLO_JOB_AUDIT_TABLE',
+  eventBus: 'RSQLO_EVENT_BUS',
+  jobQueueUrl: 'RSQLO_JOB_QUEUE_URL',
+  wrapperStateMachineArn: 'RSQLO_WRAPPER_STATE_MACHINE_ARN',
+  ssmDocument: 'RSQLO_SSM_DOCUMENT',
+  /** Comma-separated EC2 instance ids the dispatcher may send commands to. */
+  agentInstanceIds: 'RSQLO_AGENT_INSTANCE_IDS',
+  /** `key=value`: instances carrying this tag are agents (instead of, or besides, the ids). */
+  agentTag: 'RSQLO_AGENT_TAG',
+  logGroup: 'RSQLO_LOG_GROUP',
+  /** DynamoDB table the idempotency utility writes to (handlers with side effects outside our tables). */
+  idempotencyTable: 'RSQLO_IDEMPOTENCY_TABLE',
+} as const;
+
+export type SettingName = keyof typeof ENV;
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+const nonEmpty = z.string().min(1);
+
+const SCHEMAS: Record<SettingName, z.ZodType<string>> = {
+  configTable: nonEmpty,
+  workflowAuditTable: nonEmpty,
+  jobAuditTable: nonEmpty,
+  eventBus: nonEmpty,
+  jobQueueUrl: z.string().url(),
+  wrapperStateMachineArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:states:/, 'must be a Step Functions state machine ARN'),
+  ssmDocument: nonEmpty,
+  agentInstanceIds: z
+    .string()
+    .regex(/^(i-[0-9a-f]{8,17})(,i-[0-9a-f]{8,17})*$/, 'must be comma-separated instance ids'),
+  agentTag: z.string().regex(/^[^=]+=.+$/, 'must be key=value'),
+  logGroup: nonEmpty,
+  idempotencyTable: nonEmpty,
+};
+
+/**
+ * Reads the named settings from the environment; throws one SettingsError listing every missing or
+ * malformed variable. `optional` ones may be absent (then undefined).
+ */
+export function readSettings<R extends SettingName, O extends SettingName = never>(
+  required: readonly R[],
+  optional: readonly O[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<R, string> & Partial<Record<O, string>> {
+  const out: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const name of [...required, ...optional]) {
+    const variable = ENV[name];
+    const value = env[variable];
+    if (value === undefined || value === '') {
+      if ((required as readonly string[]).includes(name)) problems.push(`${variable} is not set`);
+      continue;
+    }
+    const r = SCHEMAS[name].safeParse(value);
+    if (!r.success) problems.push(`${variable}: ${r.error.issues[0]?.message ?? 'invalid'}`);
+    else out[name] = r.data;
+  }
+  if (problems.length) throw new SettingsError(`configuration error: ${problems.join('; ')}`);
+  return out as Record<R, string> & Partial<Record<O, string>>;
+}

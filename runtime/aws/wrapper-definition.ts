@@ -1,0 +1,156 @@
+/**
+ * The single-job wrapper (DESIGN §4) as Amazon States Language, built from the dispatcher's ARN and
+ * the bus name. The CDK app deploys exactly this; the AWS-path tests simulate exactly this (they read
+ * TimeoutSecondsPath / HeartbeatSecondsPath / Retry / Catch from it), so what is tested is deployed.
+ *
+ * One execution = one attempt of one job, named `<execution>--<stage>-<job>--a<attempt>`. Its input
+ * is a JobRunInput (contracts/jobs.ts).
+ *
+ * - Dispatch: invokes the dispatcher with a task token and waits (TimeoutSecondsPath and
+ *   HeartbeatSecondsPath from the job). The agent ends the wait: SendTaskSuccess when the script
+ *   completed, SendTaskFailure with error `JobFailed` when it did not (it already emitted JobFinished).
+ * - A timeout or a lost heartbeat: the Catch emits JobFinished TimedOut with events:putEvents.
+ * - The dispatcher refusing a stale token (`StaleTaskError`): ends quietly (the job moved on).
+ * - Any other dispatch failure (no agent online after retries, SSM errors): JobFinished Failed.
+ */
+
+/** Error name the agent gives SendTaskFailure: the failure was reported already. */
+export const JOB_FAILED_ERROR = 'JobFailed';
+/** Error name (from the dispatcher Lambda) of a task for an attempt the job has left behind. */
+export const STALE_TASK_ERROR = 'StaleTaskError';
+/** Error name when no agent is online; retried by the state machine before giving up. */
+export const NO_AGENT_ERROR = 'NoAgentAvailableError';
+
+/** Lambda errors worth retrying (AWS's recommended set) plus "no agent online yet". */
+export const DISPATCH_RETRY_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  NO_AGENT_ERROR,
+] as const;
+
+function jobFinishedEntry(busName: string, status: 'TimedOut' | 'Failed', message: string) {
+  return {
+    EventBusName: busName,
+    Source: 'rsqlo',
+    DetailType: 'JobFinished',
+    Detail: {
+      version: 1,
+      'event_id.$': "States.Format('JobFinished:{}:{}:a{}', $.workflow_execution_id, $.job_key, $.attempt)",
+      'occurred_at.$': '$$.State.EnteredTime',
+      'workflow_id.$': '$.workflow_id',
+      'workflow_execution_id.$': '$.workflow_execution_id',
+      'job_key.$': '$.job_key',
+      'job_name.$': '$.job_name',
+      'stage.$': '$.stage',
+      'attempt.$': '$.attempt',
+      status,
+      exit_code: null,
+      'error_message.$': message,
+      started_at: null,
+      'finished_at.$': '$$.State.EnteredTime',
+      duration_ms: null,
+      instance_id: null,
+      ssm_command_id: null,
+      log_location: null,
+      reported_by: 'wrapper',
+    },
+  };
+}
+
+/** The wrapper's definition as a plain object (serialize with JSON.stringify for CloudFormation). */
+export function wrapperDefinition(opts: { dispatcherFunctionArn: string; eventBusName: string }) {
+  return {
+    Comment: 'rsqlo single-job wrapper: dispatch one attempt of one job to one agent and wait for its report',
+    StartAt: 'Dispatch',
+    States: {
+      Dispatch: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+        Parameters: {
+          FunctionName: opts.dispatcherFunctionArn,
+          Payload: { 'task_token.$': '$$.Task.Token', 'job.$': '$' },
+        },
+        TimeoutSecondsPath: '$.timeout_seconds',
+        HeartbeatSecondsPath: '$.heartbeat_seconds',
+        ResultPath: '$.report',
+        Retry: [
+          { ErrorEquals: [...DISPATCH_RETRY_ERRORS], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 },
+        ],
+        Catch: [
+          { ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: 'ReportTimedOut' },
+          { ErrorEquals: ['States.HeartbeatTimeout'], ResultPath: '$.error', Next: 'ReportHeartbeatLost' },
+          { ErrorEquals: [JOB_FAILED_ERROR], ResultPath: '$.error', Next: 'JobFailed' },
+          { ErrorEquals: [STALE_TASK_ERROR], ResultPath: '$.error', Next: 'Stale' },
+          { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'ReportDispatchFailed' },
+        ],
+        Next: 'JobCompleted',
+      },
+      JobCompleted: { Type: 'Succeed' },
+      // The agent reported the failure (JobFinished) already: end without a second event.
+      JobFailed: {
+        Type: 'Fail',
+        Error: JOB_FAILED_ERROR,
+        Cause: 'the job did not complete; see its JobFinished event',
+      },
+      Stale: { Type: 'Succeed', Comment: 'the job moved past this attempt; nothing to report' },
+      ReportTimedOut: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::events:putEvents',
+        Parameters: {
+          Entries: [
+            {
+              ...jobFinishedEntry(
+                opts.eventBusName,
+                'TimedOut',
+                "States.Format('timed out after {} s (timeout_seconds)', $.timeout_seconds)",
+              ),
+            },
+          ],
+        },
+        ResultPath: null,
+        Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2 }],
+        Next: 'TimedOut',
+      },
+      ReportHeartbeatLost: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::events:putEvents',
+        Parameters: {
+          Entries: [
+            {
+              ...jobFinishedEntry(
+                opts.eventBusName,
+                'TimedOut',
+                "States.Format('no heartbeat from the agent for {} s: the agent or its host was lost', $.heartbeat_seconds)",
+              ),
+            },
+          ],
+        },
+        ResultPath: null,
+        Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2 }],
+        Next: 'TimedOut',
+      },
+      ReportDispatchFailed: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::events:putEvents',
+        Parameters: {
+          Entries: [
+            {
+              ...jobFinishedEntry(
+                opts.eventBusName,
+                'Failed',
+                "States.Format('could not dispatch the job: {}: {}', $.error.Error, $.error.Cause)",
+              ),
+            },
+          ],
+        },
+        ResultPath: null,
+        Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2 }],
+        Next: 'DispatchFailed',
+      },
+      TimedOut: { Type: 'Fail', Error: 'States.Timeout', Cause: 'the job attempt timed out' },
+      DispatchFailed: { Type: 'Fail', Error: 'DispatchFailed', Cause: 'the job could not be dispatched' },
+    },
+  };
+}
