@@ -104,9 +104,12 @@ async function main(): Promise<void> {
     if (want('fanout')) {
       const engine: number[] = [];
       const base: number[] = [];
+      let fanWrites = 0;
       for (let i = 0; i < Math.min(runs, 2); i++) {
         base.push(xargs(script, 5000, 16));
-        engine.push((engineScenario('fanout', path.join(work, `fan${i}`)) as unknown as EngineResult).wallMs);
+        const r = engineScenario('fanout', path.join(work, `fan${i}`)) as unknown as EngineResult;
+        engine.push(r.wallMs);
+        fanWrites = r.writes / r.jobs;
       }
       const e = median(engine);
       const b = median(base);
