@@ -29,6 +29,7 @@ import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
+import { isSameProcessAlive } from '../agent/job-runner.js';
 
 /** How to reach a server: plain values, the password travels only in this object and env vars. */
 export interface PgConnectionInfo {
@@ -39,6 +40,17 @@ export interface PgConnectionInfo {
   database: string;
   /** `postgres://user:password@host:port/database` (contains the password: never log it). */
   url: string;
+}
+
+/** libpq's environment variables for a connection (what `rsql`, `psql` and `pg` read). */
+export function pgEnvironment(c: Omit<PgConnectionInfo, 'url'>): Record<string, string> {
+  return {
+    PGHOST: c.host,
+    PGPORT: String(c.port),
+    PGUSER: c.user,
+    PGDATABASE: c.database,
+    PGPASSWORD: c.password,
+  };
 }
 
 /** A started (or reused) embedded server. */
@@ -509,12 +521,7 @@ function readPidFile(pgdata: string): PidFileInfo | undefined {
 }
 
 function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isSameProcessAlive(pid, undefined);
 }
 
 function isPostgresProcess(pid: number): boolean {

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PgConnectionInfo } from './embedded-postgres.js';
+import { type PgConnectionInfo, pgEnvironment } from './embedded-postgres.js';
 import { main } from './main.js';
 
 /** What a run produced. */
@@ -17,13 +17,7 @@ export interface RunResult {
 
 /** Environment pointing the runner at a database (password through PGPASSWORD, never argv). */
 export function envFor(c: PgConnectionInfo): Record<string, string> {
-  return {
-    PGHOST: c.host,
-    PGPORT: String(c.port),
-    PGUSER: c.user,
-    PGDATABASE: c.database,
-    PGPASSWORD: c.password,
-  };
+  return pgEnvironment(c);
 }
 
 /** A runner bound to one database and a scratch directory. */

@@ -1,6 +1,11 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensureEmbeddedPostgres, type PgConnectionInfo } from '../../rsql/embedded-postgres.js';
+import { isSameProcessAlive } from '../../agent/job-runner.js';
+import {
+  ensureEmbeddedPostgres,
+  type PgConnectionInfo,
+  pgEnvironment,
+} from '../../rsql/embedded-postgres.js';
 import { parseConnectionUri } from '../../rsql/session.js';
 import { packageRoot } from '../package-root.js';
 
@@ -30,11 +35,7 @@ export class DatabaseError extends Error {
  */
 export function connectionEnv(c: Omit<PgConnectionInfo, 'url'>): Record<string, string> {
   return {
-    PGHOST: c.host,
-    PGPORT: String(c.port),
-    PGUSER: c.user,
-    PGDATABASE: c.database,
-    PGPASSWORD: c.password,
+    ...pgEnvironment(c),
     HOST: c.host,
     USER: c.user,
     DB: c.database,
@@ -94,13 +95,7 @@ function readOwner(file: string): number | undefined {
 }
 
 function isAlive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid !== undefined && isSameProcessAlive(pid, undefined);
 }
 
 /**

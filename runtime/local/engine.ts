@@ -13,7 +13,7 @@ import {
 } from '../../contracts/events.js';
 import { JobMessage, type JobRunInput, type TaskRequest } from '../../contracts/jobs.js';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
-import { type EventEnvelope, parseEnvelope } from '../../events/envelope.js';
+import { type EventEnvelope, type ParsedEnvelope, parseEnvelope } from '../../events/envelope.js';
 import { alertsFor } from '../../events/routing.js';
 import { createAggregatorService } from '../../services/aggregator/service.js';
 import { createDispatcherService } from '../../services/dispatcher/service.js';
@@ -21,6 +21,7 @@ import { NonRetriableError, StaleTaskError } from '../../services/errors.js';
 import { createPlannerService } from '../../services/planner/service.js';
 import type { Clock, EventPublisher, JobRunOrchestrator, Logger } from '../../services/ports.js';
 import { createRecorderService } from '../../services/recorder/service.js';
+import { deliverEvent } from '../../services/shared/deliver.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
 import { acquireLock } from './lock.js';
@@ -564,28 +565,11 @@ export class LocalEngine {
         // Requests may come from other processes (rsqlo kill): check them in full. Everything else
         // in the outbox was written by this engine's services from typed, validated values.
         const type = (payload as EventEnvelope)['detail-type'];
-        if (type === 'WorkflowRequested' || type === 'WorkflowCancelRequested') {
-          const env = parseEnvelope(payload);
-          if (env.detailType === 'WorkflowRequested')
-            await s.starter.handleRequested(env.detail, env.id, env.time);
-          else if (env.detailType === 'WorkflowCancelRequested')
-            await s.starter.handleCancelRequested(env.detail);
-          return;
-        }
-        const env = payload as EventEnvelope<never>;
-        switch (type) {
-          case 'StageReady':
-            await s.planner.handleStageReady(env.detail);
-            return;
-          case 'JobStarted':
-            await s.recorder.handleJobStarted(env.detail);
-            return;
-          case 'JobFinished':
-            await s.recorder.handleJobFinished(env.detail);
-            return;
-          default:
-            throw new NonRetriableError(`${row.target} has no handler for ${type}`);
-        }
+        const env =
+          type === 'WorkflowRequested' || type === 'WorkflowCancelRequested'
+            ? parseEnvelope(payload)
+            : (trusted(payload as EventEnvelope) as ParsedEnvelope);
+        await deliverEvent(s, env);
       }
     }
   }
@@ -613,6 +597,11 @@ export class LocalEngine {
     });
     this.log.warn('queue message failed', { error: message, final });
   }
+}
+
+/** An envelope this engine's services wrote, typed without re-validation. */
+function trusted(e: EventEnvelope): { id: string; time: string; detailType: string; detail: unknown } {
+  return { id: e.id, time: e.time, detailType: e['detail-type'], detail: e.detail };
 }
 
 /**

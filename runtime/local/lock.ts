@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { isSameProcessAlive } from '../../agent/job-runner.js';
 
 /** Another engine holds the home. */
 export class EngineLockedError extends Error {
@@ -11,15 +12,6 @@ export class EngineLockedError extends Error {
     super(
       `another rsqlo engine (pid ${pid}) is using ${home}; wait for it to finish, stop it, or use another --home`,
     );
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -52,7 +44,12 @@ export function acquireLock(home: string): { release(): void } {
     } catch {
       continue;
     }
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+    if (
+      Number.isInteger(holder) &&
+      holder > 0 &&
+      holder !== process.pid &&
+      isSameProcessAlive(holder, undefined)
+    ) {
       throw new EngineLockedError(home, holder);
     }
     // Stale: replace it atomically, then try again to create ours.

@@ -30,7 +30,7 @@ import {
 } from '../../contracts/events.js';
 import { type JobCommand, JobMessage, type JobRunInput, type TaskRequest } from '../../contracts/jobs.js';
 import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
-import { type EventEnvelope, parseEnvelope, toEnvelope } from '../../events/envelope.js';
+import { type EventEnvelope, type ParsedEnvelope, parseEnvelope, toEnvelope } from '../../events/envelope.js';
 import { type BusService, routeEvent } from '../../events/routing.js';
 import {
   type AggregatorService,
@@ -58,6 +58,7 @@ import type {
   StageCompletion,
 } from '../ports.js';
 import { createRecorderService, type RecorderService } from '../recorder/service.js';
+import { deliverEvent } from '../shared/deliver.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
 import { createStarterService, type StarterService } from '../starter/service.js';
 
@@ -1486,28 +1487,9 @@ export class Simulation {
     }
   }
 
-  private async deliverBus(target: BusService, envelope: EventEnvelope): Promise<void> {
+  private async deliverBus(_target: BusService, envelope: EventEnvelope): Promise<void> {
     const env = parseEnvelope(clone(envelope));
-    const s = this.services;
-    switch (env.detailType) {
-      case 'WorkflowRequested':
-        await s.starter.handleRequested(env.detail, env.id, envelope.time);
-        return;
-      case 'WorkflowCancelRequested':
-        await s.starter.handleCancelRequested(env.detail);
-        return;
-      case 'StageReady':
-        await s.planner.handleStageReady(env.detail);
-        return;
-      case 'JobStarted':
-        await s.recorder.handleJobStarted(env.detail);
-        return;
-      case 'JobFinished':
-        await s.recorder.handleJobFinished(env.detail);
-        return;
-      default:
-        throw new NonRetriableError(`${target} has no handler for ${env.detailType}`);
-    }
+    await deliverEvent(this.services, { ...env, time: envelope.time } as ParsedEnvelope);
   }
 
   private failDelivery(s: Scheduled, err: unknown): void {

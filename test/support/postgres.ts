@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
+import { type PgConnectionInfo, pgEnvironment } from '../../rsql/embedded-postgres.js';
 
 /** The shared server's connection (its default database). */
 export function sharedConnection(): PgConnectionInfo {
@@ -62,11 +62,5 @@ export async function query<R extends Record<string, unknown> = Record<string, u
 
 /** Environment variables pointing a child process (rsql, psql, a wrapper script) at the database. */
 export function pgEnv(c: PgConnectionInfo): Record<string, string> {
-  return {
-    PGHOST: c.host,
-    PGPORT: String(c.port),
-    PGUSER: c.user,
-    PGDATABASE: c.database,
-    PGPASSWORD: c.password,
-  };
+  return pgEnvironment(c);
 }
