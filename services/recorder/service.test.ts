@@ -157,6 +157,18 @@ describe('recorder', () => {
     expect(row(sim)).toEqual(before);
   });
 
+  it('keeps the command id the dispatcher recorded when the agent cannot tell it', async () => {
+    const sim = await dispatchedRun();
+    await sim.store.jobs().transition({
+      workflowExecutionId: 'r1',
+      jobKey: '1.1',
+      expect: { attempt: 1, statuses: ['Dispatched'] },
+      set: { instance_id: 'i-1', ssm_command_id: 'cmd-from-dispatcher' },
+    });
+    await sim.services.recorder.handleJobStarted({ ...started(), ssm_command_id: null });
+    expect(row(sim)).toMatchObject({ execution_status: 'Running', ssm_command_id: 'cmd-from-dispatcher' });
+  });
+
   it('keeps the end of a long error message', async () => {
     const sim = await dispatchedRun();
     const long = `${'x'.repeat(MAX_ERROR_MESSAGE)}THE END`;

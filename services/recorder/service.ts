@@ -30,7 +30,8 @@ export function createRecorderService(deps: RecorderDeps) {
           execution_status: 'Running',
           execution_start_ts: ev.started_at,
           instance_id: ev.instance_id,
-          ssm_command_id: ev.ssm_command_id,
+          // The dispatcher recorded the command id; an agent that cannot tell it keeps it.
+          ...(ev.ssm_command_id !== null ? { ssm_command_id: ev.ssm_command_id } : {}),
           log_location: ev.log_location,
         },
       });

@@ -1,0 +1,33 @@
+/**
+ * Lambda entry of the recorder (EventBridge rule `recorder-job-reports`): JobStarted / JobFinished
+ * update the job audit row. Composition root at module scope; configuration is read once and a
+ * missing variable fails the cold start with a message naming it.
+ */
+import type { Context } from 'aws-lambda';
+import { composeAws } from '../../runtime/aws/compose.js';
+import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
+import { readSettings } from '../../runtime/aws/settings.js';
+import { createRecorderService } from './service.js';
+
+const settings = readSettings(['jobAuditTable']);
+const logger = createLambdaLogger('recorder');
+const aws = composeAws(settings, { log: loggerPort(logger) });
+const recorder = createRecorderService({ jobs: aws.jobs(), log: aws.log });
+
+export async function handler(event: unknown, context?: Context): Promise<{ applied: boolean }> {
+  if (context) logger.addContext(context);
+  const env = readBusEvent(event, ['JobStarted', 'JobFinished'], logger);
+  const result =
+    env.detailType === 'JobStarted'
+      ? await recorder.handleJobStarted(env.detail)
+      : await recorder.handleJobFinished(env.detail);
+  logger.info('job report recorded', {
+    event_id: env.detail.event_id,
+    detail_type: env.detailType,
+    workflow_execution_id: env.detail.workflow_execution_id,
+    job_key: env.detail.job_key,
+    attempt: env.detail.attempt,
+    applied: result.applied,
+  });
+  return { applied: result.applied };
+}
