@@ -161,6 +161,17 @@ export interface JobRepository {
   ): Promise<number>;
 }
 
+/**
+ * The job queue, for a runtime whose state change and message cannot commit together. On AWS the
+ * planner's claim (Pending → Queued) is written first and its messages sent after; the job audit
+ * stream carries every such change to the aggregator, which hands the message here again in case
+ * the sender crashed in between. The local outbox commits both at once, so it has no such port.
+ */
+export interface MessageQueue {
+  /** Sends messages that may have been sent already (duplicates are harmless: the dispatcher checks the row). */
+  ensureSent(messages: OutgoingMessage[]): Promise<void>;
+}
+
 /** The bus. */
 export interface EventPublisher {
   publish(events: RsqloEvent[]): Promise<void>;

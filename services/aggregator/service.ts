@@ -5,7 +5,15 @@ import type {
   WorkflowRunState,
 } from '../../contracts/audit.js';
 import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
-import type { Clock, EventPublisher, JobRepository, Logger, RunRepository } from '../ports.js';
+import type {
+  Clock,
+  EventPublisher,
+  JobRepository,
+  Logger,
+  MessageQueue,
+  OutgoingMessage,
+  RunRepository,
+} from '../ports.js';
 import {
   completionEvents,
   eventBase,
@@ -21,6 +29,12 @@ export interface AggregatorDeps {
   events: EventPublisher;
   clock: Clock;
   log: Logger;
+  /**
+   * Where a just-Queued job's message is sent again (AWS: the job audit stream is the outbox of the
+   * planner's claim and of retries). Unset locally: the local change feed never carries Queued rows,
+   * because the SQLite outbox commits the message with the claim.
+   */
+  queue?: MessageQueue;
 }
 
 /** Longest wait between two attempts, whatever the backoff settings (1 h). */
@@ -110,11 +124,24 @@ export function replayCompletion(run: WorkflowRunState, stage: number): RsqloEve
 export function createAggregatorService(deps: AggregatorDeps) {
   const { runs, jobs, events, clock, log } = deps;
 
-  async function queueRetry(job: JobAuditRecord): Promise<void> {
-    const now = clock.now();
+  /** The queue message of a job's current attempt, hidden until its retry backoff ends. */
+  function jobMessage(job: JobAuditRecord): OutgoingMessage {
     const wait = job.not_before
-      ? Math.max(0, Math.ceil((Date.parse(job.not_before) - now.getTime()) / 1000))
+      ? Math.max(0, Math.ceil((Date.parse(job.not_before) - clock.now().getTime()) / 1000))
       : 0;
+    return {
+      body: {
+        version: EVENT_VERSION,
+        workflow_id: job.workflow_id,
+        workflow_execution_id: job.workflow_execution_id,
+        job_key: job.job_key,
+        attempt: job.attempt,
+      },
+      delaySeconds: wait,
+    };
+  }
+
+  async function queueRetry(job: JobAuditRecord): Promise<void> {
     await jobs.transition(
       {
         workflowExecutionId: job.workflow_execution_id,
@@ -122,21 +149,19 @@ export function createAggregatorService(deps: AggregatorDeps) {
         expect: { attempt: job.attempt, statuses: ['Pending'] },
         set: { execution_status: 'Queued' },
       },
-      {
-        messages: [
-          {
-            body: {
-              version: EVENT_VERSION,
-              workflow_id: job.workflow_id,
-              workflow_execution_id: job.workflow_execution_id,
-              job_key: job.job_key,
-              attempt: job.attempt,
-            },
-            delaySeconds: wait,
-          },
-        ],
-      },
+      { messages: [jobMessage(job)] },
     );
+  }
+
+  /**
+   * A job just moved Pending → Queued (AWS stream): make sure its message went out, in case whoever
+   * queued it stopped between the write and the send. Only while the row is still Queued at that
+   * attempt; once the dispatcher took it (or it moved on), a message would only be dropped again.
+   */
+  async function ensureQueued(job: JobAuditRecord, queue: MessageQueue): Promise<void> {
+    const current = await jobs.getJob(job.workflow_execution_id, job.job_key);
+    if (current?.execution_status !== 'Queued' || current.attempt !== job.attempt) return;
+    await queue.ensureSent([jobMessage(current)]);
   }
 
   async function retry(job: JobAuditRecord): Promise<boolean> {
@@ -199,6 +224,10 @@ export function createAggregatorService(deps: AggregatorDeps) {
 
   return {
     async handleJobChange(job: JobAuditRecord): Promise<void> {
+      if (job.execution_status === 'Queued') {
+        if (deps.queue) await ensureQueued(job, deps.queue);
+        return;
+      }
       if (!isAggregatorChange(job)) return;
       if (job.execution_status === 'Pending') {
         await queueRetry(job);

@@ -4,7 +4,12 @@ import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
 import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
 import { busEvent, captureLogs, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
 import { planned } from '../../runtime/aws/testing/port-scenario.js';
-import { createTestTables, dynamoLocal, localClients, waitForDynamo } from '../../test/support/dynamodb-local.js';
+import {
+  createTestTables,
+  dynamoLocal,
+  localClients,
+  waitForDynamo,
+} from '../../test/support/dynamodb-local.js';
 import { parallel, workflow } from '../testing/fixtures.js';
 
 const ddb = dynamoLocal('services/recorder/handler.test.ts');
@@ -13,7 +18,9 @@ describe('recorder handler: configuration', () => {
   it('fails at load, naming the missing variable', async () => {
     vi.resetModules();
     vi.stubEnv('RSQLO_JOB_AUDIT_TABLE', '');
-    await expect(import('./handler.js')).rejects.toThrow('configuration error: RSQLO_JOB_AUDIT_TABLE is not set');
+    await expect(import('./handler.js')).rejects.toThrow(
+      'configuration error: RSQLO_JOB_AUDIT_TABLE is not set',
+    );
     vi.unstubAllEnvs();
   });
 });

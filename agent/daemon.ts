@@ -1,0 +1,1111 @@
+/**
+ * The EC2 agent daemon, `rsqlo-agent serve` (DESIGN §4).
+ *
+ * `rsqlo-agent submit` (run by the SSM document) drops each job into the spool; this daemon picks
+ * it up (fs.watch plus a periodic scan), runs it with the shared job runner (agent/job-runner.ts)
+ * through the job host process (agent/spawner.ts, which outlives the daemon), at most
+ * `maxConcurrency` at once, and reports: JobStarted, heartbeats while the job runs, then
+ * JobFinished plus SendTaskSuccess / SendTaskFailure(`JobFailed`). The log file of each attempt is
+ * shipped to CloudWatch Logs as it grows.
+ *
+ * Everything that must survive is in the spool (agent/spool.ts): each job's state, including the
+ * reports not yet delivered and the log offset shipped. Reports that fail are retried with
+ * backoff until delivered, so nothing is lost while AWS is unreachable; a restarted daemon
+ * re-reads the spool and carries on.
+ *
+ * Restart and crash: on start, jobs whose process still runs are adopted (watched by pid + start
+ * ticks, heartbeated, reported when they end from the exit journal), finished ones are reported,
+ * never-started ones are started. SIGTERM: stop taking jobs, deliver what can be delivered within
+ * `shutdownFlushSeconds`, and exit, leaving running jobs to the next daemon (the unit's
+ * `KillMode=process` keeps them and the job host alive). Heartbeats pause meanwhile; a gap longer
+ * than a job's heartbeat_seconds makes the wrapper give up, and the next daemon then kills that job.
+ *
+ * The orchestrator giving up (TaskTimedOut / TaskDoesNotExist on any callback, or a heartbeat
+ * refused for good, e.g. InvalidToken: nobody can ever receive this job's result) kills the job's
+ * process tree. The agent then reports nothing more for it: the wrapper already emitted JobFinished
+ * TimedOut, or the starter emitted Cancelled when it stopped the wrapper.
+ */
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  watch,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { RsqloEvent } from '../contracts/events.js';
+import type { JobCommand } from '../contracts/jobs.js';
+import {
+  logLocation as cloudwatchLocation,
+  type LogShipper,
+  LogShippingError,
+  logStreamName,
+} from '../runtime/aws/cloudwatch-logs.js';
+import {
+  errorText as describeError,
+  redactToken,
+  TaskCallbackRejectedError,
+  type TaskCallbackResult,
+  type TaskCallbacks,
+} from '../runtime/aws/task-callbacks.js';
+import { type HostedJob, JobHost } from '../runtime/local/job-host.js';
+import { outcomeStatus } from '../runtime/local/local-agent.js';
+import { acquireLock, EngineLockedError } from '../runtime/local/lock.js';
+import { NonRetriableError } from '../services/errors.js';
+import type { EventPublisher, Logger } from '../services/ports.js';
+import type { AgentConfig } from './config.js';
+import {
+  findJobProcesses,
+  isSameProcessAlive,
+  type JobOutcome,
+  type JobSpec,
+  type KillReason,
+  killProcessTree,
+  readExitFile,
+  resolveCommand,
+} from './job-runner.js';
+import {
+  agentJobFinished,
+  agentJobStarted,
+  type FinalStatus,
+  type JobPlace,
+  makeRedactor,
+  taskOutput,
+} from './reports.js';
+import {
+  commandFile,
+  ensureSpool,
+  isSafeJobRunName,
+  listCommands,
+  listStates,
+  readJson,
+  removeFile,
+  SpooledCommand,
+  type SpoolPaths,
+  stateFile,
+  writeFileAtomic,
+} from './spool.js';
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+// ---------------------------------------------------------------------------------------------
+
+/** Starts job processes; default: the job host process (survives the daemon). */
+export interface JobLauncher {
+  start(id: string, spec: JobSpec): HostedJob;
+  /** Lets go of running jobs (they go on); called on shutdown. */
+  close(): void;
+}
+
+/**
+ * The database credentials for jobs: variables for their environment, and the secret values the
+ * agent blanks wherever it reports text. Implemented on Secrets Manager in agent/main.ts.
+ */
+export interface CredentialSource {
+  get(): Promise<{ env: Record<string, string>; secrets: string[] }>;
+}
+
+export interface AgentDaemonDeps {
+  config: AgentConfig;
+  events: EventPublisher;
+  tasks: TaskCallbacks;
+  logs: LogShipper;
+  /** Default: none (jobs get no credentials). */
+  credentials?: CredentialSource;
+  log: Logger;
+  /** Default: a {@link JobHost}. */
+  launcher?: (onLost: (id: string) => void) => JobLauncher;
+  /** Milliseconds between periodic passes (spool scan, retries, heartbeats due); default 1000. */
+  pollMs?: number;
+  /** Backoff of undelivered reports and log shipping; default 1 s doubling to 5 min, jittered. */
+  retryBackoff?: { baseMs: number; maxMs: number };
+  /** Base environment of jobs before config.env; default PATH (config), HOME, LANG, TZ of the daemon. */
+  baseEnv?: Record<string, string>;
+  now?: () => number;
+}
+
+/** Another daemon already serves this spool. */
+export class AgentLockedError extends Error {
+  override name = 'AgentLockedError';
+}
+
+// ---------------------------------------------------------------------------------------------
+// State kept in the spool
+// ---------------------------------------------------------------------------------------------
+
+type Phase = 'accepted' | 'starting' | 'running' | 'finished' | 'done';
+
+interface Outcome {
+  status: FinalStatus;
+  exit_code: number | null;
+  error: string | null;
+  started_at: string | null;
+  finished_at: string;
+}
+
+/** A report not yet delivered. `id` is unique per job: started, finished, task. */
+type Report =
+  | { id: 'started' | 'finished'; kind: 'event'; event: RsqloEvent }
+  | { id: 'task'; kind: 'task-success'; output: Record<string, unknown> }
+  | { id: 'task'; kind: 'task-failure'; cause: string };
+
+/** A job's record in `<spool>/state/<job_run_name>.json`. Never holds credentials. */
+export interface JobState {
+  v: 1;
+  name: string;
+  phase: Phase;
+  accepted_at: string;
+  log_file: string;
+  exit_file: string;
+  stream: string;
+  instance_id: string;
+  command_id: string | null;
+  pid: number | null;
+  start_ticks: string | null;
+  started_at: string | null;
+  killed_for: KillReason | null;
+  gave_up: string | null;
+  /** Bytes of the log shipped to CloudWatch Logs. */
+  shipped: number;
+  logs_final: boolean;
+  outcome: Outcome | null;
+  reports: Report[];
+  done_at: string | null;
+}
+
+interface Job {
+  state: JobState;
+  cmd: JobCommand;
+  hosted?: HostedJob;
+  adopted?: { pid: number; ticks: string | undefined };
+  /** Credentials being fetched / recovery in progress: counts against the concurrency limit. */
+  busy: boolean;
+  startNotBefore: number;
+  startFailures: number;
+  nextHeartbeat: number;
+  heartbeating: boolean;
+  nextShip: number;
+  shipping: boolean;
+  shipFailures: number;
+  delivering: Set<string>;
+  retries: Map<string, { attempts: number; nextAt: number }>;
+  watch?: NodeJS.Timeout;
+}
+
+/** How long recovery waits for a claimed attempt's process or exit status to show up. */
+const CLAIM_WAIT_MS = 5000;
+/** How long to wait for an ended job's exit status to be written by its runner. */
+const EXIT_STATUS_WAIT_MS = 2000;
+const RECOVER_POLL_MS = 100;
+const ADOPT_POLL_MS = 500;
+/** Report retries: 1 s doubling to 5 min, with jitter. */
+const REPORT_BACKOFF_BASE_MS = 1000;
+const REPORT_BACKOFF_MAX_MS = 5 * 60_000;
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+function backoff(attempts: number, base = REPORT_BACKOFF_BASE_MS, max = REPORT_BACKOFF_MAX_MS): number {
+  const ceiling = Math.min(max, base * 2 ** Math.min(attempts - 1, 20));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** The last lines of a log worth showing as an error: at most 10 lines / 2000 characters. */
+export function logTail(file: string): string {
+  try {
+    const size = statSync(file).size;
+    const start = Math.max(0, size - 4096);
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(size - start);
+      const n = readSync(fd, buf, 0, buf.length, start);
+      let text = buf.toString('utf8', 0, n);
+      if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+      return text
+        .split(/\r?\n/)
+        .filter((l) => l.trim() !== '')
+        .slice(-10)
+        .join('\n')
+        .slice(-2000)
+        .trim();
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The daemon
+// ---------------------------------------------------------------------------------------------
+
+/** A running daemon. */
+export interface AgentDaemon {
+  /** Loads the spool (adopting, reporting, restarting what it finds) and starts serving. */
+  start(): Promise<void>;
+  /**
+   * Stops taking jobs, delivers what it can within `shutdownFlushSeconds`, and lets go of running
+   * jobs (they go on; the next daemon adopts them).
+   */
+  stop(): Promise<void>;
+  /** Runs one pass now (tests; the daemon runs them by itself). */
+  poke(): void;
+  /** Jobs the daemon tracks that are not done (tests and status). */
+  active(): Array<Pick<JobState, 'name' | 'phase' | 'pid'> & { pendingReports: string[] }>;
+}
+
+/**
+ * Creates the daemon over its ports (events, task callbacks, log shipping, credentials), so its
+ * logic runs the same against AWS (agent/main.ts) and against mocks in tests.
+ */
+export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
+  const { config, events, tasks, logs, log } = deps;
+  const now = deps.now ?? Date.now;
+  const pollMs = deps.pollMs ?? 1000;
+  const graceMs = Math.round(config.killGraceSeconds * 1000);
+  const retryBase = deps.retryBackoff?.baseMs ?? REPORT_BACKOFF_BASE_MS;
+  const retryMax = deps.retryBackoff?.maxMs ?? REPORT_BACKOFF_MAX_MS;
+  const jobs = new Map<string, Job>();
+  let paths: SpoolPaths;
+  let launcher: JobLauncher | undefined;
+  let lock: { release(): void } | undefined;
+  let watcher: FSWatcher | undefined;
+  let interval: NodeJS.Timeout | undefined;
+  let soon: NodeJS.Timeout | undefined;
+  let stopping = false;
+  let closed = false;
+  let lastPrune = 0;
+  let redact: (text: string) => string = (t) => t;
+  const inflight = new Set<Promise<unknown>>();
+  const baseEnv: Record<string, string> = deps.baseEnv ?? {
+    HOME: process.env.HOME ?? '/',
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    ...(process.env.TZ ? { TZ: process.env.TZ } : {}),
+  };
+
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p)).catch(() => {});
+    return p;
+  };
+
+  function getLauncher(): JobLauncher {
+    if (!launcher) {
+      const make = deps.launcher ?? ((onLost) => new JobHost(onLost));
+      launcher = make((id) => onHostLost(id));
+    }
+    return launcher;
+  }
+
+  function save(job: Job): void {
+    if (closed) return;
+    writeFileAtomic(stateFile(paths, job.state.name), JSON.stringify(job.state));
+  }
+
+  function place(job: Job): JobPlace {
+    return {
+      instanceId: job.state.instance_id,
+      commandId: job.state.command_id,
+      logLocation: cloudwatchLocation(config.logGroup, job.state.stream),
+    };
+  }
+
+  function scheduleTick(delay = 0): void {
+    if (closed || soon) return;
+    soon = setTimeout(() => {
+      soon = undefined;
+      tick();
+    }, delay);
+  }
+
+  function heartbeatEveryMs(cmd: JobCommand): number {
+    const seconds = config.heartbeatEverySeconds ?? Math.max(1, cmd.heartbeat_seconds / 3);
+    return Math.max(100, Math.round(seconds * 1000));
+  }
+
+  function note(job: Job, text: string): void {
+    try {
+      if (existsSync(job.state.log_file)) appendFileSync(job.state.log_file, `rsqlo-agent: ${text}\n`);
+    } catch {
+      // the log is not writable: the daemon's own log has it
+    }
+  }
+
+  // -- accepting -------------------------------------------------------------------------------
+
+  function scan(): void {
+    if (stopping) return;
+    for (const name of listCommands(paths)) {
+      if (jobs.has(name)) continue;
+      const file = commandFile(paths, name);
+      if (!isSafeJobRunName(name)) {
+        log.error('ignoring a spool file whose name is not a job run name', { file });
+        removeFile(file);
+        continue;
+      }
+      const existing = readState(name);
+      if (existing) {
+        if (existing.phase === 'done') {
+          log.info('a finished job was submitted again; ignored', { job_run_name: name });
+          removeFile(file);
+        }
+        continue;
+      }
+      let entry: SpooledCommand;
+      try {
+        const r = SpooledCommand.safeParse(readJson(file));
+        if (!r.success)
+          throw new Error(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        entry = r.data;
+        if (entry.command.job_run_name !== name) throw new Error('the file name does not match job_run_name');
+      } catch (err) {
+        log.error('dropping an unreadable job from the spool', { file, error: (err as Error).message });
+        removeFile(file);
+        continue;
+      }
+      accept(entry);
+    }
+  }
+
+  function accept(entry: SpooledCommand): void {
+    const cmd = entry.command;
+    const exec = cmd.workflow_execution_id;
+    const state: JobState = {
+      v: 1,
+      name: cmd.job_run_name,
+      phase: 'accepted',
+      accepted_at: new Date(now()).toISOString(),
+      log_file: path.join(config.logDir, exec, `${cmd.job_key}.a${cmd.attempt}.log`),
+      exit_file: path.join(paths.exits, exec),
+      stream: logStreamName(cmd.job_run_name),
+      instance_id: config.instanceId ?? entry.instance_id ?? hostname(),
+      command_id: entry.command_id,
+      pid: null,
+      start_ticks: null,
+      started_at: null,
+      killed_for: null,
+      gave_up: null,
+      shipped: 0,
+      logs_final: false,
+      outcome: null,
+      reports: [],
+      done_at: null,
+    };
+    const job = newJob(state, cmd);
+    jobs.set(state.name, job);
+    save(job);
+    log.info('job accepted', {
+      job_run_name: state.name,
+      script: cmd.script,
+      task_token: redactToken(cmd.task_token),
+    });
+  }
+
+  function newJob(state: JobState, cmd: JobCommand): Job {
+    return {
+      state,
+      cmd,
+      busy: false,
+      startNotBefore: 0,
+      startFailures: 0,
+      nextHeartbeat: now() + heartbeatEveryMs(cmd),
+      heartbeating: false,
+      nextShip: 0,
+      shipping: false,
+      shipFailures: 0,
+      delivering: new Set(),
+      retries: new Map(),
+    };
+  }
+
+  function readState(name: string): JobState | undefined {
+    try {
+      const s = readJson(stateFile(paths, name)) as JobState | undefined;
+      if (s && s.v === 1 && s.name === name) return s;
+      if (s) log.error('ignoring a state file of an unknown shape', { job_run_name: name });
+    } catch (err) {
+      log.error('ignoring an unreadable state file', { job_run_name: name, error: (err as Error).message });
+    }
+    return undefined;
+  }
+
+  // -- starting --------------------------------------------------------------------------------
+
+  function running(): number {
+    let n = 0;
+    for (const j of jobs.values())
+      if (j.busy || j.state.phase === 'starting' || j.state.phase === 'running') n++;
+    return n;
+  }
+
+  function scriptProblem(cmd: JobCommand): { path: string } | { problem: string } {
+    const root = path.resolve(config.scriptRoot);
+    const scriptPath = path.resolve(root, cmd.script);
+    const rel = path.relative(root, scriptPath);
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel))
+      return { problem: `script ${cmd.script} is outside the script root ${root}` };
+    if (!existsSync(scriptPath)) return { problem: `script not found: ${scriptPath}` };
+    return { path: scriptPath };
+  }
+
+  async function launch(job: Job): Promise<void> {
+    const { cmd, state } = job;
+    job.busy = true;
+    try {
+      const script = scriptProblem(cmd);
+      let problem = 'problem' in script ? script.problem : undefined;
+      let creds: Record<string, string> = {};
+      if (!problem && deps.credentials) {
+        try {
+          const c = await deps.credentials.get();
+          creds = c.env;
+          redact = makeRedactor(c.secrets);
+        } catch (err) {
+          const transient = (err as { transient?: boolean }).transient === true;
+          const message = err instanceof Error ? err.message : String(err);
+          if (transient) {
+            job.startFailures++;
+            job.startNotBefore = now() + backoff(job.startFailures, 1000, 60_000);
+            log.warn('credentials unavailable; the job waits', { job_run_name: state.name, error: message });
+            return;
+          }
+          problem = `cannot get the database credentials: ${message}`;
+        }
+      }
+      if (closed || stopping || state.gave_up || state.phase !== 'accepted') return;
+      if (problem || !('path' in script)) {
+        log.warn('job cannot start', { job_run_name: state.name, error: problem });
+        finish(job, {
+          status: 'Failed',
+          exit_code: null,
+          error: problem ?? 'cannot start',
+          started_at: null,
+          finished_at: new Date(now()).toISOString(),
+        });
+        return;
+      }
+      let spec: JobSpec;
+      try {
+        const c = resolveCommand(script.path, cmd.args, { rsqlCommand: config.rsqlCommand });
+        spec = {
+          command: c.command,
+          args: c.args,
+          cwd: path.dirname(script.path),
+          env: jobEnv(cmd, creds),
+          logFile: state.log_file,
+          exitFile: state.exit_file,
+          killGraceMs: graceMs,
+          exclusive: true,
+        };
+        mkdirSync(path.dirname(state.log_file), { recursive: true });
+      } catch (err) {
+        finish(job, {
+          status: 'Failed',
+          exit_code: null,
+          error: err instanceof Error ? err.message : String(err),
+          started_at: null,
+          finished_at: new Date(now()).toISOString(),
+        });
+        return;
+      }
+      state.phase = 'starting';
+      save(job);
+      const hosted = getLauncher().start(state.name, spec);
+      job.hosted = hosted;
+      void hosted.started.then((s) => {
+        if (closed || s.pid <= 0 || job.hosted !== hosted || state.outcome) return;
+        state.pid = s.pid;
+        state.start_ticks = s.startTicks ?? null;
+        state.started_at = s.startedAt.toISOString();
+        state.phase = 'running';
+        state.reports.push({
+          id: 'started',
+          kind: 'event',
+          event: agentJobStarted(cmd, state.started_at, place(job)),
+        });
+        save(job);
+        log.info('job started', { job_run_name: state.name, pid: s.pid });
+        scheduleTick();
+      });
+      void hosted.done.then((o) => {
+        if (closed || job.hosted !== hosted) return;
+        job.hosted = undefined;
+        onEnded(job, o);
+      });
+    } finally {
+      job.busy = false;
+      scheduleTick();
+    }
+  }
+
+  function jobEnv(cmd: JobCommand, creds: Record<string, string>): Record<string, string> {
+    return {
+      ...baseEnv,
+      PATH: config.path,
+      ...config.env,
+      ...cmd.parameters,
+      ...creds,
+      RSQLO_WORKFLOW_ID: cmd.workflow_id,
+      RSQLO_EXECUTION_ID: cmd.workflow_execution_id,
+      RSQLO_JOB_KEY: cmd.job_key,
+      RSQLO_JOB_NAME: cmd.job_name,
+      RSQLO_STAGE: String(cmd.stage),
+      RSQLO_ATTEMPT: String(cmd.attempt),
+      RSQLO_JOB_RUN: cmd.job_run_name,
+    };
+  }
+
+  // -- ending ----------------------------------------------------------------------------------
+
+  function onEnded(job: Job, o: JobOutcome): void {
+    if (o.claimed) {
+      // Another job host started this attempt (a dead daemon's last request): follow that one.
+      recoverRunning(job);
+      return;
+    }
+    const started = job.state.started_at ?? (o.spawnError ? null : o.startedAt.toISOString());
+    const { status, error } = outcomeStatus({
+      ...o,
+      killedFor: o.killedFor ?? job.state.killed_for ?? undefined,
+    });
+    finish(job, {
+      status,
+      exit_code: o.exitCode,
+      error,
+      started_at: started,
+      finished_at: o.finishedAt.toISOString(),
+    });
+  }
+
+  /** Ends a job from its exit journal line (after a restart), or with an unknown outcome. */
+  function finishFromJournal(job: Job, e: ReturnType<typeof readExitFile>, unknown: string): void {
+    const finishedAt = new Date(now()).toISOString();
+    if (!e) {
+      finish(job, {
+        status: job.state.killed_for === 'timeout' ? 'TimedOut' : 'Failed',
+        exit_code: null,
+        error: unknown,
+        started_at: job.state.started_at,
+        finished_at: finishedAt,
+      });
+      return;
+    }
+    const exitCode = 'exitCode' in e ? e.exitCode : null;
+    const signal = 'signal' in e ? (e.signal as NodeJS.Signals) : null;
+    const { status, error } = outcomeStatus({
+      exitCode,
+      signal,
+      killedFor: job.state.killed_for ?? undefined,
+      errorTail: exitCode === 0 ? '' : logTail(job.state.log_file),
+    });
+    finish(job, {
+      status,
+      exit_code: exitCode,
+      error,
+      started_at: job.state.started_at,
+      finished_at: finishedAt,
+    });
+  }
+
+  /** Records the outcome and queues its reports (none when the orchestrator gave up). */
+  function finish(job: Job, outcome: Outcome): void {
+    const { state, cmd } = job;
+    if (state.outcome || closed) return;
+    if (job.watch) clearInterval(job.watch);
+    job.watch = undefined;
+    job.adopted = undefined;
+    const error = outcome.error === null ? null : redact(outcome.error);
+    state.outcome = { ...outcome, error };
+    state.phase = 'finished';
+    if (state.gave_up) {
+      log.info('job ended after the orchestrator gave up on it; nothing to report', {
+        job_run_name: state.name,
+        reason: state.gave_up,
+      });
+    } else {
+      const r = {
+        status: outcome.status,
+        exitCode: outcome.exit_code,
+        error,
+        startedAt: outcome.started_at,
+        finishedAt: outcome.finished_at,
+      };
+      state.reports.push({ id: 'finished', kind: 'event', event: agentJobFinished(cmd, r, place(job)) });
+      if (outcome.status === 'Completed') {
+        state.reports.push({ id: 'task', kind: 'task-success', output: taskOutput(r, place(job)) });
+      } else if (!(outcome.status === 'TimedOut' && state.killed_for === 'timeout')) {
+        // A local timeout needs no task result: the wrapper's own timer ran out first.
+        state.reports.push({ id: 'task', kind: 'task-failure', cause: error ?? outcome.status });
+      }
+    }
+    save(job);
+    log.info('job finished', {
+      job_run_name: state.name,
+      status: outcome.status,
+      exit_code: outcome.exit_code,
+    });
+    scheduleTick();
+  }
+
+  function markDone(job: Job): void {
+    const { state } = job;
+    state.phase = 'done';
+    state.done_at = new Date(now()).toISOString();
+    state.reports = [];
+    save(job); // the tombstone first: submit checks it after creating a command file
+    removeFile(commandFile(paths, state.name));
+    jobs.delete(state.name);
+  }
+
+  // -- the orchestrator giving up, timeouts --------------------------------------------------------
+
+  function gaveUp(job: Job, reason: string): void {
+    const { state } = job;
+    if (state.gave_up || state.outcome || closed) return;
+    state.gave_up = reason;
+    log.warn('the orchestrator no longer waits for this job; killing it', {
+      job_run_name: state.name,
+      reason,
+    });
+    if (state.phase === 'accepted') {
+      save(job);
+      if (!job.busy) markDone(job);
+      return;
+    }
+    kill(job, 'cancel', `the orchestrator no longer waits for this attempt (${reason}); killing the job`);
+  }
+
+  function kill(job: Job, reason: KillReason, why: string): void {
+    const { state } = job;
+    state.killed_for ??= reason;
+    save(job);
+    note(job, why);
+    if (job.hosted) {
+      void job.hosted.kill(reason);
+    } else if (job.adopted) {
+      const a = job.adopted;
+      void track(killProcessTree(a.pid, graceMs, { startTicks: a.ticks, exitKey: state.log_file }));
+    }
+  }
+
+  // -- recovery --------------------------------------------------------------------------------
+
+  function recoverRunning(job: Job, waitedMs = 0): void {
+    const { state } = job;
+    if (closed || state.outcome) return;
+    const fromJournal = () => readExitFile(state.exit_file, state.log_file);
+    const e = fromJournal();
+    if (e) {
+      finishFromJournal(job, e, '');
+      return;
+    }
+    let pid = state.pid;
+    let ticks = state.start_ticks ?? undefined;
+    if (pid === null) {
+      const [found] = findJobProcesses(state.log_file);
+      if (found) {
+        pid = found.pid;
+        ticks = found.startTicks;
+        state.pid = pid;
+        state.start_ticks = ticks;
+        state.phase = 'running';
+        if (!state.started_at) {
+          state.started_at = new Date(now()).toISOString();
+          state.reports.push({
+            id: 'started',
+            kind: 'event',
+            event: agentJobStarted(job.cmd, state.started_at, place(job)),
+          });
+        }
+        save(job);
+      } else if (!existsSync(state.log_file)) {
+        // Never claimed: nothing ran, so starting it now runs it once.
+        state.phase = 'accepted';
+        save(job);
+        job.busy = false;
+        return;
+      } else if (waitedMs < CLAIM_WAIT_MS) {
+        // Claimed by a job host that has not started it yet: look again shortly.
+        job.busy = true;
+        setTimeout(() => {
+          job.busy = false;
+          recoverRunning(job, waitedMs + RECOVER_POLL_MS);
+        }, RECOVER_POLL_MS);
+        return;
+      } else {
+        job.busy = false;
+        finishFromJournal(
+          job,
+          undefined,
+          'the job was handed to a job host that ended without running it or recording an exit status',
+        );
+        return;
+      }
+    }
+    job.busy = false;
+    if (!isSameProcessAlive(pid, ticks)) {
+      awaitExitStatus(
+        job,
+        0,
+        'the agent stopped while this job ran and its process left no exit status; outcome unknown',
+      );
+      return;
+    }
+    job.adopted = { pid, ticks };
+    log.info('adopted a running job', { job_run_name: state.name, pid });
+    const alivePid = pid;
+    job.watch = setInterval(() => {
+      if (isSameProcessAlive(alivePid, ticks)) return;
+      clearInterval(job.watch);
+      job.watch = undefined;
+      awaitExitStatus(
+        job,
+        0,
+        'the job ended while the agent was stopped and left no exit status; outcome unknown',
+      );
+    }, ADOPT_POLL_MS);
+  }
+
+  function awaitExitStatus(job: Job, waitedMs: number, unknown: string): void {
+    if (closed || job.state.outcome) return;
+    const e = readExitFile(job.state.exit_file, job.state.log_file);
+    if (e || waitedMs >= EXIT_STATUS_WAIT_MS) {
+      job.busy = false;
+      finishFromJournal(job, e, unknown);
+      return;
+    }
+    job.busy = true;
+    setTimeout(() => awaitExitStatus(job, waitedMs + RECOVER_POLL_MS, unknown), RECOVER_POLL_MS);
+  }
+
+  function onHostLost(id: string): void {
+    const job = jobs.get(id);
+    if (!job || closed) return;
+    job.hosted = undefined;
+    log.warn('the job host ended while running this job; watching it by pid', { job_run_name: id });
+    recoverRunning(job);
+  }
+
+  function load(): void {
+    for (const name of listStates(paths)) {
+      const state = readState(name);
+      if (!state || state.phase === 'done') continue;
+      let entry: SpooledCommand | undefined;
+      try {
+        const r = SpooledCommand.safeParse(readJson(commandFile(paths, name)));
+        if (r.success) entry = r.data;
+      } catch {
+        // handled below
+      }
+      if (!entry) {
+        log.error('a job in the spool lost its command file; it is dropped', { job_run_name: name });
+        state.phase = 'done';
+        state.done_at = new Date(now()).toISOString();
+        writeFileAtomic(stateFile(paths, name), JSON.stringify(state));
+        continue;
+      }
+      const job = newJob(state, entry.command);
+      jobs.set(name, job);
+      if (state.outcome) {
+        state.phase = 'finished';
+      } else if (state.phase === 'starting' || state.phase === 'running') {
+        recoverRunning(job);
+      }
+    }
+  }
+
+  // -- heartbeats, reports, logs ------------------------------------------------------------------
+
+  function heartbeat(job: Job): void {
+    job.heartbeating = true;
+    const token = job.cmd.task_token;
+    void track(
+      tasks.heartbeat(token).then(
+        (r: TaskCallbackResult) => {
+          if (r.outcome === 'gave-up') gaveUp(job, r.reason);
+        },
+        (err: unknown) => {
+          if (err instanceof TaskCallbackRejectedError) gaveUp(job, 'rejected');
+          log.warn('heartbeat failed', { job_run_name: job.state.name, error: describeError(err, token) });
+        },
+      ),
+    ).finally(() => {
+      job.heartbeating = false;
+      job.nextHeartbeat = now() + heartbeatEveryMs(job.cmd);
+    });
+  }
+
+  async function deliverOne(job: Job, report: Report): Promise<'delivered' | 'retry'> {
+    const token = job.cmd.task_token;
+    try {
+      if (report.kind === 'event') {
+        await events.publish([report.event]);
+      } else {
+        const r =
+          report.kind === 'task-success'
+            ? await tasks.success(token, report.output)
+            : await tasks.failure(token, report.cause);
+        if (r.outcome === 'gave-up')
+          log.info('task result not needed: the orchestrator gave up on this attempt', {
+            job_run_name: job.state.name,
+            reason: r.reason,
+          });
+      }
+      return 'delivered';
+    } catch (err) {
+      if (err instanceof NonRetriableError) {
+        log.error('a report was refused for good and is dropped', {
+          job_run_name: job.state.name,
+          report: report.id,
+          error: describeError(err, token),
+        });
+        return 'delivered';
+      }
+      log.warn('report not delivered; will retry', {
+        job_run_name: job.state.name,
+        report: report.id,
+        error: describeError(err, token),
+      });
+      return 'retry';
+    }
+  }
+
+  function deliver(job: Job, force = false): void {
+    for (const report of job.state.reports) {
+      const key = report.id;
+      if (job.delivering.has(key)) continue;
+      const retry = job.retries.get(key);
+      if (!force && retry && retry.nextAt > now()) continue;
+      job.delivering.add(key);
+      void track(deliverOne(job, report)).then((result) => {
+        job.delivering.delete(key);
+        if (closed) return;
+        if (result === 'delivered') {
+          job.state.reports = job.state.reports.filter((r) => r.id !== key);
+          job.retries.delete(key);
+          save(job);
+        } else {
+          const attempts = (retry?.attempts ?? 0) + 1;
+          job.retries.set(key, { attempts, nextAt: now() + backoff(attempts, retryBase, retryMax) });
+        }
+        scheduleTick();
+      });
+    }
+  }
+
+  function ship(job: Job): void {
+    const { state } = job;
+    const final = state.phase === 'finished';
+    job.shipping = true;
+    void track(
+      logs.ship({ stream: state.stream, file: state.log_file, offset: state.shipped, final, redact }),
+    )
+      .then(
+        (offset) => {
+          job.shipFailures = 0;
+          if (offset !== state.shipped || final) {
+            state.shipped = offset;
+            if (final) state.logs_final = true;
+            save(job);
+          }
+          job.nextShip = now() + config.logShipEverySeconds * 1000;
+        },
+        (err: unknown) => {
+          if (err instanceof LogShippingError && err.offset !== state.shipped) {
+            state.shipped = err.offset;
+            save(job);
+          }
+          job.shipFailures++;
+          job.nextShip = now() + backoff(job.shipFailures, retryBase, retryMax);
+          log.warn('log shipping failed; will retry', {
+            job_run_name: state.name,
+            error: describeError(err),
+          });
+        },
+      )
+      .finally(() => {
+        job.shipping = false;
+        scheduleTick();
+      });
+  }
+
+  // -- the pass --------------------------------------------------------------------------------
+
+  function tick(): void {
+    if (closed) return;
+    try {
+      scan();
+      const t = now();
+      const ordered = [...jobs.values()].sort((a, b) =>
+        a.state.accepted_at < b.state.accepted_at ? -1 : a.state.accepted_at > b.state.accepted_at ? 1 : 0,
+      );
+      for (const job of ordered) {
+        const { state, cmd } = job;
+        if (state.phase === 'accepted' && !job.busy) {
+          if (!state.gave_up && t - Date.parse(state.accepted_at) > cmd.timeout_seconds * 1000) {
+            log.warn('job waited in the spool past its timeout; dropped (the wrapper reported it TimedOut)', {
+              job_run_name: state.name,
+            });
+            state.gave_up = 'expired';
+          }
+          if (state.gave_up) {
+            markDone(job);
+            continue;
+          }
+          if (!stopping && t >= job.startNotBefore && running() < config.maxConcurrency) {
+            void track(
+              launch(job).catch((err: unknown) => {
+                log.error('starting a job failed; will retry', {
+                  job_run_name: state.name,
+                  error: describeError(err),
+                });
+                job.startFailures++;
+                job.startNotBefore = now() + backoff(job.startFailures, 1000, 60_000);
+              }),
+            );
+          }
+        }
+        const live = !state.outcome && !state.gave_up;
+        if (live && !stopping && !job.heartbeating && t >= job.nextHeartbeat) heartbeat(job);
+        if (
+          state.phase === 'running' &&
+          !state.outcome &&
+          state.killed_for === null &&
+          state.started_at &&
+          t - Date.parse(state.started_at) > cmd.timeout_seconds * 1000
+        ) {
+          kill(job, 'timeout', `timed out after ${cmd.timeout_seconds} s (timeout_seconds); killing the job`);
+        }
+        if (state.reports.length > 0) deliver(job);
+        const shipDue =
+          ((state.phase === 'running' || state.phase === 'starting') && t >= job.nextShip) ||
+          (state.phase === 'finished' && !state.logs_final && t >= job.nextShip);
+        if (shipDue && !job.shipping) ship(job);
+        if (state.phase === 'finished' && state.logs_final && state.reports.length === 0 && !job.shipping) {
+          markDone(job);
+          log.info('job done', { job_run_name: state.name });
+        }
+      }
+      if (t - lastPrune > PRUNE_EVERY_MS) {
+        lastPrune = t;
+        prune();
+      }
+    } catch (err) {
+      log.error('agent pass failed', { error: describeError(err) });
+    }
+  }
+
+  /** Forgets tombstones and exit journals older than doneRetentionHours. */
+  function prune(): void {
+    const limit = now() - config.doneRetentionHours * 3600_000;
+    for (const name of listStates(paths)) {
+      if (jobs.has(name)) continue;
+      const s = readState(name);
+      if (s?.phase === 'done' && s.done_at && Date.parse(s.done_at) < limit)
+        removeFile(stateFile(paths, name));
+    }
+    const busyJournals = new Set([...jobs.values()].map((j) => j.state.exit_file));
+    for (const name of listDir(paths.exits)) {
+      const file = path.join(paths.exits, name);
+      try {
+        if (!busyJournals.has(file) && statSync(file).mtimeMs < limit) removeFile(file);
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  return {
+    async start() {
+      paths = ensureSpool(config.spoolDir);
+      try {
+        lock = acquireLock(config.spoolDir);
+      } catch (err) {
+        if (err instanceof EngineLockedError)
+          throw new AgentLockedError(
+            `another rsqlo-agent (pid ${err.pid}) serves the spool ${config.spoolDir}; stop it first`,
+          );
+        throw err;
+      }
+      mkdirSync(config.logDir, { recursive: true });
+      load();
+      if (deps.credentials && jobs.size > 0) {
+        // Jobs adopted after a restart still get the secrets blanked from what is reported.
+        void track(
+          deps.credentials.get().then(
+            (c) => {
+              redact = makeRedactor(c.secrets);
+            },
+            () => {},
+          ),
+        );
+      }
+      try {
+        watcher = watch(paths.jobs, () => scheduleTick(10));
+        watcher.on('error', () => {});
+      } catch {
+        // no inotify: the periodic scan still finds jobs
+      }
+      interval = setInterval(tick, pollMs);
+      log.info('rsqlo-agent serving', {
+        spool: config.spoolDir,
+        max_concurrency: config.maxConcurrency,
+        adopted_or_pending: jobs.size,
+      });
+      tick();
+    },
+
+    async stop() {
+      if (closed) return;
+      stopping = true;
+      watcher?.close();
+      clearInterval(interval);
+      // Last chance to deliver: everything pending, now, for at most shutdownFlushSeconds.
+      const deadline = now() + config.shutdownFlushSeconds * 1000;
+      for (const job of jobs.values()) {
+        deliver(job, true);
+        if (job.state.phase === 'finished' && !job.state.logs_final && !job.shipping) ship(job);
+      }
+      while (inflight.size > 0 && now() < deadline) {
+        await Promise.race([
+          Promise.allSettled([...inflight]),
+          new Promise((r) => setTimeout(r, Math.max(1, deadline - now()))),
+        ]);
+      }
+      closed = true;
+      clearTimeout(soon);
+      for (const job of jobs.values()) if (job.watch) clearInterval(job.watch);
+      launcher?.close();
+      lock?.release();
+      log.info('rsqlo-agent stopped; running jobs go on and are adopted by the next start', {
+        running: [...jobs.values()].filter((j) => j.state.phase === 'running').length,
+      });
+    },
+
+    poke() {
+      scheduleTick();
+    },
+
+    active() {
+      return [...jobs.values()].map((j) => ({
+        name: j.state.name,
+        phase: j.state.phase,
+        pid: j.state.pid,
+        pendingReports: j.state.reports.map((r) => r.id),
+      }));
+    },
+  };
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * What the agent daemon reports about a job attempt: its JobStarted and JobFinished events (the
+ * same deterministic event ids as the local agent, so whoever reports first wins and the others are
+ * harmless) and the task result for the wrapper. Pure functions, shared by the daemon and its tests.
+ */
+import { EVENT_VERSION, eventIds, type RsqloEvent } from '../contracts/events.js';
+import type { JobCommand } from '../contracts/jobs.js';
+
+/** Where a job ran and where its log is, as the events say it. */
+export interface JobPlace {
+  instanceId: string;
+  commandId: string | null;
+  logLocation: string | null;
+}
+
+/** A job's final status and its error text (null when it completed). */
+export type FinalStatus = 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled';
+
+function base(cmd: JobCommand, id: string, at: string) {
+  return {
+    version: EVENT_VERSION,
+    event_id: id,
+    occurred_at: at,
+    workflow_id: cmd.workflow_id,
+    workflow_execution_id: cmd.workflow_execution_id,
+    job_key: cmd.job_key,
+    job_name: cmd.job_name,
+    stage: cmd.stage,
+    attempt: cmd.attempt,
+  };
+}
+
+/** JobStarted for an attempt that started at `startedAt` (ISO). */
+export function agentJobStarted(cmd: JobCommand, startedAt: string, place: JobPlace): RsqloEvent {
+  return {
+    detailType: 'JobStarted',
+    detail: {
+      ...base(cmd, eventIds.jobStarted(cmd.workflow_execution_id, cmd.job_key, cmd.attempt), startedAt),
+      started_at: startedAt,
+      instance_id: place.instanceId,
+      ssm_command_id: place.commandId,
+      log_location: place.logLocation,
+    },
+  };
+}
+
+/** JobFinished as the agent reports it. `startedAt` null: the script never started. */
+export function agentJobFinished(
+  cmd: JobCommand,
+  r: {
+    status: FinalStatus;
+    exitCode: number | null;
+    error: string | null;
+    startedAt: string | null;
+    finishedAt: string;
+  },
+  place: JobPlace,
+): RsqloEvent {
+  const duration =
+    r.startedAt !== null ? Math.max(0, Date.parse(r.finishedAt) - Date.parse(r.startedAt)) : null;
+  return {
+    detailType: 'JobFinished',
+    detail: {
+      ...base(cmd, eventIds.jobFinished(cmd.workflow_execution_id, cmd.job_key, cmd.attempt), r.finishedAt),
+      status: r.status,
+      exit_code: r.exitCode,
+      error_message: r.error,
+      started_at: r.startedAt,
+      finished_at: r.finishedAt,
+      duration_ms: duration,
+      instance_id: place.instanceId,
+      ssm_command_id: place.commandId,
+      log_location: place.logLocation,
+      reported_by: 'agent',
+    },
+  };
+}
+
+/** The wrapper's `$.report` on success: a small summary, no secrets. */
+export function taskOutput(
+  r: { exitCode: number | null; startedAt: string | null; finishedAt: string },
+  place: JobPlace,
+): Record<string, unknown> {
+  return {
+    status: 'Completed',
+    exit_code: r.exitCode,
+    started_at: r.startedAt,
+    finished_at: r.finishedAt,
+    instance_id: place.instanceId,
+    log_location: place.logLocation,
+  };
+}
+
+/** The text that replaces a secret wherever the agent reports or ships text. */
+export const REDACTED = '********';
+
+/**
+ * A function that blanks every occurrence of the given secret values (shorter than 4 characters:
+ * ignored, they would blank ordinary text). Defence in depth: a script that echoes its password
+ * still does not get it into events, task results or CloudWatch.
+ */
+export function makeRedactor(secrets: Iterable<string>): (text: string) => string {
+  const values = [...new Set([...secrets].filter((s) => s.length >= 4))].sort((a, b) => b.length - a.length);
+  if (values.length === 0) return (text) => text;
+  return (text) => {
+    let out = text;
+    for (const v of values) if (out.includes(v)) out = out.split(v).join(REDACTED);
+    return out;
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * The agent's spool: a folder that outlives the daemon and holds everything it must not lose.
+ *
+ * ```
+ * <spool>/jobs/<job_run_name>.json   submitted commands (written by `submit`, read by the daemon)
+ * <spool>/state/<job_run_name>.json  the daemon's record of each job: phase, pid, log offset
+ *                                    shipped, outcome, and the reports not yet delivered
+ * <spool>/exits/<execution>          exit journals (agent/job-runner.ts), one per workflow run
+ * ```
+ *
+ * Every file is written whole (temp file + rename), so a crash leaves the old or the new version,
+ * never half of one. A command file is created with link(2), which fails when the name exists:
+ * two deliveries of the same command cannot both land. Once a job is done its command file (the
+ * task token) is deleted and its state file stays for a while as a tombstone, so a late
+ * redelivery is still recognised and never runs the job again.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  chownSync,
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { SAFE_ID_PATTERN } from '../contracts/common.js';
+import { JobCommand } from '../contracts/jobs.js';
+
+/** The spool's folders. */
+export interface SpoolPaths {
+  root: string;
+  jobs: string;
+  state: string;
+  exits: string;
+}
+
+/** The folders of a spool rooted at `root`. */
+export function spoolPaths(root: string): SpoolPaths {
+  return {
+    root,
+    jobs: path.join(root, 'jobs'),
+    state: path.join(root, 'state'),
+    exits: path.join(root, 'exits'),
+  };
+}
+
+/** Creates the spool's folders (mode 0700: the task tokens are in there). */
+export function ensureSpool(root: string): SpoolPaths {
+  const p = spoolPaths(root);
+  for (const dir of [p.root, p.jobs, p.state, p.exits]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return p;
+}
+
+/** A job run name usable as a file name: the safe id charset, and not `.` or `..`. */
+export function isSafeJobRunName(name: string): boolean {
+  return SAFE_ID_PATTERN.test(name) && name !== '.' && name !== '..' && name.length <= 80;
+}
+
+/** A submitted command as `submit` spools it: the JobCommand plus what SSM told us. */
+export const SpooledCommand = z.object({
+  v: z.literal(1),
+  submitted_at: z.string(),
+  /** The instance id SSM gave the submit step (AWS_SSM_INSTANCE_ID), if any. */
+  instance_id: z.string().nullable(),
+  /** The SSM command id, when it could be told from the submit step's working folder. */
+  command_id: z.string().nullable(),
+  command: JobCommand,
+});
+export type SpooledCommand = z.infer<typeof SpooledCommand>;
+
+/** Writes `data` to a temp file in `dir` and returns its path (fsynced, mode 0600). */
+function writeTemp(dir: string, base: string, data: string, owner?: { uid: number; gid: number }): string {
+  const tmp = path.join(dir, `.${base}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  if (owner) chownSync(tmp, owner.uid, owner.gid);
+  return tmp;
+}
+
+/** Replaces `file` with `data` atomically (temp file in the same folder + rename). */
+export function writeFileAtomic(file: string, data: string): void {
+  const tmp = writeTemp(path.dirname(file), path.basename(file), data);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
+}
+
+/** Path of a job's command file. */
+export function commandFile(p: SpoolPaths, jobRunName: string): string {
+  return path.join(p.jobs, `${jobRunName}.json`);
+}
+
+/** Path of a job's state file. */
+export function stateFile(p: SpoolPaths, jobRunName: string): string {
+  return path.join(p.state, `${jobRunName}.json`);
+}
+
+/**
+ * Spools a command once: `queued` the first time, `duplicate` when this job run is already in the
+ * spool or was run already (its tombstone exists). When run as root (SSM runs `submit` as root),
+ * the file is handed to the spool folder's owner, the daemon's user.
+ */
+export function spoolCommand(root: string, entry: SpooledCommand): 'queued' | 'duplicate' {
+  const p = spoolPaths(root);
+  const name = entry.command.job_run_name;
+  if (!isSafeJobRunName(name))
+    throw new Error(`job_run_name ${JSON.stringify(name)} is not a safe file name`);
+  let owner: { uid: number; gid: number } | undefined;
+  if (process.getuid?.() === 0) {
+    const st = statSync(p.jobs);
+    if (st.uid !== 0) owner = { uid: st.uid, gid: st.gid };
+  }
+  const target = commandFile(p, name);
+  const tmp = writeTemp(p.jobs, name, JSON.stringify(entry), owner);
+  try {
+    linkSync(tmp, target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'duplicate';
+    throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
+  // The daemon writes the tombstone before it deletes a finished job's command file: if there is
+  // one, this is a late redelivery.
+  if (exists(stateFile(p, name))) {
+    try {
+      unlinkSync(target);
+    } catch {
+      // the daemon removed it already
+    }
+    return 'duplicate';
+  }
+  return 'queued';
+}
+
+function exists(file: string): boolean {
+  try {
+    statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Names of the job runs with a command file, oldest first (then by name). */
+export function listCommands(p: SpoolPaths): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(p.jobs);
+  } catch {
+    return [];
+  }
+  const out: Array<{ name: string; mtime: number }> = [];
+  for (const file of names) {
+    if (!file.endsWith('.json') || file.startsWith('.')) continue;
+    const name = file.slice(0, -'.json'.length);
+    try {
+      out.push({ name, mtime: statSync(path.join(p.jobs, file)).mtimeMs });
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out.sort((a, b) => a.mtime - b.mtime || (a.name < b.name ? -1 : 1)).map((x) => x.name);
+}
+
+/** Names of the jobs with a state file. */
+export function listStates(p: SpoolPaths): string[] {
+  try {
+    return readdirSync(p.state)
+      .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+      .map((f) => f.slice(0, -'.json'.length));
+  } catch {
+    return [];
+  }
+}
+
+/** Reads a JSON file, or undefined when it does not exist. */
+export function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return JSON.parse(text);
+}
+
+/** Deletes a file; a missing one is fine. */
+export function removeFile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

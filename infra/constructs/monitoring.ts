@@ -1,0 +1,201 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+export interface MonitoringProps {
+  /** Dashboard name. */
+  dashboardName: string;
+  /** Alarm name prefix (`<stack>-`). */
+  alarmPrefix: string;
+  /** Alarms notify this topic (alarm and OK). */
+  topic: sns.ITopic;
+  /** The bus of the alert rules (a dimension of their metrics). */
+  bus: events.IEventBus;
+  /** The functions, by a readable name: one errors alarm each, and the Lambda graphs. */
+  functions: Record<string, lambda.IFunction>;
+  /** Every dead-letter queue, by a readable name. */
+  deadLetterQueues: Record<string, sqs.IQueue>;
+  /** The job queue (depth and age graphs). */
+  jobQueue: sqs.IQueue;
+  /** The rule whose matches are failed workflows (WorkflowFinished status Failed). */
+  failedWorkflowRule: events.IRule;
+  /** The rule whose matches are failed or timed-out job attempts. */
+  failedJobRule: events.IRule;
+  /** The single-job wrapper (executions graph). */
+  wrapper: sfn.IStateMachine;
+  /** The run watchdog: its failed executions are the overdue runs. */
+  watchdog: sfn.IStateMachine;
+  /** The stream event source mapping's function (iterator age). */
+  aggregator: lambda.IFunction;
+}
+
+/**
+ * Alarms and a dashboard. Alarms (all notify the alert topic):
+ * - each dead-letter queue not empty (ApproximateNumberOfMessagesVisible ≥ 1): something was lost
+ *   on its way and needs a redrive;
+ * - failed workflows: EventBridge's own MatchedEvents metric of the alert rule for WorkflowFinished
+ *   with status Failed (no extra plumbing: the rule already matches exactly those events);
+ * - Lambda errors per function (Errors ≥ 1; partial batch failures are retried, not errors);
+ * - overdue runs: ExecutionsFailed of the run watchdog (see run-watchdog.ts) ≥ 1.
+ */
+export class Monitoring extends Construct {
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const action = new actions.SnsAction(props.topic);
+    const alarm = (id: string, name: string, description: string, metric: cloudwatch.IMetric) => {
+      const a = new cloudwatch.Alarm(this, id, {
+        alarmName: `${props.alarmPrefix}${name}`,
+        alarmDescription: description,
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      a.addAlarmAction(action);
+      a.addOkAction(action);
+      this.alarms.push(a);
+      return a;
+    };
+    const fiveMinutes = Duration.minutes(5);
+
+    for (const [name, q] of Object.entries(props.deadLetterQueues))
+      alarm(
+        `Dlq${name}`,
+        `dlq-not-empty-${name}`,
+        `The ${name} dead-letter queue holds messages: inspect them and redrive (DESIGN §8: poison messages end visible in a DLQ).`,
+        q.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }),
+      );
+
+    const matched = (rule: events.IRule) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'MatchedEvents',
+        dimensionsMap: { EventBusName: props.bus.eventBusName, RuleName: rule.ruleName },
+        statistic: 'Sum',
+        period: fiveMinutes,
+      });
+    const failedWorkflows = matched(props.failedWorkflowRule);
+    const failedJobs = matched(props.failedJobRule);
+    alarm(
+      'FailedWorkflows',
+      'workflows-failed',
+      'A workflow run ended Failed (WorkflowFinished status Failed).',
+      failedWorkflows,
+    );
+
+    for (const [name, fn] of Object.entries(props.functions))
+      alarm(
+        `Errors${name}`,
+        `lambda-errors-${name}`,
+        `The ${name} function failed (errors are retried; see its log group).`,
+        fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      );
+
+    const overdue = props.watchdog.metricFailed({ period: fiveMinutes, statistic: 'Sum' });
+    alarm(
+      'OverdueRuns',
+      'runs-overdue',
+      'A run is still Running after the longest time its definition allows: an event was lost or a service keeps failing. The failed watchdog execution names the run.',
+      overdue,
+    );
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });
+    const fnMetrics = (f: (fn: lambda.IFunction) => cloudwatch.IMetric) =>
+      Object.entries(props.functions).map(([name, fn]) => {
+        const m = f(fn) as cloudwatch.Metric;
+        return m.with({ label: name });
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown: '# rsqlo\nRuns, jobs and the services of the choreography. Alarms notify the alert topic.',
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Failed workflows and job attempts',
+        left: [
+          failedWorkflows.with({ label: 'workflows failed' }),
+          failedJobs.with({ label: 'jobs failed / timed out' }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Job wrapper executions',
+        left: [
+          props.wrapper.metricStarted({ label: 'started' }),
+          props.wrapper.metricSucceeded({ label: 'succeeded' }),
+          props.wrapper.metricFailed({ label: 'failed' }),
+          props.wrapper.metricTimedOut({ label: 'timed out' }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Overdue runs (watchdog)',
+        left: [overdue.with({ label: 'overdue' }), props.watchdog.metricStarted({ label: 'runs watched' })],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Lambda invocations',
+        left: fnMetrics((fn) => fn.metricInvocations({ statistic: 'Sum' })),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda errors',
+        left: fnMetrics((fn) => fn.metricErrors({ statistic: 'Sum' })),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda duration p99',
+        left: fnMetrics((fn) => fn.metricDuration({ statistic: 'p99' })),
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Job queue',
+        left: [
+          props.jobQueue.metricApproximateNumberOfMessagesVisible({ label: 'waiting' }),
+          props.jobQueue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight / delayed' }),
+        ],
+        right: [props.jobQueue.metricApproximateAgeOfOldestMessage({ label: 'oldest (s)' })],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Dead-letter queues',
+        left: Object.entries(props.deadLetterQueues).map(([name, q]) =>
+          q.metricApproximateNumberOfMessagesVisible({ label: name, statistic: 'Maximum' }),
+        ),
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Aggregator stream iterator age (ms)',
+        left: [
+          new cloudwatch.Metric({
+            namespace: 'AWS/Lambda',
+            metricName: 'IteratorAge',
+            dimensionsMap: { FunctionName: props.aggregator.functionName },
+            statistic: 'Maximum',
+          }),
+        ],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 }),
+    );
+  }
+}

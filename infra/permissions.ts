@@ -1,0 +1,162 @@
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type { SettingName } from '../runtime/aws/settings.js';
+import { JOBS_BY_SEQUENCE_INDEX, RUNS_BY_WORKFLOW_INDEX } from '../runtime/aws/tables.js';
+
+/** The ARNs adapter permissions are granted on. */
+export interface PermissionTargets {
+  configTable: string;
+  workflowAuditTable: string;
+  jobAuditTable: string;
+  idempotencyTable: string;
+  bus: string;
+  jobQueue: string;
+  wrapper: string;
+  /** `…:execution:<wrapper name>:*`: the wrapper's executions. */
+  wrapperExecutions: string;
+  ssmDocument: string;
+  /** Instance ARNs the dispatcher may send commands to (from `ec2_instance_id`). */
+  agentInstances: string[];
+  /** `arn:…:instance/*`, used with the agent tag condition. */
+  anyInstance: string;
+  agentTag: { key: string; value: string } | undefined;
+}
+
+/** One statement: `sid` says what it is for (prefix `Code` = an action the handler's code calls). */
+export type StatementSpec = Required<Pick<iam.PolicyStatementProps, 'sid' | 'actions' | 'resources'>> &
+  Pick<iam.PolicyStatementProps, 'conditions'>;
+
+/** What the code behind each adapter of runtime/aws/compose.ts (and the idempotency store) calls, per resource. */
+export type PermissionSource =
+  | 'definitions'
+  | 'runs'
+  | 'jobs'
+  | 'events'
+  | 'queue'
+  | 'orchestrator'
+  | 'agents'
+  | 'idempotency';
+
+const index = (tableArn: string, name: string) => `${tableArn}/index/${name}`;
+
+/**
+ * The statements each source needs, read off its module (runtime/aws/*.ts): which command it
+ * sends to which table or resource. `settings` are what the function reads: the run repository
+ * touches the config table (active-run slots) only when it is given one.
+ */
+export function sourceStatements(
+  source: PermissionSource,
+  t: PermissionTargets,
+  settings: ReadonlySet<SettingName>,
+): StatementSpec[] {
+  switch (source) {
+    case 'definitions':
+      // dynamo-definitions.ts: get (GetCommand) and put (PutCommand, keeping the slots).
+      return [
+        {
+          sid: 'CodeDefinitions',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          resources: [t.configTable],
+        },
+      ];
+    case 'runs':
+      // dynamo-runs.ts: runs (get, batch get for start times, create, conditional updates, the
+      // ConditionCheck of claims), their job rows (created with the run, deleted when a create is
+      // rolled back, updated by claims/counts), listRuns on by_workflow, job names on by_sequence,
+      // and the config table's active-run slots.
+      return [
+        {
+          sid: 'CodeRunsWorkflowAudit',
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:BatchGetItem',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:ConditionCheckItem',
+          ],
+          resources: [t.workflowAuditTable],
+        },
+        {
+          sid: 'CodeRunsByWorkflow',
+          actions: ['dynamodb:Query'],
+          resources: [index(t.workflowAuditTable, RUNS_BY_WORKFLOW_INDEX)],
+        },
+        {
+          sid: 'CodeRunsJobAudit',
+          actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+          resources: [t.jobAuditTable],
+        },
+        {
+          sid: 'CodeRunsJobsBySequence',
+          actions: ['dynamodb:Query'],
+          resources: [index(t.jobAuditTable, JOBS_BY_SEQUENCE_INDEX)],
+        },
+        ...(settings.has('configTable')
+          ? [
+              {
+                sid: 'CodeRunsActiveSlots',
+                actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+                resources: [t.configTable],
+              },
+            ]
+          : []),
+      ];
+    case 'jobs':
+      // dynamo-jobs.ts: get, conditional transitions, a stage's jobs on by_sequence.
+      return [
+        {
+          sid: 'CodeJobs',
+          actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+          resources: [t.jobAuditTable],
+        },
+        {
+          sid: 'CodeJobsBySequence',
+          actions: ['dynamodb:Query'],
+          resources: [index(t.jobAuditTable, JOBS_BY_SEQUENCE_INDEX)],
+        },
+      ];
+    case 'events':
+      return [{ sid: 'CodePublishEvents', actions: ['events:PutEvents'], resources: [t.bus] }];
+    case 'queue':
+      // SendMessageBatch is authorized as sqs:SendMessage.
+      return [{ sid: 'CodeQueueJobs', actions: ['sqs:SendMessage'], resources: [t.jobQueue] }];
+    case 'orchestrator':
+      return [
+        { sid: 'CodeStartWrapper', actions: ['states:StartExecution'], resources: [t.wrapper] },
+        {
+          sid: 'CodeWrapperExecutions',
+          actions: ['states:StopExecution', 'states:DescribeExecution'],
+          resources: [t.wrapperExecutions],
+        },
+      ];
+    case 'agents': {
+      const out: StatementSpec[] = [
+        // DescribeInstanceInformation supports no resource-level permissions.
+        { sid: 'CodeFindOnlineAgents', actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] },
+        { sid: 'CodeSendDocument', actions: ['ssm:SendCommand'], resources: [t.ssmDocument] },
+      ];
+      if (t.agentInstances.length)
+        out.push({
+          sid: 'CodeSendToAgentInstances',
+          actions: ['ssm:SendCommand'],
+          resources: t.agentInstances,
+        });
+      if (t.agentTag)
+        out.push({
+          sid: 'CodeSendToTaggedAgents',
+          actions: ['ssm:SendCommand'],
+          resources: [t.anyInstance],
+          conditions: { StringEquals: { [`ssm:resourceTag/${t.agentTag.key}`]: t.agentTag.value } },
+        });
+      return out;
+    }
+    case 'idempotency':
+      // Powertools' DynamoDBPersistenceLayer: get, put (conditional), update, delete of its records.
+      return [
+        {
+          sid: 'CodeIdempotencyRecords',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          resources: [t.idempotencyTable],
+        },
+      ];
+  }
+}

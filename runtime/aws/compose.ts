@@ -1,0 +1,189 @@
+/**
+ * The AWS composition root's shared wiring: SDK clients and the port adapters, built from the
+ * settings a Lambda read at module scope (settings.ts). Each handler asks for the adapters its
+ * service needs; asking for one whose setting was not read is a SettingsError naming it, at module
+ * scope, so a misconfigured function fails at its first cold start with a clear message.
+ *
+ * Clients are created once per container and reused across invocations. Region and credentials
+ * come from the Lambda environment (AWS_REGION, the execution role); endpoints may be overridden by
+ * the SDK's standard variables (AWS_ENDPOINT_URL_DYNAMODB, …), which is how tests point them at
+ * DynamoDB Local and fauxqs.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type {
+  AgentFleet,
+  Clock,
+  EventPublisher,
+  JobRepository,
+  JobRunOrchestrator,
+  Logger,
+} from '../../services/ports.js';
+import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } from './dynamo-definitions.js';
+import { createDynamoJobRepository } from './dynamo-jobs.js';
+import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
+import { createEffectsSink, type EffectsSink } from './effects.js';
+import { createEventBridgePublisher } from './eventbridge-publisher.js';
+import type { RetryOptions } from './retry.js';
+import { ENV, type SettingName, SettingsError } from './settings.js';
+import { createSqsJobQueue, type SqsJobQueue } from './sqs-job-queue.js';
+import { createSsmAgentFleet, parseAgentTag } from './ssm-agent-fleet.js';
+import { createStepFunctionsOrchestrator } from './step-functions-orchestrator.js';
+
+/** The SDK clients of one Lambda container. */
+export interface AwsClients {
+  dynamodb: DynamoDBClient;
+  /** lib-dynamodb over `dynamodb`: native JS values, undefined attributes left out. */
+  documents: DynamoDBDocumentClient;
+  eventBridge: EventBridgeClient;
+  sqs: SQSClient;
+  sfn: SFNClient;
+  /**
+   * For SendCommand, which is not idempotent: no SDK retries (maxAttempts 1), so a request that
+   * timed out is never sent again blind; the fleet retries throttling itself.
+   */
+  ssm: SSMClient;
+}
+
+/**
+ * Creates the clients (no network until first use). SDK retries: standard mode, 3 attempts
+ * (the SDK default) for everything but SSM (see AwsClients.ssm).
+ */
+export function createAwsClients(config: { region?: string } = {}): AwsClients {
+  const base = config.region ? { region: config.region } : {};
+  const dynamodb = new DynamoDBClient(base);
+  return {
+    dynamodb,
+    documents: DynamoDBDocumentClient.from(dynamodb, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    }),
+    eventBridge: new EventBridgeClient(base),
+    sqs: new SQSClient(base),
+    sfn: new SFNClient(base),
+    ssm: new SSMClient({ ...base, maxAttempts: 1 }),
+  };
+}
+
+/** Settings as read by readSettings (only the ones a handler asked for are present). */
+export type AwsSettings = Partial<Record<SettingName, string>>;
+
+/** The adapters of one Lambda, built on first request and reused. */
+export interface AwsRuntime {
+  clients: AwsClients;
+  clock: Clock;
+  log: Logger;
+  definitions(): DynamoDefinitionRepository;
+  /** Runs; createRun and completeStage also need the config table (the active-run slots). */
+  runs(): DynamoRunRepository;
+  jobs(): JobRepository;
+  events(): EventPublisher;
+  queue(): SqsJobQueue;
+  orchestrator(): JobRunOrchestrator;
+  agents(): AgentFleet;
+}
+
+export interface ComposeOptions {
+  log: Logger;
+  /** Default: createAwsClients(). */
+  clients?: AwsClients;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Retries above the SDK's (default: 8 attempts, 25 ms … 2 s full jitter). */
+  retry?: RetryOptions;
+}
+
+/**
+ * The adapters of one Lambda from its settings, each built on first request (so a handler only needs
+ * the settings of the adapters it asks for). Defaults: clients from createAwsClients(), the system
+ * clock, 8 retry attempts above the SDK's.
+ */
+export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRuntime {
+  const clients = opts.clients ?? createAwsClients();
+  const clock = opts.clock ?? { now: () => new Date() };
+  const { retry, log } = opts;
+  const need = (name: SettingName): string => {
+    const v = settings[name];
+    if (!v) throw new SettingsError(`configuration error: ${ENV[name]} is not set`);
+    return v;
+  };
+  const once = <T>(make: () => T): (() => T) => {
+    let made: { v: T } | undefined;
+    return () => {
+      made ??= { v: make() };
+      return made.v;
+    };
+  };
+
+  const events = once(() =>
+    createEventBridgePublisher({ client: clients.eventBridge, eventBusName: need('eventBus'), retry }),
+  );
+  const queue = once(() => createSqsJobQueue({ client: clients.sqs, queueUrl: need('jobQueueUrl'), retry }));
+  // Effects go where this function is configured to send them; a kind it never produces needs no target.
+  const effects = once(
+    (): EffectsSink =>
+      createEffectsSink({
+        events: settings.eventBus ? events() : undefined,
+        queue: settings.jobQueueUrl ? queue() : undefined,
+      }),
+  );
+
+  return {
+    clients,
+    clock,
+    log,
+    definitions: once(() =>
+      createDynamoDefinitionRepository({ client: clients.documents, tableName: need('configTable'), retry }),
+    ),
+    runs: once(() =>
+      createDynamoRunRepository({
+        client: clients.documents,
+        tables: {
+          workflowAudit: need('workflowAuditTable'),
+          jobAudit: need('jobAuditTable'),
+          config: settings.configTable,
+        },
+        effects: effects(),
+        retry,
+      }),
+    ),
+    jobs: once(() =>
+      createDynamoJobRepository({
+        client: clients.documents,
+        tableName: need('jobAuditTable'),
+        effects: effects(),
+        clock,
+        retry,
+      }),
+    ),
+    events,
+    queue,
+    orchestrator: once(() =>
+      createStepFunctionsOrchestrator({
+        client: clients.sfn,
+        stateMachineArn: need('wrapperStateMachineArn'),
+        retry,
+      }),
+    ),
+    agents: once(() => {
+      const ids = settings.agentInstanceIds?.split(',').filter(Boolean) ?? [];
+      const tag = settings.agentTag ? parseAgentTag(settings.agentTag) : undefined;
+      if (ids.length === 0 && !tag) {
+        throw new SettingsError(
+          `configuration error: set ${ENV.agentInstanceIds} or ${ENV.agentTag} (which hosts run jobs)`,
+        );
+      }
+      return createSsmAgentFleet({
+        client: clients.ssm,
+        documentName: need('ssmDocument'),
+        instanceIds: ids,
+        tag,
+        clock,
+        retry,
+      });
+    }),
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * JobRepository on DynamoDB: the job audit table, with the semantics of the SQLite store
+ * (runtime/local/store.ts). Every change is one conditional UpdateItem on the job's attempt and
+ * status, so duplicated and reordered deliveries change nothing; reads are strongly consistent and
+ * go through the `by_sequence` LSI so they come in (stage, job) order, paginated.
+ */
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { JobAuditRecord } from '../../contracts/audit.js';
+import type { Clock, JobRepository, JobTransition } from '../../services/ports.js';
+import { JOB_SEQUENCE_ATTRIBUTE, jobFromItem, SPARSE_JOB_ATTRIBUTES } from './dynamo-items.js';
+import { conditionalUpdate, mapLimit, queryAll, retried } from './dynamo-operations.js';
+import type { EffectsSink } from './effects.js';
+import type { RetryOptions } from './retry.js';
+import { JOBS_BY_SEQUENCE_INDEX, jobSequence } from './tables.js';
+
+export interface DynamoJobRepositoryDeps {
+  client: DynamoDBDocumentClient;
+  /** Physical name of the job audit table. */
+  tableName: string;
+  /** Where effects go after a successful write. */
+  effects: EffectsSink;
+  /** Dates the Skipped rows of skipPending (default: the system clock). */
+  clock?: Clock;
+  /** Retries of conflicts and throttling (default: 8 attempts, 25 ms … 2 s full jitter). */
+  retry?: RetryOptions;
+  /** Concurrent updates of skipPending (default 8). */
+  concurrency?: number;
+}
+
+/** Attributes a transition may never set: the row's identity and its index keys. */
+const IMMUTABLE = new Set([
+  'workflow_execution_id',
+  'job_key',
+  'workflow_id',
+  'stage',
+  'job_no',
+  JOB_SEQUENCE_ATTRIBUTE,
+]);
+
+/** Largest job number jobSequence keeps apart from the next stage's jobs. */
+const MAX_JOB_NO = 999_999;
+
+/**
+ * The job repository over the job audit table: conditional single-item updates, strongly
+ * consistent reads through the `by_sequence` LSI. Default clock: the system clock; default
+ * retries: 8 attempts, 25 ms … 2 s full jitter; skipPending updates 8 rows at a time.
+ */
+export function createDynamoJobRepository(deps: DynamoJobRepositoryDeps): JobRepository {
+  const { client, tableName, effects, retry } = deps;
+  const clock = deps.clock ?? { now: () => new Date() };
+  const concurrency = deps.concurrency ?? 8;
+  const key = (exec: string, jobKey: string) => ({ workflow_execution_id: exec, job_key: jobKey });
+
+  /** Rows of a run with sequence in [from, to], in (stage, job) order. */
+  function bySequence(
+    exec: string,
+    from: number,
+    to: number,
+    opts: { max?: number; filterPending?: boolean } = {},
+  ): Promise<Record<string, unknown>[]> {
+    return queryAll(
+      client,
+      {
+        TableName: tableName,
+        IndexName: JOBS_BY_SEQUENCE_INDEX,
+        KeyConditionExpression: '#e = :e AND #seq BETWEEN :from AND :to',
+        ExpressionAttributeNames: {
+          '#e': 'workflow_execution_id',
+          '#seq': JOB_SEQUENCE_ATTRIBUTE,
+          ...(opts.filterPending ? { '#s': 'execution_status' } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':e': exec,
+          ':from': from,
+          ':to': to,
+          ...(opts.filterPending ? { ':pending': 'Pending' } : {}),
+        },
+        ...(opts.filterPending ? { FilterExpression: '#s = :pending' } : {}),
+        ConsistentRead: true,
+      },
+      `list jobs of ${exec}`,
+      { max: opts.max, retry },
+    );
+  }
+
+  async function transition(t: JobTransition, fx?: Parameters<JobRepository['transition']>[1]) {
+    const names: Record<string, string> = { '#a': 'attempt', '#s': 'execution_status' };
+    const values: Record<string, unknown> = { ':expectAttempt': t.expect.attempt };
+    const sets: string[] = [];
+    const removes: string[] = [];
+    Object.entries(t.set).forEach(([attr, value], n) => {
+      if (value === undefined) return;
+      if (IMMUTABLE.has(attr)) throw new Error(`a job transition cannot set ${attr}`);
+      const nk = `#f${n}`;
+      names[nk] = attr;
+      // A null index key is stored as "absent" (DynamoDB refuses NULL-typed index keys).
+      if (value === null && (SPARSE_JOB_ATTRIBUTES as readonly string[]).includes(attr)) {
+        removes.push(nk);
+        return;
+      }
+      values[`:f${n}`] = value;
+      sets.push(`${nk} = :f${n}`);
+    });
+    const statuses = t.expect.statuses.map((s, n) => {
+      values[`:expect${n}`] = s;
+      return `:expect${n}`;
+    });
+    if (statuses.length === 0) return undefined;
+    if (sets.length === 0 && removes.length === 0) sets.push('#a = #a');
+    const update = [
+      sets.length ? `SET ${sets.join(', ')}` : '',
+      removes.length ? `REMOVE ${removes.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    const item = await conditionalUpdate(
+      client,
+      {
+        TableName: tableName,
+        Key: key(t.workflowExecutionId, t.jobKey),
+        UpdateExpression: update,
+        ConditionExpression: `attribute_exists(job_key) AND #a = :expectAttempt AND #s IN (${statuses.join(', ')})`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      `transition job ${t.workflowExecutionId}/${t.jobKey}`,
+      retry,
+    );
+    if (!item) return undefined;
+    await effects.apply(fx);
+    return jobFromItem(item);
+  }
+
+  return {
+    async getJob(exec, jobKey) {
+      const out = await retried(
+        `read job ${exec}/${jobKey}`,
+        () =>
+          client.send(new GetCommand({ TableName: tableName, Key: key(exec, jobKey), ConsistentRead: true })),
+        retry,
+      );
+      return out.Item ? jobFromItem(out.Item) : undefined;
+    },
+
+    async listStageJobs(exec, stage, afterJobNo, limit) {
+      if (limit <= 0) return [];
+      const rows = await bySequence(
+        exec,
+        jobSequence(stage, afterJobNo + 1),
+        jobSequence(stage, MAX_JOB_NO),
+        {
+          max: limit,
+        },
+      );
+      return rows.map(jobFromItem);
+    },
+
+    async listJobs(exec) {
+      const rows = await bySequence(exec, 0, Number.MAX_SAFE_INTEGER);
+      return rows.map(jobFromItem);
+    },
+
+    transition,
+
+    async skipPending(exec, stage, afterJobNo, reason) {
+      const pending = (
+        await bySequence(exec, jobSequence(stage, afterJobNo + 1), Number.MAX_SAFE_INTEGER, {
+          filterPending: true,
+        })
+      ).map(jobFromItem);
+      const at = clock.now().toISOString();
+      const done = await mapLimit(pending, concurrency, async (job: JobAuditRecord) => {
+        const row = await transition({
+          workflowExecutionId: exec,
+          jobKey: job.job_key,
+          expect: { attempt: job.attempt, statuses: ['Pending'] },
+          set: { execution_status: 'Skipped', skip_reason: reason(job), execution_end_ts: at, counted: true },
+        });
+        return row !== undefined;
+      });
+      return done.filter(Boolean).length;
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * What every Lambda entry (services/*\/handler.ts) shares: the Powertools logger behind the
+ * services' Logger port, and the parsing of each AWS input into a contract type. A malformed input
+ * is logged once, clearly (what it was, every contract problem, never a secret), and rejected with
+ * an InvalidInputError, which never changes state: SQS and stream batches report it as that
+ * record's failure (the rest of the batch goes on; redrive moves it to the dead-letter queue or the
+ * stream's on-failure destination), a bus event's invocation fails into the function's
+ * asynchronous on-failure destination, a wrapper task fails into its Catch.
+ */
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord, SQSRecord } from 'aws-lambda';
+import { JobAuditRecord } from '../../contracts/audit.js';
+import { ContractError, parseContract } from '../../contracts/common.js';
+import type { DetailType } from '../../contracts/events.js';
+import { JobMessage, TaskRequest } from '../../contracts/jobs.js';
+import { type ParsedEnvelope, parseEnvelope } from '../../events/envelope.js';
+import { InvalidInputError } from '../../services/errors.js';
+import type { Logger } from '../../services/ports.js';
+import { JOB_SEQUENCE_ATTRIBUTE } from './dynamo-items.js';
+
+/** A Powertools logger for one service (`rsqlo-<service>`; level from POWERTOOLS_LOG_LEVEL, default INFO). */
+export function createLambdaLogger(service: string): PowertoolsLogger {
+  return new PowertoolsLogger({ serviceName: `rsqlo-${service}` });
+}
+
+/** The services' Logger port over Powertools: one structured line per call. */
+export function loggerPort(logger: PowertoolsLogger): Logger {
+  return {
+    info: (message, fields) => logger.info(message, fields ?? {}),
+    warn: (message, fields) => logger.warn(message, fields ?? {}),
+    error: (message, fields) => logger.error(message, fields ?? {}),
+  };
+}
+
+/** A task token as logs may show it: its first 8 characters (it is a credential for the task). */
+export function redactToken(token: string): string {
+  return token.length <= 8 ? '…' : `${token.slice(0, 8)}…(${token.length})`;
+}
+
+function issuesOf(err: unknown): unknown {
+  return err instanceof ContractError ? err.issues : err instanceof Error ? err.message : String(err);
+}
+
+function reject(
+  logger: PowertoolsLogger,
+  what: string,
+  err: unknown,
+  fields: Record<string, unknown>,
+): never {
+  const message = err instanceof Error ? err.message : String(err);
+  logger.error(`rejected malformed ${what}`, { ...fields, rejected: what, problems: issuesOf(err) });
+  throw new InvalidInputError(`malformed ${what}: ${message}`);
+}
+
+/** A bus event of one of `accepted` detail-types, or InvalidInputError (logged). */
+export function readBusEvent<T extends DetailType>(
+  event: unknown,
+  accepted: readonly T[],
+  logger: PowertoolsLogger,
+): Extract<ParsedEnvelope, { detailType: T }> {
+  const raw = event as { id?: unknown; 'detail-type'?: unknown } | null;
+  const fields = { event_id: raw?.id, detail_type: raw?.['detail-type'] };
+  let env: ParsedEnvelope;
+  try {
+    env = parseEnvelope(event);
+  } catch (err) {
+    return reject(logger, 'event', err, fields);
+  }
+  if (!(accepted as readonly string[]).includes(env.detailType)) {
+    return reject(
+      logger,
+      'event',
+      new Error(`this function handles ${accepted.join(', ')}, not ${env.detailType}`),
+      fields,
+    );
+  }
+  return env as Extract<ParsedEnvelope, { detailType: T }>;
+}
+
+/** An SQS record's JobMessage, or InvalidInputError (logged). */
+export function readJobMessage(record: SQSRecord, logger: PowertoolsLogger): JobMessage {
+  const fields = { message_id: record.messageId };
+  let body: unknown;
+  try {
+    body = JSON.parse(record.body);
+  } catch (err) {
+    return reject(logger, 'queue message', new Error(`body is not JSON (${(err as Error).message})`), fields);
+  }
+  try {
+    return parseContract(JobMessage, body, 'job message');
+  } catch (err) {
+    return reject(logger, 'queue message', err, fields);
+  }
+}
+
+/** The job row of a stream record (its new image), or InvalidInputError (logged). */
+export function readJobChange(record: DynamoDBRecord, logger: PowertoolsLogger): JobAuditRecord {
+  const fields = { event_id: record.eventID, sequence_number: record.dynamodb?.SequenceNumber };
+  const image = record.dynamodb?.NewImage;
+  if (!image) return reject(logger, 'job change', new Error('the record has no NewImage'), fields);
+  let item: Record<string, unknown>;
+  try {
+    item = unmarshall(image as Record<string, AttributeValue>);
+  } catch (err) {
+    return reject(logger, 'job change', err, fields);
+  }
+  const { [JOB_SEQUENCE_ATTRIBUTE]: _seq, ...row } = item;
+  if (row.execution_start_ts === undefined) row.execution_start_ts = null;
+  try {
+    return parseContract(JobAuditRecord, row, 'job audit row');
+  } catch (err) {
+    return reject(logger, 'job change', err, fields);
+  }
+}
+
+/** The wrapper's task request, or InvalidInputError (logged without the token). */
+export function readTaskRequest(event: unknown, logger: PowertoolsLogger): TaskRequest {
+  try {
+    return parseContract(TaskRequest, event, 'task request');
+  } catch (err) {
+    const job = (event as { job?: { job_run_name?: unknown } } | null)?.job;
+    return reject(logger, 'task request', err, { job_run_name: job?.job_run_name });
+  }
+}

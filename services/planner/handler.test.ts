@@ -1,0 +1,135 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
+import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
+import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
+import { busEvent, captureLogs, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
+import { planned } from '../../runtime/aws/testing/port-scenario.js';
+import {
+  createTestTables,
+  dynamoLocal,
+  LOCAL_AWS,
+  localClients,
+  waitForDynamo,
+} from '../../test/support/dynamodb-local.js';
+import { parallel, workflow } from '../testing/fixtures.js';
+
+const ddb = dynamoLocal('services/planner/handler.test.ts');
+const eb = mockClient(EventBridgeClient);
+
+describe('planner handler: configuration', () => {
+  it('fails at load, naming the missing variable', async () => {
+    vi.resetModules();
+    vi.stubEnv('RSQLO_JOB_QUEUE_URL', 'not a url');
+    await expect(import('./handler.js')).rejects.toThrow(
+      /RSQLO_WORKFLOW_AUDIT_TABLE is not set.*RSQLO_JOB_QUEUE_URL/,
+    );
+    vi.unstubAllEnvs();
+  });
+});
+
+describe.skipIf(!ddb.endpoint)('planner handler (DynamoDB Local, fauxqs)', () => {
+  const endpoint = ddb.endpoint as string;
+  const WF = workflow('wf', [parallel(['a.sh', 'b.sh', 'c.sh'], { maxConcurrency: 2 })]);
+  let server: FauxqsServer;
+  // The SDK sends to the queue URL's host (sqs.<region>.localhost): resolve it to fauxqs.
+  let restoreDns: () => void;
+  let sqs: SQSClient;
+  let queueUrl: string;
+  let clients: ReturnType<typeof localClients>;
+  let handler: typeof import('./handler.js').handler;
+  let runs: ReturnType<typeof createDynamoRunRepository>;
+  let jobs: ReturnType<typeof createDynamoJobRepository>;
+  const logs = captureLogs();
+
+  beforeAll(async () => {
+    await waitForDynamo(endpoint);
+    server = await startFauxqs({ port: 0, logger: false });
+    restoreDns = interceptLocalhostDns();
+    sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.address });
+    queueUrl = server.createQueue('jobs').queueUrl;
+    clients = localClients(endpoint);
+    const tables = await createTestTables(clients.dynamodb);
+    await createDynamoDefinitionRepository({ client: clients.documents, tableName: tables.config }).put(
+      WF as { workflow_id: string } & Record<string, unknown>,
+    );
+    const effects = { apply: async () => {} };
+    runs = createDynamoRunRepository({
+      client: clients.documents,
+      tables: { config: tables.config, workflowAudit: tables.workflowAudit, jobAudit: tables.jobAudit },
+      effects,
+    });
+    jobs = createDynamoJobRepository({ client: clients.documents, tableName: tables.jobAudit, effects });
+    const p = planned(WF, 'r1');
+    await runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});
+    vi.resetModules();
+    stubLambdaEnv(
+      {
+        workflowAuditTable: tables.workflowAudit,
+        jobAuditTable: tables.jobAudit,
+        eventBus: 'rsqlo-bus',
+        jobQueueUrl: queueUrl,
+      },
+      { dynamodb: endpoint, sqs: server.address },
+    );
+    ({ handler } = await import('./handler.js'));
+  });
+  afterAll(async () => {
+    logs.restore();
+    vi.unstubAllEnvs();
+    clients?.dynamodb.destroy();
+    sqs?.destroy();
+    restoreDns?.();
+    await server?.stop();
+  });
+  beforeEach(() => {
+    eb.reset();
+    eb.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'x' }] });
+    logs.clear();
+  });
+
+  const stageReady = (exec: string, stage = 1) =>
+    busEvent('StageReady', {
+      version: 1,
+      event_id: `StageReady:${exec}:${stage}:start`,
+      occurred_at: '2024-01-01T00:00:00.000Z',
+      workflow_id: 'wf',
+      workflow_execution_id: exec,
+      stage,
+    });
+
+  it('queues what may run (max_concurrency 2) and sends their messages', async () => {
+    expect(await handler(stageReady('r1'))).toEqual({ queued: ['1.1', '1.2'] });
+    expect((await jobs.listJobs('r1')).map((j) => j.execution_status)).toEqual([
+      'Queued',
+      'Queued',
+      'Pending',
+    ]);
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
+    expect(got.Messages?.map((m) => JSON.parse(m.Body ?? '{}').job_key).sort()).toEqual(['1.1', '1.2']);
+    // Level-triggered: the same event again finds no free slot.
+    expect(await handler(stageReady('r1'))).toEqual({ queued: [], reason: 'no free slot' });
+    expect(logs.messages()).toContain('INFO: stage planned');
+  });
+
+  it('answers a StageReady for an unknown execution with a log line and no change', async () => {
+    expect(await handler(stageReady('ghost'))).toEqual({ queued: [], reason: 'unknown run' });
+    expect(logs.messages()).toContain('WARN: StageReady for an unknown run');
+  });
+
+  it('rejects a malformed event with a log line and no change', async () => {
+    const before = await jobs.listJobs('r1');
+    await expect(handler({ ...stageReady('r1'), detail: { stage: 'one' } })).rejects.toMatchObject({
+      name: 'InvalidInputError',
+    });
+    await expect(handler('{"not":"an object"}')).rejects.toMatchObject({ name: 'InvalidInputError' });
+    expect(logs.lines.filter((l) => l.level === 'ERROR').map((l) => l.message)).toEqual([
+      'rejected malformed event',
+      'rejected malformed event',
+    ]);
+    expect(await jobs.listJobs('r1')).toEqual(before);
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Lambda entry of the starter (EventBridge rule `starter-requests`): WorkflowRequested starts a run,
+ * WorkflowCancelRequested cancels one. Composition root at module scope; configuration is read
+ * once and a missing variable fails the cold start with a message naming it.
+ */
+import type { Context } from 'aws-lambda';
+import { composeAws } from '../../runtime/aws/compose.js';
+import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
+import { readSettings } from '../../runtime/aws/settings.js';
+import { createStarterService, type StartResult } from './service.js';
+
+const settings = readSettings([
+  'configTable',
+  'workflowAuditTable',
+  'jobAuditTable',
+  'eventBus',
+  'wrapperStateMachineArn',
+]);
+const logger = createLambdaLogger('starter');
+const aws = composeAws(settings, { log: loggerPort(logger) });
+const starter = createStarterService({
+  definitions: aws.definitions(),
+  runs: aws.runs(),
+  jobs: aws.jobs(),
+  events: aws.events(),
+  orchestrator: aws.orchestrator(),
+  clock: aws.clock,
+  log: aws.log,
+});
+
+export type StarterResult =
+  | StartResult
+  | { outcome: 'cancel-requested' | 'unknown-run'; workflowExecutionId: string };
+
+export async function handler(event: unknown, context?: Context): Promise<StarterResult> {
+  if (context) logger.addContext(context);
+  const env = readBusEvent(event, ['WorkflowRequested', 'WorkflowCancelRequested'], logger);
+  if (env.detailType === 'WorkflowRequested') {
+    const result = await starter.handleRequested(env.detail, env.id, env.time);
+    logger.info('workflow request handled', {
+      event_id: env.id,
+      workflow_id: env.detail.workflow_id,
+      ...result,
+    });
+    return result;
+  }
+  const exec = env.detail.workflow_execution_id;
+  if (!(await aws.runs().getRun(exec))) {
+    logger.warn('rejected cancel request: unknown execution', {
+      event_id: env.id,
+      workflow_execution_id: exec,
+    });
+    return { outcome: 'unknown-run', workflowExecutionId: exec };
+  }
+  await starter.handleCancelRequested(env.detail);
+  logger.info('cancel request handled', { event_id: env.id, workflow_execution_id: exec });
+  return { outcome: 'cancel-requested', workflowExecutionId: exec };
+}

@@ -1,0 +1,99 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * DESIGN §3 / §10: the services are pure logic over ports; only the AWS adapters (runtime/aws/),
+ * the agent (agent/) and the Lambda entries (handler.ts files) may depend on the AWS SDK, the
+ * Lambda types or Powertools. Tests and test helpers may use them too.
+ */
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SKIP_DIRS = new Set(['node_modules', '.git', '.rsqlo', 'cdk.out', 'coverage', '.bench']);
+const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
+const AWS_ONLY = /^(@aws-sdk\/|@aws-lambda-powertools\/|aws-lambda$)/;
+
+/** Module specifiers a file imports, exports from, dynamically imports or requires. */
+function importedModules(source: string): string[] {
+  const out: string[] = [];
+  const patterns = [
+    /\b(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+    /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
+  for (const p of patterns) for (const m of source.matchAll(p)) if (m[1]) out.push(m[1]);
+  return out;
+}
+
+function allowed(file: string): boolean {
+  const rel = file.split(path.sep).join('/');
+  return (
+    rel.startsWith('runtime/aws/') ||
+    rel.startsWith('agent/') ||
+    path.posix.basename(rel) === 'handler.ts' ||
+    /\.test\.[cm]?[jt]s$/.test(rel) ||
+    rel.startsWith('test/') ||
+    rel.split('/').includes('testing')
+  );
+}
+
+function sourceFiles(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      if (!SKIP_DIRS.has(entry.name)) sourceFiles(path.join(dir, entry.name), out);
+    } else if (SOURCE.test(entry.name) && !entry.name.endsWith('.d.ts')) {
+      out.push(path.join(dir, entry.name));
+    }
+  }
+  return out;
+}
+
+describe('architecture', () => {
+  it('finds every kind of import', () => {
+    const code = [
+      "import { A } from '@aws-sdk/client-sqs';",
+      "import type { B } from 'aws-lambda';",
+      "import '@aws-lambda-powertools/logger';",
+      "export * from '@aws-sdk/lib-dynamodb';",
+      "const m = await import('@aws-sdk/client-ssm');",
+      "const r = require('aws-lambda');",
+      'import {\n  C,\n  D,\n} from "./local.js";',
+    ].join('\n');
+    expect(importedModules(code)).toEqual([
+      '@aws-sdk/client-sqs',
+      'aws-lambda',
+      '@aws-lambda-powertools/logger',
+      '@aws-sdk/lib-dynamodb',
+      './local.js',
+      '@aws-sdk/client-ssm',
+      'aws-lambda',
+    ]);
+    expect(importedModules(code).filter((m) => AWS_ONLY.test(m))).toHaveLength(6);
+    expect(AWS_ONLY.test('aws-lambda-helpers')).toBe(false);
+  });
+
+  it('keeps the AWS SDK, aws-lambda and Powertools inside runtime/aws/, agent/ and handler.ts files', () => {
+    const files = sourceFiles(ROOT);
+    expect(files.length).toBeGreaterThan(50);
+    const offenders: string[] = [];
+    for (const file of files) {
+      const rel = path.relative(ROOT, file);
+      if (allowed(rel)) continue;
+      for (const m of importedModules(readFileSync(file, 'utf8'))) {
+        if (AWS_ONLY.test(m)) offenders.push(`${rel} imports ${m}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('allows exactly the places DESIGN names', () => {
+    expect(allowed('services/planner/handler.ts')).toBe(true);
+    expect(allowed('runtime/aws/compose.ts')).toBe(true);
+    expect(allowed('agent/daemon.ts')).toBe(true);
+    expect(allowed('services/planner/service.test.ts')).toBe(true);
+    expect(allowed('services/planner/service.ts')).toBe(false);
+    expect(allowed('services/ports.ts')).toBe(false);
+    expect(allowed('runtime/local/store.ts')).toBe(false);
+    expect(allowed('cli/main.ts')).toBe(false);
+    expect(allowed('contracts/events.ts')).toBe(false);
+  });
+});
