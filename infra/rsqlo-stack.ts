@@ -57,29 +57,6 @@ export interface FunctionSpec {
   timeout: Duration;
 }
 
-const DISPATCHER_SETTINGS: readonly SettingName[] = [
-  'workflowAuditTable',
-  'jobAuditTable',
-  'jobQueueUrl',
-  'wrapperStateMachineArn',
-  'ssmDocument',
-  'idempotencyTable',
-  'agentInstanceIds',
-  'agentTag',
-];
-/**
- * Both dispatcher entries share one module whose scope composes every adapter either needs, so
- * both reach the same calls (splitting the module per entry would let each have less).
- */
-const DISPATCHER_SOURCES: readonly PermissionSource[] = [
-  'runs',
-  'jobs',
-  'orchestrator',
-  'agents',
-  'queue',
-  'idempotency',
-];
-
 /**
  * What each function runs, the settings its handler reads (its `readSettings` call) and what its
  * code calls AWS through. infra/iam-exact.test.ts derives both from the code and compares.
@@ -109,20 +86,29 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     sources: ['jobs'],
     timeout: Duration.seconds(30),
   },
+  // The two dispatcher entries are separate modules, so each role holds only its own calls: the
+  // queue entry starts wrappers and re-queues waiting jobs; the task entry sends SSM commands.
   dispatcher: {
     entry: 'services/dispatcher/handler.ts',
     handlerExport: 'handler',
     description: 'Job queue: start the single-job wrapper of each job attempt',
-    settings: DISPATCHER_SETTINGS,
-    sources: DISPATCHER_SOURCES,
+    settings: ['workflowAuditTable', 'jobAuditTable', 'jobQueueUrl', 'wrapperStateMachineArn'],
+    sources: ['runs', 'jobs', 'orchestrator', 'queue'],
     timeout: Duration.seconds(30),
   },
   dispatcherTask: {
-    entry: 'services/dispatcher/handler.ts',
+    entry: 'services/dispatcher/task/handler.ts',
     handlerExport: 'taskHandler',
     description: 'Wrapper task: send the job with its task token to one online agent',
-    settings: DISPATCHER_SETTINGS,
-    sources: DISPATCHER_SOURCES,
+    settings: [
+      'workflowAuditTable',
+      'jobAuditTable',
+      'ssmDocument',
+      'idempotencyTable',
+      'agentInstanceIds',
+      'agentTag',
+    ],
+    sources: ['runs', 'jobs', 'agents', 'idempotency'],
     timeout: Duration.seconds(30),
   },
   aggregator: {
@@ -148,7 +134,6 @@ const DESCRIBE_AGENTS_REASON =
   'ssm:DescribeInstanceInformation (finding the online agent hosts) supports no resource-level permissions.';
 /** Why a function's role holds further `*` resources besides X-Ray (by function). */
 const SERVICE_WILDCARD_REASONS: Partial<Record<FunctionId, string>> = {
-  dispatcher: DESCRIBE_AGENTS_REASON,
   dispatcherTask: DESCRIBE_AGENTS_REASON,
 };
 
@@ -247,15 +232,14 @@ export class RsqloStack extends Stack {
       logRetention: retention,
     });
 
-    // The job queue is created with its consumer; both dispatcher entries re-send delayed messages to it.
+    // The job queue is created with its consumer, which re-sends delayed messages to it.
     const dispatcher = fn('dispatcher', withWrapper);
     this.jobQueue = new SqsToLambda(this, 'JobQueue', {
       fn: dispatcher,
       maxReceiveCount: 5,
       maxConcurrency: 5,
     });
-    for (const d of [dispatcher, dispatcherTask])
-      d.function.addEnvironment(ENV.jobQueueUrl, this.jobQueue.queue.queueUrl);
+    dispatcher.function.addEnvironment(ENV.jobQueueUrl, this.jobQueue.queue.queueUrl);
     const withQueue = { ...withWrapper, jobQueueUrl: this.jobQueue.queue.queueUrl };
     const starter = fn('starter', withQueue);
     const planner = fn('planner', withQueue);

@@ -520,9 +520,9 @@ describe('IAM resources per function', () => {
     expect(arnsOf('aggregator', 'dynamodb:PutItem')).not.toContain(table('config'));
   });
 
-  it('lets only the dispatcher entries use the idempotency table and send SSM commands, to the agents only', () => {
+  it('lets only the dispatcher task use the idempotency table and send SSM commands, to the agents only', () => {
     for (const fid of FUNCTION_IDS) {
-      const dispatch = fid === 'dispatcher' || fid === 'dispatcherTask';
+      const dispatch = fid === 'dispatcherTask';
       expect(arnsOf(fid, 'dynamodb:PutItem').includes(table('idempotency')), fid).toBe(dispatch);
       expect(arnsOf(fid, 'ssm:SendCommand').length > 0, fid).toBe(dispatch);
     }

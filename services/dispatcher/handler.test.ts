@@ -1,12 +1,10 @@
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { JobRunInput } from '../../contracts/jobs.js';
-import { jobRunName } from '../../contracts/jobs.js';
 import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
 import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
 import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
@@ -25,25 +23,34 @@ const ddb = dynamoLocal('services/dispatcher/handler.test.ts');
 const sfn = mockClient(SFNClient);
 const ssm = mockClient(SSMClient);
 
-describe('dispatcher handler: configuration', () => {
-  it('fails at load without agent hosts, naming both ways to configure them', async () => {
+describe('dispatcher queue handler: configuration', () => {
+  it('fails at load, naming the missing variables', async () => {
+    vi.resetModules();
+    vi.stubEnv('RSQLO_WORKFLOW_AUDIT_TABLE', 'a');
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    await expect(import('./handler.js')).rejects.toThrow(
+      /RSQLO_JOB_AUDIT_TABLE is not set.*RSQLO_JOB_QUEUE_URL is not set.*RSQLO_WRAPPER_STATE_MACHINE_ARN is not set/,
+    );
+    vi.unstubAllEnvs();
+  });
+
+  it('needs no agent hosts, SSM document or idempotency table (the task entry has those)', async () => {
     vi.resetModules();
     vi.stubEnv('RSQLO_WORKFLOW_AUDIT_TABLE', 'a');
     vi.stubEnv('RSQLO_JOB_AUDIT_TABLE', 'b');
     vi.stubEnv('RSQLO_JOB_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/1/q');
     vi.stubEnv('RSQLO_WRAPPER_STATE_MACHINE_ARN', 'arn:aws:states:us-east-1:1:stateMachine:w');
-    vi.stubEnv('RSQLO_SSM_DOCUMENT', 'doc');
-    vi.stubEnv('RSQLO_IDEMPOTENCY_TABLE', 'idem');
     vi.stubEnv('AWS_REGION', 'us-east-1');
-    await expect(import('./handler.js')).rejects.toThrow(/set RSQLO_AGENT_INSTANCE_IDS or RSQLO_AGENT_TAG/);
+    const mod = await import('./handler.js');
+    expect(typeof mod.handler).toBe('function');
+    expect('taskHandler' in mod).toBe(false);
     vi.unstubAllEnvs();
   });
 });
 
-describe.skipIf(!ddb.endpoint)('dispatcher handlers (DynamoDB Local, fauxqs)', () => {
+describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs)', () => {
   const endpoint = ddb.endpoint as string;
   const WF = workflow('wf', [parallel(['a.sh', 'b.sh', 'c.sh', 'd.sh'])]);
-  const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAf8secret-task-token-do-not-log';
   let server: FauxqsServer;
   let restoreDns: () => void;
   let sqs: SQSClient;
@@ -98,9 +105,6 @@ describe.skipIf(!ddb.endpoint)('dispatcher handlers (DynamoDB Local, fauxqs)', (
         jobAuditTable: tables.jobAudit,
         jobQueueUrl: queueUrl,
         wrapperStateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rsqlo-wrapper',
-        ssmDocument: 'rsqlo-run-job',
-        agentInstanceIds: 'i-0aaaaaaaaaaaaaaa1,i-0aaaaaaaaaaaaaaa2',
-        idempotencyTable: tables.idempotency,
       },
       { dynamodb: endpoint, sqs: server.address },
     );
@@ -140,26 +144,6 @@ describe.skipIf(!ddb.endpoint)('dispatcher handlers (DynamoDB Local, fauxqs)', (
     job_key: jobKey,
     attempt: 1,
   });
-  const input = (jobKey: string, attempt = 1): JobRunInput => ({
-    version: 1,
-    job_run_name: jobRunName('r1', jobKey, attempt),
-    workflow_id: 'wf',
-    workflow_execution_id: 'r1',
-    job_key: jobKey,
-    job_name: 'x.sh',
-    stage: 1,
-    attempt,
-    timeout_seconds: 86_400,
-    heartbeat_seconds: 300,
-  });
-  const online = () =>
-    ssm.on(DescribeInstanceInformationCommand).resolves({
-      InstanceInformationList: [
-        { InstanceId: 'i-0aaaaaaaaaaaaaaa1', PingStatus: 'Online' },
-        { InstanceId: 'i-0aaaaaaaaaaaaaaa2', PingStatus: 'Online' },
-      ],
-    });
-
   it('queue: dispatches, re-delays a job that must wait, acks stale ones, and rejects malformed records alone', async () => {
     const event: SQSEvent = {
       Records: [
@@ -192,70 +176,7 @@ describe.skipIf(!ddb.endpoint)('dispatcher handlers (DynamoDB Local, fauxqs)', (
     expect(
       logs.lines.find((l) => l.message === 'job message handled' && l.message_id === 'unknown')?.note,
     ).toBe('unknown job');
-  });
-
-  it('task: no agent online is a NoAgentAvailableError (the wrapper retries it)', async () => {
-    ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [] });
-    await expect(
-      mod.taskHandler({ task_token: TOKEN, job: input('1.1') }, lambdaContext() as never),
-    ).rejects.toMatchObject({
-      name: 'NoAgentAvailableError',
-    });
-    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
-  });
-
-  it('task: sends one command to one agent and records it; a repeated invocation sends nothing', async () => {
-    online();
-    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
-    const first = await mod.taskHandler({ task_token: TOKEN, job: input('1.1') }, lambdaContext() as never);
-    expect(first).toMatchObject({ commandId: 'cmd-1' });
-    const sent = ssm.commandCalls(SendCommandCommand);
-    expect(sent).toHaveLength(1);
-    expect(sent[0]?.args[0].input.InstanceIds).toHaveLength(1);
-    expect(await jobs.getJob('r1', '1.1')).toMatchObject({
-      execution_status: 'Dispatched',
-      ssm_command_id: 'cmd-1',
-    });
-    expect(await mod.taskHandler({ task_token: TOKEN, job: input('1.1') }, lambdaContext() as never)).toEqual(
-      first,
-    );
-    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
-    expect(logs.raw()).not.toContain(TOKEN);
-    expect(logs.messages()).toContain('INFO: job dispatched to an agent');
-  });
-
-  it('task: two invocations with the same token at once send one command (idempotency)', async () => {
-    online();
-    ssm.on(SendCommandCommand).callsFake(async () => {
-      await new Promise((r) => setTimeout(r, 300));
-      return { Command: { CommandId: 'cmd-3' } };
-    });
-    const token = `${TOKEN}-1.3`;
-    const results = await Promise.all([
-      mod.taskHandler({ task_token: token, job: input('1.3') }, lambdaContext() as never),
-      mod.taskHandler({ task_token: token, job: input('1.3') }, lambdaContext() as never),
-    ]);
-    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
-    expect(results).toContainEqual({ inProgress: true, job_run_name: 'r1--1-3--a1' });
-    expect(logs.messages()).toContain('WARN: task already being dispatched by another invocation');
-  });
-
-  it('task: a token for an attempt the job left behind is a StaleTaskError (the wrapper ends quietly)', async () => {
-    online();
-    await expect(
-      mod.taskHandler({ task_token: `${TOKEN}-x`, job: input('1.4', 2) }, lambdaContext() as never),
-    ).rejects.toMatchObject({
-      name: 'StaleTaskError',
-    });
-    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
-  });
-
-  it('task: a malformed payload is rejected with a log line that never shows the token', async () => {
-    await expect(
-      mod.taskHandler({ task_token: TOKEN, job: { ...input('1.4'), attempt: 0 } }, lambdaContext() as never),
-    ).rejects.toMatchObject({ name: 'InvalidInputError' });
-    expect(logs.messages()).toEqual(['ERROR: rejected malformed task request']);
-    expect(logs.raw()).not.toContain(TOKEN);
-    expect((await jobs.getJob('r1', '1.4'))?.execution_status).toBe('Queued');
+    // The queue entry never talks to agents: that is the task entry's (its own function and role).
+    expect(ssm.calls()).toHaveLength(0);
   });
 });

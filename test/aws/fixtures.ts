@@ -1,0 +1,45 @@
+/**
+ * Workflows and scripts the AWS-path scenarios share, written into a throwaway workspace
+ * (test/support/workspace.ts) so the same folder serves as the agents' script root and as the
+ * local engine's workflow folder.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stages, type Workspace, workspace } from '../support/workspace.js';
+
+/** A script that succeeds and says so. */
+export const OK = 'echo "$RSQLO_JOB_KEY ok (attempt $RSQLO_ATTEMPT)"';
+
+/**
+ * The failing workflow: stage 1 runs ok_1, then `fix_me` (fails with exit 3 and an error line until
+ * a file `fixed` sits beside it), then ok_2; stage 2 runs two more in parallel. A first run fails at
+ * 1.2 (1.3 and stage 2 never start); its restart skips 1.1 and runs the rest.
+ */
+export function failingWorkflow(ws: Workspace = workspace('rsqlo-aws-fail-')) {
+  for (const name of ['ok_1.sh', 'ok_2.sh', 'ok_3.sh', 'ok_4.sh']) ws.script(name, OK);
+  ws.script(
+    'fix_me.sh',
+    [
+      'if [ -f "$(dirname "$0")/fixed" ]; then echo "input found"; exit 0; fi',
+      'echo "loading the input file"',
+      'echo "ERROR: input file /data/in.csv is missing" >&2',
+      'exit 3',
+    ].join('\n'),
+  );
+  const definition = {
+    workflow_id: 'aws_fail_restart',
+    workflow_description: 'fails at 1.2 until fixed',
+    workflow_stages: stages(
+      ['sequential', ['ok_1.sh', 'fix_me.sh', 'ok_2.sh']],
+      ['parallel', ['ok_3.sh', 'ok_4.sh']],
+    ),
+  };
+  const file = ws.workflow(definition);
+  return {
+    ws,
+    definition,
+    file,
+    /** Makes fix_me.sh succeed from now on. */
+    fix: () => writeFileSync(path.join(ws.scripts, 'fixed'), ''),
+  };
+}

@@ -1,0 +1,657 @@
+/**
+ * The AWS-path harness: the REAL Lambda handlers (services/*\/handler.ts, imported with the
+ * environment the CDK app gives them, one module load per simulated container), the REAL agent
+ * daemon and `submit`, and the REAL AWS SDK adapters, wired to:
+ *
+ * - DynamoDB Local, tables created exactly from runtime/aws/tables.ts (job audit stream on), the
+ *   stream read with DescribeStream / GetShardIterator / GetRecords, filtered with
+ *   AGGREGATOR_STREAM_FILTERS and fed to the aggregator (sim/lambda.ts StreamEventSource);
+ * - fauxqs for the job queue (with its dead-letter queue), fed to the dispatcher queue entry
+ *   (sim/lambda.ts SqsEventSource);
+ * - an in-process EventBridge bus routing through the routing table (sim/event-bus.ts);
+ * - the single-job wrapper, simulated from the deployed definition (sim/step-functions.ts);
+ * - SSM Run Command running the deployed document's step on the agent hosts (sim/ssm.ts);
+ * - CloudWatch Logs and Secrets Manager (sim/agent-services.ts), the secret pointing jobs at the
+ *   test PostgreSQL;
+ * - agent hosts with their daemons, in process or as processes (sim/agents.ts).
+ *
+ * The mocked SDK clients (aws-sdk-client-mock) answer through the simulators; DynamoDB and SQS are
+ * the emulators themselves. One harness is active per test file at a time.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  CloudWatchLogsClient,
+  CreateLogStreamCommand,
+  PutLogEventsCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeExecutionCommand,
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { vi } from 'vitest';
+import { isSameProcessAlive, killProcessTree } from '../../agent/job-runner.js';
+import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
+import type { WorkflowRequested } from '../../contracts/events.js';
+import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
+import { deployedWrapperDefinitionString, WRAPPER_SUBSTITUTIONS } from '../../infra/constructs/job-wrapper.js';
+import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
+import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
+import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
+import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
+import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
+import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
+import { captureLogs, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
+import { createTestTables, localClients, waitForDynamo } from '../support/dynamodb-local.js';
+import { LogsSimulator, SecretsSimulator } from './sim/agent-services.js';
+import { AgentHost, type AgentLogLine } from './sim/agents.js';
+import { streamReader } from './sim/dynamodb-stream.js';
+import { EventBusSimulator } from './sim/event-bus.js';
+import { LambdaFunction, SqsEventSource, StreamEventSource } from './sim/lambda.js';
+import { SsmSimulator } from './sim/ssm.js';
+import { WrapperSimulator } from './sim/step-functions.js';
+
+const ACCOUNT = '123456789012';
+const REGION = 'us-east-1';
+const BUS = 'rsqlo';
+const STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-job-wrapper`;
+const DISPATCHER_TASK_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:rsqlo-dispatcherTask`;
+const DOCUMENT = 'rsqlo-submit-job';
+const SECRET_ID = 'rsqlo/redshift';
+
+/** The functions of the stack (infra/rsqlo-stack.ts FUNCTION_IDS). */
+export type FunctionName = 'starter' | 'planner' | 'recorder' | 'aggregator' | 'dispatcher' | 'dispatcherTask';
+
+// The handler modules, loaded once per container (vi.resetModules in between: a fresh module scope).
+// biome-ignore lint/suspicious/noExplicitAny: handlers of every shape
+type AnyHandler = (event: any, context?: any) => Promise<unknown>;
+const LOADERS: Record<FunctionName, () => Promise<AnyHandler>> = {
+  starter: async () => (await import('../../services/starter/handler.js')).handler,
+  planner: async () => (await import('../../services/planner/handler.js')).handler,
+  recorder: async () => (await import('../../services/recorder/handler.js')).handler,
+  aggregator: async () => (await import('../../services/aggregator/handler.js')).handler,
+  dispatcher: async () => (await import('../../services/dispatcher/handler.js')).handler,
+  dispatcherTask: async () => (await import('../../services/dispatcher/task/handler.js')).taskHandler,
+};
+
+/**
+ * Containers per function. The aggregator has one: the stream has one shard and the mapping's
+ * parallelization factor is 1, so its batches are handled one at a time, in order. The dispatcher's
+ * SQS mapping polls with as many as it has (the stack caps it at 5).
+ */
+const DEFAULT_CONTAINERS: Record<FunctionName, number> = {
+  starter: 2,
+  planner: 3,
+  recorder: 4,
+  aggregator: 1,
+  dispatcher: 3,
+  dispatcherTask: 4,
+};
+
+const eventBridge = mockClient(EventBridgeClient);
+const stepFunctions = mockClient(SFNClient);
+const ssm = mockClient(SSMClient);
+const cloudWatchLogs = mockClient(CloudWatchLogsClient);
+const secretsManager = mockClient(SecretsManagerClient);
+
+export interface HarnessOptions {
+  /** The DynamoDB Local endpoint (test/support/dynamodb-local.ts). */
+  endpoint: string;
+  /** Every host's script root (the deployed `rsql_script_path`). */
+  scriptRoot: string;
+  /** Agent hosts; default 2. */
+  hosts?: number;
+  /** Default `in-process`. */
+  agentMode?: 'in-process' | 'process';
+  /** Per-host job limit; default 4. */
+  agentMaxConcurrency?: number;
+  /** Default: a third of each job's heartbeat_seconds. */
+  heartbeatEverySeconds?: number;
+  /** Default `shell` (a real bash + rsqlo-agent process per command). */
+  ssmMode?: 'shell' | 'in-process';
+  /** SSM's delivery latency; default 0. */
+  ssmDeliveryDelayMs?: number;
+  /** Deliver everything twice at every hop. */
+  duplicate?: boolean;
+  /** The database the secret points jobs at. */
+  database?: PgConnectionInfo;
+  containers?: Partial<Record<FunctionName, number>>;
+  /** Powertools log level of the handlers; default INFO. */
+  logLevel?: 'INFO' | 'WARN';
+}
+
+let active: AwsHarness | undefined;
+
+/** The harness; create with {@link createAwsHarness}, end with {@link AwsHarness.dispose}. */
+export class AwsHarness {
+  readonly root: string;
+  readonly busName = BUS;
+  bus!: EventBusSimulator;
+  wrapper!: WrapperSimulator;
+  ssm!: SsmSimulator;
+  logs!: LogsSimulator;
+  secrets!: SecretsSimulator;
+  readonly hosts: AgentHost[] = [];
+  readonly functions = new Map<FunctionName, LambdaFunction>();
+  readonly handlerLogs = captureLogs();
+  private sqs!: SQSClient;
+  private server!: FauxqsServer;
+  private restoreDns!: () => void;
+  private queues!: { jobs: { queueUrl: string; queueArn: string }; dlq: { queueUrl: string } };
+  /** The job queue's event source mapping (dispatcher). */
+  sqsSource!: SqsEventSource;
+  /** The job audit stream's event source mapping (aggregator). */
+  stream!: StreamEventSource;
+  private clients!: ReturnType<typeof localClients>;
+  private tables!: Awaited<ReturnType<typeof createTestTables>>;
+  private runsRepo!: ReturnType<typeof createDynamoRunRepository>;
+  private jobsRepo!: ReturnType<typeof createDynamoJobRepository>;
+  /** AWS requests no simulator handles. */
+  readonly unexpected: string[] = [];
+
+  constructor(readonly opts: HarnessOptions) {
+    this.root = mkdtempSync(path.join(tmpdir(), 'rsqlo-aws-'));
+  }
+
+  /** Answers one AWS request (from a mocked client here, or from an agent process over IPC). */
+  async awsCall(service: string, command: string, input: unknown): Promise<unknown> {
+    // biome-ignore lint/suspicious/noExplicitAny: inputs are the SDK's, checked by the simulators
+    const i = input as any;
+    switch (`${service}:${command}`) {
+      case 'events:PutEvents':
+        return this.bus.putEvents(i, 'sdk');
+      case 'sfn:StartExecution':
+        return this.wrapper.startExecution(i);
+      case 'sfn:StopExecution':
+        return this.wrapper.stopExecution(i);
+      case 'sfn:DescribeExecution':
+        return this.wrapper.describeExecution(i);
+      case 'sfn:SendTaskSuccess':
+        return this.wrapper.sendTaskSuccess(i);
+      case 'sfn:SendTaskFailure':
+        return this.wrapper.sendTaskFailure(i);
+      case 'sfn:SendTaskHeartbeat':
+        return this.wrapper.sendTaskHeartbeat(i);
+      case 'ssm:DescribeInstanceInformation':
+        return this.ssm.describeInstanceInformation(i);
+      case 'ssm:SendCommand':
+        return this.ssm.sendCommand(i);
+      case 'logs:CreateLogStream':
+        return this.logs.createLogStream(i);
+      case 'logs:PutLogEvents':
+        return this.logs.putLogEvents(i);
+      case 'secrets:GetSecretValue':
+        return this.secrets.getSecretValue(i);
+      default:
+        this.unexpected.push(`${service}:${command}`);
+        throw new Error(`${service}:${command} is not simulated`);
+    }
+  }
+
+  private mockSdk() {
+    const call = (service: string, command: string) => (input: unknown) => this.awsCall(service, command, input);
+    const unexpected = (service: string) => (input: unknown) => {
+      this.unexpected.push(`${service}: ${JSON.stringify(input).slice(0, 200)}`);
+      return Promise.reject(new Error(`${service}: command not simulated`));
+    };
+    eventBridge.reset();
+    eventBridge.onAnyCommand().callsFake(unexpected('events')).on(PutEventsCommand).callsFake(call('events', 'PutEvents'));
+    stepFunctions.reset();
+    stepFunctions
+      .onAnyCommand()
+      .callsFake(unexpected('sfn'))
+      .on(StartExecutionCommand)
+      .callsFake(call('sfn', 'StartExecution'))
+      .on(StopExecutionCommand)
+      .callsFake(call('sfn', 'StopExecution'))
+      .on(DescribeExecutionCommand)
+      .callsFake(call('sfn', 'DescribeExecution'))
+      .on(SendTaskSuccessCommand)
+      .callsFake(call('sfn', 'SendTaskSuccess'))
+      .on(SendTaskFailureCommand)
+      .callsFake(call('sfn', 'SendTaskFailure'))
+      .on(SendTaskHeartbeatCommand)
+      .callsFake(call('sfn', 'SendTaskHeartbeat'));
+    ssm.reset();
+    ssm
+      .onAnyCommand()
+      .callsFake(unexpected('ssm'))
+      .on(DescribeInstanceInformationCommand)
+      .callsFake(call('ssm', 'DescribeInstanceInformation'))
+      .on(SendCommandCommand)
+      .callsFake(call('ssm', 'SendCommand'));
+    cloudWatchLogs.reset();
+    cloudWatchLogs
+      .onAnyCommand()
+      .callsFake(unexpected('logs'))
+      .on(CreateLogStreamCommand)
+      .callsFake(call('logs', 'CreateLogStream'))
+      .on(PutLogEventsCommand)
+      .callsFake(call('logs', 'PutLogEvents'));
+    secretsManager.reset();
+    secretsManager
+      .onAnyCommand()
+      .callsFake(unexpected('secrets'))
+      .on(GetSecretValueCommand)
+      .callsFake(call('secrets', 'GetSecretValue'));
+  }
+
+  /** @internal */
+  async init(): Promise<void> {
+    const o = this.opts;
+    await waitForDynamo(o.endpoint);
+    this.clients = localClients(o.endpoint);
+    this.tables = await createTestTables(this.clients.dynamodb);
+    const effects = { apply: async () => {} };
+    const tableNames = {
+      config: this.tables.config,
+      workflowAudit: this.tables.workflowAudit,
+      jobAudit: this.tables.jobAudit,
+    };
+    this.runsRepo = createDynamoRunRepository({ client: this.clients.documents, tables: tableNames, effects });
+    this.jobsRepo = createDynamoJobRepository({
+      client: this.clients.documents,
+      tableName: this.tables.jobAudit,
+      effects,
+    });
+
+    this.server = await startFauxqs({ port: 0, logger: false });
+    this.restoreDns = interceptLocalhostDns();
+    const dlq = this.server.createQueue('rsqlo-job-queue-dlq');
+    // The deployed visibility timeout is 6 × the function timeout (180 s); 10 s here so a message a
+    // handler failed on comes back within a test.
+    const jobs = this.server.createQueue('rsqlo-job-queue', {
+      attributes: {
+        VisibilityTimeout: '10',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: '5' }),
+      },
+    });
+    this.queues = { jobs, dlq };
+    // The endpoint the queue URLs name (sqs.<region>.localhost, resolved by interceptLocalhostDns),
+    // so the SDK never warns that a QueueUrl's host differs from its endpoint.
+    const sqsEndpoint = new URL(jobs.queueUrl).origin;
+    this.sqs = new SQSClient({
+      region: REGION,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      endpoint: sqsEndpoint,
+    });
+
+    const hostCount = o.hosts ?? 2;
+    const hostIds = Array.from({ length: hostCount }, (_, i) => `i-0a${String(i + 1).padStart(15, '0')}`);
+    const agentBin = path.join(this.root, 'bin', 'rsqlo-agent');
+    this.bus = new EventBusSimulator({
+      busName: BUS,
+      account: ACCOUNT,
+      region: REGION,
+      duplicate: o.duplicate,
+      targets: {
+        starter: (e) => this.fn('starter').invoke(e),
+        planner: (e) => this.fn('planner').invoke(e),
+        recorder: (e) => this.fn('recorder').invoke(e),
+      },
+    });
+    this.wrapper = new WrapperSimulator({
+      definition: deployedWrapperDefinitionString()
+        .split(WRAPPER_SUBSTITUTIONS.dispatcherFunctionArn)
+        .join(DISPATCHER_TASK_ARN)
+        .split(WRAPPER_SUBSTITUTIONS.eventBusName)
+        .join(BUS),
+      stateMachineArn: STATE_MACHINE,
+      invoke: (name, payload) => {
+        if (name !== DISPATCHER_TASK_ARN) return Promise.reject(new Error(`no function ${name}`));
+        return this.fn('dispatcherTask').invoke(payload);
+      },
+      putEvents: async (entries) => this.bus.putEvents({ Entries: entries }, 'states'),
+      retryScale: 0.05,
+      duplicateInvocations: o.duplicate,
+    });
+    this.ssm = new SsmSimulator({
+      documentName: DOCUMENT,
+      document: ssmDocumentContent({ agentBin }),
+      agentBin,
+      hosts: () => this.hosts,
+      mode: o.ssmMode ?? 'shell',
+      duplicate: o.duplicate,
+      deliveryDelayMs: o.ssmDeliveryDelayMs,
+    });
+    writeAgentShim(agentBin);
+    this.logs = new LogsSimulator(DEFAULT_LOG_GROUP);
+    const db = o.database;
+    this.secrets = new SecretsSimulator(
+      db
+        ? {
+            [SECRET_ID]: JSON.stringify({
+              engine: 'postgres',
+              username: db.user,
+              password: db.password,
+              host: db.host,
+              port: db.port,
+              dbname: db.database,
+            }),
+          }
+        : {},
+    );
+    this.mockSdk();
+
+    stubLambdaEnv(
+      {
+        configTable: this.tables.config,
+        workflowAuditTable: this.tables.workflowAudit,
+        jobAuditTable: this.tables.jobAudit,
+        eventBus: BUS,
+        jobQueueUrl: jobs.queueUrl,
+        wrapperStateMachineArn: STATE_MACHINE,
+        ssmDocument: DOCUMENT,
+        agentInstanceIds: hostIds.join(','),
+        idempotencyTable: this.tables.idempotency,
+      },
+      { dynamodb: o.endpoint, sqs: sqsEndpoint },
+    );
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', o.logLevel ?? 'INFO');
+    for (const name of Object.keys(LOADERS) as FunctionName[]) {
+      const n = o.containers?.[name] ?? DEFAULT_CONTAINERS[name];
+      const containers: AnyHandler[] = [];
+      for (let i = 0; i < n; i++) {
+        vi.resetModules();
+        containers.push(await LOADERS[name]());
+      }
+      this.functions.set(name, new LambdaFunction(name, containers));
+    }
+
+    const table = await this.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.tables.jobAudit }));
+    const streamArn = table.Table?.LatestStreamArn;
+    if (!streamArn) throw new Error('the job audit table has no stream');
+    this.stream = new StreamEventSource({
+      next: streamReader(o.endpoint, streamArn).next,
+      streamArn,
+      fn: this.fn('aggregator'),
+      duplicate: o.duplicate,
+    });
+    this.sqsSource = new SqsEventSource({
+      client: this.sqs,
+      queueUrl: jobs.queueUrl,
+      queueArn: jobs.queueArn,
+      fn: this.fn('dispatcher'),
+      pollers: o.containers?.dispatcher ?? DEFAULT_CONTAINERS.dispatcher,
+      duplicate: o.duplicate,
+    });
+
+    for (const instanceId of hostIds) {
+      const host = new AgentHost({
+        instanceId,
+        dir: path.join(this.root, instanceId),
+        scriptRoot: o.scriptRoot,
+        busName: BUS,
+        logGroup: DEFAULT_LOG_GROUP,
+        secretId: db ? SECRET_ID : undefined,
+        maxConcurrency: o.agentMaxConcurrency ?? 4,
+        heartbeatEverySeconds: o.heartbeatEverySeconds,
+        mode: o.agentMode ?? 'in-process',
+        awsCall: (s, c, i) => this.awsCall(s, c, i),
+      });
+      this.hosts.push(host);
+      await host.start();
+    }
+  }
+
+  fn(name: FunctionName): LambdaFunction {
+    const f = this.functions.get(name);
+    if (!f) throw new Error(`no function ${name}`);
+    return f;
+  }
+
+  // -- what tests do -----------------------------------------------------------------------------
+
+  /** Stores a definition in the config table (as the stack's deployment does). */
+  async putDefinition(def: WorkflowDefinitionInput | Record<string, unknown>): Promise<void> {
+    await createDynamoDefinitionRepository({ client: this.clients.documents, tableName: this.tables.config }).put(
+      def as { workflow_id: string } & Record<string, unknown>,
+    );
+  }
+
+  /** Puts WorkflowRequested on the bus, as a user, schedule or the CLI would. */
+  request(detail: Omit<WorkflowRequested, 'version'> & { version?: number }): void {
+    this.bus.putEvents(
+      {
+        Entries: [
+          {
+            EventBusName: BUS,
+            Source: 'rsqlo',
+            DetailType: 'WorkflowRequested',
+            Detail: JSON.stringify({ version: 1, requested_by: 'test', ...detail }),
+          },
+        ],
+      },
+      'test',
+    );
+  }
+
+  async run(exec: string): Promise<WorkflowAuditRecord | undefined> {
+    return this.runsRepo.getRunRecord(exec);
+  }
+
+  async jobs(exec: string): Promise<JobAuditRecord[]> {
+    return this.jobsRepo.listJobs(exec);
+  }
+
+  async job(exec: string, jobKey: string): Promise<JobAuditRecord | undefined> {
+    return this.jobsRepo.getJob(exec, jobKey);
+  }
+
+  /** Waits until `check` holds (polling every 100 ms, a generous bound). */
+  async until<T>(check: () => Promise<T | undefined | false | null>, what: string, timeoutMs = 60_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await check();
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await this.summary()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Waits for the run to end, then for everything to settle; returns its audit records. */
+  async finished(
+    exec: string,
+    timeoutMs = 120_000,
+  ): Promise<{ run: WorkflowAuditRecord; jobs: JobAuditRecord[] }> {
+    const run = await this.until(
+      async () => {
+        const r = await this.run(exec);
+        return r && r.execution_status !== 'Running' ? r : undefined;
+      },
+      `run ${exec} to end`,
+      timeoutMs,
+    );
+    await this.settle(timeoutMs);
+    return { run: (await this.run(exec)) ?? run, jobs: await this.jobs(exec) };
+  }
+
+  private activity(): number {
+    let n = this.bus.envelopes.length + this.ssm.runs.length + this.wrapper.callbacks.length + this.logs.puts;
+    n += this.stream.read + this.sqsSource.received;
+    for (const f of this.functions.values()) n += f.invocations;
+    return n;
+  }
+
+  private async quiet(): Promise<boolean> {
+    if (this.bus.pending() || this.ssm.pending() || this.sqsSource.pending() || !this.stream.idle()) return false;
+    for (const f of this.functions.values()) if (f.pending()) return false;
+    if (this.wrapper.runningCount() > 0) return false;
+    for (const h of this.hosts) if ((h.active()?.length ?? 0) > 0) return false;
+    return (await this.sqsSource.depth()) === 0;
+  }
+
+  /**
+   * Waits until nothing moves: no delivery, invocation, queue message, stream record, wrapper
+   * execution or agent job pending, and no new activity over two more reads of the stream.
+   */
+  async settle(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.quiet()) {
+        const seen = this.activity();
+        const polls = this.stream.polls;
+        while (this.stream.polls < polls + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        if (this.activity() === seen && (await this.quiet())) return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the harness did not settle within ${timeoutMs} ms\n${await this.summary()}`);
+  }
+
+  /** What is still moving (for failure messages). */
+  async summary(): Promise<string> {
+    const fns = [...this.functions.values()].map((f) => `${f.name}=${f.pending()}`).join(' ');
+    return [
+      `bus pending ${this.bus.pending()}, ssm pending ${this.ssm.pending()}, sqs batches ${this.sqsSource.pending()}, queue depth ${await this.sqsSource.depth().catch(() => '?')}`,
+      `stream idle ${this.stream.idle()}, functions ${fns}`,
+      `wrapper executions running: ${this.wrapper
+        .executions()
+        .filter((e) => e.status === 'RUNNING')
+        .map((e) => e.name)
+        .join(', ')}`,
+      `agents: ${this.hosts.map((h) => `${h.instanceId} ${JSON.stringify(h.active() ?? '(process)')}`).join('; ')}`,
+    ].join('\n');
+  }
+
+  /**
+   * Everything that went wrong outside what the test asserts: limit violations, dead letters,
+   * requests no simulator handles, failed SSM commands, messages in the DLQ, handler ERROR logs
+   * (except those matching `allowErrors`).
+   */
+  async problems(allowErrors: RegExp[] = []): Promise<string[]> {
+    const out = [
+      ...this.bus.violations.map((v) => `bus: ${v}`),
+      ...this.bus.deadLetters.map((d) => `bus dead letter (${d.target}): ${d.envelope['detail-type']}: ${d.error}`),
+      ...this.wrapper.violations.map((v) => `wrapper: ${v}`),
+      ...this.ssm.violations.map((v) => `ssm: ${v}`),
+      ...this.ssm.runs.filter((r) => r.exitCode !== 0).map((r) => `ssm command ${r.commandId}: exit ${r.exitCode}: ${r.output}`),
+      ...this.logs.violations.map((v) => `logs: ${v}`),
+      ...this.stream.deadLetters.map((d) => `stream dead letter ${d.sequenceNumber}: ${d.error}`),
+      ...this.stream.errors.map((e) => `stream: ${e}`),
+      ...this.sqsSource.errors.map((e) => `sqs: ${e}`),
+      ...this.unexpected.map((u) => `unexpected AWS call ${u}`),
+    ];
+    const dlq = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: this.queues.dlq.queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    const inDlq = Number(dlq.Attributes?.ApproximateNumberOfMessages ?? 0);
+    if (inDlq > 0) out.push(`${inDlq} message(s) in the job queue's dead-letter queue`);
+    for (const l of this.handlerLogs.lines)
+      if (l.level === 'ERROR' && !allowErrors.some((re) => re.test(String(l.message))))
+        out.push(`handler ERROR: ${l.message} ${JSON.stringify(l).slice(0, 400)}`);
+    for (const l of this.agentLog())
+      if (l.level === 'error' && !allowErrors.some((re) => re.test(l.message)))
+        out.push(`agent ${l.host} error: ${l.message} ${JSON.stringify(l.fields).slice(0, 300)}`);
+    return out;
+  }
+
+  /** The SSM commands sent for a job attempt (decoded `job` parameter), in order. */
+  commandsFor(jobRunName: string) {
+    return this.ssm.commands.filter((c) => {
+      const job = c.parameters.job?.[0];
+      return job !== undefined && JSON.parse(Buffer.from(job, 'base64').toString('utf8')).job_run_name === jobRunName;
+    });
+  }
+
+  /** Every agent log line. */
+  agentLog(): AgentLogLine[] {
+    return this.hosts.flatMap((h) => h.log);
+  }
+
+  /**
+   * Everything a secret must never appear in: events, audit rows, handler and agent logs, shipped
+   * job logs, SSM command parameters, task outputs (as the wrapper simulator received them).
+   */
+  async everythingVisible(execs: string[]): Promise<string> {
+    const rows = [];
+    for (const e of execs) rows.push(await this.run(e), await this.jobs(e));
+    return [
+      JSON.stringify(this.bus.envelopes),
+      JSON.stringify(rows),
+      this.handlerLogs.raw(),
+      JSON.stringify(this.agentLog()),
+      this.logs.allText(),
+      JSON.stringify(this.ssm.runs),
+    ].join('\n');
+  }
+
+  async dispose(): Promise<void> {
+    for (const h of this.hosts) await h.stop().catch(() => {});
+    await this.sqsSource?.stop();
+    await this.stream?.stop();
+    this.bus?.close();
+    this.ssm?.close();
+    await this.wrapper?.dispose();
+    // Jobs still running when the test ended (a failed test): kill them, never leave them behind.
+    for (const h of this.hosts) await killLeftoverJobs(h.config.spoolDir);
+    this.handlerLogs.restore();
+    vi.unstubAllEnvs();
+    this.sqs?.destroy();
+    this.clients?.dynamodb.destroy();
+    this.restoreDns?.();
+    await this.server?.stop();
+    rmSync(this.root, { recursive: true, force: true });
+    active = undefined;
+  }
+}
+
+async function killLeftoverJobs(spoolDir: string) {
+  const dir = path.join(spoolDir, 'state');
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    try {
+      const s = JSON.parse(readFileSync(path.join(dir, n), 'utf8')) as { pid?: number | null; start_ticks?: string | null; phase?: string };
+      if (s.pid && s.phase !== 'done' && isSameProcessAlive(s.pid, s.start_ticks ?? undefined))
+        await killProcessTree(s.pid, 200);
+    } catch {
+      // not a state file
+    }
+  }
+}
+
+function writeAgentShim(file: string) {
+  const root = path.resolve(import.meta.dirname, '..', '..');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    `#!/bin/sh\n# The agent as installed on a host (agent/install): this package's rsqlo-agent.\nexec '${process.execPath}' '${path.join(root, 'bin', 'rsqlo-agent.js')}' "$@"\n`,
+  );
+  chmodSync(file, 0o755);
+}
+
+
+/** Starts a harness (one at a time per test file). */
+export async function createAwsHarness(opts: HarnessOptions): Promise<AwsHarness> {
+  if (active) throw new Error('another AWS harness is still active in this file; dispose it first');
+  const h = new AwsHarness(opts);
+  active = h;
+  try {
+    await h.init();
+  } catch (err) {
+    await h.dispose();
+    throw err;
+  }
+  return h;
+}

@@ -1,0 +1,568 @@
+/**
+ * A Step Functions simulator for the single-job wrapper, driven by the DEPLOYED definition
+ * (infra/constructs/job-wrapper.ts `deployedWrapperDefinitionString()`, placeholders replaced): it
+ * interprets the definition's states rather than knowing what the wrapper is meant to do.
+ *
+ * What it honours, per the Step Functions developer guide and API reference:
+ * - StartExecution: names of at most 80 characters without the forbidden characters; the same name
+ *   again is ExecutionAlreadyExists, except with the same input while the execution still runs,
+ *   which Standard workflows answer idempotently with the original response.
+ * - Task `arn:aws:states:::lambda:invoke.waitForTaskToken`: Parameters evaluated (`$$.Task.Token`,
+ *   `$`), the function invoked asynchronously with the payload; the state waits for
+ *   SendTaskSuccess / SendTaskFailure with a fresh token per attempt, bounded by
+ *   TimeoutSecondsPath (States.Timeout) and HeartbeatSecondsPath (States.HeartbeatTimeout, reset by
+ *   SendTaskHeartbeat). A function error fails the task with the error's name (the Lambda
+ *   `errorType`) and a JSON cause.
+ * - Task `arn:aws:states:::events:putEvents`: Parameters evaluated (States.Format,
+ *   `$$.State.EnteredTime`…), Detail objects serialized, put through the harness's EventBridge.
+ * - Retry (ErrorEquals, IntervalSeconds × BackoffRate^n, MaxAttempts; intervals scaled by
+ *   `retryScale`), Catch (ErrorEquals, ResultPath, Next), ResultPath, Succeed, Fail.
+ * - SendTask* for a token whose task has ended: TaskTimedOut (timed out or completed) or
+ *   TaskDoesNotExist (its execution was stopped); an unknown token: InvalidToken. StopExecution
+ *   aborts a running execution (ExecutionDoesNotExist for an unknown one).
+ *
+ * Time is real: tests that exercise timeouts give their jobs a few seconds.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import {
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  InvalidName,
+  InvalidOutput,
+  InvalidToken,
+  StateMachineDoesNotExist,
+  TaskDoesNotExist,
+  TaskTimedOut,
+  ValidationException,
+} from '@aws-sdk/client-sfn';
+import {
+  AslError,
+  type AslContext,
+  applyResultPath,
+  errorMatches,
+  evaluateParameters,
+  readPath,
+} from './asl.js';
+
+interface Retrier {
+  ErrorEquals: string[];
+  IntervalSeconds?: number;
+  MaxAttempts?: number;
+  BackoffRate?: number;
+}
+interface Catcher {
+  ErrorEquals: string[];
+  ResultPath?: string | null;
+  Next: string;
+}
+interface StateDef {
+  Type: 'Task' | 'Succeed' | 'Fail' | 'Pass';
+  Resource?: string;
+  Parameters?: unknown;
+  TimeoutSeconds?: number;
+  TimeoutSecondsPath?: string;
+  HeartbeatSeconds?: number;
+  HeartbeatSecondsPath?: string;
+  ResultPath?: string | null;
+  Retry?: Retrier[];
+  Catch?: Catcher[];
+  Next?: string;
+  End?: boolean;
+  Error?: string;
+  Cause?: string;
+}
+interface Definition {
+  StartAt: string;
+  States: Record<string, StateDef>;
+}
+
+/** A state's failure: an error name and a cause, as Retry / Catch see them. */
+export class StatesError extends Error {
+  constructor(
+    readonly error: string,
+    override readonly cause: string,
+  ) {
+    super(`${error}: ${cause}`);
+    this.name = error;
+  }
+}
+
+const meta = { $metadata: { httpStatusCode: 400 } };
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+
+/** One simulated execution, as tests inspect it. */
+export interface SimExecution {
+  arn: string;
+  name: string;
+  input: string;
+  status: ExecutionStatus;
+  startDate: Date;
+  stopDate?: Date;
+  error?: string;
+  cause?: string;
+  /** States entered, in order, with their entered time. */
+  path: Array<{ state: string; enteredTime: string }>;
+  /** How many times the task function was invoked (with duplicates). */
+  invocations: number;
+}
+
+interface OpenTask {
+  token: string;
+  exec: SimExecution;
+  settle: (r: { ok: true; output: unknown } | { ok: false; error: StatesError }) => void;
+  heartbeatMs: number | undefined;
+  heartbeatTimer?: NodeJS.Timeout;
+  timeoutTimer?: NodeJS.Timeout;
+}
+
+export interface WrapperSimulatorOptions {
+  /** The deployed definition string with its placeholders replaced. */
+  definition: string;
+  stateMachineArn: string;
+  /** Invokes a Lambda function by the name/ARN the definition gives (throws the function's error). */
+  invoke(functionName: string, payload: unknown): Promise<unknown>;
+  /** Puts entries on the bus (the events:putEvents integration); throws when the bus refuses. */
+  putEvents(entries: PutEventsRequestEntry[]): Promise<{ FailedEntryCount?: number }>;
+  /** Multiplies Retry intervals (default 1): the definition's 2 s … 64 s backoff in less real time. */
+  retryScale?: number;
+  /** Invoke the task function twice per attempt (at-least-once invocation). */
+  duplicateInvocations?: boolean;
+}
+
+/** Step Functions error names that mean "no longer waiting", by what ended the task. */
+type Closed = 'completed' | 'timed-out' | 'aborted';
+
+const FORBIDDEN_NAME = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
+
+/** The simulated state machine (one per harness). */
+export class WrapperSimulator {
+  private readonly def: Definition;
+  private readonly executionsByName = new Map<string, SimExecution>();
+  private readonly open = new Map<string, OpenTask>();
+  private readonly closed = new Map<string, Closed>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly sleeps = new Set<NodeJS.Timeout>();
+  private disposed = false;
+  /** SendTask* answers, for assertions: which call got which outcome. */
+  readonly callbacks: Array<{ command: string; exec: string | undefined; outcome: string }> = [];
+  /** Things the definition asked for that the simulator refused (should stay empty). */
+  readonly violations: string[] = [];
+
+  constructor(private readonly opts: WrapperSimulatorOptions) {
+    this.def = JSON.parse(opts.definition) as Definition;
+    if (!this.def.States[this.def.StartAt]) throw new Error('definition: StartAt names no state');
+  }
+
+  executions(): SimExecution[] {
+    return [...this.executionsByName.values()];
+  }
+
+  execution(name: string): SimExecution | undefined {
+    return this.executionsByName.get(name);
+  }
+
+  /** Executions still running. */
+  runningCount(): number {
+    return this.executions().filter((e) => e.status === 'RUNNING').length;
+  }
+
+  /** Every task token issued so far (for "never leaked" checks). */
+  readonly tokens: string[] = [];
+
+  // -- the API -------------------------------------------------------------------------------
+
+  startExecution(input: { stateMachineArn?: string; name?: string; input?: string }) {
+    if (input.stateMachineArn !== this.opts.stateMachineArn)
+      throw new StateMachineDoesNotExist({ message: `State Machine Does Not Exist: '${input.stateMachineArn}'`, ...meta });
+    const name = input.name ?? randomUUID();
+    if (name.length < 1 || name.length > 80 || FORBIDDEN_NAME.test(name))
+      throw new InvalidName({ message: `Invalid Name: '${name}'`, ...meta });
+    const text = input.input ?? '{}';
+    if (Buffer.byteLength(text) > 262_144)
+      throw new ValidationException({ message: 'input exceeds 256 KiB', ...meta });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ValidationException({ message: 'input is not JSON', ...meta });
+    }
+    const existing = this.executionsByName.get(name);
+    if (existing) {
+      if (existing.status === 'RUNNING' && existing.input === text)
+        return { executionArn: existing.arn, startDate: existing.startDate };
+      throw new ExecutionAlreadyExists({ message: `Execution Already Exists: '${existing.arn}'`, ...meta });
+    }
+    const exec: SimExecution = {
+      arn: executionArnOf(this.opts.stateMachineArn, name),
+      name,
+      input: text,
+      status: 'RUNNING',
+      startDate: new Date(),
+      path: [],
+      invocations: 0,
+    };
+    this.executionsByName.set(name, exec);
+    const p = this.run(exec, parsed).catch((err: unknown) => {
+      this.violations.push(`execution ${name} crashed: ${(err as Error).message}`);
+    });
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+    return { executionArn: exec.arn, startDate: exec.startDate };
+  }
+
+  stopExecution(input: { executionArn?: string; error?: string; cause?: string }) {
+    const exec = this.executions().find((e) => e.arn === input.executionArn);
+    if (!exec)
+      throw new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${input.executionArn}'`, ...meta });
+    if ((input.error ?? '').length > 256 || (input.cause ?? '').length > 32_768)
+      throw new ValidationException({ message: 'error/cause too long', ...meta });
+    if (exec.status === 'RUNNING') {
+      exec.status = 'ABORTED';
+      exec.stopDate = new Date();
+      exec.error = input.error;
+      exec.cause = input.cause;
+      for (const t of this.open.values())
+        if (t.exec === exec) this.settleTask(t, { ok: false, error: new StatesError('(aborted)', '') }, 'aborted');
+    }
+    return { stopDate: exec.stopDate ?? new Date() };
+  }
+
+  describeExecution(input: { executionArn?: string }) {
+    const exec = this.executions().find((e) => e.arn === input.executionArn);
+    if (!exec)
+      throw new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${input.executionArn}'`, ...meta });
+    return {
+      executionArn: exec.arn,
+      stateMachineArn: this.opts.stateMachineArn,
+      name: exec.name,
+      status: exec.status,
+      startDate: exec.startDate,
+      stopDate: exec.stopDate,
+      error: exec.error,
+      cause: exec.cause,
+    };
+  }
+
+  sendTaskSuccess(input: { taskToken?: string; output?: string }) {
+    const task = this.taskFor('SendTaskSuccess', input.taskToken);
+    const output = input.output ?? '';
+    let parsed: unknown;
+    try {
+      if (Buffer.byteLength(output) > 262_144) throw new Error('too large');
+      parsed = JSON.parse(output);
+    } catch {
+      throw new InvalidOutput({ message: 'Invalid Output', ...meta });
+    }
+    this.answer('SendTaskSuccess', task, 'delivered');
+    this.settleTask(task, { ok: true, output: parsed }, 'completed');
+    return {};
+  }
+
+  sendTaskFailure(input: { taskToken?: string; error?: string; cause?: string }) {
+    if ((input.error ?? '').length > 256 || (input.cause ?? '').length > 32_768)
+      throw new ValidationException({ message: 'error/cause too long', ...meta });
+    const task = this.taskFor('SendTaskFailure', input.taskToken);
+    this.answer('SendTaskFailure', task, 'delivered');
+    this.settleTask(
+      task,
+      { ok: false, error: new StatesError(input.error ?? '', input.cause ?? '') },
+      'completed',
+    );
+    return {};
+  }
+
+  sendTaskHeartbeat(input: { taskToken?: string }) {
+    const task = this.taskFor('SendTaskHeartbeat', input.taskToken);
+    this.answer('SendTaskHeartbeat', task, 'delivered');
+    this.armHeartbeat(task);
+    return {};
+  }
+
+  /** Waits for running executions' interpreters to finish (after dispose, or when all ended). */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const t of this.open.values())
+      this.settleTask(t, { ok: false, error: new StatesError('(disposed)', '') }, 'aborted');
+    for (const s of this.sleeps) clearTimeout(s);
+    this.sleeps.clear();
+    await Promise.allSettled([...this.running]);
+  }
+
+  // -- tokens --------------------------------------------------------------------------------
+
+  private taskFor(command: string, token: string | undefined): OpenTask {
+    const open = token ? this.open.get(token) : undefined;
+    if (open) return open;
+    const why = token ? this.closed.get(token) : undefined;
+    const exec = token ? this.execOfToken.get(token)?.name : undefined;
+    if (why === 'aborted') {
+      this.callbacks.push({ command, exec, outcome: 'TaskDoesNotExist' });
+      throw new TaskDoesNotExist({ message: 'Task Does Not Exist', ...meta });
+    }
+    if (why) {
+      this.callbacks.push({ command, exec, outcome: 'TaskTimedOut' });
+      throw new TaskTimedOut({ message: "Task Timed Out: 'Provided task does not exist anymore'", ...meta });
+    }
+    this.callbacks.push({ command, exec, outcome: 'InvalidToken' });
+    throw new InvalidToken({ message: 'Invalid Token', ...meta });
+  }
+
+  private readonly execOfToken = new Map<string, SimExecution>();
+
+  private answer(command: string, task: OpenTask, outcome: string) {
+    this.callbacks.push({ command, exec: task.exec.name, outcome });
+  }
+
+  private newToken(exec: SimExecution): string {
+    // Shaped like a real token (long, base64-ish); the middle marker lets tests prove it never leaks
+    // (redacted forms show only its first 6–8 and last 4 characters).
+    const token = `AQB${randomBytes(6).toString('hex')}TOKENBODY${randomBytes(470).toString('base64url')}`;
+    this.tokens.push(token);
+    this.execOfToken.set(token, exec);
+    return token;
+  }
+
+  private settleTask(
+    task: OpenTask,
+    result: { ok: true; output: unknown } | { ok: false; error: StatesError },
+    why: Closed,
+  ) {
+    if (!this.open.has(task.token)) return;
+    this.open.delete(task.token);
+    this.closed.set(task.token, why);
+    clearTimeout(task.heartbeatTimer);
+    clearTimeout(task.timeoutTimer);
+    task.settle(result);
+  }
+
+  private armHeartbeat(task: OpenTask) {
+    if (task.heartbeatMs === undefined) return;
+    clearTimeout(task.heartbeatTimer);
+    task.heartbeatTimer = setTimeout(
+      () =>
+        this.settleTask(
+          task,
+          { ok: false, error: new StatesError('States.HeartbeatTimeout', 'no heartbeat received') },
+          'timed-out',
+        ),
+      task.heartbeatMs,
+    );
+  }
+
+  // -- the interpreter -----------------------------------------------------------------------
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.sleeps.delete(t);
+        resolve();
+      }, ms);
+      this.sleeps.add(t);
+    });
+  }
+
+  private context(exec: SimExecution, state: string, entered: string, retryCount: number): AslContext {
+    return {
+      Execution: {
+        Id: exec.arn,
+        Input: JSON.parse(exec.input),
+        Name: exec.name,
+        StartTime: exec.startDate.toISOString(),
+        RoleArn: 'arn:aws:iam::123456789012:role/rsqlo-job-wrapper',
+      },
+      State: { EnteredTime: entered, Name: state, RetryCount: retryCount },
+      StateMachine: { Id: this.opts.stateMachineArn, Name: this.opts.stateMachineArn.split(':').pop() ?? '' },
+    };
+  }
+
+  private async run(exec: SimExecution, input: unknown): Promise<void> {
+    let name: string | undefined = this.def.StartAt;
+    let data = input;
+    while (name !== undefined) {
+      if (exec.status !== 'RUNNING' || this.disposed) return;
+      const state: StateDef | undefined = this.def.States[name];
+      if (!state) throw new Error(`no state ${name}`);
+      const enteredTime = new Date().toISOString();
+      exec.path.push({ state: name, enteredTime });
+      switch (state.Type) {
+        case 'Succeed':
+          this.end(exec, 'SUCCEEDED');
+          return;
+        case 'Fail':
+          this.end(exec, 'FAILED', state.Error, state.Cause);
+          return;
+        case 'Pass':
+          data = applyResultPath(data, data, state.ResultPath);
+          name = state.End ? undefined : state.Next;
+          break;
+        case 'Task': {
+          const r = await this.runTaskWithRetries(exec, name, state, data, enteredTime);
+          if (exec.status !== 'RUNNING') return;
+          if (r.ok) {
+            data = applyResultPath(data, r.output, state.ResultPath);
+            name = state.End ? undefined : state.Next;
+            break;
+          }
+          const catcher = state.Catch?.find((c) => errorMatches(c.ErrorEquals, r.error.error));
+          if (!catcher) {
+            this.end(exec, 'FAILED', r.error.error, r.error.cause);
+            return;
+          }
+          data = applyResultPath(data, { Error: r.error.error, Cause: r.error.cause }, catcher.ResultPath);
+          name = catcher.Next;
+          break;
+        }
+        default:
+          throw new Error(`state type ${(state as StateDef).Type} is not simulated`);
+      }
+    }
+    this.end(exec, 'SUCCEEDED');
+  }
+
+  private end(exec: SimExecution, status: ExecutionStatus, error?: string, cause?: string) {
+    if (exec.status !== 'RUNNING') return;
+    exec.status = status;
+    exec.stopDate = new Date();
+    exec.error = error;
+    exec.cause = cause;
+  }
+
+  private async runTaskWithRetries(
+    exec: SimExecution,
+    name: string,
+    state: StateDef,
+    data: unknown,
+    enteredTime: string,
+  ): Promise<{ ok: true; output: unknown } | { ok: false; error: StatesError }> {
+    const counts = new Map<Retrier, number>();
+    let retryCount = 0;
+    for (;;) {
+      const ctx = this.context(exec, name, enteredTime, retryCount);
+      let r: { ok: true; output: unknown } | { ok: false; error: StatesError };
+      try {
+        r = { ok: true, output: await this.runTask(exec, state, data, ctx) };
+      } catch (err) {
+        r = {
+          ok: false,
+          error:
+            err instanceof StatesError
+              ? err
+              : err instanceof AslError
+                ? new StatesError('States.Runtime', err.message)
+                : new StatesError('States.Runtime', String(err)),
+        };
+      }
+      if (r.ok || exec.status !== 'RUNNING') return r;
+      const error = r.error.error;
+      const retrier = state.Retry?.find((x) => errorMatches(x.ErrorEquals, error));
+      if (!retrier) return r;
+      const n = counts.get(retrier) ?? 0;
+      if (n >= (retrier.MaxAttempts ?? 3)) return r;
+      counts.set(retrier, n + 1);
+      retryCount++;
+      const seconds = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** n;
+      await this.sleep(seconds * 1000 * (this.opts.retryScale ?? 1));
+    }
+  }
+
+  private async runTask(exec: SimExecution, state: StateDef, data: unknown, ctx: AslContext): Promise<unknown> {
+    const resource = state.Resource ?? '';
+    if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
+      const token = this.newToken(exec);
+      ctx.Task = { Token: token };
+      const params = evaluateParameters(state.Parameters, data, ctx) as {
+        FunctionName?: string;
+        Payload?: unknown;
+      };
+      if (!params.FunctionName) throw new StatesError('States.Runtime', 'no FunctionName');
+      const seconds = (fixed: number | undefined, path: string | undefined): number | undefined => {
+        if (path === undefined) return fixed;
+        const v = readPath(path, data, ctx);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+          throw new StatesError('States.Runtime', `${path} is not a positive integer`);
+        return v;
+      };
+      const timeout = seconds(state.TimeoutSeconds, state.TimeoutSecondsPath) ?? 99_999_999;
+      const heartbeat = seconds(state.HeartbeatSeconds, state.HeartbeatSecondsPath);
+      // The States Language: HeartbeatSeconds MUST be smaller than TimeoutSeconds.
+      if (heartbeat !== undefined && heartbeat >= timeout)
+        this.violations.push(`${exec.name}: HeartbeatSeconds ${heartbeat} is not below TimeoutSeconds ${timeout}`);
+      const result = new Promise<{ ok: true; output: unknown } | { ok: false; error: StatesError }>(
+        (settle) => {
+          const task: OpenTask = {
+            token,
+            exec,
+            settle,
+            heartbeatMs: heartbeat === undefined ? undefined : heartbeat * 1000,
+          };
+          this.open.set(token, task);
+          task.timeoutTimer = setTimeout(
+            () =>
+              this.settleTask(
+                task,
+                { ok: false, error: new StatesError('States.Timeout', 'the task timed out') },
+                'timed-out',
+              ),
+            timeout * 1000,
+          );
+          this.armHeartbeat(task);
+          void this.invokeTask(exec, task, params.FunctionName as string, params.Payload);
+        },
+      );
+      const r = await result;
+      if (r.ok) return r.output;
+      throw r.error;
+    }
+    if (resource === 'arn:aws:states:::events:putEvents') {
+      const params = evaluateParameters(state.Parameters, data, ctx) as { Entries?: Array<Record<string, unknown>> };
+      const entries = (params.Entries ?? []).map((e) => ({
+        ...e,
+        Detail: typeof e.Detail === 'string' ? e.Detail : JSON.stringify(e.Detail),
+      })) as PutEventsRequestEntry[];
+      let out: { FailedEntryCount?: number };
+      try {
+        out = await this.opts.putEvents(entries);
+      } catch (err) {
+        throw new StatesError(`EventBridge.${(err as Error).name}`, (err as Error).message);
+      }
+      if ((out.FailedEntryCount ?? 0) > 0) throw new StatesError('EventBridge.FailedEntry', JSON.stringify(out));
+      return out;
+    }
+    throw new StatesError('States.Runtime', `resource ${resource} is not simulated`);
+  }
+
+  /** Invokes the task function (twice when duplicating); a function error fails the task. */
+  private async invokeTask(exec: SimExecution, task: OpenTask, fn: string, payload: unknown) {
+    const times = this.opts.duplicateInvocations ? 2 : 1;
+    for (let i = 0; i < times; i++) {
+      if (!this.open.has(task.token)) return;
+      exec.invocations++;
+      try {
+        await this.opts.invoke(fn, payload);
+      } catch (err) {
+        const e = err as { name?: string; message?: string };
+        const errorType = e?.name ?? 'Error';
+        this.settleTask(
+          task,
+          {
+            ok: false,
+            error: new StatesError(
+              errorType,
+              JSON.stringify({ errorType, errorMessage: e?.message ?? String(err), trace: [] }),
+            ),
+          },
+          'completed',
+        );
+        return;
+      }
+    }
+  }
+}
+
+/** `arn:…:stateMachine:<sm>` + name → `arn:…:execution:<sm>:<name>`. */
+export function executionArnOf(stateMachineArn: string, name: string): string {
+  const parts = stateMachineArn.split(':');
+  return [...parts.slice(0, 5), 'execution', parts[6], name].join(':');
+}
