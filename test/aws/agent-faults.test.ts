@@ -45,8 +45,13 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
     if (!host) throw new Error('no host');
     h.request({ workflow_id: 'aws_crash', workflow_execution_id: 'crash-1' });
     const childFile = path.join(host.dir, 'out', 'long.child');
-    await h.until(async () => existsSync(childFile) && (await h?.job('crash-1', '1.1'))?.execution_status === 'Running', 'the job to run');
-    const pids = [path.join(host.dir, 'out', 'long.pid'), childFile].map((f) => Number(readFileSync(f, 'utf8')));
+    await h.until(
+      async () => existsSync(childFile) && (await h?.job('crash-1', '1.1'))?.execution_status === 'Running',
+      'the job to run',
+    );
+    const pids = [path.join(host.dir, 'out', 'long.pid'), childFile].map((f) =>
+      Number(readFileSync(f, 'utf8')),
+    );
     const beats = () => h?.wrapper.callbacks.filter((c) => c.command === 'SendTaskHeartbeat').length ?? 0;
     await h.until(async () => beats() > 0, 'a heartbeat');
 
@@ -68,7 +73,10 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
     // The next daemon adopts the orphan; its first heartbeat hears TaskTimedOut and it kills the
     // job's process group, reporting nothing (the wrapper reported the attempt).
     await host.start();
-    await h.until(async () => pids.every((p) => !isSameProcessAlive(p, undefined)), 'the orphaned job to be killed');
+    await h.until(
+      async () => pids.every((p) => !isSameProcessAlive(p, undefined)),
+      'the orphaned job to be killed',
+    );
     expect(host.log).toContainEqual(expect.objectContaining({ message: 'adopted a running job' }));
     expect(host.log).toContainEqual(
       expect.objectContaining({
@@ -76,7 +84,11 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
         fields: { job_run_name: name, reason: 'TaskTimedOut' },
       }),
     );
-    expect(h.wrapper.callbacks).toContainEqual({ command: 'SendTaskHeartbeat', exec: name, outcome: 'TaskTimedOut' });
+    expect(h.wrapper.callbacks).toContainEqual({
+      command: 'SendTaskHeartbeat',
+      exec: name,
+      outcome: 'TaskTimedOut',
+    });
 
     writeFileSync(path.join(ws.scripts, 'fast'), '');
     h.request({ workflow_id: 'aws_crash', workflow_execution_id: 'crash-2', restart_of: 'crash-1' });
@@ -92,7 +104,9 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
       .events('JobFinished')
       .map((e) => e.detail as Record<string, unknown>)
       .filter((d) => d.workflow_execution_id === 'crash-1');
-    expect(reports.map((d) => [d.job_key, d.status, d.reported_by])).toEqual([['1.1', 'TimedOut', 'wrapper']]);
+    expect(reports.map((d) => [d.job_key, d.status, d.reported_by])).toEqual([
+      ['1.1', 'TimedOut', 'wrapper'],
+    ]);
     expect(await h.problems()).toEqual([]);
   });
 
@@ -100,12 +114,23 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
     const ws = workspace('rsqlo-aws-outage-');
     ws.script('gate.sh', 'while [ ! -f "$(dirname "$0")/go" ]; do sleep 0.1; done\necho "through the gate"');
     ws.script('after.sh', 'echo after');
-    h = await createAwsHarness({ endpoint: ddb.endpoint as string, scriptRoot: ws.scripts, hosts: 1, ssmMode: 'in-process' });
-    await h.putDefinition({ workflow_id: 'aws_outage', workflow_stages: stages(['sequential', ['gate.sh', 'after.sh']]) });
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: ws.scripts,
+      hosts: 1,
+      ssmMode: 'in-process',
+    });
+    await h.putDefinition({
+      workflow_id: 'aws_outage',
+      workflow_stages: stages(['sequential', ['gate.sh', 'after.sh']]),
+    });
     const host = h.hosts[0];
     if (!host) throw new Error('no host');
     h.request({ workflow_id: 'aws_outage', workflow_execution_id: 'outage-1' });
-    await h.until(async () => (await h?.job('outage-1', '1.1'))?.execution_status === 'Running', 'the job to run');
+    await h.until(
+      async () => (await h?.job('outage-1', '1.1'))?.execution_status === 'Running',
+      'the job to run',
+    );
 
     h.bus.setOutage(true);
     writeFileSync(path.join(ws.scripts, 'go'), '');
@@ -115,7 +140,9 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
     await h.until(async () => h?.wrapper.execution(name)?.status === 'SUCCEEDED', 'the task result');
     const rejected = () => h?.bus.requests.filter((r) => r.rejected && r.caller === 'sdk').length ?? 0;
     await h.until(async () => rejected() >= 3, 'several refused attempts');
-    expect(host.active()).toEqual([expect.objectContaining({ name, phase: 'finished', pendingReports: ['finished'] })]);
+    expect(host.active()).toEqual([
+      expect.objectContaining({ name, phase: 'finished', pendingReports: ['finished'] }),
+    ]);
     expect((await h.job('outage-1', '1.1'))?.execution_status).toBe('Running');
     expect(h.bus.events('JobFinished')).toEqual([]);
 
@@ -126,10 +153,16 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
       ['1.1', 'Completed', 0],
       ['1.2', 'Completed', 0],
     ]);
-    const delivered = h.bus.events('JobFinished').filter((e) => (e.detail as { job_key: string }).job_key === '1.1');
+    const delivered = h.bus
+      .events('JobFinished')
+      .filter((e) => (e.detail as { job_key: string }).job_key === '1.1');
     expect(delivered.map((e) => (e.detail as { reported_by: string }).reported_by)).toEqual(['agent']);
     expect(host.log).toContainEqual(
-      expect.objectContaining({ level: 'warn', message: 'report not delivered; will retry', fields: expect.objectContaining({ report: 'finished' }) }),
+      expect.objectContaining({
+        level: 'warn',
+        message: 'report not delivered; will retry',
+        fields: expect.objectContaining({ report: 'finished' }),
+      }),
     );
     expect(await h.problems()).toEqual([]);
   });

@@ -30,7 +30,11 @@ import { AGENT_TEST_RETRY, AGENT_TEST_TIMING, type AgentProcessMessage } from '.
 
 type Reply =
   | { type: 'aws-result'; id: number; output: unknown }
-  | { type: 'aws-error'; id: number; error: { name: string; message: string; fault: string; status: number } };
+  | {
+      type: 'aws-error';
+      id: number;
+      error: { name: string; message: string; fault: string; status: number };
+    };
 
 const send = (msg: AgentProcessMessage) => {
   if (process.connected) process.send?.(msg);

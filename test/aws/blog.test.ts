@@ -95,7 +95,8 @@ describe.skipIf(!ddb.endpoint)('AWS path: the blog workflow', () => {
 
     // What the bus carried: one JobStarted and one JobFinished per job (from the agent), a
     // StageCompleted per stage, one WorkflowFinished; every request within the PutEvents limits.
-    const details = (type: string) => h?.bus.events(type).map((e) => e.detail as Record<string, unknown>) ?? [];
+    const details = (type: string) =>
+      h?.bus.events(type).map((e) => e.detail as Record<string, unknown>) ?? [];
     expect(details('JobStarted')).toHaveLength(6);
     expect(details('JobFinished').map((d) => [d.job_key, d.status, d.reported_by])).toEqual(
       expect.arrayContaining(jobs.map((j) => [j.job_key, 'Completed', 'agent'])),

@@ -16,7 +16,10 @@ const RAN = 'echo "$RSQLO_JOB_KEY a$RSQLO_ATTEMPT" >> "$TEST_OUT/ran"';
 function mixedWorkflow() {
   const ws = workspace('rsqlo-aws-dup-');
   for (const s of ['a', 'b', 'c', 'd', 'e', 'f']) ws.script(`${s}.sh`, `${RAN}\necho ${s} done`);
-  ws.script('flaky.sh', `${RAN}\nif [ "$RSQLO_ATTEMPT" = 1 ]; then echo "flaky: first attempt fails" >&2; exit 1; fi\necho recovered`);
+  ws.script(
+    'flaky.sh',
+    `${RAN}\nif [ "$RSQLO_ATTEMPT" = 1 ]; then echo "flaky: first attempt fails" >&2; exit 1; fi\necho recovered`,
+  );
   ws.script('bad.sh', `${RAN}\necho "bad: always fails" >&2\nexit 4`);
   ws.script('never.sh', `${RAN}`);
   const definition = {
@@ -82,8 +85,8 @@ describe.skipIf(!ddb.endpoint)('AWS path: duplicated deliveries at every hop', (
         duplicateSubmits: harness.ssm.runs.filter((r) => r.output.includes('was submitted before')).length,
         taskInvocations: harness.wrapper.executions().reduce((n, e) => n + e.invocations, 0),
         executions: harness.wrapper.executions().length,
-        oneCommandPerAttempt: harness
-          .wrapper.executions()
+        oneCommandPerAttempt: harness.wrapper
+          .executions()
           .every((e) => harness.commandsFor(e.name).length <= 1),
       };
       await harness.dispose();
@@ -111,7 +114,17 @@ describe.skipIf(!ddb.endpoint)('AWS path: duplicated deliveries at every hop', (
       comparable(plain.result.run, plain.result.jobs),
     );
     // Each attempt of each job ran exactly once either way.
-    const expected = ['1.1 a1', '1.2 a1', '2.1 a1', '2.2 a1', '2.3 a1', '3.1 a1', '3.1 a2', '4.1 a1', '4.2 a1'];
+    const expected = [
+      '1.1 a1',
+      '1.2 a1',
+      '2.1 a1',
+      '2.2 a1',
+      '2.3 a1',
+      '3.1 a1',
+      '3.1 a2',
+      '4.1 a1',
+      '4.2 a1',
+    ];
     expect(plain.lines).toEqual(expected);
     expect(doubled.lines).toEqual(expected);
     // The duplicates did happen: every bus event was delivered twice, every SSM command ran twice

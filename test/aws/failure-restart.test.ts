@@ -15,7 +15,11 @@ describe.skipIf(!ddb.endpoint)('AWS path: a failing workflow and its restart', (
 
   it('fails at the failing job, skips what never started, alerts; the restart skips completed jobs and runs the rest', async () => {
     const f = failingWorkflow();
-    h = await createAwsHarness({ endpoint: ddb.endpoint as string, scriptRoot: f.ws.scripts, ssmMode: 'shell' });
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: f.ws.scripts,
+      ssmMode: 'shell',
+    });
     await h.putDefinition(f.definition);
 
     h.request({ workflow_id: 'aws_fail_restart', workflow_execution_id: 'fail-1' });
@@ -35,11 +39,18 @@ describe.skipIf(!ddb.endpoint)('AWS path: a failing workflow and its restart', (
     const failed = first.jobs[1];
     expect(failed?.error_message).toContain('ERROR: input file /data/in.csv is missing');
     expect(first.run.failed_jobs).toEqual([
-      expect.objectContaining({ job_key: '1.2', status: 'Failed', exit_code: 3, log_location: failed?.log_location }),
+      expect.objectContaining({
+        job_key: '1.2',
+        status: 'Failed',
+        exit_code: 3,
+        log_location: failed?.log_location,
+      }),
     ]);
     // The job's log, shipped to CloudWatch, has what the script wrote to stdout and stderr.
     expect(h.logs.text(jobRunName('fail-1', '1.2', 1))).toContain('loading the input file');
-    expect(h.logs.text(jobRunName('fail-1', '1.2', 1))).toContain('ERROR: input file /data/in.csv is missing');
+    expect(h.logs.text(jobRunName('fail-1', '1.2', 1))).toContain(
+      'ERROR: input file /data/in.csv is missing',
+    );
     // The agent reported the failure (JobFinished + SendTaskFailure JobFailed); the wrapper ended
     // Failed without a second event. Jobs that never started never got a wrapper.
     const wrapper = h.wrapper.execution(jobRunName('fail-1', '1.2', 1));
@@ -49,7 +60,8 @@ describe.skipIf(!ddb.endpoint)('AWS path: a failing workflow and its restart', (
     expect(finished.filter((d) => d.job_key === '1.2').map((d) => [d.status, d.reported_by])).toEqual([
       ['Failed', 'agent'],
     ]);
-    for (const key of ['1.3', '2.1', '2.2']) expect(h.wrapper.execution(jobRunName('fail-1', key, 1))).toBeUndefined();
+    for (const key of ['1.3', '2.1', '2.2'])
+      expect(h.wrapper.execution(jobRunName('fail-1', key, 1))).toBeUndefined();
     // The alert rules matched the failed job and the failed run (SNS on AWS).
     expect(h.bus.alerts.map((a) => a.rule).sort()).toEqual(['alert-job-failed', 'alert-workflow-failed']);
 

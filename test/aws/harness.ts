@@ -47,7 +47,10 @@ import { isSameProcessAlive, killProcessTree } from '../../agent/job-runner.js';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
 import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
-import { deployedWrapperDefinitionString, WRAPPER_SUBSTITUTIONS } from '../../infra/constructs/job-wrapper.js';
+import {
+  deployedWrapperDefinitionString,
+  WRAPPER_SUBSTITUTIONS,
+} from '../../infra/constructs/job-wrapper.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
 import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
@@ -73,7 +76,13 @@ const DOCUMENT = 'rsqlo-submit-job';
 const SECRET_ID = 'rsqlo/redshift';
 
 /** The functions of the stack (infra/rsqlo-stack.ts FUNCTION_IDS). */
-export type FunctionName = 'starter' | 'planner' | 'recorder' | 'aggregator' | 'dispatcher' | 'dispatcherTask';
+export type FunctionName =
+  | 'starter'
+  | 'planner'
+  | 'recorder'
+  | 'aggregator'
+  | 'dispatcher'
+  | 'dispatcherTask';
 
 // The handler modules, loaded once per container (vi.resetModules in between: a fresh module scope).
 // biome-ignore lint/suspicious/noExplicitAny: handlers of every shape
@@ -202,13 +211,18 @@ export class AwsHarness {
   }
 
   private mockSdk() {
-    const call = (service: string, command: string) => (input: unknown) => this.awsCall(service, command, input);
+    const call = (service: string, command: string) => (input: unknown) =>
+      this.awsCall(service, command, input);
     const unexpected = (service: string) => (input: unknown) => {
       this.unexpected.push(`${service}: ${JSON.stringify(input).slice(0, 200)}`);
       return Promise.reject(new Error(`${service}: command not simulated`));
     };
     eventBridge.reset();
-    eventBridge.onAnyCommand().callsFake(unexpected('events')).on(PutEventsCommand).callsFake(call('events', 'PutEvents'));
+    eventBridge
+      .onAnyCommand()
+      .callsFake(unexpected('events'))
+      .on(PutEventsCommand)
+      .callsFake(call('events', 'PutEvents'));
     stepFunctions.reset();
     stepFunctions
       .onAnyCommand()
@@ -261,7 +275,11 @@ export class AwsHarness {
       workflowAudit: this.tables.workflowAudit,
       jobAudit: this.tables.jobAudit,
     };
-    this.runsRepo = createDynamoRunRepository({ client: this.clients.documents, tables: tableNames, effects });
+    this.runsRepo = createDynamoRunRepository({
+      client: this.clients.documents,
+      tables: tableNames,
+      effects,
+    });
     this.jobsRepo = createDynamoJobRepository({
       client: this.clients.documents,
       tableName: this.tables.jobAudit,
@@ -371,7 +389,9 @@ export class AwsHarness {
       this.functions.set(name, new LambdaFunction(name, containers));
     }
 
-    const table = await this.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.tables.jobAudit }));
+    const table = await this.clients.dynamodb.send(
+      new DescribeTableCommand({ TableName: this.tables.jobAudit }),
+    );
     const streamArn = table.Table?.LatestStreamArn;
     if (!streamArn) throw new Error('the job audit table has no stream');
     this.stream = new StreamEventSource({
@@ -417,9 +437,10 @@ export class AwsHarness {
 
   /** Stores a definition in the config table (as the stack's deployment does). */
   async putDefinition(def: WorkflowDefinitionInput | Record<string, unknown>): Promise<void> {
-    await createDynamoDefinitionRepository({ client: this.clients.documents, tableName: this.tables.config }).put(
-      def as { workflow_id: string } & Record<string, unknown>,
-    );
+    await createDynamoDefinitionRepository({
+      client: this.clients.documents,
+      tableName: this.tables.config,
+    }).put(def as { workflow_id: string } & Record<string, unknown>);
   }
 
   /** Puts WorkflowRequested on the bus, as a user, schedule or the CLI would. */
@@ -452,7 +473,11 @@ export class AwsHarness {
   }
 
   /** Waits until `check` holds (polling every 100 ms, a generous bound). */
-  async until<T>(check: () => Promise<T | undefined | false | null>, what: string, timeoutMs = 60_000): Promise<T> {
+  async until<T>(
+    check: () => Promise<T | undefined | false | null>,
+    what: string,
+    timeoutMs = 60_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const v = await check();
@@ -487,7 +512,8 @@ export class AwsHarness {
   }
 
   private async quiet(): Promise<boolean> {
-    if (this.bus.pending() || this.ssm.pending() || this.sqsSource.pending() || !this.stream.idle()) return false;
+    if (this.bus.pending() || this.ssm.pending() || this.sqsSource.pending() || !this.stream.idle())
+      return false;
     for (const f of this.functions.values()) if (f.pending()) return false;
     if (this.wrapper.runningCount() > 0) return false;
     for (const h of this.hosts) if ((h.active()?.length ?? 0) > 0) return false;
@@ -504,7 +530,8 @@ export class AwsHarness {
       if (await this.quiet()) {
         const seen = this.activity();
         const polls = this.stream.polls;
-        while (this.stream.polls < polls + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        while (this.stream.polls < polls + 2 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
         if (this.activity() === seen && (await this.quiet())) return;
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -535,10 +562,14 @@ export class AwsHarness {
   async problems(allowErrors: RegExp[] = []): Promise<string[]> {
     const out = [
       ...this.bus.violations.map((v) => `bus: ${v}`),
-      ...this.bus.deadLetters.map((d) => `bus dead letter (${d.target}): ${d.envelope['detail-type']}: ${d.error}`),
+      ...this.bus.deadLetters.map(
+        (d) => `bus dead letter (${d.target}): ${d.envelope['detail-type']}: ${d.error}`,
+      ),
       ...this.wrapper.violations.map((v) => `wrapper: ${v}`),
       ...this.ssm.violations.map((v) => `ssm: ${v}`),
-      ...this.ssm.runs.filter((r) => r.exitCode !== 0).map((r) => `ssm command ${r.commandId}: exit ${r.exitCode}: ${r.output}`),
+      ...this.ssm.runs
+        .filter((r) => r.exitCode !== 0)
+        .map((r) => `ssm command ${r.commandId}: exit ${r.exitCode}: ${r.output}`),
       ...this.logs.violations.map((v) => `logs: ${v}`),
       ...this.stream.deadLetters.map((d) => `stream dead letter ${d.sequenceNumber}: ${d.error}`),
       ...this.stream.errors.map((e) => `stream: ${e}`),
@@ -566,7 +597,10 @@ export class AwsHarness {
   commandsFor(jobRunName: string) {
     return this.ssm.commands.filter((c) => {
       const job = c.parameters.job?.[0];
-      return job !== undefined && JSON.parse(Buffer.from(job, 'base64').toString('utf8')).job_run_name === jobRunName;
+      return (
+        job !== undefined &&
+        JSON.parse(Buffer.from(job, 'base64').toString('utf8')).job_run_name === jobRunName
+      );
     });
   }
 
@@ -622,7 +656,11 @@ async function killLeftoverJobs(spoolDir: string) {
   }
   for (const n of names) {
     try {
-      const s = JSON.parse(readFileSync(path.join(dir, n), 'utf8')) as { pid?: number | null; start_ticks?: string | null; phase?: string };
+      const s = JSON.parse(readFileSync(path.join(dir, n), 'utf8')) as {
+        pid?: number | null;
+        start_ticks?: string | null;
+        phase?: string;
+      };
       if (s.pid && s.phase !== 'done' && isSameProcessAlive(s.pid, s.start_ticks ?? undefined))
         await killProcessTree(s.pid, 200);
     } catch {
@@ -640,7 +678,6 @@ function writeAgentShim(file: string) {
   );
   chmodSync(file, 0o755);
 }
-
 
 /** Starts a harness (one at a time per test file). */
 export async function createAwsHarness(opts: HarnessOptions): Promise<AwsHarness> {

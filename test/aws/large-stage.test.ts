@@ -64,7 +64,9 @@ describe.skipIf(!ddb.endpoint)('AWS path: a 1,000-job parallel stage', () => {
     expect(jobs).toHaveLength(JOBS + 1);
     const stage1 = jobs.filter((j) => j.stage === 1);
     expect(stage1).toHaveLength(JOBS);
-    expect(stage1.every((j) => j.execution_status === 'Completed' && j.attempt === 1 && j.exit_code === 0)).toBe(true);
+    expect(
+      stage1.every((j) => j.execution_status === 'Completed' && j.attempt === 1 && j.exit_code === 0),
+    ).toBe(true);
 
     // max_concurrency held, and used (not one at a time).
     const peak = peakOverlap(

@@ -41,11 +41,19 @@ describe.skipIf(!ddb.endpoint)('the local engine and the AWS path write the same
   });
 
   it('compares only what is not runtime-specific', () => {
-    const job = { execution_start_ts: 'a', instance_id: 'i-1', ssm_command_id: 'c', log_location: null, exit_code: 3 };
+    const job = {
+      execution_start_ts: 'a',
+      instance_id: 'i-1',
+      ssm_command_id: 'c',
+      log_location: null,
+      exit_code: 3,
+    };
     const run = { execution_end_ts: null, stages: [{ started_at: 'x', status: 'Failed' }] };
     expect(comparable(run as never, [job as never])).toEqual({
       workflow: { execution_end_ts: null, stages: [{ started_at: '<timestamp>', status: 'Failed' }] },
-      jobs: [{ execution_start_ts: '<timestamp>', instance_id: '<instance_id>', log_location: null, exit_code: 3 }],
+      jobs: [
+        { execution_start_ts: '<timestamp>', instance_id: '<instance_id>', log_location: null, exit_code: 3 },
+      ],
     });
     expect(RUNTIME_SPECIFIC_FIELDS.dropped).toEqual(['ssm_command_id']);
   });
@@ -64,7 +72,8 @@ describe.skipIf(!ddb.endpoint)('the local engine and the AWS path write the same
     await h.dispose();
     h = undefined;
     const rowsAfter = async () =>
-      (await query<{ script_name: string }>(db.connection, 'select script_name from rsql_blog.blog_table')).length;
+      (await query<{ script_name: string }>(db.connection, 'select script_name from rsql_blog.blog_table'))
+        .length;
     expect(await rowsAfter()).toBe(4);
 
     const ws = workspace('rsqlo-aws-parity-');
@@ -86,7 +95,11 @@ describe.skipIf(!ddb.endpoint)('the local engine and the AWS path write the same
 
   it('a failing workflow and its restart', async () => {
     const onAws = failingWorkflow();
-    h = await createAwsHarness({ endpoint: ddb.endpoint as string, scriptRoot: onAws.ws.scripts, ssmMode: 'in-process' });
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: onAws.ws.scripts,
+      ssmMode: 'in-process',
+    });
     await h.putDefinition(onAws.definition);
     h.request({ workflow_id: 'aws_fail_restart', workflow_execution_id: 'parity-1' });
     const aws1 = await h.finished('parity-1');
@@ -102,7 +115,10 @@ describe.skipIf(!ddb.endpoint)('the local engine and the AWS path write the same
     const local1 = await local(['run', onLocal.file, '--home', home, '--execution-id', 'parity-1']);
     onLocal.fix();
     const local2 = await local(['restart', 'parity-1', '--home', home, '--execution-id', 'parity-2']);
-    expect([local1.workflow.execution_status, local2.workflow.execution_status]).toEqual(['Failed', 'Completed']);
+    expect([local1.workflow.execution_status, local2.workflow.execution_status]).toEqual([
+      'Failed',
+      'Completed',
+    ]);
     expect(comparable(local1.workflow, local1.jobs)).toEqual(comparable(aws1.run, aws1.jobs));
     expect(comparable(local2.workflow, local2.jobs)).toEqual(comparable(aws2.run, aws2.jobs));
   });

@@ -20,14 +20,18 @@ describe.skipIf(!ddb.endpoint)('AWS path: a job that runs past its timeout', () 
     const ws = workspace('rsqlo-aws-timeout-');
     ws.script(
       'sleepy.sh',
-      ['echo $$ > "$TEST_OUT/sleepy.pid"', 'sleep 300 &', 'echo $! > "$TEST_OUT/sleepy.child"', 'echo sleeping', 'wait'].join(
-        '\n',
-      ),
+      [
+        'echo $$ > "$TEST_OUT/sleepy.pid"',
+        'sleep 300 &',
+        'echo $! > "$TEST_OUT/sleepy.child"',
+        'echo sleeping',
+        'wait',
+      ].join('\n'),
     );
     ws.script('after.sh', 'echo after');
     const definition = {
       workflow_id: 'aws_timeout',
-            // heartbeat_seconds below timeout_seconds: the ASL spec requires HeartbeatSeconds < TimeoutSeconds.
+      // heartbeat_seconds below timeout_seconds: the ASL spec requires HeartbeatSeconds < TimeoutSeconds.
       workflow_stages: stages([
         'sequential',
         [{ script: 'sleepy.sh', timeout_seconds: 6, heartbeat_seconds: 5 }, 'after.sh'],
@@ -86,7 +90,10 @@ describe.skipIf(!ddb.endpoint)('AWS path: a job that runs past its timeout', () 
     const answers = h.wrapper.callbacks.filter((c) => c.exec === name);
     expect(answers).toContainEqual({ command: 'SendTaskHeartbeat', exec: name, outcome: 'TaskTimedOut' });
     expect(answers.filter((c) => c.command !== 'SendTaskHeartbeat')).toEqual([]);
-    await h.until(async () => pids.every((p) => !isSameProcessAlive(p, undefined)), 'the job processes to die');
+    await h.until(
+      async () => pids.every((p) => !isSameProcessAlive(p, undefined)),
+      'the job processes to die',
+    );
     expect(h.agentLog()).toContainEqual(
       expect.objectContaining({
         level: 'warn',
@@ -95,7 +102,9 @@ describe.skipIf(!ddb.endpoint)('AWS path: a job that runs past its timeout', () 
       }),
     );
     await h.settle();
-    expect(h.logs.text(name)).toContain('the orchestrator no longer waits for this attempt (TaskTimedOut); killing the job');
+    expect(h.logs.text(name)).toContain(
+      'the orchestrator no longer waits for this attempt (TaskTimedOut); killing the job',
+    );
     expect(h.bus.alerts.map((a) => a.rule).sort()).toEqual(['alert-job-failed', 'alert-workflow-failed']);
     expect(await h.problems()).toEqual([]);
   });

@@ -118,12 +118,13 @@ async function main(): Promise<void> {
         ratio: round(b / e),
         engine_jobs_per_s: round(5000 / (e / 1000), 0),
         xargs_jobs_per_s: round(5000 / (b / 1000), 0),
+        writes_per_job: round(fanWrites, 1),
       };
       rows.push([
         'fanout.ratio',
         String(out.fanout.ratio),
         '≥ 0.25',
-        `5,000 jobs ×16: engine ${out.fanout.engine_jobs_per_s}/s, xargs -P16 ${out.fanout.xargs_jobs_per_s}/s`,
+        `5,000 jobs ×16: engine ${out.fanout.engine_jobs_per_s}/s, xargs -P16 ${out.fanout.xargs_jobs_per_s}/s, ${out.fanout.writes_per_job} store writes/job`,
       ]);
     }
     if (want('scale')) {

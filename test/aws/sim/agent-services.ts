@@ -35,7 +35,10 @@ export class LogsSimulator {
       throw this.invalid('invalid log stream name');
     }
     if (this.streams.has(name))
-      throw new ResourceAlreadyExistsException({ message: 'The specified log stream already exists', ...meta });
+      throw new ResourceAlreadyExistsException({
+        message: 'The specified log stream already exists',
+        ...meta,
+      });
     this.streams.set(name, []);
     return {};
   }
@@ -126,6 +129,10 @@ export class SecretsSimulator {
     const value = this.secrets[id];
     if (value === undefined)
       throw new SecretNotFound({ message: "Secrets Manager can't find the specified secret.", ...meta });
-    return { ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${id}`, Name: id, SecretString: value };
+    return {
+      ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${id}`,
+      Name: id,
+      SecretString: value,
+    };
   }
 }

@@ -16,10 +16,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { nodeArgs } from '../../../bin/load.js';
 import { type AgentConfig, parseAgentConfig } from '../../../agent/config.js';
 import { type AgentDaemon, createAgentDaemon } from '../../../agent/daemon.js';
 import { awsPorts } from '../../../agent/main.js';
+import { nodeArgs } from '../../../bin/load.js';
 import { rsqlCommand, rsqlShimDir } from '../../../runtime/local/database.js';
 import type { Logger } from '../../../services/ports.js';
 import type { SimHost } from './ssm.js';
@@ -138,7 +138,12 @@ export class AgentHost implements SimHost {
       (output) => {
         if (child.connected) child.send({ type: 'aws-result', id: msg.id, output: output ?? {} });
       },
-      (err: { name?: string; message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } }) => {
+      (err: {
+        name?: string;
+        message?: string;
+        $fault?: string;
+        $metadata?: { httpStatusCode?: number };
+      }) => {
         if (child.connected)
           child.send({
             type: 'aws-error',

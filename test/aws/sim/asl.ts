@@ -31,7 +31,7 @@ export interface AslContext {
 
 function steps(path: string): Array<string | number> {
   const out: Array<string | number> = [];
-  const re = /\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\['([^']*)'\]/y;
+  const re = /\.([A-Za-z0-9_-]+)|\[(\d+)\]|\['([^']*)'\]/y;
   let i = 0;
   while (i < path.length) {
     re.lastIndex = i;
@@ -106,12 +106,12 @@ function literal(arg: string): string {
   return arg.slice(1, -1);
 }
 
-function unescape(s: string): string {
+function unescapeLiteral(s: string): string {
   return s.replace(/\\(.)/g, '$1');
 }
 
 function argValue(arg: string, input: unknown, context: AslContext): unknown {
-  if (arg.startsWith("'")) return unescape(literal(arg));
+  if (arg.startsWith("'")) return unescapeLiteral(literal(arg));
   if (arg.startsWith('$')) return readPath(arg, input, context);
   if (/^States\.\w+\(/.test(arg)) return evaluateIntrinsic(arg, input, context);
   if (arg === 'null') return null;

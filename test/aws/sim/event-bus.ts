@@ -20,8 +20,8 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { EventEnvelope } from '../../../events/envelope.js';
-import { ALERT_ROUTES, type BusService, SERVICE_ROUTES } from '../../../events/routing.js';
 import { matchesPattern } from '../../../events/pattern.js';
+import { ALERT_ROUTES, type BusService, SERVICE_ROUTES } from '../../../events/routing.js';
 import {
   MAX_PUT_EVENTS_BYTES,
   MAX_PUT_EVENTS_ENTRIES,
@@ -82,9 +82,11 @@ export class EventBusSimulator {
     const problems: string[] = [];
     if (entries.length < 1 || entries.length > MAX_PUT_EVENTS_ENTRIES)
       problems.push(`${entries.length} entries (1–${MAX_PUT_EVENTS_ENTRIES} allowed)`);
-    if (bytes >= MAX_PUT_EVENTS_BYTES) problems.push(`${bytes} bytes (under ${MAX_PUT_EVENTS_BYTES} allowed)`);
+    if (bytes >= MAX_PUT_EVENTS_BYTES)
+      problems.push(`${bytes} bytes (under ${MAX_PUT_EVENTS_BYTES} allowed)`);
     for (const [i, e] of entries.entries()) {
-      if (!e.Source || !e.DetailType || !e.Detail) problems.push(`entry ${i}: Source, DetailType and Detail are required`);
+      if (!e.Source || !e.DetailType || !e.Detail)
+        problems.push(`entry ${i}: Source, DetailType and Detail are required`);
       const bus = e.EventBusName ?? 'default';
       if (bus !== this.opts.busName && !bus.endsWith(`:event-bus/${this.opts.busName}`))
         problems.push(`entry ${i}: bus ${bus} is not ${this.opts.busName}`);

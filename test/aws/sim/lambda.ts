@@ -24,7 +24,13 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { DynamoDBBatchResponse, DynamoDBRecord, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type {
+  DynamoDBBatchResponse,
+  DynamoDBRecord,
+  SQSBatchResponse,
+  SQSEvent,
+  SQSRecord,
+} from 'aws-lambda';
 import { lambdaContext } from '../../../runtime/aws/testing/lambda-harness.js';
 import { passesAggregatorFilter } from '../../support/dynamodb-local.js';
 
@@ -287,14 +293,18 @@ export class StreamEventSource {
     this.delivered += failedAt < 0 ? batch.length : failedAt;
     if (failedAt < 0) return;
     const rest = batch.slice(failedAt);
-    if (retries >= (this.opts.retryAttempts ?? 10)) return this.deadLetter(rest, new Error('record kept failing'));
+    if (retries >= (this.opts.retryAttempts ?? 10))
+      return this.deadLetter(rest, new Error('record kept failing'));
     await new Promise((r) => setTimeout(r, 100));
     await this.process(rest, retries + 1);
   }
 
   private deadLetter(records: DynamoDBRecord[], err: unknown) {
     for (const r of records)
-      this.deadLetters.push({ sequenceNumber: r.dynamodb?.SequenceNumber, error: String((err as Error)?.message ?? err) });
+      this.deadLetters.push({
+        sequenceNumber: r.dynamodb?.SequenceNumber,
+        error: String((err as Error)?.message ?? err),
+      });
   }
 }
 

@@ -70,7 +70,8 @@ function clientError(name: string, message: string) {
 }
 
 export class SsmSimulator {
-  readonly commands: Array<{ commandId: string; instanceId: string; parameters: Record<string, string[]> }> = [];
+  readonly commands: Array<{ commandId: string; instanceId: string; parameters: Record<string, string[]> }> =
+    [];
   readonly runs: CommandRun[] = [];
   readonly violations: string[] = [];
   private inFlight = 0;
@@ -147,8 +148,10 @@ export class SsmSimulator {
     const values: Record<string, string> = {};
     for (const [name, v] of Object.entries(input.Parameters ?? {})) {
       const spec = declared[name];
-      if (!spec) throw new InvalidParameters({ message: `parameter ${name} is not in the document`, ...meta });
-      if (v.length !== 1) throw new InvalidParameters({ message: `parameter ${name}: one value expected`, ...meta });
+      if (!spec)
+        throw new InvalidParameters({ message: `parameter ${name} is not in the document`, ...meta });
+      if (v.length !== 1)
+        throw new InvalidParameters({ message: `parameter ${name}: one value expected`, ...meta });
       values[name] = v[0] as string;
     }
     for (const [name, spec] of Object.entries(declared)) {
@@ -156,13 +159,17 @@ export class SsmSimulator {
       if (value === undefined)
         throw new InvalidParameters({ message: `parameter ${name} is required`, ...meta });
       if (spec.allowedPattern && !new RegExp(spec.allowedPattern).test(value))
-        throw new InvalidParameters({ message: `parameter ${name} does not match its allowedPattern`, ...meta });
+        throw new InvalidParameters({
+          message: `parameter ${name} does not match its allowedPattern`,
+          ...meta,
+        });
       values[name] = value;
     }
     const commandId = randomUUID();
     this.commands.push({ commandId, instanceId: host.instanceId, parameters: input.Parameters ?? {} });
     const times = this.opts.duplicate ? 2 : 1;
-    for (let i = 0; i < times; i++) this.schedule(host, commandId, values, (this.opts.deliveryDelayMs ?? 0) + i * 30);
+    for (let i = 0; i < times; i++)
+      this.schedule(host, commandId, values, (this.opts.deliveryDelayMs ?? 0) + i * 30);
     return {
       Command: {
         CommandId: commandId,
@@ -204,7 +211,7 @@ export class SsmSimulator {
   /** The step's commands with `{{ name }}` interpolated (values already passed allowedPattern). */
   private script(values: Record<string, string>): { lines: string[]; timeoutSeconds: number } {
     const [step] = this.opts.document.mainSteps;
-    if (!step || step.action !== 'aws:runShellScript') throw new Error('the document has no runShellScript step');
+    if (step?.action !== 'aws:runShellScript') throw new Error('the document has no runShellScript step');
     const interpolate = (s: string) =>
       s.replace(/\{\{\s*(\w+)\s*\}\}/g, (_m, name: string) => {
         const v = values[name];
@@ -227,13 +234,25 @@ export class SsmSimulator {
       RSQLO_AGENT_CONFIG: host.configFile,
     };
     for (const [name, spec] of Object.entries(declared))
-      if (spec.interpolationType === 'ENV_VAR' && values[name] !== undefined) env[`SSM_${name}`] = values[name];
+      if (spec.interpolationType === 'ENV_VAR' && values[name] !== undefined)
+        env[`SSM_${name}`] = values[name];
     return env;
   }
 
-  private async runStep(host: SimHost, commandId: string, values: Record<string, string>): Promise<CommandRun> {
+  private async runStep(
+    host: SimHost,
+    commandId: string,
+    values: Record<string, string>,
+  ): Promise<CommandRun> {
     const [step] = this.opts.document.mainSteps;
-    const cwd = path.join(host.dir, 'ssm', 'orchestration', commandId, 'awsrunShellScript', step?.name ?? 'step');
+    const cwd = path.join(
+      host.dir,
+      'ssm',
+      'orchestration',
+      commandId,
+      'awsrunShellScript',
+      step?.name ?? 'step',
+    );
     mkdirSync(cwd, { recursive: true });
     const { lines, timeoutSeconds } = this.script(values);
     const env = this.env(host, values);

@@ -37,8 +37,8 @@ import {
   ValidationException,
 } from '@aws-sdk/client-sfn';
 import {
-  AslError,
   type AslContext,
+  AslError,
   applyResultPath,
   errorMatches,
   evaluateParameters,
@@ -175,7 +175,10 @@ export class WrapperSimulator {
 
   startExecution(input: { stateMachineArn?: string; name?: string; input?: string }) {
     if (input.stateMachineArn !== this.opts.stateMachineArn)
-      throw new StateMachineDoesNotExist({ message: `State Machine Does Not Exist: '${input.stateMachineArn}'`, ...meta });
+      throw new StateMachineDoesNotExist({
+        message: `State Machine Does Not Exist: '${input.stateMachineArn}'`,
+        ...meta,
+      });
     const name = input.name ?? randomUUID();
     if (name.length < 1 || name.length > 80 || FORBIDDEN_NAME.test(name))
       throw new InvalidName({ message: `Invalid Name: '${name}'`, ...meta });
@@ -215,7 +218,10 @@ export class WrapperSimulator {
   stopExecution(input: { executionArn?: string; error?: string; cause?: string }) {
     const exec = this.executions().find((e) => e.arn === input.executionArn);
     if (!exec)
-      throw new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${input.executionArn}'`, ...meta });
+      throw new ExecutionDoesNotExist({
+        message: `Execution Does Not Exist: '${input.executionArn}'`,
+        ...meta,
+      });
     if ((input.error ?? '').length > 256 || (input.cause ?? '').length > 32_768)
       throw new ValidationException({ message: 'error/cause too long', ...meta });
     if (exec.status === 'RUNNING') {
@@ -224,7 +230,8 @@ export class WrapperSimulator {
       exec.error = input.error;
       exec.cause = input.cause;
       for (const t of this.open.values())
-        if (t.exec === exec) this.settleTask(t, { ok: false, error: new StatesError('(aborted)', '') }, 'aborted');
+        if (t.exec === exec)
+          this.settleTask(t, { ok: false, error: new StatesError('(aborted)', '') }, 'aborted');
     }
     return { stopDate: exec.stopDate ?? new Date() };
   }
@@ -232,7 +239,10 @@ export class WrapperSimulator {
   describeExecution(input: { executionArn?: string }) {
     const exec = this.executions().find((e) => e.arn === input.executionArn);
     if (!exec)
-      throw new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${input.executionArn}'`, ...meta });
+      throw new ExecutionDoesNotExist({
+        message: `Execution Does Not Exist: '${input.executionArn}'`,
+        ...meta,
+      });
     return {
       executionArn: exec.arn,
       stateMachineArn: this.opts.stateMachineArn,
@@ -467,7 +477,12 @@ export class WrapperSimulator {
     }
   }
 
-  private async runTask(exec: SimExecution, state: StateDef, data: unknown, ctx: AslContext): Promise<unknown> {
+  private async runTask(
+    exec: SimExecution,
+    state: StateDef,
+    data: unknown,
+    ctx: AslContext,
+  ): Promise<unknown> {
     const resource = state.Resource ?? '';
     if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
       const token = this.newToken(exec);
@@ -488,7 +503,9 @@ export class WrapperSimulator {
       const heartbeat = seconds(state.HeartbeatSeconds, state.HeartbeatSecondsPath);
       // The States Language: HeartbeatSeconds MUST be smaller than TimeoutSeconds.
       if (heartbeat !== undefined && heartbeat >= timeout)
-        this.violations.push(`${exec.name}: HeartbeatSeconds ${heartbeat} is not below TimeoutSeconds ${timeout}`);
+        this.violations.push(
+          `${exec.name}: HeartbeatSeconds ${heartbeat} is not below TimeoutSeconds ${timeout}`,
+        );
       const result = new Promise<{ ok: true; output: unknown } | { ok: false; error: StatesError }>(
         (settle) => {
           const task: OpenTask = {
@@ -516,7 +533,9 @@ export class WrapperSimulator {
       throw r.error;
     }
     if (resource === 'arn:aws:states:::events:putEvents') {
-      const params = evaluateParameters(state.Parameters, data, ctx) as { Entries?: Array<Record<string, unknown>> };
+      const params = evaluateParameters(state.Parameters, data, ctx) as {
+        Entries?: Array<Record<string, unknown>>;
+      };
       const entries = (params.Entries ?? []).map((e) => ({
         ...e,
         Detail: typeof e.Detail === 'string' ? e.Detail : JSON.stringify(e.Detail),
@@ -527,17 +546,23 @@ export class WrapperSimulator {
       } catch (err) {
         throw new StatesError(`EventBridge.${(err as Error).name}`, (err as Error).message);
       }
-      if ((out.FailedEntryCount ?? 0) > 0) throw new StatesError('EventBridge.FailedEntry', JSON.stringify(out));
+      if ((out.FailedEntryCount ?? 0) > 0)
+        throw new StatesError('EventBridge.FailedEntry', JSON.stringify(out));
       return out;
     }
     throw new StatesError('States.Runtime', `resource ${resource} is not simulated`);
   }
 
-  /** Invokes the task function (twice when duplicating); a function error fails the task. */
+  /**
+   * Invokes the task function (twice when duplicating); a function error fails the task while it is
+   * open. The copy is invoked even when the task has already closed (the job ran and reported
+   * before the first invocation returned): a late duplicate — a retried invoke whose first call did
+   * run — is exactly the case the task entry's idempotency must absorb, and it must not depend on
+   * how fast the job was.
+   */
   private async invokeTask(exec: SimExecution, task: OpenTask, fn: string, payload: unknown) {
     const times = this.opts.duplicateInvocations ? 2 : 1;
     for (let i = 0; i < times; i++) {
-      if (!this.open.has(task.token)) return;
       exec.invocations++;
       try {
         await this.opts.invoke(fn, payload);
