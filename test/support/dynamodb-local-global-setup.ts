@@ -45,7 +45,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   if (!hasJava()) {
     project.provide('dynamoLocal', {
       endpoint: null,
-      reason: 'java is not on PATH (DynamoDB Local needs Java 17+)',
+      reason: '`java -version` failed: java is missing from PATH or broken (DynamoDB Local needs Java 17+)',
     });
     return undefined;
   }
