@@ -5,10 +5,9 @@ import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
 import { jobToItem } from '../../runtime/aws/dynamo-items.js';
-import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
-import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
+import type { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
+import type { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
 import { captureLogs, lambdaContext, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
 import { planned } from '../../runtime/aws/testing/port-scenario.js';
 import {
@@ -18,6 +17,7 @@ import {
   localClients,
   openStream,
   passesAggregatorFilter,
+  testRepositories,
   waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
 import { parallel, sequential, workflow } from '../testing/fixtures.js';
@@ -61,16 +61,10 @@ describe.skipIf(!ddb.endpoint)('aggregator handler (DynamoDB Local stream, fauxq
     queueUrl = server.createQueue('jobs').queueUrl;
     clients = localClients(endpoint);
     const tables = await createTestTables(clients.dynamodb);
-    await createDynamoDefinitionRepository({ client: clients.documents, tableName: tables.config }).put(
-      WF as { workflow_id: string } & Record<string, unknown>,
-    );
-    const effects = { apply: async () => {} };
-    runs = createDynamoRunRepository({
-      client: clients.documents,
-      tables: { config: tables.config, workflowAudit: tables.workflowAudit, jobAudit: tables.jobAudit },
-      effects,
-    });
-    jobs = createDynamoJobRepository({ client: clients.documents, tableName: tables.jobAudit, effects });
+    const repos = testRepositories(clients, tables);
+    await repos.definitions.put(WF as { workflow_id: string } & Record<string, unknown>);
+    runs = repos.runs;
+    jobs = repos.jobs;
     stream = await openStream(endpoint, clients.dynamodb, tables.jobAudit);
     const p = planned(WF, 'r1');
     await runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});

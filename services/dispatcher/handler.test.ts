@@ -5,9 +5,7 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
-import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
-import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
+import type { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
 import { captureLogs, lambdaContext, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
 import { planned } from '../../runtime/aws/testing/port-scenario.js';
 import {
@@ -15,6 +13,7 @@ import {
   dynamoLocal,
   LOCAL_AWS,
   localClients,
+  testRepositories,
   waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
 import { parallel, workflow } from '../testing/fixtures.js';
@@ -68,16 +67,10 @@ describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs
     queueUrl = server.createQueue('jobs').queueUrl;
     clients = localClients(endpoint);
     const tables = await createTestTables(clients.dynamodb);
-    await createDynamoDefinitionRepository({ client: clients.documents, tableName: tables.config }).put(
-      WF as { workflow_id: string } & Record<string, unknown>,
-    );
-    const effects = { apply: async () => {} };
-    const runs = createDynamoRunRepository({
-      client: clients.documents,
-      tables: { config: tables.config, workflowAudit: tables.workflowAudit, jobAudit: tables.jobAudit },
-      effects,
-    });
-    jobs = createDynamoJobRepository({ client: clients.documents, tableName: tables.jobAudit, effects });
+    const repos = testRepositories(clients, tables);
+    await repos.definitions.put(WF as { workflow_id: string } & Record<string, unknown>);
+    const runs = repos.runs;
+    jobs = repos.jobs;
     const p = planned(WF, 'r1');
     await runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});
     await runs.claimJobs(

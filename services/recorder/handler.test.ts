@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
-import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
-import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
+import type { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
 import { busEvent, captureLogs, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
 import { planned } from '../../runtime/aws/testing/port-scenario.js';
 import {
   createTestTables,
   dynamoLocal,
   localClients,
+  testRepositories,
   waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
 import { parallel, workflow } from '../testing/fixtures.js';
@@ -37,16 +36,10 @@ describe.skipIf(!ddb.endpoint)('recorder handler (DynamoDB Local)', () => {
     await waitForDynamo(endpoint);
     clients = localClients(endpoint);
     const tables = await createTestTables(clients.dynamodb);
-    await createDynamoDefinitionRepository({ client: clients.documents, tableName: tables.config }).put(
-      WF as { workflow_id: string } & Record<string, unknown>,
-    );
-    const effects = { apply: async () => {} };
-    const runs = createDynamoRunRepository({
-      client: clients.documents,
-      tables: { config: tables.config, workflowAudit: tables.workflowAudit, jobAudit: tables.jobAudit },
-      effects,
-    });
-    jobs = createDynamoJobRepository({ client: clients.documents, tableName: tables.jobAudit, effects });
+    const repos = testRepositories(clients, tables);
+    await repos.definitions.put(WF as { workflow_id: string } & Record<string, unknown>);
+    const runs = repos.runs;
+    jobs = repos.jobs;
     const p = planned(WF, 'r1');
     await runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});
     await runs.claimJobs(

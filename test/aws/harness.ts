@@ -53,12 +53,14 @@ import {
 } from '../../infra/constructs/job-wrapper.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
-import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
-import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
-import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
 import { captureLogs, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
-import { createTestTables, localClients, waitForDynamo } from '../support/dynamodb-local.js';
+import {
+  createTestTables,
+  localClients,
+  testRepositories,
+  waitForDynamo,
+} from '../support/dynamodb-local.js';
 import { LogsSimulator, SecretsSimulator } from './sim/agent-services.js';
 import { AgentHost, type AgentLogLine } from './sim/agents.js';
 import { streamReader } from './sim/dynamodb-stream.js';
@@ -166,8 +168,7 @@ export class AwsHarness {
   stream!: StreamEventSource;
   private clients!: ReturnType<typeof localClients>;
   private tables!: Awaited<ReturnType<typeof createTestTables>>;
-  private runsRepo!: ReturnType<typeof createDynamoRunRepository>;
-  private jobsRepo!: ReturnType<typeof createDynamoJobRepository>;
+  private repos!: ReturnType<typeof testRepositories>;
   /** AWS requests no simulator handles. */
   readonly unexpected: string[] = [];
 
@@ -269,22 +270,7 @@ export class AwsHarness {
     await waitForDynamo(o.endpoint);
     this.clients = localClients(o.endpoint);
     this.tables = await createTestTables(this.clients.dynamodb);
-    const effects = { apply: async () => {} };
-    const tableNames = {
-      config: this.tables.config,
-      workflowAudit: this.tables.workflowAudit,
-      jobAudit: this.tables.jobAudit,
-    };
-    this.runsRepo = createDynamoRunRepository({
-      client: this.clients.documents,
-      tables: tableNames,
-      effects,
-    });
-    this.jobsRepo = createDynamoJobRepository({
-      client: this.clients.documents,
-      tableName: this.tables.jobAudit,
-      effects,
-    });
+    this.repos = testRepositories(this.clients, this.tables);
 
     this.server = await startFauxqs({ port: 0, logger: false });
     this.restoreDns = interceptLocalhostDns();
@@ -437,10 +423,7 @@ export class AwsHarness {
 
   /** Stores a definition in the config table (as the stack's deployment does). */
   async putDefinition(def: WorkflowDefinitionInput | Record<string, unknown>): Promise<void> {
-    await createDynamoDefinitionRepository({
-      client: this.clients.documents,
-      tableName: this.tables.config,
-    }).put(def as { workflow_id: string } & Record<string, unknown>);
+    await this.repos.definitions.put(def as { workflow_id: string } & Record<string, unknown>);
   }
 
   /** Puts WorkflowRequested on the bus, as a user, schedule or the CLI would. */
@@ -461,15 +444,15 @@ export class AwsHarness {
   }
 
   async run(exec: string): Promise<WorkflowAuditRecord | undefined> {
-    return this.runsRepo.getRunRecord(exec);
+    return this.repos.runs.getRunRecord(exec);
   }
 
   async jobs(exec: string): Promise<JobAuditRecord[]> {
-    return this.jobsRepo.listJobs(exec);
+    return this.repos.jobs.listJobs(exec);
   }
 
   async job(exec: string, jobKey: string): Promise<JobAuditRecord | undefined> {
-    return this.jobsRepo.getJob(exec, jobKey);
+    return this.repos.jobs.getJob(exec, jobKey);
   }
 
   /** Waits until `check` holds (polling every 100 ms, a generous bound). */

@@ -16,6 +16,9 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { inject } from 'vitest';
 import { type EventPattern, matchesPattern } from '../../events/pattern.js';
+import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-definitions.js';
+import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
+import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
 import { IDEMPOTENCY_TABLE } from '../../runtime/aws/idempotency.js';
 import { AGGREGATOR_STREAM_FILTERS, TABLES, type TableSpec, tableNames } from '../../runtime/aws/tables.js';
 import type { DynamoLocalInfo } from './dynamodb-local-global-setup.js';
@@ -137,6 +140,24 @@ export async function createTestTables(
     await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: t });
   }
   return { ...names, idempotency };
+}
+
+/**
+ * The DynamoDB repositories over a test's tables, for arranging state before the code under test
+ * runs and reading it after. Their effects go nowhere: a test asserts what the code under test
+ * publishes, never what its arrangement would have.
+ */
+export function testRepositories(clients: ReturnType<typeof localClients>, tables: TestTables) {
+  const effects = { apply: async () => {} };
+  return {
+    definitions: createDynamoDefinitionRepository({ client: clients.documents, tableName: tables.config }),
+    runs: createDynamoRunRepository({
+      client: clients.documents,
+      tables: { config: tables.config, workflowAudit: tables.workflowAudit, jobAudit: tables.jobAudit },
+      effects,
+    }),
+    jobs: createDynamoJobRepository({ client: clients.documents, tableName: tables.jobAudit, effects }),
+  };
 }
 
 async function streamsCall(
