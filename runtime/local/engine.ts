@@ -97,6 +97,13 @@ export class LocalEngine {
   private readonly lock: { release(): void };
   private wakeUp: (() => void) | undefined;
   private closed = false;
+  /**
+   * The tail of the chain of deliveries ({@link exclusive}). A delivery's unit of work stays open
+   * across microtasks, and the loop and the agent's reports are separate async flows on one
+   * connection: without this, one flow would read the other's uncommitted rows and fail to open
+   * its own unit (or, through a nested `tx`, write into the other's transaction).
+   */
+  private deliveries: Promise<unknown> = Promise.resolve();
   private readonly services;
   private readonly scriptRoots = new Map<string, string>();
 
@@ -246,7 +253,18 @@ export class LocalEngine {
   }
 
   /** One pass: due timers, outbox deliveries, queue messages. Returns how many things it did. */
-  async step(): Promise<number> {
+  step(): Promise<number> {
+    return this.exclusive(() => this.stepNow());
+  }
+
+  /** Runs `fn` once every delivery started before it has ended (one at a time, in call order). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.deliveries.then(fn);
+    this.deliveries = run.catch(() => {});
+    return run;
+  }
+
+  private async stepNow(): Promise<number> {
     const due = this.store.due;
     const now = this.clock.now().getTime();
     let n = 0;
@@ -481,7 +499,11 @@ export class LocalEngine {
    * job) in one transaction, right away: the path from one job to the next. Under the chaos switch,
    * or if the cascade fails, the report is committed alone and the loop delivers the rest.
    */
-  private async commitReport(write: () => void): Promise<void> {
+  private commitReport(write: () => void): Promise<void> {
+    return this.exclusive(() => this.commitReportNow(write));
+  }
+
+  private async commitReportNow(write: () => void): Promise<void> {
     if (!this.opts.chaos && !this.closed) {
       const pending: FreshRow[] = [];
       try {

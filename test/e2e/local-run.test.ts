@@ -97,6 +97,9 @@ describe('rsqlo run (local engine)', () => {
     });
     expect(jobs[0]?.execution_start_ts).toBeTruthy();
     expect(readFileSync(jobs[0]?.log_location as string, 'utf8')).toBe('');
+    // A clean run logs no warning: no delivery failed and was retried on the way.
+    const engineLog = path.join(ws.home, 'engine.log');
+    expect(existsSync(engineLog) ? readFileSync(engineLog, 'utf8') : '').toBe('');
   });
 
   it('never exceeds max_concurrency and uses it', async () => {
