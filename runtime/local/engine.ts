@@ -239,8 +239,13 @@ export class LocalEngine {
   wake(): void {
     const w = this.wakeUp;
     this.wakeUp = undefined;
-    w?.();
+    if (w) w();
+    // Not idle right now (a pass is running or queued): the next idle must not sleep through this.
+    else this.woken = true;
   }
+
+  /** A wake-up came while the loop was not idle; its next idle returns at once. */
+  private woken = false;
 
   /** Runs the loop until `done()` holds or the signal aborts. */
   async runUntil(done: () => boolean, signal?: AbortSignal): Promise<void> {
@@ -295,6 +300,10 @@ export class LocalEngine {
   }
 
   private idle(signal?: AbortSignal): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     const now = this.clock.now().getTime();
     const poll = this.opts.pollMs ?? 250;
     const untilDue = this.store.nextDue() - now;
