@@ -6,3 +6,5 @@ export function bundledPath(entry: string): string | undefined;
 export function load(entry: string): Promise<unknown>;
 /** The node arguments that run an entry as its own process (bundled, else under tsx). */
 export function nodeArgs(entry: string): string[];
+/** Removes `<bundle>.<pid>.tmp` files in `dir` left by processes that died while bundling. */
+export function removeStaleTemps(dir: string, bundle: string): void;

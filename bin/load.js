@@ -5,7 +5,7 @@
 // every job). Nothing here is committed: the cache is generated on first use. When bundling is not
 // possible (read-only install, no esbuild), entries run through tsx as before.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -78,6 +78,7 @@ export function bundledPath(entry) {
     const inputs = {};
     for (const file of Object.keys(result.metafile.inputs)) inputs[file] = stamp(path.join(ROOT, file));
     renameSync(tmp, out);
+    removeStaleTemps(CACHE, path.basename(out));
     const hash = createHash('sha256').update(readFileSync(out)).digest('hex').slice(0, 12);
     writeFileSync(manifestFile, JSON.stringify({ entry, hash, inputs }));
     return out;
@@ -96,6 +97,36 @@ export async function load(entry) {
 }
 
 /** The node arguments that run an entry as its own process (bundled, else under tsx). */
+/**
+ * Removes the half-written bundles (`<bundle>.<pid>.tmp`) of processes that were killed while
+ * bundling (a Ctrl-C on a first run, a test's SIGKILL): nothing else would ever delete them. A
+ * temp file of a process still alive is left alone (it may be bundling right now).
+ */
+export function removeStaleTemps(dir, bundle) {
+  let names = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = n.startsWith(`${bundle}.`) ? /\.(\d+)\.tmp$/.exec(n) : null;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    rmSync(path.join(dir, n), { force: true });
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err?.code === 'EPERM';
+  }
+}
+
 export function nodeArgs(entry) {
   const bundled = bundledPath(entry);
   return bundled ? [bundled] : ['--import', 'tsx', path.join(ROOT, entry)];
