@@ -13,8 +13,8 @@ import {
 } from './handler-actions.js';
 import { type PermissionTargets, sourceStatements } from './permissions.js';
 import { FUNCTION_IDS, FUNCTIONS, type FunctionId, PROJECT_ROOT } from './rsqlo-stack.js';
-import { actionsInBundle, SdkActionsError } from './sdk-actions.js';
-import { actionsOf, lid, roleStatements, type Synthesized, synth } from './testing.js';
+import { actionsInBundle, moduleActions, SdkActionsError } from './sdk-actions.js';
+import { actionsOf, lid, roleStatements, type Statement, type Synthesized, synth } from './testing.js';
 
 /**
  * What Lambda itself does with a function's role, by statement id (not the function's code):
@@ -110,6 +110,19 @@ describe('each function role grants exactly the AWS actions its code calls', () 
       }
     }
   });
+});
+
+describe("the agent hosts' managed policy", () => {
+  it('grants exactly the AWS actions rsqlo-agent (serve and submit) calls, nothing missing, nothing extra', async () => {
+    const agent = await moduleActions(path.join(PROJECT_ROOT, 'agent/main.ts'), 'main', PROJECT_ROOT);
+    expect(agent.actions.length, 'the analysis found no AWS call at all').toBeGreaterThan(0);
+    const policy = s.json.Resources[lid(s, s.stack.agent.policy)];
+    expect(policy?.Type).toBe('AWS::IAM::ManagedPolicy');
+    const doc = policy?.Properties?.PolicyDocument as { Statement: Statement[] } | undefined;
+    const statements = doc?.Statement ?? [];
+    expect(sorted(statements.flatMap(actionsOf))).toEqual(agent.actions);
+    for (const st of statements) expect(st.Effect).toBe('Allow');
+  }, 60_000);
 });
 
 describe('the analysis follows compose.ts', () => {
