@@ -149,6 +149,30 @@ export type WorkflowAuditRecord = z.infer<typeof WorkflowAuditRecord>;
  */
 export type WorkflowRunState = Omit<WorkflowAuditRecord, 'rsql_jobs'>;
 
+/**
+ * The full workflow audit record of a run's state and its `rsql_jobs`, placed second after the
+ * seed's identifying attributes as in the seed's table (stores keep the list apart from the state).
+ */
+export function withRsqlJobs(run: WorkflowRunState, rsqlJobs: string[]): WorkflowAuditRecord {
+  const {
+    workflow_execution_id,
+    workflow_id,
+    execution_start_ts,
+    execution_end_ts,
+    execution_status,
+    ...rest
+  } = run;
+  return {
+    workflow_execution_id,
+    workflow_id,
+    execution_start_ts,
+    execution_end_ts,
+    execution_status,
+    rsql_jobs: rsqlJobs,
+    ...rest,
+  };
+}
+
 /** One earlier attempt of a job, kept when the job is retried. */
 export const AttemptRecord = z.object({
   attempt: PositiveInt,

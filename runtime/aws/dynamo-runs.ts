@@ -24,6 +24,7 @@ import {
   type JobAuditRecord,
   type WorkflowAuditRecord,
   type WorkflowRunState,
+  withRsqlJobs,
 } from '../../contracts/audit.js';
 import { NonRetriableError } from '../../services/errors.js';
 import type {
@@ -576,23 +577,10 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
       `list job names of ${exec}`,
       { retry },
     );
-    const {
-      workflow_execution_id,
-      workflow_id,
-      execution_start_ts,
-      execution_end_ts,
-      execution_status,
-      ...rest
-    } = run;
-    return {
-      workflow_execution_id,
-      workflow_id,
-      execution_start_ts,
-      execution_end_ts,
-      execution_status,
-      rsql_jobs: rows.map((r) => r.job_name as string),
-      ...rest,
-    };
+    return withRsqlJobs(
+      run,
+      rows.map((r) => r.job_name as string),
+    );
   }
 
   return {

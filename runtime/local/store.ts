@@ -6,6 +6,7 @@ import {
   parseJobKey,
   type WorkflowAuditRecord,
   type WorkflowRunState,
+  withRsqlJobs,
 } from '../../contracts/audit.js';
 import type { RsqloEvent } from '../../contracts/events.js';
 import { type EventEnvelope, toEnvelope } from '../../events/envelope.js';
@@ -848,25 +849,9 @@ export class LocalStore {
   }
 }
 
-/** Puts the rsql_jobs list back in its place (second, as in the seed's table). */
+/** Puts the stored rsql_jobs list (JSON text) back in its place. */
 function withJobs(run: WorkflowRunState, rsqlJobs: string): WorkflowAuditRecord {
-  const {
-    workflow_execution_id,
-    workflow_id,
-    execution_start_ts,
-    execution_end_ts,
-    execution_status,
-    ...rest
-  } = run;
-  return {
-    workflow_execution_id,
-    workflow_id,
-    execution_start_ts,
-    execution_end_ts,
-    execution_status,
-    rsql_jobs: JSON.parse(rsqlJobs) as string[],
-    ...rest,
-  };
+  return withRsqlJobs(run, JSON.parse(rsqlJobs) as string[]);
 }
 
 /** A binary min-heap of numbers (times). */
