@@ -44,7 +44,10 @@ export function agentJobStarted(cmd: JobCommand, startedAt: string, place: JobPl
   };
 }
 
-/** JobFinished as the agent reports it. `startedAt` null: the script never started. */
+/**
+ * JobFinished as an agent reports it (the EC2 daemon, or the local engine's agent, which may also
+ * report as the engine). `startedAt` null: the script never started (and ran on no instance).
+ */
 export function agentJobFinished(
   cmd: JobCommand,
   r: {
@@ -54,7 +57,8 @@ export function agentJobFinished(
     startedAt: string | null;
     finishedAt: string;
   },
-  place: JobPlace,
+  place: Omit<JobPlace, 'instanceId'> & { instanceId: string | null },
+  reportedBy: 'agent' | 'wrapper' | 'engine' = 'agent',
 ): RsqloEvent {
   const duration =
     r.startedAt !== null ? Math.max(0, Date.parse(r.finishedAt) - Date.parse(r.startedAt)) : null;
@@ -71,7 +75,7 @@ export function agentJobFinished(
       instance_id: place.instanceId,
       ssm_command_id: place.commandId,
       log_location: place.logLocation,
-      reported_by: 'agent',
+      reported_by: reportedBy,
     },
   };
 }

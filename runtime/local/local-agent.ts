@@ -11,8 +11,9 @@ import {
   resolveCommand,
   startJob,
 } from '../../agent/job-runner.js';
+import { agentJobFinished, agentJobStarted } from '../../agent/reports.js';
 import type { JobStatus } from '../../contracts/audit.js';
-import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
+import type { RsqloEvent } from '../../contracts/events.js';
 import type { JobCommand } from '../../contracts/jobs.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
 import { type HostedJob, JobHost } from './job-host.js';
@@ -512,33 +513,16 @@ function failed(message: string, startedAt: Date): HostedJob {
   };
 }
 
-function base(cmd: JobCommand, id: string, at: string) {
-  return {
-    version: EVENT_VERSION,
-    event_id: id,
-    occurred_at: at,
-    workflow_id: cmd.workflow_id,
-    workflow_execution_id: cmd.workflow_execution_id,
-    job_key: cmd.job_key,
-    job_name: cmd.job_name,
-    stage: cmd.stage,
-    attempt: cmd.attempt,
-  };
-}
-
+/** JobStarted of a local attempt (the event the EC2 agent sends, from instance `local`). */
 export function jobStartedEvent(cmd: JobCommand, startedAt: string, logFile: string | null): RsqloEvent {
-  return {
-    detailType: 'JobStarted',
-    detail: {
-      ...base(cmd, eventIds.jobStarted(cmd.workflow_execution_id, cmd.job_key, cmd.attempt), startedAt),
-      started_at: startedAt,
-      instance_id: LOCAL_INSTANCE_ID,
-      ssm_command_id: null,
-      log_location: logFile,
-    },
-  };
+  return agentJobStarted(cmd, startedAt, {
+    instanceId: LOCAL_INSTANCE_ID,
+    commandId: null,
+    logLocation: logFile,
+  });
 }
 
+/** JobFinished of a local attempt; an attempt that never started ran on no instance. */
 export function jobFinishedEvent(
   cmd: JobCommand,
   status: 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled',
@@ -547,21 +531,16 @@ export function jobFinishedEvent(
   logFile: string | null,
   reportedBy: 'agent' | 'wrapper' | 'engine' = 'agent',
 ): RsqloEvent {
-  const finished = o.finishedAt.toISOString();
-  return {
-    detailType: 'JobFinished',
-    detail: {
-      ...base(cmd, eventIds.jobFinished(cmd.workflow_execution_id, cmd.job_key, cmd.attempt), finished),
+  return agentJobFinished(
+    cmd,
+    {
       status,
-      exit_code: o.exitCode,
-      error_message: error,
-      started_at: o.startedAt ? o.startedAt.toISOString() : null,
-      finished_at: finished,
-      duration_ms: o.startedAt ? Math.max(0, o.finishedAt.getTime() - o.startedAt.getTime()) : null,
-      instance_id: o.startedAt ? LOCAL_INSTANCE_ID : null,
-      ssm_command_id: null,
-      log_location: logFile,
-      reported_by: reportedBy,
+      exitCode: o.exitCode,
+      error,
+      startedAt: o.startedAt ? o.startedAt.toISOString() : null,
+      finishedAt: o.finishedAt.toISOString(),
     },
-  };
+    { instanceId: o.startedAt ? LOCAL_INSTANCE_ID : null, commandId: null, logLocation: logFile },
+    reportedBy,
+  );
 }
