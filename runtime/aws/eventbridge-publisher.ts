@@ -8,6 +8,7 @@
  * Sources: Amazon EventBridge API reference, PutEvents (Entries: 1–10 items); EventBridge user guide,
  * "Calculating PutEvents event entry size" (the size rules and the 256 KB limit).
  */
+
 import {
   type EventBridgeClient,
   PutEventsCommand,
@@ -16,6 +17,7 @@ import {
 import { EVENT_SOURCE, type RsqloEvent } from '../../contracts/events.js';
 import { NonRetriableError } from '../../services/errors.js';
 import type { EventPublisher } from '../../services/ports.js';
+import { packBySize } from './batches.js';
 import { backoffDelay, describeError, isServerError, isThrottling, type RetryOptions } from './retry.js';
 
 /** Most entries in one PutEvents request. */
@@ -61,26 +63,16 @@ export function putEventsEntrySize(entry: PutEventsRequestEntry): number {
 
 /** Packs entries, in order, into requests of at most 10 entries and under 256 KB each. */
 export function packEntries(entries: readonly PutEventsRequestEntry[]): PutEventsRequestEntry[][] {
-  const out: PutEventsRequestEntry[][] = [];
-  let current: PutEventsRequestEntry[] = [];
-  let bytes = 0;
-  for (const e of entries) {
-    const size = putEventsEntrySize(e);
-    if (size >= MAX_PUT_EVENTS_BYTES) {
-      throw new EventRejectedError(
+  return packBySize(entries, {
+    maxEntries: MAX_PUT_EVENTS_ENTRIES,
+    // "Under" 256 KB: the total must stay strictly below the limit.
+    maxBytes: MAX_PUT_EVENTS_BYTES - 1,
+    sizeOf: putEventsEntrySize,
+    tooLarge: (e, size) =>
+      new EventRejectedError(
         `${e.DetailType} event is ${size} bytes; EventBridge takes entries under ${MAX_PUT_EVENTS_BYTES}`,
-      );
-    }
-    if (current.length === MAX_PUT_EVENTS_ENTRIES || bytes + size >= MAX_PUT_EVENTS_BYTES) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(e);
-    bytes += size;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
+      ),
+  });
 }
 
 /**

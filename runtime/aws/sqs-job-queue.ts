@@ -11,6 +11,7 @@
  * (the sum of the individual lengths of all of the batched messages)"), SendMessage (DelaySeconds
  * 0–900), SendMessageBatchResultEntry / BatchResultErrorEntry (SenderFault).
  */
+
 import {
   SendMessageBatchCommand,
   type SendMessageBatchCommandOutput,
@@ -20,6 +21,7 @@ import {
 import type { JobMessage } from '../../contracts/jobs.js';
 import { NonRetriableError } from '../../services/errors.js';
 import type { MessageQueue, OutgoingMessage } from '../../services/ports.js';
+import { packBySize } from './batches.js';
 import { backoffDelay, describeError, isServerError, isThrottling, type RetryOptions } from './retry.js';
 
 /** Most entries in one SendMessageBatch request. */
@@ -61,24 +63,13 @@ export function sqsDelaySeconds(wanted: number | undefined): number {
 export function packMessages(
   entries: readonly SendMessageBatchRequestEntry[],
 ): SendMessageBatchRequestEntry[][] {
-  const out: SendMessageBatchRequestEntry[][] = [];
-  let current: SendMessageBatchRequestEntry[] = [];
-  let bytes = 0;
-  for (const e of entries) {
-    const size = Buffer.byteLength(e.MessageBody ?? '', 'utf8');
-    if (size > MAX_SEND_BATCH_BYTES) {
-      throw new MessageRejectedError(`a queue message of ${size} bytes is over ${MAX_SEND_BATCH_BYTES}`);
-    }
-    if (current.length === MAX_SEND_BATCH_ENTRIES || bytes + size > MAX_SEND_BATCH_BYTES) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(e);
-    bytes += size;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
+  return packBySize(entries, {
+    maxEntries: MAX_SEND_BATCH_ENTRIES,
+    maxBytes: MAX_SEND_BATCH_BYTES,
+    sizeOf: (e) => Buffer.byteLength(e.MessageBody ?? '', 'utf8'),
+    tooLarge: (_e, size) =>
+      new MessageRejectedError(`a queue message of ${size} bytes is over ${MAX_SEND_BATCH_BYTES}`),
+  });
 }
 
 /** The job queue over one SQS queue URL (default retries: 8 attempts, 25 ms … 2 s full jitter). */
