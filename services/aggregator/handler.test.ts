@@ -1,9 +1,8 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jobToItem } from '../../runtime/aws/dynamo-items.js';
 import type { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
@@ -13,13 +12,13 @@ import { planned } from '../../runtime/aws/testing/port-scenario.js';
 import {
   createTestTables,
   dynamoLocal,
-  LOCAL_AWS,
   localClients,
   openStream,
   passesAggregatorFilter,
   testRepositories,
   waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
+import { type LocalSqs, startLocalSqs } from '../../test/support/sqs-local.js';
 import { parallel, sequential, workflow } from '../testing/fixtures.js';
 
 const ddb = dynamoLocal('services/aggregator/handler.test.ts');
@@ -42,8 +41,7 @@ describe.skipIf(!ddb.endpoint)('aggregator handler (DynamoDB Local stream, fauxq
     parallel(['a.sh', 'b.sh', 'x.sh'], { maxConcurrency: 2 }),
     sequential(['c.sh']),
   ]);
-  let server: FauxqsServer;
-  let restoreDns: () => void;
+  let local: LocalSqs | undefined;
   let sqs: SQSClient;
   let queueUrl: string;
   let clients: ReturnType<typeof localClients>;
@@ -55,10 +53,8 @@ describe.skipIf(!ddb.endpoint)('aggregator handler (DynamoDB Local stream, fauxq
 
   beforeAll(async () => {
     await waitForDynamo(endpoint);
-    server = await startFauxqs({ port: 0, logger: false });
-    restoreDns = interceptLocalhostDns();
-    sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.address });
-    queueUrl = server.createQueue('jobs').queueUrl;
+    local = await startLocalSqs();
+    ({ sqs, queueUrl } = local);
     clients = localClients(endpoint);
     const tables = await createTestTables(clients.dynamodb);
     const repos = testRepositories(clients, tables);
@@ -77,7 +73,7 @@ describe.skipIf(!ddb.endpoint)('aggregator handler (DynamoDB Local stream, fauxq
         eventBus: 'rsqlo-bus',
         jobQueueUrl: queueUrl,
       },
-      { dynamodb: endpoint, sqs: server.address },
+      { dynamodb: endpoint, sqs: local.endpoint },
     );
     ({ handler } = await import('./handler.js'));
   });
@@ -85,9 +81,7 @@ describe.skipIf(!ddb.endpoint)('aggregator handler (DynamoDB Local stream, fauxq
     logs.restore();
     vi.unstubAllEnvs();
     clients?.dynamodb.destroy();
-    sqs?.destroy();
-    restoreDns?.();
-    await server?.stop();
+    await local?.stop();
   });
   beforeEach(() => {
     logs.clear();

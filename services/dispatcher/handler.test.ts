@@ -1,9 +1,8 @@
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
 import { captureLogs, lambdaContext, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
@@ -11,11 +10,11 @@ import { planned } from '../../runtime/aws/testing/port-scenario.js';
 import {
   createTestTables,
   dynamoLocal,
-  LOCAL_AWS,
   localClients,
   testRepositories,
   waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
+import { type LocalSqs, startLocalSqs } from '../../test/support/sqs-local.js';
 import { parallel, workflow } from '../testing/fixtures.js';
 
 const ddb = dynamoLocal('services/dispatcher/handler.test.ts');
@@ -50,8 +49,7 @@ describe('dispatcher queue handler: configuration', () => {
 describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs)', () => {
   const endpoint = ddb.endpoint as string;
   const WF = workflow('wf', [parallel(['a.sh', 'b.sh', 'c.sh', 'd.sh'])]);
-  let server: FauxqsServer;
-  let restoreDns: () => void;
+  let local: LocalSqs | undefined;
   let sqs: SQSClient;
   let queueUrl: string;
   let clients: ReturnType<typeof localClients>;
@@ -61,10 +59,8 @@ describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs
 
   beforeAll(async () => {
     await waitForDynamo(endpoint);
-    server = await startFauxqs({ port: 0, logger: false });
-    restoreDns = interceptLocalhostDns();
-    sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.address });
-    queueUrl = server.createQueue('jobs').queueUrl;
+    local = await startLocalSqs();
+    ({ sqs, queueUrl } = local);
     clients = localClients(endpoint);
     const tables = await createTestTables(clients.dynamodb);
     const repos = testRepositories(clients, tables);
@@ -99,7 +95,7 @@ describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs
         jobQueueUrl: queueUrl,
         wrapperStateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rsqlo-wrapper',
       },
-      { dynamodb: endpoint, sqs: server.address },
+      { dynamodb: endpoint, sqs: local.endpoint },
     );
     mod = await import('./handler.js');
   });
@@ -107,9 +103,7 @@ describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs
     logs.restore();
     vi.unstubAllEnvs();
     clients?.dynamodb.destroy();
-    sqs?.destroy();
-    restoreDns?.();
-    await server?.stop();
+    await local?.stop();
   });
   beforeEach(() => {
     logs.clear();

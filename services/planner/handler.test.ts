@@ -1,7 +1,6 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
 import type { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
@@ -10,11 +9,11 @@ import { planned } from '../../runtime/aws/testing/port-scenario.js';
 import {
   createTestTables,
   dynamoLocal,
-  LOCAL_AWS,
   localClients,
   testRepositories,
   waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
+import { type LocalSqs, startLocalSqs } from '../../test/support/sqs-local.js';
 import { parallel, workflow } from '../testing/fixtures.js';
 
 const ddb = dynamoLocal('services/planner/handler.test.ts');
@@ -34,9 +33,7 @@ describe('planner handler: configuration', () => {
 describe.skipIf(!ddb.endpoint)('planner handler (DynamoDB Local, fauxqs)', () => {
   const endpoint = ddb.endpoint as string;
   const WF = workflow('wf', [parallel(['a.sh', 'b.sh', 'c.sh'], { maxConcurrency: 2 })]);
-  let server: FauxqsServer;
-  // The SDK sends to the queue URL's host (sqs.<region>.localhost): resolve it to fauxqs.
-  let restoreDns: () => void;
+  let local: LocalSqs | undefined;
   let sqs: SQSClient;
   let queueUrl: string;
   let clients: ReturnType<typeof localClients>;
@@ -47,10 +44,8 @@ describe.skipIf(!ddb.endpoint)('planner handler (DynamoDB Local, fauxqs)', () =>
 
   beforeAll(async () => {
     await waitForDynamo(endpoint);
-    server = await startFauxqs({ port: 0, logger: false });
-    restoreDns = interceptLocalhostDns();
-    sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.address });
-    queueUrl = server.createQueue('jobs').queueUrl;
+    local = await startLocalSqs();
+    ({ sqs, queueUrl } = local);
     clients = localClients(endpoint);
     const tables = await createTestTables(clients.dynamodb);
     const repos = testRepositories(clients, tables);
@@ -67,7 +62,7 @@ describe.skipIf(!ddb.endpoint)('planner handler (DynamoDB Local, fauxqs)', () =>
         eventBus: 'rsqlo-bus',
         jobQueueUrl: queueUrl,
       },
-      { dynamodb: endpoint, sqs: server.address },
+      { dynamodb: endpoint, sqs: local.endpoint },
     );
     ({ handler } = await import('./handler.js'));
   });
@@ -75,9 +70,7 @@ describe.skipIf(!ddb.endpoint)('planner handler (DynamoDB Local, fauxqs)', () =>
     logs.restore();
     vi.unstubAllEnvs();
     clients?.dynamodb.destroy();
-    sqs?.destroy();
-    restoreDns?.();
-    await server?.stop();
+    await local?.stop();
   });
   beforeEach(() => {
     eb.reset();
