@@ -16,6 +16,7 @@ import {
   parseJobKey,
   WorkflowAuditRecord,
   type WorkflowRunState,
+  withRsqlJobs,
 } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
 import {
@@ -516,23 +517,7 @@ export class InMemoryStore {
   }
 
   private withJobNames(run: WorkflowRunState): WorkflowAuditRecord {
-    const {
-      workflow_execution_id,
-      workflow_id,
-      execution_start_ts,
-      execution_end_ts,
-      execution_status,
-      ...rest
-    } = clone(run);
-    return {
-      workflow_execution_id,
-      workflow_id,
-      execution_start_ts,
-      execution_end_ts,
-      execution_status,
-      rsql_jobs: [...(this.runJobNames.get(run.workflow_execution_id) ?? [])],
-      ...rest,
-    };
+    return withRsqlJobs(clone(run), [...(this.runJobNames.get(run.workflow_execution_id) ?? [])]);
   }
 
   private writeJob(job: JobAuditRecord): void {
