@@ -48,7 +48,7 @@ export function scripts(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i + 1}.sh`);
 }
 
-/** The seed's config item, unchanged (DESIGN §2). */
+/** The seed's config item cut to its first two stages (the whole item is contracts/examples.ts BLOG_WORKFLOW). */
 export const BLOG_WORKFLOW: WorkflowDefinitionInput = {
   workflow_id: 'blog_test_workflow',
   workflow_description: 'Test Workflow for Blog',
