@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { type ContractIssue, formatPath, Parameters, toContractIssues, WorkflowId } from './common.js';
 import { jsonErrorOffset, lineColumn } from './json-text.js';
+import { definitionLimitIssues } from './limits.js';
 
 /** A job with no timeout of its own gets this many seconds (24 h): a stuck script never waits forever. */
 export const DEFAULT_TIMEOUT_SECONDS = 86_400;
@@ -220,7 +221,12 @@ export const WorkflowDefinition = z.strictObject(
     parameters: Parameters.optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
-);
+).superRefine((def, ctx) => {
+  // Sizes and timings over their limits (contracts/limits.ts), at their JSON paths.
+  const fallback = { timeoutSeconds: DEFAULT_TIMEOUT_SECONDS, heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS };
+  for (const issue of definitionLimitIssues(def, fallback))
+    ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+});
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 export type WorkflowDefinitionInput = z.input<typeof WorkflowDefinition>;
 

@@ -186,7 +186,7 @@ describe('rsqlo run (local engine)', () => {
     );
     const file = ws.workflow({
       workflow_id: 'timeout_test',
-      workflow_stages: stages(['sequential', [{ script: 'slow.sh', timeout_seconds: 1 }]]),
+      workflow_stages: stages(['sequential', [{ script: 'slow.sh', timeout_seconds: 2 }]]),
     });
     const t0 = Date.now();
     const r = await cli(['run', file, '--home', ws.home, '--json']);
@@ -194,7 +194,7 @@ describe('rsqlo run (local engine)', () => {
     expect(r.code).toBe(1);
     const { jobs } = doc(r.stdout);
     expect(jobs[0]?.execution_status).toBe('TimedOut');
-    expect(jobs[0]?.error_message).toMatch(/timed out after 1 s/);
+    expect(jobs[0]?.error_message).toMatch(/timed out after 2 s/);
     const start = Date.parse(jobs[0]?.execution_start_ts as string);
     const end = Date.parse(jobs[0]?.execution_end_ts as string);
     // The timeout counts from dispatch (as Step Functions' TimeoutSeconds does), before the spawn:
