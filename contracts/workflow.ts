@@ -221,12 +221,7 @@ export const WorkflowDefinition = z.strictObject(
     parameters: Parameters.optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
-).superRefine((def, ctx) => {
-  // Sizes and timings over their limits (contracts/limits.ts), at their JSON paths.
-  const fallback = { timeoutSeconds: DEFAULT_TIMEOUT_SECONDS, heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS };
-  for (const issue of definitionLimitIssues(def, fallback))
-    ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
-});
+);
 export type WorkflowDefinition = z.infer<typeof WorkflowDefinition>;
 export type WorkflowDefinitionInput = z.input<typeof WorkflowDefinition>;
 
@@ -254,8 +249,16 @@ export type DefinitionResult =
 /** Validates an already-parsed value (e.g. a DynamoDB config item). */
 export function validateDefinition(value: unknown): DefinitionResult {
   const result = WorkflowDefinition.safeParse(value);
-  if (result.success) return { ok: true, definition: result.data };
+  if (result.success) return withinLimits(result.data);
   return { ok: false, issues: toContractIssues(result.error) };
+}
+
+/** A valid definition that must also be within the size and timing limits (contracts/limits.ts). */
+function withinLimits(definition: WorkflowDefinition): DefinitionResult {
+  const fallback = { timeoutSeconds: DEFAULT_TIMEOUT_SECONDS, heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS };
+  const issues = definitionLimitIssues(definition, fallback);
+  if (issues.length === 0) return { ok: true, definition };
+  return { ok: false, issues: issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
 }
 
 /** Parses JSON text into a definition; text that is not JSON is reported with line and column. */
