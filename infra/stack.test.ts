@@ -324,6 +324,7 @@ describe('single-job wrapper', () => {
     expect(sm().DefinitionSubstitutions).toEqual({
       DispatcherTaskFunctionArn: getAtt(fnId('dispatcherTask'), 'Arn'),
       EventBusName: ref(lid(s, s.stack.bus.bus)),
+      Partition: ref('AWS::Partition'),
     });
     expect(s.stack.wrapperArn).toContain('rsqlo-job-wrapper');
   });
@@ -332,7 +333,7 @@ describe('single-job wrapper', () => {
     const d = definition().States.Dispatch;
     expect(d).toMatchObject({
       Type: 'Task',
-      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      Resource: `arn:${placeholder('Partition')}:states:::lambda:invoke.waitForTaskToken`,
       TimeoutSecondsPath: '$.timeout_seconds',
       HeartbeatSecondsPath: '$.heartbeat_seconds',
       Parameters: {
@@ -345,8 +346,14 @@ describe('single-job wrapper', () => {
 
   it('catches timeout, lost heartbeat and dispatch failures into JobFinished events, and agent-reported failures quietly', () => {
     const states = definition().States;
-    const catchOf = (err: string) =>
-      states.Dispatch.Catch.find((c: Cfn) => c.ErrorEquals.includes(err))?.Next;
+    // The first catcher that names the error; Choice and Pass states on the way are followed to the
+    // report (a dispatch error without a Cause gets one first).
+    const catchOf = (err: string) => {
+      let next = states.Dispatch.Catch.find((c: Cfn) => c.ErrorEquals.includes(err))?.Next;
+      while (states[next].Type === 'Choice' || states[next].Type === 'Pass')
+        next = states[next].Type === 'Choice' ? states[next].Choices[0].Next : states[next].Next;
+      return next;
+    };
     const report = (state: string) => states[state].Parameters.Entries[0];
     for (const [err, status] of [
       ['States.Timeout', 'TimedOut'],
@@ -354,7 +361,7 @@ describe('single-job wrapper', () => {
       ['States.ALL', 'Failed'],
     ] as const) {
       const next = catchOf(err);
-      expect(states[next].Resource, err).toBe('arn:aws:states:::events:putEvents');
+      expect(states[next].Resource, err).toBe(`arn:${placeholder('Partition')}:states:::events:putEvents`);
       expect(report(next)).toMatchObject({
         EventBusName: placeholder('EventBusName'),
         Source: EVENT_SOURCE,
@@ -366,15 +373,18 @@ describe('single-job wrapper', () => {
     expect(states[catchOf(STALE_TASK_ERROR)].Type).toBe('Succeed');
   });
 
-  it('passes asl-validator, as deployed and with the substitutions filled in', () => {
-    expect(valid(definition())).toEqual([]);
-    const filled = sm()
-      .DefinitionString.replace(
-        placeholder('DispatcherTaskFunctionArn'),
-        'arn:aws:lambda:eu-west-1:123456789012:function:rsqlo-dispatcher-task',
-      )
-      .replace(placeholder('EventBusName'), 'rsqlo');
-    expect(valid(JSON.parse(filled))).toEqual([]);
+  it('passes asl-validator with the substitutions filled in, in every partition', () => {
+    for (const partition of ['aws', 'aws-cn', 'aws-us-gov']) {
+      const filled = sm()
+        .DefinitionString.replace(
+          placeholder('DispatcherTaskFunctionArn'),
+          `arn:${partition}:lambda:eu-west-1:123456789012:function:rsqlo-dispatcher-task`,
+        )
+        .replace(placeholder('EventBusName'), 'rsqlo')
+        .split(placeholder('Partition'))
+        .join(partition);
+      expect(valid(JSON.parse(filled)), partition).toEqual([]);
+    }
   });
 
   it('logs ALL events to its own log group and traces with X-Ray', () => {
@@ -610,7 +620,7 @@ describe('run watchdog', () => {
     expect(rule.EventPattern).toEqual({ source: [EVENT_SOURCE], 'detail-type': ['WorkflowStarted'] });
     expect(rule.Targets[0].Arn).toEqual(ref(lid(s, s.stack.watchdog.stateMachine)));
     const def = JSON.parse(sm().DefinitionString);
-    expect(valid(def)).toEqual([]);
+    expect(valid(JSON.parse(sm().DefinitionString.split(placeholder('Partition')).join('aws')))).toEqual([]);
     for (const w of s.workflows) {
       const choice = def.States.ChooseDeadline.Choices.find(
         (c: Cfn) => c.StringEquals === w.definition.workflow_id,
@@ -620,6 +630,7 @@ describe('run watchdog', () => {
     expect(def.States.RunOverdue).toMatchObject({ Type: 'Fail', Error: RUN_OVERDUE_ERROR });
     expect(sm().DefinitionSubstitutions).toEqual({
       WorkflowAuditTable: ref(lid(s, s.stack.tables.workflowAudit)),
+      Partition: ref('AWS::Partition'),
     });
   });
 });

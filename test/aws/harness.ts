@@ -47,10 +47,7 @@ import { isSameProcessAlive, killProcessTree } from '../../agent/job-runner.js';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
 import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
-import {
-  deployedWrapperDefinitionString,
-  WRAPPER_SUBSTITUTIONS,
-} from '../../infra/constructs/job-wrapper.js';
+import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
@@ -308,11 +305,11 @@ export class AwsHarness {
       },
     });
     this.wrapper = new WrapperSimulator({
-      definition: deployedWrapperDefinitionString()
-        .split(WRAPPER_SUBSTITUTIONS.dispatcherFunctionArn)
-        .join(DISPATCHER_TASK_ARN)
-        .split(WRAPPER_SUBSTITUTIONS.eventBusName)
-        .join(BUS),
+      definition: substitutedWrapperDefinition({
+        dispatcherFunctionArn: DISPATCHER_TASK_ARN,
+        eventBusName: BUS,
+        partition: 'aws',
+      }),
       stateMachineArn: STATE_MACHINE,
       invoke: (name, payload) => {
         if (name !== DISPATCHER_TASK_ARN) return Promise.reject(new Error(`no function ${name}`));
