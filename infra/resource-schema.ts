@@ -110,7 +110,10 @@ export class ResourceSchemaChecker {
     for (const [name, v] of Object.entries(given)) {
       const prop = shape.properties[name];
       if (!prop) {
-        report(`${path}.${name}`, `unknown property ${name} (known: ${Object.keys(shape.properties).sort().join(', ')})`);
+        report(
+          `${path}.${name}`,
+          `unknown property ${name} (known: ${Object.keys(shape.properties).sort().join(', ')})`,
+        );
         continue;
       }
       const candidates = [prop.type, ...(prop.previousTypes ?? [])];
@@ -118,7 +121,8 @@ export class ResourceSchemaChecker {
       if (!problems.some((p) => p.length === 0)) for (const [p, m] of problems[0] ?? []) report(p, m);
     }
     for (const [name, prop] of Object.entries(shape.properties))
-      if (prop.required && !(name in given)) report(`${path}.${name}`, `required property ${name} is missing`);
+      if (prop.required && !(name in given))
+        report(`${path}.${name}`, `required property ${name} is missing`);
   }
 
   /** What is wrong with `value` as a `type` (empty when it fits). */
@@ -138,8 +142,10 @@ export class ResourceSchemaChecker {
       case 'number':
       case 'integer': {
         const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-        if (typeof n !== 'number' || Number.isNaN(n)) report(path, `must be a ${type.type}, got ${describe(value)}`);
-        else if (type.type === 'integer' && !Number.isInteger(n)) report(path, `must be an integer, got ${n}`);
+        if (typeof n !== 'number' || Number.isNaN(n))
+          report(path, `must be a ${type.type}, got ${describe(value)}`);
+        else if (type.type === 'integer' && !Number.isInteger(n))
+          report(path, `must be an integer, got ${n}`);
         break;
       }
       case 'boolean':
@@ -151,7 +157,10 @@ export class ResourceSchemaChecker {
         break;
       case 'array':
         if (!Array.isArray(value)) report(path, `must be an array, got ${describe(value)}`);
-        else value.forEach((v, i) => out.push(...this.typeProblems(type.element as PropertyType, v, `${path}[${i}]`)));
+        else
+          value.forEach((v, i) =>
+            out.push(...this.typeProblems(type.element as PropertyType, v, `${path}[${i}]`)),
+          );
         break;
       case 'map':
         if (typeof value !== 'object' || value === null || Array.isArray(value))
@@ -162,7 +171,12 @@ export class ResourceSchemaChecker {
         break;
       case 'tag':
         this.checkObject(
-          { properties: { Key: { type: { type: 'string' }, required: true }, Value: { type: { type: 'string' }, required: true } } },
+          {
+            properties: {
+              Key: { type: { type: 'string' }, required: true },
+              Value: { type: { type: 'string' }, required: true },
+            },
+          },
           value,
           path,
           report,
@@ -175,7 +189,14 @@ export class ResourceSchemaChecker {
       }
       case 'union': {
         const each = (type.types ?? []).map((t) => this.typeProblems(t, value, path));
-        if (!each.some((p) => p.length === 0)) report(path, `fits none of its types (${each.flat().map(([, m]) => m).join('; ')})`);
+        if (!each.some((p) => p.length === 0))
+          report(
+            path,
+            `fits none of its types (${each
+              .flat()
+              .map(([, m]) => m)
+              .join('; ')})`,
+          );
         break;
       }
       default:
