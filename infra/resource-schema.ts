@@ -158,9 +158,8 @@ export class ResourceSchemaChecker {
       case 'array':
         if (!Array.isArray(value)) report(path, `must be an array, got ${describe(value)}`);
         else
-          value.forEach((v, i) =>
-            out.push(...this.typeProblems(type.element as PropertyType, v, `${path}[${i}]`)),
-          );
+          for (const [i, v] of value.entries())
+            out.push(...this.typeProblems(type.element as PropertyType, v, `${path}[${i}]`));
         break;
       case 'map':
         if (typeof value !== 'object' || value === null || Array.isArray(value))

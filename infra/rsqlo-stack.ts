@@ -343,6 +343,11 @@ export class RsqloStack extends Stack {
       wrapper: this.wrapper.stateMachine,
       watchdog: this.watchdog.stateMachine,
       aggregator: aggregator.function,
+      dispatcherTask: {
+        fn: dispatcherTask.function,
+        logGroup: dispatcherTask.logGroup,
+        name: 'dispatcherTask',
+      },
     });
 
     this.acknowledgeFindings({ undelivered, failedEvents });
