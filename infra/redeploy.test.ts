@@ -21,8 +21,11 @@ const NAME_PROPERTY: Record<string, string> = {
   'AWS::Logs::LogGroup': 'LogGroupName',
 };
 
-function retained(context: Record<string, unknown> = {}) {
-  const { json } = synth(context);
+const DEFAULT = synth();
+const RENAMED = synth({ table_prefix: 'rsqlo-v2', job_log_group: '/ops/rsql-logs-v2/' });
+
+function retained(which: 'default' | 'renamed' = 'default') {
+  const { json } = which === 'default' ? DEFAULT : RENAMED;
   return Object.entries(json.Resources)
     .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.DeletionPolicy === 'RetainExceptOnCreate')
     .map(([id, r]) => ({ id, type: r.Type, name: r.Properties?.[NAME_PROPERTY[r.Type] ?? ''], all: r }));
@@ -47,16 +50,14 @@ describe('redeploy after cdk destroy', () => {
 
   it('table_prefix and job_log_group rename every retained named resource (a fresh start beside the old)', () => {
     const before = retained().filter((r) => r.name !== undefined);
-    const after = retained({ table_prefix: 'rsqlo-v2', job_log_group: '/ops/rsql-logs-v2/' }).filter(
-      (r) => r.name !== undefined,
-    );
+    const after = retained('renamed').filter((r) => r.name !== undefined);
     expect(after).toHaveLength(before.length);
     const old = new Set(before.map((r) => r.name));
     for (const r of after) expect(old.has(r.name), `${r.id} keeps ${String(r.name)}`).toBe(false);
   });
 
   it("the retained KMS key (the alert topic's) has no custom name, so a redeploy makes a new one", () => {
-    const keys = resources(synth().json, 'AWS::KMS::Key');
+    const keys = resources(DEFAULT.json, 'AWS::KMS::Key');
     expect(keys).toHaveLength(1);
     const key = keys[0]?.[1];
     expect(key?.Properties?.KeyName ?? key?.Properties?.AliasName).toBeUndefined();
