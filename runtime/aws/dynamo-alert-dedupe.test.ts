@@ -6,7 +6,7 @@ import {
   localClients,
   waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
-import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
+import { ALERT_KEY_PREFIX, createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
 
 const ddb = dynamoLocal('runtime/aws/dynamo-alert-dedupe.test.ts');
 
@@ -65,5 +65,31 @@ describe.skipIf(!ddb.endpoint)('alert dedupe on DynamoDB Local', () => {
       new (await import('@aws-sdk/lib-dynamodb')).GetCommand({ TableName: table, Key: { id: 'alert#e1' } }),
     );
     expect(item.Item).toMatchObject({ alert_state: 'sent', expiration: Math.floor(now / 1000) + 86_400 });
+  });
+
+  it('a holder whose claim was taken over cannot give it back (only its own claim)', async () => {
+    const [a, b, c] = [dedupe(), dedupe(), dedupe()]; // three containers
+    expect(await a.claim('e2', 45)).toBe('claimed');
+    now += 46_000; // a's lease passed (it is presumed dead) …
+    expect(await b.claim('e2', 45)).toBe('claimed');
+    await a.release('e2'); // … but it was only slow, and its publish failed
+    expect(await c.claim('e2', 45)).toBe('in-progress'); // b still holds it
+    await b.complete('e2', 86_400);
+    expect(await c.claim('e2', 45)).toBe('sent');
+  });
+
+  it('keys its items alert#<event_id>, apart from the idempotency records', async () => {
+    const d = dedupe();
+    await d.claim('JobFinished:r1:1.1:a1', 45);
+    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+    const item = await clients.documents.send(
+      new GetCommand({ TableName: table, Key: { id: `${ALERT_KEY_PREFIX}JobFinished:r1:1.1:a1` } }),
+    );
+    expect(item.Item).toMatchObject({
+      alert_state: 'pending',
+      lease_until: Math.floor(now / 1000) + 45,
+      expiration: Math.floor(now / 1000) + 45 + 86_400,
+    });
+    expect(ALERT_KEY_PREFIX).toBe('alert#');
   });
 });

@@ -5,9 +5,13 @@
  * as they are: quotes, backslashes, non-ASCII stay readable; a multi-line error message is indented
  * under its label; control characters other than newline and tab are shown as \u00XX.
  *
- * The subject follows Amazon SNS's rules (SNS API reference, Publish, `Subject`): "Subjects must
- * be UTF-8 text with no line breaks or control characters, and must be less than 100 characters
- * long." The message stays under Publish's 256 KB.
+ * The subject follows Amazon SNS's rules (SNS API reference, Publish, `Subject`) in their strictest
+ * published form: today's "Subjects must be UTF-8 text with no line breaks or control characters,
+ * and less than 100 characters long" and the earlier "Subjects must be ASCII text that begins with
+ * a letter, number, or punctuation mark; must not include line breaks or control characters; and
+ * must be less than 100 characters long" — so printable ASCII, at most 99 characters, not starting
+ * with a space, never empty. Accents are folded (Zürich → Zurich), other non-ASCII becomes `?`: the
+ * message itself carries every value as written. The message stays under Publish's 256 KiB.
  */
 
 /** Where the reader finds the run: named in every message. */
@@ -37,13 +41,15 @@ export const MAX_SUBJECT_CHARS = 99;
 export const MAX_MESSAGE_BYTES = 200_000;
 
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+/** Half of a surrogate pair alone (has no UTF-8 form): shown as U+FFFD, as a decoder would. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const showControl = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /** A value as a reader sees it: strings as they are (control characters made visible), the rest as JSON. */
 function text(v: unknown): string {
   if (v === undefined || v === null) return '-';
   const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return s.replace(/\r\n?/g, '\n').replace(CONTROL, showControl);
+  return s.replace(/\r\n?/g, '\n').replace(CONTROL, showControl).replace(LONE_SURROGATE, '\ufffd');
 }
 
 /** `label: value`, a multi-line value continued under the label. */
@@ -53,22 +59,34 @@ function line(label: string, v: unknown): string {
   return [`${`${label}:`.padEnd(11)}${first}`, ...rest.map((r) => `${pad}${r}`)].join('\n');
 }
 
-/** A subject SNS accepts: one line, no control characters, under 100 characters (by code point). */
+/** A subject SNS accepts: printable ASCII, one line, 1–99 characters, not starting with a space. */
 export function snsSubject(raw: string): string {
   const flat = raw
     .replace(/[\r\n\t]+/g, ' ')
     .replace(CONTROL, '')
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]/gu, '?')
     .replace(/\s+/g, ' ')
     .trim();
-  const chars = [...flat];
-  return chars.length <= MAX_SUBJECT_CHARS ? flat : `${chars.slice(0, MAX_SUBJECT_CHARS - 1).join('')}…`;
+  if (flat === '') return 'rsqlo alert';
+  return flat.length <= MAX_SUBJECT_CHARS ? flat : `${flat.slice(0, MAX_SUBJECT_CHARS - 3)}...`;
 }
 
+/** `s` cut to at most `max` UTF-8 bytes, on a code point boundary, saying that it was cut. */
 function truncateBytes(s: string, max: number): string {
   if (Buffer.byteLength(s, 'utf8') <= max) return s;
-  let out = s.slice(0, max);
-  while (Buffer.byteLength(out, 'utf8') > max - 40) out = out.slice(0, Math.floor(out.length * 0.9));
-  return `${out}\n… (truncated; the full event is on the bus archive)`;
+  const note = '\n... (truncated; the full event is in the bus archive)';
+  const room = max - Buffer.byteLength(note, 'utf8');
+  let bytes = 0;
+  let out = '';
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > room) break;
+    bytes += n;
+    out += ch;
+  }
+  return `${out}${note}`;
 }
 
 /** The alert for an event (any detail-type; the alert routes send failures and rejections). */

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { type AlertEnvelope, formatAlert, MAX_SUBJECT_CHARS, snsSubject } from './format.js';
 import {
+  type AlertEnvelope,
+  formatAlert,
+  MAX_MESSAGE_BYTES,
+  MAX_SUBJECT_CHARS,
+  snsSubject,
+} from './format.js';
+import {
+  ALERT_LEASE_SECONDS,
   type AlertDedupe,
   AlertInProgressError,
   type ClaimResult,
@@ -67,6 +74,7 @@ function setup(fail = 0) {
   const m = memoryDedupe();
   const published: Array<{ subject: string; message: string }> = [];
   let failures = fail;
+  const slept: number[] = [];
   const service = createNotifierService({
     dedupe: m.dedupe,
     context: ctx,
@@ -76,8 +84,11 @@ function setup(fail = 0) {
         published.push(a);
       },
     },
+    sleep: async (ms) => {
+      slept.push(ms);
+    },
   });
-  return { service, published, ...m };
+  return { service, published, slept, ...m };
 }
 
 describe('alerts people can read', () => {
@@ -137,16 +148,27 @@ describe('alerts people can read', () => {
     expect(message).toContain('also:      2.2 b.sh Failed');
   });
 
-  // SNS API reference, Publish: "Subjects must be UTF-8 text with no line breaks or control
-  // characters, and must be less than 100 characters long."
-  it('subjects follow SNS: one line, no control characters, under 100 characters', () => {
+  // SNS API reference, Publish, Subject — today: "Subjects must be UTF-8 text with no line breaks
+  // or control characters, and less than 100 characters long."; earlier: "Subjects must be ASCII
+  // text that begins with a letter, number, or punctuation mark; must not include line breaks or
+  // control characters; and must be less than 100 characters long." Both hold.
+  it('subjects follow SNS: printable ASCII, one line, 1 to 99 characters, not starting with a space', () => {
     const s = snsSubject(`rsqlo: job ${'x'.repeat(200)}\nsecond line\u0000\t😀`);
-    expect(s).not.toMatch(/[\u0000-\u001f\u007f]/);
-    expect([...s].length).toBeLessThan(100);
-    expect([...s].length).toBe(MAX_SUBJECT_CHARS);
+    expect(s).toMatch(/^[\x21-\x7e][\x20-\x7e]*$/);
+    expect(s.length).toBe(MAX_SUBJECT_CHARS);
+    expect(s.endsWith('...')).toBe(true);
+    expect(snsSubject('  Zürich 東京 😀 Ünïcödé\r\n')).toBe('Zurich ?? ? Unicode');
+    expect(snsSubject('\u0000\n ')).toBe('rsqlo alert');
     const weird = formatAlert(jobFailed({ job_name: 'a\nb\u0001.sh' }), ctx).subject;
     // The newline becomes a space; a control character is shown, escaped, not sent raw.
     expect(weird).toBe('rsqlo: job a b\\u0001.sh Failed in blog_test_workflow');
+  });
+
+  it('a message over the size budget is cut on a character boundary and says so', () => {
+    const { message } = formatAlert(jobFailed({ error_message: `é😀${'東'.repeat(100_000)}` }), ctx);
+    expect(Buffer.byteLength(message, 'utf8')).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+    expect(message).toMatch(/東\n\.\.\. \(truncated; the full event is in the bus archive\)$/);
+    expect(message).not.toContain('\ufffd');
   });
 });
 
@@ -161,10 +183,11 @@ describe('one alert per fact', () => {
     expect(published).toHaveLength(2);
   });
 
-  it('a copy arriving while the first is publishing is retried (throws), then finds it sent', async () => {
+  it('a copy arriving while the first is publishing waits for it and finds it sent: no error, no second alert', async () => {
     const m = memoryDedupe();
     let release: () => void = () => {};
     const published: unknown[] = [];
+    const looks: number[] = [];
     const service = createNotifierService({
       dedupe: m.dedupe,
       context: ctx,
@@ -177,14 +200,30 @@ describe('one alert per fact', () => {
             };
           }),
       },
+      pollMs: 100,
+      // The first delivery finishes while the copy is on its third look.
+      sleep: async (ms) => {
+        looks.push(ms);
+        if (looks.length === 3) {
+          release();
+          await first;
+        }
+      },
     });
     const first = service.notify(jobFailed());
     await new Promise((r) => setTimeout(r, 0));
-    await expect(service.notify(jobFailed())).rejects.toBeInstanceOf(AlertInProgressError);
-    release();
-    expect(await first).toBe('published');
     expect(await service.notify(jobFailed())).toBe('duplicate');
+    expect(await first).toBe('published');
+    expect(looks).toEqual([100, 100, 100]);
     expect(published).toHaveLength(1);
+  });
+
+  it('a copy whose holder is still publishing after the wait is retried (throws), never published twice', async () => {
+    const { service, published, dedupe, slept } = setup();
+    expect(await dedupe.claim('JobFinished:r1:1.2:a1', 45)).toBe('claimed'); // a slow holder
+    await expect(service.notify(jobFailed())).rejects.toBeInstanceOf(AlertInProgressError);
+    expect(slept.reduce((a, b) => a + b, 0)).toBe(5_000);
+    expect(published).toHaveLength(0);
   });
 
   it('a failed publish gives the claim back, so the retry publishes', async () => {
@@ -196,9 +235,10 @@ describe('one alert per fact', () => {
 
   it('a claim whose holder died mid-publish expires and is taken over: the alert is not lost', async () => {
     const { service, published, dedupe, advance } = setup();
-    expect(await dedupe.claim('JobFinished:r1:1.2:a1', 300)).toBe('claimed'); // then the holder dies
+    expect(await dedupe.claim('JobFinished:r1:1.2:a1', ALERT_LEASE_SECONDS)).toBe('claimed'); // then it dies
     await expect(service.notify(jobFailed())).rejects.toBeInstanceOf(AlertInProgressError);
-    advance(301);
+    advance(ALERT_LEASE_SECONDS + 1); // Lambda retries a failed asynchronous invocation after a minute
+    expect(ALERT_LEASE_SECONDS + 1).toBeLessThan(60);
     expect(await service.notify(jobFailed())).toBe('published');
     expect(published).toHaveLength(1);
   });
