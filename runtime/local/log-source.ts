@@ -105,7 +105,7 @@ export function createLocalLogSource(opts: LocalLogSourceOptions): LogSource {
             for (;;) {
               const nl = data.indexOf(NL, start);
               if (nl === -1) break;
-              lines.push(decodeLine(data.subarray(start, nl)));
+              pushLine(lines, data.subarray(start, nl), maxLineBytes);
               start = nl + 1;
             }
             let rest = data.subarray(start);
@@ -209,6 +209,17 @@ export async function tailStart(
   const { bytesRead } = await fh.read(buf, 0, Math.min(chunkBytes, size - floor), floor);
   const nl = buf.subarray(0, bytesRead).indexOf(NL);
   return { offset: nl === -1 || floor + nl + 1 >= size ? floor : floor + nl + 1, capped: true };
+}
+
+/** Adds one line, cut into pieces of at most `max` bytes. */
+function pushLine(out: string[], line: Buffer, max: number): void {
+  let rest = line;
+  while (rest.length > max) {
+    const cut = utf8Boundary(rest, max);
+    out.push(decodeLine(rest.subarray(0, cut)));
+    rest = rest.subarray(cut);
+  }
+  out.push(decodeLine(rest));
 }
 
 /** The largest cut ≤ max that does not split a UTF-8 character. */

@@ -28,6 +28,5 @@ export function elapsed(start: string | null, end: string | null, now: number): 
 
 /** Removes terminal colour and cursor sequences (ESC [ … letter) from a log line for display. */
 export function stripAnsi(line: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is what we remove
   return line.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '').replace(/\u001b[()][A-Za-z0-9]/g, '');
 }
