@@ -62,12 +62,20 @@ export function cliActions(opts: CliActionsOptions): RunActions {
         }
         await new Promise((r) => setTimeout(r, 100));
       }
-      return { ok: false, message: `rsqlo restart did not start ${next} in time; see ${logFile}`, execution_id: null };
+      return {
+        ok: false,
+        message: `rsqlo restart did not start ${next} in time; see ${logFile}`,
+        execution_id: null,
+      };
     },
   };
 }
 
-function runCli(bin: string, args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+function runCli(
+  bin: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

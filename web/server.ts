@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ExecutionId, toContractIssues, WorkflowId } from '../contracts/common.js';
 import {
   ActionName,
   type ActionResult,
@@ -7,12 +8,11 @@ import {
   DEFAULT_LOG_TAIL_LINES,
   MAX_HISTORY_LIMIT,
   MAX_LOG_TAIL_LINES,
-  RunListQuery,
   type RunListPage,
+  RunListQuery,
   type RunPage,
   type WorkflowPage,
 } from '../contracts/run-view.js';
-import { ExecutionId, toContractIssues, WorkflowId } from '../contracts/common.js';
 import { ACTION_SPECS, actionStates } from './actions.js';
 import { clientAssets } from './assets.js';
 import { BadQueryError, type LogSource, type RunActions, type RunViewSource } from './ports.js';
@@ -100,7 +100,8 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
   const streams = new Set<() => void>();
   const onError =
     deps.onError ??
-    ((err: unknown) => process.stderr.write(`rsqlo view: ${err instanceof Error ? err.stack : String(err)}\n`));
+    ((err: unknown) =>
+      process.stderr.write(`rsqlo view: ${err instanceof Error ? err.stack : String(err)}\n`));
 
   const iso = () => new Date(now()).toISOString();
 
@@ -133,7 +134,10 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://view.invalid');
-    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeSegment);
+    const parts = url.pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeSegment);
     const method = req.method ?? 'GET';
     if (parts[0] === 'api') {
       if (method === 'POST' && parts[1] === 'runs' && parts[3] === 'actions' && parts.length === 5)
@@ -152,7 +156,13 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
         if (!page) throw new HttpError(404, `no run ${exec}`);
         return json(res, 200, { ...page, now: iso() });
       }
-      if (parts[1] === 'runs' && parts[3] === 'jobs' && parts[5] === 'attempts' && parts[7] === 'log' && parts.length === 8)
+      if (
+        parts[1] === 'runs' &&
+        parts[3] === 'jobs' &&
+        parts[5] === 'attempts' &&
+        parts[7] === 'log' &&
+        parts.length === 8
+      )
         return log(req, res, url, parts);
       if (parts[1] === 'workflows' && parts.length === 2)
         return json(res, 200, { workflows: await deps.source.listWorkflows(), now: iso() });
@@ -181,7 +191,12 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
     return send(res, 404, 'text/html; charset=utf-8', SHELL, 'no-cache');
   }
 
-  async function action(req: IncomingMessage, res: ServerResponse, exec: string, name: string): Promise<void> {
+  async function action(
+    req: IncomingMessage,
+    res: ServerResponse,
+    exec: string,
+    name: string,
+  ): Promise<void> {
     checkSameOrigin(req);
     const parsed = ActionName.safeParse(name);
     if (!parsed.success) throw new HttpError(404, `no action "${name}"`);
@@ -191,7 +206,11 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
     const impl = actions[parsed.data];
     const why = impl ? ACTION_SPECS[parsed.data].unavailable(detail) : 'not available here';
     if (why !== undefined || !impl) {
-      const r: ActionResult = { ok: false, message: `cannot ${parsed.data} ${exec}: ${why}`, execution_id: null };
+      const r: ActionResult = {
+        ok: false,
+        message: `cannot ${parsed.data} ${exec}: ${why}`,
+        execution_id: null,
+      };
       return json(res, 409, r);
     }
     const result = await impl(exec, { requestedBy: 'rsqlo-web' });
@@ -204,13 +223,23 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
       job_key: parts[4],
       attempt: Number(parts[6]),
     });
-    if (!ref.success) throw new HttpError(400, toContractIssues(ref.error).map((i) => `${i.path}: ${i.message}`).join('; '));
+    if (!ref.success)
+      throw new HttpError(
+        400,
+        toContractIssues(ref.error)
+          .map((i) => `${i.path}: ${i.message}`)
+          .join('; '),
+      );
     const detail = await deps.source.getRun(ref.data.workflow_execution_id);
     const job = detail?.jobs.find((j) => j.job_key === ref.data.job_key);
     if (!job?.attempts.some((a) => a.attempt === ref.data.attempt))
-      throw new HttpError(404, `no attempt ${ref.data.attempt} of job ${ref.data.job_key} in ${ref.data.workflow_execution_id}`);
+      throw new HttpError(
+        404,
+        `no attempt ${ref.data.attempt} of job ${ref.data.job_key} in ${ref.data.workflow_execution_id}`,
+      );
     const tailParam = url.searchParams.get('tail');
-    const tail = tailParam === null ? DEFAULT_LOG_TAIL_LINES : tailParam === 'all' ? undefined : Number(tailParam);
+    const tail =
+      tailParam === null ? DEFAULT_LOG_TAIL_LINES : tailParam === 'all' ? undefined : Number(tailParam);
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0 || tail > MAX_LOG_TAIL_LINES))
       throw new HttpError(400, `tail must be "all" or a whole number from 0 to ${MAX_LOG_TAIL_LINES}`);
     const resume = header(req, 'last-event-id') ?? url.searchParams.get('cursor') ?? undefined;
@@ -237,7 +266,11 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
    * data differs from what was sent (so an idle page costs one comparison per change). `undefined`
    * (not found) is sent as a `missing` event; the stream stays open in case it appears.
    */
-  async function live(req: IncomingMessage, res: ServerResponse, load: () => Promise<object | undefined>): Promise<void> {
+  async function live(
+    req: IncomingMessage,
+    res: ServerResponse,
+    load: () => Promise<object | undefined>,
+  ): Promise<void> {
     const stream = openStream(req, res);
     let last: string | undefined;
     let running = false;
@@ -263,7 +296,9 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
         } while (again && !stream.signal.aborted);
       } catch (err) {
         onError(err, req);
-        await stream.send('problem', { message: 'the view could not read the engine state; retrying on the next change' });
+        await stream.send('problem', {
+          message: 'the view could not read the engine state; retrying on the next change',
+        });
       } finally {
         running = false;
       }
@@ -360,8 +395,8 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
 }
 
 function problem(req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
-  if ((req.url ?? '').startsWith('/api/')) return json(res, status, { error: message });
-  send(res, status, 'text/plain; charset=utf-8', `${message}\n`, 'no-store');
+  if ((req.url ?? '').startsWith('/api/')) json(res, status, { error: message });
+  else send(res, status, 'text/plain; charset=utf-8', `${message}\n`, 'no-store');
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -411,7 +446,12 @@ function parseQuery(url: URL): RunListQuery {
   }
   const r = RunListQuery.safeParse(raw);
   if (!r.success)
-    throw new HttpError(400, toContractIssues(r.error).map((i) => `${i.path}: ${i.message}`).join('; '));
+    throw new HttpError(
+      400,
+      toContractIssues(r.error)
+        .map((i) => `${i.path}: ${i.message}`)
+        .join('; '),
+    );
   return r.data;
 }
 

@@ -100,6 +100,7 @@ pre.log{background:var(--log-bg);color:var(--log-text);padding:10px;border-radiu
 pre.log .notice{font-style:italic}
 .chart-wrap{position:relative;border-bottom:1px solid var(--border);border-left:1px solid var(--border);height:200px;margin:8px 0 4px;overflow-x:auto;overflow-y:hidden}
 .chart{display:flex;align-items:flex-end;gap:4px;height:100%;padding:16px 8px 0;min-width:min-content}
+.cbar-slot{display:flex;flex-direction:column;justify-content:flex-end;height:100%}
 .cbar{flex:0 0 auto;width:20px;display:block;border-radius:2px 2px 0 0;min-height:3px;position:relative}
 .cbar.longer{box-shadow:inset 0 4px 0 var(--text)}
 .median{position:absolute;left:0;right:0;border-top:2px dashed var(--muted);pointer-events:none}
@@ -115,8 +116,10 @@ dialog .buttons{display:flex;gap:10px;justify-content:flex-end;margin-top:14px}
   main{padding:12px 10px 32px}
   header.top{padding:8px 10px;gap:10px}
   .narrow-hide{display:none}
-  .g-row{grid-template-columns:104px 1fr}
-  .g-label{padding:4px 5px;font-size:13px}
+  .g-row{grid-template-columns:1fr}
+  .g-label{padding:4px 6px 0;font-size:13px}
+  .g-track{margin:0 8px 0 6px}
+  .g-axis .g-label{display:none}
   th,td{padding:6px 4px}
 }
 `;

@@ -15,7 +15,10 @@ function dir(): string {
 }
 
 /** A log file and an attempt whose state the test controls. */
-function fixture(initial: string | null, opts: { chunkBytes?: number; maxLineBytes?: number; maxTailBytes?: number } = {}) {
+function fixture(
+  initial: string | null,
+  opts: { chunkBytes?: number; maxLineBytes?: number; maxTailBytes?: number } = {},
+) {
   const file = path.join(dir(), 'a1.log');
   if (initial !== null) writeFileSync(file, initial);
   const state: { loc: AttemptLog | undefined } = { loc: { file, finished: false } };
@@ -80,12 +83,17 @@ describe('local log source', () => {
     } finally {
       await fh.close();
     }
-    const src = createLocalLogSource({ locate: () => ({ file, finished: true }), maxTailBytes: 1000, chunkBytes: 256 });
+    const src = createLocalLogSource({
+      locate: () => ({ file, finished: true }),
+      maxTailBytes: 1000,
+      chunkBytes: 256,
+    });
     const evs = await collect(src.stream(REF, { tailLines: 1_000_000 }));
     expect(evs[0]).toEqual({ kind: 'notice', message: 'showing the last 900 B of 4.8 MiB' });
     expect(lines(evs)).toHaveLength(9);
     // Every batch is bounded by the chunk size (plus one carried line): memory stays constant.
-    for (const e of evs) if (e.kind === 'lines') expect(e.lines.join('\n').length).toBeLessThanOrEqual(256 + 100);
+    for (const e of evs)
+      if (e.kind === 'lines') expect(e.lines.join('\n').length).toBeLessThanOrEqual(256 + 100);
   });
 
   it('follows a growing log until the attempt ends, then reads what is left and stops', async () => {
@@ -117,7 +125,9 @@ describe('local log source', () => {
   it('waits for an attempt that has not started, when following; says so otherwise', async () => {
     const f = fixture(null);
     f.state.loc = { file: null, finished: false };
-    expect(await collect(f.source.stream(REF, {}))).toEqual([{ kind: 'end', reason: 'not_started', cursor: null }]);
+    expect(await collect(f.source.stream(REF, {}))).toEqual([
+      { kind: 'end', reason: 'not_started', cursor: null },
+    ]);
     const pending = collect(f.source.stream(REF, { follow: true }), (e) => lines(e).length > 0);
     await new Promise((r) => setTimeout(r, 50));
     writeFileSync(f.file, 'started\n');
@@ -136,7 +146,9 @@ describe('local log source', () => {
     expect(gone[0]).toMatchObject({ kind: 'notice', message: expect.stringContaining('no longer exists') });
     expect(last(gone)).toEqual({ kind: 'end', reason: 'missing', cursor: null });
     f.state.loc = undefined;
-    expect(await collect(f.source.stream(REF, {}))).toEqual([{ kind: 'end', reason: 'missing', cursor: null }]);
+    expect(await collect(f.source.stream(REF, {}))).toEqual([
+      { kind: 'end', reason: 'missing', cursor: null },
+    ]);
   });
 
   it('cuts an endless line into pieces on UTF-8 character boundaries', async () => {

@@ -30,7 +30,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   if (props?.on) {
     for (const [k, fn] of Object.entries(props.on)) el.addEventListener(k, fn as EventListener);
   }
-  if (props?.style) for (const [k, v] of Object.entries(props.style)) if (v !== undefined) el.style.setProperty(k, v);
+  if (props?.style)
+    for (const [k, v] of Object.entries(props.style)) if (v !== undefined) el.style.setProperty(k, v);
   append(el, ...children);
   return el;
 }

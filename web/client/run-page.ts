@@ -1,4 +1,11 @@
-import type { ActionResult, ActionState, JobAttemptView, JobView, LogEvent, RunPage } from '../../contracts/run-view.js';
+import type {
+  ActionResult,
+  ActionState,
+  JobAttemptView,
+  JobView,
+  LogEvent,
+  RunPage,
+} from '../../contracts/run-view.js';
 import { elapsed, formatDuration, stripAnsi } from '../shared/format.js';
 import { type GanttLayout, ganttLayout } from '../shared/gantt.js';
 import { statusTone } from '../theme.js';
@@ -17,7 +24,9 @@ function readHash(): Selection | undefined {
   const p = new URLSearchParams(location.hash.slice(1));
   const job = p.get('job');
   const attempt = Number(p.get('attempt'));
-  return job && /^\d+\.\d+$/.test(job) ? { job, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 0 } : undefined;
+  return job && /^\d+\.\d+$/.test(job)
+    ? { job, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 0 }
+    : undefined;
 }
 
 /** `/runs/<id>`: the run's timeline, its jobs, their logs, and the actions. */
@@ -32,14 +41,25 @@ export function runPage(main: HTMLElement, exec: string): void {
 
   const head = h('div');
   const status = h('p', { class: 'status-line', attrs: { role: 'status', 'aria-live': 'polite' } });
-  const gantt = h('section', { class: 'gantt', attrs: { 'aria-label': 'Timeline: one bar per job attempt' } });
+  const gantt = h('section', {
+    class: 'gantt',
+    attrs: { 'aria-label': 'Timeline: one bar per job attempt' },
+  });
   const jobPanel = h('section', { class: 'panel', attrs: { 'aria-label': 'Selected job', hidden: true } });
   const jobInfo = h('div');
   const logPanel = h('div');
   append(jobPanel, jobInfo, logPanel);
   const dialog = h('dialog', { attrs: { 'aria-labelledby': 'confirm-title' } });
   clear(main);
-  append(main, head, status, gantt, h('p', { class: 'crumb' }, 'Tab or arrow keys move between bars; Enter shows a job and its log.'), jobPanel, dialog);
+  append(
+    main,
+    head,
+    status,
+    gantt,
+    h('p', { class: 'crumb' }, 'Tab or arrow keys move between bars; Enter shows a job and its log.'),
+    jobPanel,
+    dialog,
+  );
 
   gantt.addEventListener('keydown', (e) => navigate(e));
 
@@ -72,20 +92,33 @@ export function runPage(main: HTMLElement, exec: string): void {
     clear(head);
     append(
       head,
-      h('div', { class: 'crumb' }, link([], 'Runs'), ' / ', link(['workflows', r.workflow_id], r.workflow_id)),
+      h(
+        'div',
+        { class: 'crumb' },
+        link([], 'Runs'),
+        ' / ',
+        link(['workflows', r.workflow_id], r.workflow_id),
+      ),
       h('h1', null, r.workflow_execution_id, ' ', badge(r.execution_status, statusTone(r.execution_status))),
       h(
         'div',
         { class: 'meta' },
         h('span', null, 'started ', time(r.execution_start_ts)),
         r.execution_end_ts ? h('span', null, 'ended ', time(r.execution_end_ts)) : null,
-        h('span', null, 'duration ', h('b', { attrs: { id: 'run-duration' } }, d === null ? '–' : formatDuration(d))),
+        h(
+          'span',
+          null,
+          'duration ',
+          h('b', { attrs: { id: 'run-duration' } }, d === null ? '–' : formatDuration(d)),
+        ),
         h('span', null, `${r.counts.completed}/${r.counts.total} jobs completed`),
         r.counts.failed ? h('span', null, `${r.counts.failed} failed`) : null,
         r.counts.timed_out ? h('span', null, `${r.counts.timed_out} timed out`) : null,
         r.restart_of ? h('span', null, 'restart of ', link(['runs', r.restart_of], r.restart_of)) : null,
         ...p.restarted_as.map((x) => h('span', null, 'restarted as ', link(['runs', x], x))),
-        r.cancel_requested && r.execution_status === 'Running' ? h('span', { class: 'warn' }, 'kill requested: stopping') : null,
+        r.cancel_requested && r.execution_status === 'Running'
+          ? h('span', { class: 'warn' }, 'kill requested: stopping')
+          : null,
       ),
       r.workflow_description ? h('p', null, r.workflow_description) : null,
       actionsBar(p.actions),
@@ -112,7 +145,9 @@ export function runPage(main: HTMLElement, exec: string): void {
           },
           a.label,
         ),
-        a.available ? null : h('span', { class: 'why', attrs: { id: `why-${a.name}` } }, `${a.label}: ${a.reason}`),
+        a.available
+          ? null
+          : h('span', { class: 'why', attrs: { id: `why-${a.name}` } }, `${a.label}: ${a.reason}`),
       );
     }
     return bar;
@@ -120,7 +155,11 @@ export function runPage(main: HTMLElement, exec: string): void {
 
   function confirmAction(a: ActionState): void {
     clear(dialog);
-    const cancel = h('button', { attrs: { type: 'button', autofocus: true }, on: { click: () => dialog.close() } }, 'Cancel');
+    const cancel = h(
+      'button',
+      { attrs: { type: 'button', autofocus: true }, on: { click: () => dialog.close() } },
+      'Cancel',
+    );
     const go = h(
       'button',
       {
@@ -150,7 +189,8 @@ export function runPage(main: HTMLElement, exec: string): void {
       );
       clear(status);
       append(status, r.body.message ?? r.body.error ?? `${r.status}`);
-      if (r.body.execution_id) append(status, ' ', link(['runs', r.body.execution_id], `open ${r.body.execution_id}`));
+      if (r.body.execution_id)
+        append(status, ' ', link(['runs', r.body.execution_id], `open ${r.body.execution_id}`));
     } catch (err) {
       status.textContent = `${a.label} failed: ${err instanceof Error ? err.message : String(err)}`;
     }
@@ -158,7 +198,12 @@ export function runPage(main: HTMLElement, exec: string): void {
 
   function renderGantt(p: RunPage, g: GanttLayout): void {
     clear(gantt);
-    const axis = h('div', { class: 'g-row g-axis', attrs: { 'aria-hidden': 'true' } }, h('div', { class: 'g-label' }, 'elapsed'), axisTrack(g));
+    const axis = h(
+      'div',
+      { class: 'g-row g-axis', attrs: { 'aria-hidden': 'true' } },
+      h('div', { class: 'g-label' }, 'elapsed'),
+      axisTrack(g),
+    );
     append(gantt, axis);
     for (const row of g.rows) {
       if (row.kind === 'stage') {
@@ -171,7 +216,11 @@ export function runPage(main: HTMLElement, exec: string): void {
             h(
               'div',
               { class: 'g-label' },
-              h('span', { class: 'g-name' }, `Stage ${row.stage} · ${row.executionType}${st?.enabled === false ? ' · disabled' : ''}${row.description ? ` — ${row.description}` : ''}`),
+              h(
+                'span',
+                { class: 'g-name' },
+                `Stage ${row.stage} · ${row.executionType}${st?.enabled === false ? ' · disabled' : ''}${row.description ? ` — ${row.description}` : ''}`,
+              ),
               badge(row.status, statusTone(row.status)),
             ),
             h(
@@ -256,15 +305,24 @@ export function runPage(main: HTMLElement, exec: string): void {
 
   function waitingText(job: JobView): string | null {
     if (job.execution_status === 'Skipped') return job.skip_reason ?? 'skipped';
-    if (job.not_before && job.execution_status === 'Pending') return `retry after ${new Date(job.not_before).toLocaleTimeString()}`;
-    if (['Pending', 'Queued', 'Dispatched'].includes(job.execution_status)) return job.execution_status.toLowerCase();
+    if (job.not_before && job.execution_status === 'Pending')
+      return `retry after ${new Date(job.not_before).toLocaleTimeString()}`;
+    if (['Pending', 'Queued', 'Dispatched'].includes(job.execution_status))
+      return job.execution_status.toLowerCase();
     return null;
   }
 
   function axisTrack(g: GanttLayout): HTMLElement {
     const t = h('div', { class: 'g-track' });
     for (const tick of g.ticks)
-      append(t, h('span', { class: 'tick', style: { left: `${tick.leftPct}%` } }, formatDuration(tick.offset).replace(' 00 s', '').replace('0 ms', '0')));
+      append(
+        t,
+        h(
+          'span',
+          { class: 'tick', style: { left: `${tick.leftPct}%` } },
+          formatDuration(tick.offset).replace(' 00 s', '').replace('0 ms', '0'),
+        ),
+      );
     return t;
   }
 
@@ -291,7 +349,12 @@ export function runPage(main: HTMLElement, exec: string): void {
     clear(jobInfo);
     append(
       jobInfo,
-      h('h2', { attrs: { id: 'job-title' } }, `${job.job_key} ${job.job_name} `, badge(job.execution_status, statusTone(job.execution_status))),
+      h(
+        'h2',
+        { attrs: { id: 'job-title' } },
+        `${job.job_key} ${job.job_name} `,
+        badge(job.execution_status, statusTone(job.execution_status)),
+      ),
       h(
         'div',
         { class: 'meta' },
@@ -326,7 +389,11 @@ export function runPage(main: HTMLElement, exec: string): void {
               'button',
               {
                 class: 'job-btn',
-                attrs: { type: 'button', 'data-focus-key': `attempt:${job.job_key}:${a.attempt}`, 'aria-pressed': String(a.attempt === current) },
+                attrs: {
+                  type: 'button',
+                  'data-focus-key': `attempt:${job.job_key}:${a.attempt}`,
+                  'aria-pressed': String(a.attempt === current),
+                },
                 on: { click: () => select(job.job_key, a.attempt) },
               },
               `#${a.attempt}`,
@@ -336,7 +403,13 @@ export function runPage(main: HTMLElement, exec: string): void {
           h('td', { class: 'narrow-hide' }, time(a.execution_start_ts)),
           h('td', { class: 'num' }, d === null ? '–' : formatDuration(d)),
           h('td', { class: 'num' }, a.exit_code === null ? '–' : String(a.exit_code)),
-          h('td', null, a.error_message ? h('div', { class: 'error', attrs: { 'data-error': a.attempt } }, a.error_message) : '–'),
+          h(
+            'td',
+            null,
+            a.error_message
+              ? h('div', { class: 'error', attrs: { 'data-error': a.attempt } }, a.error_message)
+              : '–',
+          ),
         ),
       );
     }
@@ -366,12 +439,18 @@ export function runPage(main: HTMLElement, exec: string): void {
     clear(logPanel);
     const pre = h('pre', {
       class: 'log',
-      attrs: { tabindex: '0', 'aria-label': `Log of ${job.job_key} ${job.job_name}, attempt ${a.attempt}`, 'data-log': `${job.job_key}:${a.attempt}` },
+      attrs: {
+        tabindex: '0',
+        'aria-label': `Log of ${job.job_key} ${job.job_name}, attempt ${a.attempt}`,
+        'data-log': `${job.job_key}:${a.attempt}`,
+      },
     });
     const tailSel = h(
       'select',
       { attrs: { id: 'log-tail' } },
-      ...['100', '200', '1000', 'all'].map((v) => h('option', { attrs: { value: v } }, v === 'all' ? 'whole log' : `last ${v} lines`)),
+      ...['100', '200', '1000', 'all'].map((v) =>
+        h('option', { attrs: { value: v } }, v === 'all' ? 'whole log' : `last ${v} lines`),
+      ),
     );
     tailSel.value = '200';
     const followBox = h('input', { attrs: { type: 'checkbox', id: 'log-follow', checked: true } });
@@ -442,11 +521,16 @@ export function runPage(main: HTMLElement, exec: string): void {
   function navigate(e: KeyboardEvent): void {
     const t = e.target as HTMLElement;
     const key = t.getAttribute('data-focus-key') ?? '';
-    if (!/^(bar|job):/.test(key) || !['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
+    if (
+      !/^(bar|job):/.test(key) ||
+      !['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)
+    )
+      return;
     const rows = [...gantt.querySelectorAll<HTMLElement>('.g-row[data-row]')];
     const row = t.closest<HTMLElement>('.g-row[data-row]');
     const i = row ? rows.indexOf(row) : -1;
-    const stops = (r: HTMLElement | undefined) => (r ? [...r.querySelectorAll<HTMLElement>('.job-btn, .bar')] : []);
+    const stops = (r: HTMLElement | undefined) =>
+      r ? [...r.querySelectorAll<HTMLElement>('.job-btn, .bar')] : [];
     let target: HTMLElement | undefined;
     if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
       const next = rows[i + (e.key === 'ArrowDown' ? 1 : -1)];
@@ -468,7 +552,7 @@ export function runPage(main: HTMLElement, exec: string): void {
 
   // Running bars grow and durations tick, between snapshots, from the server's clock.
   setInterval(() => {
-    if (!page || page.run.execution_status !== 'Running') return;
+    if (page?.run.execution_status !== 'Running') return;
     const g = ganttLayout(page, clock.now());
     layout = g;
     for (const row of g.rows) {

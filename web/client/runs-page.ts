@@ -34,7 +34,11 @@ export function runsPage(main: HTMLElement): void {
     h('h1', null, 'Runs'),
     h(
       'form',
-      { class: 'filters', attrs: { role: 'search', 'aria-label': 'Filter runs' }, on: { submit: (e) => e.preventDefault() } },
+      {
+        class: 'filters',
+        attrs: { role: 'search', 'aria-label': 'Filter runs' },
+        on: { submit: (e) => e.preventDefault() },
+      },
       h('label', { attrs: { for: 'f-workflow' } }, 'Workflow', wfSelect),
       h('label', { attrs: { for: 'f-status' } }, 'Status', stSelect),
       count,
@@ -106,11 +110,17 @@ export function runsPage(main: HTMLElement): void {
 
   function render(): void {
     if (!latest) return;
-    const runs = [...latest.runs, ...older.filter((o) => !latest?.runs.some((r) => r.workflow_execution_id === o.workflow_execution_id))];
+    const runs = [
+      ...latest.runs,
+      ...older.filter((o) => !latest?.runs.some((r) => r.workflow_execution_id === o.workflow_execution_id)),
+    ];
     keepFocus(() => {
       clear(tableBody);
       if (runs.length === 0)
-        append(tableBody, h('tr', null, h('td', { class: 'empty', attrs: { colspan: 6 } }, 'No runs match.')));
+        append(
+          tableBody,
+          h('tr', null, h('td', { class: 'empty', attrs: { colspan: 6 } }, 'No runs match.')),
+        );
       for (const r of runs) append(tableBody, row(r));
     });
     count.textContent = `${runs.length} run${runs.length === 1 ? '' : 's'} shown`;
@@ -119,7 +129,11 @@ export function runsPage(main: HTMLElement): void {
     if (next)
       append(
         more,
-        h('button', { attrs: { type: 'button', 'data-focus-key': 'more' }, on: { click: () => void loadMore(next) } }, 'Show older runs'),
+        h(
+          'button',
+          { attrs: { type: 'button', 'data-focus-key': 'more' }, on: { click: () => void loadMore(next) } },
+          'Show older runs',
+        ),
       );
   }
 
@@ -135,7 +149,12 @@ export function runsPage(main: HTMLElement): void {
     return h(
       'tr',
       { attrs: { 'data-run': r.workflow_execution_id } },
-      h('td', null, badge(r.execution_status, statusTone(r.execution_status)), r.cancel_requested && r.execution_status === 'Running' ? ' stopping' : ''),
+      h(
+        'td',
+        null,
+        badge(r.execution_status, statusTone(r.execution_status)),
+        r.cancel_requested && r.execution_status === 'Running' ? ' stopping' : '',
+      ),
       h(
         'td',
         { class: 'mono' },

@@ -41,12 +41,29 @@ export function workflowPage(main: HTMLElement, workflowId: string): void {
       h(
         'div',
         { class: 'meta' },
-        h('span', null, h('b', null, String(p.history.length)), ` run${p.history.length === 1 ? '' : 's'} shown`),
+        h(
+          'span',
+          null,
+          h('b', null, String(p.history.length)),
+          ` run${p.history.length === 1 ? '' : 's'} shown`,
+        ),
         usual.median !== null
-          ? h('span', null, 'usual duration ', h('b', { attrs: { 'data-usual': String(usual.median) } }, formatDuration(usual.median)), ` (median of the last ${usual.samples} completed runs)`)
+          ? h(
+              'span',
+              null,
+              'usual duration ',
+              h('b', { attrs: { 'data-usual': String(usual.median) } }, formatDuration(usual.median)),
+              ` (median of the last ${usual.samples} completed runs)`,
+            )
           : h('span', null, `the usual duration needs ${3} completed runs`),
-        usual.threshold !== null ? h('span', null, `longer than usual: over ${formatDuration(usual.threshold)} (${LONGER_FACTOR}×)`) : null,
-        h('span', null, link([], 'all its runs', { attrs: { href: `/?workflow=${encodeURIComponent(p.workflow_id)}` } })),
+        usual.threshold !== null
+          ? h('span', null, `longer than usual: over ${formatDuration(usual.threshold)} (${LONGER_FACTOR}×)`)
+          : null,
+        h(
+          'span',
+          null,
+          link([], 'all its runs', { attrs: { href: `/?workflow=${encodeURIComponent(p.workflow_id)}` } }),
+        ),
       ),
       h('h2', { attrs: { id: 'chart-title' } }, 'Durations'),
       chart(p.history, usual, now),
@@ -75,7 +92,11 @@ export function workflowPage(main: HTMLElement, workflowId: string): void {
           { attrs: { role: 'listitem' }, style: { height: '100%' }, class: 'cbar-slot' },
           link(['runs', r.workflow_execution_id], h('span', { class: 'sr-only' }, label), {
             class: `cbar tone-${statusTone(r.execution_status)}${longer ? ' longer' : ''}`,
-            attrs: { title: label, 'data-focus-key': `cbar:${r.workflow_execution_id}`, 'data-longer': longer ? 'true' : null },
+            attrs: {
+              title: label,
+              'data-focus-key': `cbar:${r.workflow_execution_id}`,
+              'data-longer': longer ? 'true' : null,
+            },
             style: { height: `${Math.max(2, (d / max) * 100)}%` },
           }),
         ),
@@ -86,7 +107,15 @@ export function workflowPage(main: HTMLElement, workflowId: string): void {
       // The chart area is the wrap minus its top padding (16 px); the line sits at the median's height.
       append(
         wrap,
-        h('div', { class: 'median', attrs: { 'aria-hidden': 'true' }, style: { bottom: `calc((100% - 16px) * ${usual.median / max})` } }, h('span', null, `usual ${formatDuration(usual.median)}`)),
+        h(
+          'div',
+          {
+            class: 'median',
+            attrs: { 'aria-hidden': 'true' },
+            style: { bottom: `calc((100% - 16px) * ${usual.median / max})` },
+          },
+          h('span', null, `usual ${formatDuration(usual.median)}`),
+        ),
       );
     }
     return wrap;
@@ -94,13 +123,23 @@ export function workflowPage(main: HTMLElement, workflowId: string): void {
 
   function legend(): HTMLElement {
     const l = h('div', { class: 'legend', attrs: { 'aria-hidden': 'true' } });
-    const names: Record<string, string> = { completed: 'Completed', failed: 'Failed', cancelled: 'Cancelled', running: 'Running' };
-    for (const t of STATUS_TONES) if (names[t]) append(l, h('span', null, h('i', { class: `tone-${t}` }), names[t]));
+    const names: Record<string, string> = {
+      completed: 'Completed',
+      failed: 'Failed',
+      cancelled: 'Cancelled',
+      running: 'Running',
+    };
+    for (const t of STATUS_TONES)
+      if (names[t]) append(l, h('span', null, h('i', { class: `tone-${t}` }), names[t]));
     append(l, h('span', null, 'dark top edge: longer than usual'));
     return l;
   }
 
-  function historyTable(history: RunSummary[], usual: ReturnType<typeof usualDuration>, now: number): HTMLElement {
+  function historyTable(
+    history: RunSummary[],
+    usual: ReturnType<typeof usualDuration>,
+    now: number,
+  ): HTMLElement {
     if (history.length === 0) return h('p', { class: 'empty' }, 'No runs yet.');
     const tbody = h('tbody');
     for (const r of history) {
@@ -111,9 +150,22 @@ export function workflowPage(main: HTMLElement, workflowId: string): void {
           'tr',
           null,
           h('td', null, badge(r.execution_status, statusTone(r.execution_status))),
-          h('td', { class: 'mono' }, link(['runs', r.workflow_execution_id], r.workflow_execution_id, { attrs: { 'data-focus-key': `run:${r.workflow_execution_id}` } })),
+          h(
+            'td',
+            { class: 'mono' },
+            link(['runs', r.workflow_execution_id], r.workflow_execution_id, {
+              attrs: { 'data-focus-key': `run:${r.workflow_execution_id}` },
+            }),
+          ),
           h('td', { class: 'narrow-hide' }, time(r.execution_start_ts)),
-          h('td', { class: 'num' }, d === null ? '–' : formatDuration(d), isLongerThanUsual(r, usual, now) ? h('div', null, h('span', { class: 'warn' }, 'longer than usual')) : null),
+          h(
+            'td',
+            { class: 'num' },
+            d === null ? '–' : formatDuration(d),
+            isLongerThanUsual(r, usual, now)
+              ? h('div', null, h('span', { class: 'warn' }, 'longer than usual'))
+              : null,
+          ),
           h('td', { class: 'num narrow-hide' }, `${r.counts.completed}/${r.counts.total}`),
         ),
       );
@@ -144,7 +196,13 @@ export function workflowPage(main: HTMLElement, workflowId: string): void {
     const list = h('ol');
     for (const st of def.workflow_stages ?? []) {
       const scripts = Array.isArray(st.scripts) ? st.scripts : [];
-      const names = scripts.map((s) => (typeof s === 'string' ? s : typeof s === 'object' && s && 'script' in s ? String((s as { script: unknown }).script) : '?'));
+      const names = scripts.map((s) =>
+        typeof s === 'string'
+          ? s
+          : typeof s === 'object' && s && 'script' in s
+            ? String((s as { script: unknown }).script)
+            : '?',
+      );
       append(
         list,
         h(
@@ -164,10 +222,16 @@ export function workflowPage(main: HTMLElement, workflowId: string): void {
         'div',
         { class: 'meta' },
         p.definition.updated_at ? h('span', null, 'stored ', time(p.definition.updated_at)) : null,
-        p.definition.script_root ? h('span', { class: 'mono' }, `scripts in ${p.definition.script_root}`) : null,
+        p.definition.script_root
+          ? h('span', { class: 'mono' }, `scripts in ${p.definition.script_root}`)
+          : null,
       ),
       list,
-      h('pre', { class: 'def', attrs: { tabindex: '0', 'aria-label': 'Definition JSON' } }, JSON.stringify(p.definition.definition, null, 2)),
+      h(
+        'pre',
+        { class: 'def', attrs: { tabindex: '0', 'aria-label': 'Definition JSON' } },
+        JSON.stringify(p.definition.definition, null, 2),
+      ),
     );
   }
 
