@@ -17,6 +17,17 @@ import { LocalStore } from './store.js';
 
 type Doc = { workflow: WorkflowAuditRecord; jobs: JobAuditRecord[] };
 
+/** Waits for a signal, with a deadline (never a fixed sleep). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(what)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
 /**
  * One home, written by real runs of the local engine: a workflow with a retried job, a parallel
  * stage and a disabled one; a failing workflow and its restart.
@@ -243,20 +254,18 @@ describe('LocalRunViewSource over a real engine home', () => {
         seen++;
         wake();
       });
-      // Let the signal learn the current version, then commit from another connection.
-      await new Promise((r) => setTimeout(r, 60));
+      // Subscribing took the current version as the baseline: commit from another connection.
       const before = seen;
       const changed = new Promise<void>((r) => {
         wake = r;
       });
       writer.putDefinition('view_signal', { workflow_id: 'view_signal', workflow_stages: [] }, ws.scripts);
-      await Promise.race([
-        changed,
-        new Promise((_, rej) => setTimeout(() => rej(new Error('no change signal within 5 s')), 5000)),
-      ]);
+      await within(changed, 5000, 'no change signal within 5 s');
       expect(seen).toBeGreaterThan(before);
       expect((await src.listWorkflows()).map((w) => w.workflow_id)).toContain('view_signal');
       off();
+      // No listener, no polling.
+      expect((src as unknown as { timer: unknown }).timer).toBeUndefined();
       // Pushing works without polling (the engine in the same process will push).
       let pushed = 0;
       const off2 = src.changes.subscribe(() => pushed++);
@@ -285,7 +294,7 @@ describe('LocalRunViewSource over a real engine home', () => {
         empty.home,
       ]);
       expect(r.code).toBe(0);
-      await appeared;
+      await within(appeared, 10_000, 'no change signal after the state file appeared');
       expect((await src.listRuns(RunListQuery.parse({}))).runs.map((x) => x.workflow_id)).toEqual(['late']);
     } finally {
       src.close();

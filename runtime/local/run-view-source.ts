@@ -134,6 +134,8 @@ export class LocalRunViewSource implements RunViewSource {
   private subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
     if (!this.timer && !this.closed) {
+      // The version now is the baseline: a commit from here on is a change.
+      if (this.lastVersion === undefined) this.poll();
       this.timer = setInterval(() => this.poll(), this.opts.pollMs ?? 200);
       this.timer.unref();
     }

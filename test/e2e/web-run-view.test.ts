@@ -279,8 +279,8 @@ describe.skipIf(!HAVE_CHROMIUM)('web run view in headless chromium (live run of 
     await page.locator('tr[data-run="web-view-first"]').waitFor();
 
     // A run started now appears in the open list without a reload; its first job waits.
-    rmSync(path.join(ws.dir, 'gate1'));
-    rmSync(path.join(ws.dir, 'gate2'));
+    rmSync(path.join(ws.dir, 'gate1'), { force: true });
+    rmSync(path.join(ws.dir, 'gate2'), { force: true });
     const exec = 'web-view-kill';
     startRun(exec);
     await page.locator(`tr[data-run="${exec}"] .badge[data-status="Running"]`).waitFor({ timeout: 30_000 });
