@@ -328,7 +328,8 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
       res.end();
     };
     streams.add(end);
-    req.on('close', end);
+    // The response closes when the reader goes away (or we end it); the request's own 'close'
+    // says nothing about the connection once its (empty) body is read.
     res.on('close', end);
     return {
       signal: ac.signal,
