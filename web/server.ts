@@ -244,7 +244,7 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
       throw new HttpError(400, `tail must be "all" or a whole number from 0 to ${MAX_LOG_TAIL_LINES}`);
     const resume = header(req, 'last-event-id') ?? url.searchParams.get('cursor') ?? undefined;
     const follow = url.searchParams.get('follow') === '1';
-    const stream = openStream(req, res);
+    const stream = openStream(res);
     try {
       for await (const ev of deps.logs.stream(ref.data, {
         tailLines: resume === undefined ? tail : undefined,
@@ -271,7 +271,7 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
     res: ServerResponse,
     load: () => Promise<object | undefined>,
   ): Promise<void> {
-    const stream = openStream(req, res);
+    const stream = openStream(res);
     let last: string | undefined;
     let running = false;
     let again = false;
@@ -308,7 +308,7 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
     await refresh();
   }
 
-  function openStream(req: IncomingMessage, res: ServerResponse) {
+  function openStream(res: ServerResponse) {
     const ac = new AbortController();
     res.writeHead(200, {
       ...SECURITY_HEADERS,
