@@ -103,8 +103,9 @@ export function tokenizeSql(sql: string, standardStrings = true): SqlToken[] {
       continue;
     }
     if (c === "'" || ((c === 'E' || c === 'e') && sql[i + 1] === "'")) {
-      const escapes = c !== "'" || !standardStrings;
-      let p = escapes ? i + 2 : i + 1;
+      const prefixed = c !== "'";
+      const escapes = prefixed || !standardStrings;
+      let p = prefixed ? i + 2 : i + 1;
       while (p < n) {
         const d = sql[p];
         if (escapes && d === '\\') {

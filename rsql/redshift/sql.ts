@@ -209,14 +209,14 @@ LANGUAGE plpgsql AS $fn$ BEGIN RAISE EXCEPTION '%', message USING ERRCODE = '220
 -- GETDATE, SYSDATE (the runner rewrites bare SYSDATE), TRUNC(timestamp)
 ------------------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pg_catalog.getdate() RETURNS timestamp
-LANGUAGE sql STABLE PARALLEL SAFE AS $fn$ SELECT date_trunc('second', statement_timestamp())::timestamp $fn$;
+LANGUAGE sql STABLE PARALLEL SAFE AS $fn$ SELECT date_trunc('second', statement_timestamp())::pg_catalog.timestamp $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.sysdate() RETURNS timestamp
-LANGUAGE sql STABLE PARALLEL SAFE AS $fn$ SELECT transaction_timestamp()::timestamp $fn$;
+LANGUAGE sql STABLE PARALLEL SAFE AS $fn$ SELECT transaction_timestamp()::pg_catalog.timestamp $fn$;
 
 CREATE OR REPLACE FUNCTION pg_catalog.trunc(ts timestamp) RETURNS date
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ts::date $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ts::pg_catalog.date $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.trunc(ts timestamptz) RETURNS date
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ts::date $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ts::pg_catalog.date $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.trunc(d date) RETURNS date
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT d $fn$;
 
@@ -298,11 +298,11 @@ ${['dateadd', 'date_add']
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, n bigint, ts timestamp) RETURNS timestamp
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_ts(part, n, ts) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, n bigint, d date) RETURNS timestamp
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_ts(part, n, d::timestamp) $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_ts(part, n, d::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, n bigint, ts text) RETURNS timestamp
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_ts(part, n, ts::timestamp) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_ts(part, n, ts::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, n bigint, ts timestamptz) RETURNS timestamptz
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_ts(part, n, ts::timestamp)::timestamptz $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_ts(part, n, ts::pg_catalog.timestamp)::timestamptz $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, n bigint, t time) RETURNS time
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.dateadd_time(part, n, t) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, n bigint, t timetz) RETURNS timetz
@@ -326,8 +326,8 @@ BEGIN
       RETURN (extract(year FROM b) * 4 + extract(quarter FROM b)) - (extract(year FROM a) * 4 + extract(quarter FROM a));
     WHEN 'month' THEN
       RETURN (extract(year FROM b) * 12 + extract(month FROM b)) - (extract(year FROM a) * 12 + extract(month FROM a));
-    WHEN 'week' THEN RETURN (date_trunc('week', b)::date - date_trunc('week', a)::date) / 7;
-    WHEN 'day' THEN RETURN b::date - a::date;
+    WHEN 'week' THEN RETURN (date_trunc('week', b)::pg_catalog.date - date_trunc('week', a)::pg_catalog.date) / 7;
+    WHEN 'day' THEN RETURN b::pg_catalog.date - a::pg_catalog.date;
     WHEN 'hour' THEN RETURN extract(epoch FROM date_trunc('hour', b) - date_trunc('hour', a)) / 3600;
     WHEN 'minute' THEN RETURN extract(epoch FROM date_trunc('minute', b) - date_trunc('minute', a)) / 60;
     WHEN 'second' THEN RETURN extract(epoch FROM date_trunc('second', b) - date_trunc('second', a));
@@ -360,16 +360,16 @@ ${['datediff', 'date_diff']
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, a timestamp, b timestamp) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_ts(part, a, b) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, a date, b date) RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_ts(part, a::timestamp, b::timestamp) $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_ts(part, a::pg_catalog.timestamp, b::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, a text, b text) RETURNS bigint
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_ts(part, a::timestamp, b::timestamp) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_ts(part, a::pg_catalog.timestamp, b::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, a timestamptz, b timestamptz) RETURNS bigint
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_ts(part, a::timestamp, b::timestamp) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_ts(part, a::pg_catalog.timestamp, b::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, a time, b time) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.datediff_time(part, a, b) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.${name}(part text, a timetz, b timetz) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
-SELECT ${S}.datediff_time(part, (a AT TIME ZONE 'UTC')::time, (b AT TIME ZONE 'UTC')::time) $fn$;`,
+SELECT ${S}.datediff_time(part, (a AT TIME ZONE 'UTC')::pg_catalog.time, (b AT TIME ZONE 'UTC')::pg_catalog.time) $fn$;`,
   )
   .join('\n')}
 
@@ -429,15 +429,15 @@ END $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, ts timestamp) RETURNS double precision
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.pgdate_part_ts(part, ts) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, d date) RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.pgdate_part_ts(part, d::timestamp) $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.pgdate_part_ts(part, d::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, ts text) RETURNS double precision
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.pgdate_part_ts(part, ts::timestamp) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.pgdate_part_ts(part, ts::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, ts timestamptz) RETURNS double precision
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$
 SELECT CASE ${S}.datepart(part) WHEN 'epoch' THEN date_part('epoch', ts)
   WHEN 'timezone' THEN date_part('timezone', ts) WHEN 'timezone_hour' THEN date_part('timezone_hour', ts)
   WHEN 'timezone_minute' THEN date_part('timezone_minute', ts)
-  ELSE ${S}.pgdate_part_ts(part, ts::timestamp) END $fn$;
+  ELSE ${S}.pgdate_part_ts(part, ts::pg_catalog.timestamp) END $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, t time) RETURNS double precision
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT date_part(${S}.datepart(part), t) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, t timetz) RETURNS double precision
@@ -449,13 +449,13 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT date_part(${S}.datepa
 CREATE OR REPLACE FUNCTION pg_catalog.date_part(part text, ts timestamp, redshift_extract boolean) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.extract_ts(part, ts) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.date_part(part text, d date, redshift_extract boolean) RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.extract_ts(part, d::timestamp) $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.extract_ts(part, d::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.date_part(part text, ts text, redshift_extract boolean) RETURNS bigint
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.extract_ts(part, ts::timestamp) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.extract_ts(part, ts::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.date_part(part text, ts timestamptz, redshift_extract boolean) RETURNS double precision
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$
 SELECT CASE WHEN ${S}.datepart(part) IN ('epoch', 'timezone', 'timezone_hour', 'timezone_minute')
-  THEN date_part(${S}.datepart(part), ts) ELSE ${S}.extract_ts(part, ts::timestamp) END $fn$;
+  THEN date_part(${S}.datepart(part), ts) ELSE ${S}.extract_ts(part, ts::pg_catalog.timestamp) END $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.date_part(part text, t time, redshift_extract boolean) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.extract_time(part, t) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.date_part(part text, t timetz, redshift_extract boolean) RETURNS bigint
@@ -470,38 +470,38 @@ CREATE OR REPLACE FUNCTION ${S}.months_between(a timestamp, b timestamp) RETURNS
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
 SELECT CASE
   WHEN extract(day FROM a) = extract(day FROM b)
-    OR (a::date = (date_trunc('month', a) + interval '1 month - 1 day')::date
-        AND b::date = (date_trunc('month', b) + interval '1 month - 1 day')::date)
+    OR (a::pg_catalog.date = (date_trunc('month', a) + interval '1 month - 1 day')::pg_catalog.date
+        AND b::pg_catalog.date = (date_trunc('month', b) + interval '1 month - 1 day')::pg_catalog.date)
   THEN ((extract(year FROM a) * 12 + extract(month FROM a)) - (extract(year FROM b) * 12 + extract(month FROM b)))::double precision
   ELSE ((extract(year FROM a) * 12 + extract(month FROM a)) - (extract(year FROM b) * 12 + extract(month FROM b))
         + ((extract(day FROM a) - extract(day FROM b))
-           + (extract(epoch FROM a::time) - extract(epoch FROM b::time)) / 86400) / 31)::double precision
+           + (extract(epoch FROM a::pg_catalog.time) - extract(epoch FROM b::pg_catalog.time)) / 86400) / 31)::double precision
 END $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.months_between(a timestamp, b timestamp) RETURNS double precision
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.months_between(a, b) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.months_between(a date, b date) RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.months_between(a::timestamp, b::timestamp) $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.months_between(a::pg_catalog.timestamp, b::pg_catalog.timestamp) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.months_between(a text, b text) RETURNS double precision
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.months_between(a::timestamp, b::timestamp) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.months_between(a::pg_catalog.timestamp, b::pg_catalog.timestamp) $fn$;
 
 CREATE OR REPLACE FUNCTION ${S}.add_months(ts timestamp, n bigint) RETURNS timestamp
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
-SELECT CASE WHEN ts::date = (date_trunc('month', ts) + interval '1 month - 1 day')::date
-  THEN (date_trunc('month', ts + make_interval(months => n::int)) + interval '1 month - 1 day')::date + ts::time
+SELECT CASE WHEN ts::pg_catalog.date = (date_trunc('month', ts) + interval '1 month - 1 day')::pg_catalog.date
+  THEN (date_trunc('month', ts + make_interval(months => n::int)) + interval '1 month - 1 day')::pg_catalog.date + ts::pg_catalog.time
   ELSE ts + make_interval(months => n::int) END $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.add_months(ts timestamp, n bigint) RETURNS timestamp
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.add_months(ts, n) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.add_months(d date, n bigint) RETURNS timestamp
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.add_months(d::timestamp, n) $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.add_months(d::pg_catalog.timestamp, n) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.add_months(ts text, n bigint) RETURNS timestamp
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.add_months(ts::timestamp, n) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.add_months(ts::pg_catalog.timestamp, n) $fn$;
 
 CREATE OR REPLACE FUNCTION pg_catalog.last_day(ts timestamp) RETURNS date
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT (date_trunc('month', ts) + interval '1 month - 1 day')::date $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT (date_trunc('month', ts) + interval '1 month - 1 day')::pg_catalog.date $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.last_day(d date) RETURNS date
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT (date_trunc('month', d::timestamp) + interval '1 month - 1 day')::date $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT (date_trunc('month', d::pg_catalog.timestamp) + interval '1 month - 1 day')::pg_catalog.date $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.last_day(ts text) RETURNS date
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (date_trunc('month', ts::timestamp) + interval '1 month - 1 day')::date $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (date_trunc('month', ts::pg_catalog.timestamp) + interval '1 month - 1 day')::pg_catalog.date $fn$;
 
 CREATE OR REPLACE FUNCTION ${S}.weekday_number(day text) RETURNS int
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
@@ -523,9 +523,9 @@ CREATE OR REPLACE FUNCTION pg_catalog.next_day(d date, day text) RETURNS date
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
 SELECT d + (((${S}.weekday_number(day) - extract(dow FROM d)::int + 6) % 7) + 1) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.next_day(ts timestamp, day text) RETURNS date
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT pg_catalog.next_day(ts::date, day) $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT pg_catalog.next_day(ts::pg_catalog.date, day) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.next_day(ts text, day text) RETURNS date
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT pg_catalog.next_day(ts::timestamp::date, day) $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT pg_catalog.next_day(ts::pg_catalog.timestamp::pg_catalog.date, day) $fn$;
 
 ------------------------------------------------------------------------------------------------------
 -- CONVERT_TIMEZONE
@@ -533,17 +533,27 @@ LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT pg_catalog.next_day(ts::
 CREATE OR REPLACE FUNCTION pg_catalog.convert_timezone(source_tz text, target_tz text, ts timestamp) RETURNS timestamp
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (ts AT TIME ZONE source_tz) AT TIME ZONE target_tz $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.convert_timezone(source_tz text, target_tz text, ts text) RETURNS timestamp
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (ts::timestamp AT TIME ZONE source_tz) AT TIME ZONE target_tz $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (ts::pg_catalog.timestamp AT TIME ZONE source_tz) AT TIME ZONE target_tz $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.convert_timezone(target_tz text, ts timestamp) RETURNS timestamp
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (ts AT TIME ZONE 'UTC') AT TIME ZONE target_tz $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.convert_timezone(target_tz text, ts text) RETURNS timestamp
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (ts::timestamp AT TIME ZONE 'UTC') AT TIME ZONE target_tz $fn$;
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT (ts::pg_catalog.timestamp AT TIME ZONE 'UTC') AT TIME ZONE target_tz $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.convert_timezone(target_tz text, ts timestamptz) RETURNS timestamp
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$ SELECT ts AT TIME ZONE target_tz $fn$;
 
 ------------------------------------------------------------------------------------------------------
 -- LEN, CHARINDEX, STRTOL
 ------------------------------------------------------------------------------------------------------
+-- VARBYTE (as bytea) and Redshift's string concatenation with + (the NVL2 example uses it)
+DO $do$ BEGIN
+  IF to_regtype('pg_catalog.varbyte') IS NULL THEN
+    CREATE DOMAIN pg_catalog.varbyte AS bytea;
+  END IF;
+  IF to_regoperator('pg_catalog.+(text,text)') IS NULL THEN
+    CREATE OPERATOR pg_catalog.+ (LEFTARG = text, RIGHTARG = text, FUNCTION = pg_catalog.textcat);
+  END IF;
+END $do$;
+
 CREATE OR REPLACE FUNCTION pg_catalog.len(s text) RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT length(s) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.len(s bpchar) RETURNS integer
@@ -567,7 +577,7 @@ BEGIN
   IF base < 2 OR base > 36 THEN
     RAISE EXCEPTION 'STRTOL: base % is out of range (2 to 36)', base USING ERRCODE = '22023';
   END IF;
-  WHILE i <= n AND substr(num_string, i, 1) IN (' ', E'\t', E'\n', E'\r', E'\f', E'\v') LOOP i := i + 1; END LOOP;
+  WHILE i <= n AND substr(num_string, i, 1) IN (' ', chr(9), chr(10), chr(11), chr(12), chr(13)) LOOP i := i + 1; END LOOP;
   IF i <= n AND substr(num_string, i, 1) IN ('+', '-') THEN
     neg := substr(num_string, i, 1) = '-';
     i := i + 1;
@@ -589,7 +599,10 @@ END $fn$;
 
 ------------------------------------------------------------------------------------------------------
 -- REGEXP_COUNT / REGEXP_INSTR / REGEXP_SUBSTR / REGEXP_REPLACE with Redshift's arguments (PostgreSQL's
--- functions of the same names differ: no 'p'/'e' parameters, position checks, replace-all)
+-- functions of the same names differ: no 'p'/'e' parameters, position checks, replace-all). Arguments
+-- handed to PostgreSQL's functions are clamped even in branches CASE does not take: the planner folds
+-- constant calls before CASE chooses. Function bodies are parsed when called, under the caller's
+-- standard_conforming_strings (off in the runner, as on Redshift): no backslash outside E'…'.
 ------------------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION ${S}.regexp_flags(parameters text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -607,7 +620,7 @@ END $fn$;
 
 CREATE OR REPLACE FUNCTION ${S}.regexp_has_group(pattern text) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
-SELECT pattern ~ '(^|[^\\])(\\\\)*\((?!\?)' $fn$;
+SELECT pattern ~ E'(^|[^\\\\])(\\\\\\\\)*\\((?!\\?)' $fn$;
 
 CREATE OR REPLACE FUNCTION ${S}.regexp_count(source_string text, pattern text, "position" integer DEFAULT 1, parameters text DEFAULT 'c')
 RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -624,7 +637,7 @@ SELECT CASE
   WHEN source_string IS NULL OR pattern IS NULL THEN NULL
   WHEN greatest(coalesce("position", 1), 1) > length(source_string) THEN 0
   WHEN coalesce(occurrence, 1) < 1 OR coalesce(occurrence, 1) > length(source_string) THEN 0
-  ELSE pg_catalog.regexp_instr(source_string, pattern, greatest(coalesce("position", 1), 1), coalesce(occurrence, 1),
+  ELSE pg_catalog.regexp_instr(source_string, pattern, greatest(coalesce("position", 1), 1), greatest(coalesce(occurrence, 1), 1),
     CASE WHEN coalesce(option, 0) <> 0 THEN 1 ELSE 0 END, ${S}.regexp_flags(parameters),
     CASE WHEN strpos(coalesce(parameters, ''), 'e') > 0 AND ${S}.regexp_has_group(pattern) THEN 1 ELSE 0 END)
 END $fn$;
@@ -636,7 +649,7 @@ SELECT CASE
   WHEN source_string IS NULL OR pattern IS NULL THEN NULL
   WHEN greatest(coalesce("position", 1), 1) > length(source_string) THEN ''
   WHEN coalesce(occurrence, 1) < 1 OR coalesce(occurrence, 1) > length(source_string) THEN NULL
-  ELSE pg_catalog.regexp_substr(source_string, pattern, greatest(coalesce("position", 1), 1), coalesce(occurrence, 1),
+  ELSE pg_catalog.regexp_substr(source_string, pattern, greatest(coalesce("position", 1), 1), greatest(coalesce(occurrence, 1), 1),
     ${S}.regexp_flags(parameters),
     CASE WHEN strpos(coalesce(parameters, ''), 'e') > 0 AND ${S}.regexp_has_group(pattern) THEN 1 ELSE 0 END)
 END $fn$;
@@ -749,13 +762,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(state) AS x $fn$;
 CREATE OR REPLACE FUNCTION ${S}.median_timestamp(state timestamp[]) RETURNS timestamp
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
-SELECT 'epoch'::timestamp + percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM x)) * interval '1 second'
+SELECT 'epoch'::pg_catalog.timestamp + percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM x)) * interval '1 second'
 FROM unnest(state) AS x $fn$;
 CREATE OR REPLACE FUNCTION ${S}.median_timestamptz(state timestamptz[]) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 SELECT to_timestamp(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM x))) FROM unnest(state) AS x $fn$;
 CREATE OR REPLACE FUNCTION ${S}.median_date(state date[]) RETURNS date
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT ${S}.median_timestamp(state::timestamp[])::date $fn$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT ${S}.median_timestamp(state::pg_catalog.timestamp[])::pg_catalog.date $fn$;
 
 ${['numeric', 'bigint', 'integer', 'smallint']
   .map(
@@ -792,7 +805,7 @@ BEGIN
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   WHERE c.relkind IN ('r', 'p')
     AND (rel IS NULL OR c.oid = rel)
-    AND (rel IS NOT NULL OR (n.nspname NOT IN ('pg_catalog', 'information_schema', '${S}') AND n.nspname NOT LIKE 'pg\_%'))
+    AND (rel IS NOT NULL OR (n.nspname NOT IN ('pg_catalog', 'information_schema', '${S}') AND n.nspname !~ '^pg_'))
   ORDER BY n.nspname, c.relname, a.attnum;
 END $fn$;
 
@@ -859,14 +872,14 @@ FROM (
          r.n::numeric(38, 0) AS estimated_visible_rows,
          NULL::text AS risk_event,
          NULL::numeric(12, 2) AS vacuum_sort_benefit,
-         NULL::timestamp AS create_time
+         NULL::pg_catalog.timestamp AS create_time
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
   CROSS JOIN LATERAL (SELECT ${S}.table_rows(c.oid::regclass) AS n) r
   WHERE c.relkind IN ('r', 'p', 'm')
     AND n.nspname NOT IN ('pg_catalog', 'information_schema', '${S}')
-    AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+    AND n.nspname !~ '^pg_(toast|temp_)'
 ) t
 WHERE t.tbl_rows > 0;
 
