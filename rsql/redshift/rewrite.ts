@@ -14,7 +14,7 @@
  * - `EXTRACT(part FROM x)` → `date_part('part', x, true)` (Redshift's integer parts)
  * - `APPROXIMATE COUNT(DISTINCT x)` → `COUNT(DISTINCT x)` (exact)
  * - `SYSDATE`, `GETDATE()` → the transaction / statement start as TIMESTAMP (column "timestamp")
- * - `REGEXP_COUNT|INSTR|SUBSTR|REPLACE(` → the Redshift versions in schema rsqlo_redshift
+ * - `REGEXP_COUNT|INSTR|SUBSTR|REPLACE(`, `JSON_SERIALIZE(` → the Redshift versions in schema rsqlo_redshift
  * - `VARCHAR(MAX)` → `VARCHAR(65535)`, `CHAR(MAX)` → `CHAR(4096)`, `NVARCHAR` → `VARCHAR`
  *
  * Statements:
@@ -34,7 +34,7 @@ type Node =
 
 /** Words whose presence means a statement may need rewriting (a cheap test before tokenizing). */
 const TRIGGER =
-  /nvl|decode|listagg|date_?add|date_?diff|date_part|extract|approximate|\bmax\b|sysdate|getdate|regexp_|vacuum|analyze|grant|create|alter|nvarchar|bpchar/i;
+  /nvl|decode|listagg|date_?add|date_?diff|date_part|extract|approximate|\bmax\b|sysdate|getdate|regexp_|json_serialize|vacuum|analyze|grant|create|alter|nvarchar|bpchar/i;
 
 /** True when `sql` may contain something this module rewrites. */
 export function mayNeedRedshiftRewrite(sql: string): boolean {
@@ -270,6 +270,7 @@ function transform(items: Node[], ctx: Ctx): Node[] {
       case 'REGEXP_INSTR':
       case 'REGEXP_SUBSTR':
       case 'REGEXP_REPLACE':
+      case 'JSON_SERIALIZE':
         out.push({ kind: 'raw', text: `${HELPER_SCHEMA}.${w.toLowerCase()}` });
         ctx.changes.push(`${w} → ${HELPER_SCHEMA}.${w.toLowerCase()}`);
         continue;

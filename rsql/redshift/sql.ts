@@ -665,7 +665,7 @@ SELECT CASE
 END $fn$;
 
 ------------------------------------------------------------------------------------------------------
--- JSON_EXTRACT_PATH_TEXT on VARCHAR, with null_if_invalid; SUPER (as jsonb), JSON_PARSE,
+-- JSON_EXTRACT_PATH_TEXT on VARCHAR, with null_if_invalid; SUPER (as json), JSON_PARSE,
 -- JSON_SERIALIZE, IS_VALID_JSON
 ------------------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION pg_catalog.json_extract_path_text(j text, VARIADIC path text[]) RETURNS text
@@ -674,13 +674,29 @@ ${jsonExtractPathFunctions()}
 
 DO $do$ BEGIN
   IF to_regtype('pg_catalog.super') IS NULL THEN
-    CREATE DOMAIN pg_catalog.super AS jsonb;
+    CREATE DOMAIN pg_catalog.super AS json;
   END IF;
 END $do$;
+-- Redshift prints SUPER values compactly ([10001,10002,"abc"]), keys in their input order
+CREATE OR REPLACE FUNCTION ${S}.json_compact(j json) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+BEGIN
+  CASE json_typeof(j)
+    WHEN 'object' THEN
+      RETURN '{' || coalesce((SELECT string_agg(to_json(e.key)::text || ':' || ${S}.json_compact(e.value), ',' ORDER BY e.n)
+                              FROM json_each(j) WITH ORDINALITY AS e(key, value, n)), '') || '}';
+    WHEN 'array' THEN
+      RETURN '[' || coalesce((SELECT string_agg(${S}.json_compact(e.value), ',' ORDER BY e.n)
+                              FROM json_array_elements(j) WITH ORDINALITY AS e(value, n)), '') || ']';
+    ELSE RETURN btrim(j::text);
+  END CASE;
+END $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.json_parse(json_string text) RETURNS pg_catalog.super
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT json_string::jsonb::pg_catalog.super $fn$;
-CREATE OR REPLACE FUNCTION pg_catalog.json_serialize(value pg_catalog.super) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT value::jsonb::json::text $fn$;
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.json_compact(json_string::json)::json::pg_catalog.super $fn$;
+-- JSON_SERIALIZE is SQL/JSON syntax in PostgreSQL 17 and later (it rejects the SUPER domain): the runner
+-- calls this one by its qualified name
+CREATE OR REPLACE FUNCTION ${S}.json_serialize(value pg_catalog.super) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.json_compact(value::json) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.is_valid_json(json_string text) RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
 BEGIN
