@@ -19,7 +19,7 @@ export const REDSHIFT_COMPAT_VERSION: string = createHash('sha256')
   .digest('hex')
   .slice(0, 16);
 
-/** Advisory lock key (arbitrary, fixed) that serialises installers on one server. */
+/** Advisory lock key (arbitrary, fixed) that serialises installers into one database. */
 const LOCK_KEY = 0x72_73_71_6c; // "rsql"
 
 /** Where to connect (the password never appears in messages). */
@@ -161,12 +161,15 @@ export async function installIntoDatabase(
           'connect as a superuser to install them',
       );
     }
+    // The lock is taken before the transaction begins: a transaction start is where a backend catches up
+    // with catalog changes other sessions committed (an advisory lock does not make it), so the version
+    // check below sees what an installer we waited for has just created.
+    await client.query('select pg_catalog.pg_advisory_lock($1)', [LOCK_KEY]);
     try {
       await client.query('begin');
       await client.query(
         "set local standard_conforming_strings = on; set local client_min_messages = 'warning'",
       );
-      await client.query('select pg_catalog.pg_advisory_xact_lock($1)', [LOCK_KEY]);
       // another installer may have finished while we waited for the lock
       if (!opts.force && (await installedVersion(client)) === REDSHIFT_COMPAT_VERSION) {
         await client.query('rollback');
@@ -182,6 +185,8 @@ export async function installIntoDatabase(
       throw new RedshiftCompatInstallError(
         `installing the Redshift functions into database "${database}" failed: ${e.message}${e.where ? ` (${e.where.split('\n')[0]})` : ''}`,
       );
+    } finally {
+      await client.query('select pg_catalog.pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
     }
     return { installed: true, notes };
   });
@@ -247,4 +252,22 @@ export async function ensureRedshiftCompat(
   );
   renameSync(tmp, marker);
   return report;
+}
+
+/**
+ * The local engine's hook (runtime/local/database.ts): {@link ensureRedshiftCompat}, with a failure
+ * reported as one line naming the cause instead of a bare driver error.
+ */
+export async function ensureRedshiftFunctions(
+  dataDir: string,
+  c: CompatConnection,
+  log?: (line: string) => void,
+): Promise<void> {
+  try {
+    await ensureRedshiftCompat(dataDir, c, log);
+  } catch (err) {
+    throw new RedshiftCompatInstallError(
+      `the Redshift functions could not be installed into the embedded PostgreSQL (${dataDir}): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
 }
