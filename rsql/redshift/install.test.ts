@@ -152,8 +152,18 @@ describe('rsqlo sql --install-compat', () => {
     let out = '';
     let err = '';
     const io = {
-      stdout: { write: (s: string) => ((out += s), true) },
-      stderr: { write: (s: string) => ((err += s), true) },
+      stdout: {
+        write: (x: string) => {
+          out += x;
+          return true;
+        },
+      },
+      stderr: {
+        write: (x: string) => {
+          err += x;
+          return true;
+        },
+      },
     } as never;
     const code = await rsqlo(['sql', '--database-url', c.url, '--install-compat'], io);
     expect(err).toBe('');
