@@ -321,6 +321,8 @@ export class Session {
   private waiters: { below: number; resolve: () => void }[] = [];
   /** Set when the connection dropped; later submits fail at once. */
   lostReason: string | undefined;
+  /** The server's transaction status at the last ReadyForQuery: I idle, T in a transaction, E failed one. */
+  transactionStatus: 'I' | 'T' | 'E' = 'I';
   private ended = false;
   private corked = false;
 
@@ -344,6 +346,10 @@ export class Session {
       if (session && !session.ended) session.markLost('server closed the connection unexpectedly');
     });
     client.on('notice', (m: RawMessage) => onNotice(toServerMessage(m, 'NOTICE')));
+    client.connection.on('readyForQuery', (m: { status?: string }) => {
+      if (session && (m.status === 'I' || m.status === 'T' || m.status === 'E'))
+        session.transactionStatus = m.status;
+    });
     const serverParams = new Map<string, string>();
     client.connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
       serverParams.set(m.parameterName, m.parameterValue);
