@@ -325,6 +325,12 @@ export class Session {
   transactionStatus: 'I' | 'T' | 'E' = 'I';
   private ended = false;
   private corked = false;
+  /**
+   * Error outcomes held until the ReadyForQuery that ends their statement: pg reports an ErrorResponse
+   * at once, and when the ReadyForQuery arrives in a later socket read, whoever awaited the error would
+   * otherwise read a stale `transactionStatus` (still `T`, not `E`).
+   */
+  private afterReady: (() => void)[] = [];
 
   private constructor(
     private readonly client: Pg.Client,
@@ -347,8 +353,9 @@ export class Session {
     });
     client.on('notice', (m: RawMessage) => onNotice(toServerMessage(m, 'NOTICE')));
     client.connection.on('readyForQuery', (m: { status?: string }) => {
-      if (session && (m.status === 'I' || m.status === 'T' || m.status === 'E'))
-        session.transactionStatus = m.status;
+      if (!session) return;
+      if (m.status === 'I' || m.status === 'T' || m.status === 'E') session.transactionStatus = m.status;
+      session.flushAfterReady();
     });
     const serverParams = new Map<string, string>();
     client.connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
@@ -389,12 +396,16 @@ export class Session {
     this.inFlight++;
     this.cork();
     const q = new StatementQuery(sql, opts, (o) => {
-      this.inFlight--;
-      try {
-        done(o);
-      } finally {
-        this.wake();
-      }
+      const settle = () => {
+        this.inFlight--;
+        try {
+          done(o);
+        } finally {
+          this.wake();
+        }
+      };
+      if (o.error && this.lostReason === undefined) this.afterReady.push(settle);
+      else settle();
     });
     this.client.query(q);
   }
@@ -445,6 +456,15 @@ export class Session {
 
   private markLost(reason: string): void {
     if (this.lostReason === undefined) this.lostReason = reason;
+    this.flushAfterReady();
+  }
+
+  /** Settles the error outcomes waiting for their ReadyForQuery (or for the connection's end). */
+  flushAfterReady(): void {
+    const held = this.afterReady;
+    if (held.length === 0) return;
+    this.afterReady = [];
+    for (const settle of held) settle();
   }
 
   /** Closes the connection (the server rolls back an open transaction). */
@@ -452,6 +472,7 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     await this.client.end().catch(() => {});
+    this.flushAfterReady();
   }
 }
 
