@@ -87,6 +87,16 @@ describe('CloudFormation resource schemas (@aws-cdk/aws-service-spec)', () => {
       { resource: 'X', path: '', message: 'AWS::Nope::Thing is not a CloudFormation resource type' },
     ]);
   });
+
+  it("accepts the CDK's version-reporting resource (`cdk synth` adds it), and only its one property", () => {
+    expect(
+      checker.checkResource('CDKMetadata', 'AWS::CDK::Metadata', { Analytics: 'v2:deflate64:x' }),
+    ).toEqual([]);
+    expect(checker.checkResource('M', 'AWS::CDK::Metadata', { Analytics: 1, Extra: 'x' })).toEqual([
+      { resource: 'M', path: 'Properties.Analytics', message: 'Analytics must be a string' },
+      { resource: 'M', path: 'Properties.Extra', message: 'Extra is not a property of AWS::CDK::Metadata' },
+    ]);
+  });
 });
 
 describe('States Language service (amazon-states-language-service)', () => {

@@ -18,6 +18,9 @@
  */
 import type { SpecDatabase } from '@aws-cdk/service-spec-types';
 
+/** The CDK's version-reporting resource: deployable, without a CloudFormation registry schema. */
+const CDK_METADATA = 'AWS::CDK::Metadata';
+
 /** One thing wrong with one resource: where (`Resources.<id>.Properties.<path>`) and what. */
 export interface SchemaFinding {
   resource: string;
@@ -84,6 +87,16 @@ export class ResourceSchemaChecker {
     if (type.startsWith('Custom::') || type === 'AWS::CloudFormation::CustomResource') {
       if (typeof properties !== 'object' || properties === null || !('ServiceToken' in properties))
         report('ServiceToken', 'a custom resource needs a ServiceToken');
+      return out;
+    }
+    if (type === CDK_METADATA) {
+      // The CDK's version reporting (`cdk synth` adds it unless --no-version-reporting):
+      // CloudFormation deploys it in every CDK stack, but it has no registry schema. Its one
+      // property is `Analytics`, a string.
+      const props = (properties ?? {}) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(props))
+        if (k !== 'Analytics') report(`Properties.${k}`, `${k} is not a property of ${type}`);
+        else if (typeof v !== 'string') report(`Properties.${k}`, 'Analytics must be a string');
       return out;
     }
     const found = this.db.lookup('resource', 'cloudFormationType', 'equals', type);
