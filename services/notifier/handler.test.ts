@@ -37,12 +37,13 @@ describe.skipIf(!ddb.endpoint)('notifier handler (DynamoDB Local, SNS mocked)', 
   const endpoint = ddb.endpoint as string;
   let clients: ReturnType<typeof localClients>;
   let handler: typeof import('./handler.js').handler;
+  let tables: Awaited<ReturnType<typeof createTestTables>>;
   const logs = captureLogs();
 
   beforeAll(async () => {
     await waitForDynamo(endpoint);
     clients = localClients(endpoint);
-    const tables = await createTestTables(clients.dynamodb);
+    tables = await createTestTables(clients.dynamodb);
     vi.resetModules();
     stubLambdaEnv(
       {
@@ -105,6 +106,47 @@ describe.skipIf(!ddb.endpoint)('notifier handler (DynamoDB Local, SNS mocked)', 
       'INFO: alert already sent: not published again',
       'INFO: alert already sent: not published again',
     ]);
+  });
+
+  it('publishes an error holding quotes, backslashes, newlines and non-ASCII as readable multi-line text: the exact request', async () => {
+    sns.on(PublishCommand).resolves({ MessageId: 'm-3' });
+    const error =
+      'ERROR:  relation "sales"."daily" does not exist\r\n' +
+      'LINE 1: copy "sales"."daily" from \'C:\\temp\\in.csv\' -- Zürich 東京 😀\n' +
+      'HINT:  tab\there, bell\u0007 shown';
+    await handler(failed('r4', error));
+    const sent = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+    expect(sent).toEqual([
+      {
+        TopicArn: TOPIC,
+        Subject: 'rsqlo: job a.sh Failed in wf',
+        Message: [
+          'rsqlo: job a.sh Failed in wf',
+          '',
+          'workflow:  wf',
+          'execution: r4',
+          'job:       1.1 a.sh (stage 1, attempt 1)',
+          'status:    Failed (exit code 2, reported by agent)',
+          'error:     ERROR:  relation "sales"."daily" does not exist',
+          `           LINE 1: copy "sales"."daily" from 'C:\\temp\\in.csv' -- Zürich 東京 😀`,
+          '           HINT:  tab\there, bell\\u0007 shown',
+          'instance:  i-0123456789abcdef0 (SSM command cmd-1)',
+          'log:       /ops/rsql-logs/r4/1.1.a1 (CloudWatch Logs group /ops/rsql-logs/)',
+          `audit:     DynamoDB ${tables.workflowAudit} / ${tables.jobAudit}, workflow_execution_id = r4`,
+          'time:      2024-01-01T00:00:00Z (us-east-1, account 123456789012)',
+          'event id:  JobFinished:r4:1.1:a1',
+        ].join('\n'),
+      },
+    ]);
+    // SNS Publish (API reference): "Subjects must be UTF-8 text with no line breaks or control
+    // characters, and less than 100 characters long"; a message "can be at most 256 KiB in size
+    // (262,144 bytes, not 262,144 characters)".
+    const [{ Subject, Message }] = sent as [{ Subject: string; Message: string }];
+    expect(Subject).toMatch(/^[^\u0000-\u001f\u007f]{1,99}$/);
+    expect(Buffer.byteLength(Message, 'utf8')).toBeLessThanOrEqual(262_144);
+    // Not JSON, not escaped: the quotes and backslashes are the characters themselves.
+    expect(Message).not.toContain('\\"');
+    expect(Message).toContain(`'C:\\temp\\in.csv'`);
   });
 
   it('a publish that fails is retried by its delivery and then goes out once', async () => {
