@@ -9,6 +9,7 @@ import {
 } from '../../contracts/events.js';
 import { jobRunName } from '../../contracts/jobs.js';
 import { validateDefinition } from '../../contracts/workflow.js';
+import { RecordTooLargeError } from '../errors.js';
 import type {
   Clock,
   DefinitionRepository,
@@ -214,12 +215,21 @@ export function createStarterService(deps: StarterDeps) {
       };
       const plan = planRun({ definition, workflowExecutionId: exec, now, parameters, restart });
       const at = now.toISOString();
-      const result = await runs.createRun(
-        plan.run,
-        plan.jobs,
-        { maxActiveRuns: definition.max_active_runs ?? 1 },
-        { events: startEvents(plan.run, at) },
-      );
+      let result: Awaited<ReturnType<RunRepository['createRun']>>;
+      try {
+        result = await runs.createRun(
+          plan.run,
+          plan.jobs,
+          { maxActiveRuns: definition.max_active_runs ?? 1 },
+          { events: startEvents(plan.run, at) },
+        );
+      } catch (err) {
+        // Too large to store (e.g. hundreds of KB of parameters): nothing was written, and retrying
+        // cannot help, so the request is refused like any other, with the reason.
+        if (err instanceof RecordTooLargeError)
+          return reject(req, id, exec, 'RequestTooLarge', `the run cannot be stored: ${err.message}`);
+        throw err;
+      }
       if (result.outcome === 'limit') {
         const max = definition.max_active_runs ?? 1;
         return reject(
