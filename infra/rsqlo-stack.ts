@@ -66,8 +66,18 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     entry: 'services/starter/handler.ts',
     handlerExport: 'handler',
     description: 'WorkflowRequested / WorkflowCancelRequested: start (or cancel) a run',
-    settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'wrapperStateMachineArn'],
-    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator'],
+    // agents: a cancel sends the host running a job a kill (SSM command, the rsqlo document).
+    settings: [
+      'configTable',
+      'workflowAuditTable',
+      'jobAuditTable',
+      'eventBus',
+      'wrapperStateMachineArn',
+      'ssmDocument',
+      'agentInstanceIds',
+      'agentTag',
+    ],
+    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents'],
     timeout: Duration.seconds(60),
   },
   planner: {
@@ -135,6 +145,7 @@ const DESCRIBE_AGENTS_REASON =
 /** Why a function's role holds further `*` resources besides X-Ray (by function). */
 const SERVICE_WILDCARD_REASONS: Partial<Record<FunctionId, string>> = {
   dispatcherTask: DESCRIBE_AGENTS_REASON,
+  starter: DESCRIBE_AGENTS_REASON,
 };
 
 /** Longest wait of a Standard state machine execution, less a day of margin. */
@@ -275,7 +286,11 @@ export class RsqloStack extends Stack {
       documentName: agentHostsDocument,
       redshiftSecretId: c.redshiftSecretId,
       bus,
-      wrapper: this.wrapper.stateMachine,
+      // Its name as given (not the resource's attribute), so the executions ARN is a plain string.
+      wrapper: {
+        stateMachineArn: this.wrapper.stateMachine.stateMachineArn,
+        stateMachineName: this.wrapperName,
+      },
       policyName: name('agent-host'),
       logGroupName: c.jobLogGroup,
       logRetention: retention,
@@ -463,6 +478,11 @@ export class RsqloStack extends Stack {
           `SendCommand to instances is limited by the condition ssm:resourceTag/${this.config.agentInstanceTag.key} = ${this.config.agentInstanceTag.value}: only the agent hosts (context agent_instance_tag) can receive the rsqlo document.`,
         );
     }
+    acknowledge(
+      this.agent.policy,
+      `AwsSolutions-IAM5[Resource::${nagArn('states', `execution:${this.wrapperName}:*`)}]`,
+      'DescribeExecution acts on executions of the job wrapper only; execution names are per job attempt (<execution>--<stage>-<job>--a<attempt>), so the statement names the wrapper and leaves the execution name open.',
+    );
     for (const sm of [this.wrapper.stateMachine, this.watchdog.stateMachine])
       acknowledge(
         sm.role,
