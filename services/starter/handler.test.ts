@@ -65,6 +65,8 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
         jobAuditTable: tables.jobAudit,
         eventBus: 'rsqlo-bus',
         wrapperStateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rsqlo-wrapper',
+        ssmDocument: 'rsqlo-submit-job',
+        agentInstanceIds: 'i-0123456789abcdef0',
       },
       { dynamodb: endpoint },
     );
