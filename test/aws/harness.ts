@@ -63,6 +63,7 @@ import {
 } from '../support/dynamodb-local.js';
 import { LogsSimulator, SecretsSimulator } from './sim/agent-services.js';
 import { AgentHost, type AgentLogLine } from './sim/agents.js';
+import { AwsRequestCounter } from './sim/aws-requests.js';
 import { streamReader } from './sim/dynamodb-stream.js';
 import { EventBusSimulator } from './sim/event-bus.js';
 import { LambdaFunction, SqsEventSource, StreamEventSource } from './sim/lambda.js';
@@ -171,15 +172,26 @@ export class AwsHarness {
   private repos!: ReturnType<typeof testRepositories>;
   /** AWS requests no simulator handles. */
   readonly unexpected: string[] = [];
+  /** DynamoDB and SQS requests of the functions and the poller (counts, capacity units, holds). */
+  readonly requests = new AwsRequestCounter();
+  private readonly deliveryHolds: Array<{
+    match: (job: Record<string, unknown>) => boolean;
+    gate: Promise<void>;
+    hit: () => void;
+  }> = [];
 
   constructor(readonly opts: HarnessOptions) {
     this.root = mkdtempSync(path.join(tmpdir(), 'rsqlo-aws-'));
   }
 
+  /** Step Functions API calls by command (StartExecution, SendTask*, DescribeExecution…). */
+  readonly stepFunctionsApi: Record<string, number> = {};
+
   /** Answers one AWS request (from a mocked client here, or from an agent process over IPC). */
   async awsCall(service: string, command: string, input: unknown): Promise<unknown> {
     // biome-ignore lint/suspicious/noExplicitAny: inputs are the SDK's, checked by the simulators
     const i = input as any;
+    if (service === 'sfn') this.stepFunctionsApi[command] = (this.stepFunctionsApi[command] ?? 0) + 1;
     switch (`${service}:${command}`) {
       case 'events:PutEvents':
         return this.bus.putEvents(i, 'sdk');
@@ -330,6 +342,7 @@ export class AwsHarness {
       mode: o.ssmMode ?? 'shell',
       duplicate: o.duplicate,
       deliveryDelayMs: o.ssmDeliveryDelayMs,
+      hold: (c) => this.deliveryHold(c.values.job),
     });
     writeAgentShim(agentBin);
     this.logs = new LogsSimulator(DEFAULT_LOG_GROUP);
@@ -349,6 +362,7 @@ export class AwsHarness {
         : {},
     );
     this.mockSdk();
+    this.requests.install();
 
     stubLambdaEnv(
       {
@@ -436,6 +450,29 @@ export class AwsHarness {
             Source: 'rsqlo',
             DetailType: 'WorkflowRequested',
             Detail: JSON.stringify({ version: 1, requested_by: 'test', ...detail }),
+          },
+        ],
+      },
+      'test',
+    );
+  }
+
+  /** Puts WorkflowCancelRequested on the bus, as `rsqlo kill` or an operator would. */
+  cancel(workflowId: string, exec: string, reason?: string): void {
+    this.bus.putEvents(
+      {
+        Entries: [
+          {
+            EventBusName: BUS,
+            Source: 'rsqlo',
+            DetailType: 'WorkflowCancelRequested',
+            Detail: JSON.stringify({
+              version: 1,
+              workflow_id: workflowId,
+              workflow_execution_id: exec,
+              requested_by: 'test',
+              ...(reason ? { reason } : {}),
+            }),
           },
         ],
       },
@@ -576,15 +613,112 @@ export class AwsHarness {
     return out;
   }
 
+  /**
+   * Holds the SSM delivery of every command whose decoded `job` parameter (a JobCommand or a
+   * JobCancel) matches, until released: the command was sent and SSM keeps it, as it may for up to
+   * its delivery timeout.
+   */
+  holdDelivery(match: (job: Record<string, unknown>) => boolean): {
+    reached: Promise<void>;
+    release(): void;
+  } {
+    let release!: () => void;
+    let hit!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const reached = new Promise<void>((r) => {
+      hit = r;
+    });
+    const entry = { match, gate, hit };
+    this.deliveryHolds.push(entry);
+    return {
+      reached,
+      release: () => {
+        const i = this.deliveryHolds.indexOf(entry);
+        if (i >= 0) this.deliveryHolds.splice(i, 1);
+        release();
+      },
+    };
+  }
+
+  private deliveryHold(encoded: string | undefined): Promise<void> | undefined {
+    if (!encoded || this.deliveryHolds.length === 0) return undefined;
+    let job: Record<string, unknown>;
+    try {
+      job = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+    const h = this.deliveryHolds.find((x) => x.match(job));
+    if (!h) return undefined;
+    h.hit();
+    return h.gate;
+  }
+
   /** The SSM commands sent for a job attempt (decoded `job` parameter), in order. */
-  commandsFor(jobRunName: string) {
+  commandsFor(jobRunName: string, kind: 'job' | 'cancel' = 'job') {
     return this.ssm.commands.filter((c) => {
       const job = c.parameters.job?.[0];
-      return (
-        job !== undefined &&
-        JSON.parse(Buffer.from(job, 'base64').toString('utf8')).job_run_name === jobRunName
-      );
+      if (job === undefined) return false;
+      const decoded = JSON.parse(Buffer.from(job, 'base64').toString('utf8'));
+      return decoded.job_run_name === jobRunName && (decoded.kind === 'cancel') === (kind === 'cancel');
     });
+  }
+
+  /**
+   * The billable requests made so far, by service (the raw counts test/bench/aws-cost.ts prices):
+   * Lambda invocations and handler time, wrapper state transitions, PutEvents entries, SQS
+   * requests, DynamoDB request units, SSM commands, PutLogEvents and bytes, secret reads.
+   */
+  usage() {
+    const lambda: Record<string, { invocations: number; billedMs: number }> = {};
+    for (const [name, f] of this.functions)
+      lambda[name] = { invocations: f.invocations, billedMs: f.billedMs };
+    const accepted = this.bus.requests.filter((r) => !r.rejected && r.caller !== 'test');
+    const sqsByOperation: Record<string, number> = {};
+    let sqsRequests = 0;
+    let emptyReceives = 0;
+    const byCaller: Record<string, { wru: number; rru: number }> = {};
+    let wru = 0;
+    let rru = 0;
+    let failedWriteUnits = 0;
+    const writes = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+    for (const r of this.requests.snapshot()) {
+      if (r.service === 'SQS') {
+        sqsRequests += r.requests;
+        emptyReceives += r.empty;
+        sqsByOperation[r.operation] = (sqsByOperation[r.operation] ?? 0) + r.requests;
+      } else if (r.service === 'DynamoDB') {
+        const c = byCaller[r.caller] ?? { wru: 0, rru: 0 };
+        byCaller[r.caller] = c;
+        if (writes.has(r.operation)) {
+          c.wru += r.units + r.failedUnits;
+          wru += r.units;
+          failedWriteUnits += r.failedUnits;
+        } else {
+          c.rru += r.units;
+          rru += r.units;
+        }
+      }
+    }
+    return {
+      lambda,
+      wrapperTransitions: this.wrapper.executions().reduce((n, e) => n + e.transitions, 0),
+      putEvents: {
+        requests: accepted.length,
+        entries: accepted.reduce((n, r) => n + r.entries, 0),
+        // Each 64 KB chunk of an entry is one event (entries here are far smaller).
+        billedEvents: accepted.reduce((n, r) => n + Math.max(r.entries, Math.ceil(r.bytes / 65_536)), 0),
+      },
+      sqs: { requests: sqsRequests, emptyReceives, byOperation: sqsByOperation },
+      dynamo: { wru, rru, failedWriteUnits, byCaller },
+      ssmCommands: this.ssm.commands.length,
+      stepFunctionsApi: { ...this.stepFunctionsApi },
+      putLogEvents: this.logs.puts,
+      logBytes: this.logs.ingestedBytes,
+      secretsCalls: this.secrets.reads.length,
+    };
   }
 
   /** Every agent log line. */
@@ -619,6 +753,8 @@ export class AwsHarness {
     // Jobs still running when the test ended (a failed test): kill them, never leave them behind.
     for (const h of this.hosts) await killLeftoverJobs(h.config.spoolDir);
     this.handlerLogs.restore();
+    this.requests.uninstall();
+    for (const h of this.deliveryHolds.splice(0)) h.hit();
     vi.unstubAllEnvs();
     this.sqs?.destroy();
     this.clients?.dynamodb.destroy();

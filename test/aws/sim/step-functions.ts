@@ -106,6 +106,12 @@ export interface SimExecution {
   path: Array<{ state: string; enteredTime: string }>;
   /** How many times the task function was invoked (with duplicates). */
   invocations: number;
+  /**
+   * State transitions, as Step Functions bills them: "Step Functions counts a state transition
+   * each time a step of your workflow is executed … including retries" (AWS Step Functions
+   * pricing). One per state entered plus one per retry.
+   */
+  transitions: number;
 }
 
 interface OpenTask {
@@ -205,6 +211,7 @@ export class WrapperSimulator {
       startDate: new Date(),
       path: [],
       invocations: 0,
+      transitions: 0,
     };
     this.executionsByName.set(name, exec);
     const p = this.run(exec, parsed).catch((err: unknown) => {
@@ -396,6 +403,7 @@ export class WrapperSimulator {
       if (!state) throw new Error(`no state ${name}`);
       const enteredTime = new Date().toISOString();
       exec.path.push({ state: name, enteredTime });
+      exec.transitions++;
       switch (state.Type) {
         case 'Succeed':
           this.end(exec, 'SUCCEEDED');
@@ -472,6 +480,7 @@ export class WrapperSimulator {
       if (n >= (retrier.MaxAttempts ?? 3)) return r;
       counts.set(retrier, n + 1);
       retryCount++;
+      exec.transitions++;
       const seconds = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** n;
       await this.sleep(seconds * 1000 * (this.opts.retryScale ?? 1));
     }
