@@ -10,6 +10,9 @@
  *   (sim/lambda.ts SqsEventSource);
  * - an in-process EventBridge bus routing through the routing table (sim/event-bus.ts);
  * - the single-job wrapper, simulated from the deployed definition (sim/step-functions.ts);
+ * - the run watchdog (its deployed definition, on the same simulator), started by WorkflowStarted as
+ *   its rule does, reading the run from DynamoDB Local; its Wait lasts the run's deadline, or until
+ *   {@link AwsHarness.elapseRunDeadlines};
  * - SSM Run Command running the deployed document's step on the agent hosts (sim/ssm.ts);
  * - CloudWatch Logs and Secrets Manager (sim/agent-services.ts), the secret pointing jobs at the
  *   test PostgreSQL;
@@ -26,7 +29,7 @@ import {
   CreateLogStreamCommand,
   PutLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, GetItemCommand, type GetItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
@@ -46,11 +49,18 @@ import { vi } from 'vitest';
 import { isSameProcessAlive, killProcessTree } from '../../agent/job-runner.js';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
-import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
+import { EVENT_SOURCE } from '../../contracts/events.js';
+import { validateDefinition, type WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import {
   deployedWrapperDefinitionString,
   WRAPPER_SUBSTITUTIONS,
 } from '../../infra/constructs/job-wrapper.js';
+import {
+  WATCHDOG_INPUT_PATHS,
+  WATCHDOG_TRIGGER_DETAIL_TYPE,
+  watchdogDefinition,
+} from '../../infra/constructs/run-watchdog.js';
+import { runDeadlineSeconds } from '../../infra/workflows.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
@@ -63,7 +73,8 @@ import {
 } from '../support/dynamodb-local.js';
 import { LogsSimulator, SecretsSimulator } from './sim/agent-services.js';
 import { AgentHost, type AgentLogLine } from './sim/agents.js';
-import { AwsRequestCounter } from './sim/aws-requests.js';
+import { readPath } from './sim/asl.js';
+import { AwsRequestCounter, caller } from './sim/aws-requests.js';
 import { streamReader } from './sim/dynamodb-stream.js';
 import { EventBusSimulator } from './sim/event-bus.js';
 import { LambdaFunction, SqsEventSource, StreamEventSource } from './sim/lambda.js';
@@ -74,6 +85,9 @@ const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
 const BUS = 'rsqlo';
 const STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-job-wrapper`;
+const WATCHDOG_STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-run-watchdog`;
+/** The stack's default deadline for runs of workflows it did not deploy (RunWatchdogProps). */
+const WATCHDOG_DEFAULT_SECONDS = 2 * 86_400;
 const DISPATCHER_TASK_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:rsqlo-dispatcherTask`;
 const DOCUMENT = 'rsqlo-submit-job';
 const SECRET_ID = 'rsqlo/redshift';
@@ -153,6 +167,10 @@ export class AwsHarness {
   readonly busName = BUS;
   bus!: EventBusSimulator;
   wrapper!: WrapperSimulator;
+  /** The run watchdog state machine (one execution per WorkflowStarted). */
+  watchdog!: WrapperSimulator;
+  /** Deadline per workflow id of the definitions put so far (as the stack computes them). */
+  private readonly deadlines = new Map<string, number>();
   ssm!: SsmSimulator;
   logs!: LogsSimulator;
   secrets!: SecretsSimulator;
@@ -308,6 +326,16 @@ export class AwsHarness {
     const hostCount = o.hosts ?? 2;
     const hostIds = Array.from({ length: hostCount }, (_, i) => `i-0a${String(i + 1).padStart(15, '0')}`);
     const agentBin = path.join(this.root, 'bin', 'rsqlo-agent');
+    this.watchdog = new WrapperSimulator({
+      definition: this.watchdogDefinitionString(),
+      stateMachineArn: WATCHDOG_STATE_MACHINE,
+      // The dynamodb:getItem integration, as the watchdog's role makes it (its read units counted).
+      dynamodb: (_op, params) =>
+        caller.run({ caller: 'run-watchdog' }, () =>
+          this.clients.dynamodb.send(new GetItemCommand(params as unknown as GetItemCommandInput)),
+        ),
+      retryScale: 0.05,
+    });
     this.bus = new EventBusSimulator({
       busName: BUS,
       account: ACCOUNT,
@@ -318,6 +346,28 @@ export class AwsHarness {
         planner: (e) => this.fn('planner').invoke(e),
         recorder: (e) => this.fn('recorder').invoke(e),
       },
+      rules: [
+        {
+          id: 'run-watchdog',
+          pattern: { source: [EVENT_SOURCE], 'detail-type': [WATCHDOG_TRIGGER_DETAIL_TYPE] },
+          // The rule's input transformer: each field from its path (null when the path is absent).
+          start: (envelope) => {
+            const input = Object.fromEntries(
+              Object.entries(WATCHDOG_INPUT_PATHS).map(([k, p]) => {
+                try {
+                  return [k, readPath(p, envelope, {} as never)];
+                } catch {
+                  return [k, null];
+                }
+              }),
+            );
+            this.watchdog.startExecution({
+              stateMachineArn: WATCHDOG_STATE_MACHINE,
+              input: JSON.stringify(input),
+            });
+          },
+        },
+      ],
     });
     this.wrapper = new WrapperSimulator({
       definition: deployedWrapperDefinitionString()
@@ -435,9 +485,41 @@ export class AwsHarness {
 
   // -- what tests do -----------------------------------------------------------------------------
 
-  /** Stores a definition in the config table (as the stack's deployment does). */
+  /**
+   * Stores a definition in the config table (as the stack's deployment does) and, when it is valid,
+   * gives the run watchdog its deadline (as a deployment with it would).
+   */
   async putDefinition(def: WorkflowDefinitionInput | Record<string, unknown>): Promise<void> {
     await this.repos.definitions.put(def as { workflow_id: string } & Record<string, unknown>);
+    const checked = validateDefinition(def);
+    if (checked.ok) {
+      this.deadlines.set(checked.definition.workflow_id, runDeadlineSeconds(checked.definition));
+      this.watchdog.redefine(this.watchdogDefinitionString());
+    }
+  }
+
+  private watchdogDefinitionString(): string {
+    return JSON.stringify(
+      watchdogDefinition({
+        deadlines: this.deadlines,
+        defaultSeconds: WATCHDOG_DEFAULT_SECONDS,
+        workflowAuditTable: this.tables.workflowAudit,
+      }),
+    );
+  }
+
+  /**
+   * Lets the run deadlines pass: every watchdog execution's Wait ends, it reads its run and ends
+   * (RunEnded when the run finished, RunOverdue when it is still Running). Waits until none runs.
+   */
+  async elapseRunDeadlines(timeoutMs = 60_000) {
+    this.watchdog.elapseWaits();
+    await this.until(
+      async () => this.watchdog.runningCount() === 0,
+      'the run watchdog executions to end',
+      timeoutMs,
+    );
+    return this.watchdog.executions();
   }
 
   /** Puts WorkflowRequested on the bus, as a user, schedule or the CLI would. */
@@ -586,6 +668,11 @@ export class AwsHarness {
         (d) => `bus dead letter (${d.target}): ${d.envelope['detail-type']}: ${d.error}`,
       ),
       ...this.wrapper.violations.map((v) => `wrapper: ${v}`),
+      ...this.watchdog.violations.map((v) => `watchdog: ${v}`),
+      ...this.watchdog
+        .executions()
+        .filter((e) => e.status === 'FAILED')
+        .map((e) => `watchdog execution ${e.name} failed: ${e.error}: ${e.cause} (input ${e.input})`),
       ...this.ssm.violations.map((v) => `ssm: ${v}`),
       ...this.ssm.runs
         .filter((r) => r.exitCode !== 0)
@@ -705,6 +792,9 @@ export class AwsHarness {
     return {
       lambda,
       wrapperTransitions: this.wrapper.executions().reduce((n, e) => n + e.transitions, 0),
+      /** Run watchdog transitions so far (a run's Wait is entered at once; the rest after its deadline). */
+      watchdogTransitions: this.watchdog.executions().reduce((n, e) => n + e.transitions, 0),
+      watchdogExecutions: this.watchdog.executions().length,
       putEvents: {
         requests: accepted.length,
         entries: accepted.reduce((n, r) => n + r.entries, 0),
@@ -717,6 +807,8 @@ export class AwsHarness {
       stepFunctionsApi: { ...this.stepFunctionsApi },
       putLogEvents: this.logs.puts,
       logBytes: this.logs.ingestedBytes,
+      /** What the functions wrote to their logs (CloudWatch Logs ingests it from Lambda). */
+      handlerLogBytes: Buffer.byteLength(this.handlerLogs.raw()),
       secretsCalls: this.secrets.reads.length,
     };
   }
@@ -750,6 +842,7 @@ export class AwsHarness {
     this.bus?.close();
     this.ssm?.close();
     await this.wrapper?.dispose();
+    await this.watchdog?.dispose();
     // Jobs still running when the test ended (a failed test): kill them, never leave them behind.
     for (const h of this.hosts) await killLeftoverJobs(h.config.spoolDir);
     this.handlerLogs.restore();

@@ -52,14 +52,15 @@ describe.skipIf(!ddb.endpoint)('AWS path: a 1,000-job parallel stage', () => {
       stage1.every((j) => j.execution_status === 'Completed' && j.attempt === 1 && j.exit_code === 0),
     ).toBe(true);
 
-    // max_concurrency held: never above the limit. (How close to the limit it runs is a timing
-    // property, measured by `npm run bench` as aws.large_stage.peak_overlap: on a loaded machine it
-    // says nothing about correctness, so no test asserts it.)
+    // max_concurrency held: never above the limit, by the audit rows' start and end times (the
+    // agent's; each lies within the time the job held its slot, so they can only under-state the
+    // overlap, never invent one). How
+    // close to the limit the stage runs is a timing property, which a loaded machine changes: `npm
+    // run bench` measures it (aws.large_stage.peak_overlap_ratio); no test asserts it.
     const peak = peakOverlap(
       stage1.map((j) => [Date.parse(j.execution_start_ts ?? ''), Date.parse(j.execution_end_ts ?? '')]),
     );
     expect(peak).toBeLessThanOrEqual(MAX_CONCURRENCY);
-    expect(peak).toBeGreaterThanOrEqual(1);
     // Stage 2 started after the last job of stage 1 ended.
     const last = Math.max(...stage1.map((j) => Date.parse(j.execution_end_ts ?? '')));
     const next = jobs.find((j) => j.stage === 2);

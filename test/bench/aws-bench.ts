@@ -16,17 +16,23 @@ export interface AwsBenchResult {
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
 
-function perJob(u: AwsUsage, r: CostReport): Record<string, number> {
+/** Requests per job per service: the counts behind the cost table, unpriced. */
+function perJob(u: AwsUsage): Record<string, unknown> {
   const per = (n: number) => round(n / u.jobs, 3);
-  const unit = (service: string, unitStart: string) =>
-    r.lines.find((l) => l.service === service && l.unit.startsWith(unitStart))?.perJob ?? 0;
   return {
     lambda_invocations: per(Object.values(u.lambda).reduce((n, f) => n + f.invocations, 0)),
-    state_transitions: round(unit('Step Functions', 'state'), 3),
+    lambda_invocations_by_function: Object.fromEntries(
+      Object.entries(u.lambda).map(([name, f]) => [name, per(f.invocations)]),
+    ),
+    state_transitions: per(u.wrapperTransitions + u.watchdogTransitions),
+    state_transitions_wrapper: per(u.wrapperTransitions),
+    state_transitions_watchdog: per(u.watchdogTransitions),
     put_events_entries: per(u.putEvents.entries),
-    sqs_requests: round(unit('SQS', 'requests'), 3),
-    dynamodb_wru: round(unit('DynamoDB', 'write'), 3),
-    dynamodb_rru: round(unit('DynamoDB', 'read'), 3),
+    put_events_requests: per(u.putEvents.requests),
+    sqs_requests: per(u.sqs.requests - u.sqs.emptyReceives),
+    sqs_empty_receives: per(u.sqs.emptyReceives),
+    dynamodb_wru: per(u.dynamo.wru + u.dynamo.failedWriteUnits),
+    dynamodb_rru: per(u.dynamo.rru),
     ssm_commands: per(u.ssmCommands),
     put_log_events: per(u.putLogEvents),
   };
@@ -71,7 +77,7 @@ export function runAwsBench(root: string, workDir: string): AwsBenchResult | { s
       jobs: u.jobs,
       cost_per_1000_jobs_usd: round(c.usdPer1000Jobs, 5),
       transitions_per_successful_job: round(c.transitionsPerSuccessfulJob, 3),
-      per_job: perJob(u, c),
+      per_job: perJob(u),
       usd_per_1000_jobs_by_service: Object.fromEntries(
         c.lines.map((l) => [`${l.service} ${l.unit}`.replace(/ \(.*\)$/, ''), round(l.usdPer1000Jobs, 6)]),
       ),

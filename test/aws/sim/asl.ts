@@ -219,3 +219,64 @@ export function errorMatches(errorEquals: readonly string[], error: string): boo
   if (errorEquals.includes('States.ALL')) return true;
   return errorEquals.includes('States.TaskFailed') && error !== 'States.Timeout';
 }
+
+/** A Choice Rule (JSONPath query language): a comparison on `Variable`, or And / Or / Not. */
+export interface ChoiceRule {
+  Variable?: string;
+  And?: ChoiceRule[];
+  Or?: ChoiceRule[];
+  Not?: ChoiceRule;
+  Next?: string;
+  [operator: string]: unknown;
+}
+
+const TYPE_TESTS: Record<string, (v: unknown) => boolean> = {
+  IsNull: (v) => v === null,
+  IsString: (v) => typeof v === 'string',
+  IsNumeric: (v) => typeof v === 'number',
+  IsBoolean: (v) => typeof v === 'boolean',
+};
+
+const COMPARISONS: Record<string, (v: unknown, x: unknown) => boolean> = {
+  StringEquals: (v, x) => typeof v === 'string' && v === x,
+  NumericEquals: (v, x) => typeof v === 'number' && v === x,
+  NumericLessThan: (v, x) => typeof v === 'number' && typeof x === 'number' && v < x,
+  NumericGreaterThan: (v, x) => typeof v === 'number' && typeof x === 'number' && v > x,
+  BooleanEquals: (v, x) => typeof v === 'boolean' && v === x,
+};
+
+/**
+ * Whether a Choice Rule holds for `input` (AWS Step Functions developer guide, "Choice workflow
+ * state"): And / Or / Not combine rules, evaluated left to right and stopping at the first that
+ * decides ("the StringEquals rule is only evaluated if $.keyThatMightNotExist exists because of the
+ * preceding IsPresent Choice Rule"); `IsPresent` tests whether the Variable's path selects
+ * anything; any other comparison on a path that selects nothing is a runtime error
+ * (States.Runtime). A comparison of a value of another type is false. Operators not listed here
+ * are an AslError, never a guess.
+ */
+export function choiceMatches(rule: ChoiceRule, input: unknown, context: AslContext): boolean {
+  if (rule.And) return rule.And.every((r) => choiceMatches(r, input, context));
+  if (rule.Or) return rule.Or.some((r) => choiceMatches(r, input, context));
+  if (rule.Not) return !choiceMatches(rule.Not, input, context);
+  if (rule.Variable === undefined) throw new AslError('a Choice Rule needs Variable, And, Or or Not');
+  const ops = Object.keys(rule).filter((k) => k !== 'Variable' && k !== 'Next');
+  if (ops.length !== 1) throw new AslError(`a Choice Rule needs exactly one operator, got ${ops.join(', ')}`);
+  const op = ops[0] as string;
+  const expected = rule[op];
+  if (op === 'IsPresent') {
+    let present = true;
+    try {
+      readPath(rule.Variable, input, context);
+    } catch (err) {
+      if (!(err instanceof AslError)) throw err;
+      present = false;
+    }
+    return present === expected;
+  }
+  const value = readPath(rule.Variable, input, context);
+  const typeTest = TYPE_TESTS[op];
+  if (typeTest) return typeTest(value) === expected;
+  const compare = COMPARISONS[op];
+  if (!compare) throw new AslError(`Choice operator ${op} is not simulated`);
+  return compare(value, expected);
+}
