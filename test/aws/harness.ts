@@ -767,6 +767,7 @@ export class AwsHarness {
     let sqsRequests = 0;
     let emptyReceives = 0;
     const byCaller: Record<string, { wru: number; rru: number }> = {};
+    const byRequest: Record<string, { requests: number; units: number }> = {};
     let wru = 0;
     let rru = 0;
     let failedWriteUnits = 0;
@@ -779,6 +780,7 @@ export class AwsHarness {
       } else if (r.service === 'DynamoDB') {
         const c = byCaller[r.caller] ?? { wru: 0, rru: 0 };
         byCaller[r.caller] = c;
+        byRequest[`${r.caller} ${r.operation}`] = { requests: r.requests, units: r.units + r.failedUnits };
         if (writes.has(r.operation)) {
           c.wru += r.units + r.failedUnits;
           wru += r.units;
@@ -802,7 +804,7 @@ export class AwsHarness {
         billedEvents: accepted.reduce((n, r) => n + Math.max(r.entries, Math.ceil(r.bytes / 65_536)), 0),
       },
       sqs: { requests: sqsRequests, emptyReceives, byOperation: sqsByOperation },
-      dynamo: { wru, rru, failedWriteUnits, byCaller },
+      dynamo: { wru, rru, failedWriteUnits, byCaller, byRequest },
       ssmCommands: this.ssm.commands.length,
       stepFunctionsApi: { ...this.stepFunctionsApi },
       putLogEvents: this.logs.puts,

@@ -33,6 +33,12 @@ function perJob(u: AwsUsage): Record<string, unknown> {
     sqs_empty_receives: per(u.sqs.emptyReceives),
     dynamodb_wru: per(u.dynamo.wru + u.dynamo.failedWriteUnits),
     dynamodb_rru: per(u.dynamo.rru),
+    // Where the request units go: per `caller Operation`, requests and units per job.
+    dynamodb_by_request: Object.fromEntries(
+      Object.entries(u.dynamo.byRequest ?? {})
+        .sort(([, a], [, b]) => b.units - a.units)
+        .map(([k, v]) => [k, { requests: per(v.requests), units: per(v.units) }]),
+    ),
     ssm_commands: per(u.ssmCommands),
     put_log_events: per(u.putLogEvents),
   };

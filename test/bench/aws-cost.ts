@@ -78,6 +78,8 @@ export interface AwsUsage {
     rru: number;
     failedWriteUnits: number;
     byCaller: Record<string, { wru: number; rru: number }>;
+    /** By `caller Operation`: requests and the units they consumed (failed writes included). */
+    byRequest?: Record<string, { requests: number; units: number }>;
   };
   ssmCommands: number;
   stepFunctionsApi: Record<string, number>;
