@@ -40,7 +40,7 @@ import {
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { RsqloEvent } from '../contracts/events.js';
-import type { JobCommand } from '../contracts/jobs.js';
+import type { JobCancel, JobCommand } from '../contracts/jobs.js';
 import {
   logLocation as cloudwatchLocation,
   type LogShipper,
@@ -83,9 +83,11 @@ import {
   ensureSpool,
   isSafeJobRunName,
   listCommands,
+  listSpoolFiles,
   listStates,
   readJson,
   removeFile,
+  SpooledCancel,
   SpooledCommand,
   type SpoolPaths,
   stateFile,
@@ -177,11 +179,26 @@ export interface JobState {
   outcome: Outcome | null;
   reports: Report[];
   done_at: string | null;
+  /** A cancel of this attempt arrived (its reason): the job is killed and reported Cancelled. */
+  cancel_reason?: string | null;
+  /**
+   * Tombstone of an attempt cancelled before it ran here (the cancel came first, or it waited in
+   * the spool): if its command still arrives, its wrapper is told (SendTaskFailure) and nothing runs.
+   */
+  cancelled_before_start?: boolean;
 }
 
 interface Job {
   state: JobState;
   cmd: JobCommand;
+  /** The spooled entry `cmd` came from (rewritten with the live token when one is adopted). */
+  entry: SpooledCommand;
+  /**
+   * Step Functions refused the job's token (TaskTimedOut / TaskDoesNotExist) while its wrapper
+   * execution may still run: a retried Dispatch replaced the token, and the live one is on its way
+   * (tokens/). Until it is adopted or the execution ends, no heartbeat and no task result is sent.
+   */
+  stale?: { reason: string; nextCheck: number; checking: boolean; announced: boolean };
   hosted?: HostedJob;
   adopted?: { pid: number; ticks: string | undefined };
   /** Credentials being fetched / recovery in progress: counts against the concurrency limit. */
@@ -208,6 +225,21 @@ const ADOPT_POLL_MS = 500;
 const REPORT_BACKOFF_BASE_MS = 1000;
 const REPORT_BACKOFF_MAX_MS = 5 * 60_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
+/**
+ * How often a job whose token was refused asks again whether its wrapper execution still runs (the
+ * new token of a retried Dispatch comes within the wrapper's retry backoff, seconds; an execution
+ * that timed out ends within a second, in its Catch states).
+ */
+const STALE_RECHECK_MS = 1000;
+
+/** A spool file's JSON, or undefined when it is missing or unreadable. */
+function safeReadJson(file: string): unknown {
+  try {
+    return readJson(file);
+  } catch {
+    return undefined;
+  }
+}
 
 function backoff(attempts: number, base = REPORT_BACKOFF_BASE_MS, max = REPORT_BACKOFF_MAX_MS): number {
   const ceiling = Math.min(max, base * 2 ** Math.min(attempts - 1, 20));
@@ -274,7 +306,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
   let paths: SpoolPaths;
   let launcher: JobLauncher | undefined;
   let lock: { release(): void } | undefined;
-  let watcher: FSWatcher | undefined;
+  const watchers: FSWatcher[] = [];
   let interval: NodeJS.Timeout | undefined;
   let soon: NodeJS.Timeout | undefined;
   let stopping = false;
@@ -370,6 +402,309 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       }
       accept(entry);
     }
+    scanTokens();
+    scanCancels();
+  }
+
+  // -- another task token for a job (a retried Dispatch) --------------------------------------------
+
+  /** Token files being checked with Step Functions right now. */
+  const checkingTokens = new Set<string>();
+  /** Token files that could not be checked (Step Functions unreachable): when to try again. */
+  const tokenRetryAt = new Map<string, number>();
+
+  /**
+   * The same job submitted again with another task token: the wrapper retried Dispatch, and Step
+   * Functions issued a new token (the old one is refused). Whichever token Step Functions accepts a
+   * heartbeat with is the live one; the job adopts it. SSM may deliver the two commands in either
+   * order, so the test is the heartbeat, never the arrival order.
+   */
+  function scanTokens(): void {
+    for (const f of listSpoolFiles(paths.tokens)) {
+      const file = path.join(paths.tokens, f);
+      if (checkingTokens.has(file) || (tokenRetryAt.get(file) ?? 0) > now()) continue;
+      const m = /^(.+)\.[0-9a-f]{16}\.json$/.exec(f);
+      const r = m ? SpooledCommand.safeParse(safeReadJson(file)) : undefined;
+      if (!m || !r?.success || r.data.command.job_run_name !== m[1]) {
+        log.error('dropping an unreadable token update from the spool', { file });
+        removeFile(file);
+        continue;
+      }
+      const name = m[1] as string;
+      const update = r.data.command;
+      const job = jobs.get(name);
+      if (job) {
+        if (update.task_token === job.cmd.task_token) removeFile(file);
+        else checkToken(file, update.task_token, (live) => live && adoptToken(job, update));
+        continue;
+      }
+      const tomb = readState(name);
+      if (tomb?.cancelled_before_start) {
+        // Cancelled before it ran here: end its wrapper now rather than at its heartbeat timeout.
+        checkToken(file, update.task_token, () => {}, 'the job was cancelled before it started');
+      } else if (!tomb && existsSync(commandFile(paths, name))) {
+        // Its job is not taken yet: next pass.
+      } else {
+        removeFile(file);
+      }
+    }
+  }
+
+  /**
+   * Asks Step Functions about `token` (a heartbeat, or the failure `failCause` for an attempt that
+   * must not run) and removes the file once it has an answer; `then(live)` gets whether the token
+   * is live. Unreachable: the file stays and is tried again later.
+   */
+  function checkToken(file: string, token: string, then: (live: boolean) => void, failCause?: string): void {
+    checkingTokens.add(file);
+    const ask = failCause ? tasks.failure(token, failCause) : tasks.heartbeat(token);
+    void track(ask)
+      .then(
+        (r) => {
+          tokenRetryAt.delete(file);
+          removeFile(file);
+          if (!closed) then(r.outcome === 'delivered');
+        },
+        (err: unknown) => {
+          if (err instanceof TaskCallbackRejectedError) {
+            removeFile(file);
+            return;
+          }
+          tokenRetryAt.set(file, now() + backoff(2, retryBase, retryMax));
+          log.warn('could not check a task token; will retry', { file, error: describeError(err, token) });
+        },
+      )
+      .finally(() => {
+        checkingTokens.delete(file);
+      });
+  }
+
+  function adoptToken(job: Job, update: JobCommand): void {
+    const { state } = job;
+    if (closed || !jobs.has(state.name)) return;
+    job.cmd = {
+      ...job.cmd,
+      task_token: update.task_token,
+      ...(update.execution_arn ? { execution_arn: update.execution_arn } : {}),
+    };
+    job.entry = { ...job.entry, command: job.cmd };
+    // The command file holds the token (never the state file): a restarted daemon uses the live one.
+    writeFileAtomic(commandFile(paths, state.name), JSON.stringify(job.entry));
+    job.stale = undefined;
+    job.nextHeartbeat = now() + heartbeatEveryMs(job.cmd);
+    job.retries.delete('task');
+    log.info('adopted the live task token of a retried dispatch', {
+      job_run_name: state.name,
+      task_token: redactToken(update.task_token),
+    });
+    scheduleTick();
+  }
+
+  /**
+   * Step Functions refused this job's token. If its wrapper execution still runs, the token was
+   * replaced (a retried Dispatch) and the live one is on its way: wait for it, leaving the job alone.
+   * If the execution ended (timed out, heartbeat lost, stopped), the attempt is over: the job is
+   * killed and nothing more is reported. Without an execution ARN (an older dispatcher) or a way to
+   * ask, a refused token is final, as before.
+   */
+  function tokenRefused(job: Job, reason: string): void {
+    if (!job.cmd.execution_arn || !tasks.executionRunning) {
+      attemptOver(job, reason);
+      return;
+    }
+    job.stale ??= { reason, nextCheck: 0, checking: false, announced: false };
+    checkStale(job);
+  }
+
+  function checkStale(job: Job): void {
+    const st = job.stale;
+    const arn = job.cmd.execution_arn;
+    if (!st || st.checking || closed || now() < st.nextCheck || !arn || !tasks.executionRunning) return;
+    st.checking = true;
+    void track(tasks.executionRunning(arn))
+      .then(
+        (running) => {
+          if (job.stale !== st) return; // a live token was adopted meanwhile
+          if (running) {
+            if (!st.announced)
+              log.info('task token refused but the attempt still runs; waiting for its live token', {
+                job_run_name: job.state.name,
+                reason: st.reason,
+              });
+            st.announced = true;
+            st.nextCheck = now() + STALE_RECHECK_MS;
+            return;
+          }
+          job.stale = undefined;
+          attemptOver(job, st.reason);
+        },
+        (err: unknown) => {
+          if (job.stale !== st) return;
+          if (err instanceof TaskCallbackRejectedError) {
+            // Cannot tell (e.g. no permission to ask): a refused token is final, as before.
+            job.stale = undefined;
+            attemptOver(job, st.reason);
+            return;
+          }
+          st.nextCheck = now() + backoff(2, retryBase, retryMax);
+        },
+      )
+      .finally(() => {
+        st.checking = false;
+        scheduleTick();
+      });
+  }
+
+  /** The attempt is over for the orchestrator: kill a live job, drop a finished one's task result. */
+  function attemptOver(job: Job, reason: string): void {
+    const { state } = job;
+    if (state.outcome) {
+      if (state.reports.some((r) => r.id === 'task')) {
+        log.info('task result not needed: the orchestrator gave up on this attempt', {
+          job_run_name: state.name,
+          reason,
+        });
+        state.reports = state.reports.filter((r) => r.id !== 'task');
+        save(job);
+        scheduleTick();
+      }
+      return;
+    }
+    gaveUp(job, reason);
+  }
+
+  // -- cancel ------------------------------------------------------------------------------------
+
+  /** Cancels of jobs this daemon never got, being reported: when to try again. */
+  const cancelRetryAt = new Map<string, number>();
+  const reportingCancels = new Set<string>();
+
+  /**
+   * "Stop this attempt" (its run was cancelled): a job waiting in the spool never starts, a running
+   * one is killed, and either is reported Cancelled (JobFinished + SendTaskFailure) once its
+   * process tree is gone. A cancel for a job not here yet is reported at once and remembered, so
+   * the job never runs if its command still comes.
+   */
+  function scanCancels(): void {
+    for (const f of listSpoolFiles(paths.cancels)) {
+      const file = path.join(paths.cancels, f);
+      const name = f.slice(0, -'.json'.length);
+      if (reportingCancels.has(name) || (cancelRetryAt.get(name) ?? 0) > now()) continue;
+      const r = SpooledCancel.safeParse(safeReadJson(file));
+      if (!r.success || r.data.cancel.job_run_name !== name) {
+        log.error('dropping an unreadable cancel from the spool', { file });
+        removeFile(file);
+        continue;
+      }
+      const job = jobs.get(name);
+      if (job) {
+        requestCancel(job, r.data.cancel.reason);
+        removeFile(file);
+        continue;
+      }
+      if (readState(name)) {
+        removeFile(file); // finished already
+        continue;
+      }
+      cancelBeforeArrival(r.data, file);
+    }
+  }
+
+  function requestCancel(job: Job, reason: string): void {
+    const { state } = job;
+    if (state.outcome || state.gave_up || state.cancel_reason) return;
+    state.cancel_reason = reason;
+    save(job);
+    log.info('cancel received; stopping the job', { job_run_name: state.name, phase: state.phase });
+    applyCancel(job);
+  }
+
+  /** Acts on a job's cancel: an unstarted job ends Cancelled, a running one is killed. */
+  function applyCancel(job: Job): void {
+    const { state } = job;
+    if (!state.cancel_reason || state.outcome || state.gave_up) return;
+    if (state.phase === 'accepted') {
+      if (!job.busy)
+        finish(job, {
+          status: 'Cancelled',
+          exit_code: null,
+          error: state.cancel_reason,
+          started_at: null,
+          finished_at: new Date(now()).toISOString(),
+        });
+    } else if (state.killed_for === null) {
+      kill(job, 'cancel', `the run was cancelled (${state.cancel_reason}); killing the job`);
+    }
+  }
+
+  function cancelBeforeArrival(entry: SpooledCancel, file: string): void {
+    const c = entry.cancel;
+    reportingCancels.add(c.job_run_name);
+    const at = new Date(now()).toISOString();
+    const event = agentJobFinished(
+      c,
+      { status: 'Cancelled', exitCode: null, error: c.reason, startedAt: null, finishedAt: at },
+      {
+        instanceId: config.instanceId ?? entry.instance_id ?? hostname(),
+        commandId: null,
+        logLocation: null,
+      },
+    );
+    void track(events.publish([event]))
+      .then(
+        () => {
+          if (closed) return;
+          writeFileAtomic(stateFile(paths, c.job_run_name), JSON.stringify(cancelTombstone(c, at)));
+          removeFile(file);
+          cancelRetryAt.delete(c.job_run_name);
+          log.info('cancel of a job not received yet: reported Cancelled; it will not run', {
+            job_run_name: c.job_run_name,
+          });
+        },
+        (err: unknown) => {
+          cancelRetryAt.set(c.job_run_name, now() + backoff(2, retryBase, retryMax));
+          log.warn('report not delivered; will retry', {
+            job_run_name: c.job_run_name,
+            report: 'cancelled',
+            error: describeError(err),
+          });
+        },
+      )
+      .finally(() => {
+        reportingCancels.delete(c.job_run_name);
+      });
+  }
+
+  function cancelTombstone(c: JobCancel, at: string): JobState {
+    return {
+      v: 1,
+      name: c.job_run_name,
+      phase: 'done',
+      accepted_at: at,
+      log_file: path.join(config.logDir, c.workflow_execution_id, `${c.job_key}.a${c.attempt}.log`),
+      exit_file: path.join(paths.exits, c.workflow_execution_id),
+      stream: logStreamName(c.job_run_name),
+      instance_id: config.instanceId ?? hostname(),
+      command_id: null,
+      pid: null,
+      start_ticks: null,
+      started_at: null,
+      killed_for: 'cancel',
+      gave_up: null,
+      shipped: 0,
+      logs_final: true,
+      outcome: {
+        status: 'Cancelled',
+        exit_code: null,
+        error: c.reason,
+        started_at: null,
+        finished_at: at,
+      },
+      reports: [],
+      done_at: at,
+      cancel_reason: c.reason,
+      cancelled_before_start: true,
+    };
   }
 
   function accept(entry: SpooledCommand): void {
@@ -396,7 +731,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       reports: [],
       done_at: null,
     };
-    const job = newJob(state, cmd);
+    const job = newJob(state, entry);
     jobs.set(state.name, job);
     save(job);
     log.info('job accepted', {
@@ -406,10 +741,12 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     });
   }
 
-  function newJob(state: JobState, cmd: JobCommand): Job {
+  function newJob(state: JobState, entry: SpooledCommand): Job {
+    const cmd = entry.command;
     return {
       state,
       cmd,
+      entry,
       busy: false,
       startNotBefore: 0,
       startFailures: 0,
@@ -453,10 +790,48 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     return { path: scriptPath };
   }
 
+  /**
+   * Before a job starts: is its attempt still live? SSM holds a command for up to its delivery
+   * timeout, longer than a heartbeat: a command can arrive after the wrapper gave up on the attempt
+   * (and a retry attempt may already run elsewhere). A heartbeat with the job's token answers it:
+   * accepted, the job may start; refused, it never runs (unless a retried Dispatch replaced the
+   * token: then it waits for the live one). Unreachable: the job waits and asks again.
+   */
+  async function confirmLive(job: Job): Promise<boolean> {
+    const token = job.cmd.task_token;
+    try {
+      const r = await tasks.heartbeat(token);
+      if (r.outcome === 'delivered') {
+        job.nextHeartbeat = now() + heartbeatEveryMs(job.cmd);
+        return true;
+      }
+      log.warn('the attempt is no longer live: the job is not started', {
+        job_run_name: job.state.name,
+        reason: r.reason,
+      });
+      tokenRefused(job, r.reason);
+      return false;
+    } catch (err) {
+      if (err instanceof TaskCallbackRejectedError) {
+        gaveUp(job, 'rejected');
+        return false;
+      }
+      job.startFailures++;
+      job.startNotBefore = now() + backoff(job.startFailures, 1000, 60_000);
+      log.warn('cannot tell whether the attempt is live (Step Functions unreachable); the job waits', {
+        job_run_name: job.state.name,
+        error: describeError(err, token),
+      });
+      return false;
+    }
+  }
+
   async function launch(job: Job): Promise<void> {
     const { cmd, state } = job;
     job.busy = true;
     try {
+      if (!(await confirmLive(job))) return;
+      if (closed || stopping || state.gave_up || state.phase !== 'accepted' || state.cancel_reason) return;
       const script = scriptProblem(cmd);
       let problem = 'problem' in script ? script.problem : undefined;
       let creds: Record<string, string> = {};
@@ -477,7 +852,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
           problem = `cannot get the database credentials: ${message}`;
         }
       }
-      if (closed || stopping || state.gave_up || state.phase !== 'accepted') return;
+      if (closed || stopping || state.gave_up || state.phase !== 'accepted' || state.cancel_reason) return;
       if (problem || !('path' in script)) {
         log.warn('job cannot start', { job_run_name: state.name, error: problem });
         finish(job, {
@@ -573,13 +948,38 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       ...o,
       killedFor: o.killedFor ?? job.state.killed_for ?? undefined,
     });
-    finish(job, {
+    finishWhenTreeGone(job, {
       status,
       exit_code: o.exitCode,
       error,
       started_at: started,
       finished_at: o.finishedAt.toISOString(),
     });
+  }
+
+  /**
+   * `finish`, but a cancelled job only once its whole process tree is gone: its main process ending
+   * is not enough (children it started may still be dying, or have escaped its group). Reporting it
+   * Cancelled earlier would let a restart start it again beside its previous attempt.
+   */
+  function finishWhenTreeGone(job: Job, outcome: Outcome): void {
+    const { state } = job;
+    if (state.killed_for !== 'cancel' || state.pid === null || state.gave_up) {
+      finish(job, outcome);
+      return;
+    }
+    job.busy = true;
+    void track(
+      killProcessTree(state.pid, graceMs, {
+        startTicks: state.start_ticks ?? undefined,
+        exitKey: state.log_file,
+      }),
+    )
+      .catch(() => {})
+      .then(() => {
+        job.busy = false;
+        finish(job, { ...outcome, finished_at: new Date(now()).toISOString() });
+      });
   }
 
   /** Ends a job from its exit journal line (after a restart), or with an unknown outcome. */
@@ -603,7 +1003,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       killedFor: job.state.killed_for ?? undefined,
       errorTail: exitCode === 0 ? '' : logTail(job.state.log_file),
     });
-    finish(job, {
+    finishWhenTreeGone(job, {
       status,
       exit_code: exitCode,
       error,
@@ -619,7 +1019,12 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     if (job.watch) clearInterval(job.watch);
     job.watch = undefined;
     job.adopted = undefined;
-    const error = outcome.error === null ? null : redact(outcome.error);
+    const error =
+      outcome.status === 'Cancelled' && state.cancel_reason
+        ? redact(state.cancel_reason)
+        : outcome.error === null
+          ? null
+          : redact(outcome.error);
     state.outcome = { ...outcome, error };
     state.phase = 'finished';
     if (state.gave_up) {
@@ -809,7 +1214,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
         writeFileAtomic(stateFile(paths, name), JSON.stringify(state));
         continue;
       }
-      const job = newJob(state, entry.command);
+      const job = newJob(state, entry);
       jobs.set(name, job);
       if (state.outcome) {
         state.phase = 'finished';
@@ -827,7 +1232,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     void track(
       tasks.heartbeat(token).then(
         (r: TaskCallbackResult) => {
-          if (r.outcome === 'gave-up') gaveUp(job, r.reason);
+          if (r.outcome === 'gave-up') tokenRefused(job, r.reason);
         },
         (err: unknown) => {
           if (err instanceof TaskCallbackRejectedError) gaveUp(job, 'rejected');
@@ -840,7 +1245,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     });
   }
 
-  async function deliverOne(job: Job, report: Report): Promise<'delivered' | 'retry'> {
+  async function deliverOne(job: Job, report: Report): Promise<'delivered' | 'retry' | 'stale'> {
     const token = job.cmd.task_token;
     try {
       if (report.kind === 'event') {
@@ -850,11 +1255,17 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
           report.kind === 'task-success'
             ? await tasks.success(token, report.output)
             : await tasks.failure(token, report.cause);
-        if (r.outcome === 'gave-up')
+        if (r.outcome === 'gave-up') {
+          if (job.cmd.execution_arn && tasks.executionRunning) {
+            // Refused: the attempt may have a newer token (a retried Dispatch). Keep the result.
+            tokenRefused(job, r.reason);
+            return 'stale';
+          }
           log.info('task result not needed: the orchestrator gave up on this attempt', {
             job_run_name: job.state.name,
             reason: r.reason,
           });
+        }
       }
       return 'delivered';
     } catch (err) {
@@ -879,6 +1290,8 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     for (const report of job.state.reports) {
       const key = report.id;
       if (job.delivering.has(key)) continue;
+      // A task result waits while the job's token is refused and a live one may come.
+      if (report.kind !== 'event' && job.stale) continue;
       const retry = job.retries.get(key);
       if (!force && retry && retry.nextAt > now()) continue;
       job.delivering.add(key);
@@ -889,6 +1302,8 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
           job.state.reports = job.state.reports.filter((r) => r.id !== key);
           job.retries.delete(key);
           save(job);
+        } else if (result === 'stale') {
+          job.retries.delete(key);
         } else {
           const attempts = (retry?.attempts ?? 0) + 1;
           job.retries.set(key, { attempts, nextAt: now() + backoff(attempts, retryBase, retryMax) });
@@ -957,7 +1372,11 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
             markDone(job);
             continue;
           }
-          if (!stopping && t >= job.startNotBefore && running() < config.maxConcurrency) {
+          if (state.cancel_reason) {
+            applyCancel(job);
+            continue;
+          }
+          if (!stopping && !job.stale && t >= job.startNotBefore && running() < config.maxConcurrency) {
             void track(
               launch(job).catch((err: unknown) => {
                 log.error('starting a job failed; will retry', {
@@ -970,7 +1389,9 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
             );
           }
         }
-        const live = !state.outcome && !state.gave_up;
+        if (job.stale) checkStale(job);
+        if (state.cancel_reason && state.phase !== 'accepted') applyCancel(job);
+        const live = !state.outcome && !state.gave_up && !job.stale;
         if (live && !stopping && !job.heartbeating && t >= job.nextHeartbeat) heartbeat(job);
         if (
           state.phase === 'running' &&
@@ -1009,6 +1430,16 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       if (s?.phase === 'done' && s.done_at && Date.parse(s.done_at) < limit)
         removeFile(stateFile(paths, name));
     }
+    // Token updates and cancels nobody could use (their job never came, or finished long ago).
+    for (const dir of [paths.tokens, paths.cancels])
+      for (const f of listDir(dir)) {
+        const file = path.join(dir, f);
+        try {
+          if (statSync(file).mtimeMs < limit) removeFile(file);
+        } catch {
+          // gone
+        }
+      }
     const busyJournals = new Set([...jobs.values()].map((j) => j.state.exit_file));
     for (const name of listDir(paths.exits)) {
       const file = path.join(paths.exits, name);
@@ -1045,11 +1476,15 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
           ),
         );
       }
-      try {
-        watcher = watch(paths.jobs, () => scheduleTick(10));
-        watcher.on('error', () => {});
-      } catch {
-        // no inotify: the periodic scan still finds jobs
+      // New jobs, token updates and cancels are noticed at once (a cancel must not wait a pass).
+      for (const dir of [paths.jobs, paths.tokens, paths.cancels]) {
+        try {
+          const w = watch(dir, () => scheduleTick(10));
+          w.on('error', () => {});
+          watchers.push(w);
+        } catch {
+          // no inotify: the periodic scan still finds them
+        }
       }
       interval = setInterval(tick, pollMs);
       log.info('rsqlo-agent serving', {
@@ -1063,7 +1498,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     async stop() {
       if (closed) return;
       stopping = true;
-      watcher?.close();
+      for (const w of watchers) w.close();
       clearInterval(interval);
       // Last chance to deliver: everything pending, now, for at most shutdownFlushSeconds.
       const deadline = now() + config.shutdownFlushSeconds * 1000;

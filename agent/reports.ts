@@ -16,7 +16,13 @@ export interface JobPlace {
 /** A job's final status and its error text (null when it completed). */
 export type FinalStatus = 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled';
 
-function base(cmd: JobCommand, id: string, at: string) {
+/** What the reports need to know of an attempt: its identity (a JobCommand, or a JobCancel). */
+export type AttemptIdentity = Pick<
+  JobCommand,
+  'workflow_id' | 'workflow_execution_id' | 'job_key' | 'job_name' | 'stage' | 'attempt'
+>;
+
+function base(cmd: AttemptIdentity, id: string, at: string) {
   return {
     version: EVENT_VERSION,
     event_id: id,
@@ -31,7 +37,7 @@ function base(cmd: JobCommand, id: string, at: string) {
 }
 
 /** JobStarted for an attempt that started at `startedAt` (ISO). */
-export function agentJobStarted(cmd: JobCommand, startedAt: string, place: JobPlace): RsqloEvent {
+export function agentJobStarted(cmd: AttemptIdentity, startedAt: string, place: JobPlace): RsqloEvent {
   return {
     detailType: 'JobStarted',
     detail: {
@@ -49,7 +55,7 @@ export function agentJobStarted(cmd: JobCommand, startedAt: string, place: JobPl
  * report as the engine). `startedAt` null: the script never started (and ran on no instance).
  */
 export function agentJobFinished(
-  cmd: JobCommand,
+  cmd: AttemptIdentity,
   r: {
     status: FinalStatus;
     exitCode: number | null;

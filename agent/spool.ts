@@ -6,6 +6,10 @@
  * <spool>/state/<job_run_name>.json  the daemon's record of each job: phase, pid, log offset
  *                                    shipped, outcome, and the reports not yet delivered
  * <spool>/exits/<execution>          exit journals (agent/job-runner.ts), one per workflow run
+ * <spool>/tokens/<job_run_name>.<h>.json  the same job submitted again with another task token
+ *                                    (a retried Dispatch); the daemon adopts the one Step
+ *                                    Functions still accepts
+ * <spool>/cancels/<job_run_name>.json  "stop this attempt" (a cancelled run)
  * ```
  *
  * Every file is written whole (temp file + rename), so a crash leaves the old or the new version,
@@ -14,7 +18,7 @@
  * task token) is deleted and its state file stays for a while as a tombstone, so a late
  * redelivery is still recognised and never runs the job again.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chownSync,
   closeSync,
@@ -32,7 +36,7 @@ import {
 import path from 'node:path';
 import { z } from 'zod';
 import { SAFE_ID_PATTERN } from '../contracts/common.js';
-import { JobCommand } from '../contracts/jobs.js';
+import { JobCancel, JobCommand } from '../contracts/jobs.js';
 
 /** The spool's folders. */
 export interface SpoolPaths {
@@ -40,6 +44,8 @@ export interface SpoolPaths {
   jobs: string;
   state: string;
   exits: string;
+  tokens: string;
+  cancels: string;
 }
 
 /** The folders of a spool rooted at `root`. */
@@ -49,13 +55,16 @@ export function spoolPaths(root: string): SpoolPaths {
     jobs: path.join(root, 'jobs'),
     state: path.join(root, 'state'),
     exits: path.join(root, 'exits'),
+    tokens: path.join(root, 'tokens'),
+    cancels: path.join(root, 'cancels'),
   };
 }
 
 /** Creates the spool's folders (mode 0700: the task tokens are in there). */
 export function ensureSpool(root: string): SpoolPaths {
   const p = spoolPaths(root);
-  for (const dir of [p.root, p.jobs, p.state, p.exits]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const dir of [p.root, p.jobs, p.state, p.exits, p.tokens, p.cancels])
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   return p;
 }
 
@@ -75,6 +84,16 @@ export const SpooledCommand = z.object({
   command: JobCommand,
 });
 export type SpooledCommand = z.infer<typeof SpooledCommand>;
+
+/** A submitted cancel as `submit` spools it. */
+export const SpooledCancel = z.object({
+  v: z.literal(1),
+  submitted_at: z.string(),
+  instance_id: z.string().nullable(),
+  command_id: z.string().nullable(),
+  cancel: JobCancel,
+});
+export type SpooledCancel = z.infer<typeof SpooledCancel>;
 
 /** Writes `data` to a temp file in `dir` and returns its path (fsynced, mode 0600). */
 function writeTemp(dir: string, base: string, data: string, owner?: { uid: number; gid: number }): string {
@@ -115,42 +134,136 @@ export function stateFile(p: SpoolPaths, jobRunName: string): string {
   return path.join(p.state, `${jobRunName}.json`);
 }
 
-/**
- * Spools a command once: `queued` the first time, `duplicate` when this job run is already in the
- * spool or was run already (its tombstone exists). When run as root (SSM runs `submit` as root),
- * the file is handed to the spool folder's owner, the daemon's user.
- */
-export function spoolCommand(root: string, entry: SpooledCommand): 'queued' | 'duplicate' {
-  const p = spoolPaths(root);
-  const name = entry.command.job_run_name;
-  if (!isSafeJobRunName(name))
-    throw new Error(`job_run_name ${JSON.stringify(name)} is not a safe file name`);
-  let owner: { uid: number; gid: number } | undefined;
-  if (process.getuid?.() === 0) {
-    const st = statSync(p.jobs);
-    if (st.uid !== 0) owner = { uid: st.uid, gid: st.gid };
+/** Path of a job's cancel file. */
+export function cancelFile(p: SpoolPaths, jobRunName: string): string {
+  return path.join(p.cancels, `${jobRunName}.json`);
+}
+
+/** Short digest of a task token, for file names (never the token itself). */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+}
+
+/** Path of a token update file: the job submitted again with the token whose digest is `digest`. */
+export function tokenFile(p: SpoolPaths, jobRunName: string, digest: string): string {
+  return path.join(p.tokens, `${jobRunName}.${digest}.json`);
+}
+
+/** The owner to give files written as root (the spool folder's owner, the daemon's user). */
+function spoolOwner(p: SpoolPaths): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const st = statSync(p.jobs);
+  return st.uid !== 0 ? { uid: st.uid, gid: st.gid } : undefined;
+}
+
+/** A folder added to the spool after the daemon created it (an update): made, and given to its owner. */
+function ensureDir(dir: string, owner: { uid: number; gid: number } | undefined): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    if (owner) chownSync(dir, owner.uid, owner.gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  const target = commandFile(p, name);
-  const tmp = writeTemp(p.jobs, name, JSON.stringify(entry), owner);
+}
+
+/** Creates `target` holding `data` unless it exists (temp file + link): true when this call made it. */
+function createOnce(
+  dir: string,
+  target: string,
+  data: string,
+  owner?: { uid: number; gid: number },
+): boolean {
+  const tmp = writeTemp(dir, path.basename(target), data, owner);
   try {
     linkSync(tmp, target);
+    return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'duplicate';
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   } finally {
     unlinkSync(tmp);
   }
+}
+
+/**
+ * Spools a command once: `queued` the first time, `duplicate` when this job run is already in the
+ * spool or was run already (its tombstone exists). A job submitted again with ANOTHER task token
+ * (the wrapper retried Dispatch: Step Functions issued a new token and no longer accepts the old
+ * one) is `token`: the command is kept in `tokens/` for the daemon, which adopts whichever token
+ * Step Functions still accepts. When run as root (SSM runs `submit` as root), files are handed to
+ * the spool folder's owner, the daemon's user.
+ */
+export function spoolCommand(root: string, entry: SpooledCommand): 'queued' | 'duplicate' | 'token' {
+  const p = spoolPaths(root);
+  const name = entry.command.job_run_name;
+  if (!isSafeJobRunName(name))
+    throw new Error(`job_run_name ${JSON.stringify(name)} is not a safe file name`);
+  const owner = spoolOwner(p);
+  const target = commandFile(p, name);
+  const data = JSON.stringify(entry);
+  const token = entry.command.task_token;
+  if (!createOnce(p.jobs, target, data, owner)) {
+    let spooled: string | undefined;
+    try {
+      spooled = SpooledCommand.safeParse(readJson(target)).data?.command.task_token;
+    } catch {
+      // being replaced or removed right now: keep the new token, the daemon sorts it out
+    }
+    return spooled === token ? 'duplicate' : keepToken(p, name, token, data, owner);
+  }
   // The daemon writes the tombstone before it deletes a finished job's command file: if there is
-  // one, this is a late redelivery.
+  // one, this is a late redelivery (or the job was cancelled before it arrived).
   if (exists(stateFile(p, name))) {
     try {
       unlinkSync(target);
     } catch {
       // the daemon removed it already
     }
-    return 'duplicate';
+    return keepToken(p, name, token, data, owner);
   }
   return 'queued';
+}
+
+function keepToken(
+  p: SpoolPaths,
+  name: string,
+  token: string,
+  data: string,
+  owner: { uid: number; gid: number } | undefined,
+): 'token' | 'duplicate' {
+  ensureDir(p.tokens, owner);
+  return createOnce(p.tokens, tokenFile(p, name, tokenDigest(token)), data, owner) ? 'token' : 'duplicate';
+}
+
+/** Spools a cancel once (`queued`; `duplicate` when one is already waiting). */
+export function spoolCancel(root: string, entry: SpooledCancel): 'queued' | 'duplicate' {
+  const p = spoolPaths(root);
+  const name = entry.cancel.job_run_name;
+  if (!isSafeJobRunName(name))
+    throw new Error(`job_run_name ${JSON.stringify(name)} is not a safe file name`);
+  const owner = spoolOwner(p);
+  ensureDir(p.cancels, owner);
+  return createOnce(p.cancels, cancelFile(p, name), JSON.stringify(entry), owner) ? 'queued' : 'duplicate';
+}
+
+/** Files of a folder of the spool that are `.json` and not temp files, oldest first. */
+export function listSpoolFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: Array<{ file: string; mtime: number }> = [];
+  for (const f of names) {
+    if (!f.endsWith('.json') || f.startsWith('.')) continue;
+    try {
+      out.push({ file: f, mtime: statSync(path.join(dir, f)).mtimeMs });
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out.sort((a, b) => a.mtime - b.mtime || (a.file < b.file ? -1 : 1)).map((x) => x.file);
 }
 
 function exists(file: string): boolean {

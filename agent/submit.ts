@@ -1,9 +1,11 @@
 /**
  * `rsqlo-agent submit --job-env VAR | --job-file FILE`: what the SSM document runs on the agent
  * host (runtime/aws/ssm-document.ts). It decodes and validates one JobCommand and drops it into the
- * daemon's spool, atomically and at most once per job run name (a redelivered command is a no-op),
+ * daemon's spool, atomically and at most once per job run name (a redelivered command is a no-op;
+ * the same job with another task token, from a retried Dispatch, is kept for the daemon to adopt),
  * then exits: it never starts the job itself, so the SSM command ends in well under a second and
- * the job's lifetime is the daemon's business.
+ * the job's lifetime is the daemon's business. The same parameter may carry a JobCancel
+ * (`"kind": "cancel"`, a cancelled run): it is spooled for the daemon, which kills that attempt.
  *
  * The command carries a task token: it is never printed, and error messages name fields, never
  * values.
@@ -11,10 +13,21 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ContractError, parseContract } from '../contracts/common.js';
-import { type JobCommand, JobCommand as JobCommandSchema } from '../contracts/jobs.js';
+import {
+  type JobCancel,
+  JobCancel as JobCancelSchema,
+  type JobCommand,
+  JobCommand as JobCommandSchema,
+} from '../contracts/jobs.js';
 import { JOB_ENV_VAR } from '../runtime/aws/ssm-document.js';
 import { configPath, loadAgentConfig } from './config.js';
-import { isSafeJobRunName, type SpooledCommand, spoolCommand } from './spool.js';
+import {
+  isSafeJobRunName,
+  type SpooledCancel,
+  type SpooledCommand,
+  spoolCancel,
+  spoolCommand,
+} from './spool.js';
 
 /** The largest job command accepted, encoded (base64 JSON) or as a file: 64 KiB. */
 export const MAX_JOB_BYTES = 65_536;
@@ -24,38 +37,68 @@ export class InvalidJobError extends Error {
   override name = 'InvalidJobError';
 }
 
-/** Parses a job command from its JSON text. */
-export function parseJobJson(text: string, source: string): JobCommand {
-  let json: unknown;
+/** What `submit` hands the daemon: a job to run, or "stop this attempt". */
+export type AgentInstruction = { kind: 'job'; command: JobCommand } | { kind: 'cancel'; cancel: JobCancel };
+
+function parseJson(text: string, source: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     // JSON.parse's message quotes the input, which holds the task token.
     throw new InvalidJobError(`${source} is not valid JSON`);
   }
-  let cmd: JobCommand;
+}
+
+function checkName(name: string, source: string, what: string): void {
+  if (!isSafeJobRunName(name))
+    throw new InvalidJobError(
+      `${source} is not a valid ${what}: job_run_name may only contain letters, digits, "_", "." and "-"`,
+    );
+}
+
+/** Parses a job command from its JSON text. */
+export function parseJobJson(text: string, source: string): JobCommand {
+  const instruction = parseInstructionJson(text, source);
+  if (instruction.kind !== 'job') throw new InvalidJobError(`${source} is a cancel, not a job command`);
+  return instruction.command;
+}
+
+/** Parses a job command or a cancel (`"kind": "cancel"`) from its JSON text. */
+export function parseInstructionJson(text: string, source: string): AgentInstruction {
+  const json = parseJson(text, source);
+  const isCancel =
+    typeof json === 'object' && json !== null && (json as { kind?: unknown }).kind === 'cancel';
   try {
-    cmd = parseContract(JobCommandSchema, json, `${source} is not a valid job command`);
+    if (isCancel) {
+      const cancel = parseContract(JobCancelSchema, json, `${source} is not a valid job cancel`);
+      checkName(cancel.job_run_name, source, 'job cancel');
+      return { kind: 'cancel', cancel };
+    }
+    const command = parseContract(JobCommandSchema, json, `${source} is not a valid job command`);
+    checkName(command.job_run_name, source, 'job command');
+    return { kind: 'job', command };
   } catch (err) {
     if (err instanceof ContractError) throw new InvalidJobError(err.message);
     throw err;
   }
-  if (!isSafeJobRunName(cmd.job_run_name))
-    throw new InvalidJobError(
-      `${source} is not a valid job command: job_run_name may only contain letters, digits, "_", "." and "-"`,
-    );
-  return cmd;
 }
 
 /** Decodes the SSM parameter's value: base64 of the JSON JobCommand. */
 export function decodeJob(value: string, source: string): JobCommand {
+  const instruction = decodeInstruction(value, source);
+  if (instruction.kind !== 'job') throw new InvalidJobError(`${source} is a cancel, not a job command`);
+  return instruction.command;
+}
+
+/** Decodes the SSM parameter's value: base64 of the JSON JobCommand or JobCancel. */
+export function decodeInstruction(value: string, source: string): AgentInstruction {
   const trimmed = value.trim();
   if (trimmed === '') throw new InvalidJobError(`${source} is empty`);
   if (trimmed.length > MAX_JOB_BYTES)
     throw new InvalidJobError(`${source} is ${trimmed.length} bytes; the limit is ${MAX_JOB_BYTES}`);
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 === 1)
     throw new InvalidJobError(`${source} is not base64 (expected the base64-encoded JSON job command)`);
-  return parseJobJson(Buffer.from(trimmed, 'base64').toString('utf8'), `${source} (decoded)`);
+  return parseInstructionJson(Buffer.from(trimmed, 'base64').toString('utf8'), `${source} (decoded)`);
 }
 
 /** The SSM command id, when the submit step runs in SSM's per-command folder (…/<command id>/…). */
@@ -106,12 +149,12 @@ export function submitMain(argv: string[], io: SubmitIo): number {
     return 2;
   }
   try {
-    let cmd: JobCommand;
+    let instruction: AgentInstruction;
     if (opts['job-env'] !== undefined) {
       const name = opts['job-env'];
       const value = io.env[name];
       if (value === undefined) throw new InvalidJobError(`environment variable ${name} is not set`);
-      cmd = decodeJob(value, `environment variable ${name}`);
+      instruction = decodeInstruction(value, `environment variable ${name}`);
     } else {
       const file = opts['job-file'] as string;
       let text: string;
@@ -126,31 +169,46 @@ export function submitMain(argv: string[], io: SubmitIo): number {
           `cannot read job file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
         );
       }
-      cmd = parseJobJson(text, `job file ${file}`);
+      instruction = parseInstructionJson(text, `job file ${file}`);
     }
     const spool = opts.spool ?? loadAgentConfig(configPath(opts.config, io.env)).spoolDir;
-    const entry: SpooledCommand = {
-      v: 1,
+    const seen = {
+      v: 1 as const,
       submitted_at: new Date().toISOString(),
       instance_id: io.env.AWS_SSM_INSTANCE_ID || null,
       command_id: ssmCommandId(io.cwd),
-      command: cmd,
     };
-    let result: 'queued' | 'duplicate';
-    try {
-      result = spoolCommand(path.resolve(spool), entry);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(
-        code === 'ENOENT'
-          ? `the spool ${spool} does not exist: is rsqlo-agent installed and its daemon started?`
-          : `cannot write to the spool ${spool}: ${code ?? (err as Error).message}`,
+    const write = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new Error(
+          code === 'ENOENT'
+            ? `the spool ${spool} does not exist: is rsqlo-agent installed and its daemon started?`
+            : `cannot write to the spool ${spool}: ${code ?? (err as Error).message}`,
+        );
+      }
+    };
+    if (instruction.kind === 'cancel') {
+      const entry: SpooledCancel = { ...seen, cancel: instruction.cancel };
+      const result = write(() => spoolCancel(path.resolve(spool), entry));
+      io.out(
+        result === 'queued'
+          ? `rsqlo-agent: cancel of ${instruction.cancel.job_run_name} handed to the agent daemon`
+          : `rsqlo-agent: cancel of ${instruction.cancel.job_run_name} was submitted before; nothing to do`,
       );
+      return 0;
     }
+    const cmd: JobCommand = instruction.command;
+    const entry: SpooledCommand = { ...seen, command: cmd };
+    const result = write(() => spoolCommand(path.resolve(spool), entry));
     io.out(
       result === 'queued'
         ? `rsqlo-agent: job ${cmd.job_run_name} handed to the agent daemon`
-        : `rsqlo-agent: job ${cmd.job_run_name} was submitted before; nothing to do`,
+        : result === 'token'
+          ? `rsqlo-agent: job ${cmd.job_run_name} was submitted before with another task token; the daemon adopts the live one`
+          : `rsqlo-agent: job ${cmd.job_run_name} was submitted before; nothing to do`,
     );
     return 0;
   } catch (err) {

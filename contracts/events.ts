@@ -65,6 +65,7 @@ export const REJECTION_REASONS = [
   'ActiveRunLimit',
   'RestartNotAllowed',
   'ExecutionIdConflict',
+  'RequestTooLarge',
 ] as const;
 
 /** A WorkflowRequested that did not start a run, and why. */

@@ -67,8 +67,18 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     entry: 'services/starter/handler.ts',
     handlerExport: 'handler',
     description: 'WorkflowRequested / WorkflowCancelRequested: start (or cancel) a run',
-    settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'wrapperStateMachineArn'],
-    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator'],
+    // agents: a cancel sends the host running a job a kill (SSM command, the rsqlo document).
+    settings: [
+      'configTable',
+      'workflowAuditTable',
+      'jobAuditTable',
+      'eventBus',
+      'wrapperStateMachineArn',
+      'ssmDocument',
+      'agentInstanceIds',
+      'agentTag',
+    ],
+    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents'],
     timeout: Duration.seconds(60),
   },
   planner: {
@@ -146,6 +156,7 @@ const DESCRIBE_AGENTS_REASON =
 /** Why a function's role holds further `*` resources besides X-Ray (by function). */
 const SERVICE_WILDCARD_REASONS: Partial<Record<FunctionId, string>> = {
   dispatcherTask: DESCRIBE_AGENTS_REASON,
+  starter: DESCRIBE_AGENTS_REASON,
 };
 
 /** Longest wait of a Standard state machine execution, less a day of margin. */
@@ -288,7 +299,11 @@ export class RsqloStack extends Stack {
       documentName: agentHostsDocument,
       redshiftSecretId: c.redshiftSecretId,
       bus,
-      wrapper: this.wrapper.stateMachine,
+      // Its name as given (not the resource's attribute), so the executions ARN is a plain string.
+      wrapper: {
+        stateMachineArn: this.wrapper.stateMachine.stateMachineArn,
+        stateMachineName: this.wrapperName,
+      },
       policyName: name('agent-host'),
       logGroupName: c.jobLogGroup,
       logRetention: retention,
@@ -483,6 +498,11 @@ export class RsqloStack extends Stack {
       this.functions.notifier.role,
       'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
       'Publishing to a KMS-encrypted SNS topic needs kms:GenerateDataKey* on its key, the form the SNS developer guide ("Encryption at rest") prescribes for publishers; the statement names the one key of the alert topic.',
+    );
+    acknowledge(
+      this.agent.policy,
+      `AwsSolutions-IAM5[Resource::${nagArn('states', `execution:${this.wrapperName}:*`)}]`,
+      'DescribeExecution acts on executions of the job wrapper only; execution names are per job attempt (<execution>--<stage>-<job>--a<attempt>), so the statement names the wrapper and leaves the execution name open.',
     );
     for (const sm of [this.wrapper.stateMachine, this.watchdog.stateMachine])
       acknowledge(

@@ -422,7 +422,7 @@ describe('agent hosts', () => {
     expect(g.RetentionInDays).toBe(90);
   });
 
-  it('gives the hosts a managed policy with exactly: the secret, PutEvents, the wrapper tokens, the job logs', () => {
+  it('gives the hosts a managed policy with exactly: the secret, PutEvents, the wrapper tokens and executions, the job logs', () => {
     const [, p] = one('AWS::IAM::ManagedPolicy');
     const st = p.PolicyDocument.Statement as Cfn[];
     expect(st.map((x) => [x.Sid, [x.Action].flat()])).toEqual([
@@ -432,12 +432,15 @@ describe('agent hosts', () => {
         'AnswerWrapperTaskTokens',
         ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
       ],
+      ['ReadWrapperExecutions', ['states:DescribeExecution']],
       ['WriteJobLogs', ['logs:CreateLogStream', 'logs:PutLogEvents']],
     ]);
     expect(JSON.stringify(st[0].Resource)).toContain(':secret:rsqlo/redshift-??????');
     expect(st[1].Resource).toEqual(getAtt(lid(s, s.stack.bus.bus), 'Arn'));
     expect(st[2].Resource).toEqual(ref(lid(s, s.stack.wrapper.stateMachine)));
-    expect(st[3].Resource).toEqual(getAtt(lid(s, s.stack.agent.logGroup), 'Arn'));
+    expect(JSON.stringify(st[3].Resource)).toContain(':execution:');
+    expect(JSON.stringify(st[3].Resource)).toContain(':*');
+    expect(st[4].Resource).toEqual(getAtt(lid(s, s.stack.agent.logGroup), 'Arn'));
   });
 
   it("uses job_log_group for the job log group, the hosts' policy, the alerts and the agent config", () => {
@@ -528,14 +531,14 @@ describe('IAM resources per function', () => {
     expect(arnsOf('aggregator', 'dynamodb:PutItem')).not.toContain(table('config'));
   });
 
-  it('lets only the dispatcher task use the idempotency table and send SSM commands, to the agents only', () => {
+  it('lets only the dispatcher task use the idempotency table; only it and the starter (cancel) send SSM commands, to the agents only', () => {
     for (const fid of FUNCTION_IDS) {
       const dispatch = fid === 'dispatcherTask';
       // The notifier keeps its alert items there too, and only those (its statement's LeadingKeys).
       expect(arnsOf(fid, 'dynamodb:PutItem').includes(table('idempotency')), fid).toBe(
         dispatch || fid === 'notifier',
       );
-      expect(arnsOf(fid, 'ssm:SendCommand').length > 0, fid).toBe(dispatch);
+      expect(arnsOf(fid, 'ssm:SendCommand').length > 0, fid).toBe(dispatch || fid === 'starter');
     }
     const alertItems = roleStatements(s.json, roleId('notifier')).filter((x) =>
       resourcesOf(x).some((r) => JSON.stringify(r) === table('idempotency')),
@@ -543,15 +546,17 @@ describe('IAM resources per function', () => {
     expect(alertItems.map((x) => x.Condition)).toEqual([
       { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['alert#*'] } },
     ]);
-    const send = roleStatements(s.json, roleId('dispatcherTask')).filter((x) =>
-      actionsOf(x).includes('ssm:SendCommand'),
-    );
-    const text = JSON.stringify(send);
-    expect(text).toContain('document/rsqlo-submit-job');
-    expect(text).toContain('instance/i-0123456789abcdef0');
-    expect(text).toContain('instance/i-0fedcba9876543210');
-    const tagged = send.find((x) => x.Condition);
-    expect(tagged?.Condition).toEqual({ StringEquals: { 'ssm:resourceTag/rsqlo-agent': 'true' } });
+    for (const fid of ['dispatcherTask', 'starter'] as const) {
+      const send = roleStatements(s.json, roleId(fid)).filter((x) =>
+        actionsOf(x).includes('ssm:SendCommand'),
+      );
+      const text = JSON.stringify(send);
+      expect(text, fid).toContain('document/rsqlo-submit-job');
+      expect(text, fid).toContain('instance/i-0123456789abcdef0');
+      expect(text, fid).toContain('instance/i-0fedcba9876543210');
+      const tagged = send.find((x) => x.Condition);
+      expect(tagged?.Condition, fid).toEqual({ StringEquals: { 'ssm:resourceTag/rsqlo-agent': 'true' } });
+    }
   });
 
   it('grants queries on the indexes the code queries, not on whole tables', () => {

@@ -21,3 +21,11 @@ export class NoAgentAvailableError extends Error {
 export class StaleTaskError extends NonRetriableError {
   override name = 'StaleTaskError';
 }
+
+/**
+ * A record the request asks for is larger than the store keeps (DynamoDB: 400 KB per item): the
+ * request is refused with the reason, never retried.
+ */
+export class RecordTooLargeError extends NonRetriableError {
+  override name = 'RecordTooLargeError';
+}

@@ -20,7 +20,7 @@ import type {
   WorkflowStatus,
 } from '../contracts/audit.js';
 import type { RsqloEvent } from '../contracts/events.js';
-import type { JobCommand, JobMessage, JobRunInput } from '../contracts/jobs.js';
+import type { JobCancel, JobCommand, JobMessage, JobRunInput } from '../contracts/jobs.js';
 
 /** A queue message and how long to hide it first (retry backoff). */
 export interface OutgoingMessage {
@@ -201,6 +201,12 @@ export interface AgentFleet {
   pick(jobRunName: string): Promise<AgentRef>;
   /** Sends one command to exactly that agent; returns the command id. */
   send(agent: AgentRef, command: JobCommand): Promise<{ commandId: string | null }>;
+  /**
+   * Tells that agent to stop one attempt now (cancel): it kills the job and reports it Cancelled
+   * once its process tree is gone. Optional: a runtime without it (the local engine, whose agent is
+   * in-process) stops the job run through its JobRunOrchestrator instead.
+   */
+  cancel?(agent: AgentRef, cancel: JobCancel): Promise<{ commandId: string | null }>;
 }
 
 /** Counts handed to WorkflowFinished etc. */

@@ -21,8 +21,8 @@ export interface AgentHostAccessProps {
   redshiftSecretId: string;
   /** The rsqlo bus: the hosts put JobStarted / JobFinished on it. */
   bus: events.IEventBus;
-  /** The single-job wrapper: the hosts answer its task tokens. */
-  wrapper: sfn.IStateMachine;
+  /** The single-job wrapper: the hosts answer its task tokens and read its executions' status. */
+  wrapper: Pick<sfn.StateMachine, 'stateMachineArn' | 'stateMachineName'>;
   /** Managed policy name. */
   policyName: string;
   /** Retention of the job logs. Default three months. */
@@ -49,7 +49,8 @@ export function secretArn(stack: Stack, secretId: string): string {
  * `runtime/aws/ssm-document.ts`; new versions on update, so the name stays), the job log group
  * (`/ops/rsql-logs/`, with a retention), and the customer managed policy to attach to the hosts'
  * instance role beside AmazonSSMManagedInstanceCore: read the Redshift secret, put events on the
- * bus, answer the wrapper's task tokens, write job log streams. Nothing else.
+ * bus, answer the wrapper's task tokens (and read its executions' status), write job log streams.
+ * Nothing else.
  */
 export class AgentHostAccess extends Construct {
   readonly document: ssm.CfnDocument;
@@ -96,6 +97,20 @@ export class AgentHostAccess extends Construct {
           sid: 'AnswerWrapperTaskTokens',
           actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
           resources: [props.wrapper.stateMachineArn],
+        }),
+        // When a task token is refused, whether the attempt still runs (a retried Dispatch replaced
+        // the token) or ended (timeout, lost heartbeat, cancel).
+        new iam.PolicyStatement({
+          sid: 'ReadWrapperExecutions',
+          actions: ['states:DescribeExecution'],
+          resources: [
+            stack.formatArn({
+              service: 'states',
+              resource: 'execution',
+              resourceName: `${props.wrapper.stateMachineName}:*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
         }),
         new iam.PolicyStatement({
           sid: 'WriteJobLogs',

@@ -13,6 +13,16 @@ import { placeholder } from './job-wrapper.js';
 /** Error name of a watchdog execution that found its run still Running past the deadline. */
 export const RUN_OVERDUE_ERROR = 'RunOverdue';
 
+/** The event that starts a watchdog execution (its rule matches source rsqlo and this detail-type). */
+export const WATCHDOG_TRIGGER_DETAIL_TYPE = 'WorkflowStarted';
+
+/** The watchdog execution's input: each field from this path of the triggering event. */
+export const WATCHDOG_INPUT_PATHS = {
+  workflow_id: '$.detail.workflow_id',
+  workflow_execution_id: '$.detail.workflow_execution_id',
+  started_at: '$.detail.occurred_at',
+} as const;
+
 /**
  * The watchdog's definition. Input: `{ workflow_id, workflow_execution_id }` (from WorkflowStarted).
  * It picks the run's deadline (by workflow id; `defaultSeconds` for workflows the stack did not
@@ -167,15 +177,15 @@ export class RunWatchdog extends Construct {
       eventBus: props.bus,
       ruleName: props.ruleName,
       description: 'WorkflowStarted starts the run watchdog',
-      eventPattern: { source: [EVENT_SOURCE], detailType: ['WorkflowStarted'] },
+      eventPattern: { source: [EVENT_SOURCE], detailType: [WATCHDOG_TRIGGER_DETAIL_TYPE] },
     });
     this.rule.addTarget(
       new targets.SfnStateMachine(this.stateMachine, {
-        input: events.RuleTargetInput.fromObject({
-          workflow_id: events.EventField.fromPath('$.detail.workflow_id'),
-          workflow_execution_id: events.EventField.fromPath('$.detail.workflow_execution_id'),
-          started_at: events.EventField.fromPath('$.detail.occurred_at'),
-        }),
+        input: events.RuleTargetInput.fromObject(
+          Object.fromEntries(
+            Object.entries(WATCHDOG_INPUT_PATHS).map(([k, p]) => [k, events.EventField.fromPath(p)]),
+          ),
+        ),
         deadLetterQueue: props.deliveryDeadLetterQueue,
         retryAttempts: 10,
         maxEventAge: Duration.hours(24),

@@ -4,7 +4,7 @@
  * that exist only for storage are named here, and stripped when an item is read back.
  */
 import type { JobAuditRecord, WorkflowAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
-import { NonRetriableError } from '../../services/errors.js';
+import { RecordTooLargeError } from '../../services/errors.js';
 import { jobSequence } from './tables.js';
 
 /** DynamoDB's hard limit on one item (400 KB, attribute names included). */
@@ -46,8 +46,8 @@ const RUN_STORAGE_ATTRIBUTES = ['rsql_jobs', RSQL_JOB_COUNT_ATTRIBUTE, RSQL_JOBS
  */
 export const SPARSE_JOB_ATTRIBUTES = ['execution_start_ts'] as const;
 
-/** An item would exceed what DynamoDB stores in one item. */
-export class ItemTooLargeError extends NonRetriableError {
+/** An item would exceed what DynamoDB stores in one item (the starter refuses such a request). */
+export class ItemTooLargeError extends RecordTooLargeError {
   override name = 'ItemTooLargeError';
 }
 

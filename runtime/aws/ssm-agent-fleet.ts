@@ -8,7 +8,8 @@
  *   one at hash(job run name) mod n, which spreads jobs evenly and picks the same host again for a
  *   repeated request. The list is reused for a few seconds (the describe API's rate is low).
  * - send: SendCommand to that one instance with the job as base64 JSON in parameter `job`, checked
- *   against the document's allowedPattern first; MaxConcurrency/MaxErrors "1". SendCommand is not
+ *   against the document's allowedPattern first; MaxConcurrency/MaxErrors "1". cancel: the same,
+ *   carrying a JobCancel (the agent kills that attempt). SendCommand is not
  *   idempotent, so only throttling (a refused request) is retried here; give this fleet an SSM
  *   client without SDK retries (compose.ts does) so a timed-out request is never sent twice.
  *
@@ -24,7 +25,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { parseContract } from '../../contracts/common.js';
-import { JobCommand } from '../../contracts/jobs.js';
+import { JobCancel, JobCommand } from '../../contracts/jobs.js';
 import { NoAgentAvailableError, NonRetriableError } from '../../services/errors.js';
 import type { AgentFleet, AgentRef, Clock } from '../../services/ports.js';
 import { isServerError, isThrottling, type RetryOptions, withRetries } from './retry.js';
@@ -156,6 +157,46 @@ export function createSsmAgentFleet(deps: SsmAgentFleetDeps): AgentFleet {
     return list;
   }
 
+  async function sendEncoded(
+    agent: AgentRef,
+    jobRunName: string,
+    encoded: string,
+    comment: string,
+  ): Promise<{ commandId: string | null }> {
+    if (encoded.length > JOB_MAX_CHARS || !JOB_PATTERN.test(encoded)) {
+      throw new JobCommandTooLargeError(
+        `job ${jobRunName}: the encoded command is ${encoded.length} characters; the SSM document's job parameter takes at most ${JOB_MAX_CHARS}`,
+      );
+    }
+    try {
+      const out = await withRetries(
+        `send command for ${jobRunName}`,
+        () =>
+          client.send(
+            new SendCommandCommand({
+              DocumentName: documentName,
+              InstanceIds: [agent.instanceId],
+              Parameters: { [JOB_PARAMETER]: [encoded] },
+              MaxConcurrency: '1',
+              MaxErrors: '1',
+              TimeoutSeconds: timeout,
+              Comment: comment.slice(0, MAX_COMMENT),
+            }),
+          ),
+        isThrottling,
+        retry,
+      );
+      return { commandId: out.Command?.CommandId ?? null };
+    } catch (err) {
+      if (err instanceof Error && err.name === 'InvalidInstanceId') {
+        // The host went away since it was listed: forget the list; the wrapper retries the dispatch.
+        cache = undefined;
+        throw new NoAgentAvailableError(`agent ${agent.instanceId} cannot take commands: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
   return {
     async pick(jobRunName: string): Promise<AgentRef> {
       // A reused list is never empty (an empty answer is not kept), so an empty one is fresh.
@@ -170,39 +211,18 @@ export function createSsmAgentFleet(deps: SsmAgentFleetDeps): AgentFleet {
 
     async send(agent: AgentRef, command: JobCommand): Promise<{ commandId: string | null }> {
       const job = parseContract(JobCommand, command, 'job command');
-      const encoded = encodeJobCommand(job);
-      if (encoded.length > JOB_MAX_CHARS || !JOB_PATTERN.test(encoded)) {
-        throw new JobCommandTooLargeError(
-          `job ${job.job_run_name}: the encoded command is ${encoded.length} characters; the SSM document's job parameter takes at most ${JOB_MAX_CHARS}`,
-        );
-      }
-      try {
-        const out = await withRetries(
-          `send command for ${job.job_run_name}`,
-          () =>
-            client.send(
-              new SendCommandCommand({
-                DocumentName: documentName,
-                InstanceIds: [agent.instanceId],
-                Parameters: { [JOB_PARAMETER]: [encoded] },
-                MaxConcurrency: '1',
-                MaxErrors: '1',
-                TimeoutSeconds: timeout,
-                Comment: `rsqlo ${job.job_run_name}`.slice(0, MAX_COMMENT),
-              }),
-            ),
-          isThrottling,
-          retry,
-        );
-        return { commandId: out.Command?.CommandId ?? null };
-      } catch (err) {
-        if (err instanceof Error && err.name === 'InvalidInstanceId') {
-          // The host went away since it was listed: forget the list; the wrapper retries the dispatch.
-          cache = undefined;
-          throw new NoAgentAvailableError(`agent ${agent.instanceId} cannot take commands: ${err.message}`);
-        }
-        throw err;
-      }
+      return sendEncoded(agent, job.job_run_name, encodeJobCommand(job), `rsqlo ${job.job_run_name}`);
+    },
+
+    async cancel(agent: AgentRef, cancel: JobCancel): Promise<{ commandId: string | null }> {
+      const c = parseContract(JobCancel, cancel, 'job cancel');
+      // The same document and parameter as a job: `rsqlo-agent submit` tells the two apart.
+      return sendEncoded(
+        agent,
+        c.job_run_name,
+        Buffer.from(JSON.stringify(c), 'utf8').toString('base64'),
+        `rsqlo cancel ${c.job_run_name}`,
+      );
     },
   };
 }

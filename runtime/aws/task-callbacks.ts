@@ -15,6 +15,7 @@
  * message ({@link redactToken}).
  */
 import {
+  DescribeExecutionCommand,
   SendTaskFailureCommand,
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
@@ -128,6 +129,13 @@ export interface TaskCallbacks {
   failure(token: string, cause: string, error?: string): Promise<TaskCallbackResult>;
   /** The job is still running. */
   heartbeat(token: string): Promise<TaskCallbackResult>;
+  /**
+   * Whether the wrapper execution of an attempt still runs (DescribeExecution). The agent asks after
+   * a callback answered TaskTimedOut: a Task state's token is replaced when the state is retried (a
+   * retried Dispatch), so a refused token does not by itself mean the attempt is over. Optional: a
+   * port without it makes every refused token final (the behaviour before).
+   */
+  executionRunning?(executionArn: string): Promise<boolean>;
 }
 
 export interface TaskCallbackDeps {
@@ -206,6 +214,21 @@ export function createTaskCallbacks(deps: TaskCallbackDeps): TaskCallbacks {
       return call('SendTaskHeartbeat', token, () =>
         client.send(new SendTaskHeartbeatCommand({ taskToken: token })),
       );
+    },
+    async executionRunning(executionArn) {
+      try {
+        const out = await retryTransient('DescribeExecution', () =>
+          client.send(new DescribeExecutionCommand({ executionArn })),
+        );
+        return out.status === 'RUNNING';
+      } catch (caught) {
+        const err = rootError(caught);
+        // An execution Step Functions does not know (any more) is not running.
+        if ((err as { name?: string })?.name === 'ExecutionDoesNotExist') return false;
+        const message = `DescribeExecution failed: ${errorText(err)}`;
+        if (isTransientAwsError(caught)) throw new TaskCallbackUnavailableError(message, { cause: err });
+        throw new TaskCallbackRejectedError(message);
+      }
     },
   };
 }

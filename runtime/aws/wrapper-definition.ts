@@ -90,7 +90,14 @@ export function wrapperDefinition(opts: {
         Resource: integration('lambda:invoke.waitForTaskToken'),
         Parameters: {
           FunctionName: opts.dispatcherFunctionArn,
-          Payload: { 'task_token.$': '$$.Task.Token', 'job.$': '$' },
+          // dispatch: 0 on the first invocation, n on the n-th retry (each retry has a new token);
+          // execution_arn: lets the agent ask whether the attempt still runs when a token is refused.
+          Payload: {
+            'task_token.$': '$$.Task.Token',
+            'job.$': '$',
+            'dispatch.$': '$$.State.RetryCount',
+            'execution_arn.$': '$$.Execution.Id',
+          },
         },
         TimeoutSecondsPath: '$.timeout_seconds',
         HeartbeatSecondsPath: '$.heartbeat_seconds',

@@ -195,14 +195,67 @@ describe('dispatcher: wrapper tasks', () => {
     expect(sim.agent.sends).toEqual([]);
   });
 
-  it('refuses a token for a run being cancelled', async () => {
+  it('refuses a token for a run being cancelled, and settles the attempt Cancelled so the run can end', async () => {
     const sim = await queuedRun();
     await sim.services.dispatcher.handleMessage(message());
+    expect(sim.job('r1', '1.1')?.execution_status).toBe('Dispatched');
     await sim.store.runs().requestCancel('r1');
     await expect(sim.services.dispatcher.handleTask(taskFor(sim, 'r1--1-1--a1'))).rejects.toThrow(
       /not running/,
     );
     expect(sim.agent.sends).toEqual([]);
+    // Before, the job stayed Dispatched, uncounted: the wrapper ended quietly (Stale) and the run
+    // stayed Running for ever.
+    expect(sim.job('r1', '1.1')).toMatchObject({
+      execution_status: 'Cancelled',
+      error_message: 'the run was cancelled before this job started',
+    });
+    await sim.runUntilIdle();
+    expect(sim.run('r1')).toMatchObject({
+      execution_status: 'Cancelled',
+      counts: { cancelled: 1, skipped: 1 },
+    });
+  });
+
+  it('records the host before sending and reads the run again: a cancel landing in between stops the send', async () => {
+    const sim = await queuedRun();
+    await sim.services.dispatcher.handleMessage(message());
+    // The cancel comes while the dispatcher picks an agent (after its first read of the run).
+    const pick = sim.agent.pick.bind(sim.agent);
+    sim.agent.pick = async (name) => {
+      await sim.store.runs().requestCancel('r1');
+      return pick(name);
+    };
+    await expect(sim.services.dispatcher.handleTask(taskFor(sim, 'r1--1-1--a1'))).rejects.toThrow(
+      /cancelled while dispatching/,
+    );
+    expect(sim.agent.sends).toEqual([]);
+    expect(sim.job('r1', '1.1')).toMatchObject({ execution_status: 'Cancelled', instance_id: 'i-sim-1' });
+  });
+
+  it('sends the live token of a retried Dispatch to the host that has the job, once per new token', async () => {
+    const sim = await queuedRun();
+    await sim.services.dispatcher.handleMessage(message());
+    const first = taskFor(sim, 'r1--1-1--a1');
+    const arn = 'arn:aws:states:us-east-1:123456789012:execution:w:r1--1-1--a1';
+    await sim.services.dispatcher.handleTask({ ...first, dispatch: 0, execution_arn: arn });
+    // The invocation failed after sending (Lambda.ServiceException); Step Functions retried Dispatch
+    // with a new token. The command goes to the SAME host with the new token.
+    const retried = { ...first, task_token: 'token:retry-1', dispatch: 1, execution_arn: arn };
+    expect(await sim.services.dispatcher.handleTask(retried)).toEqual({
+      instanceId: 'i-sim-1',
+      commandId: 'cmd-r1--1-1--a1',
+    });
+    expect(sim.agent.sends.map((x) => [x.instanceId, x.command.task_token, x.command.execution_arn])).toEqual(
+      [
+        ['i-sim-1', 'token:r1--1-1--a1', arn],
+        ['i-sim-1', 'token:retry-1', arn],
+      ],
+    );
+    // A repeat of the first invocation (same token) still sends nothing.
+    await sim.services.dispatcher.handleTask({ ...first, dispatch: 0 });
+    expect(sim.agent.sends).toHaveLength(2);
+    expect(sim.job('r1', '1.1')).toMatchObject({ instance_id: 'i-sim-1', ssm_command_id: 'cmd-r1--1-1--a1' });
   });
 
   it('lets the wrapper fail the attempt when no agent is online', async () => {

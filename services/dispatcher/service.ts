@@ -1,5 +1,6 @@
+import type { JobAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
 import { EVENT_VERSION } from '../../contracts/events.js';
-import { type JobMessage, jobRunName, type TaskRequest } from '../../contracts/jobs.js';
+import { type JobCommand, type JobMessage, jobRunName, type TaskRequest } from '../../contracts/jobs.js';
 import { StaleTaskError } from '../errors.js';
 import type {
   AgentFleet,
@@ -29,6 +30,50 @@ export type MessageResult = { ack: true; note: string } | { ack: false; retryAft
  */
 export function createDispatcherService(deps: DispatcherDeps) {
   const { runs, jobs, orchestrator, agents, clock, log } = deps;
+
+  /** Whether the run still starts work: Running and not being cancelled. */
+  function accepting(run: WorkflowRunState | undefined): run is WorkflowRunState {
+    return run?.execution_status === 'Running' && !run.cancel_requested;
+  }
+
+  /**
+   * Settles an attempt this dispatcher refuses because its run stopped taking work: nothing ran
+   * and nothing will, so it ends Cancelled (and is counted, which lets a cancelled run end).
+   * Only while it is still Queued/Dispatched at that attempt: anything else was settled by others.
+   */
+  async function settleRefused(job: JobAuditRecord): Promise<void> {
+    const done = await jobs.transition({
+      workflowExecutionId: job.workflow_execution_id,
+      jobKey: job.job_key,
+      expect: { attempt: job.attempt, statuses: ['Queued', 'Dispatched'] },
+      set: {
+        execution_status: 'Cancelled',
+        execution_end_ts: clock.now().toISOString(),
+        error_message: 'the run was cancelled before this job started',
+      },
+    });
+    if (done) log.info('job not dispatched: its run was cancelled', { job_key: job.job_key });
+  }
+
+  function command(job: JobAuditRecord, req: TaskRequest, parameters: Record<string, string>): JobCommand {
+    return {
+      version: EVENT_VERSION,
+      task_token: req.task_token,
+      job_run_name: req.job.job_run_name,
+      workflow_id: job.workflow_id,
+      workflow_execution_id: job.workflow_execution_id,
+      job_key: job.job_key,
+      job_name: job.job_name,
+      stage: job.stage,
+      attempt: job.attempt,
+      script: job.job_name,
+      args: job.args,
+      timeout_seconds: job.timeout_seconds,
+      heartbeat_seconds: Math.min(job.heartbeat_seconds, job.timeout_seconds),
+      parameters,
+      ...(req.execution_arn ? { execution_arn: req.execution_arn } : {}),
+    };
+  }
 
   return {
     async handleMessage(msg: JobMessage): Promise<MessageResult> {
@@ -87,6 +132,16 @@ export function createDispatcherService(deps: DispatcherDeps) {
      * Called by the wrapper with its task token: pick one online agent and send it one command.
      * A token for an attempt the job has left behind is refused (StaleTaskError), so a late
      * wrapper never runs a script twice.
+     *
+     * The chosen host is recorded on the job row BEFORE the command goes out, then the run is read
+     * again: a cancel that came in between is seen here (nothing is sent, the job is settled
+     * Cancelled), and a cancel that comes later finds the host to send its kill to. Every refusal of
+     * a live attempt settles it, so no job is left Dispatched with nobody to finish it.
+     *
+     * A retried Dispatch (the task Lambda sent the command, then its invocation failed, e.g.
+     * Lambda.ServiceException) comes with a NEW task token; the agent holds the old one, which Step
+     * Functions no longer accepts. The same command with the live token goes to the recorded host
+     * (the agent adopts it), so a retried Dispatch never costs the job.
      */
     async handleTask(req: TaskRequest): Promise<{ instanceId: string; commandId: string | null }> {
       const { job: input } = req;
@@ -94,49 +149,64 @@ export function createDispatcherService(deps: DispatcherDeps) {
       if (!job)
         throw new StaleTaskError(`job ${input.job_key} of ${input.workflow_execution_id} does not exist`);
       if (
-        job.attempt === input.attempt &&
-        job.instance_id !== null &&
-        (job.execution_status === 'Dispatched' || job.execution_status === 'Running')
-      ) {
-        // A repeated invocation for an attempt already handed to an agent (at-least-once): the
-        // command went out, so neither send a second one nor refuse (the wrapper would end the
-        // attempt while its script runs). ONE command per attempt.
-        return { instanceId: job.instance_id, commandId: job.ssm_command_id };
-      }
-      if (
         job.attempt !== input.attempt ||
-        (job.execution_status !== 'Queued' && job.execution_status !== 'Dispatched')
+        (job.execution_status !== 'Queued' &&
+          job.execution_status !== 'Dispatched' &&
+          job.execution_status !== 'Running')
       ) {
         throw new StaleTaskError(
           `job ${input.job_key} of ${input.workflow_execution_id} is ${job.execution_status} at attempt ${job.attempt}; not running attempt ${input.attempt}`,
         );
       }
+      if (job.instance_id !== null) {
+        if ((req.dispatch ?? 0) === 0) {
+          // A repeated invocation for an attempt already handed to an agent (at-least-once, same
+          // token): the command went out, so neither send a second one nor refuse (the wrapper
+          // would end the attempt while its script runs). ONE command per attempt.
+          return { instanceId: job.instance_id, commandId: job.ssm_command_id };
+        }
+        // A retried Dispatch: the live token goes to the host that has (or will get) the job.
+        const run = await runs.getRun(job.workflow_execution_id);
+        const agent = { instanceId: job.instance_id };
+        const { commandId } = await agents.send(agent, command(job, req, run?.parameters ?? {}));
+        log.info('retried dispatch: the live task token sent to the host that has the job', {
+          job_run_name: input.job_run_name,
+          instance_id: agent.instanceId,
+          command_id: commandId,
+          dispatch: req.dispatch,
+        });
+        return { instanceId: agent.instanceId, commandId: job.ssm_command_id ?? commandId };
+      }
       const run = await runs.getRun(job.workflow_execution_id);
-      if (run?.execution_status !== 'Running' || run.cancel_requested) {
+      if (!accepting(run)) {
+        await settleRefused(job);
         throw new StaleTaskError(`run ${job.workflow_execution_id} is not running`);
       }
       const agent = await agents.pick(input.job_run_name);
-      const { commandId } = await agents.send(agent, {
-        version: EVENT_VERSION,
-        task_token: req.task_token,
-        job_run_name: input.job_run_name,
-        workflow_id: job.workflow_id,
-        workflow_execution_id: job.workflow_execution_id,
-        job_key: job.job_key,
-        job_name: job.job_name,
-        stage: job.stage,
-        attempt: job.attempt,
-        script: job.job_name,
-        args: job.args,
-        timeout_seconds: job.timeout_seconds,
-        heartbeat_seconds: Math.min(job.heartbeat_seconds, job.timeout_seconds),
-        parameters: run.parameters,
-      });
-      await jobs.transition({
+      const claimed = await jobs.transition({
         workflowExecutionId: job.workflow_execution_id,
         jobKey: job.job_key,
         expect: { attempt: job.attempt, statuses: ['Queued', 'Dispatched'] },
-        set: { execution_status: 'Dispatched', instance_id: agent.instanceId, ssm_command_id: commandId },
+        set: { execution_status: 'Dispatched', instance_id: agent.instanceId },
+      });
+      if (!claimed) {
+        throw new StaleTaskError(
+          `job ${input.job_key} of ${input.workflow_execution_id} moved on while it was being dispatched`,
+        );
+      }
+      // Read the run again now that the host is recorded (see above): cancel is checked after the
+      // claim, the cancel reads the job after setting cancel_requested, so one of them sees the other.
+      const now = await runs.getRun(job.workflow_execution_id);
+      if (!accepting(now)) {
+        await settleRefused(claimed);
+        throw new StaleTaskError(`run ${job.workflow_execution_id} was cancelled while dispatching`);
+      }
+      const { commandId } = await agents.send(agent, command(claimed, req, now.parameters));
+      await jobs.transition({
+        workflowExecutionId: job.workflow_execution_id,
+        jobKey: job.job_key,
+        expect: { attempt: job.attempt, statuses: ['Dispatched', 'Running'] },
+        set: { ssm_command_id: commandId },
       });
       log.info('job sent to agent', {
         job_run_name: input.job_run_name,

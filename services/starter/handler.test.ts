@@ -65,6 +65,8 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
         jobAuditTable: tables.jobAudit,
         eventBus: 'rsqlo-bus',
         wrapperStateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rsqlo-wrapper',
+        ssmDocument: 'rsqlo-submit-job',
+        agentInstanceIds: 'i-0123456789abcdef0',
       },
       { dynamodb: endpoint },
     );
@@ -106,6 +108,33 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
       outcome: 'duplicate',
       workflowExecutionId: 'run-1',
     });
+  });
+
+  it('refuses a request too large for the run item with WorkflowRejected (RequestTooLarge), writing nothing', async () => {
+    // 450 KB of parameters (eight 56 KB values, each under EventBridge's 256 KB entry): the run's
+    // workflow audit item cannot hold them (DynamoDB keeps at most 400 KB per item). Before, the
+    // starter threw: the bus retried it and dead-lettered it, and nobody was told.
+    const parameters = Object.fromEntries(
+      Array.from({ length: 8 }, (_, i) => [`BIG_${i}`, 'x'.repeat(56 * 1024)]),
+    );
+    const result = await handler(
+      busEvent('WorkflowRequested', { workflow_id: 'wf', workflow_execution_id: 'run-big', parameters }),
+    );
+    expect(result).toMatchObject({
+      outcome: 'rejected',
+      rejection: {
+        reason: 'RequestTooLarge',
+        workflow_execution_id: 'run-big',
+        message: expect.stringMatching(/^the run cannot be stored: .* bytes, over the 307200 bytes/),
+      },
+    });
+    expect(published()).toEqual(['WorkflowRejected']);
+    const entry = eb.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0];
+    expect(JSON.parse(entry?.Detail ?? '{}')).toMatchObject({ reason: 'RequestTooLarge' });
+    // The message names sizes, never the values.
+    expect(entry?.Detail).not.toContain('xxxxxxxx');
+    expect(await runs.getRun('run-big')).toBeUndefined();
+    expect(logs.lines.filter((l) => l.level === 'ERROR')).toEqual([]);
   });
 
   it.each([

@@ -1,6 +1,7 @@
 /**
  * Lambda entry of the starter (EventBridge rule `starter-requests`): WorkflowRequested starts a run,
- * WorkflowCancelRequested cancels one. Composition root at module scope; configuration is read
+ * WorkflowCancelRequested cancels one (a job already on an agent host gets a cancel command there:
+ * the agent kills it at once and reports it Cancelled once its process tree is gone). Composition root at module scope; configuration is read
  * once and a missing variable fails the cold start with a message naming it.
  */
 import type { Context } from 'aws-lambda';
@@ -9,13 +10,10 @@ import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/
 import { readSettings } from '../../runtime/aws/settings.js';
 import { createStarterService, type StartResult } from './service.js';
 
-const settings = readSettings([
-  'configTable',
-  'workflowAuditTable',
-  'jobAuditTable',
-  'eventBus',
-  'wrapperStateMachineArn',
-]);
+const settings = readSettings(
+  ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'wrapperStateMachineArn', 'ssmDocument'],
+  ['agentInstanceIds', 'agentTag'],
+);
 const logger = createLambdaLogger('starter');
 const aws = composeAws(settings, { log: loggerPort(logger) });
 const starter = createStarterService({
@@ -24,6 +22,8 @@ const starter = createStarterService({
   jobs: aws.jobs(),
   events: aws.events(),
   orchestrator: aws.orchestrator(),
+  // A cancel tells the host running a job to kill it now (SSM command, the rsqlo document).
+  agents: aws.agents(),
   clock: aws.clock,
   log: aws.log,
 });

@@ -1,5 +1,7 @@
 import { decodeTime } from 'ulid';
 import { describe, expect, it } from 'vitest';
+import type { JobCancel } from '../../contracts/jobs.js';
+import type { JobRepository } from '../ports.js';
 import { BLOG_WORKFLOW, parallel, sequential, workflow } from '../testing/fixtures.js';
 import {
   compareUnderChaos,
@@ -8,6 +10,7 @@ import {
   type Simulation,
   type SimulationOptions,
 } from '../testing/in-memory.js';
+import { createStarterService } from './service.js';
 
 async function expectSameUnderChaos(
   opts: SimulationOptions,
@@ -405,6 +408,142 @@ describe('starter: cancel', () => {
     ]);
     expect(clean.timeline).toEqual([]);
     expect(clean.eventsOf('WorkflowFinished')).toHaveLength(1);
+  });
+
+  it('looks again at a job the dispatcher took while the cancel ran, and never leaves it Dispatched', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    sim.script('a.sh', { outcome: 'hang' });
+    await sim.services.starter.handleRequested(
+      { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
+      'e1',
+    );
+    await sim.services.planner.handleStageReady({
+      version: 1,
+      event_id: 'StageReady:r1:1:start',
+      occurred_at: '2024-01-01T00:00:00.000Z',
+      workflow_id: 'wf',
+      workflow_execution_id: 'r1',
+      stage: 1,
+    });
+    expect(sim.job('r1', '1.1')?.execution_status).toBe('Queued');
+    // The interleaving: the cancel read 1.1 as Queued; before its conditional write lands, the
+    // dispatcher moves 1.1 to Dispatched (its wrapper started). The write fails.
+    const jobs = sim.store.jobs();
+    let raced = false;
+    const racingJobs: JobRepository = {
+      ...jobs,
+      transition: async (t, fx) => {
+        if (!raced && t.jobKey === '1.1' && t.set.execution_status === 'Cancelled') {
+          raced = true;
+          // What a dispatcher that read the run before the cancel does next: start the wrapper,
+          // then move the job Queued → Dispatched.
+          await sim.wrapper.start({
+            version: 1,
+            job_run_name: 'r1--1-1--a1',
+            workflow_id: 'wf',
+            workflow_execution_id: 'r1',
+            job_key: '1.1',
+            job_name: 'a.sh',
+            stage: 1,
+            attempt: 1,
+            timeout_seconds: 86_400,
+            heartbeat_seconds: 300,
+          });
+          await jobs.transition({
+            workflowExecutionId: 'r1',
+            jobKey: '1.1',
+            expect: { attempt: 1, statuses: ['Queued'] },
+            set: { execution_status: 'Dispatched' },
+          });
+        }
+        return jobs.transition(t, fx);
+      },
+    };
+    const starter = createStarterService({
+      definitions: sim.store.definitions(),
+      runs: sim.store.runs(),
+      jobs: racingJobs,
+      events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
+      orchestrator: sim.wrapper,
+      clock: sim.clock,
+      log: sim.log,
+    });
+    await starter.handleCancelRequested({ version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' });
+    expect(raced).toBe(true);
+    // Looked at again as Dispatched (no host yet): its wrapper is stopped and it is reported.
+    expect(sim.wrapper.stops.map((x) => x.name)).toEqual(['r1--1-1--a1']);
+    expect(sim.eventsOf('JobFinished')).toMatchObject([{ job_key: '1.1', status: 'Cancelled' }]);
+    await sim.runUntilIdle();
+    expect(sim.job('r1', '1.1')?.execution_status).toBe('Cancelled');
+    expect(sim.run('r1')?.execution_status).toBe('Cancelled');
+    expect(sim.timeline).toEqual([]);
+  });
+
+  it('asks the agent holding a running job to kill it, and leaves reporting it Cancelled to that agent', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    sim.script('a.sh', { outcome: 'hang' });
+    sim.script('b.sh', { outcome: 'hang' });
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r1' });
+    await sim.advance(5);
+    expect(sim.jobs('r1').map((j) => j.execution_status)).toEqual([
+      'Running',
+      'Running',
+      'Pending',
+      'Pending',
+    ]);
+    const cancels: Array<{ instanceId: string; cancel: JobCancel }> = [];
+    const starter = createStarterService({
+      definitions: sim.store.definitions(),
+      runs: sim.store.runs(),
+      jobs: sim.store.jobs(),
+      events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
+      orchestrator: sim.wrapper,
+      agents: {
+        cancel: async (agent, cancel) => {
+          cancels.push({ instanceId: agent.instanceId, cancel });
+          return { commandId: 'cmd-cancel' };
+        },
+      },
+      clock: sim.clock,
+      log: sim.log,
+    });
+    const before = sim.published.length;
+    await starter.handleCancelRequested({
+      version: 1,
+      workflow_id: 'wf',
+      workflow_execution_id: 'r1',
+      reason: 'operator',
+    });
+    expect(cancels).toEqual([
+      {
+        instanceId: 'i-sim-1',
+        cancel: {
+          version: 1,
+          kind: 'cancel',
+          job_run_name: 'r1--1-1--a1',
+          workflow_id: 'wf',
+          workflow_execution_id: 'r1',
+          job_key: '1.1',
+          job_name: 'a.sh',
+          stage: 1,
+          attempt: 1,
+          reason: 'cancelled: operator',
+          requested_at: expect.any(String),
+        },
+      },
+      expect.objectContaining({ instanceId: 'i-sim-1', cancel: expect.objectContaining({ job_key: '1.2' }) }),
+    ]);
+    // Nothing reported, nothing stopped: the jobs count as running until their agent says the
+    // process tree is gone (a restart cannot start them beside their previous attempt).
+    expect(sim.published.slice(before)).toEqual([]);
+    expect(sim.wrapper.stops).toEqual([]);
+    expect(sim.jobs('r1').map((j) => j.execution_status)).toEqual([
+      'Running',
+      'Running',
+      'Pending',
+      'Pending',
+    ]);
+    expect(sim.run('r1')).toMatchObject({ execution_status: 'Running', cancel_requested: true });
   });
 
   it('ignores a cancel for a run that already ended', async () => {

@@ -9,7 +9,9 @@ import {
 } from '../../contracts/events.js';
 import { jobRunName } from '../../contracts/jobs.js';
 import { validateDefinition } from '../../contracts/workflow.js';
+import { RecordTooLargeError } from '../errors.js';
 import type {
+  AgentFleet,
   Clock,
   DefinitionRepository,
   EventPublisher,
@@ -34,6 +36,12 @@ export interface StarterDeps {
   jobs: JobRepository;
   events: EventPublisher;
   orchestrator: JobRunOrchestrator;
+  /**
+   * Where cancels of jobs already on an agent go (AWS: an SSM command to the host the dispatcher
+   * recorded). Without it (or without `cancel`), running jobs are stopped through the orchestrator
+   * and reported Cancelled at once.
+   */
+  agents?: Pick<AgentFleet, 'cancel'>;
   clock: Clock;
   log: Logger;
 }
@@ -53,7 +61,7 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  * work; on WorkflowCancelRequested it stops the run's jobs.
  */
 export function createStarterService(deps: StarterDeps) {
-  const { definitions, runs, jobs, events, orchestrator, clock, log } = deps;
+  const { definitions, runs, jobs, events, orchestrator, agents, clock, log } = deps;
 
   function startEvents(run: WorkflowRunState, at: string): RsqloEvent[] {
     const out: RsqloEvent[] = [
@@ -94,6 +102,36 @@ export function createStarterService(deps: StarterDeps) {
       });
     }
     return out;
+  }
+
+  function cancelledEvent(
+    run: WorkflowRunState,
+    job: JobAuditRecord,
+    reason: string,
+    at: string,
+  ): RsqloEvent {
+    return {
+      detailType: 'JobFinished',
+      detail: {
+        ...eventBase(run, eventIds.jobFinished(run.workflow_execution_id, job.job_key, job.attempt), at),
+        job_key: job.job_key,
+        job_name: job.job_name,
+        stage: job.stage,
+        attempt: job.attempt,
+        status: 'Cancelled',
+        exit_code: null,
+        error_message: reason,
+        started_at: job.execution_start_ts,
+        finished_at: at,
+        duration_ms: job.execution_start_ts
+          ? Math.max(0, Date.parse(at) - Date.parse(job.execution_start_ts))
+          : null,
+        instance_id: job.instance_id,
+        ssm_command_id: job.ssm_command_id,
+        log_location: job.log_location,
+        reported_by: 'engine',
+      },
+    };
   }
 
   async function reject(
@@ -214,12 +252,21 @@ export function createStarterService(deps: StarterDeps) {
       };
       const plan = planRun({ definition, workflowExecutionId: exec, now, parameters, restart });
       const at = now.toISOString();
-      const result = await runs.createRun(
-        plan.run,
-        plan.jobs,
-        { maxActiveRuns: definition.max_active_runs ?? 1 },
-        { events: startEvents(plan.run, at) },
-      );
+      let result: Awaited<ReturnType<RunRepository['createRun']>>;
+      try {
+        result = await runs.createRun(
+          plan.run,
+          plan.jobs,
+          { maxActiveRuns: definition.max_active_runs ?? 1 },
+          { events: startEvents(plan.run, at) },
+        );
+      } catch (err) {
+        // Too large to store (e.g. hundreds of KB of parameters): nothing was written, and retrying
+        // cannot help, so the request is refused like any other, with the reason.
+        if (err instanceof RecordTooLargeError)
+          return reject(req, id, exec, 'RequestTooLarge', `the run cannot be stored: ${err.message}`);
+        throw err;
+      }
       if (result.outcome === 'limit') {
         const max = definition.max_active_runs ?? 1;
         return reject(
@@ -243,9 +290,10 @@ export function createStarterService(deps: StarterDeps) {
     },
 
     /**
-     * Cancels a run: no new job starts; queued jobs end Cancelled; running ones are stopped (their
-     * process group is killed) and reported Cancelled. The aggregator ends the run once nothing is
-     * in flight; when nothing was, this does it directly.
+     * Cancels a run: no new job starts; queued jobs end Cancelled; running ones are killed (their
+     * process tree) and reported Cancelled — by their agent once the tree is gone when the runtime
+     * has one (`agents.cancel`), else at once by the engine that stopped them. The aggregator ends
+     * the run once nothing is in flight; when nothing was, this does it directly.
      */
     async handleCancelRequested(req: WorkflowCancelRequested): Promise<void> {
       const run = await runs.requestCancel(req.workflow_execution_id);
@@ -258,48 +306,62 @@ export function createStarterService(deps: StarterDeps) {
       const reason = req.reason ? `cancelled: ${req.reason}` : 'cancelled by request';
       const stageJobs = await jobs.listStageJobs(run.workflow_execution_id, stage, 0, st.cursor);
       const finished: RsqloEvent[] = [];
-      for (const job of stageJobs) {
-        const s = job.execution_status;
-        if (s === 'Pending' || s === 'Queued') {
-          await jobs.transition({
-            workflowExecutionId: job.workflow_execution_id,
-            jobKey: job.job_key,
-            expect: { attempt: job.attempt, statuses: [s] },
-            set: {
-              execution_status: 'Cancelled',
-              execution_end_ts: at,
-              error_message: reason,
-              not_before: null,
-            },
-          });
-        } else if (s === 'Dispatched' || s === 'Running') {
-          await orchestrator.stop(jobRunName(job.workflow_execution_id, job.job_key, job.attempt), reason);
-          finished.push({
-            detailType: 'JobFinished',
-            detail: {
-              ...eventBase(
-                run,
-                eventIds.jobFinished(run.workflow_execution_id, job.job_key, job.attempt),
-                at,
-              ),
-              job_key: job.job_key,
-              job_name: job.job_name,
-              stage: job.stage,
-              attempt: job.attempt,
-              status: 'Cancelled',
-              exit_code: null,
-              error_message: reason,
-              started_at: job.execution_start_ts,
-              finished_at: at,
-              duration_ms: job.execution_start_ts
-                ? Math.max(0, Date.parse(at) - Date.parse(job.execution_start_ts))
-                : null,
-              instance_id: job.instance_id,
-              ssm_command_id: job.ssm_command_id,
-              log_location: job.log_location,
-              reported_by: 'engine',
-            },
-          });
+      for (const listed of stageJobs) {
+        let job: JobAuditRecord | undefined = listed;
+        // A job can move while this runs (the dispatcher takes a Queued one): a conditional write
+        // that fails means "look again", never "done" — a job left Dispatched with nobody to finish
+        // it would keep the run Running for ever.
+        for (let look = 0; job && look < 5; look++) {
+          const s: JobAuditRecord['execution_status'] = job.execution_status;
+          if (s === 'Pending' || s === 'Queued') {
+            const cancelled = await jobs.transition({
+              workflowExecutionId: job.workflow_execution_id,
+              jobKey: job.job_key,
+              expect: { attempt: job.attempt, statuses: [s] },
+              set: {
+                execution_status: 'Cancelled',
+                execution_end_ts: at,
+                error_message: reason,
+                not_before: null,
+              },
+            });
+            if (cancelled) break;
+            job = await jobs.getJob(job.workflow_execution_id, job.job_key);
+            continue;
+          }
+          if (s === 'Dispatched' || s === 'Running') {
+            if (job.instance_id !== null && agents?.cancel) {
+              // Sent to an agent: tell that host to kill it now. The agent reports it Cancelled
+              // once its process tree is gone; until then it counts as running (a restart waits).
+              // The wrapper keeps waiting for that report, so a host that is gone still ends the
+              // attempt, by its heartbeat timeout.
+              await agents.cancel(
+                { instanceId: job.instance_id },
+                {
+                  version: EVENT_VERSION,
+                  kind: 'cancel',
+                  job_run_name: jobRunName(job.workflow_execution_id, job.job_key, job.attempt),
+                  workflow_id: job.workflow_id,
+                  workflow_execution_id: job.workflow_execution_id,
+                  job_key: job.job_key,
+                  job_name: job.job_name,
+                  stage: job.stage,
+                  attempt: job.attempt,
+                  reason,
+                  requested_at: at,
+                },
+              );
+            } else {
+              // Not on an agent yet (the dispatcher, reading the run after recording a host, will
+              // not send it), or a runtime that stops jobs through the orchestrator.
+              await orchestrator.stop(
+                jobRunName(job.workflow_execution_id, job.job_key, job.attempt),
+                reason,
+              );
+              finished.push(cancelledEvent(run, job, reason, at));
+            }
+          }
+          break;
         }
       }
       if (finished.length > 0) await events.publish(finished);

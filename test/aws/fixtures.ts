@@ -43,3 +43,20 @@ export function failingWorkflow(ws: Workspace = workspace('rsqlo-aws-fail-')) {
     fix: () => writeFileSync(path.join(ws.scripts, 'fixed'), ''),
   };
 }
+
+/** The most jobs running at one instant, from audit rows' start and end times (ms). */
+export function peakOverlap(intervals: Array<[start: number, end: number]>): number {
+  const points = intervals.flatMap(([s, e]) => [
+    [s, 1],
+    [e, -1],
+  ]);
+  // Ends before starts at the same millisecond: a job that ended as another started did not overlap it.
+  points.sort((a, b) => (a[0] as number) - (b[0] as number) || (a[1] as number) - (b[1] as number));
+  let now = 0;
+  let peak = 0;
+  for (const [, d] of points) {
+    now += d as number;
+    peak = Math.max(peak, now);
+  }
+  return peak;
+}

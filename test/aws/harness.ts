@@ -10,6 +10,9 @@
  *   (sim/lambda.ts SqsEventSource);
  * - an in-process EventBridge bus routing through the routing table (sim/event-bus.ts);
  * - the single-job wrapper, simulated from the deployed definition (sim/step-functions.ts);
+ * - the run watchdog (its deployed definition, on the same simulator), started by WorkflowStarted as
+ *   its rule does, reading the run from DynamoDB Local; its Wait lasts the run's deadline, or until
+ *   {@link AwsHarness.elapseRunDeadlines};
  * - SSM Run Command running the deployed document's step on the agent hosts (sim/ssm.ts);
  * - CloudWatch Logs and Secrets Manager (sim/agent-services.ts), the secret pointing jobs at the
  *   test PostgreSQL;
@@ -28,7 +31,7 @@ import {
   CreateLogStreamCommand,
   PutLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, GetItemCommand, type GetItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
@@ -49,8 +52,15 @@ import { vi } from 'vitest';
 import { isSameProcessAlive, killProcessTree } from '../../agent/job-runner.js';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
-import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
+import { EVENT_SOURCE } from '../../contracts/events.js';
+import { validateDefinition, type WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
+import {
+  WATCHDOG_INPUT_PATHS,
+  WATCHDOG_TRIGGER_DETAIL_TYPE,
+  watchdogDefinition,
+} from '../../infra/constructs/run-watchdog.js';
+import { runDeadlineSeconds } from '../../infra/workflows.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
@@ -63,6 +73,8 @@ import {
 } from '../support/dynamodb-local.js';
 import { LogsSimulator, SecretsSimulator } from './sim/agent-services.js';
 import { AgentHost, type AgentLogLine } from './sim/agents.js';
+import { readPath } from './sim/asl.js';
+import { AwsRequestCounter, caller } from './sim/aws-requests.js';
 import { streamReader } from './sim/dynamodb-stream.js';
 import { EventBusSimulator } from './sim/event-bus.js';
 import { LambdaFunction, SqsEventSource, StreamEventSource } from './sim/lambda.js';
@@ -74,6 +86,9 @@ const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
 const BUS = 'rsqlo';
 const STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-job-wrapper`;
+const WATCHDOG_STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-run-watchdog`;
+/** The stack's default deadline for runs of workflows it did not deploy (RunWatchdogProps). */
+const WATCHDOG_DEFAULT_SECONDS = 2 * 86_400;
 const DISPATCHER_TASK_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:rsqlo-dispatcherTask`;
 const DOCUMENT = 'rsqlo-submit-job';
 const ALERT_TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:rsqlo-alerts`;
@@ -158,6 +173,10 @@ export class AwsHarness {
   readonly busName = BUS;
   bus!: EventBusSimulator;
   wrapper!: WrapperSimulator;
+  /** The run watchdog state machine (one execution per WorkflowStarted). */
+  watchdog!: WrapperSimulator;
+  /** Deadline per workflow id of the definitions put so far (as the stack computes them). */
+  private readonly deadlines = new Map<string, number>();
   ssm!: SsmSimulator;
   logs!: LogsSimulator;
   secrets!: SecretsSimulator;
@@ -179,15 +198,26 @@ export class AwsHarness {
   private repos!: ReturnType<typeof testRepositories>;
   /** AWS requests no simulator handles. */
   readonly unexpected: string[] = [];
+  /** DynamoDB and SQS requests of the functions and the poller (counts, capacity units, holds). */
+  readonly requests = new AwsRequestCounter();
+  private readonly deliveryHolds: Array<{
+    match: (job: Record<string, unknown>) => boolean;
+    gate: Promise<void>;
+    hit: () => void;
+  }> = [];
 
   constructor(readonly opts: HarnessOptions) {
     this.root = mkdtempSync(path.join(tmpdir(), 'rsqlo-aws-'));
   }
 
+  /** Step Functions API calls by command (StartExecution, SendTask*, DescribeExecution…). */
+  readonly stepFunctionsApi: Record<string, number> = {};
+
   /** Answers one AWS request (from a mocked client here, or from an agent process over IPC). */
   async awsCall(service: string, command: string, input: unknown): Promise<unknown> {
     // biome-ignore lint/suspicious/noExplicitAny: inputs are the SDK's, checked by the simulators
     const i = input as any;
+    if (service === 'sfn') this.stepFunctionsApi[command] = (this.stepFunctionsApi[command] ?? 0) + 1;
     switch (`${service}:${command}`) {
       case 'events:PutEvents':
         return this.bus.putEvents(i, 'sdk');
@@ -312,6 +342,16 @@ export class AwsHarness {
     const hostCount = o.hosts ?? 2;
     const hostIds = Array.from({ length: hostCount }, (_, i) => `i-0a${String(i + 1).padStart(15, '0')}`);
     const agentBin = path.join(this.root, 'bin', 'rsqlo-agent');
+    this.watchdog = new WrapperSimulator({
+      definition: this.watchdogDefinitionString(),
+      stateMachineArn: WATCHDOG_STATE_MACHINE,
+      // The dynamodb:getItem integration, as the watchdog's role makes it (its read units counted).
+      dynamodb: (_op, params) =>
+        caller.run({ caller: 'run-watchdog' }, () =>
+          this.clients.dynamodb.send(new GetItemCommand(params as unknown as GetItemCommandInput)),
+        ),
+      retryScale: 0.05,
+    });
     this.bus = new EventBusSimulator({
       busName: BUS,
       account: ACCOUNT,
@@ -323,6 +363,28 @@ export class AwsHarness {
         recorder: (e) => this.fn('recorder').invoke(e),
         notifier: (e) => this.fn('notifier').invoke(e),
       },
+      rules: [
+        {
+          id: 'run-watchdog',
+          pattern: { source: [EVENT_SOURCE], 'detail-type': [WATCHDOG_TRIGGER_DETAIL_TYPE] },
+          // The rule's input transformer: each field from its path (null when the path is absent).
+          start: (envelope) => {
+            const input = Object.fromEntries(
+              Object.entries(WATCHDOG_INPUT_PATHS).map(([k, p]) => {
+                try {
+                  return [k, readPath(p, envelope, {} as never)];
+                } catch {
+                  return [k, null];
+                }
+              }),
+            );
+            this.watchdog.startExecution({
+              stateMachineArn: WATCHDOG_STATE_MACHINE,
+              input: JSON.stringify(input),
+            });
+          },
+        },
+      ],
     });
     this.wrapper = new WrapperSimulator({
       definition: substitutedWrapperDefinition({
@@ -347,6 +409,7 @@ export class AwsHarness {
       mode: o.ssmMode ?? 'shell',
       duplicate: o.duplicate,
       deliveryDelayMs: o.ssmDeliveryDelayMs,
+      hold: (c) => this.deliveryHold(c.values.job),
     });
     writeAgentShim(agentBin);
     this.logs = new LogsSimulator(DEFAULT_LOG_GROUP);
@@ -367,6 +430,7 @@ export class AwsHarness {
         : {},
     );
     this.mockSdk();
+    this.requests.install();
 
     stubLambdaEnv(
       {
@@ -441,9 +505,42 @@ export class AwsHarness {
 
   // -- what tests do -----------------------------------------------------------------------------
 
-  /** Stores a definition in the config table (as the stack's deployment does). */
+  /**
+   * Stores a definition in the config table (as the stack's deployment does) and, when it is valid,
+   * gives the run watchdog its deadline (as a deployment with it would).
+   */
   async putDefinition(def: WorkflowDefinitionInput | Record<string, unknown>): Promise<void> {
     await this.repos.definitions.put(def as { workflow_id: string } & Record<string, unknown>);
+    const checked = validateDefinition(def);
+    if (checked.ok) {
+      this.deadlines.set(checked.definition.workflow_id, runDeadlineSeconds(checked.definition));
+      this.watchdog.redefine(this.watchdogDefinitionString());
+    }
+  }
+
+  private watchdogDefinitionString(): string {
+    return JSON.stringify(
+      watchdogDefinition({
+        deadlines: this.deadlines,
+        defaultSeconds: WATCHDOG_DEFAULT_SECONDS,
+        workflowAuditTable: this.tables.workflowAudit,
+        partition: 'aws',
+      }),
+    );
+  }
+
+  /**
+   * Lets the run deadlines pass: every watchdog execution's Wait ends, it reads its run and ends
+   * (RunEnded when the run finished, RunOverdue when it is still Running). Waits until none runs.
+   */
+  async elapseRunDeadlines(timeoutMs = 60_000) {
+    this.watchdog.elapseWaits();
+    await this.until(
+      async () => this.watchdog.runningCount() === 0,
+      'the run watchdog executions to end',
+      timeoutMs,
+    );
+    return this.watchdog.executions();
   }
 
   /** Puts WorkflowRequested on the bus, as a user, schedule or the CLI would. */
@@ -456,6 +553,29 @@ export class AwsHarness {
             Source: 'rsqlo',
             DetailType: 'WorkflowRequested',
             Detail: JSON.stringify({ version: 1, requested_by: 'test', ...detail }),
+          },
+        ],
+      },
+      'test',
+    );
+  }
+
+  /** Puts WorkflowCancelRequested on the bus, as `rsqlo kill` or an operator would. */
+  cancel(workflowId: string, exec: string, reason?: string): void {
+    this.bus.putEvents(
+      {
+        Entries: [
+          {
+            EventBusName: BUS,
+            Source: 'rsqlo',
+            DetailType: 'WorkflowCancelRequested',
+            Detail: JSON.stringify({
+              version: 1,
+              workflow_id: workflowId,
+              workflow_execution_id: exec,
+              requested_by: 'test',
+              ...(reason ? { reason } : {}),
+            }),
           },
         ],
       },
@@ -569,6 +689,11 @@ export class AwsHarness {
         (d) => `bus dead letter (${d.target}): ${d.envelope['detail-type']}: ${d.error}`,
       ),
       ...this.wrapper.violations.map((v) => `wrapper: ${v}`),
+      ...this.watchdog.violations.map((v) => `watchdog: ${v}`),
+      ...this.watchdog
+        .executions()
+        .filter((e) => e.status === 'FAILED')
+        .map((e) => `watchdog execution ${e.name} failed: ${e.error}: ${e.cause} (input ${e.input})`),
       ...this.ssm.violations.map((v) => `ssm: ${v}`),
       ...this.ssm.runs
         .filter((r) => r.exitCode !== 0)
@@ -597,15 +722,119 @@ export class AwsHarness {
     return out;
   }
 
+  /**
+   * Holds the SSM delivery of every command whose decoded `job` parameter (a JobCommand or a
+   * JobCancel) matches, until released: the command was sent and SSM keeps it, as it may for up to
+   * its delivery timeout.
+   */
+  holdDelivery(match: (job: Record<string, unknown>) => boolean): {
+    reached: Promise<void>;
+    release(): void;
+  } {
+    let release!: () => void;
+    let hit!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const reached = new Promise<void>((r) => {
+      hit = r;
+    });
+    const entry = { match, gate, hit };
+    this.deliveryHolds.push(entry);
+    return {
+      reached,
+      release: () => {
+        const i = this.deliveryHolds.indexOf(entry);
+        if (i >= 0) this.deliveryHolds.splice(i, 1);
+        release();
+      },
+    };
+  }
+
+  private deliveryHold(encoded: string | undefined): Promise<void> | undefined {
+    if (!encoded || this.deliveryHolds.length === 0) return undefined;
+    let job: Record<string, unknown>;
+    try {
+      job = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+    const h = this.deliveryHolds.find((x) => x.match(job));
+    if (!h) return undefined;
+    h.hit();
+    return h.gate;
+  }
+
   /** The SSM commands sent for a job attempt (decoded `job` parameter), in order. */
-  commandsFor(jobRunName: string) {
+  commandsFor(jobRunName: string, kind: 'job' | 'cancel' = 'job') {
     return this.ssm.commands.filter((c) => {
       const job = c.parameters.job?.[0];
-      return (
-        job !== undefined &&
-        JSON.parse(Buffer.from(job, 'base64').toString('utf8')).job_run_name === jobRunName
-      );
+      if (job === undefined) return false;
+      const decoded = JSON.parse(Buffer.from(job, 'base64').toString('utf8'));
+      return decoded.job_run_name === jobRunName && (decoded.kind === 'cancel') === (kind === 'cancel');
     });
+  }
+
+  /**
+   * The billable requests made so far, by service (the raw counts test/bench/aws-cost.ts prices):
+   * Lambda invocations and handler time, wrapper state transitions, PutEvents entries, SQS
+   * requests, DynamoDB request units, SSM commands, PutLogEvents and bytes, secret reads.
+   */
+  usage() {
+    const lambda: Record<string, { invocations: number; billedMs: number }> = {};
+    for (const [name, f] of this.functions)
+      lambda[name] = { invocations: f.invocations, billedMs: f.billedMs };
+    const accepted = this.bus.requests.filter((r) => !r.rejected && r.caller !== 'test');
+    const sqsByOperation: Record<string, number> = {};
+    let sqsRequests = 0;
+    let emptyReceives = 0;
+    const byCaller: Record<string, { wru: number; rru: number }> = {};
+    const byRequest: Record<string, { requests: number; units: number }> = {};
+    let wru = 0;
+    let rru = 0;
+    let failedWriteUnits = 0;
+    const writes = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
+    for (const r of this.requests.snapshot()) {
+      if (r.service === 'SQS') {
+        sqsRequests += r.requests;
+        emptyReceives += r.empty;
+        sqsByOperation[r.operation] = (sqsByOperation[r.operation] ?? 0) + r.requests;
+      } else if (r.service === 'DynamoDB') {
+        const c = byCaller[r.caller] ?? { wru: 0, rru: 0 };
+        byCaller[r.caller] = c;
+        byRequest[`${r.caller} ${r.operation}`] = { requests: r.requests, units: r.units + r.failedUnits };
+        if (writes.has(r.operation)) {
+          c.wru += r.units + r.failedUnits;
+          wru += r.units;
+          failedWriteUnits += r.failedUnits;
+        } else {
+          c.rru += r.units;
+          rru += r.units;
+        }
+      }
+    }
+    return {
+      lambda,
+      wrapperTransitions: this.wrapper.executions().reduce((n, e) => n + e.transitions, 0),
+      /** Run watchdog transitions so far (a run's Wait is entered at once; the rest after its deadline). */
+      watchdogTransitions: this.watchdog.executions().reduce((n, e) => n + e.transitions, 0),
+      watchdogExecutions: this.watchdog.executions().length,
+      putEvents: {
+        requests: accepted.length,
+        entries: accepted.reduce((n, r) => n + r.entries, 0),
+        // Each 64 KB chunk of an entry is one event (entries here are far smaller).
+        billedEvents: accepted.reduce((n, r) => n + Math.max(r.entries, Math.ceil(r.bytes / 65_536)), 0),
+      },
+      sqs: { requests: sqsRequests, emptyReceives, byOperation: sqsByOperation },
+      dynamo: { wru, rru, failedWriteUnits, byCaller, byRequest },
+      ssmCommands: this.ssm.commands.length,
+      stepFunctionsApi: { ...this.stepFunctionsApi },
+      putLogEvents: this.logs.puts,
+      logBytes: this.logs.ingestedBytes,
+      /** What the functions wrote to their logs (CloudWatch Logs ingests it from Lambda). */
+      handlerLogBytes: Buffer.byteLength(this.handlerLogs.raw()),
+      secretsCalls: this.secrets.reads.length,
+    };
   }
 
   /** Every agent log line. */
@@ -637,9 +866,12 @@ export class AwsHarness {
     this.bus?.close();
     this.ssm?.close();
     await this.wrapper?.dispose();
+    await this.watchdog?.dispose();
     // Jobs still running when the test ended (a failed test): kill them, never leave them behind.
     for (const h of this.hosts) await killLeftoverJobs(h.config.spoolDir);
     this.handlerLogs.restore();
+    this.requests.uninstall();
+    for (const h of this.deliveryHolds.splice(0)) h.hit();
     vi.unstubAllEnvs();
     this.sqs?.destroy();
     this.clients?.dynamodb.destroy();

@@ -5,7 +5,8 @@
  * - sequential: 500 no-op jobs in one sequential stage ÷ a shell loop running the script 500 times;
  * - fanout: throughput of 5,000 no-op jobs in a parallel stage (max_concurrency 16) ÷ `xargs -P16`;
  * - scale: 20 stages × 500 jobs: wall time, peak RSS, store writes per job for 50- and 500-job stages;
- * - rsql: our runner ÷ psql on 10,000 INSERTs and 1,000 SELECTs of 100 rows.
+ * - rsql: our runner ÷ psql on 10,000 INSERTs and 1,000 SELECTs of 100 rows;
+ * - aws: requests per job per AWS service and $ per 1,000 jobs on the AWS-path harness (aws-bench.ts).
  * Engine scenarios run in their own processes (test/bench/engine-bench.ts) so peak RSS is theirs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
   const script = noopScript(path.join(work, 'scripts'));
   const out: Record<string, Record<string, number | string>> = {};
   const rows: Array<[string, string, string, string]> = [];
+  const tables: string[] = [];
 
   try {
     if (want('sequential')) {
@@ -202,6 +204,16 @@ async function main(): Promise<void> {
         await pg.stop();
       }
     }
+    if (want('aws')) {
+      const { runAwsBench } = await import('./aws-bench.js');
+      const r = runAwsBench(root, work);
+      if ('skipped' in r) rows.push(['aws', 'skipped', '', r.skipped]);
+      else {
+        (out as Record<string, unknown>).aws = r.json;
+        rows.push(...r.rows);
+        tables.push(...r.tables);
+      }
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -212,6 +224,7 @@ async function main(): Promise<void> {
   const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i] ?? 0) : c)).join('  ');
   process.stdout.write(`${line(['key', 'value', 'target', 'measured'])}\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  for (const t of tables) process.stdout.write(`\n${t}\n`);
   if (values.json) {
     writeFileSync(values.json, `${JSON.stringify(out, null, 2)}\n`);
     process.stdout.write(`\nwrote ${values.json}\n`);

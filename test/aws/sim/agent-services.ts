@@ -24,6 +24,8 @@ export class LogsSimulator {
   readonly violations: string[] = [];
   /** How many PutLogEvents requests were accepted. */
   puts = 0;
+  /** Bytes accepted by PutLogEvents, counted as CloudWatch Logs does (message + 26 per event). */
+  ingestedBytes = 0;
 
   constructor(private readonly logGroup: string) {}
 
@@ -81,6 +83,7 @@ export class LogsSimulator {
     }
     for (const e of events) stream.push({ timestamp: e.timestamp as number, message: e.message as string });
     this.puts++;
+    this.ingestedBytes += bytes;
     return { nextSequenceToken: String(this.puts) };
   }
 

@@ -271,30 +271,6 @@ export function checkErrorHandlers(states: Record<string, { Retry?: unknown; Cat
   return problems;
 }
 
-type ChoiceRule = Record<string, unknown>;
-
-function ruleHolds(rule: ChoiceRule, input: unknown, context: AslContext): boolean {
-  if (Array.isArray(rule.And)) return (rule.And as ChoiceRule[]).every((r) => ruleHolds(r, input, context));
-  if (Array.isArray(rule.Or)) return (rule.Or as ChoiceRule[]).some((r) => ruleHolds(r, input, context));
-  if (rule.Not !== undefined) return !ruleHolds(rule.Not as ChoiceRule, input, context);
-  const variable = rule.Variable;
-  if (typeof variable !== 'string') throw new AslError('a Choice rule needs a Variable');
-  let present = true;
-  let value: unknown;
-  try {
-    value = readPath(variable, input, context);
-  } catch {
-    present = false;
-  }
-  if ('IsPresent' in rule) return present === rule.IsPresent;
-  if (!present) throw new AslError(`Choice: ${variable} selects nothing`);
-  if ('IsNull' in rule) return (value === null) === rule.IsNull;
-  if ('StringEquals' in rule) return typeof value === 'string' && value === rule.StringEquals;
-  if ('NumericEquals' in rule) return typeof value === 'number' && value === rule.NumericEquals;
-  if ('BooleanEquals' in rule) return typeof value === 'boolean' && value === rule.BooleanEquals;
-  throw new AslError(`Choice comparator of ${JSON.stringify(rule)} is not simulated`);
-}
-
 /** The state a Choice state moves to: the first rule that holds, else Default (else States.NoChoiceMatched). */
 export function chooseNext(
   state: { Choices?: unknown; Default?: string },
@@ -302,7 +278,7 @@ export function chooseNext(
   context: AslContext,
 ): string {
   for (const rule of (state.Choices ?? []) as ChoiceRule[])
-    if (ruleHolds(rule, input, context)) return rule.Next as string;
+    if (choiceMatches(rule, input, context)) return rule.Next as string;
   if (state.Default !== undefined) return state.Default;
   throw new AslError('States.NoChoiceMatched: no Choice rule matched and there is no Default');
 }
@@ -320,4 +296,65 @@ export function passOutput(
         ? evaluateParameters(state.Parameters, input, context)
         : input;
   return applyResultPath(input, result, state.ResultPath);
+}
+
+/** A Choice Rule (JSONPath query language): a comparison on `Variable`, or And / Or / Not. */
+export interface ChoiceRule {
+  Variable?: string;
+  And?: ChoiceRule[];
+  Or?: ChoiceRule[];
+  Not?: ChoiceRule;
+  Next?: string;
+  [operator: string]: unknown;
+}
+
+const TYPE_TESTS: Record<string, (v: unknown) => boolean> = {
+  IsNull: (v) => v === null,
+  IsString: (v) => typeof v === 'string',
+  IsNumeric: (v) => typeof v === 'number',
+  IsBoolean: (v) => typeof v === 'boolean',
+};
+
+const COMPARISONS: Record<string, (v: unknown, x: unknown) => boolean> = {
+  StringEquals: (v, x) => typeof v === 'string' && v === x,
+  NumericEquals: (v, x) => typeof v === 'number' && v === x,
+  NumericLessThan: (v, x) => typeof v === 'number' && typeof x === 'number' && v < x,
+  NumericGreaterThan: (v, x) => typeof v === 'number' && typeof x === 'number' && v > x,
+  BooleanEquals: (v, x) => typeof v === 'boolean' && v === x,
+};
+
+/**
+ * Whether a Choice Rule holds for `input` (AWS Step Functions developer guide, "Choice workflow
+ * state"): And / Or / Not combine rules, evaluated left to right and stopping at the first that
+ * decides ("the StringEquals rule is only evaluated if $.keyThatMightNotExist exists because of the
+ * preceding IsPresent Choice Rule"); `IsPresent` tests whether the Variable's path selects
+ * anything; any other comparison on a path that selects nothing is a runtime error
+ * (States.Runtime). A comparison of a value of another type is false. Operators not listed here
+ * are an AslError, never a guess.
+ */
+export function choiceMatches(rule: ChoiceRule, input: unknown, context: AslContext): boolean {
+  if (rule.And) return rule.And.every((r) => choiceMatches(r, input, context));
+  if (rule.Or) return rule.Or.some((r) => choiceMatches(r, input, context));
+  if (rule.Not) return !choiceMatches(rule.Not, input, context);
+  if (rule.Variable === undefined) throw new AslError('a Choice Rule needs Variable, And, Or or Not');
+  const ops = Object.keys(rule).filter((k) => k !== 'Variable' && k !== 'Next');
+  if (ops.length !== 1) throw new AslError(`a Choice Rule needs exactly one operator, got ${ops.join(', ')}`);
+  const op = ops[0] as string;
+  const expected = rule[op];
+  if (op === 'IsPresent') {
+    let present = true;
+    try {
+      readPath(rule.Variable, input, context);
+    } catch (err) {
+      if (!(err instanceof AslError)) throw err;
+      present = false;
+    }
+    return present === expected;
+  }
+  const value = readPath(rule.Variable, input, context);
+  const typeTest = TYPE_TESTS[op];
+  if (typeTest) return typeTest(value) === expected;
+  const compare = COMPARISONS[op];
+  if (!compare) throw new AslError(`Choice operator ${op} is not simulated`);
+  return compare(value, expected);
 }

@@ -29,7 +29,7 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { EventEnvelope } from '../../../events/envelope.js';
-import { matchesPattern } from '../../../events/pattern.js';
+import { type EventPattern, matchesPattern } from '../../../events/pattern.js';
 import { ALERT_ROUTES, type BusService, SERVICE_ROUTES } from '../../../events/routing.js';
 import {
   MAX_PUT_EVENTS_BYTES,
@@ -46,6 +46,12 @@ export interface EventBusOptions {
   duplicate?: boolean;
   /** Delay before each asynchronous retry (Lambda waits about a minute, then two). Default 200 ms. */
   retryDelayMs?: number;
+  /**
+   * Rules the infra adds beside the routing table whose targets are not the functions (the run
+   * watchdog's WorkflowStarted rule starts a state machine execution). A target that throws is
+   * recorded in `deadLetters` (the rule's dead-letter queue on AWS).
+   */
+  rules?: Array<{ id: string; pattern: EventPattern; start: (envelope: EventEnvelope) => void }>;
 }
 
 /** EventBridge time: ISO-8601 to the second. */
@@ -163,6 +169,13 @@ export class EventBusSimulator {
       this.alerts.push({ rule: rule.id, envelope });
       for (let i = 0; i < copies; i++) this.deliver('notifier', envelope, 0, i * 20);
     }
+    for (const rule of this.opts.rules ?? [])
+      if (matchesPattern(rule.pattern, envelope))
+        try {
+          rule.start(structuredClone(envelope));
+        } catch (err) {
+          this.deadLetters.push({ target: rule.id, envelope, error: String((err as Error)?.message ?? err) });
+        }
     for (const route of SERVICE_ROUTES) {
       if (!matchesPattern(route.pattern, envelope)) continue;
       for (let i = 0; i < copies; i++) this.deliver(route.target, envelope, 0, i * 20);

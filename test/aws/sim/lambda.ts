@@ -33,16 +33,37 @@ import type {
 } from 'aws-lambda';
 import { lambdaContext } from '../../../runtime/aws/testing/lambda-harness.js';
 import { passesAggregatorFilter } from '../../support/dynamodb-local.js';
+import { caller } from './aws-requests.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: handlers of every shape
 type Handler = (event: any, context?: any) => Promise<unknown>;
+
+/**
+ * A fault the harness injects into a function's invocations: after the handler ran (its effects
+ * happened), the invocation fails with `errorType`, as Lambda reports a service exception whose
+ * work was done (Step Functions sees the error name, e.g. `Lambda.ServiceException`).
+ */
+export interface InjectedFault {
+  /** Which invocations (by event); the first `times` that match fail. */
+  match: (event: unknown) => boolean;
+  errorType: string;
+  times: number;
+}
 
 /** One function: its containers and the invocations waiting for one. */
 export class LambdaFunction {
   private readonly free: Handler[];
   private readonly waiting: Array<(h: Handler) => void> = [];
   invocations = 0;
+  /** Handler time of every invocation, in ms rounded up (what Lambda bills, at 1 ms granularity). */
+  billedMs = 0;
   private active = 0;
+  private readonly faults: InjectedFault[] = [];
+  private readonly holds: Array<{
+    match: (event: unknown) => boolean;
+    gate: Promise<void>;
+    hit: () => void;
+  }> = [];
 
   constructor(
     readonly name: string,
@@ -57,13 +78,57 @@ export class LambdaFunction {
     return this.active + this.waiting.length;
   }
 
+  /** Makes matching invocations fail after their handler ran (see {@link InjectedFault}). */
+  failAfter(fault: InjectedFault): void {
+    this.faults.push({ ...fault });
+  }
+
+  /**
+   * Holds matching invocations before their handler runs, until released (forcing an
+   * interleaving). `reached` resolves when one is waiting.
+   */
+  hold(match: (event: unknown) => boolean): { reached: Promise<void>; release(): void } {
+    let release!: () => void;
+    let hit!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const reached = new Promise<void>((r) => {
+      hit = r;
+    });
+    const entry = { match, gate, hit };
+    this.holds.push(entry);
+    return {
+      reached,
+      release: () => {
+        this.holds.splice(this.holds.indexOf(entry), 1);
+        release();
+      },
+    };
+  }
+
   async invoke(event: unknown): Promise<unknown> {
     this.invocations++;
+    for (const h of [...this.holds])
+      if (h.match(event)) {
+        h.hit();
+        await h.gate;
+      }
     const handler = this.free.pop() ?? (await new Promise<Handler>((resolve) => this.waiting.push(resolve)));
     this.active++;
+    const t0 = performance.now();
     try {
-      return await handler(event, lambdaContext());
+      const out = await caller.run({ caller: this.name }, () => handler(event, lambdaContext()));
+      const fault = this.faults.find((f) => f.times > 0 && f.match(event));
+      if (fault) {
+        fault.times--;
+        throw Object.assign(new Error(`injected: ${fault.errorType} after the handler ran`), {
+          name: fault.errorType,
+        });
+      }
+      return out;
     } finally {
+      this.billedMs += Math.ceil(performance.now() - t0);
       this.active--;
       const next = this.waiting.shift();
       if (next) next(handler);
@@ -134,14 +199,16 @@ export class SqsEventSource {
     while (!this.stopped) {
       let messages: Message[] = [];
       try {
-        const r = await client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: 10,
-            WaitTimeSeconds: 1,
-            MessageSystemAttributeNames: ['All'],
-            MessageAttributeNames: ['All'],
-          }),
+        const r = await caller.run({ caller: 'sqs-poller' }, () =>
+          client.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: 10,
+              WaitTimeSeconds: 1,
+              MessageSystemAttributeNames: ['All'],
+              MessageAttributeNames: ['All'],
+            }),
+          ),
         );
         messages = r.Messages ?? [];
       } catch (err) {
@@ -180,11 +247,13 @@ export class SqsEventSource {
         }
         const done = records.filter((r) => !failed.has(r.messageId));
         if (done.length)
-          await client.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: queueUrl,
-              Entries: done.map((r, i) => ({ Id: `m${i}`, ReceiptHandle: r.receiptHandle })),
-            }),
+          await caller.run({ caller: 'sqs-poller' }, () =>
+            client.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: queueUrl,
+                Entries: done.map((r, i) => ({ Id: `m${i}`, ReceiptHandle: r.receiptHandle })),
+              }),
+            ),
           );
       } catch (err) {
         this.errors.push(`SQS source: ${(err as Error).message}`);

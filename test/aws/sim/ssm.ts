@@ -64,6 +64,16 @@ export interface SsmSimulatorOptions {
   mode: 'shell' | 'in-process';
   duplicate?: boolean;
   deliveryDelayMs?: number;
+  /**
+   * Delivery of a command waits for the promise this returns (undefined: no wait). Tests use it to
+   * deliver one command late (SSM holds a command up to its delivery timeout), forcing an
+   * interleaving without sleeping.
+   */
+  hold?: (command: {
+    commandId: string;
+    instanceId: string;
+    values: Record<string, string>;
+  }) => Promise<void> | undefined;
 }
 
 /** One run of a command's step on its host. */
@@ -251,7 +261,11 @@ export class SsmSimulator {
         this.inFlight--;
         return;
       }
-      void this.runStep(host, commandId, values)
+      const held = this.opts.hold?.({ commandId, instanceId: host.instanceId, values });
+      void Promise.resolve(held)
+        .then(() =>
+          this.closed ? Promise.reject(new Error('closed')) : this.runStep(host, commandId, values),
+        )
         .then(
           (r) => this.runs.push(r),
           (err: unknown) =>

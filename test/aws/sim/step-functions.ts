@@ -1,7 +1,8 @@
 /**
- * A Step Functions simulator for the single-job wrapper, driven by the DEPLOYED definition
- * (infra/constructs/job-wrapper.ts `deployedWrapperDefinitionString()`, placeholders replaced): it
- * interprets the definition's states rather than knowing what the wrapper is meant to do.
+ * A Step Functions simulator for the single-job wrapper and the run watchdog, driven by their
+ * DEPLOYED definitions (infra/constructs/job-wrapper.ts `deployedWrapperDefinitionString()`,
+ * infra/constructs/run-watchdog.ts `watchdogDefinition()`, placeholders replaced): it interprets the
+ * definition's states rather than knowing what the state machine is meant to do.
  *
  * What it honours, per the Step Functions developer guide and API reference:
  * - StartExecution: names of at most 80 characters without the forbidden characters; the same name
@@ -15,8 +16,14 @@
  *   `errorType`) and a JSON cause.
  * - Task `arn:aws:states:::events:putEvents`: Parameters evaluated (States.Format,
  *   `$$.State.EnteredTime`…), Detail objects serialized, put through the harness's EventBridge.
+ * - Task `arn:aws:states:::dynamodb:getItem`: Parameters evaluated, sent to DynamoDB (the harness
+ *   sends it to DynamoDB Local); the result is the GetItem response; an error fails the task as
+ *   `DynamoDB.<error name>`.
+ * - Choice (Choices tried in order, the first match wins, else Default, else States.NoChoiceMatched;
+ *   rules per asl.ts `choiceMatches`), Wait (Seconds / SecondsPath: real time, or until
+ *   {@link WrapperSimulator.elapseWaits} says the time has passed).
  * - Retry (ErrorEquals, IntervalSeconds × BackoffRate^n, MaxAttempts; intervals scaled by
- *   `retryScale`), Catch (ErrorEquals, ResultPath, Next), ResultPath, Succeed, Fail.
+ *   `retryScale`), Catch (ErrorEquals, ResultPath, Next), ResultPath, Pass, Succeed, Fail.
  * - SendTask* for a token whose task has ended: TaskTimedOut (timed out or completed) or
  *   TaskDoesNotExist (its execution was stopped); an unknown token: InvalidToken. StopExecution
  *   aborts a running execution (ExecutionDoesNotExist for an unknown one).
@@ -40,8 +47,9 @@ import {
   type AslContext,
   AslError,
   applyResultPath,
+  type ChoiceRule,
   checkErrorHandlers,
-  chooseNext,
+  choiceMatches,
   evaluateParameters,
   firstMatching,
   passOutput,
@@ -60,10 +68,12 @@ interface Catcher {
   Next: string;
 }
 interface StateDef {
-  Type: 'Task' | 'Succeed' | 'Fail' | 'Pass' | 'Choice';
-  Result?: unknown;
-  Choices?: unknown[];
+  Type: 'Task' | 'Succeed' | 'Fail' | 'Pass' | 'Choice' | 'Wait';
+  Choices?: ChoiceRule[];
   Default?: string;
+  Seconds?: number;
+  SecondsPath?: string;
+  Result?: unknown;
   Resource?: string;
   Parameters?: unknown;
   TimeoutSeconds?: number;
@@ -112,6 +122,12 @@ export interface SimExecution {
   path: Array<{ state: string; enteredTime: string }>;
   /** How many times the task function was invoked (with duplicates). */
   invocations: number;
+  /**
+   * State transitions, as Step Functions bills them: "Step Functions counts a state transition
+   * each time a step of your workflow is executed … including retries" (AWS Step Functions
+   * pricing). One per state entered plus one per retry.
+   */
+  transitions: number;
 }
 
 interface OpenTask {
@@ -128,9 +144,11 @@ export interface WrapperSimulatorOptions {
   definition: string;
   stateMachineArn: string;
   /** Invokes a Lambda function by the name/ARN the definition gives (throws the function's error). */
-  invoke(functionName: string, payload: unknown): Promise<unknown>;
+  invoke?(functionName: string, payload: unknown): Promise<unknown>;
   /** Puts entries on the bus (the events:putEvents integration); throws when the bus refuses. */
-  putEvents(entries: PutEventsRequestEntry[]): Promise<{ FailedEntryCount?: number }>;
+  putEvents?(entries: PutEventsRequestEntry[]): Promise<{ FailedEntryCount?: number }>;
+  /** Sends a DynamoDB request (the dynamodb:getItem integration); throws the service's error. */
+  dynamodb?(operation: 'GetItem', params: Record<string, unknown>): Promise<unknown>;
   /** Multiplies Retry intervals (default 1): the definition's 2 s … 64 s backoff in less real time. */
   retryScale?: number;
   /** Invoke the task function twice per attempt (at-least-once invocation). */
@@ -144,12 +162,14 @@ const FORBIDDEN_NAME = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
 
 /** The simulated state machine (one per harness). */
 export class WrapperSimulator {
-  private readonly def: Definition;
+  private def: Definition;
   private readonly executionsByName = new Map<string, SimExecution>();
   private readonly open = new Map<string, OpenTask>();
   private readonly closed = new Map<string, Closed>();
   private readonly running = new Set<Promise<void>>();
-  private readonly sleeps = new Set<NodeJS.Timeout>();
+  private readonly sleeps = new Map<NodeJS.Timeout, () => void>();
+  private readonly waits = new Set<() => void>();
+  private waitsElapsed = false;
   private disposed = false;
   /** SendTask* answers, for assertions: which call got which outcome. */
   readonly callbacks: Array<{ command: string; exec: string | undefined; outcome: string }> = [];
@@ -157,11 +177,24 @@ export class WrapperSimulator {
   readonly violations: string[] = [];
 
   constructor(private readonly opts: WrapperSimulatorOptions) {
-    this.def = JSON.parse(opts.definition) as Definition;
-    if (!this.def.States[this.def.StartAt]) throw new Error('definition: StartAt names no state');
-    // CreateStateMachine refuses these definitions; so does the simulator.
-    const problems = checkErrorHandlers(this.def.States);
-    if (problems.length) throw new Error(`definition: ${problems.join('; ')}`);
+    this.def = parseDefinition(opts.definition);
+  }
+
+  /**
+   * UpdateStateMachine: executions started from now on use `definition`; running ones keep theirs
+   * (as Step Functions does).
+   */
+  redefine(definition: string): void {
+    this.def = parseDefinition(definition);
+  }
+
+  /**
+   * The time every Wait state waits for has passed: Wait states running now end, and later ones
+   * do not wait. (The run watchdog waits hours; a measurement lets them pass once the run ended.)
+   */
+  elapseWaits(): void {
+    this.waitsElapsed = true;
+    for (const w of [...this.waits]) w();
   }
 
   executions(): SimExecution[] {
@@ -214,6 +247,7 @@ export class WrapperSimulator {
       startDate: new Date(),
       path: [],
       invocations: 0,
+      transitions: 0,
     };
     this.executionsByName.set(name, exec);
     const p = this.run(exec, parsed).catch((err: unknown) => {
@@ -300,8 +334,13 @@ export class WrapperSimulator {
     this.disposed = true;
     for (const t of this.open.values())
       this.settleTask(t, { ok: false, error: new StatesError('(disposed)', '') }, 'aborted');
-    for (const s of this.sleeps) clearTimeout(s);
+    // Sleeping executions wake and see `disposed` (a cleared timer alone would leave them waiting).
+    for (const [t, wake] of this.sleeps) {
+      clearTimeout(t);
+      wake();
+    }
     this.sleeps.clear();
+    for (const w of [...this.waits]) w();
     await Promise.allSettled([...this.running]);
   }
 
@@ -374,8 +413,29 @@ export class WrapperSimulator {
         this.sleeps.delete(t);
         resolve();
       }, ms);
-      this.sleeps.add(t);
+      this.sleeps.set(t, resolve);
     });
+  }
+
+  /** A Wait state: `seconds` of real time, cut short by {@link elapseWaits} or dispose. */
+  private async wait(seconds: number): Promise<void> {
+    if (this.waitsElapsed) return;
+    let wake!: () => void;
+    const woken = new Promise<void>((r) => {
+      wake = r;
+    });
+    this.waits.add(wake);
+    try {
+      // setTimeout holds at most 2^31-1 ms (about 24.8 days); longer waits sleep in steps.
+      let left = seconds * 1000;
+      while (left > 0 && !this.waitsElapsed && !this.disposed) {
+        const step = Math.min(left, 2 ** 31 - 1);
+        await Promise.race([this.sleep(step), woken]);
+        left -= step;
+      }
+    } finally {
+      this.waits.delete(wake);
+    }
   }
 
   private context(exec: SimExecution, state: string, entered: string, retryCount: number): AslContext {
@@ -393,14 +453,16 @@ export class WrapperSimulator {
   }
 
   private async run(exec: SimExecution, input: unknown): Promise<void> {
-    let name: string | undefined = this.def.StartAt;
+    const def = this.def;
+    let name: string | undefined = def.StartAt;
     let data = input;
     while (name !== undefined) {
       if (exec.status !== 'RUNNING' || this.disposed) return;
-      const state: StateDef | undefined = this.def.States[name];
+      const state: StateDef | undefined = def.States[name];
       if (!state) throw new Error(`no state ${name}`);
       const enteredTime = new Date().toISOString();
       exec.path.push({ state: name, enteredTime });
+      exec.transitions++;
       switch (state.Type) {
         case 'Succeed':
           this.end(exec, 'SUCCEEDED');
@@ -412,9 +474,40 @@ export class WrapperSimulator {
           data = passOutput(state, data, this.context(exec, name, enteredTime, 0));
           name = state.End ? undefined : state.Next;
           break;
-        case 'Choice':
-          name = chooseNext(state, data, this.context(exec, name, enteredTime, 0));
+        case 'Choice': {
+          const ctx = this.context(exec, name, enteredTime, 0);
+          let next: string | undefined;
+          try {
+            next = (state.Choices ?? []).find((c) => choiceMatches(c, data, ctx))?.Next ?? state.Default;
+          } catch (err) {
+            this.end(exec, 'FAILED', 'States.Runtime', (err as Error).message);
+            return;
+          }
+          if (next === undefined) {
+            this.end(exec, 'FAILED', 'States.NoChoiceMatched', `no Choice Rule of ${name} matched`);
+            return;
+          }
+          name = next;
           break;
+        }
+        case 'Wait': {
+          let seconds = state.Seconds;
+          if (state.SecondsPath !== undefined) {
+            try {
+              seconds = readPath(state.SecondsPath, data, this.context(exec, name, enteredTime, 0)) as number;
+            } catch (err) {
+              this.end(exec, 'FAILED', 'States.Runtime', (err as Error).message);
+              return;
+            }
+          }
+          if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0) {
+            this.end(exec, 'FAILED', 'States.Runtime', `${name}: the wait is not a non-negative integer`);
+            return;
+          }
+          await this.wait(seconds);
+          name = state.End ? undefined : state.Next;
+          break;
+        }
         case 'Task': {
           const r = await this.runTaskWithRetries(exec, name, state, data, enteredTime);
           if (exec.status !== 'RUNNING') return;
@@ -485,6 +578,7 @@ export class WrapperSimulator {
       if (n >= (retrier.MaxAttempts ?? 3)) return r;
       counts.set(retrier, n + 1);
       retryCount++;
+      exec.transitions++;
       const seconds = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** n;
       await this.sleep(seconds * 1000 * (this.opts.retryScale ?? 1));
     }
@@ -497,7 +591,18 @@ export class WrapperSimulator {
     ctx: AslContext,
   ): Promise<unknown> {
     const resource = state.Resource ?? '';
+    if (resource === 'arn:aws:states:::dynamodb:getItem') {
+      if (!this.opts.dynamodb) throw new StatesError('States.Runtime', 'no DynamoDB for this state machine');
+      const params = evaluateParameters(state.Parameters, data, ctx) as Record<string, unknown>;
+      try {
+        return await this.opts.dynamodb('GetItem', params);
+      } catch (err) {
+        throw new StatesError(`DynamoDB.${(err as Error).name}`, (err as Error).message);
+      }
+    }
     if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
+      const invoke = this.opts.invoke;
+      if (!invoke) throw new StatesError('States.Runtime', 'no Lambda for this state machine');
       const token = this.newToken(exec);
       ctx.Task = { Token: token };
       const params = evaluateParameters(state.Parameters, data, ctx) as {
@@ -538,7 +643,7 @@ export class WrapperSimulator {
             timeout * 1000,
           );
           this.armHeartbeat(task);
-          void this.invokeTask(exec, task, params.FunctionName as string, params.Payload);
+          void this.invokeTask(exec, task, invoke, params.FunctionName as string, params.Payload);
         },
       );
       const r = await result;
@@ -554,6 +659,8 @@ export class WrapperSimulator {
         Detail: typeof e.Detail === 'string' ? e.Detail : JSON.stringify(e.Detail),
       })) as PutEventsRequestEntry[];
       let out: { FailedEntryCount?: number };
+      if (!this.opts.putEvents)
+        throw new StatesError('States.Runtime', 'no EventBridge for this state machine');
       try {
         out = await this.opts.putEvents(entries);
       } catch (err) {
@@ -573,12 +680,18 @@ export class WrapperSimulator {
    * run — is exactly the case the task entry's idempotency must absorb, and it must not depend on
    * how fast the job was.
    */
-  private async invokeTask(exec: SimExecution, task: OpenTask, fn: string, payload: unknown) {
+  private async invokeTask(
+    exec: SimExecution,
+    task: OpenTask,
+    invoke: (fn: string, payload: unknown) => Promise<unknown>,
+    fn: string,
+    payload: unknown,
+  ) {
     const times = this.opts.duplicateInvocations ? 2 : 1;
     for (let i = 0; i < times; i++) {
       exec.invocations++;
       try {
-        await this.opts.invoke(fn, payload);
+        await invoke(fn, payload);
       } catch (err) {
         const e = err as { name?: string; message?: string };
         const errorType = e?.name ?? 'Error';
@@ -603,4 +716,13 @@ export class WrapperSimulator {
 export function executionArnOf(stateMachineArn: string, name: string): string {
   const parts = stateMachineArn.split(':');
   return [...parts.slice(0, 5), 'execution', parts[6], name].join(':');
+}
+
+function parseDefinition(text: string): Definition {
+  const def = JSON.parse(text) as Definition;
+  if (!def.States[def.StartAt]) throw new Error('definition: StartAt names no state');
+  // CreateStateMachine refuses these definitions; so does the simulator.
+  const problems = checkErrorHandlers(def.States);
+  if (problems.length) throw new Error(`definition: ${problems.join('; ')}`);
+  return def;
 }

@@ -1,0 +1,318 @@
+/**
+ * Races on the AWS path, each reproduced by forcing its interleaving (holds on SSM delivery, on a
+ * function's invocation or on one DynamoDB request; an injected Lambda fault), never by sleeping
+ * and hoping: a late delivery of a stale attempt, a retried Dispatch, a cancel racing the
+ * dispatcher, a cancel of a running job followed by a restart.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isSameProcessAlive } from '../../agent/job-runner.js';
+import { jobRunName } from '../../contracts/jobs.js';
+import { dynamoLocal } from '../support/dynamodb-local.js';
+import { stages, workspace } from '../support/workspace.js';
+import { type AwsHarness, createAwsHarness } from './harness.js';
+
+const ddb = dynamoLocal('test/aws/races.test.ts');
+
+/** Lines of a job's TEST_OUT file (each run of a script appends its attempt number). */
+function lines(h: AwsHarness, file: string): string[] {
+  const f = path.join(h.hosts[0]?.dir as string, 'out', file);
+  return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
+}
+
+describe.skipIf(!ddb.endpoint)('AWS path: races', () => {
+  let h: AwsHarness | undefined;
+  afterEach(async () => {
+    await h?.dispose();
+    h = undefined;
+  });
+
+  it('a command delivered after its heartbeat timeout is never run; the retry attempt runs exactly once', async () => {
+    const ws = workspace('rsqlo-aws-stale-');
+    ws.script(
+      'once.sh',
+      'echo "$RSQLO_ATTEMPT" >> "$TEST_OUT/runs"\nsleep 2\necho "ran attempt $RSQLO_ATTEMPT"',
+    );
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: ws.scripts,
+      hosts: 1,
+      ssmMode: 'in-process',
+    });
+    await h.putDefinition({
+      workflow_id: 'aws_stale',
+      defaults: { retry_backoff_seconds: 1 },
+      workflow_stages: stages([
+        'sequential',
+        [{ script: 'once.sh', retries: 1, heartbeat_seconds: 2, timeout_seconds: 60 }],
+      ]),
+    });
+    const exec = 'stale-1';
+    const first = jobRunName(exec, '1.1', 1);
+    const second = jobRunName(exec, '1.1', 2);
+    // SSM keeps attempt 1's command (it may, for up to its delivery timeout: 600 s here, far longer
+    // than the 2 s heartbeat).
+    const late = h.holdDelivery((job) => job.job_run_name === first);
+    h.request({ workflow_id: 'aws_stale', workflow_execution_id: exec });
+    await late.reached;
+    // No heartbeat: the wrapper gives up on attempt 1, reports it TimedOut, and the job is retried.
+    await h.until(
+      async () =>
+        (await h?.job(exec, '1.1'))?.attempt === 2 &&
+        (await h?.job(exec, '1.1'))?.execution_status === 'Running',
+      'attempt 2 to run',
+    );
+    expect(h.wrapper.execution(first)?.path.map((p) => p.state)).toEqual([
+      'Dispatch',
+      'ReportHeartbeatLost',
+      'TimedOut',
+    ]);
+    // Now SSM delivers attempt 1's command, while attempt 2 runs on the same host.
+    late.release();
+    const host = h.hosts[0];
+    await h.until(
+      async () =>
+        h?.ssm.runs.some((r) => r.commandId === h?.commandsFor(first)[0]?.commandId) &&
+        existsSync(path.join(host?.config.spoolDir as string, 'state', `${first}.json`)) &&
+        !(host?.active() ?? []).some((a) => a.name === first),
+      'the agent to be done with the late command',
+    );
+    const { run, jobs } = await h.finished(exec);
+    expect(run.execution_status).toBe('Completed');
+    expect(jobs[0]).toMatchObject({ execution_status: 'Completed', attempt: 2 });
+    expect(jobs[0]?.previous_attempts.map((a) => [a.attempt, a.execution_status])).toEqual([[1, 'TimedOut']]);
+    // Attempt 1 never ran; attempt 2 ran once.
+    expect(lines(h, 'runs')).toEqual(['2']);
+    expect(h.logs.text(first)).toBe('');
+    expect(h.logs.text(second)).toContain('ran attempt 2');
+    // The agent asked Step Functions before starting it: the heartbeat with attempt 1's token was
+    // refused (the task is closed), the execution had ended, so the job was dropped.
+    expect(h.wrapper.callbacks.filter((c) => c.exec === first)).toEqual([
+      { command: 'SendTaskHeartbeat', exec: first, outcome: 'TaskTimedOut' },
+    ]);
+    expect(h.bus.events('JobStarted').map((e) => (e.detail as { attempt: number }).attempt)).toEqual([2]);
+    expect(h.agentLog()).toContainEqual(
+      expect.objectContaining({
+        message: 'the attempt is no longer live: the job is not started',
+        fields: expect.objectContaining({ job_run_name: first }),
+      }),
+    );
+    expect(await h.problems()).toEqual([]);
+  }, 300_000);
+
+  it('a retried Dispatch (the task Lambda sent the command, then failed) sends the live token to the same host: the job runs once and completes', async () => {
+    // How Step Functions treats the token of a retried waitForTaskToken Task (test/aws/FIDELITY.md):
+    // - API reference, SendTaskHeartbeat/SendTaskSuccess `taskToken`: "Task tokens are generated by
+    //   Step Functions when tasks are assigned to a worker, or in the context object when a workflow
+    //   enters a task state."
+    // - Developer guide, Error handling: "When a state reports an error, Step Functions scans
+    //   through the retriers … it implements the retry policy described in this retrier"; "Retries
+    //   are treated as state transitions"; and Handle Lambda service exceptions: Lambda.ServiceException
+    //   is a transient error to `Retry`.
+    // - API reference, TaskTimedOut: "The task token has either expired or the task associated with
+    //   the token has already been closed."
+    // The failed invocation closed its task, so its token answers TaskTimedOut; the retry is a new
+    // task with its own token ($$.Task.Token), and $$.State.RetryCount says which try it is. The
+    // simulator gives each try a fresh token, the reading that breaks the old code.
+    const ws = workspace('rsqlo-aws-retry-');
+    ws.script('steady.sh', 'echo "$RSQLO_ATTEMPT" >> "$TEST_OUT/runs"\nsleep 3\necho "steady done"');
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: ws.scripts,
+      hosts: 2,
+      heartbeatEverySeconds: 0.2,
+      ssmMode: 'in-process',
+    });
+    await h.putDefinition({
+      workflow_id: 'aws_retry_dispatch',
+      workflow_stages: stages(['sequential', [{ script: 'steady.sh', heartbeat_seconds: 3 }]]),
+    });
+    const exec = 'retry-1';
+    const name = jobRunName(exec, '1.1', 1);
+    // The forced interleaving: the task Lambda's first invocation sends the SSM command, then
+    // Lambda reports Lambda.ServiceException; the wrapper's Retry invokes it again with a new token.
+    h.fn('dispatcherTask').failAfter({
+      match: (e) =>
+        (e as { dispatch?: number; job: { job_run_name: string } }).job.job_run_name === name &&
+        (e as { dispatch?: number }).dispatch === 0,
+      errorType: 'Lambda.ServiceException',
+      times: 1,
+    });
+    h.request({ workflow_id: 'aws_retry_dispatch', workflow_execution_id: exec });
+    const { run, jobs } = await h.finished(exec);
+
+    expect(run.execution_status).toBe('Completed');
+    expect(jobs.map((j) => [j.job_key, j.execution_status, j.attempt, j.exit_code])).toEqual([
+      ['1.1', 'Completed', 1, 0],
+    ]);
+    expect(lines(h, 'runs')).toEqual(['1']);
+    expect(h.logs.text(name)).toContain('steady done');
+    const wrapper = h.wrapper.execution(name);
+    expect(wrapper?.status).toBe('SUCCEEDED');
+    // Two tries of Dispatch (the first failed after sending), two tokens.
+    expect(wrapper?.invocations).toBe(2);
+    // The job went to one host; the retry sent the same job with the live token to that host.
+    const commands = h.commandsFor(name);
+    expect(commands).toHaveLength(2);
+    expect(new Set(commands.map((c) => c.instanceId))).toEqual(new Set([jobs[0]?.instance_id]));
+    const tokens = commands.map(
+      (c) => JSON.parse(Buffer.from(c.parameters.job?.[0] ?? '', 'base64').toString('utf8')).task_token,
+    );
+    expect(new Set(tokens).size).toBe(2);
+    expect(h.agentLog()).toContainEqual(
+      expect.objectContaining({
+        message: 'adopted the live task token of a retried dispatch',
+        fields: expect.objectContaining({ job_run_name: name }),
+      }),
+    );
+    // Nothing killed it, and the result went with the live token.
+    expect(
+      h.agentLog().some((l) => l.message === 'the orchestrator no longer waits for this job; killing it'),
+    ).toBe(false);
+    expect(h.wrapper.callbacks.filter((c) => c.command === 'SendTaskSuccess')).toEqual([
+      { command: 'SendTaskSuccess', exec: name, outcome: 'delivered' },
+    ]);
+    expect(h.bus.events('JobFinished').map((e) => (e.detail as { status: string }).status)).toEqual([
+      'Completed',
+    ]);
+    // The failed invocation is what Lambda would log as an error: nothing else went wrong.
+    expect(await h.problems()).toEqual([]);
+  }, 300_000);
+
+  it('a cancel racing the dispatcher (Queued read, then Dispatched, then the write fails) still ends the run Cancelled', async () => {
+    const ws = workspace('rsqlo-aws-cancel-race-');
+    ws.script('gate.sh', 'while [ ! -f "$(dirname "$0")/go" ]; do sleep 0.1; done\necho through');
+    ws.script('other.sh', 'echo "$RSQLO_JOB_KEY" >> "$TEST_OUT/runs"\necho other');
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: ws.scripts,
+      hosts: 1,
+      ssmMode: 'in-process',
+    });
+    await h.putDefinition({
+      workflow_id: 'aws_cancel_race',
+      workflow_stages: stages(['parallel', ['gate.sh', 'other.sh']]),
+    });
+    const exec = 'race-1';
+    const jobUpdate = (r: { operation: string; input: Record<string, unknown> }, status: string) =>
+      r.operation === 'UpdateItem' &&
+      (r.input.Key as { job_key?: string } | undefined)?.job_key === '1.2' &&
+      Object.values((r.input.ExpressionAttributeValues as Record<string, unknown>) ?? {}).includes(status);
+    // 1: the dispatcher (queue entry) started 1.2's wrapper and is about to mark it Dispatched;
+    // 2: 1.2's wrapper task waits (the task Lambda runs after the cancel).
+    const dispatched = h.requests.hold((r) => r.caller === 'dispatcher' && jobUpdate(r, 'Dispatched'));
+    const task = h
+      .fn('dispatcherTask')
+      .hold((e) => (e as { job: { job_key: string } }).job.job_key === '1.2');
+    h.request({ workflow_id: 'aws_cancel_race', workflow_execution_id: exec });
+    await dispatched.reached;
+    await h.until(async () => (await h?.job(exec, '1.1'))?.execution_status === 'Running', '1.1 to run');
+    // 3: the cancel reads 1.2 as Queued; its conditional write to Cancelled is held.
+    const cancelWrite = h.requests.hold((r) => r.caller === 'starter' && jobUpdate(r, 'Cancelled'));
+    h.cancel('aws_cancel_race', exec, 'operator');
+    const seen = await cancelWrite.reached;
+    expect((await h.job(exec, '1.2'))?.execution_status).toBe('Queued');
+    expect(seen.input.ConditionExpression).toContain('IN (:expect0)');
+    // 4: the dispatcher's write lands first: 1.2 is Dispatched. Then the cancel's write, which fails.
+    dispatched.release();
+    await h.until(
+      async () => (await h?.job(exec, '1.2'))?.execution_status === 'Dispatched',
+      '1.2 Dispatched',
+    );
+    cancelWrite.release();
+    // 5: the task Lambda now runs for 1.2: the run is cancelled, so it refuses it.
+    task.release();
+
+    const { run, jobs } = await h.finished(exec, 90_000);
+    expect(run).toMatchObject({ execution_status: 'Cancelled', counts: { total: 2, cancelled: 2 } });
+    expect(jobs.map((j) => [j.job_key, j.execution_status])).toEqual([
+      ['1.1', 'Cancelled'],
+      ['1.2', 'Cancelled'],
+    ]);
+    expect(lines(h, 'runs')).toEqual([]);
+    expect(h.commandsFor(jobRunName(exec, '1.2', 1))).toEqual([]);
+    expect(await h.problems()).toEqual([]);
+  }, 300_000);
+
+  it('cancel: the agent is told at once, kills the process tree, and only then is the job Cancelled; a restart right after never runs beside it', async () => {
+    const ws = workspace('rsqlo-aws-cancel-');
+    ws.script(
+      'tree.sh',
+      [
+        'if [ -f "$(dirname "$0")/fast" ]; then echo "restarted"; exit 0; fi',
+        'echo $$ > "$TEST_OUT/tree.pid"',
+        'sleep 300 &',
+        'echo $! > "$TEST_OUT/tree.child"',
+        'setsid sleep 301 &',
+        'echo $! > "$TEST_OUT/tree.escaped"',
+        // Slow to die: SIGTERM is ignored, so the tree goes only at SIGKILL (killGraceSeconds later).
+        "trap '' TERM",
+        'wait',
+      ].join('\n'),
+    );
+    ws.script('after.sh', 'echo after');
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: ws.scripts,
+      hosts: 1,
+      ssmMode: 'in-process',
+    });
+    await h.putDefinition({
+      workflow_id: 'aws_cancel',
+      // A heartbeat every 20 s: before, the agent noticed a cancel only at its next heartbeat.
+      workflow_stages: stages(['sequential', [{ script: 'tree.sh', heartbeat_seconds: 60 }, 'after.sh']]),
+    });
+    const exec = 'cancel-1';
+    const name = jobRunName(exec, '1.1', 1);
+    h.request({ workflow_id: 'aws_cancel', workflow_execution_id: exec });
+    const out = path.join(h.hosts[0]?.dir as string, 'out');
+    await h.until(
+      async () =>
+        existsSync(path.join(out, 'tree.escaped')) &&
+        (await h?.job(exec, '1.1'))?.execution_status === 'Running',
+      'the job to run',
+    );
+    const pids = ['tree.pid', 'tree.child', 'tree.escaped'].map((f) =>
+      Number(readFileSync(path.join(out, f), 'utf8')),
+    );
+    expect(pids.every((p) => isSameProcessAlive(p, undefined))).toBe(true);
+
+    h.cancel('aws_cancel', exec, 'operator');
+    const run = await h.until(async () => {
+      const r = await h?.run(exec);
+      return r?.execution_status === 'Cancelled' ? r : undefined;
+    }, 'the run to end Cancelled');
+    // The moment the run reads Cancelled, every process of the job is gone.
+    expect(pids.filter((p) => isSameProcessAlive(p, undefined))).toEqual([]);
+    expect(run.counts).toMatchObject({ total: 2, cancelled: 1, skipped: 1 });
+
+    // It was told by a command to the host the dispatcher recorded, not by a heartbeat.
+    const job = await h.job(exec, '1.1');
+    const cancels = h.commandsFor(name, 'cancel');
+    expect(cancels.map((c) => c.instanceId)).toEqual([job?.instance_id]);
+    expect(h.agentLog()).toContainEqual(
+      expect.objectContaining({
+        message: 'cancel received; stopping the job',
+        fields: expect.objectContaining({ job_run_name: name }),
+      }),
+    );
+    expect(h.wrapper.callbacks.filter((c) => c.exec === name && c.outcome !== 'delivered')).toEqual([]);
+    // Reported by the agent once the tree was gone; the wrapper ended on its SendTaskFailure.
+    const finished = h.bus.events('JobFinished').map((e) => e.detail as Record<string, unknown>);
+    expect(finished.map((d) => [d.job_key, d.status, d.reported_by, d.error_message])).toEqual([
+      ['1.1', 'Cancelled', 'agent', 'cancelled: operator'],
+    ]);
+    expect(job).toMatchObject({ execution_status: 'Cancelled', error_message: 'cancelled: operator' });
+    await h.until(async () => h?.wrapper.execution(name)?.status !== 'RUNNING', 'the wrapper to end');
+    expect(h.wrapper.execution(name)).toMatchObject({ status: 'FAILED', error: 'JobFailed' });
+
+    // A restart right away: the old attempt is dead, the new one runs alone.
+    writeFileSync(path.join(ws.scripts, 'fast'), '');
+    h.request({ workflow_id: 'aws_cancel', workflow_execution_id: 'cancel-2', restart_of: exec });
+    const second = await h.finished('cancel-2');
+    expect(second.run.execution_status).toBe('Completed');
+    expect(h.logs.text(jobRunName('cancel-2', '1.1', 1))).toContain('restarted');
+    expect(await h.problems()).toEqual([]);
+  }, 300_000);
+});
