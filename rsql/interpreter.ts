@@ -13,6 +13,7 @@ import { type Column, formatResult, formatTiming, type PrintSettings } from './f
 import { interpolateMetaText, interpolateSegments, type MetaArg, parseMetaArgs } from './interpolate.js';
 import { canonicalCommand, type MetaItem, rawText, ScriptLexer, type SqlItem } from './lexer.js';
 import { BufferedWriter, FileWriter, type Writer } from './output.js';
+import { decodeScript, escapeControls, ScriptEncodingError } from './script-text.js';
 import {
   ConnectionError,
   type ConnectParams,
@@ -55,8 +56,8 @@ export interface InterpreterIo {
   cwd: string;
   /** True when stdout/stderr are this process's own (shell commands then inherit them directly). */
   inheritStdio: boolean;
-  /** Reads all of stdin (only called when there is no -f/-c input). */
-  readStdin: () => Promise<string>;
+  /** Reads all of stdin (only called when there is no -f/-c input); bytes are checked to be UTF-8 text. */
+  readStdin: () => Promise<string | Buffer>;
 }
 
 /** An input to run, in order. */
@@ -247,7 +248,7 @@ export class Interpreter {
 
   /** A message about the script itself: `rsql: <file>:<line>: <msg>`. */
   private scriptMessage(ctx: FileCtx, line: number, msg: string): void {
-    this.printErr(`rsql: ${ctx.name}:${line}: ${msg}\n`);
+    this.printErr(`rsql: ${ctx.name}:${line}: ${escapeControls(msg)}\n`);
   }
 
   // =========================================================================================================
@@ -306,16 +307,31 @@ export class Interpreter {
 
   private async openInput(input: InterpreterInput): Promise<FileCtx> {
     if (input.kind === 'command') return this.makeCtx('<command line>', this.cwd, input.text, 0);
-    if (input.kind === 'stdin') return this.makeCtx('<stdin>', this.cwd, await this.io.readStdin(), 0);
+    if (input.kind === 'stdin') {
+      const data = await this.io.readStdin();
+      return this.makeCtx('<stdin>', this.cwd, this.scriptText(data, '<stdin>'), 0);
+    }
     const path = resolve(this.cwd, input.path);
-    let text: string;
+    let data: Buffer;
     try {
-      text = readFileSync(path, 'utf8');
+      data = readFileSync(path);
     } catch (e) {
       this.printErr(`rsql: error: ${input.path}: ${fsErrorText(e)}\n`);
       throw new ExitSignal(EXIT.fatal);
     }
-    return this.makeCtx(input.path, dirname(path), text, 0);
+    return this.makeCtx(input.path, dirname(path), this.scriptText(data, input.path), 0);
+  }
+
+  /** A whole input's text; one that is not UTF-8 text stops the run before any of it runs (exit 1). */
+  private scriptText(data: string | Buffer, name: string): string {
+    if (typeof data === 'string') return data;
+    try {
+      return decodeScript(data, name);
+    } catch (e) {
+      if (!(e instanceof ScriptEncodingError)) throw e;
+      this.printErr(`rsql: ${e.message}\n`);
+      throw new ExitSignal(EXIT.fatal);
+    }
   }
 
   private makeCtx(name: string, dir: string, text: string, depth: number): FileCtx {
@@ -1011,9 +1027,14 @@ export class Interpreter {
     }
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      text = decodeScript(readFileSync(path), shown);
     } catch (e) {
-      this.commandFailed(ctx, line, `${shown}: ${fsErrorText(e)}`);
+      if (e instanceof ScriptEncodingError) {
+        // like a missing file: reported, counted, and the including script goes on
+        this.printErr(`rsql: ${e.message}\n`);
+        this.countError(DEFAULT_SEVERITY);
+        this.checkStop();
+      } else this.commandFailed(ctx, line, `${shown}: ${fsErrorText(e)}`);
       return;
     }
     if (skip > 0) {

@@ -171,10 +171,10 @@ function printSettings(o: RsqlOptions): PrintSettings {
   return s;
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function writeExitFile(env: Record<string, string | undefined>, code: number, stderr: Writer): void {
