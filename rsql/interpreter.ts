@@ -4,9 +4,10 @@
  * [U] is a documented choice in rsql/README.md and, where it matters, a runner variable (`RSQL_*`, initial
  * value from env `RSQLO_RSQL_*`).
  */
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { builtin } from './builtin.js';
 import { firstKeyword, isRedshiftVersion, rewriteForPostgres } from './compat.js';
 import { ExpressionError, evaluateExpression, parseBoolean } from './expression.js';
 import { type Column, formatResult, formatTiming, type PrintSettings } from './format.js';
@@ -665,7 +666,11 @@ export class Interpreter {
 
   private backquote(cmd: string): string {
     this.out.flush();
-    const r = spawnSync('sh', ['-c', cmd], { cwd: this.cwd, env: this.childEnv, encoding: 'utf8' });
+    const r = childProcess().spawnSync('sh', ['-c', cmd], {
+      cwd: this.cwd,
+      env: this.childEnv,
+      encoding: 'utf8',
+    });
     return (r.stdout ?? '').replace(/\n$/, '');
   }
 
@@ -1457,12 +1462,12 @@ export class Interpreter {
     this.out.flush();
     this.queryFile?.flush();
     const r = this.io.inheritStdio
-      ? spawnSync('sh', ['-c', cmd], {
+      ? childProcess().spawnSync('sh', ['-c', cmd], {
           cwd: this.cwd,
           env: this.childEnv,
           stdio: ['ignore', 'inherit', 'inherit'],
         })
-      : spawnSync('sh', ['-c', cmd], {
+      : childProcess().spawnSync('sh', ['-c', cmd], {
           cwd: this.cwd,
           env: this.childEnv,
           encoding: 'utf8',
@@ -1526,6 +1531,11 @@ export class Interpreter {
     this.onOutcome(ctx, item.line, sql, o, undefined, undefined);
     this.checkStop();
   }
+}
+
+/** `node:child_process`, loaded by the first shell command (`\!`, `\os`, a backquote). */
+function childProcess(): typeof ChildProcess {
+  return builtin<typeof ChildProcess>('node:child_process');
 }
 
 function fsErrorText(e: unknown): string {
