@@ -34,10 +34,12 @@ export const DEFAULT_PRINT_SETTINGS: Readonly<PrintSettings> = {
   titleDashes: true,
 };
 
-/** A result column: name and type OID (numeric types are right-aligned). */
+/** A result column: name and type OID (numeric types are right-aligned), and the type modifier. */
 export interface Column {
   name: string;
   typeId: number;
+  /** atttypmod (varchar length + 4, numeric precision/scale); -1 or absent when none. */
+  typeMod?: number;
 }
 
 /** Type OIDs psql right-aligns: int2/4/8, oid, xid, cid, float4/8, money, numeric, xid8. */

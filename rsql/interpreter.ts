@@ -14,6 +14,7 @@ import { type Column, formatResult, formatTiming, type PrintSettings } from './f
 import { interpolateMetaText, interpolateSegments, type MetaArg, parseMetaArgs } from './interpolate.js';
 import { canonicalCommand, type MetaItem, rawText, ScriptLexer, type SqlItem } from './lexer.js';
 import { BufferedWriter, FileWriter, type Writer } from './output.js';
+import { RedshiftS3 } from './s3/index.js';
 import { decodeScript, escapeControls, ScriptEncodingError } from './script-text.js';
 import {
   ConnectionError,
@@ -152,6 +153,8 @@ export class Interpreter {
   private lastQuery: string | undefined;
   private readonly childEnv: Record<string, string | undefined>;
   private cwd: string;
+  /** Redshift COPY/UNLOAD with a local S3, stl_load_errors (compatibility layer; one per connection). */
+  private s3: RedshiftS3 | undefined;
 
   constructor(
     private readonly io: InterpreterIo,
@@ -292,6 +295,7 @@ export class Interpreter {
       this.exportState?.file.close();
     }
     await this.session?.close();
+    await this.s3?.close();
     return code;
   }
 
@@ -496,12 +500,12 @@ export class Interpreter {
     this.countError(this.severityOf(err.code));
   }
 
-  private statementSucceeded(count: string): void {
+  private statementSucceeded(count: string, rowCount = count): void {
     const v = this.vars;
     v.set('ERROR', this.errorText(false));
     v.set('ERRORCODE', '00000');
     v.set('SQLSTATE', '00000');
-    v.set('ROW_COUNT', count);
+    v.set('ROW_COUNT', rowCount);
     v.set('ACTIVITYCOUNT', count);
   }
 
@@ -545,6 +549,15 @@ export class Interpreter {
       this.checkStop();
       return;
     }
+    const s3 = this.compat ? this.s3?.classify(sql) : undefined;
+    if (s3 === 'copy' || s3 === 'unload') {
+      await this.execS3(ctx, item.line, sql, session, send);
+      return;
+    }
+    if (s3 === 'references') {
+      await this.drain();
+      sql = await (this.s3 as RedshiftS3).prepare(sql);
+    }
     const kw = firstKeyword(sql);
     const isCopy = kw === 'COPY';
     let copyIn: string | undefined;
@@ -582,6 +595,21 @@ export class Interpreter {
     }
   }
 
+  /** Redshift `COPY … FROM 's3://…'` / `UNLOAD`: run by rsql/s3 after everything before it. */
+  private async execS3(
+    ctx: FileCtx,
+    line: number,
+    sql: string,
+    session: Session,
+    send: { gset?: string; gfile?: string } | undefined,
+  ): Promise<void> {
+    await this.drain();
+    if (this.echoMode() === 'queries') this.print(`${sql}\n`);
+    const o = await (this.s3 as RedshiftS3).run(sql, session);
+    this.onOutcome(ctx, line, sql, o, send, undefined);
+    this.checkStop();
+  }
+
   /** Handles a statement's outcome: status variables, printing, \gset. Runs in submission order. */
   private onOutcome(
     ctx: FileCtx,
@@ -605,7 +633,8 @@ export class Interpreter {
       this.applyGset(ctx, line, send.gset, o);
       return;
     }
-    this.statementSucceeded(count);
+    if (o.activityCount !== undefined) this.statementSucceeded(String(o.activityCount), '0');
+    else this.statementSucceeded(count);
     const out = target ?? this.queryOut;
     if (o.columns) {
       this.printRows(o.columns, o.rows, out);
@@ -1415,6 +1444,13 @@ export class Interpreter {
     await this.session?.close();
     this.session = session;
     this.connParams = params;
+    // PG_LAST_COPY_ID & co. are per session; stl_load_errors lives in the database connected to
+    await this.s3?.close();
+    this.s3 = new RedshiftS3({
+      connectSide: () => Session.connect(params, () => {}),
+      notice: (m) => this.onNotice(m),
+      root: () => ({ variable: this.vars.get('RSQL_S3_ROOT'), env: this.io.env, cwd: this.cwd }),
+    });
     const info = session.info;
     this.vars.set('DBNAME', info.database);
     this.vars.set('USER', info.user);

@@ -23,8 +23,8 @@ function hexBytes(buf: Buffer, from: number, to: number): string {
   return out;
 }
 
-/** Length of the valid UTF-8 sequence starting at `i`, or 0 when the bytes there are not valid UTF-8. */
-function utf8SequenceLength(buf: Buffer, i: number): number {
+/** Length of the valid UTF-8 sequence starting at `i` (1–4), or 0 when the bytes there are not valid UTF-8. */
+export function utf8SequenceLength(buf: Buffer, i: number): number {
   const b = buf[i] as number;
   if (b < 0x80) return 1;
   let len: number;

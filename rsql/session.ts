@@ -46,14 +46,33 @@ export interface StatementOutcome {
   lost?: string;
   /** Milliseconds from submit to completion. */
   elapsedMs: number;
+  /**
+   * ACTIVITYCOUNT as Redshift reports COPY and UNLOAD (rows loaded or unloaded); ROW_COUNT is then 0
+   * ("ROW_COUNT doesn't report a count … for SELECT, COPY or UNLOAD", RSQL variables page).
+   */
+  activityCount?: number;
 }
 
 /** Per-statement options. */
 export interface SubmitOptions {
   /** Data for `COPY … FROM STDIN`; without it such a COPY fails cleanly. */
-  copyIn?: string | Buffer;
-  /** Receives `COPY … TO STDOUT` data. */
-  onCopyOut?: (chunk: Buffer) => void;
+  copyIn?: string | Buffer | CopySource;
+  /** Receives `COPY … TO STDOUT` data; a returned Promise pauses the socket until it settles. */
+  onCopyOut?: (chunk: Buffer) => unknown;
+}
+
+/**
+ * Data for `COPY … FROM STDIN` produced as it is sent, with backpressure: `sink.write` resolves once the
+ * socket has room, so a file of any size goes through in constant memory. The source ends normally
+ * (CopyDone) or throws (CopyFail with its message; the server then rolls the COPY back). `sink.closed()`
+ * turns true when the server has already ended the statement (an error): stop producing.
+ */
+export type CopySource = (sink: CopySink) => Promise<void>;
+
+/** Where a {@link CopySource} writes. */
+export interface CopySink {
+  write(chunk: Buffer): Promise<void> | undefined;
+  closed(): boolean;
 }
 
 /** The connection could not be established (exit code 2 territory). */
@@ -75,6 +94,7 @@ interface CopyConnection {
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
   sendCopyFail(msg: string): void;
+  stream: NodeJS.WritableStream & NodeJS.ReadableStream & { writableNeedDrain?: boolean };
 }
 
 function toServerMessage(m: RawMessage, fallbackSeverity: string): ServerMessage {
@@ -125,8 +145,14 @@ function defineStatementQuery(pg: typeof Pg) {
       super({ text: sql });
     }
 
-    handleRowDescription(msg: { fields: { name: string; dataTypeID: number }[] }): void {
-      this.columns = msg.fields.map((f) => ({ name: f.name, typeId: f.dataTypeID }));
+    handleRowDescription(msg: {
+      fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
+    }): void {
+      this.columns = msg.fields.map((f) => ({
+        name: f.name,
+        typeId: f.dataTypeID,
+        typeMod: f.dataTypeModifier,
+      }));
       this.rowData = [];
     }
 
@@ -145,6 +171,10 @@ function defineStatementQuery(pg: typeof Pg) {
     handleCopyInResponse(connection: unknown): void {
       const con = connection as CopyConnection;
       const data = this.opts.copyIn;
+      if (typeof data === 'function') {
+        this.streamCopyIn(con, data);
+        return;
+      }
       if (data === undefined) {
         con.sendCopyFail('COPY FROM STDIN needs data: put it after the statement, ended by a line \\.');
         return;
@@ -155,8 +185,38 @@ function defineStatementQuery(pg: typeof Pg) {
       con.endCopyFrom();
     }
 
-    handleCopyData(msg: { chunk: Buffer }): void {
-      this.opts.onCopyOut?.(msg.chunk);
+    /** Runs a {@link CopySource}, waiting for the socket to drain whenever it is full. */
+    private streamCopyIn(con: CopyConnection, source: CopySource): void {
+      const stream = con.stream;
+      const sink: CopySink = {
+        write: (chunk) => {
+          if (this.finished) return undefined;
+          con.sendCopyFromChunk(chunk);
+          if (!stream.writableNeedDrain) return undefined;
+          return new Promise<void>((resolve) => stream.once('drain', () => resolve()));
+        },
+        closed: () => this.finished,
+      };
+      source(sink).then(
+        () => {
+          if (!this.finished) con.endCopyFrom();
+        },
+        (err: unknown) => {
+          if (!this.finished) con.sendCopyFail(err instanceof Error ? err.message : String(err));
+        },
+      );
+    }
+
+    handleCopyData(msg: { chunk: Buffer }, connection?: unknown): void {
+      const wait = this.opts.onCopyOut?.(msg.chunk);
+      if (wait instanceof Promise) {
+        // the consumer is behind (a slow disk, a gzip stream): stop reading the socket until it catches up
+        const stream = (connection as CopyConnection | undefined)?.stream;
+        if (stream) {
+          stream.pause();
+          void wait.finally(() => stream.resume());
+        }
+      }
     }
 
     handleError(err: Error & RawMessage): void {
@@ -363,6 +423,11 @@ export class Session {
   /** Server parameter (e.g. `server_version`, `standard_conforming_strings`), when reported. */
   parameter(name: string): string | undefined {
     return this.params.get(name);
+  }
+
+  /** The server process serving this session (pg_backend_pid()). */
+  get backendPid(): number {
+    return Number((this.client as unknown as { processID: number | null }).processID ?? 0);
   }
 
   /** Statements submitted and not yet answered. */
