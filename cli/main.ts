@@ -24,9 +24,11 @@ Usage:
   rsqlo restart <execution-id> [--definition FILE] [--scripts DIR] [--home DIR] [--json]
   rsqlo resume [--home DIR] [--json]
   rsqlo kill <execution-id> [--home DIR]
-  rsqlo sql [--home DIR] [--database-url URL] [rsql options and arguments]
+  rsqlo sql [--home DIR] [--database-url URL] [--install-compat] [rsql options and arguments]
       runs the RSQL-compatible runner against the engine's database (the embedded PostgreSQL,
       started if needed): rsqlo sql -c "select 1", rsqlo sql -f script.sql, or a script on stdin.
+      --install-compat (re)installs Redshift's functions and system views there first (a
+      superuser is needed; the embedded database gets them automatically).
 
 run, restart and resume take --database-url URL (or $RSQLO_DATABASE_URL) to point jobs at a
 PostgreSQL or Redshift database instead of the embedded one, or --no-database.
@@ -442,6 +444,7 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
 async function sqlCommand(argv: string[], io: Io): Promise<number> {
   let home: string | undefined;
   let url: string | undefined;
+  let installCompat = false;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -453,6 +456,7 @@ async function sqlCommand(argv: string[], io: Io): Promise<number> {
     };
     if (a === '--home' || a.startsWith('--home=')) home = value('--home');
     else if (a === '--database-url' || a.startsWith('--database-url=')) url = value('--database-url');
+    else if (a === '--install-compat') installCompat = true;
     else rest.push(a);
   }
   const h = homeOf({ home });
@@ -467,6 +471,10 @@ async function sqlCommand(argv: string[], io: Io): Promise<number> {
     return EXIT.usage;
   }
   try {
+    if (installCompat && db) {
+      const code = await installCompatCommand(db.env, target.kind === 'embedded', io);
+      if (code !== 0 || rest.length === 0) return code;
+    }
     const { main: rsql } = await import('../rsql/main.js');
     return await rsql(rest, {
       env: { ...process.env, ...db?.env },
@@ -475,6 +483,36 @@ async function sqlCommand(argv: string[], io: Io): Promise<number> {
     });
   } finally {
     await db?.release();
+  }
+}
+
+/** `rsqlo sql --install-compat`: the Redshift functions into the target (every database when embedded). */
+async function installCompatCommand(
+  env: Record<string, string>,
+  everyDatabase: boolean,
+  io: Io,
+): Promise<number> {
+  const { installRedshiftCompat, REDSHIFT_COMPAT_VERSION } = await import('../rsql/redshift/install.js');
+  const c = {
+    host: env.PGHOST ?? 'localhost',
+    port: Number(env.PGPORT ?? 5432),
+    user: env.PGUSER ?? '',
+    password: env.PGPASSWORD ?? '',
+    database: env.PGDATABASE ?? '',
+  };
+  try {
+    const r = await installRedshiftCompat(
+      c,
+      everyDatabase ? { force: true } : { databases: [c.database], force: true },
+    );
+    for (const note of r.notes) io.stderr.write(`rsqlo: ${note}\n`);
+    io.stdout.write(
+      `Redshift compatibility functions ${REDSHIFT_COMPAT_VERSION} installed into ${r.installed.map((d) => `"${d}"`).join(', ')}\n`,
+    );
+    return 0;
+  } catch (err) {
+    io.stderr.write(`rsqlo: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failed;
   }
 }
 

@@ -15,6 +15,8 @@
  *   (also before `AS` in CREATE TABLE … AS).
  */
 
+import { mayNeedRedshiftRewrite, rewriteRedshiftTokens } from './redshift/rewrite.js';
+
 /** Redshift configuration parameters PostgreSQL does not have (SET/RESET/SHOW are redirected). */
 export const REDSHIFT_ONLY_SETTINGS: ReadonlySet<string> = new Set([
   'query_group',
@@ -58,8 +60,12 @@ export interface SqlToken {
   text: string;
 }
 
-/** Splits SQL into tokens (whitespace and comments kept, so joining all texts gives the input back). */
-export function tokenizeSql(sql: string): SqlToken[] {
+/**
+ * Splits SQL into tokens (whitespace and comments kept, so joining all texts gives the input back).
+ * `standardStrings` false (standard_conforming_strings off, as on Redshift): a backslash escapes the
+ * next character inside '…' too.
+ */
+export function tokenizeSql(sql: string, standardStrings = true): SqlToken[] {
   const toks: SqlToken[] = [];
   let i = 0;
   const n = sql.length;
@@ -97,8 +103,9 @@ export function tokenizeSql(sql: string): SqlToken[] {
       continue;
     }
     if (c === "'" || ((c === 'E' || c === 'e') && sql[i + 1] === "'")) {
-      const escapes = c !== "'";
-      let p = escapes ? i + 2 : i + 1;
+      const prefixed = c !== "'";
+      const escapes = prefixed || !standardStrings;
+      let p = prefixed ? i + 2 : i + 1;
       while (p < n) {
         const d = sql[p];
         if (escapes && d === '\\') {
@@ -180,13 +187,25 @@ export interface CompatResult {
   changes: string[];
 }
 
-/** Applies the Redshift → PostgreSQL rewrites to one statement. */
-export function rewriteForPostgres(sql: string): CompatResult {
+/**
+ * Applies the Redshift → PostgreSQL rewrites to one statement: Redshift's syntax (redshift/rewrite.ts),
+ * then settings and CREATE TABLE attributes.
+ */
+export function rewriteForPostgres(sql: string, opts: { standardStrings?: boolean } = {}): CompatResult {
+  const standard = opts.standardStrings ?? true;
+  let changes: string[] = [];
+  if (mayNeedRedshiftRewrite(sql)) {
+    const r = rewriteRedshiftTokens(tokenizeSql(sql, standard));
+    if (r) {
+      sql = r.sql;
+      changes = r.changes;
+    }
+  }
   const kw = firstKeyword(sql);
-  if (kw !== 'SET' && kw !== 'RESET' && kw !== 'SHOW' && kw !== 'CREATE') return { sql, changes: [] };
-  const toks = tokenizeSql(sql);
-  if (kw === 'CREATE') return rewriteCreateTable(toks, sql);
-  return rewriteSetting(toks, sql);
+  if (kw !== 'SET' && kw !== 'RESET' && kw !== 'SHOW' && kw !== 'CREATE') return { sql, changes };
+  const toks = tokenizeSql(sql, standard);
+  const r = kw === 'CREATE' ? rewriteCreateTable(toks, sql) : rewriteSetting(toks, sql);
+  return { sql: r.sql, changes: [...changes, ...r.changes] };
 }
 
 function rewriteSetting(toks: SqlToken[], sql: string): CompatResult {

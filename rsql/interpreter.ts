@@ -14,6 +14,7 @@ import { type Column, formatResult, formatTiming, type PrintSettings } from './f
 import { interpolateMetaText, interpolateSegments, type MetaArg, parseMetaArgs } from './interpolate.js';
 import { canonicalCommand, type MetaItem, rawText, ScriptLexer, type SqlItem } from './lexer.js';
 import { BufferedWriter, FileWriter, type Writer } from './output.js';
+import { startRedshiftSession } from './redshift/session.js';
 import { RedshiftS3 } from './s3/index.js';
 import { decodeScript, escapeControls, ScriptEncodingError } from './script-text.js';
 import {
@@ -542,7 +543,10 @@ export class Interpreter {
       sql = item.segments.length === 1 ? (item.segments[0] as string) : (item.segments as string[]).join('');
     }
     this.lastQuery = sql;
-    if (this.compat) sql = rewriteForPostgres(sql).sql;
+    if (this.compat)
+      sql = rewriteForPostgres(sql, {
+        standardStrings: this.session?.parameter('standard_conforming_strings') !== 'off',
+      }).sql;
     const session = this.session;
     if (!session) {
       this.connectionLost('not connected');
@@ -559,6 +563,12 @@ export class Interpreter {
       sql = await (this.s3 as RedshiftS3).prepare(sql);
     }
     const kw = firstKeyword(sql);
+    let wire = sql;
+    if (this.compat && kw === 'TRUNCATE') {
+      // Redshift: "TRUNCATE commits the transaction in which it is run" (redshift/README)
+      await this.drain();
+      if (session.transactionStatus === 'T') wire = `COMMIT; ${sql}`;
+    }
     const isCopy = kw === 'COPY';
     let copyIn: string | undefined;
     if (isCopy && /\bfrom\s+(stdin|pstdin)\b/i.test(sql)) copyIn = ctx.lexer.readCopyData();
@@ -575,7 +585,7 @@ export class Interpreter {
       : {};
     const pipelined = !send && !isCopy && this.canPipeline();
     session.submit(
-      sql,
+      wire,
       (o) => {
         try {
           this.onOutcome(ctx, line, sql, o, send, target);
@@ -1459,8 +1469,9 @@ export class Interpreter {
     this.vars.set('ENCODING', session.parameter('client_encoding') ?? 'UTF8');
     const sv = session.parameter('server_version');
     if (sv) this.vars.set('SERVER_VERSION_NAME', sv);
-    if (ctx) ctx.lexer.standardStrings = session.parameter('standard_conforming_strings') !== 'off';
     await this.detectCompat(session);
+    if (this.compat) await startRedshiftSession(session);
+    if (ctx) ctx.lexer.standardStrings = session.parameter('standard_conforming_strings') !== 'off';
   }
 
   /** RSQL_COMPAT: on | off | auto (default: on unless `select version()` says Redshift). */

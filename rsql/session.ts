@@ -378,8 +378,16 @@ export class Session {
   private waiters: { below: number; resolve: () => void }[] = [];
   /** Set when the connection dropped; later submits fail at once. */
   lostReason: string | undefined;
+  /** The server's transaction status at the last ReadyForQuery: I idle, T in a transaction, E failed one. */
+  transactionStatus: 'I' | 'T' | 'E' = 'I';
   private ended = false;
   private corked = false;
+  /**
+   * Error outcomes held until the ReadyForQuery that ends their statement: pg reports an ErrorResponse
+   * at once, and when the ReadyForQuery arrives in a later socket read, whoever awaited the error would
+   * otherwise read a stale `transactionStatus` (still `T`, not `E`).
+   */
+  private afterReady: (() => void)[] = [];
 
   private constructor(
     private readonly client: Pg.Client,
@@ -401,6 +409,11 @@ export class Session {
       if (session && !session.ended) session.markLost('server closed the connection unexpectedly');
     });
     client.on('notice', (m: RawMessage) => onNotice(toServerMessage(m, 'NOTICE')));
+    client.connection.on('readyForQuery', (m: { status?: string }) => {
+      if (!session) return;
+      if (m.status === 'I' || m.status === 'T' || m.status === 'E') session.transactionStatus = m.status;
+      session.flushAfterReady();
+    });
     const serverParams = new Map<string, string>();
     client.connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
       serverParams.set(m.parameterName, m.parameterValue);
@@ -445,12 +458,16 @@ export class Session {
     this.inFlight++;
     this.cork();
     const q = newStatementQuery(sql, opts, (o) => {
-      this.inFlight--;
-      try {
-        done(o);
-      } finally {
-        this.wake();
-      }
+      const settle = () => {
+        this.inFlight--;
+        try {
+          done(o);
+        } finally {
+          this.wake();
+        }
+      };
+      if (o.error && this.lostReason === undefined) this.afterReady.push(settle);
+      else settle();
     });
     this.client.query(q);
   }
@@ -501,6 +518,15 @@ export class Session {
 
   private markLost(reason: string): void {
     if (this.lostReason === undefined) this.lostReason = reason;
+    this.flushAfterReady();
+  }
+
+  /** Settles the error outcomes waiting for their ReadyForQuery (or for the connection's end). */
+  flushAfterReady(): void {
+    const held = this.afterReady;
+    if (held.length === 0) return;
+    this.afterReady = [];
+    for (const settle of held) settle();
   }
 
   /** Closes the connection (the server rolls back an open transaction). */
@@ -508,6 +534,7 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     await this.client.end().catch(() => {});
+    this.flushAfterReady();
   }
 }
 

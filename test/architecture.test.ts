@@ -85,6 +85,37 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('keeps web/ (the run view) on its ports: contracts, web/ itself and services/ports types only', () => {
+    // The view is mounted by `rsqlo serve` locally and will be served from AWS audit tables: it
+    // must not reach into a runtime. Its composition roots for trying it by hand (web/dev*.ts) may.
+    const offenders: string[] = [];
+    const files = sourceFiles(path.join(ROOT, 'web'));
+    expect(files.length).toBeGreaterThan(5);
+    for (const file of files) {
+      const rel = path.relative(ROOT, file).split(path.sep).join('/');
+      if (/\.test\.ts$/.test(rel) || /^web\/dev[^/]*\.ts$/.test(rel)) continue;
+      for (const m of importedModules(readFileSync(file, 'utf8'))) {
+        if (m.startsWith('node:') || m === 'esbuild' || m === 'zod') {
+          if (rel.startsWith('web/client/') || rel.startsWith('web/shared/'))
+            offenders.push(`${rel} (browser code) imports ${m}`);
+          continue;
+        }
+        if (!m.startsWith('.')) {
+          offenders.push(`${rel} imports ${m}`);
+          continue;
+        }
+        const target = path
+          .relative(ROOT, path.resolve(path.dirname(file), m))
+          .split(path.sep)
+          .join('/');
+        const ok =
+          target.startsWith('web/') || target.startsWith('contracts/') || target === 'services/ports.js';
+        if (!ok) offenders.push(`${rel} imports ${target}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('allows exactly the places DESIGN names', () => {
     expect(allowed('services/planner/handler.ts')).toBe(true);
     expect(allowed('runtime/aws/compose.ts')).toBe(true);

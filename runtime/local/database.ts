@@ -6,6 +6,7 @@ import {
   type PgConnectionInfo,
   pgEnvironment,
 } from '../../rsql/embedded-postgres.js';
+import { ensureRedshiftFunctions } from '../../rsql/redshift/install.js';
 import { parseConnectionUri } from '../../rsql/session.js';
 import { packageRoot } from '../package-root.js';
 
@@ -71,6 +72,10 @@ export async function openDatabase(
   }
   const pg = await ensureEmbeddedPostgres({ dataDir: target.dataDir, log });
   const c = pg.connection;
+  await ensureRedshiftFunctions(target.dataDir, c, log).catch(async (err: unknown) => {
+    if (pg.startedHere) await pg.stop();
+    throw err;
+  });
   // The server belongs to whoever started it. A server left running by an engine that was killed
   // is taken over, so that it is stopped once, by us, instead of running forever.
   const ownerFile = path.join(target.dataDir, 'owner.pid');
