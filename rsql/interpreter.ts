@@ -15,7 +15,7 @@ import { interpolateMetaText, interpolateSegments, type MetaArg, parseMetaArgs }
 import { canonicalCommand, type MetaItem, rawText, ScriptLexer, type SqlItem } from './lexer.js';
 import { BufferedWriter, FileWriter, type Writer } from './output.js';
 import { startRedshiftSession } from './redshift/session.js';
-import { RedshiftS3 } from './s3/index.js';
+import { RedshiftS3, redactSecrets } from './s3/index.js';
 import { decodeScript, escapeControls, ScriptEncodingError } from './script-text.js';
 import {
   ConnectionError,
@@ -560,7 +560,10 @@ export class Interpreter {
     }
     if (s3 === 'references') {
       await this.drain();
-      sql = await (this.s3 as RedshiftS3).prepare(sql);
+      sql = await (this.s3 as RedshiftS3).prepare(
+        sql,
+        session.parameter('standard_conforming_strings') !== 'off',
+      );
     }
     const kw = firstKeyword(sql);
     let wire = sql;
@@ -614,7 +617,10 @@ export class Interpreter {
     send: { gset?: string; gfile?: string } | undefined,
   ): Promise<void> {
     await this.drain();
-    if (this.echoMode() === 'queries') this.print(`${sql}\n`);
+    if (this.echoMode() === 'queries') {
+      // the values of CREDENTIALS, SECRET_ACCESS_KEY … are keys: never into the job's log
+      this.print(`${redactSecrets(sql, session.parameter('standard_conforming_strings') !== 'off')}\n`);
+    }
     const o = await (this.s3 as RedshiftS3).run(sql, session);
     this.onOutcome(ctx, line, sql, o, send, undefined);
     this.checkStop();

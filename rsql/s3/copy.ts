@@ -16,7 +16,15 @@ import type { LoadErrorLog, LoadErrorRow } from './load-errors.js';
 import { FieldSyntaxError, type RawRecord, RecordSplitter, splitFields } from './records.js';
 import type { CopyCommand } from './statement.js';
 import { S3StatementError } from './statement.js';
-import { listPrefix, localPath, parseS3Url, readManifest, S3LoadError, type S3Object } from './store.js';
+import {
+  assertInsideRoot,
+  listPrefix,
+  localPath,
+  parseS3Url,
+  readManifest,
+  S3LoadError,
+  type S3Object,
+} from './store.js';
 import { type ColumnInfo, type Converter, columnLength, converterFor, ValueError } from './values.js';
 
 /** What a COPY or UNLOAD needs from the runner. */
@@ -48,6 +56,7 @@ export function copySources(root: string, cmd: CopyCommand): S3Object[] {
   for (const entry of readManifest(root, loc)) {
     const e = parseS3Url(entry.url);
     const file = localPath(root, e);
+    assertInsideRoot(root, file, e.url);
     let size: number | undefined;
     try {
       const st = statSync(file);

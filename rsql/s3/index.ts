@@ -12,7 +12,7 @@ import { parseCopy, parseUnload, S3StatementError } from './statement.js';
 import { s3Root } from './store.js';
 import { runUnload } from './unload.js';
 
-export { parseCopy, parseUnload } from './statement.js';
+export { parseCopy, parseUnload, redactSecrets } from './statement.js';
 export { s3Root } from './store.js';
 
 /** What a statement is to us. */
@@ -51,7 +51,8 @@ export class RedshiftS3 {
     const started = Date.now();
     let cmd: ReturnType<typeof parseCopy> | ReturnType<typeof parseUnload>;
     try {
-      cmd = parseCopy(sql) ?? parseUnload(sql);
+      const standard = session.parameter('standard_conforming_strings') !== 'off';
+      cmd = parseCopy(sql, standard) ?? parseUnload(sql, standard);
     } catch (e) {
       if (e instanceof S3StatementError) return errorOutcome(e.code, e.message);
       throw e;
@@ -63,9 +64,9 @@ export class RedshiftS3 {
   }
 
   /** A statement reading stl_load_errors or calling PG_LAST_*, made runnable on PostgreSQL. */
-  async prepare(sql: string): Promise<string> {
+  async prepare(sql: string, standardStrings = true): Promise<string> {
     try {
-      return await this.log.rewrite(sql);
+      return await this.log.rewrite(sql, standardStrings);
     } catch (e) {
       // the helper schema could not be made (no privileges): the statement goes as written
       this.io.notice({

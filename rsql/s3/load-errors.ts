@@ -12,10 +12,10 @@
  * argument under Redshift's column name.
  */
 import { firstKeyword, type SqlToken, tokenizeSql } from '../compat.js';
+import { HELPER_SCHEMA } from '../redshift/names.js';
 import type { Session } from '../session.js';
 
-/** Schema of the helpers (shared with rsql/redshift). */
-export const HELPER_SCHEMA = 'rsqlo_redshift';
+export { HELPER_SCHEMA };
 
 /** Advisory lock serialising installers (the same key as rsql/redshift/install.ts: "rsql"). */
 const LOCK_KEY = 0x72_73_71_6c;
@@ -59,12 +59,20 @@ CREATE OR REPLACE FUNCTION ${HELPER_SCHEMA}.pg_last_unload_count(v bigint) RETUR
   LANGUAGE sql IMMUTABLE AS 'SELECT v';
 `;
 
-/** The view that makes the table visible as Redshift's (needs a superuser). */
-export const LOAD_ERRORS_VIEW_SQL = `
-SET LOCAL allow_system_table_mods = on;
+/** The view itself (inside a transaction that has set allow_system_table_mods). */
+export const LOAD_ERRORS_VIEW = `
 CREATE OR REPLACE VIEW pg_catalog.stl_load_errors AS SELECT * FROM ${HELPER_SCHEMA}.stl_load_errors;
 GRANT SELECT ON pg_catalog.stl_load_errors TO PUBLIC;
 `;
+
+/**
+ * The view that makes the table visible as Redshift's (needs a superuser). The compatibility install
+ * (rsql/redshift/sql.ts) creates it with the table; the runner creates it itself in a database that was
+ * not installed.
+ */
+export const LOAD_ERRORS_VIEW_SQL = `
+SET LOCAL allow_system_table_mods = on;
+${LOAD_ERRORS_VIEW}`;
 
 /** One rejected row, as stl_load_errors records it. */
 export interface LoadErrorRow {
@@ -196,9 +204,9 @@ export class LoadErrorLog {
    * The statement with `stl_load_errors` qualified (when the pg_catalog view is missing) and the
    * PG_LAST_* calls replaced by this session's values.
    */
-  async rewrite(sql: string): Promise<string> {
+  async rewrite(sql: string, standardStrings = true): Promise<string> {
     const { view } = await this.ensureInstalled();
-    const toks = tokenizeSql(sql);
+    const toks = tokenizeSql(sql, standardStrings);
     let changed = false;
     const sig = (i: number, dir: 1 | -1): number => {
       for (let j = i + dir; j >= 0 && j < toks.length; j += dir) {

@@ -98,14 +98,38 @@ export const MAXERROR_LIMIT = 100_000;
 
 const significant = (t: SqlToken) => t.type !== 'space' && t.type !== 'comment';
 
-/** The value of a `'…'` string token (`''` is a quote; E'' strings get their backslash escapes). */
-function stringValue(t: SqlToken): string {
+/** Backslash escapes of an E'' string (or of any string with standard_conforming_strings off). */
+function decodeEscapes(body: string): string {
+  return body.replace(/\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|.)/gs, (_, e: string) => {
+    if (e[0] === 'x' && e.length > 1) return String.fromCharCode(Number.parseInt(e.slice(1), 16));
+    if (/^[0-7]/.test(e)) return String.fromCharCode(Number.parseInt(e, 8));
+    return ({ n: '\n', t: '\t', r: '\r', b: '\b', f: '\f' } as Record<string, string>)[e] ?? e;
+  });
+}
+
+/**
+ * The value of a `'…'` string token as an option reads it: `''` is a quote and, where backslash escapes
+ * are on (E'' strings; every string with standard_conforming_strings off, as on Redshift), `\'` is one
+ * too; other backslashes stay, because the options read them themselves (`DELIMITER '\t'`, `NULL AS
+ * '\N'`, `'\0'`: copy-parameters-data-conversion.html).
+ */
+function stringValue(t: SqlToken, standardStrings = true): string {
   const text = t.text;
-  if (/^[Ee]'/.test(text)) {
-    return text
-      .slice(2, -1)
-      .replaceAll("''", "'")
-      .replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t', r: '\r', b: '\b', f: '\f' })[c] ?? c);
+  if (/^[Ee]'/.test(text)) return decodeEscapes(text.slice(2, -1).replaceAll("''", "'"));
+  const body = text.slice(1, -1).replaceAll("''", "'");
+  return standardStrings ? body : body.replaceAll("\\'", "'");
+}
+
+/**
+ * The value of a string holding SQL (UNLOAD's query), as the server reads a literal: with backslash
+ * escapes on, `\'` and `\\` are decoded as Redshift's parser does before running the query
+ * (r_UNLOAD.html: "If your query contains quotation marks … escape the quotation marks (\')").
+ */
+function literalValue(t: SqlToken, standardStrings: boolean): string {
+  const text = t.text;
+  if (/^[Ee]'/.test(text) || !standardStrings) {
+    const body = text.slice(/^[Ee]'/.test(text) ? 2 : 1, -1).replaceAll("''", "'");
+    return body.replace(/\\(['\\])/g, '$1');
   }
   return text.slice(1, -1).replaceAll("''", "'");
 }
@@ -131,7 +155,10 @@ function delimiterChar(raw: string): string {
 /** A cursor over the significant tokens of a statement. */
 class Tokens {
   private i = 0;
-  constructor(readonly toks: SqlToken[]) {}
+  constructor(
+    readonly toks: SqlToken[],
+    readonly standardStrings: boolean,
+  ) {}
   peek(k = 0): SqlToken | undefined {
     return this.toks[this.i + k];
   }
@@ -153,7 +180,7 @@ class Tokens {
   string(what: string): string {
     const t = this.next();
     if (t?.type !== 'string') throw syntaxError(t, `${what} needs a quoted value`);
-    return stringValue(t);
+    return stringValue(t, this.standardStrings);
   }
   integer(what: string): number {
     const t = this.next();
@@ -245,8 +272,8 @@ function tableAndColumns(t: Tokens): { table: string; columns: string[] | undefi
 }
 
 /** The statement's significant tokens, or undefined when its first word is not `kw`. */
-function significantTokens(sql: string, kw: string): SqlToken[] | undefined {
-  const toks = tokenizeSql(sql).filter(significant);
+function significantTokens(sql: string, kw: string, standardStrings: boolean): SqlToken[] | undefined {
+  const toks = tokenizeSql(sql, standardStrings).filter(significant);
   const first = toks[0];
   return first?.type === 'word' && first.text.toUpperCase() === kw ? toks : undefined;
 }
@@ -255,13 +282,13 @@ function significantTokens(sql: string, kw: string): SqlToken[] | undefined {
  * A `COPY … FROM 's3://…'` statement's options; undefined when the statement is not a COPY from S3.
  * Throws {@link S3StatementError} for a malformed or unsupported one.
  */
-export function parseCopy(sql: string): CopyCommand | undefined {
-  const toks = significantTokens(sql, 'COPY');
+export function parseCopy(sql: string, standardStrings = true): CopyCommand | undefined {
+  const toks = significantTokens(sql, 'COPY', standardStrings);
   if (!toks) return undefined;
   const from = toks.findIndex((x) => x.type === 'word' && x.text.toUpperCase() === 'FROM');
   const src = from >= 0 ? toks[from + 1] : undefined;
-  if (src?.type !== 'string' || !/^s3:\/\//i.test(stringValue(src))) return undefined;
-  const t = new Tokens(toks);
+  if (src?.type !== 'string' || !/^s3:\/\//i.test(stringValue(src, standardStrings))) return undefined;
+  const t = new Tokens(toks, standardStrings);
   t.next(); // COPY
   const { table, columns } = tableAndColumns(t);
   if (t.word() !== 'FROM') throw syntaxError(t.peek());
@@ -460,14 +487,16 @@ function nullString(s: string): string {
  * An `UNLOAD` statement's options; undefined when the statement is not an UNLOAD.
  * Throws {@link S3StatementError} for a malformed or unsupported one.
  */
-export function parseUnload(sql: string): UnloadCommand | undefined {
-  const toks = significantTokens(sql, 'UNLOAD');
+export function parseUnload(sql: string, standardStrings = true): UnloadCommand | undefined {
+  const toks = significantTokens(sql, 'UNLOAD', standardStrings);
   if (!toks) return undefined;
-  const t = new Tokens(toks);
+  const t = new Tokens(toks, standardStrings);
   t.next(); // UNLOAD
   if (t.peek()?.text !== '(') throw syntaxError(t.peek(), "UNLOAD ('select …')");
   t.next();
-  const query = t.string('UNLOAD');
+  const q = t.next();
+  if (q?.type !== 'string') throw syntaxError(q, "UNLOAD ('select …')");
+  const query = literalValue(q, standardStrings);
   if (t.next()?.text !== ')') throw syntaxError(t.peek(-1), "UNLOAD ('select …')");
   if (t.word() !== 'TO') throw syntaxError(t.peek(), "TO 's3://…'");
   t.next();
@@ -625,4 +654,33 @@ function fixedWidthSpec(spec: string): { label: string; width: number }[] {
     out.push({ label: m[1] as string, width: Number(m[2]) });
   }
   return out;
+}
+
+/** Options whose value is a secret (r_COPY.html authorization parameters, r_UNLOAD.html encryption). */
+const SECRET_OPTIONS = new Set([
+  'CREDENTIALS',
+  'ACCESS_KEY_ID',
+  'SECRET_ACCESS_KEY',
+  'SESSION_TOKEN',
+  'MASTER_SYMMETRIC_KEY',
+]);
+
+/**
+ * The statement with the values of its secret options replaced by `'***'`, for echoing it (`-e`,
+ * ECHO=queries): the runner's output goes to job logs, where a key must never land.
+ */
+export function redactSecrets(sql: string, standardStrings = true): string {
+  const toks = tokenizeSql(sql, standardStrings);
+  let armed = false;
+  let changed = false;
+  for (const t of toks) {
+    if (!significant(t)) continue;
+    if (t.type === 'word' && SECRET_OPTIONS.has(t.text.toUpperCase())) armed = true;
+    else if (armed && t.type === 'string') {
+      t.text = "'***'";
+      armed = false;
+      changed = true;
+    } else if (!(t.type === 'word' && t.text.toUpperCase() === 'AS')) armed = false;
+  }
+  return changed ? toks.map((t) => t.text).join('') : sql;
 }

@@ -9,7 +9,7 @@
  * `<engine home>/s3` to its jobs; otherwise `$RSQLO_HOME/s3`, else `.rsqlo/s3` under the working
  * directory (where `rsqlo run` keeps its home by default).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { S3StatementError } from './statement.js';
 
@@ -58,6 +58,48 @@ export function localPath(root: string, loc: S3Location): string {
   return path.join(root, loc.bucket, ...loc.key.split('/').filter((s) => s !== ''));
 }
 
+/** The root's real path (it may itself be a link, e.g. /tmp on macOS); the root as given when missing. */
+function realRoot(root: string): string {
+  try {
+    return realpathSync(root);
+  } catch {
+    return path.resolve(root);
+  }
+}
+
+function within(realRootDir: string, real: string): boolean {
+  return (
+    real === realRootDir ||
+    real.startsWith(realRootDir.endsWith(path.sep) ? realRootDir : realRootDir + path.sep)
+  );
+}
+
+/**
+ * Refuses a local path that leads outside the S3 root through a symbolic link (of the bucket, a folder
+ * or the file): the deepest part of `file` that exists must resolve inside the root. `..` never gets
+ * this far ({@link parseS3Url}).
+ */
+export function assertInsideRoot(root: string, file: string, url: string): void {
+  const rootReal = realRoot(root);
+  let probe = path.resolve(file);
+  while (!existsSync(probe)) {
+    const up = path.dirname(probe);
+    if (up === probe) return;
+    probe = up;
+  }
+  let real: string;
+  try {
+    real = realpathSync(probe);
+  } catch {
+    return;
+  }
+  if (!within(rootReal, real)) {
+    throw new S3LoadError(
+      `S3 location '${url}' leads outside the local S3 root through a symbolic link; refused`,
+    );
+  }
+}
+
 /** An object found under a prefix. */
 export interface S3Object {
   key: string;
@@ -73,6 +115,8 @@ function byteOrder(a: string, b: string): number {
 /** Every object whose key starts with `loc.key`, in key order (empty when the bucket is missing). */
 export function listPrefix(root: string, loc: S3Location): S3Object[] {
   const bucketDir = path.join(root, loc.bucket);
+  const rootReal = realRoot(root);
+  assertInsideRoot(root, bucketDir, `s3://${loc.bucket}/`);
   const slash = loc.key.lastIndexOf('/');
   const dirKey = slash >= 0 ? loc.key.slice(0, slash + 1) : '';
   const namePrefix = loc.key.slice(slash + 1);
@@ -90,15 +134,24 @@ export function listPrefix(root: string, loc: S3Location): S3Object[] {
       let st: ReturnType<typeof statSync>;
       try {
         st = statSync(file);
-      } catch {
-        continue; // a dangling link
+        // a link is followed only when it stays inside the root (its files are then the link's keys)
+        if (lstatSync(file).isSymbolicLink() && !within(rootReal, realpathSync(file))) {
+          throw new S3LoadError(
+            `S3 key 's3://${loc.bucket}/${keyPrefix + name}' leads outside the local S3 root through a symbolic link; refused`,
+          );
+        }
+      } catch (e) {
+        if (e instanceof S3LoadError) throw e;
+        continue; // a dangling link, or a file removed while listing
       }
       const key = keyPrefix + name;
       if (st.isDirectory()) walk(file, `${key}/`, undefined);
       else if (st.isFile()) out.push({ key, url: `s3://${loc.bucket}/${key}`, file, size: st.size });
     }
   };
-  walk(path.join(bucketDir, ...dirKey.split('/').filter(Boolean)), dirKey, namePrefix);
+  const start = path.join(bucketDir, ...dirKey.split('/').filter(Boolean));
+  assertInsideRoot(root, start, `s3://${loc.bucket}/${dirKey}`);
+  walk(start, dirKey, namePrefix);
   return out.sort((a, b) => byteOrder(a.key, b.key));
 }
 
@@ -122,8 +175,10 @@ export class S3LoadError extends S3StatementError {
  */
 export function readManifest(root: string, loc: S3Location): ManifestEntry[] {
   let text: string;
+  const file = localPath(root, loc);
+  assertInsideRoot(root, file, loc.url);
   try {
-    text = readFileSync(localPath(root, loc), 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
     throw new S3LoadError(`Problem reading manifest file - the specified key does not exist: ${loc.url}`);
   }

@@ -28,15 +28,15 @@ import type { StatementOutcome } from '../session.js';
 import { errorOutcome, type S3RunContext } from './copy.js';
 import { LoadErrorLog } from './load-errors.js';
 import { S3StatementError, type UnloadCommand } from './statement.js';
-import { listPrefix, localPath, parseS3Url, type S3Location } from './store.js';
+import { assertInsideRoot, listPrefix, localPath, parseS3Url, type S3Location } from './store.js';
 
 /** Character types: ESCAPE applies to them only ("For CHAR and VARCHAR columns"). */
 const CHAR_TYPES = new Set([25, 1042, 1043, 19]);
 
 /** The query has a LIMIT outside any parentheses ("The SELECT query can't use a LIMIT clause in the outer SELECT"). */
-function hasOuterLimit(query: string): boolean {
+function hasOuterLimit(query: string, standardStrings: boolean): boolean {
   let depth = 0;
-  for (const t of tokenizeSql(query)) {
+  for (const t of tokenizeSql(query, standardStrings)) {
     if (t.type === 'punct' && t.text === '(') depth++;
     else if (t.type === 'punct' && t.text === ')') depth--;
     else if (depth === 0 && t.type === 'word' && t.text.toUpperCase() === 'LIMIT') return true;
@@ -176,14 +176,15 @@ export async function runUnload(cmd: UnloadCommand, ctx: S3RunContext): Promise<
     if (e instanceof S3StatementError) return errorOutcome(e.code, e.message);
     throw e;
   }
-  if (hasOuterLimit(cmd.query)) {
+  if (hasOuterLimit(cmd.query, ctx.session.parameter('standard_conforming_strings') !== 'off')) {
     return errorOutcome(
       '0A000',
       "UNLOAD's query cannot have a LIMIT clause in its outer SELECT; use a nested one (r_UNLOAD.html)",
     );
   }
-  let query = rewriteForPostgres(cmd.query).sql.trim().replace(/;\s*$/, '');
-  if (LoadErrorLog.mentions(query)) query = await ctx.log.rewrite(query);
+  const standardStrings = ctx.session.parameter('standard_conforming_strings') !== 'off';
+  let query = rewriteForPostgres(cmd.query, { standardStrings }).sql.trim().replace(/;\s*$/, '');
+  if (LoadErrorLog.mentions(query)) query = await ctx.log.rewrite(query, standardStrings);
   // the columns: names and types, without running the query for its rows
   const shape = await ctx.session.run(`SELECT * FROM (${query}) AS rsqlo_unload LIMIT 0`);
   if (shape.error || shape.lost || !shape.columns) return shape.columns ? shape : { ...shape, rows: [] };
@@ -198,6 +199,12 @@ export async function runUnload(cmd: UnloadCommand, ctx: S3RunContext): Promise<
 
   // where the files go; what is already there
   const dir = path.dirname(localPath(ctx.root, { ...loc, key: `${loc.key}x` }));
+  try {
+    assertInsideRoot(ctx.root, dir, loc.url);
+  } catch (e) {
+    if (e instanceof S3StatementError) return errorOutcome(e.code, e.message);
+    throw e;
+  }
   const base = loc.key.slice(loc.key.lastIndexOf('/') + 1);
   const ext = cmd.extension !== undefined ? `.${cmd.extension}` : cmd.gzip ? '.gz' : '';
   const namePattern = new RegExp(
@@ -205,14 +212,29 @@ export async function runUnload(cmd: UnloadCommand, ctx: S3RunContext): Promise<
   );
   if (cmd.cleanPath) {
     // "removes existing files located in the Amazon S3 path specified in the TO clause"
-    for (const o of listPrefix(ctx.root, loc)) rmSync(o.file, { force: true });
+    try {
+      for (const o of listPrefix(ctx.root, loc)) rmSync(o.file, { force: true });
+    } catch (e) {
+      if (e instanceof S3StatementError) return errorOutcome(e.code, e.message);
+      throw e;
+    }
   } else if (!cmd.allowOverwrite && existsSync(dir) && readdirSync(dir).some((n) => namePattern.test(n))) {
     return errorOutcome(
       'XX000',
       'Specified unload destination on S3 is not empty. Consider using a different bucket / prefix, manually removing the target files in S3, or using the ALLOWOVERWRITE option.',
     );
   }
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+    // a link swapped in while the folders were made
+    assertInsideRoot(ctx.root, dir, loc.url);
+  } catch (e) {
+    if (e instanceof S3StatementError) return errorOutcome(e.code, e.message);
+    return errorOutcome(
+      'XX000',
+      `UNLOAD could not create ${loc.url}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
 
   let queryId = -1;
   try {
