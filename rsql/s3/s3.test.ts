@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../../test/support/postgres.js';
+import { createTestDatabase, query } from '../../test/support/postgres.js';
 import type { PgConnectionInfo } from '../embedded-postgres.js';
 import { installRedshiftCompat } from '../redshift/install.js';
 import { makeRunner, type Runner } from '../test-helpers.js';
@@ -404,5 +404,58 @@ select count(*) from venue;`);
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
+  });
+});
+
+describe('installation', () => {
+  // r_STL_LOAD_ERRORS.html lists the columns in this order, with these types.
+  it('the compatibility install creates stl_load_errors with Redshift’s columns before any COPY', async () => {
+    const db = await createTestDatabase('rs_s3_install');
+    try {
+      await installRedshiftCompat(db.connection, { databases: [db.connection.database] });
+      const cols = await query<{ name: string; type: string }>(
+        db.connection,
+        `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type from pg_attribute a
+         where a.attrelid = 'pg_catalog.stl_load_errors'::regclass and a.attnum > 0 order by a.attnum`,
+      );
+      expect(cols.map((c) => `${c.name} ${c.type}`)).toEqual([
+        'userid integer',
+        'slice integer',
+        'tbl integer',
+        'starttime timestamp without time zone',
+        'session integer',
+        'query integer',
+        'filename character(256)',
+        'line_number bigint',
+        'colname character(127)',
+        'type character(10)',
+        'col_length character(10)',
+        'position integer',
+        'raw_line character(1024)',
+        'raw_field_value character(1024)',
+        'err_code integer',
+        'err_reason character(100)',
+        'is_partial integer',
+        'start_offset bigint',
+      ]);
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('quotes inside UNLOAD', () => {
+  // r_UNLOAD.html: "If your query contains quotation marks (for example to enclose literal values), put the
+  // literal between two sets of single quotation marks—you must also enclose the query between single
+  // quotation marks: ('select * from venue where venuestate=''NV''')". Redshift scripts also escape them
+  // with a backslash (standard_conforming_strings is off on Redshift, and so on the compatibility session).
+  it("''NV'' and \\'NV\\' both reach the query as 'NV'", async () => {
+    const res = await run(`${VENUE_DDL}
+insert into venue values (1, 'Sam Boyd Stadium', 'Las Vegas', 'NV', 40000), (2, 'Other', 'Reno', 'CA', 1);
+unload ('select venuename from venue where venuestate=''NV''') to 's3://b/q/doubled_' ${ROLE} parallel off;
+unload ('select venuename from venue where venuestate=\\'NV\\'') to 's3://b/q/backslash_' ${ROLE} parallel off;`);
+    expect(res.stderr).not.toMatch(/ERROR/);
+    expect(object('b/q/doubled_000')).toBe('Sam Boyd Stadium\n');
+    expect(object('b/q/backslash_000')).toBe('Sam Boyd Stadium\n');
   });
 });
