@@ -459,3 +459,17 @@ unload ('select venuename from venue where venuestate=\\'NV\\'') to 's3://b/q/ba
     expect(object('b/q/backslash_000')).toBe('Sam Boyd Stadium\n');
   });
 });
+
+describe('UNLOAD failing while it writes', () => {
+  it('a file name taken by a folder fails the statement and leaves no temporary file', async () => {
+    mkdirSync(path.join(root, 'b/d/x_000'), { recursive: true });
+    writeFileSync(path.join(root, 'b/d/x_000/keep'), 'kept');
+    const res = await run(`unload ('select 1') to 's3://b/d/x_' ${ROLE} parallel off allowoverwrite;
+\\echo :ERROR :ACTIVITYCOUNT
+select pg_last_unload_count();`);
+    expect(res.stderr).toMatch(/rsql: ERROR: UNLOAD could not write to s3:\/\/b\/d\/x_: /);
+    expect(res.stdout).toBe('true 0\n0\n');
+    expect(readdirSync(path.join(root, 'b/d'))).toEqual(['x_000']);
+    expect(readdirSync(path.join(root, 'b/d/x_000'))).toEqual(['keep']);
+  });
+});

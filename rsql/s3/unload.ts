@@ -349,11 +349,20 @@ export async function runUnload(cmd: UnloadCommand, ctx: S3RunContext): Promise<
       `UNLOAD could not write to ${loc.url}: ${e instanceof Error ? e.message : String(e)}`,
     );
   }
-  for (const f of files) {
-    f.bytes = statSync(f.tmp).size;
-    renameSync(f.tmp, f.final);
+  try {
+    for (const f of files) f.bytes = statSync(f.tmp).size;
+    for (const f of files) renameSync(f.tmp, f.final);
+    if (cmd.manifest) writeManifest(cmd, ctx.root, loc, base, files, columns);
+  } catch (e) {
+    // a file name taken by a folder, a full disk, a vanished folder: the statement fails, and the
+    // temporary files go (parts already renamed stay, as S3 keeps the parts an UNLOAD wrote)
+    discard();
+    ctx.log.last.unloadCount = 0;
+    return errorOutcome(
+      'XX000',
+      `UNLOAD could not write to ${loc.url}: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
-  if (cmd.manifest) writeManifest(cmd, ctx.root, loc, base, files, columns);
   ctx.log.last.unloadId = queryId;
   ctx.log.last.unloadCount = rows;
   ctx.notice({
@@ -397,6 +406,11 @@ function writeManifest(
   lines.push('}');
   const tmp = `${file}.rsqlo-${process.pid}.tmp`;
   // a small file: written whole, then renamed into place
-  writeFileSync(tmp, `${lines.join('\n')}\n`);
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, `${lines.join('\n')}\n`);
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
