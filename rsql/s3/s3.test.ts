@@ -473,3 +473,20 @@ select pg_last_unload_count();`);
     expect(readdirSync(path.join(root, 'b/d/x_000'))).toEqual(['keep']);
   });
 });
+
+describe('large files stream through', () => {
+  it('30,000 gzipped CSV rows with quoted line feeds load whole across read chunks', async () => {
+    const rows: string[] = [];
+    for (let i = 1; i <= 30_000; i++) rows.push(`${i},"line ${i}\nsecond ""part"" ${'x'.repeat(i % 50)}"`);
+    put('big/rows.csv.gz', gzipSync(`${rows.join('\n')}\n`));
+    expect(
+      await lines(`drop table if exists big; create table big(id int, txt varchar(200));
+copy big from 's3://big/rows.csv.gz' ${ROLE} csv gzip;
+\\echo :ACTIVITYCOUNT
+select count(*), sum(id), sum(length(txt)), count(*) filter (where txt like 'line %' || chr(10) || 'second "part" %') from big;`),
+    ).toEqual([
+      '30000',
+      `30000|450015000|${rows.reduce((a, r) => a + r.length - r.indexOf('"') - 2 - 2, 0)}|30000`,
+    ]);
+  });
+});
