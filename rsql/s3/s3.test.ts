@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, query } from '../../test/support/postgres.js';
+import { createTestDatabase, query, sharedConnection } from '../../test/support/postgres.js';
 import type { PgConnectionInfo } from '../embedded-postgres.js';
 import { installRedshiftCompat } from '../redshift/install.js';
 import { makeRunner, type Runner } from '../test-helpers.js';
@@ -488,5 +488,36 @@ select count(*), sum(id), sum(length(txt)), count(*) filter (where txt like 'lin
       '30000',
       `30000|450015000|${rows.reduce((a, r) => a + r.length - r.indexOf('"') - 2 - 2, 0)}|30000`,
     ]);
+  });
+});
+
+describe('a database without the compatibility install, an ordinary user', () => {
+  // The runner creates rsqlo_redshift.stl_load_errors itself on first use; without the superuser's
+  // pg_catalog view it qualifies the name in statements that read it (r_STL_LOAD_ERRORS.html sample:
+  // "select … from stl_load_errors … where query = pg_last_copy_id()").
+  it('records and reads rejected rows through the qualified table', async () => {
+    const db = await createTestDatabase('rs_s3_plain');
+    const role = `s3_plain_${Math.random().toString(36).slice(2, 10)}`;
+    const runner = makeRunner({ ...db.connection, user: role, password: 'pw-plain' });
+    try {
+      await query(db.connection, `create role ${role} login password 'pw-plain'`);
+      await query(db.connection, `grant create on database "${db.connection.database}" to ${role}`);
+      await query(db.connection, `grant create on schema public to ${role}`);
+      put('b/plain.txt', '1|ok\nx|bad\n');
+      const res = await runner.run(
+        `create table t(id int, v varchar(5));
+copy t from 's3://b/plain.txt' ${ROLE} maxerror 3;
+select count(*) from t;
+select line_number, trim(colname), err_code from stl_load_errors where query = pg_last_copy_id();
+select count(*) from pg_catalog.pg_class where relname = 'stl_load_errors' and relnamespace = 'pg_catalog'::regnamespace;`,
+        { args: ['-A', '-t', '-q', '--s3-root', root] },
+      );
+      expect(res.stderr).not.toMatch(/ERROR|WARNING/);
+      expect(res.stdout).toBe('1\n2|id|1207\n0\n');
+    } finally {
+      runner.cleanup();
+      await db.drop();
+      await query(sharedConnection(), `drop role if exists ${role}`);
+    }
   });
 });
