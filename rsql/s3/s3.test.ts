@@ -521,3 +521,19 @@ select count(*) from pg_catalog.pg_class where relname = 'stl_load_errors' and r
     }
   });
 });
+
+describe('a runner killed during UNLOAD', () => {
+  it('leaves only temporary files, which neither COPY nor the next UNLOAD take for objects', async () => {
+    // what `kill -9` in the middle of an UNLOAD leaves: the part being written under its temporary name
+    put('b/k/.x_000.rsqlo-424242.tmp', '1|half a li');
+    put('b/k/x_manifest.rsqlo-424242.tmp', '{"entr');
+    const res = await run(`${VENUE_DDL}
+copy venue from 's3://b/k/' ${ROLE};
+unload ('select 7, ''v'', ''c'', ''ST'', 1') to 's3://b/k/x_' ${ROLE} parallel off manifest;
+copy venue from 's3://b/k/x_manifest' ${ROLE} manifest;
+select venueid from venue;`);
+    expect(res.stderr).toContain("rsql: ERROR: The specified S3 prefix 'k/' does not exist");
+    expect(res.stderr.match(/ERROR/g)?.length).toBe(1);
+    expect(res.stdout).toBe('7\n');
+  });
+});

@@ -112,6 +112,9 @@ function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
+/** The temporary names UNLOAD writes under before renaming (rsql/s3/unload.ts). */
+export const UNLOAD_TEMP = /\.rsqlo-\d+\.tmp$/;
+
 /** Every object whose key starts with `loc.key`, in key order (empty when the bucket is missing). */
 export function listPrefix(root: string, loc: S3Location): S3Object[] {
   const bucketDir = path.join(root, loc.bucket);
@@ -130,6 +133,8 @@ export function listPrefix(root: string, loc: S3Location): S3Object[] {
     }
     for (const name of names) {
       if (filter !== undefined && !name.startsWith(filter)) continue;
+      // an UNLOAD's file still being written, or left by a runner that was killed: not an object yet
+      if (UNLOAD_TEMP.test(name)) continue;
       const file = path.join(dir, name);
       let st: ReturnType<typeof statSync>;
       try {
