@@ -193,7 +193,19 @@ function defineStatementQuery(pg: typeof Pg) {
           if (this.finished) return undefined;
           con.sendCopyFromChunk(chunk);
           if (!stream.writableNeedDrain) return undefined;
-          return new Promise<void>((resolve) => stream.once('drain', () => resolve()));
+          // a socket that dies while full never drains: its close (or error) also wakes the producer,
+          // which then finds the statement finished (the connection's loss ends it)
+          return new Promise<void>((resolve) => {
+            const wake = () => {
+              stream.off('drain', wake);
+              stream.off('close', wake);
+              stream.off('error', wake);
+              resolve();
+            };
+            stream.once('drain', wake);
+            stream.once('close', wake);
+            stream.once('error', wake);
+          });
         },
         closed: () => this.finished,
       };

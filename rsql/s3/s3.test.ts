@@ -537,3 +537,23 @@ select venueid from venue;`);
     expect(res.stdout).toBe('7\n');
   });
 });
+
+describe('the server dying during a COPY', () => {
+  it('ends the run with a lost connection instead of waiting forever for a full socket to drain', async () => {
+    const rows: string[] = [];
+    for (let i = 1; i <= 400_000; i++) rows.push(`${i}|${'payload-'.repeat(12)}${i}`);
+    put('die/rows.txt.gz', gzipSync(`${rows.join('\n')}\n`));
+    const res = await run(`drop table if exists dying; create table dying(id int, v varchar(200));
+create function die() returns trigger language plpgsql as $$
+begin
+  if new.id = 200000 then perform pg_terminate_backend(pg_backend_pid()); end if;
+  return new;
+end $$;
+create trigger dying_die before insert on dying for each row execute function die();
+copy dying from 's3://die/rows.txt.gz' ${ROLE} gzip;
+\\echo not reached`);
+    expect(res.stdout).not.toContain('not reached');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/terminat|connection/i);
+  }, 120_000);
+});
