@@ -243,6 +243,14 @@ const FLAGS: FlagSpec[] = [
     },
   },
   {
+    // Redshift COPY/UNLOAD's local S3: `s3://bucket/key` is DIR/bucket/key (the RSQL_S3_ROOT variable)
+    long: ['s3-root'],
+    takesValue: true,
+    apply: (o, v) => {
+      o.variables.push({ name: 'RSQL_S3_ROOT', value: v });
+    },
+  },
+  {
     short: 'V',
     long: ['version'],
     takesValue: false,
@@ -354,6 +362,8 @@ General options:
   -v, --set=, --variable=NAME=VALUE
                            set rsql variable NAME to VALUE (e.g. -v ON_ERROR_STOP=1)
   -1, --single-transaction execute as a single transaction
+      --s3-root=DIR        local folder standing for S3 in COPY/UNLOAD (default: $RSQL_S3_ROOT,
+                           $RSQLO_HOME/s3, or .rsqlo/s3)
   -V, --version            output version information, then exit
   -?, --help               show this help, then exit
 

@@ -8,7 +8,6 @@ describe('Redshift-only settings', () => {
     ["SET query_group to 'rsql_blog_querygroup';", "SET rsqlo.query_group to 'rsql_blog_querygroup';"],
     ['set QUERY_GROUP = etl;', 'set rsqlo.query_group = etl;'],
     ['RESET query_group;', 'RESET rsqlo.query_group;'],
-    ['SHOW query_group;', 'SHOW rsqlo.query_group;'],
     [
       'SET SESSION enable_result_cache_for_session TO off;',
       'SET SESSION rsqlo.enable_result_cache_for_session TO off;',
@@ -18,6 +17,17 @@ describe('Redshift-only settings', () => {
     ['/* c */ SET query_group TO default;', '/* c */ SET rsqlo.query_group TO default;'],
   ])('%s', (input, output) => {
     expect(rw(input)).toBe(output);
+  });
+
+  it('SHOW names its column after the setting; query_group shows unset until set (r_SHOW.html)', () => {
+    // https://docs.aws.amazon.com/redshift/latest/dg/r_SHOW.html: "show query_group; query_group unset"
+    expect(rw('SHOW query_group;')).toBe(
+      "SELECT coalesce(nullif(current_setting('rsqlo.query_group', true), ''), 'unset') AS query_group;",
+    );
+    expect(rw('/* c */ show WLM_QUERY_SLOT_COUNT')).toBe(
+      "/* c */ SELECT current_setting('rsqlo.wlm_query_slot_count') AS wlm_query_slot_count",
+    );
+    expect(rw('SHOW query_group extra;')).toBe('SHOW query_group extra;');
   });
 
   it.each([

@@ -218,8 +218,32 @@ function rewriteSetting(toks: SqlToken[], sql: string): CompatResult {
   if (!REDSHIFT_ONLY_SETTINGS.has(name)) return { sql, changes: [] };
   // a qualified name (x.y) is not a Redshift setting
   if (sig[k + 1]?.text === '.') return { sql, changes: [] };
+  if (upper(sig[0]) === 'SHOW') return rewriteShow(toks, sig, name, sql);
   nameTok.text = PLACEHOLDER_PREFIX + name;
   return { sql: toks.map((t) => t.text).join(''), changes: [`${upper(sig[0])} ${name} → ${nameTok.text}`] };
+}
+
+/**
+ * `SHOW <redshift setting>` → a SELECT of the placeholder whose column is named after the setting, as
+ * Redshift names it (`SHOW rsqlo.query_group` would name it `rsqlo.query_group`). `query_group` shows
+ * `unset` until it is set, as in the SHOW example of the Redshift docs
+ * (https://docs.aws.amazon.com/redshift/latest/dg/r_SHOW.html); the others keep PostgreSQL's answer
+ * (an error until they are SET).
+ */
+function rewriteShow(toks: SqlToken[], sig: SqlToken[], name: string, sql: string): CompatResult {
+  // only a bare `SHOW name [;]`: anything else is left to PostgreSQL
+  const rest = sig.slice(2);
+  if (rest.length > 1 || (rest.length === 1 && rest[0]?.text !== ';')) return { sql, changes: [] };
+  const setting = `'${PLACEHOLDER_PREFIX}${name}'`;
+  const value =
+    name === 'query_group'
+      ? `coalesce(nullif(current_setting(${setting}, true), ''), 'unset')`
+      : `current_setting(${setting})`;
+  const lead = toks.slice(0, toks.indexOf(sig[0] as SqlToken)).map((t) => t.text);
+  return {
+    sql: `${lead.join('')}SELECT ${value} AS ${name}${rest.length ? ';' : ''}`,
+    changes: [`SHOW ${name} → SELECT … AS ${name}`],
+  };
 }
 
 const TABLE_CONSTRAINT_WORDS = new Set([

@@ -198,3 +198,64 @@ describe('numeric types', () => {
     );
   });
 });
+
+// psql 15's output for the same results (captured with `psql -X -x -P border=N`; format-psql.test.ts
+// compares against a live psql).
+describe('psql 15 details', () => {
+  const longName = cols(['averyveryverylongname', INT], ['b', TEXT]);
+  it('expanded record lines carry the column divider when the label is shorter than the names', () => {
+    expect(fmt(longName, [['1', 'x']], { expanded: true })).toBe(
+      '-[ RECORD 1 ]---------+--\naveryveryverylongname | 1\nb                     | x\n\n',
+    );
+    expect(fmt(longName, [['1', 'x']], { expanded: true, border: 2 })).toBe(
+      [
+        '+-[ RECORD 1 ]----------+---+',
+        '| averyveryverylongname | 1 |',
+        '| b                     | x |',
+        '+-----------------------+---+',
+        '',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('expanded tuples-only separators for borders 0 and 2', () => {
+    const c = cols(['a', INT], ['bbbbbbbbbb', TEXT]);
+    const rows = [
+      ['1', 'xyz'],
+      ['2', 'q'],
+    ];
+    expect(fmt(c, rows, { expanded: true, tuplesOnly: true, border: 0 })).toBe(
+      `a          1\nbbbbbbbbbb xyz\n${' '.repeat(13)}\na          2\nbbbbbbbbbb q\n\n`,
+    );
+    expect(fmt(c, rows, { expanded: true, tuplesOnly: true, border: 2 })).toBe(
+      [
+        '+------------+-----+',
+        '| a          | 1   |',
+        '| bbbbbbbbbb | xyz |',
+        '+------------+-----+',
+        '| a          | 2   |',
+        '| bbbbbbbbbb | q   |',
+        '+------------+-----+',
+        '',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('shows tabs as spaces to the next multiple of 8 and control characters escaped', () => {
+    expect(
+      fmt(cols(['t', TEXT], ['r', TEXT], ['c', TEXT], ['e', TEXT]), [
+        ['a\tb', 'x\ry', 'bel\u0007', '\u0085x'],
+      ]),
+    ).toBe(
+      '     t     |  r   |    c    |    e    \n-----------+------+---------+---------\n a       b | x\\ry | bel\\x07 | \\u0085x\n(1 row)\n\n',
+    );
+  });
+
+  it('centres titles over border 0 tables as psql does', () => {
+    expect(fmt(cols(['a', INT], ['bbbbbbbbbb', TEXT]), [['1', 'xyz']], { border: 0, title: 'Hello' })).toBe(
+      '    Hello\na bbbbbbbbbb \n- ----------\n1 xyz\n(1 row)\n\n',
+    );
+  });
+});

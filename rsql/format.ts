@@ -34,10 +34,12 @@ export const DEFAULT_PRINT_SETTINGS: Readonly<PrintSettings> = {
   titleDashes: true,
 };
 
-/** A result column: name and type OID (numeric types are right-aligned). */
+/** A result column: name and type OID (numeric types are right-aligned), and the type modifier. */
 export interface Column {
   name: string;
   typeId: number;
+  /** atttypmod (varchar length + 4, numeric precision/scale); -1 or absent when none. */
+  typeMod?: number;
 }
 
 /** Type OIDs psql right-aligns: int2/4/8, oid, xid, cid, float4/8, money, numeric, xid8. */
@@ -112,12 +114,53 @@ interface Cell {
   widths: number[];
 }
 
-function cellOf(value: string): Cell {
-  if (!value.includes('\n')) {
-    return { lines: [value], widths: [displayWidth(value)] };
+/** Printable ASCII only: shown as is, one line, width = length. */
+const PRINTABLE = /^[\x20-\x7e]*$/;
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+
+/**
+ * One line of a cell as psql's aligned output shows it (pg_wcsformat in psql's mbprint.c): a tab becomes
+ * spaces up to the next multiple of 8 columns (counted from the start of the cell line), `\r` becomes the
+ * two characters `\r`, other ASCII control characters `\xNN`, C1 controls (U+0080–U+009F) `\uNNNN`.
+ */
+function displayLine(line: string): { text: string; width: number } {
+  if (!CONTROL.test(line)) return { text: line, width: displayWidth(line) };
+  let text = '';
+  let width = 0;
+  for (const ch of line) {
+    const cp = ch.codePointAt(0) as number;
+    if (cp === 9) {
+      do {
+        text += ' ';
+        width++;
+      } while (width % 8 !== 0);
+    } else if (cp === 13) {
+      text += '\\r';
+      width += 2;
+    } else if (cp < 32 || cp === 0x7f) {
+      text += `\\x${cp.toString(16).toUpperCase().padStart(2, '0')}`;
+      width += 4;
+    } else if (cp >= 0x80 && cp < 0xa0) {
+      text += `\\u${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+      width += 6;
+    } else {
+      text += ch;
+      width += charWidth(cp);
+    }
   }
-  const lines = value.split('\n');
-  return { lines, widths: lines.map(displayWidth) };
+  return { text, width };
+}
+
+function cellOf(value: string): Cell {
+  if (PRINTABLE.test(value)) return { lines: [value], widths: [value.length] };
+  const lines: string[] = [];
+  const widths: number[] = [];
+  for (const raw of value.split('\n')) {
+    const d = displayLine(raw);
+    lines.push(d.text);
+    widths.push(d.width);
+  }
+  return { lines, widths };
 }
 
 /**
@@ -160,14 +203,14 @@ function aligned(columns: readonly Column[], rows: readonly (string | null)[][],
   const ncol = columns.length;
   const border = s.border;
   const nul = s.nullDisplay;
-  const nulW = displayWidth(nul);
+  const nulW = Math.max(...cellOf(nul).widths);
   const widths = new Array<number>(ncol).fill(0);
   const right = columns.map((c) => isNumericType(c.typeId));
   const headers = columns.map((c) => cellOf(c.name));
   // psql sizes columns by their headers even when the headers are not printed (-t)
   for (let j = 0; j < ncol; j++) widths[j] = Math.max(...(headers[j] as Cell).widths);
-  // fast path: single-line ASCII values
-  let simple = ASCII.test(nul) && !nul.includes('\n');
+  // fast path: single-line printable ASCII values
+  let simple = PRINTABLE.test(nul);
   for (let j = 0; j < ncol; j++) {
     const asciiType = ASCII_TYPES.has((columns[j] as Column).typeId);
     let max = widths[j] as number;
@@ -175,7 +218,7 @@ function aligned(columns: readonly Column[], rows: readonly (string | null)[][],
       const v = row[j];
       let w: number;
       if (v === null || v === undefined) w = nulW;
-      else if (asciiType || (ASCII.test(v) && !v.includes('\n'))) w = v.length;
+      else if (asciiType || PRINTABLE.test(v)) w = v.length;
       else {
         simple = false;
         const c = cellOf(v);
@@ -196,8 +239,9 @@ function aligned(columns: readonly Column[], rows: readonly (string | null)[][],
   }
   // total width, for centring the title
   const sum = widths.reduce((a, b) => a + b, 0);
+  // psql's width_total (print_aligned_text): border 0 counts one column per field, not ncol - 1
   const totalWidth =
-    ncol === 0 ? 0 : sum + (border === 0 ? ncol - 1 : border === 1 ? 3 * ncol - 1 : 3 * ncol + 1);
+    ncol === 0 ? 0 : sum + (border === 0 ? ncol : border === 1 ? 3 * ncol - 1 : 3 * ncol + 1);
   if (s.title !== undefined && !s.tuplesOnly) {
     const tw = displayWidth(s.title);
     out.push(tw >= totalWidth ? s.title : spaces(Math.floor((totalWidth - tw) / 2)) + s.title, '\n');
@@ -289,6 +333,34 @@ function aligned(columns: readonly Column[], rows: readonly (string | null)[][],
   return out.join('');
 }
 
+/**
+ * psql's print_aligned_vertical_line (psql 15, ascii line style): the line above a record — with its
+ * `[ RECORD n ]` label when `record` > 0 — and the bottom rule of border 2. The label overwrites the dashes
+ * of the header column and, when longer, those of the divider and data column.
+ */
+function verticalLine(record: number, hw: number, dw: number, border: 0 | 1 | 2): string {
+  const fill = border > 0 ? '-' : ' ';
+  let out = border === 2 ? '+-' : border === 1 ? '-' : '';
+  let reclen = 0;
+  if (record > 0) {
+    const label = border === 0 ? `* Record ${record}` : `[ RECORD ${record} ]`;
+    out += label;
+    reclen = label.length;
+  }
+  if (border !== 2) reclen++;
+  if (reclen < hw) out += fill.repeat(hw - reclen);
+  reclen -= hw;
+  if (border > 0) {
+    if (reclen-- <= 0) out += '-';
+    if (reclen-- <= 0) out += '+';
+    if (reclen-- <= 0) out += '-';
+  } else if (reclen-- <= 0) out += ' ';
+  if (reclen < 0) reclen = 0;
+  if (reclen < dw) out += fill.repeat(dw - reclen);
+  if (border === 2) out += '-+';
+  return out;
+}
+
 function expandedAligned(
   columns: readonly Column[],
   rows: readonly (string | null)[][],
@@ -302,50 +374,35 @@ function expandedAligned(
     out.push('\n');
     return out.join('');
   }
+  const headers = columns.map((c) => cellOf(c.name));
   let hw = 0;
-  for (const c of columns) hw = Math.max(hw, displayWidth(c.name));
+  for (const h of headers) for (const w of h.widths) if (w > hw) hw = w;
+  const cells = rows.map((row) => columns.map((_, j) => cellOf(row[j] ?? nul)));
   let dw = 0;
-  for (const row of rows) {
-    for (const v of row) {
-      const c = cellOf(v ?? nul);
-      for (const w of c.widths) if (w > dw) dw = w;
-    }
-  }
+  for (const row of cells) for (const c of row) for (const w of c.widths) if (w > dw) dw = w;
   if (s.title !== undefined && !s.tuplesOnly) out.push(s.title, '\n');
   const sep = border === 0 ? ' ' : ' | ';
-  rows.forEach((row, r) => {
-    if (!s.tuplesOnly) {
-      if (border === 0) {
-        const head = `* Record ${r + 1}`;
-        out.push(head + spaces(hw + dw - head.length), '\n');
-      } else if (border === 1) {
-        const head = `-[ RECORD ${r + 1} ]`;
-        out.push(head + '-'.repeat(Math.max(0, hw + 3 + dw - head.length)), '\n');
-      } else {
-        const head = `+-[ RECORD ${r + 1} ]`;
-        out.push(`${head + '-'.repeat(Math.max(0, hw + dw + 6 - head.length))}+`, '\n');
-      }
-    } else if (r > 0 && border === 1) {
-      out.push(`${'-'.repeat(hw + 1)}+${'-'.repeat(dw + 1)}`, '\n');
-    } else if (r > 0 && border === 0) {
-      out.push('\n');
-    }
-    columns.forEach((col, j) => {
-      const c = cellOf(row[j] ?? nul);
-      const nameW = displayWidth(col.name);
-      c.lines.forEach((text, l) => {
+  cells.forEach((row, r) => {
+    if (!s.tuplesOnly) out.push(verticalLine(r + 1, hw, dw, border), '\n');
+    else if (r > 0 || border === 2) out.push(verticalLine(0, hw, dw, border), '\n');
+    row.forEach((c, j) => {
+      const h = headers[j] as Cell;
+      const nlines = Math.max(c.lines.length, h.lines.length);
+      for (let l = 0; l < nlines; l++) {
         const more = l < c.lines.length - 1;
         let line = border === 2 ? '| ' : '';
-        line += l === 0 ? col.name + spaces(hw - nameW) : spaces(hw);
+        const htext = h.lines[l] ?? '';
+        line += htext + spaces(hw - (h.widths[l] ?? 0));
         line += sep;
-        const pad = spaces(dw - (c.widths[l] as number));
+        const text = c.lines[l] ?? '';
+        const pad = spaces(dw - (c.widths[l] ?? 0));
         if (border === 2) line += `${text}${pad}${more ? '+' : ' '}|`;
         else line += more ? `${text}${pad}+` : text;
         out.push(line, '\n');
-      });
+      }
     });
   });
-  if (border === 2) out.push(`+${'-'.repeat(hw + 2)}+${'-'.repeat(dw + 2)}+`, '\n');
+  if (border === 2) out.push(verticalLine(0, hw, dw, border), '\n');
   out.push('\n');
   return out.join('');
 }

@@ -97,61 +97,80 @@ function readVarRef(raw: string, i: number, lookup: VarLookup): [string, number]
   return undefined;
 }
 
-/** Decodes psql's escapes inside a single-quoted meta-command argument. */
+/** The next quote or backslash inside a single-quoted argument. */
+const SINGLE_QUOTED_SPECIAL = /['\\]/g;
+
+/**
+ * Decodes psql's escapes inside a single-quoted meta-command argument. Plain runs are copied as slices,
+ * not character by character: a 20 MB `\set x '…'` costs a few copies of 20 MB, not a rope of 20 million
+ * one-character strings.
+ */
 function readSingleQuoted(raw: string, i: number): [string, number, boolean] {
-  let out = '';
+  const parts: string[] = [];
   let p = i + 1;
   while (p < raw.length) {
+    SINGLE_QUOTED_SPECIAL.lastIndex = p;
+    const m = SINGLE_QUOTED_SPECIAL.exec(raw);
+    if (!m) {
+      parts.push(raw.slice(p));
+      p = raw.length;
+      break;
+    }
+    if (m.index > p) parts.push(raw.slice(p, m.index));
+    p = m.index;
     const c = raw[p] as string;
     if (c === "'") {
       if (raw[p + 1] === "'") {
-        out += "'";
+        parts.push("'");
         p += 2;
         continue;
       }
-      return [out, p + 1, true];
+      return [parts.join(''), p + 1, true];
     }
-    if (c === '\\' && p + 1 < raw.length) {
-      const e = raw[p + 1] as string;
-      p += 2;
-      switch (e) {
-        case 'n':
-          out += '\n';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'x': {
-          const m = /^[0-9A-Fa-f]{1,2}/.exec(raw.slice(p));
-          if (m) {
-            out += String.fromCharCode(Number.parseInt(m[0], 16));
-            p += m[0].length;
-          } else out += 'x';
-          break;
-        }
-        default:
-          if (e >= '0' && e <= '7') {
-            const m = /^[0-7]{1,3}/.exec(raw.slice(p - 1)) as RegExpExecArray;
-            out += String.fromCharCode(Number.parseInt(m[0], 8));
-            p += m[0].length - 1;
-          } else out += e;
+    if (p + 1 >= raw.length) {
+      parts.push(c);
+      p++;
+      break;
+    }
+    const e = raw[p + 1] as string;
+    p += 2;
+    switch (e) {
+      case 'n':
+        parts.push('\n');
+        break;
+      case 't':
+        parts.push('\t');
+        break;
+      case 'b':
+        parts.push('\b');
+        break;
+      case 'r':
+        parts.push('\r');
+        break;
+      case 'f':
+        parts.push('\f');
+        break;
+      case 'x': {
+        const hex = /^[0-9A-Fa-f]{1,2}/.exec(raw.slice(p, p + 2));
+        if (hex) {
+          parts.push(String.fromCharCode(Number.parseInt(hex[0], 16)));
+          p += hex[0].length;
+        } else parts.push('x');
+        break;
       }
-      continue;
+      default:
+        if (e >= '0' && e <= '7') {
+          const oct = /^[0-7]{1,3}/.exec(raw.slice(p - 1, p + 2)) as RegExpExecArray;
+          parts.push(String.fromCharCode(Number.parseInt(oct[0], 8)));
+          p += oct[0].length - 1;
+        } else parts.push(e);
     }
-    out += c;
-    p++;
   }
-  return [out, p, false];
+  return [parts.join(''), p, false];
 }
+
+/** What ends a plain run in an unquoted argument. */
+const UNQUOTED_SPECIAL = /[\s'"`:]/g;
 
 /** Error in a meta-command's arguments (unterminated quote). The parsed args are still usable. */
 export class MetaArgError extends Error {
@@ -227,8 +246,12 @@ export function parseMetaArgs(raw: string, opts: MetaArgOptions = {}): { args: M
           continue;
         }
       }
-      word += c;
-      i++;
+      // a plain run up to the next quote, colon or blank, copied as one slice
+      UNQUOTED_SPECIAL.lastIndex = i + 1;
+      const m = UNQUOTED_SPECIAL.exec(raw);
+      const end = m ? m.index : n;
+      word += raw.slice(i, end);
+      i = end;
     }
     args.push({ value: word, quoted });
   }
@@ -280,8 +303,14 @@ export function interpolateMetaText(raw: string, lookup: VarLookup, shell?: Shel
         continue;
       }
     }
-    out += c;
-    i++;
+    META_TEXT_SPECIAL.lastIndex = i + 1;
+    const m = META_TEXT_SPECIAL.exec(raw);
+    const end = m ? m.index : n;
+    out += raw.slice(i, end);
+    i = end;
   }
   return out;
 }
+
+/** What ends a plain run in {@link interpolateMetaText}. */
+const META_TEXT_SPECIAL = /['"`:]/g;

@@ -4,9 +4,10 @@
  * [U] is a documented choice in rsql/README.md and, where it matters, a runner variable (`RSQL_*`, initial
  * value from env `RSQLO_RSQL_*`).
  */
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { builtin } from './builtin.js';
 import { firstKeyword, isRedshiftVersion, rewriteForPostgres } from './compat.js';
 import { ExpressionError, evaluateExpression, parseBoolean } from './expression.js';
 import { type Column, formatResult, formatTiming, type PrintSettings } from './format.js';
@@ -14,6 +15,8 @@ import { interpolateMetaText, interpolateSegments, type MetaArg, parseMetaArgs }
 import { canonicalCommand, type MetaItem, rawText, ScriptLexer, type SqlItem } from './lexer.js';
 import { BufferedWriter, FileWriter, type Writer } from './output.js';
 import { startRedshiftSession } from './redshift/session.js';
+import { RedshiftS3, redactSecrets } from './s3/index.js';
+import { decodeScript, escapeControls, ScriptEncodingError } from './script-text.js';
 import {
   ConnectionError,
   type ConnectParams,
@@ -56,8 +59,8 @@ export interface InterpreterIo {
   cwd: string;
   /** True when stdout/stderr are this process's own (shell commands then inherit them directly). */
   inheritStdio: boolean;
-  /** Reads all of stdin (only called when there is no -f/-c input). */
-  readStdin: () => Promise<string>;
+  /** Reads all of stdin (only called when there is no -f/-c input); bytes are checked to be UTF-8 text. */
+  readStdin: () => Promise<string | Buffer>;
 }
 
 /** An input to run, in order. */
@@ -151,6 +154,8 @@ export class Interpreter {
   private lastQuery: string | undefined;
   private readonly childEnv: Record<string, string | undefined>;
   private cwd: string;
+  /** Redshift COPY/UNLOAD with a local S3, stl_load_errors (compatibility layer; one per connection). */
+  private s3: RedshiftS3 | undefined;
 
   constructor(
     private readonly io: InterpreterIo,
@@ -248,7 +253,7 @@ export class Interpreter {
 
   /** A message about the script itself: `rsql: <file>:<line>: <msg>`. */
   private scriptMessage(ctx: FileCtx, line: number, msg: string): void {
-    this.printErr(`rsql: ${ctx.name}:${line}: ${msg}\n`);
+    this.printErr(`rsql: ${ctx.name}:${line}: ${escapeControls(msg)}\n`);
   }
 
   // =========================================================================================================
@@ -291,6 +296,7 @@ export class Interpreter {
       this.exportState?.file.close();
     }
     await this.session?.close();
+    await this.s3?.close();
     return code;
   }
 
@@ -307,16 +313,31 @@ export class Interpreter {
 
   private async openInput(input: InterpreterInput): Promise<FileCtx> {
     if (input.kind === 'command') return this.makeCtx('<command line>', this.cwd, input.text, 0);
-    if (input.kind === 'stdin') return this.makeCtx('<stdin>', this.cwd, await this.io.readStdin(), 0);
+    if (input.kind === 'stdin') {
+      const data = await this.io.readStdin();
+      return this.makeCtx('<stdin>', this.cwd, this.scriptText(data, '<stdin>'), 0);
+    }
     const path = resolve(this.cwd, input.path);
-    let text: string;
+    let data: Buffer;
     try {
-      text = readFileSync(path, 'utf8');
+      data = readFileSync(path);
     } catch (e) {
       this.printErr(`rsql: error: ${input.path}: ${fsErrorText(e)}\n`);
       throw new ExitSignal(EXIT.fatal);
     }
-    return this.makeCtx(input.path, dirname(path), text, 0);
+    return this.makeCtx(input.path, dirname(path), this.scriptText(data, input.path), 0);
+  }
+
+  /** A whole input's text; one that is not UTF-8 text stops the run before any of it runs (exit 1). */
+  private scriptText(data: string | Buffer, name: string): string {
+    if (typeof data === 'string') return data;
+    try {
+      return decodeScript(data, name);
+    } catch (e) {
+      if (!(e instanceof ScriptEncodingError)) throw e;
+      this.printErr(`rsql: ${e.message}\n`);
+      throw new ExitSignal(EXIT.fatal);
+    }
   }
 
   private makeCtx(name: string, dir: string, text: string, depth: number): FileCtx {
@@ -480,12 +501,12 @@ export class Interpreter {
     this.countError(this.severityOf(err.code));
   }
 
-  private statementSucceeded(count: string): void {
+  private statementSucceeded(count: string, rowCount = count): void {
     const v = this.vars;
     v.set('ERROR', this.errorText(false));
     v.set('ERRORCODE', '00000');
     v.set('SQLSTATE', '00000');
-    v.set('ROW_COUNT', count);
+    v.set('ROW_COUNT', rowCount);
     v.set('ACTIVITYCOUNT', count);
   }
 
@@ -532,6 +553,18 @@ export class Interpreter {
       this.checkStop();
       return;
     }
+    const s3 = this.compat ? this.s3?.classify(sql) : undefined;
+    if (s3 === 'copy' || s3 === 'unload') {
+      await this.execS3(ctx, item.line, sql, session, send);
+      return;
+    }
+    if (s3 === 'references') {
+      await this.drain();
+      sql = await (this.s3 as RedshiftS3).prepare(
+        sql,
+        session.parameter('standard_conforming_strings') !== 'off',
+      );
+    }
     const kw = firstKeyword(sql);
     let wire = sql;
     if (this.compat && kw === 'TRUNCATE') {
@@ -575,6 +608,24 @@ export class Interpreter {
     }
   }
 
+  /** Redshift `COPY … FROM 's3://…'` / `UNLOAD`: run by rsql/s3 after everything before it. */
+  private async execS3(
+    ctx: FileCtx,
+    line: number,
+    sql: string,
+    session: Session,
+    send: { gset?: string; gfile?: string } | undefined,
+  ): Promise<void> {
+    await this.drain();
+    if (this.echoMode() === 'queries') {
+      // the values of CREDENTIALS, SECRET_ACCESS_KEY … are keys: never into the job's log
+      this.print(`${redactSecrets(sql, session.parameter('standard_conforming_strings') !== 'off')}\n`);
+    }
+    const o = await (this.s3 as RedshiftS3).run(sql, session);
+    this.onOutcome(ctx, line, sql, o, send, undefined);
+    this.checkStop();
+  }
+
   /** Handles a statement's outcome: status variables, printing, \gset. Runs in submission order. */
   private onOutcome(
     ctx: FileCtx,
@@ -598,7 +649,8 @@ export class Interpreter {
       this.applyGset(ctx, line, send.gset, o);
       return;
     }
-    this.statementSucceeded(count);
+    if (o.activityCount !== undefined) this.statementSucceeded(String(o.activityCount), '0');
+    else this.statementSucceeded(count);
     const out = target ?? this.queryOut;
     if (o.columns) {
       this.printRows(o.columns, o.rows, out);
@@ -659,7 +711,11 @@ export class Interpreter {
 
   private backquote(cmd: string): string {
     this.out.flush();
-    const r = spawnSync('sh', ['-c', cmd], { cwd: this.cwd, env: this.childEnv, encoding: 'utf8' });
+    const r = childProcess().spawnSync('sh', ['-c', cmd], {
+      cwd: this.cwd,
+      env: this.childEnv,
+      encoding: 'utf8',
+    });
     return (r.stdout ?? '').replace(/\n$/, '');
   }
 
@@ -1021,9 +1077,14 @@ export class Interpreter {
     }
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      text = decodeScript(readFileSync(path), shown);
     } catch (e) {
-      this.commandFailed(ctx, line, `${shown}: ${fsErrorText(e)}`);
+      if (e instanceof ScriptEncodingError) {
+        // like a missing file: reported, counted, and the including script goes on
+        this.printErr(`rsql: ${e.message}\n`);
+        this.countError(DEFAULT_SEVERITY);
+        this.checkStop();
+      } else this.commandFailed(ctx, line, `${shown}: ${fsErrorText(e)}`);
       return;
     }
     if (skip > 0) {
@@ -1399,6 +1460,13 @@ export class Interpreter {
     await this.session?.close();
     this.session = session;
     this.connParams = params;
+    // PG_LAST_COPY_ID & co. are per session; stl_load_errors lives in the database connected to
+    await this.s3?.close();
+    this.s3 = new RedshiftS3({
+      connectSide: () => Session.connect(params, () => {}),
+      notice: (m) => this.onNotice(m),
+      root: () => ({ variable: this.vars.get('RSQL_S3_ROOT'), env: this.io.env, cwd: this.cwd }),
+    });
     const info = session.info;
     this.vars.set('DBNAME', info.database);
     this.vars.set('USER', info.user);
@@ -1447,12 +1515,12 @@ export class Interpreter {
     this.out.flush();
     this.queryFile?.flush();
     const r = this.io.inheritStdio
-      ? spawnSync('sh', ['-c', cmd], {
+      ? childProcess().spawnSync('sh', ['-c', cmd], {
           cwd: this.cwd,
           env: this.childEnv,
           stdio: ['ignore', 'inherit', 'inherit'],
         })
-      : spawnSync('sh', ['-c', cmd], {
+      : childProcess().spawnSync('sh', ['-c', cmd], {
           cwd: this.cwd,
           env: this.childEnv,
           encoding: 'utf8',
@@ -1516,6 +1584,11 @@ export class Interpreter {
     this.onOutcome(ctx, item.line, sql, o, undefined, undefined);
     this.checkStop();
   }
+}
+
+/** `node:child_process`, loaded by the first shell command (`\!`, `\os`, a backquote). */
+function childProcess(): typeof ChildProcess {
+  return builtin<typeof ChildProcess>('node:child_process');
 }
 
 function fsErrorText(e: unknown): string {

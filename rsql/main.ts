@@ -3,10 +3,11 @@
  * environment, runs the inputs and returns the exit code. Never throws and never prints a stack trace:
  * anything unexpected becomes one `rsql: internal error: …` line and exit code 1.
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
+import { readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import type * as Os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type RsqlOptions, USAGE, UsageError } from './args.js';
+import { builtin } from './builtin.js';
 import { DEFAULT_PRINT_SETTINGS, type PrintSettings } from './format.js';
 import { EXIT, Interpreter, type InterpreterInput, type InterpreterIo } from './interpreter.js';
 import type { Writer } from './output.js';
@@ -25,6 +26,11 @@ export interface MainIo {
   cwd?: string;
 }
 
+/** `node:os`, loaded only when HOME or the user name is not given. */
+function os(): typeof Os {
+  return builtin<typeof Os>('node:os');
+}
+
 /** Connection parameters from an ODBC DSN (RSQL `-D`), read from $ODBCINI or ~/.odbc.ini. */
 export function readOdbcDsn(
   dsn: string,
@@ -33,7 +39,7 @@ export function readOdbcDsn(
   const files = [
     env.ODBCINI,
     env.AMAZONREDSHIFTODBCINI,
-    join(env.HOME ?? homedir(), '.odbc.ini'),
+    join(env.HOME ?? os().homedir(), '.odbc.ini'),
     '/etc/odbc.ini',
   ];
   for (const f of files) {
@@ -81,7 +87,7 @@ export function readPgpass(
   env: Record<string, string | undefined>,
   p: { host: string; port: number; database: string; user: string },
 ): string | undefined {
-  const file = env.PGPASSFILE ?? join(env.HOME ?? homedir(), '.pgpass');
+  const file = env.PGPASSFILE ?? join(env.HOME ?? os().homedir(), '.pgpass');
   let text: string;
   try {
     if ((statSync(file).mode & 0o077) !== 0) return undefined;
@@ -112,7 +118,7 @@ export function readPgpass(
 
 function osUser(): string {
   try {
-    return userInfo().username;
+    return os().userInfo().username;
   } catch {
     return 'postgres';
   }
@@ -171,10 +177,10 @@ function printSettings(o: RsqlOptions): PrintSettings {
   return s;
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function writeExitFile(env: Record<string, string | undefined>, code: number, stderr: Writer): void {
@@ -185,6 +191,33 @@ function writeExitFile(env: Record<string, string | undefined>, code: number, st
   } catch (e) {
     stderr.write(`rsql: cannot write RSQLO_EXIT_FILE ${f}: ${(e as Error).message}\n`);
   }
+}
+
+/**
+ * process.stdout / process.stderr, made on first write: making them loads Node's stream modules, which a
+ * run that prints nothing through them (`--version`) need not pay for.
+ */
+function lazyWriter(open: () => Writer): Writer {
+  let target: Writer | undefined;
+  return {
+    write: (chunk: string) => {
+      target ??= open();
+      return target.write(chunk);
+    },
+  };
+}
+
+/** `--version` / `--help` text: one write straight to fd 1 (no stream), the stream if that fails. */
+function printDirect(stdout: Writer, text: string, direct: boolean): void {
+  if (direct) {
+    try {
+      writeSync(1, text);
+      return;
+    } catch {
+      // EAGAIN on a non-blocking pipe, …: the stream copes
+    }
+  }
+  stdout.write(text);
 }
 
 let cliGuardsInstalled = false;
@@ -202,9 +235,6 @@ function installCliGuards(): void {
     process.stderr.write(`rsql: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
     writeExitFile(process.env, EXIT.fatal, process.stderr);
     process.exit(EXIT.fatal);
-  });
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
   // killed (job cancelled, timeout): the shell convention 128 + signal number, recorded like any exit
   for (const [signal, code] of [
@@ -226,8 +256,16 @@ function installCliGuards(): void {
  */
 export async function main(argv: string[], io?: MainIo): Promise<number> {
   if (!io) installCliGuards();
-  const stdout: Writer = io?.stdout ?? process.stdout;
-  const stderr: Writer = io?.stderr ?? process.stderr;
+  const stdout: Writer =
+    io?.stdout ??
+    lazyWriter(() => {
+      // a closed pipe (`rsql … | head`) ends the run quietly
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      });
+      return process.stdout;
+    });
+  const stderr: Writer = io?.stderr ?? lazyWriter(() => process.stderr);
   const env = io?.env ?? process.env;
   let code: number;
   try {
@@ -252,12 +290,14 @@ async function runMain(
   try {
     o = parseArgs(argv);
     if (o.help) {
-      stdout.write(USAGE);
+      printDirect(stdout, USAGE, io?.stdout === undefined);
       return EXIT.ok;
     }
     if (o.version) {
-      stdout.write(
+      printDirect(
+        stdout,
         `rsql (rsqlo) ${RSQL_RUNNER_VERSION} — Amazon Redshift RSQL 1.0.8-compatible runner for PostgreSQL\n`,
+        io?.stdout === undefined,
       );
       return EXIT.ok;
     }

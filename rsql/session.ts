@@ -5,31 +5,9 @@
  * SQL whose handling cannot change what is sent next (see interpreter.ts), so the observable behaviour is
  * the same as one-by-one execution, minus a network round trip per statement.
  */
-import { createRequire } from 'node:module';
 import type * as Pg from 'pg';
 import type { Column } from './format.js';
-
-/**
- * `pg` is CommonJS: loading it with require() instead of import skips the ESM loader (and tsx's hooks)
- * for its whole module tree, which halves its share of the runner's start-up time.
- */
-const pg = loadPg();
-
-/**
- * Loads `pg` without its Cloudflare-Workers probe: on Node 20 (no `navigator`) pg builds a `Response`,
- * which loads the whole fetch implementation (~20 ms of start-up). A `navigator` that is not Cloudflare's
- * answers the probe; it is removed right after.
- */
-function loadPg(): typeof Pg {
-  const g = globalThis as { navigator?: unknown };
-  const hadNavigator = 'navigator' in g;
-  if (!hadNavigator) g.navigator = { userAgent: `Node.js/${process.versions.node}` };
-  try {
-    return createRequire(import.meta.url)('pg') as typeof Pg;
-  } finally {
-    if (!hadNavigator) delete g.navigator;
-  }
-}
+import { loadPgDriver, pgDriver } from './pg-driver.js';
 
 /** Where to connect (password from the caller: env RSPASSWORD/PGPASSWORD, never argv). */
 export interface ConnectParams {
@@ -68,14 +46,33 @@ export interface StatementOutcome {
   lost?: string;
   /** Milliseconds from submit to completion. */
   elapsedMs: number;
+  /**
+   * ACTIVITYCOUNT as Redshift reports COPY and UNLOAD (rows loaded or unloaded); ROW_COUNT is then 0
+   * ("ROW_COUNT doesn't report a count … for SELECT, COPY or UNLOAD", RSQL variables page).
+   */
+  activityCount?: number;
 }
 
 /** Per-statement options. */
 export interface SubmitOptions {
   /** Data for `COPY … FROM STDIN`; without it such a COPY fails cleanly. */
-  copyIn?: string | Buffer;
-  /** Receives `COPY … TO STDOUT` data. */
-  onCopyOut?: (chunk: Buffer) => void;
+  copyIn?: string | Buffer | CopySource;
+  /** Receives `COPY … TO STDOUT` data; a returned Promise pauses the socket until it settles. */
+  onCopyOut?: (chunk: Buffer) => unknown;
+}
+
+/**
+ * Data for `COPY … FROM STDIN` produced as it is sent, with backpressure: `sink.write` resolves once the
+ * socket has room, so a file of any size goes through in constant memory. The source ends normally
+ * (CopyDone) or throws (CopyFail with its message; the server then rolls the COPY back). `sink.closed()`
+ * turns true when the server has already ended the statement (an error): stop producing.
+ */
+export type CopySource = (sink: CopySink) => Promise<void>;
+
+/** Where a {@link CopySource} writes. */
+export interface CopySink {
+  write(chunk: Buffer): Promise<void> | undefined;
+  closed(): boolean;
 }
 
 /** The connection could not be established (exit code 2 territory). */
@@ -97,6 +94,7 @@ interface CopyConnection {
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
   sendCopyFail(msg: string): void;
+  stream: NodeJS.WritableStream & NodeJS.ReadableStream & { writableNeedDrain?: boolean };
 }
 
 function toServerMessage(m: RawMessage, fallbackSeverity: string): ServerMessage {
@@ -112,79 +110,150 @@ function toServerMessage(m: RawMessage, fallbackSeverity: string): ServerMessage
   return out;
 }
 
-/** A pg Query whose handlers collect raw text rows (no type parsing, no Result objects). */
-class StatementQuery extends pg.Query {
-  columns: Column[] | undefined;
-  /** Named rowData: pg.Query uses `rows` for its fetch size. */
-  rowData: (string | null)[][] = [];
-  tag: string | undefined;
-  private finished = false;
-  private readonly started = performance.now();
+/** Milliseconds from an arbitrary origin (process.hrtime: `performance` loads perf_hooks at first use). */
+function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
 
-  constructor(
-    sql: string,
-    private readonly opts: SubmitOptions,
-    private readonly done: (o: StatementOutcome) => void,
-  ) {
-    super({ text: sql });
-  }
+/** The pg Query subclass, made on first use: `pg` is loaded only when a connection is opened. */
+let statementQueryClass: ReturnType<typeof defineStatementQuery> | undefined;
 
-  handleRowDescription(msg: { fields: { name: string; dataTypeID: number }[] }): void {
-    this.columns = msg.fields.map((f) => ({ name: f.name, typeId: f.dataTypeID }));
-    this.rowData = [];
-  }
+function newStatementQuery(
+  sql: string,
+  opts: SubmitOptions,
+  done: (o: StatementOutcome) => void,
+): InstanceType<ReturnType<typeof defineStatementQuery>> {
+  statementQueryClass ??= defineStatementQuery(pgDriver());
+  return new statementQueryClass(sql, opts, done);
+}
 
-  handleDataRow(msg: { fields: (string | null)[] }): void {
-    this.rowData.push(msg.fields);
-  }
+function defineStatementQuery(pg: typeof Pg) {
+  /** A pg Query whose handlers collect raw text rows (no type parsing, no Result objects). */
+  return class StatementQuery extends pg.Query {
+    columns: Column[] | undefined;
+    /** Named rowData: pg.Query uses `rows` for its fetch size. */
+    rowData: (string | null)[][] = [];
+    tag: string | undefined;
+    private finished = false;
+    private readonly started = nowMs();
 
-  handleCommandComplete(msg: { text: string }): void {
-    this.tag = msg.text;
-  }
-
-  handleEmptyQuery(): void {}
-
-  handlePortalSuspended(): void {}
-
-  handleCopyInResponse(connection: unknown): void {
-    const con = connection as CopyConnection;
-    const data = this.opts.copyIn;
-    if (data === undefined) {
-      con.sendCopyFail('COPY FROM STDIN needs data: put it after the statement, ended by a line \\.');
-      return;
-    }
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const chunk = 64 * 1024;
-    for (let i = 0; i < buf.length; i += chunk) con.sendCopyFromChunk(buf.subarray(i, i + chunk));
-    con.endCopyFrom();
-  }
-
-  handleCopyData(msg: { chunk: Buffer }): void {
-    this.opts.onCopyOut?.(msg.chunk);
-  }
-
-  handleError(err: Error & RawMessage): void {
-    if (this.finished) return;
-    this.finished = true;
-    const elapsedMs = performance.now() - this.started;
-    if (
-      err instanceof pg.DatabaseError ||
-      (typeof err.severity === 'string' && typeof err.code === 'string')
+    constructor(
+      sql: string,
+      private readonly opts: SubmitOptions,
+      private readonly done: (o: StatementOutcome) => void,
     ) {
-      this.done({ rows: [], error: toServerMessage(err, 'ERROR'), elapsedMs });
-    } else {
-      this.done({ rows: [], lost: err.message || String(err), elapsedMs });
+      super({ text: sql });
     }
-  }
 
-  handleReadyForQuery(): void {
-    if (this.finished) return;
-    this.finished = true;
-    const o: StatementOutcome = { rows: this.rowData, elapsedMs: performance.now() - this.started };
-    if (this.columns) o.columns = this.columns;
-    if (this.tag !== undefined) o.tag = this.tag;
-    this.done(o);
-  }
+    handleRowDescription(msg: {
+      fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
+    }): void {
+      this.columns = msg.fields.map((f) => ({
+        name: f.name,
+        typeId: f.dataTypeID,
+        typeMod: f.dataTypeModifier,
+      }));
+      this.rowData = [];
+    }
+
+    handleDataRow(msg: { fields: (string | null)[] }): void {
+      this.rowData.push(msg.fields);
+    }
+
+    handleCommandComplete(msg: { text: string }): void {
+      this.tag = msg.text;
+    }
+
+    handleEmptyQuery(): void {}
+
+    handlePortalSuspended(): void {}
+
+    handleCopyInResponse(connection: unknown): void {
+      const con = connection as CopyConnection;
+      const data = this.opts.copyIn;
+      if (typeof data === 'function') {
+        this.streamCopyIn(con, data);
+        return;
+      }
+      if (data === undefined) {
+        con.sendCopyFail('COPY FROM STDIN needs data: put it after the statement, ended by a line \\.');
+        return;
+      }
+      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      const chunk = 64 * 1024;
+      for (let i = 0; i < buf.length; i += chunk) con.sendCopyFromChunk(buf.subarray(i, i + chunk));
+      con.endCopyFrom();
+    }
+
+    /** Runs a {@link CopySource}, waiting for the socket to drain whenever it is full. */
+    private streamCopyIn(con: CopyConnection, source: CopySource): void {
+      const stream = con.stream;
+      const sink: CopySink = {
+        write: (chunk) => {
+          if (this.finished) return undefined;
+          con.sendCopyFromChunk(chunk);
+          if (!stream.writableNeedDrain) return undefined;
+          // a socket that dies while full never drains: its close (or error) also wakes the producer,
+          // which then finds the statement finished (the connection's loss ends it)
+          return new Promise<void>((resolve) => {
+            const wake = () => {
+              stream.off('drain', wake);
+              stream.off('close', wake);
+              stream.off('error', wake);
+              resolve();
+            };
+            stream.once('drain', wake);
+            stream.once('close', wake);
+            stream.once('error', wake);
+          });
+        },
+        closed: () => this.finished,
+      };
+      source(sink).then(
+        () => {
+          if (!this.finished) con.endCopyFrom();
+        },
+        (err: unknown) => {
+          if (!this.finished) con.sendCopyFail(err instanceof Error ? err.message : String(err));
+        },
+      );
+    }
+
+    handleCopyData(msg: { chunk: Buffer }, connection?: unknown): void {
+      const wait = this.opts.onCopyOut?.(msg.chunk);
+      if (wait instanceof Promise) {
+        // the consumer is behind (a slow disk, a gzip stream): stop reading the socket until it catches up
+        const stream = (connection as CopyConnection | undefined)?.stream;
+        if (stream) {
+          stream.pause();
+          void wait.finally(() => stream.resume());
+        }
+      }
+    }
+
+    handleError(err: Error & RawMessage): void {
+      if (this.finished) return;
+      this.finished = true;
+      const elapsedMs = nowMs() - this.started;
+      if (
+        err instanceof pgDriver().DatabaseError ||
+        (typeof err.severity === 'string' && typeof err.code === 'string')
+      ) {
+        this.done({ rows: [], error: toServerMessage(err, 'ERROR'), elapsedMs });
+      } else {
+        this.done({ rows: [], lost: err.message || String(err), elapsedMs });
+      }
+    }
+
+    handleReadyForQuery(): void {
+      if (this.finished) return;
+      this.finished = true;
+      const o: StatementOutcome = { rows: this.rowData, elapsedMs: nowMs() - this.started };
+      if (this.columns) o.columns = this.columns;
+      if (this.tag !== undefined) o.tag = this.tag;
+      this.done(o);
+    }
+  };
 }
 
 /** The connection string is not a valid libpq `key=value` conninfo. */
@@ -343,7 +412,7 @@ export class Session {
    * i.e. before the completion of the statement that raised them).
    */
   static async connect(params: ConnectParams, onNotice: (m: ServerMessage) => void): Promise<Session> {
-    const client = new pg.Client(clientConfig(params));
+    const client = new (await loadPgDriver()).Client(clientConfig(params));
     let session: Session | undefined;
     client.on('error', (e: Error) => {
       if (session) session.markLost(e.message);
@@ -381,6 +450,11 @@ export class Session {
     return this.params.get(name);
   }
 
+  /** The server process serving this session (pg_backend_pid()). */
+  get backendPid(): number {
+    return Number((this.client as unknown as { processID: number | null }).processID ?? 0);
+  }
+
   /** Statements submitted and not yet answered. */
   get pending(): number {
     return this.inFlight;
@@ -395,7 +469,7 @@ export class Session {
     }
     this.inFlight++;
     this.cork();
-    const q = new StatementQuery(sql, opts, (o) => {
+    const q = newStatementQuery(sql, opts, (o) => {
       const settle = () => {
         this.inFlight--;
         try {

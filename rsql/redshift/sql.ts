@@ -13,7 +13,7 @@
  * Every statement is re-runnable (CREATE OR REPLACE, IF NOT EXISTS), so an upgrade replaces objects in
  * place and never drops what a user's views or tables depend on.
  */
-
+import { LOAD_ERRORS_SQL, LOAD_ERRORS_VIEW } from '../s3/load-errors.js';
 import { HELPER_SCHEMA } from './names.js';
 
 export { HELPER_SCHEMA };
@@ -943,6 +943,11 @@ SELECT q.userid, q.query, q.xid, q.pid, q.starttime, q.endtime,
 FROM pg_catalog.stl_query q;
 
 GRANT SELECT ON pg_catalog.pg_table_def, pg_catalog.stv_inflight, pg_catalog.stl_query, pg_catalog.svl_qlog TO PUBLIC;
+
+-- STL_LOAD_ERRORS: the rows COPY from S3 rejected (rsql/s3/load-errors.ts writes them; not transactional)
+${LOAD_ERRORS_SQL}
+SET LOCAL allow_system_table_mods = on;
+${LOAD_ERRORS_VIEW}
 
 ------------------------------------------------------------------------------------------------------
 -- Version marker (last, so a half-run script is never taken for an installed one)

@@ -112,7 +112,12 @@ export function composeLocalEngine(
     maxProcesses: opts.maxProcesses ?? e.maxProcesses,
     killGraceMs: opts.killGraceMs ?? e.killGraceMs,
     rsqlCommand: opts.rsqlCommand ?? rsqlCommand(),
-    baseEnv: () => ({ ...base, PATH: `${shims}${path.delimiter}${base.PATH ?? '/usr/bin:/bin'}` }),
+    // RSQL_S3_ROOT: where the runner's COPY/UNLOAD find "S3" (rsql/README.md); the user's own wins
+    baseEnv: () => ({
+      RSQL_S3_ROOT: path.join(home, 's3'),
+      ...base,
+      PATH: `${shims}${path.delimiter}${base.PATH ?? '/usr/bin:/bin'}`,
+    }),
     prepareJobs: async () => {
       db = await openDatabase(target);
       return db?.env ?? {};

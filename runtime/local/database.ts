@@ -110,7 +110,7 @@ function isAlive(pid: number | undefined): boolean {
 export function rsqlShimDir(home: string): string {
   const dir = path.join(home, 'bin');
   mkdirSync(dir, { recursive: true });
-  const runner = path.join(packageRoot(), 'bin', 'rsql.js');
+  const runner = path.join(packageRoot(), 'bin', 'rsql.cjs');
   const shim = path.join(dir, 'rsql');
   writeFileSync(
     shim,
@@ -122,5 +122,5 @@ export function rsqlShimDir(home: string): string {
 
 /** The command `.sql` scripts run with: this package's runner. */
 export function rsqlCommand(): string[] {
-  return [process.execPath, path.join(packageRoot(), 'bin', 'rsql.js')];
+  return [process.execPath, path.join(packageRoot(), 'bin', 'rsql.cjs')];
 }

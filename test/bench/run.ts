@@ -5,7 +5,8 @@
  * - sequential: 500 no-op jobs in one sequential stage ÷ a shell loop running the script 500 times;
  * - fanout: throughput of 5,000 no-op jobs in a parallel stage (max_concurrency 16) ÷ `xargs -P16`;
  * - scale: 20 stages × 500 jobs: wall time, peak RSS, store writes per job for 50- and 500-job stages;
- * - rsql: our runner ÷ psql on 10,000 INSERTs and 1,000 SELECTs of 100 rows;
+ * - rsql: our runner ÷ psql on 10,000 INSERTs, 1,000 SELECTs of 100 rows and start-up (connect +
+ *   select 1); `rsql --version` ÷ `node -e 0`.
  * - aws: requests per job per AWS service and $ per 1,000 jobs on the AWS-path harness (aws-bench.ts).
  * Engine scenarios run in their own processes (test/bench/engine-bench.ts) so peak RSS is theirs.
  */
@@ -187,6 +188,12 @@ async function main(): Promise<void> {
           insert_ms_psql: round(r.insert_ms.psql, 0),
           select_ms_rsql: round(r.select_ms.rsql, 0),
           select_ms_psql: round(r.select_ms.psql, 0),
+          startup_ratio: round(r.startup_ratio),
+          startup_ms_rsql: r.startup_ms.rsql,
+          startup_ms_psql: r.startup_ms.psql,
+          version_node_ratio: round(r.version_node_ratio),
+          version_ms_rsql: r.version_ms.rsql,
+          version_ms_node: r.version_ms.node,
         };
         rows.push([
           'rsql.insert_ratio',
@@ -199,6 +206,18 @@ async function main(): Promise<void> {
           String(out.rsql.select_ratio),
           '≤ 1.5',
           `1,000 SELECTs × 100 rows: rsql ${out.rsql.select_ms_rsql} ms, psql ${out.rsql.select_ms_psql} ms`,
+        ]);
+        rows.push([
+          'rsql.startup_ratio',
+          String(out.rsql.startup_ratio),
+          '',
+          `connect + select 1, medians: rsql ${out.rsql.startup_ms_rsql} ms, psql ${out.rsql.startup_ms_psql} ms`,
+        ]);
+        rows.push([
+          'rsql.version_node_ratio',
+          String(out.rsql.version_node_ratio),
+          '≤ 1.2',
+          `medians: rsql --version ${out.rsql.version_ms_rsql} ms, node -e 0 ${out.rsql.version_ms_node} ms`,
         ]);
       } finally {
         await pg.stop();
