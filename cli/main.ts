@@ -181,6 +181,10 @@ function warner(io: Io) {
     io.stderr.write(`rsqlo: warning: ${message}; jobs run without a database connection\n`);
 }
 
+function noter(io: Io) {
+  return (message: string) => io.stderr.write(`rsqlo: note: ${message}\n`);
+}
+
 async function startAndWatch(
   io: Io,
   opts: { home: string; json: boolean; database: DatabaseTarget; setup: (engine: LocalEngine) => string },
@@ -192,6 +196,7 @@ async function startAndWatch(
     onEvent: tap.onEvent,
     database: opts.database,
     onWarning: warner(io),
+    onNotice: noter(io),
   });
   const engine = composed.engine;
   try {
@@ -356,6 +361,7 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
     onEvent: tap.onEvent,
     database: databaseOf(values, home),
     onWarning: warner(io),
+    onNotice: noter(io),
   });
   const engine = composed.engine;
   try {
