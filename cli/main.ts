@@ -361,7 +361,6 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
     onEvent: tap.onEvent,
     database: databaseOf(values, home),
     onWarning: warner(io),
-    onNotice: noter(io),
   });
   const engine = composed.engine;
   try {
