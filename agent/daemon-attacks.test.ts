@@ -22,7 +22,7 @@ import {
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeArgs } from '../bin/load.js';
-import { ancestorRunning, killHard } from '../test/support/processes.js';
+import { ancestorRunning, killHard } from '../test/support/attack.js';
 import { submitMain } from './submit.js';
 import {
   encodeJob,

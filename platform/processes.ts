@@ -56,8 +56,18 @@ const psSource: TableSource = {
   pollMs: 100,
 };
 
+let forced: TableSource | undefined;
+
 function source(): TableSource {
-  return hasProc() ? procSource : psSource;
+  return forced ?? (hasProc() ? procSource : psSource);
+}
+
+/**
+ * Reads the process table with `ps` even where /proc exists (`'ps'`), or goes back to the
+ * platform's choice (`'auto'`). For tests of the portable path on Linux, and for diagnosing /proc.
+ */
+export function useProcessTable(kind: 'auto' | 'ps'): void {
+  forced = kind === 'ps' ? psSource : undefined;
 }
 
 /** Every process (zombies included), from /proc or `ps`. */
@@ -77,7 +87,7 @@ export function processInfo(pid: number): ProcessInfo | undefined {
  * a `ps` run per job would cost more than the job; liveness is then checked by pid alone.
  */
 export function processStart(pid: number): string | undefined {
-  return hasProc() && pid > 0 ? procInfo(pid)?.start : undefined;
+  return source() === procSource && pid > 0 ? procInfo(pid)?.start : undefined;
 }
 
 /**
@@ -87,7 +97,7 @@ export function processStart(pid: number): string | undefined {
  */
 export function isSameProcessAlive(pid: number, start: string | undefined): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (hasProc() || start !== undefined) {
+  if (source() === procSource || start !== undefined) {
     const p = source().one(pid);
     if (p === undefined || !isLive(p)) return false;
     return start === undefined || p.start === start;

@@ -197,20 +197,24 @@ export class LocalAgent implements AgentFleet {
       this.madeDirs.add(dir);
     }
     const root = this.o.scriptRoot(cmd.workflow_id);
+    const scriptPath = root ? path.resolve(root, cmd.script) : undefined;
     let job: HostedJob;
+    let problem: string | undefined;
+    if (!scriptPath) problem = `no script root is known for workflow ${cmd.workflow_id}`;
+    else if (!existsSync(scriptPath)) problem = `script not found: ${scriptPath}`;
     const startedAt = new Date();
-    if (!root) {
-      job = failed(`no script root is known for workflow ${cmd.workflow_id}`, startedAt);
+    if (problem) {
+      job = failed(problem, startedAt);
     } else {
       try {
         // Resolved now, not only when the workflow was validated: the folder may have changed.
-        const scriptPath = resolveScript(root, cmd.script);
-        const c = resolveCommand(scriptPath, cmd.args, { rsqlCommand: this.o.rsqlCommand });
+        const checked = resolveScript(root as string, cmd.script);
+        const c = resolveCommand(checked, cmd.args, { rsqlCommand: this.o.rsqlCommand });
         this.noteContainment();
         job = this.launch(cmd.job_run_name, {
           command: c.command,
           args: c.args,
-          cwd: path.dirname(scriptPath),
+          cwd: path.dirname(checked),
           env: this.envFor(cmd),
           logFile: files.logFile,
           exitFile: files.exitFile,

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
-import { ancestorRunning, killHard, until } from '../support/processes.js';
+import { ancestorRunning, killHard, until } from '../support/attack.js';
 import { cli, stages, type Workspace, workspace } from '../support/workspace.js';
 
 type Doc = { workflow: WorkflowAuditRecord; jobs: JobAuditRecord[] };
