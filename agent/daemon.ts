@@ -68,6 +68,7 @@ import {
   type KillReason,
   killJob,
   readExitFile,
+  reclaimAbandonedAttempt,
   resolveCommand,
   resolveScript,
 } from './job-runner.js';
@@ -741,11 +742,21 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
         return;
       } else {
         job.busy = false;
-        finishFromJournal(
-          job,
-          undefined,
-          'the job was handed to a job host that ended without running it or recording an exit status',
-        );
+        // Claimed, but no process and no status: did it ever start?
+        const r = reclaimAbandonedAttempt({ logFile: state.log_file, exitFile: state.exit_file });
+        if (r === 'reclaimed') {
+          // Its job host died before starting it: nothing ran, so starting it now runs it once.
+          state.phase = 'accepted';
+          save(job);
+        } else if (r === 'raced') {
+          recoverRunning(job);
+        } else {
+          finishFromJournal(
+            job,
+            undefined,
+            'the job started and vanished without recording an exit status (its wrapper was killed); outcome unknown',
+          );
+        }
         return;
       }
     }

@@ -1,10 +1,13 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  closeSync,
   existsSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -18,11 +21,15 @@ import {
   type JobSpec,
   jobEnvironment,
   killJob,
+  LOST_CLAIM_EXIT,
   type RunningJob,
   readExitFile,
+  readJournal,
+  reclaimAbandonedAttempt,
   resolveCommand,
   ScriptNotExecutableError,
   startJob,
+  wrapperInvocation,
 } from './job-runner.js';
 
 let dir: string;
@@ -379,6 +386,61 @@ describe('kill', () => {
   });
 });
 
+describe('claims after a crash', () => {
+  it('an attempt claimed by a runner that died before the fork is reclaimed; one that started is not', () => {
+    const { logFile, exitFile } = files();
+    writeFileSync(logFile, ''); // the claim: the runner made the log, then died
+    expect(reclaimAbandonedAttempt({ logFile, exitFile })).toBe('reclaimed');
+    // Renamed away: the path is free for the attempt, nothing of the claim is lost.
+    expect(existsSync(logFile)).toBe(false);
+    expect(readdirSync(dir).some((f) => f.startsWith(`${logFile.split('/').pop()}.abandoned-`))).toBe(true);
+
+    const other = files();
+    writeFileSync(other.logFile, 'half a job\n');
+    writeFileSync(other.exitFile, `${other.logFile}\tstarted\n`);
+    expect(readJournal(other.exitFile, other.logFile)).toEqual({
+      status: undefined,
+      started: true,
+      lost: false,
+    });
+    // It ran and vanished without a status: never run again.
+    expect(reclaimAbandonedAttempt(other)).toBe('ran');
+    expect(readFileSync(other.logFile, 'utf8')).toBe('half a job\n');
+  });
+
+  it('a wrapper that finds its claim taken back runs nothing and says so', () => {
+    const { logFile, exitFile } = files();
+    const marker = join(dir, `ran-${++seq}`);
+    const fd = openSync(logFile, 'a');
+    // A frozen runner: its claim (the log it opened) was renamed away by recovery before the fork.
+    renameSync(logFile, `${logFile}.abandoned-1`);
+    const w = wrapperInvocation(undefined, logFile, '/bin/sh', ['-c', `touch ${marker}`]);
+    const r = spawnSync(w.file, w.args, {
+      stdio: ['ignore', fd, fd],
+      env: { PATH: '/usr/bin:/bin', RSQLO_EXIT_FILE: exitFile, RSQLO_EXIT_KEY: logFile },
+    });
+    closeSync(fd);
+    expect(r.status).toBe(LOST_CLAIM_EXIT);
+    expect(existsSync(marker)).toBe(false);
+    expect(readFileSync(exitFile, 'utf8')).toBe(`${logFile}\tstarted\n${logFile}\tlost\n`);
+    expect(readJournal(exitFile, logFile)).toEqual({ status: undefined, started: false, lost: true });
+    // ...so the next look reclaims it.
+    writeFileSync(logFile, '');
+    expect(reclaimAbandonedAttempt({ logFile, exitFile })).toBe('reclaimed');
+  });
+
+  it('a wrapper whose claim stands runs the job and records started, then the status', async () => {
+    const { job, spec } = run('exit 3\n');
+    expect((await job.done).exitCode).toBe(3);
+    expect(readFileSync(spec.exitFile, 'utf8')).toBe(`${spec.logFile}\tstarted\n${spec.logFile}\t3\n`);
+    expect(readJournal(spec.exitFile, spec.logFile)).toEqual({
+      status: { exitCode: 3 },
+      started: true,
+      lost: false,
+    });
+  });
+});
+
 describe('crash recovery', () => {
   const runnerUrl = new URL('./job-runner.ts', import.meta.url).href;
   const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -424,7 +486,7 @@ describe('crash recovery', () => {
     writeFileSync(go, '');
     await waitFor(() => !isSameProcessAlive(pid, startTicks), 'the orphaned job to finish');
     await waitFor(() => readExitFile(exitFile, exitKey) !== undefined, 'the exit file');
-    expect(readFileSync(exitFile, 'utf8')).toBe(`${exitKey}\t7\n`);
+    expect(readFileSync(exitFile, 'utf8')).toBe(`${exitKey}\tstarted\n${exitKey}\t7\n`);
     expect(readExitFile(exitFile, exitKey)).toEqual({ exitCode: 7 });
   });
 

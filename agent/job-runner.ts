@@ -32,6 +32,7 @@ import {
   readFileSync,
   readSync,
   realpathSync,
+  renameSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -395,14 +396,20 @@ function shebangInterpreter(file: string): string | undefined {
 
 /**
  * The job's wrapper, run by `/bin/sh` (any POSIX sh: dash, bash, ash) as the job's process-group
- * leader: `sh -c WRAPPER rsqlo-job <cgroup or ''> <command> <args…>`. It
+ * leader: `sh -c WRAPPER rsqlo-job <cgroup or ''> <log file> <command> <args…>`. It
  *
  * 1. moves itself into the job's cgroup (before the job exists, so nothing the job starts can be
  *    outside it); a failure is said in the log and the job runs contained by its process group;
- * 2. runs the job as its child, in the foreground. HUP/INT/TERM are *caught* (not ignored: the
+ * 2. appends `<key>\tstarted` to the exit journal, then checks that its stdout is still the
+ *    attempt's log file. A claim (the log, made by the runner before the fork) whose runner died
+ *    before starting it is taken back by recovery, which renames the log away first and only then
+ *    looks for `started` ({@link reclaimAbandonedAttempt}): a wrapper that comes too late finds
+ *    its log renamed, appends `<key>\tlost` and exits {@link LOST_CLAIM_EXIT} without running
+ *    the job. Either the job runs under the first claim, or recovery sees it started;
+ * 3. runs the job as its child, in the foreground. HUP/INT/TERM are *caught* (not ignored: the
  *    job gets them with their default action), so a kill of the group ends the job and the
  *    wrapper lives on to record it;
- * 3. appends the job's exit status to the exit journal — `<key>\t<code>`, or `<key>\tsignal:SIG…`
+ * 4. appends the job's exit status to the exit journal — `<key>\t<code>`, or `<key>\tsignal:SIG…`
  *    when the job died of a terminating signal (128+n, told apart from `exit 128+n` as shells
  *    do) — and ends the same way (same code, or re-raising the signal), so whoever waits for the
  *    wrapper sees the job's own status.
@@ -410,25 +417,46 @@ function shebangInterpreter(file: string): string | undefined {
  * Only builtins run (a `kill -l` subshell only after a death by signal): the cost is one exec of
  * a small shell per job.
  */
+/**
+ * The wrapper's exit status when it found its claim taken back (its `lost` journal line says so):
+ * it ran nothing.
+ */
+export const LOST_CLAIM_EXIT = 254;
+
 const WRAPPER = [
-  'c=$1; shift',
+  'c=$1 l=$2; shift 2',
   `if [ -n "$c" ]; then { echo $$ > "$c/cgroup.procs"; } 2>/dev/null || echo "rsqlo: could not move the job into its cgroup $c; it is contained by its process group only" >&2; fi`,
+  `printf '%s\tstarted\n' "$${EXIT_KEY_ENV}" >> "$${EXIT_FILE_ENV}"`,
+  `if [ -e /dev/fd/1 ] && ! [ "$l" -ef /dev/fd/1 ]; then printf '%s\tlost\n' "$${EXIT_KEY_ENV}" >> "$${EXIT_FILE_ENV}"; exit ${LOST_CLAIM_EXIT}; fi`,
   'trap : HUP INT TERM',
   '"$@"',
   's=$?',
   'n=',
   'if [ "$s" -gt 128 ]; then n=$(kill -l "$s" 2>/dev/null); fi',
   'case $n in HUP|INT|KILL|USR1|USR2|PIPE|ALRM|TERM)',
-  `  printf '%s\\tsignal:SIG%s\\n' "$${EXIT_KEY_ENV}" "$n" >> "$${EXIT_FILE_ENV}"`,
+  `  printf '%s\tsignal:SIG%s\n' "$${EXIT_KEY_ENV}" "$n" >> "$${EXIT_FILE_ENV}"`,
   '  [ "$n" = KILL ] || trap - "$n"',
   '  kill -s "$n" $$ ;;',
   'esac',
-  `printf '%s\\t%s\\n' "$${EXIT_KEY_ENV}" "$s" >> "$${EXIT_FILE_ENV}"`,
+  `printf '%s\t%s\n' "$${EXIT_KEY_ENV}" "$s" >> "$${EXIT_FILE_ENV}"`,
   'exit "$s"',
 ].join('\n');
 
 /** The shell that runs {@link WRAPPER}: POSIX requires one at /bin/sh. */
 const WRAPPER_SHELL = '/bin/sh';
+
+/**
+ * How a job's command is started under its wrapper: the program and argv to spawn (its stdout
+ * and stderr must be the log file `logFile`, its environment the job's; see {@link startJob}).
+ */
+export function wrapperInvocation(
+  cgroup: string | undefined,
+  logFile: string,
+  command: string,
+  args: string[],
+): { file: string; args: string[] } {
+  return { file: WRAPPER_SHELL, args: ['-c', WRAPPER, 'rsqlo-job', cgroup ?? '', logFile, command, ...args] };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Starting a job
@@ -480,7 +508,8 @@ export function startJob(spec: JobSpec): RunningJob {
     const located = locateCommand(spec.command, spec.env, spec.cwd);
     if ('error' in located) throw new StartError(located.error);
     cgroup = makeJobCgroup(jobContainment(spec.containment), exitKey(spec));
-    child = spawn(WRAPPER_SHELL, ['-c', WRAPPER, 'rsqlo-job', cgroup ?? '', located.path, ...spec.args], {
+    const w = wrapperInvocation(cgroup, spec.logFile, located.path, spec.args);
+    child = spawn(w.file, w.args, {
       cwd: spec.cwd,
       env: jobEnvironment(spec),
       stdio: ['ignore', fd, fd],
@@ -559,6 +588,17 @@ export function startJob(spec: JobSpec): RunningJob {
     if (exited) return;
     exited = true;
     resolveExited();
+    if (code === LOST_CLAIM_EXIT && readJournal(spec.exitFile, exitKey(spec)).lost) {
+      // Recovery took this attempt back before we could start it: nothing ran.
+      try {
+        closeSync(logFd);
+      } catch {
+        // already closed
+      }
+      const o = failedJob(startedAt, t0, `attempt taken back by recovery before it started: ${spec.logFile}`);
+      void o.done.then((outcome) => resolveDone({ ...outcome, claimed: true }));
+      return;
+    }
     finish(code, signal);
   });
 
@@ -803,6 +843,66 @@ export function readExitFile(
     }
   }
   return found;
+}
+
+/**
+ * What the exit journal says about an attempt: its exit status (see {@link readExitFile}), whether
+ * its wrapper started (the last of its `started` / `lost` lines is `started`), and whether its claim
+ * was taken back (that line is `lost`).
+ */
+export function readJournal(
+  path: string,
+  key: string,
+): { status: { exitCode: number } | { signal: string } | undefined; started: boolean; lost: boolean } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return { status: undefined, started: false, lost: false };
+  }
+  const prefix = `${key}\t`;
+  let mark: 'started' | 'lost' | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const rest = line.slice(prefix.length).trim();
+    if (rest === 'started' || rest === 'lost') mark = rest;
+  }
+  return { status: readExitFile(path, key), started: mark === 'started', lost: mark === 'lost' };
+}
+
+/**
+ * After a crash: an attempt whose log exists (it was claimed) but whose process never showed up
+ * and that has no exit status. Decides, exactly, whether it may be started again:
+ *
+ * - `ran`: its wrapper had started (the journal says so): it ran and vanished without a status
+ *   (its wrapper was SIGKILLed with nobody of ours alive); the outcome is unknown, never re-run.
+ * - `reclaimed`: it never started — the runner that claimed it died before the fork. Its log is
+ *   renamed away (`<log>.abandoned-<ms>`), so a wrapper still on its way finds its claim gone and
+ *   runs nothing (see the wrapper); the log path is free, start the attempt now.
+ * - `raced`: a wrapper started just as the log was renamed: the log is put back; look again (it
+ *   runs, or it says `lost` and the next look reclaims it).
+ */
+export function reclaimAbandonedAttempt(a: {
+  logFile: string;
+  exitFile: string;
+  exitKey?: string;
+}): 'ran' | 'reclaimed' | 'raced' {
+  const key = a.exitKey ?? a.logFile;
+  if (readJournal(a.exitFile, key).started) return 'ran';
+  const aside = `${a.logFile}.abandoned-${Date.now()}`;
+  try {
+    renameSync(a.logFile, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (!readJournal(a.exitFile, key).started) return 'reclaimed';
+  try {
+    linkSync(aside, a.logFile);
+    unlinkSync(aside);
+  } catch {
+    // the path was taken meanwhile: the started wrapper writes to the renamed file
+  }
+  return 'raced';
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   type KillReason,
   killJob,
   readExitFile,
+  reclaimAbandonedAttempt,
   resolveCommand,
   resolveScript,
   startJob,
@@ -427,7 +428,19 @@ export class LocalAgent implements AgentFleet {
         }, CLAIM_POLL_MS);
         return;
       } else {
-        unknown('the job was handed to a job host that ended without running it or recording an exit status');
+        // Claimed, but no process and no status: did it ever start?
+        const r = reclaimAbandonedAttempt({ logFile, exitFile });
+        if (r === 'reclaimed') {
+          // Its job host died before starting it: nothing ran, so starting it now runs it once.
+          this.waiting.push(cmd);
+          this.pump();
+        } else if (r === 'raced') {
+          this.recover(row);
+        } else {
+          unknown(
+            'the job started and vanished without recording an exit status (its wrapper was killed); outcome unknown',
+          );
+        }
         return;
       }
     }
