@@ -10,9 +10,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
+  appendFileSync,
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -22,7 +25,7 @@ import {
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeArgs } from '../bin/load.js';
-import { ancestorRunning, killHard } from '../test/support/attack.js';
+import { ancestorRunning, killHard, processesWith } from '../test/support/attack.js';
 import { submitMain } from './submit.js';
 import {
   encodeJob,
@@ -62,6 +65,9 @@ function ledger(ws: Workspace): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).sort() : [];
 }
 
+/** Tags a daemon (and the job host it starts) of this workspace, so a test finds only its own. */
+const harness = (w: Workspace, name: string) => `${name}:${w.root}`;
+
 describe('rsqlo-agent under attack', () => {
   let ws: Workspace | undefined;
   const children: ChildProcess[] = [];
@@ -71,7 +77,7 @@ describe('rsqlo-agent under attack', () => {
     const out = openSync(path.join(w.root, `${name}.out`), 'a');
     const child = spawn(process.execPath, [...nodeArgs('agent/testing/daemon-harness.ts'), w.root], {
       stdio: ['ignore', out, out],
-      env: { ...process.env, RSQLO_TEST_HARNESS: name },
+      env: { ...process.env, RSQLO_TEST_HARNESS: harness(w, name) },
     });
     closeSync(out);
     children.push(child);
@@ -99,6 +105,9 @@ describe('rsqlo-agent under attack', () => {
   afterEach(() => {
     for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     for (const pid of strays.splice(0)) killHard(pid);
+    if (ws)
+      for (const n of ['first', 'second', 'only'])
+        for (const p of processesWith('spawner', `RSQLO_TEST_HARNESS=${harness(ws, n)}`)) killHard(p);
     if (ws) rmSync(ws.root, { recursive: true, force: true });
     ws = undefined;
   });
@@ -188,5 +197,76 @@ describe('rsqlo-agent under attack', () => {
     expect(ledger(w)).toEqual(['inside']);
     daemon.kill('SIGTERM');
     await exited(daemon);
+  }, 120_000);
+
+  it('an attempt claimed by a job host that died before starting it runs once; one that started never again', async () => {
+    const w = makeWorkspace();
+    ws = w;
+    writeScript(w, 'warm.sh', 'exit 0');
+    writeScript(w, 'claimed.sh', 'echo claimed >> "$TEST_OUT/ledger"');
+    writeScript(w, 'vanished.sh', 'echo vanished >> "$TEST_OUT/ledger"');
+    const stateOf = (name: string) =>
+      JSON.parse(readFileSync(path.join(w.spool, 'state', `${name}.json`), 'utf8')) as {
+        phase: string;
+        log_file: string;
+        exit_file: string;
+      };
+    const first = startDaemon(w, 'first');
+    await until(() => existsSync(path.join(w.spool, 'jobs')), 'the first daemon to make its spool', 30_000);
+    // A first job brings the job host up; then the host freezes, so it never reads what follows.
+    const warm = submit(w, 'warm.sh');
+    await until(() => events(w, 'JobFinished').length === 1, 'the warm-up job', 30_000);
+    const wrapperOf = (logFile: string) => {
+      for (const line of readFileSync(path.join(w.spool, 'exits', warm.workflow_execution_id), 'utf8').split(
+        '\n',
+      ))
+        if (line.startsWith(logFile)) return line;
+      return undefined;
+    };
+    expect(wrapperOf(stateOf(warm.job_run_name).log_file)).toBeDefined();
+    const host = processesWith('spawner', `RSQLO_TEST_HARNESS=${harness(w, 'first')}`)[0];
+    expect(host, 'the first daemon’s job host').toBeDefined();
+    process.kill(host as number, 'SIGSTOP');
+    const claimed = submit(w, 'claimed.sh');
+    const vanished = submit(w, 'vanished.sh');
+    await until(
+      () =>
+        [claimed, vanished].every(
+          (c) =>
+            existsSync(path.join(w.spool, 'state', `${c.job_run_name}.json`)) &&
+            stateOf(c.job_run_name).phase === 'starting',
+        ),
+      'both jobs handed to the frozen host',
+      30_000,
+    );
+    first.kill('SIGKILL');
+    process.kill(host as number, 'SIGKILL');
+    await exited(first);
+    // What a host killed between its claim and the fork leaves: the attempt's log, nothing else.
+    for (const c of [claimed, vanished]) {
+      const s = stateOf(c.job_run_name);
+      mkdirSync(path.dirname(s.log_file), { recursive: true });
+      writeFileSync(s.log_file, '');
+    }
+    // ...and one whose wrapper had started (then was SIGKILLed with nobody to record it).
+    const v = stateOf(vanished.job_run_name);
+    appendFileSync(v.exit_file, `${v.log_file}\tstarted\n`);
+
+    const second = startDaemon(w, 'second');
+    await until(() => events(w, 'JobFinished').length === 3, 'JobFinished of both jobs', 60_000);
+    const finished = events(w, 'JobFinished');
+    expect(finished.find((f) => f.job_name === 'claimed.sh')).toMatchObject({
+      status: 'Completed',
+      exit_code: 0,
+    });
+    const gone = finished.find((f) => f.job_name === 'vanished.sh');
+    expect(gone).toMatchObject({ status: 'Failed', exit_code: null });
+    expect(gone?.error_message).toMatch(/started and vanished without recording an exit status/);
+    expect(ledger(w)).toEqual(['claimed']);
+    // The abandoned claim was put aside, not reused.
+    const logDir = path.dirname(stateOf(claimed.job_run_name).log_file);
+    expect(readdirSync(logDir).some((f) => /^1\.1\.a1\.log\.abandoned-\d+$/.test(f))).toBe(true);
+    second.kill('SIGTERM');
+    await exited(second);
   }, 120_000);
 });

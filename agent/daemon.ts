@@ -41,7 +41,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { RsqloEvent } from '../contracts/events.js';
 import type { JobCommand } from '../contracts/jobs.js';
-import { isSameProcessAlive } from '../platform/processes.js';
+import { isSameProcessAlive, jobContainment } from '../platform/processes.js';
 import {
   logLocation as cloudwatchLocation,
   type LogShipper,
@@ -1065,11 +1065,15 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
         // no inotify: the periodic scan still finds jobs
       }
       interval = setInterval(tick, pollMs);
+      const containment = jobContainment();
       log.info('rsqlo-agent serving', {
         spool: config.spoolDir,
         max_concurrency: config.maxConcurrency,
         adopted_or_pending: jobs.size,
+        containment: containment.kind === 'cgroup' ? `cgroup under ${containment.base}` : 'process group',
       });
+      if (containment.kind !== 'cgroup')
+        log.warn('jobs are contained by their process group only', { reason: containment.reason });
       tick();
     },
 
