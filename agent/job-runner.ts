@@ -401,7 +401,7 @@ function shebangInterpreter(file: string): string | undefined {
  * 1. moves itself into the job's cgroup (before the job exists, so nothing the job starts can be
  *    outside it); a failure is said in the log and the job runs contained by its process group;
  * 2. appends `<key>\tstarted` to the exit journal, then checks that its stdout is still the
- *    attempt's log file. A claim (the log, made by the runner before the fork) whose runner died
+ *    attempt's log file (where `/dev/fd/1` shows the file it is: Linux, macOS). A claim (the log, made by the runner before the fork) whose runner died
  *    before starting it is taken back by recovery, which renames the log away first and only then
  *    looks for `started` ({@link reclaimAbandonedAttempt}): a wrapper that comes too late finds
  *    its log renamed, appends `<key>\tlost` and exits {@link LOST_CLAIM_EXIT} without running
@@ -427,7 +427,7 @@ const WRAPPER = [
   'c=$1 l=$2; shift 2',
   `if [ -n "$c" ]; then { echo $$ > "$c/cgroup.procs"; } 2>/dev/null || echo "rsqlo: could not move the job into its cgroup $c; it is contained by its process group only" >&2; fi`,
   `printf '%s\tstarted\n' "$${EXIT_KEY_ENV}" >> "$${EXIT_FILE_ENV}"`,
-  `if [ -e /dev/fd/1 ] && ! [ "$l" -ef /dev/fd/1 ]; then printf '%s\tlost\n' "$${EXIT_KEY_ENV}" >> "$${EXIT_FILE_ENV}"; exit ${LOST_CLAIM_EXIT}; fi`,
+  `if [ -f /dev/fd/1 ] && ! [ "$l" -ef /dev/fd/1 ]; then printf '%s\tlost\n' "$${EXIT_KEY_ENV}" >> "$${EXIT_FILE_ENV}"; exit ${LOST_CLAIM_EXIT}; fi`,
   'trap : HUP INT TERM',
   '"$@"',
   's=$?',

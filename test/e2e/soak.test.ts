@@ -125,6 +125,7 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
       });
     watch(engine);
     let rounds = 0;
+    const t0 = Date.now();
     for (; rounds < ROUNDS; rounds++) {
       // Each round strikes while jobs make progress: after the ledger grew, at a random moment.
       const before = ledgerSize();
@@ -142,7 +143,7 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
       for (const pid of hosts) killHard(pid);
       if (killEngine && engineAlive) engine.child.kill('SIGKILL');
       log.push(
-        `round ${rounds + 1} +${delay} ms: ${killHost ? `killed ${hosts.length} job host(s)` : 'spared the job host'}${killEngine ? ', killed the engine' : ''}`,
+        `round ${rounds + 1} at ${((Date.now() - t0) / 1000).toFixed(1)} s, +${delay} ms: ${killHost ? `killed ${hosts.length} job host(s)` : 'spared the job host'}${killEngine ? ', killed the engine' : ''}`,
       );
       if (killEngine || !engineAlive) {
         await engine.exited;
@@ -171,7 +172,7 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
     const failed = (doc?.jobs ?? [])
       .filter((j) => j.execution_status !== 'Completed')
       .map((j) => `${j.job_key} ${j.execution_status} ${j.exit_code}: ${j.error_message}`);
-    const context = `seed ${seed}; ${rounds} rounds:\n${log.join('\n')}\nnot completed:\n${failed.join('\n')}`;
+    const context = `seed ${seed}; ${rounds} rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s:\n${log.join('\n')}\nnot completed:\n${failed.join('\n')}`;
     expect(doc?.workflow.execution_status, context).toBe('Completed');
     expect(rounds, context).toBe(ROUNDS);
     expect(
