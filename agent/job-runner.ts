@@ -41,7 +41,7 @@ import path, { delimiter, extname, join } from 'node:path';
 import {
   DEFAULT_KILL_GRACE_MS,
   findProcessesWithEnv,
-  jobCgroupFor,
+  jobCgroupsFor,
   jobContainment,
   KILL_WAIT_MAX_MS,
   killProcessTree,
@@ -610,7 +610,7 @@ export function startJob(spec: JobSpec): RunningJob {
       await killProcessTree(pid, graceMs, {
         startTicks,
         envEntry: `${EXIT_KEY_ENV}=${exitKey(spec)}`,
-        cgroup: jobCgroup,
+        cgroups: jobCgroup !== undefined ? [jobCgroup] : [],
         reaped: () => exited,
       });
       if (!exited) await withTimeout(exitedPromise, KILL_WAIT_MAX_MS);
@@ -924,10 +924,9 @@ export function killJob(
   job: { pid: number; startTicks?: string | undefined; exitKey: string },
   graceMs: number = DEFAULT_KILL_GRACE_MS,
 ): Promise<void> {
-  const cgroup = jobCgroupFor(job.exitKey);
   return killProcessTree(job.pid, graceMs, {
     ...(job.startTicks !== undefined ? { startTicks: job.startTicks } : {}),
     envEntry: `${EXIT_KEY_ENV}=${job.exitKey}`,
-    ...(cgroup !== undefined && existsSync(cgroup) ? { cgroup } : {}),
+    cgroups: jobCgroupsFor(job.exitKey),
   });
 }

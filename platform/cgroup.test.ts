@@ -6,7 +6,9 @@ import {
   type ContainmentIo,
   cgroup2Mount,
   detectContainment,
-  jobCgroupPath,
+  jobCgroupPrefix,
+  jobCgroupsOf,
+  newJobCgroupPath,
   parseCgroupV2Path,
   parseMounts,
   pruneCgroups,
@@ -187,11 +189,24 @@ describe('job cgroups', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rsqlo-cgroup-test-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('names a job cgroup after a hash of its key: stable, distinct, safe as a path', () => {
-    const a = jobCgroupPath('/cg/rsqlo-jobs', '/home/x/logs/run-1/1.1.a1.log');
-    expect(a).toMatch(/^\/cg\/rsqlo-jobs\/job-[0-9a-f]{24}$/);
-    expect(jobCgroupPath('/cg/rsqlo-jobs', '/home/x/logs/run-1/1.1.a1.log')).toBe(a);
-    expect(jobCgroupPath('/cg/rsqlo-jobs', '/home/x/logs/run-1/1.1.a2.log')).not.toBe(a);
+  it('names a job cgroup after a hash of its key, plus a suffix per start', () => {
+    const key = '/home/x/logs/run-1/1.1.a1.log';
+    const prefix = jobCgroupPrefix(key);
+    expect(prefix).toMatch(/^job-[0-9a-f]{24}$/);
+    expect(jobCgroupPrefix(key)).toBe(prefix);
+    expect(jobCgroupPrefix('/home/x/logs/run-1/1.1.a2.log')).not.toBe(prefix);
+    const a = newJobCgroupPath('/cg/rsqlo-jobs', key);
+    const b = newJobCgroupPath('/cg/rsqlo-jobs', key);
+    expect(a).toMatch(new RegExp(`^/cg/rsqlo-jobs/${prefix}-${process.pid}-\\d+$`));
+    expect(b).not.toBe(a);
+    // After a crash, every start's cgroup of a key is found, and only those.
+    const base = path.join(dir, 'find');
+    for (const p of [a, b, newJobCgroupPath('/cg/rsqlo-jobs', 'other')])
+      mkdirSync(path.join(base, path.basename(p)), { recursive: true });
+    expect(jobCgroupsOf(base, key).sort()).toEqual(
+      [a, b].map((p) => path.join(base, path.basename(p))).sort(),
+    );
+    expect(jobCgroupsOf(path.join(dir, 'none'), key)).toEqual([]);
   });
 
   it('prunes only empty job cgroups older than the age given, never other folders', () => {

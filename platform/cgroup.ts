@@ -182,9 +182,32 @@ export const systemContainmentIo: ContainmentIo = {
   },
 };
 
-/** The cgroup of one job under `base`, named after a hash of its key (its log file). */
-export function jobCgroupPath(base: string, key: string): string {
-  return path.join(base, `job-${createHash('sha256').update(key).digest('hex').slice(0, 24)}`);
+/**
+ * The name every cgroup of one job attempt starts with: `job-` and a hash of its key (its log
+ * file). Each start adds its own suffix ({@link newJobCgroupPath}): a later start under the same
+ * key (an attempt taken back after a crash) never shares a cgroup that is being removed.
+ */
+export function jobCgroupPrefix(key: string): string {
+  return `job-${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+}
+
+let starts = 0;
+
+/** A fresh cgroup path for one start of the job with `key`: `<base>/<prefix>-<pid>-<n>`. */
+export function newJobCgroupPath(base: string, key: string): string {
+  return path.join(base, `${jobCgroupPrefix(key)}-${process.pid}-${++starts}`);
+}
+
+/** The cgroups under `base` of every start of the job with `key` (after a crash: to kill them). */
+export function jobCgroupsOf(base: string, key: string): string[] {
+  const prefix = `${jobCgroupPrefix(key)}-`;
+  try {
+    return readdirSync(base)
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => path.join(base, n));
+  } catch {
+    return [];
+  }
 }
 
 /** Creates a cgroup (an existing one is fine); false when it cannot be made. */

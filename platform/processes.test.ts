@@ -108,7 +108,7 @@ describe('cgroup containment', () => {
       const [escapee] = pids(out);
       expect(alive(escapee as number)).toBe(true);
       expect(processInfo(escapee as number)?.pgrp).not.toBe(pid);
-      await killProcessTree(pid, 300, { cgroup });
+      await killProcessTree(pid, 300, { cgroups: [cgroup as string] });
       expect(alive(escapee as number)).toBe(false);
       expect(alive(pid)).toBe(false);
       // The cgroup is removed once empty.

@@ -17,8 +17,9 @@ import {
   cgroupPopulated,
   createCgroup,
   detectContainment,
-  jobCgroupPath,
+  jobCgroupsOf,
   killCgroup,
+  newJobCgroupPath,
   pruneCgroups,
   removeCgroup,
   systemContainmentIo,
@@ -147,20 +148,20 @@ export function jobContainment(prefer: 'auto' | 'process-group' = 'auto'): Conta
 }
 
 /**
- * Makes the cgroup of one job (named after `key`, unique per attempt) under the containment's
- * base; undefined with the process-group fallback or when it cannot be made (the job then runs
- * contained by its process group).
+ * Makes a cgroup for one start of a job (named after `key`, unique per attempt, plus a suffix per
+ * start) under the containment's base; undefined with the process-group fallback or when it
+ * cannot be made (the job then runs contained by its process group).
  */
 export function makeJobCgroup(c: Containment, key: string): string | undefined {
   if (c.kind !== 'cgroup') return undefined;
-  const dir = jobCgroupPath(c.base, key);
+  const dir = newJobCgroupPath(c.base, key);
   return createCgroup(dir) ? dir : undefined;
 }
 
-/** Where the cgroup of the job with `key` is, when this process contains jobs with cgroups. */
-export function jobCgroupFor(key: string): string | undefined {
+/** The cgroups of the job with `key` that exist, when this process contains jobs with cgroups. */
+export function jobCgroupsFor(key: string): string[] {
   const c = containment ?? jobContainment();
-  return c.kind === 'cgroup' ? jobCgroupPath(c.base, key) : undefined;
+  return c.kind === 'cgroup' ? jobCgroupsOf(c.base, key) : [];
 }
 
 /** Removes a job's cgroup once nothing runs in it (a job's leftovers keep it until they end). */
@@ -183,17 +184,17 @@ export interface KillTreeOptions {
   startTicks?: string;
   /** `NAME=value` every process of the job inherits: finds processes that left the tree (Linux). */
   envEntry?: string;
-  /** The job's cgroup: everything in it is killed, whatever it did to its group or environment. */
-  cgroup?: string;
+  /** The job's cgroups: everything in them is killed, whatever it did to its group or environment. */
+  cgroups?: string[];
   /** False while the caller's own child (the leader) has not been reaped; default always true. */
   reaped?: () => boolean;
 }
 
 /**
  * Kills a job: SIGTERM to its process group, to every descendant (also those that made their own
- * session), to every process carrying `envEntry`, and to everything in its `cgroup`; SIGKILL to
- * what is left after `graceMs` (the cgroup with `cgroup.kill`). Resolves when all are gone
- * (bounded: a process stuck in the kernel does not block forever); the cgroup is then removed.
+ * session), to every process carrying `envEntry`, and to everything in its `cgroups`; SIGKILL to
+ * what is left after `graceMs` (cgroups with `cgroup.kill`). Resolves when all are gone
+ * (bounded: a process stuck in the kernel does not block forever); the cgroups are then removed.
  */
 export async function killProcessTree(
   pid: number,
@@ -203,7 +204,7 @@ export async function killProcessTree(
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return;
   const src = source();
   const reaped = opts.reaped ?? (() => true);
-  const cg = opts.cgroup;
+  const cgs = opts.cgroups ?? [];
   const self = src.one(process.pid);
   const ownPgrp = self?.pgrp ?? process.pid;
   const tracked = new Map<number, string>(); // pid → start
@@ -219,7 +220,7 @@ export async function killProcessTree(
   if (leaderIsOurs && isLive(leader)) tracked.set(leader.pid, leader.start);
 
   const track = (withMarker: boolean): void => {
-    if (cg !== undefined) {
+    for (const cg of cgs) {
       for (const p of cgroupPids(cg)) {
         const info = procs.get(p);
         if (info !== undefined && p !== process.pid) tracked.set(p, info.start);
@@ -260,7 +261,7 @@ export async function killProcessTree(
     }
     return out;
   };
-  const gone = (): boolean => living().length === 0 && (cg === undefined || !cgroupPopulated(cg)) && reaped();
+  const gone = (): boolean => living().length === 0 && !cgs.some(cgroupPopulated) && reaped();
   const signal = (sig: NodeJS.Signals, sent: Set<number>, pids: number[]): void => {
     if (pgid !== undefined && !sent.has(-pgid)) {
       sent.add(-pgid);
@@ -273,7 +274,7 @@ export async function killProcessTree(
     }
   };
   const finish = (): void => {
-    if (cg !== undefined) removeCgroup(cg);
+    for (const cg of cgs) removeCgroup(cg);
   };
 
   // Snapshot the tree before signalling: once a parent dies its children are re-parented and
@@ -294,7 +295,7 @@ export async function killProcessTree(
   procs = src.all();
   track(true);
   const killed = new Set<number>();
-  if (cg !== undefined) killCgroup(cg);
+  for (const cg of cgs) killCgroup(cg);
   signal('SIGKILL', killed, living());
   const deadline = performance.now() + KILL_WAIT_MAX_MS;
   while (performance.now() < deadline) {
@@ -302,7 +303,7 @@ export async function killProcessTree(
     procs = src.all();
     track(false);
     if (gone()) return finish();
-    if (cg !== undefined && cgroupPopulated(cg)) killCgroup(cg);
+    for (const cg of cgs) if (cgroupPopulated(cg)) killCgroup(cg);
     signal('SIGKILL', killed, living());
   }
   finish();
