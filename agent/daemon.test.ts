@@ -18,9 +18,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobFinished, JobStarted } from '../contracts/events.js';
 import type { JobCommand } from '../contracts/jobs.js';
+import { isSameProcessAlive, killProcessTree } from '../platform/processes.js';
 import type { Logger } from '../services/ports.js';
 import { type AgentDaemon, createAgentDaemon } from './daemon.js';
-import { isSameProcessAlive, killProcessTree } from './job-runner.js';
 import { awsPorts } from './main.js';
 import { submitMain } from './submit.js';
 import {

@@ -183,6 +183,10 @@ function warner(io: Io) {
     io.stderr.write(`rsqlo: warning: ${message}; jobs run without a database connection\n`);
 }
 
+function noter(io: Io) {
+  return (message: string) => io.stderr.write(`rsqlo: note: ${message}\n`);
+}
+
 async function startAndWatch(
   io: Io,
   opts: { home: string; json: boolean; database: DatabaseTarget; setup: (engine: LocalEngine) => string },
@@ -194,6 +198,7 @@ async function startAndWatch(
     onEvent: tap.onEvent,
     database: opts.database,
     onWarning: warner(io),
+    onNotice: noter(io),
   });
   const engine = composed.engine;
   try {

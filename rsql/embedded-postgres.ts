@@ -29,7 +29,7 @@ import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import { isSameProcessAlive } from '../agent/job-runner.js';
+import { isSameProcessAlive } from '../platform/processes.js';
 
 /** How to reach a server: plain values, the password travels only in this object and env vars. */
 export interface PgConnectionInfo {

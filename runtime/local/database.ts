@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isSameProcessAlive } from '../../agent/job-runner.js';
+import { isSameProcessAlive } from '../../platform/processes.js';
 import {
   ensureEmbeddedPostgres,
   type PgConnectionInfo,

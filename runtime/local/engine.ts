@@ -61,6 +61,8 @@ export interface EngineOptions {
   prepareJobs?: () => Promise<Record<string, string>>;
   /** Hears problems worth telling the user. */
   onWarning?: (message: string) => void;
+  /** Hears, once, how jobs are contained when it is the weaker fallback (see LocalAgentOptions). */
+  onNotice?: (message: string) => void;
 }
 
 /** Deliveries retried this many times before going to the dead-letter table. */
@@ -147,6 +149,9 @@ export class LocalEngine {
       jobHost: process.env.RSQLO_JOB_HOST !== '0',
       prepare: opts.prepareJobs,
       onWarning: opts.onWarning,
+      onNotice: opts.onNotice,
+      // RSQLO_CONTAINMENT=process-group: no cgroup per job even where one could be made.
+      containment: process.env.RSQLO_CONTAINMENT === 'process-group' ? 'process-group' : 'auto',
       killGraceMs: opts.killGraceMs,
       log: this.log,
       wake: () => this.wake(),

@@ -2,19 +2,21 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   findJobProcesses,
-  isSameProcessAlive,
   type JobOutcome,
   type JobSpec,
   type KillReason,
-  killProcessTree,
+  killJob,
   readExitFile,
+  reclaimAbandonedAttempt,
   resolveCommand,
+  resolveScript,
   startJob,
 } from '../../agent/job-runner.js';
 import { agentJobFinished, agentJobStarted } from '../../agent/reports.js';
 import type { JobStatus } from '../../contracts/audit.js';
 import type { RsqloEvent } from '../../contracts/events.js';
 import type { JobCommand } from '../../contracts/jobs.js';
+import { isSameProcessAlive, jobContainment } from '../../platform/processes.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
 import { type HostedJob, JobHost } from './job-host.js';
 import type { JobRunRow, LocalStore } from './store.js';
@@ -40,6 +42,13 @@ export interface LocalAgentOptions {
   prepare?: () => Promise<Record<string, string>>;
   /** Hears problems worth telling the user (e.g. the database could not be started). */
   onWarning?: (message: string) => void;
+  /**
+   * Hears, once, facts the user should know about how jobs run: today, that jobs are contained by
+   * their process group only (no cgroup can be made here), which a job's daemon can escape.
+   */
+  onNotice?: (message: string) => void;
+  /** How jobs are contained (default `auto`: a cgroup per job where possible, else the process group). */
+  containment?: 'auto' | 'process-group';
   /** Run jobs from the separate job host process (default true); false runs them from this process. */
   jobHost?: boolean;
   killGraceMs?: number;
@@ -199,19 +208,21 @@ export class LocalAgent implements AgentFleet {
       job = failed(problem, startedAt);
     } else {
       try {
-        const c = resolveCommand(scriptPath as string, cmd.args, { rsqlCommand: this.o.rsqlCommand });
+        // Resolved now, not only when the workflow was validated: the folder may have changed.
+        const checked = resolveScript(root as string, cmd.script);
+        const c = resolveCommand(checked, cmd.args, { rsqlCommand: this.o.rsqlCommand });
+        this.noteContainment();
         job = this.launch(cmd.job_run_name, {
           command: c.command,
           args: c.args,
-          cwd: path.dirname(scriptPath as string),
+          cwd: path.dirname(checked),
           env: this.envFor(cmd),
           logFile: files.logFile,
           exitFile: files.exitFile,
           killGraceMs: this.o.killGraceMs,
           exclusive: true,
           logPool: path.join(this.o.home, 'logs', '.blank'),
-          // The job host outlives the engine and records every exit status itself.
-          exitTrap: this.o.jobHost === false,
+          containment: this.o.containment ?? 'auto',
         });
       } catch (err) {
         job = failed(err instanceof Error ? err.message : String(err), startedAt);
@@ -261,6 +272,20 @@ export class LocalAgent implements AgentFleet {
       this.pump();
       this.o.wake();
     });
+  }
+
+  private containmentNoted = false;
+
+  /** Says once, before the first job starts, when jobs are contained by the weaker fallback. */
+  private noteContainment(): void {
+    if (this.containmentNoted) return;
+    this.containmentNoted = true;
+    const c = jobContainment(this.o.containment ?? 'auto');
+    if (c.kind === 'cgroup') return;
+    this.o.log.warn('jobs are contained by their process group only', { reason: c.reason });
+    this.o.onNotice?.(
+      `jobs are contained by their process group only (${c.reason}): a process a job starts in a new session with a cleared environment can outlive the job's timeout or kill`,
+    );
   }
 
   /** Starts a job in the job host, or in this process when the host is switched off. */
@@ -338,7 +363,7 @@ export class LocalAgent implements AgentFleet {
       return;
     }
     const a = this.adopted.get(jobRunName);
-    if (a) await killProcessTree(a.pid, this.o.killGraceMs, { startTicks: a.ticks, exitKey: a.key });
+    if (a) await killJob({ pid: a.pid, startTicks: a.ticks, exitKey: a.key }, this.o.killGraceMs);
   }
 
   /**
@@ -403,7 +428,19 @@ export class LocalAgent implements AgentFleet {
         }, CLAIM_POLL_MS);
         return;
       } else {
-        unknown('the job was handed to a job host that ended without running it or recording an exit status');
+        // Claimed, but no process and no status: did it ever start?
+        const r = reclaimAbandonedAttempt({ logFile, exitFile });
+        if (r === 'reclaimed') {
+          // Its job host died before starting it: nothing ran, so starting it now runs it once.
+          this.waiting.push(cmd);
+          this.pump();
+        } else if (r === 'raced') {
+          this.recover(row);
+        } else {
+          unknown(
+            'the job started and vanished without recording an exit status (its wrapper was killed); outcome unknown',
+          );
+        }
         return;
       }
     }

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { isSameProcessAlive } from '../../agent/job-runner.js';
+import { isSameProcessAlive } from '../../platform/processes.js';
 
 /** Another engine holds the home. */
 export class EngineLockedError extends Error {

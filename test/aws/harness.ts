@@ -43,7 +43,6 @@ import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } fro
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { vi } from 'vitest';
-import { isSameProcessAlive, killProcessTree } from '../../agent/job-runner.js';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
 import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
@@ -51,6 +50,7 @@ import {
   deployedWrapperDefinitionString,
   WRAPPER_SUBSTITUTIONS,
 } from '../../infra/constructs/job-wrapper.js';
+import { isSameProcessAlive, killProcessTree } from '../../platform/processes.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
