@@ -48,7 +48,12 @@ export async function drive(
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
-    if (interrupts === 1) {
+    // A stopped engine (a full disk) cannot record a cancel: leave; resume finishes the runs.
+    if (interrupts > 1 || engine.halted) {
+      abort.abort();
+      return;
+    }
+    try {
       for (const exec of opts.execs()) {
         const run = engine.getRun(exec);
         if (run && run.execution_status === 'Running') {
@@ -61,7 +66,8 @@ export async function drive(
           });
         }
       }
-    } else {
+    } catch {
+      // the engine halted on it (and said why)
       abort.abort();
     }
   };

@@ -12,6 +12,7 @@ import { packageRoot } from '../runtime/package-root.js';
 import { newExecutionId } from '../services/starter/execution-id.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
+import { describeFailure, haltedLine, homeArg, homeFromArgv } from './errors.js';
 
 export const USAGE = `rsqlo — run RSQL ETL workflows
 
@@ -104,7 +105,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.stderr.write(`rsqlo: ${err.message}\n`);
       return EXIT.usage;
     }
-    io.stderr.write(`rsqlo: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`rsqlo: ${describeFailure(err, homeFromArgv(rest))}\n`);
     return EXIT.failed;
   }
 }
@@ -153,9 +154,7 @@ function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string)
     }
   }
   if (run.execution_status === 'Failed') {
-    lines.push(
-      `restart with: rsqlo restart ${run.workflow_execution_id}${home === path.resolve('.rsqlo') ? '' : ` --home ${home}`}`,
-    );
+    lines.push(`restart with: rsqlo restart ${run.workflow_execution_id}${homeArg(home)}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -176,6 +175,11 @@ const DATABASE_OPTIONS = {
   'no-database': { type: 'boolean' },
 } as const;
 
+/** Lines about the engine itself (waiting for a lock, a full disk), on stderr. */
+function notifier(io: Io) {
+  return (line: string) => void io.stderr.write(`rsqlo: ${line}\n`);
+}
+
 function warner(io: Io) {
   return (message: string) =>
     io.stderr.write(`rsqlo: warning: ${message}; jobs run without a database connection\n`);
@@ -192,6 +196,7 @@ async function startAndWatch(
     onEvent: tap.onEvent,
     database: opts.database,
     onWarning: warner(io),
+    notify: notifier(io),
   });
   const engine = composed.engine;
   try {
@@ -208,6 +213,10 @@ async function startAndWatch(
       rejected: () => tap.rejected.has(exec),
       watch: () => exec,
     });
+    if (engine.halted) {
+      io.stderr.write(`rsqlo: run ${exec} ${haltedLine(engine.halted, opts.home)}\n`);
+      return EXIT.failed;
+    }
     if (stuck.length > 0) {
       io.stderr.write(stuckMessage(engine, exec, opts.home));
       return EXIT.failed;
@@ -356,6 +365,7 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
     onEvent: tap.onEvent,
     database: databaseOf(values, home),
     onWarning: warner(io),
+    notify: notifier(io),
   });
   const engine = composed.engine;
   try {
@@ -372,6 +382,10 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
       progress,
       watch: () => execs.find((e) => !engine.isSettled(e)) ?? execs[0],
     });
+    if (engine.halted) {
+      io.stderr.write(`rsqlo: resume ${haltedLine(engine.halted, home)}\n`);
+      return EXIT.failed;
+    }
     for (const e of stuck) io.stderr.write(stuckMessage(engine, e, home));
     if (execs.length === 0) await drive(engine, { execs: () => [], progress });
     const runs = execs.map((e) => engine.getRun(e)).filter((r): r is WorkflowAuditRecord => r !== undefined);
@@ -416,12 +430,22 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
   };
   let composed: ReturnType<typeof composeLocalEngine>;
   try {
-    composed = composeLocalEngine({ home, database: { kind: 'embedded', dataDir: path.join(home, 'pg') } });
+    composed = composeLocalEngine({
+      home,
+      database: { kind: 'embedded', dataDir: path.join(home, 'pg') },
+      notify: notifier(io),
+    });
   } catch (err) {
     if (!(err instanceof EngineLockedError)) throw err;
     // A running engine owns the home: hand it the request through the database; it polls.
-    readStore(home, (s) => s.tx(() => s.publish([{ detailType: 'WorkflowCancelRequested', detail }])));
-    io.stdout.write(`cancel requested for ${exec}; engine pid ${err.pid} will stop its jobs\n`);
+    readStore(
+      home,
+      (s) => s.tx(() => s.publish([{ detailType: 'WorkflowCancelRequested', detail }])),
+      notifier(io),
+    );
+    io.stdout.write(
+      `cancel requested for ${exec}; the engine${err.pid !== undefined ? ` (pid ${err.pid})` : ''} will stop its jobs\n`,
+    );
     return 0;
   }
   const engine = composed.engine;
@@ -478,10 +502,22 @@ async function sqlCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function readStore<T>(home: string, fn: (s: LocalStore) => T): T | undefined {
+function readStore<T>(
+  home: string,
+  fn: (s: LocalStore) => T,
+  notify?: (line: string) => void,
+): T | undefined {
   const file = path.join(home, 'rsqlo.db');
   if (!existsSync(file)) return undefined;
-  const store = new LocalStore(file);
+  const store = new LocalStore(
+    file,
+    notify && {
+      waiter: {
+        waiting: (e) => notify(`waiting: ${e.message}; trying again until it is free`),
+        over: (ms) => notify(`${file} is free again after ${(ms / 1000).toFixed(1)} s; carrying on`),
+      },
+    },
+  );
   try {
     return fn(store);
   } finally {
