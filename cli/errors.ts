@@ -26,7 +26,7 @@ function whatToDo(f: StoreError, home: string, started: boolean): string {
   const then = started
     ? `then run: rsqlo resume${homeArg(home)}`
     : `then try again (rsqlo resume${homeArg(home)} finishes unfinished runs)`;
-  if (f.diskFull) return `Nothing was lost. Free space on that device, ${then}`;
+  if (f.diskFull) return `${started ? "The runs' state is intact. " : ''}Free space on that device, ${then}`;
   if (f.kind === 'damaged')
     return `Restore ${f.file} from a backup, or move it aside to start afresh (the runs it held are then forgotten; their logs stay in ${path.join(home, 'logs')})`;
   if (f.kind === 'busy') return `Stop what holds it (a sqlite3 shell, a backup), ${then}`;

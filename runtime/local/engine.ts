@@ -653,7 +653,7 @@ export class LocalEngine {
    * job) in one transaction, right away: the path from one job to the next. Under the chaos switch,
    * or if the cascade fails, the report is committed alone and the loop delivers the rest.
    */
-  private commitReport(write: () => void): Promise<void> {
+  private commitReport(write: () => void, tries = 0): Promise<void> {
     return this.exclusive(() => this.commitReportNow(write)).catch((err: unknown) => {
       const f = storeFailure(err, this.store.file);
       if (!f || this.closed) throw err;
@@ -661,17 +661,17 @@ export class LocalEngine {
       // engine, which frees the disk reserve for exactly this).
       if (f.kind !== 'busy') {
         this.halt(f);
-        if (this.unsaved.size > 0 && !this.toldUnsaved) {
+        if (tries > 0 && !this.toldUnsaved) {
           this.toldUnsaved = true;
           this.notify(
-            `cannot record the result of a job yet (${f.message}); trying again. Free space on that device, or press Ctrl-C to leave it to rsqlo resume`,
+            `cannot record the result of a job yet (${f.message}); trying again until it can. Free space on that device, or press Ctrl-C to leave it to rsqlo resume`,
           );
         }
       }
       const t = setTimeout(
         () => {
           this.unsaved.delete(t);
-          void this.commitReport(write);
+          void this.commitReport(write, tries + 1);
         },
         f.kind === 'busy' ? this.busyBackoff() : 500,
       );

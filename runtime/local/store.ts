@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { statfsSync } from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
   countField,
@@ -117,15 +119,14 @@ export class StoreError extends Error {
     /** SQLite's or the system's error code (SQLITE_BUSY, SQLITE_FULL, ENOSPC…). */
     readonly code: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; diskFull?: boolean },
   ) {
     super(message, options);
+    this.diskFull = options?.diskFull ?? /^(SQLITE_FULL|ENOSPC|EDQUOT)$/.test(code);
   }
 
   /** No space left (or a quota reached) on the device holding the file. */
-  get diskFull(): boolean {
-    return /^(SQLITE_FULL|ENOSPC|EDQUOT)$/.test(this.code);
-  }
+  readonly diskFull: boolean;
 }
 
 const ERRNO_WORDS: Record<string, string> = {
@@ -137,6 +138,22 @@ const ERRNO_WORDS: Record<string, string> = {
   EPERM: 'operation not permitted',
 };
 
+/** Below this many free bytes, an I/O error writing a file is put down to a full disk. */
+const NEARLY_FULL_BYTES = 256 * 1024;
+
+/**
+ * Whether the device holding `file` is (nearly) full: SQLite reports some writes that failed for
+ * want of space as plain I/O errors (growing its shared-memory file: SQLITE_IOERR_SHMSIZE).
+ */
+function deviceFull(file: string): boolean {
+  try {
+    const s = statfsSync(path.dirname(file));
+    return s.bavail * s.bsize < NEARLY_FULL_BYTES;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * What an error means for the engine's files: a StoreError for SQLite's busy, I/O and damage
  * errors (about `file`, the database the error came from) and for the system's I/O errors (about
@@ -144,9 +161,14 @@ const ERRNO_WORDS: Record<string, string> = {
  */
 export function storeFailure(err: unknown, file: string): StoreError | undefined {
   if (err instanceof StoreError) return err;
-  const e = err as { code?: unknown; message?: unknown; path?: unknown; dest?: unknown } | null;
+  const e = err as { code?: unknown; message?: unknown; path?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = typeof e?.message === 'string' ? e.message : String(err);
+  const noSpace = (where: string) =>
+    new StoreError('io', where, code, `no space left on the device: cannot write ${where} (${code})`, {
+      cause: err,
+      diskFull: true,
+    });
   if (code.startsWith('SQLITE_')) {
     if (/^SQLITE_(BUSY|LOCKED)/.test(code))
       return new StoreError(
@@ -160,10 +182,8 @@ export function storeFailure(err: unknown, file: string): StoreError | undefined
       return new StoreError('damaged', file, code, `${file} is damaged: ${message} (${code})`, {
         cause: err,
       });
-    if (code === 'SQLITE_FULL')
-      return new StoreError('io', file, code, `no space left on the device: cannot write ${file} (${code})`, {
-        cause: err,
-      });
+    if (code === 'SQLITE_FULL') return noSpace(file);
+    if (/^SQLITE_IOERR/.test(code) && deviceFull(file)) return noSpace(file);
     if (/^SQLITE_(IOERR|READONLY|CANTOPEN|PERM)/.test(code))
       return new StoreError('io', file, code, `cannot use ${file}: ${message} (${code})`, { cause: err });
     return undefined;
@@ -171,7 +191,9 @@ export function storeFailure(err: unknown, file: string): StoreError | undefined
   const words = ERRNO_WORDS[code];
   if (words) {
     const where = typeof e?.path === 'string' ? e.path : file;
-    const verb = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' ? 'cannot write' : 'cannot use';
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      return new StoreError('io', where, code, `${words}: cannot write ${where} (${code})`, { cause: err });
+    const verb = code === 'EROFS' ? 'cannot write' : 'cannot use';
     return new StoreError('io', where, code, `${words}: ${verb} ${where} (${code})`, { cause: err });
   }
   return undefined;
