@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { type StoreError, storeFailure } from '../runtime/local/store.js';
 
@@ -28,7 +29,7 @@ function whatToDo(f: StoreError, home: string, started: boolean): string {
     : `then try again (rsqlo resume${homeArg(home)} finishes unfinished runs)`;
   if (f.diskFull) return `${started ? "The runs' state is intact. " : ''}Free space on that device, ${then}`;
   if (f.kind === 'damaged')
-    return `Restore ${f.file} from a backup, or move it aside to start afresh (the runs it held are then forgotten; their logs stay in ${path.join(home, 'logs')})`;
+    return `Restore it from a backup; or move it aside and add --forget-lost to start afresh (the runs it held are then forgotten; their logs are moved to ${path.join(home, 'lost')}/)`;
   if (f.kind === 'busy') return `Stop what holds it (a sqlite3 shell, a backup), ${then}`;
   return `Fix that, ${then}`;
 }
@@ -42,4 +43,11 @@ export function homeFromArgv(argv: readonly string[]): string {
     else if (a.startsWith('--home=')) home = a.slice('--home='.length);
   }
   return path.resolve(home ?? process.env.RSQLO_HOME ?? '.rsqlo');
+}
+
+/** "No such run", and when its logs are in the home, that the engine state lost it. */
+export function noRun(exec: string, home: string): string {
+  const logs = path.join(home, 'logs', exec);
+  if (!existsSync(logs) && !existsSync(path.join(home, 'runs', exec))) return `no run ${exec} in ${home}`;
+  return `no run ${exec} in the engine state of ${home}, but its logs are in ${logs}: the state lost it (rsqlo resume${homeArg(home)} says what was found and what to do)`;
 }

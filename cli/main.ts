@@ -7,12 +7,12 @@ import { ConfigError, composeLocalEngine } from '../runtime/local/compose.js';
 import { type DatabaseTarget, openDatabase } from '../runtime/local/database.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
 import { EngineLockedError } from '../runtime/local/lock.js';
-import { LocalStore } from '../runtime/local/store.js';
+import { LocalStore, runFolders } from '../runtime/local/store.js';
 import { packageRoot } from '../runtime/package-root.js';
 import { newExecutionId } from '../services/starter/execution-id.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
-import { describeFailure, haltedLine, homeArg, homeFromArgv } from './errors.js';
+import { describeFailure, haltedLine, homeArg, homeFromArgv, noRun } from './errors.js';
 
 export const USAGE = `rsqlo — run RSQL ETL workflows
 
@@ -30,7 +30,9 @@ Usage:
       started if needed): rsqlo sql -c "select 1", rsqlo sql -f script.sql, or a script on stdin.
 
 run, restart and resume take --database-url URL (or $RSQLO_DATABASE_URL) to point jobs at a
-PostgreSQL or Redshift database instead of the embedded one, or --no-database.
+PostgreSQL or Redshift database instead of the embedded one, or --no-database; and
+--forget-lost to go on when the engine state has lost runs whose logs are in the home (their
+logs are moved to <home>/lost/; without it the command stops and says what was found).
 
 Exit codes: 0 the workflow Completed; 1 it Failed (or was cancelled); 2 usage or definition
 errors (nothing is written); 3 the request was refused (e.g. another run is active).
@@ -173,6 +175,7 @@ function databaseOf(
 const DATABASE_OPTIONS = {
   'database-url': { type: 'string' },
   'no-database': { type: 'boolean' },
+  'forget-lost': { type: 'boolean' },
 } as const;
 
 /** Lines about the engine itself (waiting for a lock, a full disk), on stderr. */
@@ -187,7 +190,13 @@ function warner(io: Io) {
 
 async function startAndWatch(
   io: Io,
-  opts: { home: string; json: boolean; database: DatabaseTarget; setup: (engine: LocalEngine) => string },
+  opts: {
+    home: string;
+    json: boolean;
+    database: DatabaseTarget;
+    forgetLost: boolean;
+    setup: (engine: LocalEngine) => string;
+  },
 ): Promise<number> {
   const progress = progressSink(io, opts.json);
   const tap = eventTap(progress);
@@ -197,6 +206,7 @@ async function startAndWatch(
     database: opts.database,
     onWarning: warner(io),
     notify: notifier(io),
+    forgetLostRuns: opts.forgetLost,
   });
   const engine = composed.engine;
   try {
@@ -278,6 +288,7 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     home: runHome,
     json: values.json === true,
     database: databaseOf(values, runHome),
+    forgetLost: values['forget-lost'] === true,
     setup: (engine) => {
       engine.putDefinition(def, loaded.scriptRoot);
       const exec = given ?? newExecutionId(def.workflow_id, new Date());
@@ -306,7 +317,7 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
   const home = homeOf(values as { home?: string });
   const prev = readStore(home, (s) => s.getRunSync(prevId));
   if (!prev) {
-    io.stderr.write(`rsqlo: no run ${prevId} in ${home}\n`);
+    io.stderr.write(`rsqlo: ${noRun(prevId, home)}\n`);
     return EXIT.usage;
   }
   let reload: ReturnType<typeof loadDefinition> | undefined;
@@ -330,6 +341,7 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
     home,
     json: values.json === true,
     database: databaseOf(values, home),
+    forgetLost: values['forget-lost'] === true,
     setup: (engine) => {
       if (reload?.ok) engine.putDefinition(reload.definition, reload.scriptRoot);
       const exec = given ?? newExecutionId(prev.workflow_id, new Date());
@@ -353,7 +365,7 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
   });
   if (positionals.length > 0) throw new UsageError('resume takes no arguments');
   const home = homeOf(values as { home?: string });
-  if (!existsSync(path.join(home, 'rsqlo.db'))) {
+  if (!existsSync(path.join(home, 'rsqlo.db')) && runFolders(home).length === 0) {
     io.stderr.write(`rsqlo: no engine state in ${home}\n`);
     return EXIT.usage;
   }
@@ -366,6 +378,7 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
     database: databaseOf(values, home),
     onWarning: warner(io),
     notify: notifier(io),
+    forgetLostRuns: values['forget-lost'] === true,
   });
   const engine = composed.engine;
   try {
@@ -414,7 +427,7 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
   const home = homeOf(values as { home?: string });
   const run = readStore(home, (s) => s.getRunSync(exec));
   if (!run) {
-    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
+    io.stderr.write(`rsqlo: ${noRun(exec, home)}\n`);
     return EXIT.usage;
   }
   if (run.execution_status !== 'Running') {
@@ -535,7 +548,7 @@ function statusCommand(argv: string[], io: Io): number {
     return run ? { run, jobs: s.listJobsSync(exec) } : undefined;
   });
   if (!found) {
-    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
+    io.stderr.write(`rsqlo: ${noRun(exec, home)}\n`);
     return EXIT.usage;
   }
   const { run, jobs } = found;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
@@ -29,8 +29,10 @@ import { acquireLock, LOCK_DB } from './lock.js';
 import {
   type FreshRow,
   LocalStore,
+  LostStateError,
   type OutboxRow,
   type QueueRow,
+  runFolders,
   type StoreError,
   storeFailure,
 } from './store.js';
@@ -76,6 +78,11 @@ export interface EngineOptions {
   notify?: (line: string) => void;
   /** Bytes kept in `<home>/disk-reserve`, released when the disk fills (default 1 MiB; 0: none). */
   diskReserveBytes?: number;
+  /**
+   * Go on although the state does not know runs whose logs are in the home (LostStateError):
+   * their folders are moved to `<home>/lost/<time>/` first. Default false: refuse.
+   */
+  forgetLostRuns?: boolean;
 }
 
 /** Longest pause between two tries while another process holds the state store's write lock. */
@@ -152,18 +159,26 @@ export class LocalEngine {
       throw storeFailure(err, path.join(home, LOCK_DB)) ?? err;
     }
     const file = path.join(home, 'rsqlo.db');
+    let opened: LocalStore | undefined;
     try {
-      this.store = new LocalStore(file, {
+      // Runs left their folders here: the state must know them (checked before anything is written).
+      const lost = lostRuns(file, home);
+      if (lost.length > 0 && !opts.forgetLostRuns)
+        throw new LostStateError(file, home, lost, missingOrEmpty(file));
+      opened = new LocalStore(file, {
         now: () => this.clock.now().getTime(),
         waiter: {
           waiting: (e) => this.notify(`waiting: ${e.message}; trying again until it is free`),
           over: (ms) => this.notify(`${file} is free again after ${(ms / 1000).toFixed(1)} s; carrying on`),
         },
       });
+      if (lost.length > 0) moveAside(home, lost, this.notify);
     } catch (err) {
+      opened?.close();
       this.lock.release();
       throw err;
     }
+    this.store = opened;
     this.store.onAfterCommitError = (err) => this.afterCommitFailed(err);
     this.reserve = new DiskReserve(path.join(home, 'disk-reserve'), opts.diskReserveBytes ?? 1 << 20);
     const short = this.reserve.ensure();
@@ -799,6 +814,46 @@ export class LocalEngine {
       }
     });
     this.log.warn('queue message failed', { error: message, final });
+  }
+}
+
+/**
+ * Runs with folders in the home that the state file has no record of: the state lost them (it was
+ * emptied, truncated, replaced, or its write-ahead log deleted after a crash). The engine never
+ * starts afresh over that evidence unless told to (LostStateError).
+ */
+function lostRuns(file: string, home: string): string[] {
+  const evidence = runFolders(home);
+  if (evidence.length === 0) return [];
+  const known = missingOrEmpty(file) ? new Set<string>() : LocalStore.knownRuns(file, evidence);
+  return evidence.filter((id) => !known.has(id));
+}
+
+/** Moves the folders of runs the state lost to `<home>/lost/<time>/` (nothing is deleted), and says so. */
+function moveAside(home: string, lost: string[], notify: (line: string) => void): void {
+  const dest = path.join(home, 'lost', new Date().toISOString().replace(/[:.]/g, '-'));
+  try {
+    for (const dir of ['logs', 'runs']) {
+      for (const id of lost) {
+        const from = path.join(home, dir, id);
+        if (!existsSync(from)) continue;
+        mkdirSync(path.join(dest, dir), { recursive: true });
+        renameSync(from, path.join(dest, dir, id));
+      }
+    }
+  } catch (err) {
+    throw storeFailure(err, dest) ?? err;
+  }
+  notify(
+    `the state had no record of ${lost.length} run(s) (${lost.join(', ')}); their logs were moved to ${dest}`,
+  );
+}
+
+function missingOrEmpty(file: string): boolean {
+  try {
+    return statSync(file).size === 0;
+  } catch {
+    return true;
   }
 }
 
