@@ -74,9 +74,13 @@ export async function drive(
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   const refresh = () => {
-    const exec = opts.watch?.();
-    const run = exec ? engine.getRun(exec) : undefined;
-    opts.progress.refresh(run, () => (exec ? engine.store.listJobsSync(exec) : []));
+    try {
+      const exec = opts.watch?.();
+      const run = exec ? engine.getRun(exec) : undefined;
+      opts.progress.refresh(run, () => (exec ? engine.store.listJobsSync(exec) : []));
+    } catch {
+      // the store cannot be read just now (another process holds it); the next refresh tries again
+    }
   };
   const timer = setInterval(refresh, 150);
   let quietSince: number | undefined;

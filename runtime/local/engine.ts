@@ -339,9 +339,9 @@ export class LocalEngine {
         await this.idle(signal);
         continue;
       }
-      if (done()) return;
       let n: number;
       try {
+        if (done()) return;
         n = await this.step();
       } catch (err) {
         const f = storeFailure(err, this.store.file);
@@ -349,8 +349,10 @@ export class LocalEngine {
         // Nothing of the failed delivery was kept (its transaction was rolled back), and nothing
         // is charged to it: the store, not the delivery, failed. Look at everything again later.
         this.store.resetDue();
-        if (f.kind === 'busy') await this.pause(this.busyBackoff(), signal);
-        else this.halt(f);
+        if (f.kind === 'busy') {
+          this.store.noteBusy(f);
+          await this.pause(this.busyBackoff(), signal);
+        } else this.halt(f);
         continue;
       }
       this.busyTries = 0;

@@ -349,7 +349,7 @@ export class LocalStore {
       throw storeFailure(err, file) ?? err;
     }
     try {
-      this.db.pragma('journal_mode = WAL');
+      this.waitFor(() => this.db.pragma('journal_mode = WAL'));
       this.db.pragma('synchronous = NORMAL');
       const v = this.waitFor(() => {
         this.db.exec(SCHEMA);
@@ -414,12 +414,13 @@ export class LocalStore {
       } catch (err) {
         const f = storeFailure(err, this.file);
         if (f?.kind !== 'busy') throw err;
-        this.lockBusy(f);
+        this.noteBusy(f);
       }
     }
   }
 
-  private lockBusy(f: StoreError): void {
+  /** Notes that another process holds the database (said once through `waiter`, until a write goes through). */
+  noteBusy(f: StoreError): void {
     if (this.busySince === undefined) {
       // The attempt that failed had waited the busy timeout already.
       this.busySince = Date.now() - this.busyTimeoutMs;
@@ -616,7 +617,7 @@ export class LocalStore {
       } catch (err) {
         const f = storeFailure(err, this.file);
         if (!f) throw err;
-        if (f.kind === 'busy') this.lockBusy(f);
+        if (f.kind === 'busy') this.noteBusy(f);
         if (f.kind !== 'busy' || !wait) throw f;
       }
     }
