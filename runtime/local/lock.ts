@@ -146,8 +146,8 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** The fallback: the pid file is the lock (see {@link acquireLock}). */
-function pidFileLock(home: string): HomeLock {
+/** The fallback: the pid file is the lock (see {@link acquireLock}). Exported for its tests. */
+export function pidFileLock(home: string): HomeLock {
   const file = path.join(home, PID_FILE);
   const mine = `${process.pid}\n`;
   for (let i = 0; i < 5; i++) {
