@@ -1041,7 +1041,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       } catch (err) {
         if (err instanceof EngineLockedError)
           throw new AgentLockedError(
-            `another rsqlo-agent (pid ${err.pid}) serves the spool ${config.spoolDir}; stop it first`,
+            `another rsqlo-agent ${err.pid !== undefined ? `(pid ${err.pid}) ` : ''}serves the spool ${config.spoolDir}; stop it first`,
           );
         throw err;
       }

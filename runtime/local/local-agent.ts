@@ -236,9 +236,8 @@ export class LocalAgent implements AgentFleet {
     let start: { pid: number; startTicks: string | undefined; at: string } | undefined;
     let timer: NodeJS.Timeout | undefined;
     const recordStart = () => {
-      if (!start) return;
       const s = start;
-      start = undefined;
+      if (!s) return;
       store.updateJobRun(cmd.job_run_name, {
         pid: s.pid,
         start_ticks: s.startTicks ?? null,
@@ -247,14 +246,21 @@ export class LocalAgent implements AgentFleet {
         exit_file: files.exitFile,
       });
       store.publish([jobStartedEvent(cmd, s.at, files.logFile)]);
+      // Done once committed: if the store was busy or full, the job's end writes it again.
+      store.afterCommit(() => {
+        if (start === s) start = undefined;
+      });
     };
     void job.started.then(({ pid, startTicks, startedAt: at }) => {
       if (pid <= 0 || !this.running.has(cmd.job_run_name)) return;
       start = { pid, startTicks, at: at.toISOString() };
       timer = setTimeout(() => {
         if (!this.running.has(cmd.job_run_name)) return;
-        store.tx(recordStart);
-        this.o.wake();
+        if (this.o.commitReport) this.o.commitReport(recordStart);
+        else {
+          store.tx(recordStart);
+          this.o.wake();
+        }
       }, JOB_STARTED_GRACE_MS);
     });
     void job.done.then((outcome) => {
@@ -510,6 +516,16 @@ export class LocalAgent implements AgentFleet {
     const row = this.o.store.getJobRun(jobRunName);
     if (row && row.status === 'Running') this.recover(row);
     this.o.wake();
+  }
+
+  /**
+   * Starts no more jobs (the engine stopped: its disk is full), but goes on watching and reporting
+   * the running ones. Commands still waiting for a slot are dropped here: their attempts never
+   * began, so the next engine starts them (see `recover`).
+   */
+  pause(): void {
+    this.stopping = true;
+    this.waiting.length = 0;
   }
 
   /** Stops starting new jobs (engine shutdown); running ones go on and are adopted by the next engine. */
