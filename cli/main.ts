@@ -179,9 +179,13 @@ const DATABASE_OPTIONS = {
   'no-database': { type: 'boolean' },
 } as const;
 
+/** The database could not be started: the jobs that need it are not run (see LocalAgent). */
 function warner(io: Io) {
   return (message: string) =>
-    io.stderr.write(`rsqlo: warning: ${message}; jobs run without a database connection\n`);
+    io.stderr.write(
+      `rsqlo: the database could not be started: ${message}\n` +
+        '  jobs are not run without it; fix the cause and restart the run, or run with --no-database\n',
+    );
 }
 
 async function startAndWatch(

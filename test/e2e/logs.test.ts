@@ -35,7 +35,7 @@ function readTail(file: string, n: number): string {
   return buf.toString();
 }
 
-describe('rsqlo logs', () => {
+describe('rsqlo logs', { timeout: 300_000 }, () => {
   it('streams a 256 MiB log with the memory it uses for a tiny one (peak RSS of the real process)', async () => {
     const ws = workspace();
     ws.script('big.sh', `yes '${LINE}' | head -n ${BIG_LINES}\necho next-to-last\necho last`);
