@@ -10,6 +10,9 @@ import { splitTestFiles } from './test/support/projects.js';
  */
 const files = splitTestFiles(import.meta.dirname);
 
+const CDK_NAG_DEPRECATION =
+  /^\[WARNING\] aws-cdk-lib\.aws_events\.CfnEventBusPolicy#principal is deprecated, and will be removed in the next major release\.\n\s*this property has been deprecated\s*$/;
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -20,6 +23,10 @@ export default defineConfig({
       // nothing a test can act on. AWS's documented switch, set for the tests only.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
+    // cdk-nag's EventBusOpenAccess rule reads CfnEventBusPolicy#principal, which jsii reports as
+    // deprecated (on stderr, per synth): a library reading its own deprecated property, not ours.
+    // Only that message is dropped; any other deprecation, ours included, still shows.
+    onConsoleLog: (log) => !CDK_NAG_DEPRECATION.test(log),
     projects: [
       {
         extends: true,
@@ -34,6 +41,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: files.integration,
+          // Whole workflows on real servers: generous liveness bounds for loaded machines.
+          testTimeout: 180_000,
           globalSetup: [
             'test/support/run-dir-global-setup.ts',
             'test/support/postgres-global-setup.ts',

@@ -1,6 +1,7 @@
 /**
  * Which test files are unit tests and which are integration tests (vitest.config.ts's two
- * projects). Integration: the end-to-end suites (test/e2e, test/aws), and any test file that uses the run's embedded
+ * projects). Integration: the end-to-end suites (test/e2e, test/aws), the CDK app's synth and
+ * validation (infra/: slow, CPU-bound), and any test file that uses the run's embedded
  * PostgreSQL or DynamoDB Local (it imports their test support, or starts a server itself). Unit:
  * the rest — no PostgreSQL, no Java, quick. Decided from the files themselves, so a new test lands
  * in the right project without anyone listing it.
@@ -36,7 +37,7 @@ export function splitTestFiles(root: string): { unit: string[]; integration: str
   const integration: string[] = [];
   for (const file of testFiles(root).sort()) {
     const text = readFileSync(path.join(root, file), 'utf8');
-    if (/^test\/(e2e|aws)\//.test(file) || INTEGRATION_MARKERS.some((m) => m.test(text)))
+    if (/^(test\/(e2e|aws)|infra)\//.test(file) || INTEGRATION_MARKERS.some((m) => m.test(text)))
       integration.push(file);
     else unit.push(file);
   }
