@@ -455,8 +455,10 @@ describe('rsqlo-agent daemon', () => {
     await until(() => readPid(ws, '1.1.pid'), 'the first job to start');
     submit(ws, b);
     await until(() => d.active().some((j) => j.name === b.job_run_name), 'the second job to be accepted');
-    // A few passes later it still waits: the first one holds the only slot.
-    await new Promise((r) => setTimeout(r, 500));
+    // Passes later it still waits: the first one holds the only slot (a pass runs synchronously,
+    // so what it decided is visible as soon as poke returns).
+    d.poke();
+    d.poke();
     expect(readPid(ws, '1.2.pid')).toBeUndefined();
     expect(d.active().find((j) => j.name === b.job_run_name)?.phase).toBe('accepted');
     writeFileSync(path.join(ws.out, '1.1.go'), '');
@@ -467,7 +469,7 @@ describe('rsqlo-agent daemon', () => {
   });
 
   it('does not run a redelivered command twice, while queued or after it finished', async () => {
-    await start();
+    const d = await start();
     const cmd = jobCommand('ok.sh');
     expect(submit(ws, cmd).out).toEqual([`rsqlo-agent: job ${cmd.job_run_name} handed to the agent daemon`]);
     const again = submit(ws, cmd);
@@ -477,7 +479,9 @@ describe('rsqlo-agent daemon', () => {
     const late = submit(ws, cmd);
     expect(late.code).toBe(0);
     expect(late.out[0]).toContain('was submitted before');
-    await new Promise((r) => setTimeout(r, 300));
+    // A pass over the spool after the late copy (synchronous): it takes nothing up again.
+    d.poke();
+    expect(d.active().some((j) => j.name === cmd.job_run_name)).toBe(false);
     expect(readFileSync(path.join(ws.out, 'runs'), 'utf8').trim().split('\n')).toEqual([cmd.job_run_name]);
     expect(await delivered('JobStarted')).toHaveLength(1);
     expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);

@@ -311,9 +311,8 @@ describe('startJob', () => {
       ...files(),
     });
     await failed.done;
-    // let libuv close the last pipe handles
-    await new Promise((r) => setTimeout(r, 50));
-    expect(countFds() - before).toBeLessThan(5);
+    // libuv closes the last pipe handles on a later turn: wait for that, with a deadline.
+    await waitFor(() => countFds() - before < 5, 'the pipe handles to be closed');
   });
 });
 

@@ -13,6 +13,7 @@ import { newExecutionId } from '../services/starter/execution-id.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
 import { describeFailure, haltedLine, homeArg, homeFromArgv, noRun } from './errors.js';
+import { showLogs } from './logs.js';
 
 export const USAGE = `rsqlo — run RSQL ETL workflows
 
@@ -21,7 +22,9 @@ Usage:
   rsqlo validate <file>...
   rsqlo status <execution-id> [--home DIR] [--json]
   rsqlo history <workflow_id> [--home DIR] [--json] [--limit N]
-  rsqlo logs <execution-id> [job_key] [--attempt N] [--home DIR]
+  rsqlo logs <execution-id> [job_key] [--attempt N] [--tail N] [--follow] [--home DIR]
+      streams the jobs' logs (any size); --tail N starts at the last N lines of each,
+      --follow keeps printing while the run (or the job) runs and ends when it ends.
   rsqlo restart <execution-id> [--definition FILE] [--scripts DIR] [--home DIR] [--json]
   rsqlo resume [--home DIR] [--json]
   rsqlo kill <execution-id> [--home DIR]
@@ -78,7 +81,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'history':
         return historyCommand(rest, io);
       case 'logs':
-        return logsCommand(rest, io);
+        return await logsCommand(rest, io);
       case 'restart':
         return await restartCommand(rest, io);
       case 'resume':
@@ -185,9 +188,13 @@ function notifier(io: Io) {
   return (line: string) => void io.stderr.write(`rsqlo: ${line}\n`);
 }
 
+/** The database could not be started: the jobs that need it are not run (see LocalAgent). */
 function warner(io: Io) {
   return (message: string) =>
-    io.stderr.write(`rsqlo: warning: ${message}; jobs run without a database connection\n`);
+    io.stderr.write(
+      `rsqlo: the database could not be started: ${message}\n` +
+        '  jobs are not run without it; fix the cause and restart the run, or run with --no-database\n',
+    );
 }
 
 function noter(io: Io) {
@@ -660,42 +667,35 @@ function historyCommand(argv: string[], io: Io): number {
   return 0;
 }
 
-function logsCommand(argv: string[], io: Io): number {
-  const { positionals, values } = parse(argv, { home: { type: 'string' }, attempt: { type: 'string' } });
+async function logsCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(argv, {
+    home: { type: 'string' },
+    attempt: { type: 'string' },
+    tail: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+  });
   if (positionals.length < 1 || positionals.length > 2)
     throw new UsageError('logs takes an execution id and optionally a job_key');
-  const [exec, key] = positionals as [string, string | undefined];
-  const home = homeOf(values as { home?: string });
-  const jobs = readStore(home, (s) => (s.getRunSync(exec) ? s.listJobsSync(exec) : undefined));
-  if (!jobs) {
-    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
-    return EXIT.usage;
-  }
-  const chosen = key ? jobs.filter((j) => j.job_key === key || j.job_name === key) : jobs;
-  if (key && chosen.length === 0) {
-    io.stderr.write(`rsqlo: run ${exec} has no job ${key}\n`);
-    return EXIT.usage;
-  }
-  const wantAttempt = values.attempt === undefined ? undefined : Number(values.attempt);
-  for (const j of chosen) {
-    const attempts = [
-      ...j.previous_attempts.map((a) => ({
-        attempt: a.attempt,
-        status: a.execution_status,
-        log: a.log_location,
-      })),
-      { attempt: j.attempt, status: j.execution_status, log: j.log_location },
-    ];
-    for (const a of attempts) {
-      if (wantAttempt !== undefined && a.attempt !== wantAttempt) continue;
-      if (!a.log) continue;
-      io.stdout.write(`==> ${j.job_key} ${j.job_name} attempt ${a.attempt} (${a.status}) ${a.log} <==\n`);
-      try {
-        io.stdout.write(readFileSync(a.log, 'utf8'));
-      } catch {
-        io.stdout.write('(log file missing)\n');
-      }
-    }
-  }
-  return 0;
+  const [exec, job] = positionals as [string, string | undefined];
+  const whole = (name: string, min: number): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min)
+      throw new UsageError(`--${name} must be a whole number${min > 0 ? ` of at least ${min}` : ''}`);
+    return n;
+  };
+  const r = await showLogs(
+    {
+      home: homeOf(values as { home?: string }),
+      exec,
+      job,
+      attempt: whole('attempt', 1),
+      tail: whole('tail', 0),
+      follow: values.follow === true,
+    },
+    io,
+  );
+  if (r.error) io.stderr.write(`rsqlo: ${r.error}\n`);
+  return r.code;
 }

@@ -1,7 +1,14 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../services/ports.js';
-import { type Database, type DatabaseTarget, openDatabase, rsqlCommand, rsqlShimDir } from './database.js';
+import {
+  type Database,
+  type DatabaseTarget,
+  openDatabase,
+  rsqlCommand,
+  rsqlShimDir,
+  stopOrphanDatabase,
+} from './database.js';
 import { type ChaosOptions, type EngineOptions, LocalEngine, processEnv } from './engine.js';
 import { storeFailure } from './store.js';
 
@@ -133,7 +140,9 @@ export function composeLocalEngine(
     engine,
     async dispose() {
       engine.close();
-      await db?.release();
+      // Ours is stopped if we started it; one a killed engine left running is stopped too.
+      if (db) await db.release();
+      else await stopOrphanDatabase(target);
     },
   };
 }

@@ -125,7 +125,11 @@ export class LocalAgent implements AgentFleet {
     if (!o.prepare) this.prepared = {};
   }
 
-  /** Runs `prepare` once, before the first job starts; a failure is reported and jobs run without it. */
+  /**
+   * Runs `prepare` once, before the first job starts. When it fails (the database could not be
+   * started) the waiting jobs fail with the reason instead of running without it, and the next job
+   * (a retry) tries again.
+   */
   private ensurePrepared(): boolean {
     if (this.prepared) return true;
     if (this.preparing || !this.o.prepare) return false;
@@ -140,9 +144,13 @@ export class LocalAgent implements AgentFleet {
         this.o.log.error('preparing jobs failed', {
           error: err instanceof Error ? err.message : String(err),
         });
-        this.o.onWarning?.(err instanceof Error ? err.message : String(err));
-        this.prepared = {};
-        this.pump();
+        const reason = err instanceof Error ? err.message : String(err);
+        this.o.onWarning?.(reason);
+        this.preparing = false;
+        for (const cmd of this.waiting.splice(0)) {
+          this.start(cmd, `not run: the database it needs could not be started: ${reason}`);
+        }
+        this.o.wake();
       },
     );
     return false;
@@ -189,7 +197,7 @@ export class LocalAgent implements AgentFleet {
     }
   }
 
-  private start(cmd: JobCommand): void {
+  private start(cmd: JobCommand, refused?: string): void {
     const { store, home } = this.o;
     const files = jobFiles(home, cmd.workflow_execution_id, cmd.job_key, cmd.attempt);
     for (const dir of [path.dirname(files.logFile), path.dirname(files.exitFile)]) {
@@ -200,9 +208,11 @@ export class LocalAgent implements AgentFleet {
     const root = this.o.scriptRoot(cmd.workflow_id);
     const scriptPath = root ? path.resolve(root, cmd.script) : undefined;
     let job: HostedJob;
-    let problem: string | undefined;
-    if (!scriptPath) problem = `no script root is known for workflow ${cmd.workflow_id}`;
-    else if (!existsSync(scriptPath)) problem = `script not found: ${scriptPath}`;
+    let problem = refused;
+    if (problem === undefined && !scriptPath)
+      problem = `no script root is known for workflow ${cmd.workflow_id}`;
+    else if (problem === undefined && !existsSync(scriptPath as string))
+      problem = `script not found: ${scriptPath}`;
     const startedAt = new Date();
     if (problem) {
       job = failed(problem, startedAt);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jobRunName } from '../../contracts/jobs.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
@@ -35,7 +36,18 @@ describe.skipIf(!ddb.endpoint)('AWS path: a 1,000-job parallel stage', () => {
 
   it(`runs ${JOBS} jobs with max_concurrency ${MAX_CONCURRENCY}: each once, the limit held and used, every AWS request within its limits`, async () => {
     const ws = workspace('rsqlo-aws-large-');
-    ws.script('work.sh', 'sleep 1\necho "$RSQLO_JOB_KEY done"');
+    // A barrier instead of a sleep: the first jobs wait until half the limit have started (or, if the
+    // pipeline never gets that far, until a shared deadline), so the overlap below is caused, not timed.
+    const started = path.join(ws.dir, 'started');
+    ws.script(
+      'work.sh',
+      [
+        `mkdir -p '${started}'; touch '${started}/$RSQLO_JOB_KEY'`,
+        `[ -e '${started}.deadline' ] || echo $(( $(date +%s) + 60 )) > '${started}.deadline'`,
+        `while [ $(ls '${started}' | wc -l) -lt ${Math.ceil(MAX_CONCURRENCY / 2)} ] && [ $(date +%s) -lt $(cat '${started}.deadline') ]; do sleep 0.05; done`,
+        'echo "$RSQLO_JOB_KEY done"',
+      ].join('\n'),
+    );
     const definition = {
       workflow_id: 'aws_large_stage',
       workflow_stages: stages(
@@ -73,8 +85,8 @@ describe.skipIf(!ddb.endpoint)('AWS path: a 1,000-job parallel stage', () => {
       stage1.map((j) => [Date.parse(j.execution_start_ts ?? ''), Date.parse(j.execution_end_ts ?? '')]),
     );
     expect(peak).toBeLessThanOrEqual(MAX_CONCURRENCY);
-    // Each job sleeps 1 s, so a pipeline that held slots too long or dispatched one at a time would
-    // stay far below the limit (measured: 24 of 25 here).
+    // The first jobs held each other up until half the limit ran at once: a pipeline that
+    // dispatched one at a time, or held slots, would have stayed below it.
     expect(peak).toBeGreaterThanOrEqual(MAX_CONCURRENCY / 2);
     // Stage 2 started after the last job of stage 1 ended.
     const last = Math.max(...stage1.map((j) => Date.parse(j.execution_end_ts ?? '')));
