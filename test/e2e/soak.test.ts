@@ -100,8 +100,11 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
 
     const startEngine = (argv: string[]): { child: ChildProcess; exited: Promise<number | null> } => {
       const child = spawn(process.execPath, [BIN, ...argv, '--home', ws.home, '--no-database'], {
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', 'pipe'],
         env,
+      });
+      child.stderr?.on('data', (d: Buffer) => {
+        stderr += d.toString();
       });
       strays.push(child.pid ?? 0);
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -117,6 +120,10 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
     };
 
     const log: string[] = [];
+    let stderr = '';
+    /** What a failure says: the seed that replays it, the rounds so far, the engines' stderr. */
+    const story = () =>
+      `seed ${seed}; ${rounds} rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s:\n${log.join('\n')}\nengines' stderr:\n${stderr.slice(-4000)}`;
     let engine = startEngine(['run', file, '--execution-id', EXEC]);
     let engineAlive = true;
     const watch = (e: typeof engine) =>
@@ -129,7 +136,11 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
     for (; rounds < ROUNDS; rounds++) {
       // Each round strikes while jobs make progress: after the ledger grew, at a random moment.
       const before = ledgerSize();
-      await until(() => ledgerSize() > before || !engineAlive, 'the jobs to make progress', 60_000);
+      await until(() => ledgerSize() > before || !engineAlive, 'the jobs to make progress', 60_000).catch(
+        (err: unknown) => {
+          throw new Error(`${err instanceof Error ? err.message : String(err)}; ${story()}`);
+        },
+      );
       const delay = Math.floor(rand() * 800);
       const victim = rand();
       await Promise.race([engine.exited, new Promise((r) => setTimeout(r, delay))]);
@@ -172,7 +183,7 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
     const failed = (doc?.jobs ?? [])
       .filter((j) => j.execution_status !== 'Completed')
       .map((j) => `${j.job_key} ${j.execution_status} ${j.exit_code}: ${j.error_message}`);
-    const context = `seed ${seed}; ${rounds} rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s:\n${log.join('\n')}\nnot completed:\n${failed.join('\n')}`;
+    const context = `${story()}\nnot completed:\n${failed.join('\n')}`;
     expect(doc?.workflow.execution_status, context).toBe('Completed');
     expect(rounds, context).toBe(ROUNDS);
     expect(
