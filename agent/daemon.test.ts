@@ -18,7 +18,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobFinished, JobStarted } from '../contracts/events.js';
 import type { JobCommand } from '../contracts/jobs.js';
-import { isSameProcessAlive, killProcessTree } from '../platform/processes.js';
+import { isSameProcessAlive, killProcessTree, processInfo } from '../platform/processes.js';
 import type { Logger } from '../services/ports.js';
 import { type AgentDaemon, createAgentDaemon } from './daemon.js';
 import { awsPorts } from './main.js';
@@ -493,10 +493,17 @@ describe('rsqlo-agent daemon', () => {
     submit(ws, cmd);
     const pid = await until(() => readPid(ws, '1.1.pid'), 'the job to start');
     await until(() => entries().some((e) => e.DetailType === 'JobStarted'), 'JobStarted');
+    // The script runs under its wrapper, the job's process-group leader: the pid the daemon keeps.
+    const leader = processInfo(pid)?.pgrp;
+    expect(leader).toBeDefined();
+    expect(first.active().find((j) => j.name === cmd.job_run_name)?.pid).toBe(leader);
     await first.stop();
     expect(isSameProcessAlive(pid, undefined)).toBe(true);
     const second = await start();
-    await until(() => second.active().find((j) => j.name === cmd.job_run_name && j.pid === pid), 'adoption');
+    await until(
+      () => second.active().find((j) => j.name === cmd.job_run_name && j.pid === leader),
+      'adoption',
+    );
     const beatsBefore = sfn.commandCalls(SendTaskHeartbeatCommand).length;
     await until(
       () => sfn.commandCalls(SendTaskHeartbeatCommand).length > beatsBefore,
