@@ -18,9 +18,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobFinished, JobStarted } from '../contracts/events.js';
 import type { JobCommand } from '../contracts/jobs.js';
+import { isSameProcessAlive, killProcessTree, processInfo } from '../platform/processes.js';
 import type { Logger } from '../services/ports.js';
 import { type AgentDaemon, createAgentDaemon } from './daemon.js';
-import { isSameProcessAlive, killProcessTree } from './job-runner.js';
 import { awsPorts } from './main.js';
 import { submitMain } from './submit.js';
 import {
@@ -457,8 +457,10 @@ describe('rsqlo-agent daemon', () => {
     await until(() => readPid(ws, '1.1.pid'), 'the first job to start');
     submit(ws, b);
     await until(() => d.active().some((j) => j.name === b.job_run_name), 'the second job to be accepted');
-    // A few passes later it still waits: the first one holds the only slot.
-    await new Promise((r) => setTimeout(r, 500));
+    // Passes later it still waits: the first one holds the only slot (a pass runs synchronously,
+    // so what it decided is visible as soon as poke returns).
+    d.poke();
+    d.poke();
     expect(readPid(ws, '1.2.pid')).toBeUndefined();
     expect(d.active().find((j) => j.name === b.job_run_name)?.phase).toBe('accepted');
     writeFileSync(path.join(ws.out, '1.1.go'), '');
@@ -469,7 +471,7 @@ describe('rsqlo-agent daemon', () => {
   });
 
   it('does not run a redelivered command twice, while queued or after it finished', async () => {
-    await start();
+    const d = await start();
     const cmd = jobCommand('ok.sh');
     expect(submit(ws, cmd).out).toEqual([`rsqlo-agent: job ${cmd.job_run_name} handed to the agent daemon`]);
     const again = submit(ws, cmd);
@@ -479,7 +481,9 @@ describe('rsqlo-agent daemon', () => {
     const late = submit(ws, cmd);
     expect(late.code).toBe(0);
     expect(late.out[0]).toContain('was submitted before');
-    await new Promise((r) => setTimeout(r, 300));
+    // A pass over the spool after the late copy (synchronous): it takes nothing up again.
+    d.poke();
+    expect(d.active().some((j) => j.name === cmd.job_run_name)).toBe(false);
     expect(readFileSync(path.join(ws.out, 'runs'), 'utf8').trim().split('\n')).toEqual([cmd.job_run_name]);
     expect(await delivered('JobStarted')).toHaveLength(1);
     expect(sfn.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
@@ -491,10 +495,17 @@ describe('rsqlo-agent daemon', () => {
     submit(ws, cmd);
     const pid = await until(() => readPid(ws, '1.1.pid'), 'the job to start');
     await until(() => entries().some((e) => e.DetailType === 'JobStarted'), 'JobStarted');
+    // The script runs under its wrapper, the job's process-group leader: the pid the daemon keeps.
+    const leader = processInfo(pid)?.pgrp;
+    expect(leader).toBeDefined();
+    expect(first.active().find((j) => j.name === cmd.job_run_name)?.pid).toBe(leader);
     await first.stop();
     expect(isSameProcessAlive(pid, undefined)).toBe(true);
     const second = await start();
-    await until(() => second.active().find((j) => j.name === cmd.job_run_name && j.pid === pid), 'adoption');
+    await until(
+      () => second.active().find((j) => j.name === cmd.job_run_name && j.pid === leader),
+      'adoption',
+    );
     const beatsBefore = sfn.commandCalls(SendTaskHeartbeatCommand).length;
     await until(
       () => sfn.commandCalls(SendTaskHeartbeatCommand).length > beatsBefore,

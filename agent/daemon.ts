@@ -41,6 +41,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { RsqloEvent } from '../contracts/events.js';
 import type { JobCancel, JobCommand } from '../contracts/jobs.js';
+import { isSameProcessAlive, jobContainment } from '../platform/processes.js';
 import {
   logLocation as cloudwatchLocation,
   type LogShipper,
@@ -62,13 +63,14 @@ import type { EventPublisher, Logger } from '../services/ports.js';
 import type { AgentConfig } from './config.js';
 import {
   findJobProcesses,
-  isSameProcessAlive,
   type JobOutcome,
   type JobSpec,
   type KillReason,
-  killProcessTree,
+  killJob,
   readExitFile,
+  reclaimAbandonedAttempt,
   resolveCommand,
+  resolveScript,
 } from './job-runner.js';
 import {
   agentJobFinished,
@@ -780,14 +782,13 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     return n;
   }
 
+  /** The script, checked as it starts (symlinks resolved now): the check the local engine shares. */
   function scriptProblem(cmd: JobCommand): { path: string } | { problem: string } {
-    const root = path.resolve(config.scriptRoot);
-    const scriptPath = path.resolve(root, cmd.script);
-    const rel = path.relative(root, scriptPath);
-    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel))
-      return { problem: `script ${cmd.script} is outside the script root ${root}` };
-    if (!existsSync(scriptPath)) return { problem: `script not found: ${scriptPath}` };
-    return { path: scriptPath };
+    try {
+      return { path: resolveScript(config.scriptRoot, cmd.script) };
+    } catch (err) {
+      return { problem: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   /**
@@ -866,11 +867,13 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       }
       let spec: JobSpec;
       try {
-        const c = resolveCommand(script.path, cmd.args, { rsqlCommand: config.rsqlCommand });
+        // Checked again right before it starts: the folder may have changed while we waited.
+        const scriptPath = resolveScript(config.scriptRoot, cmd.script);
+        const c = resolveCommand(scriptPath, cmd.args, { rsqlCommand: config.rsqlCommand });
         spec = {
           command: c.command,
           args: c.args,
-          cwd: path.dirname(script.path),
+          cwd: path.dirname(scriptPath),
           env: jobEnv(cmd, creds),
           logFile: state.log_file,
           exitFile: state.exit_file,
@@ -970,10 +973,14 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     }
     job.busy = true;
     void track(
-      killProcessTree(state.pid, graceMs, {
-        startTicks: state.start_ticks ?? undefined,
-        exitKey: state.log_file,
-      }),
+      killJob(
+        {
+          pid: state.pid,
+          ...(state.start_ticks ? { startTicks: state.start_ticks } : {}),
+          exitKey: state.log_file,
+        },
+        graceMs,
+      ),
     )
       .catch(() => {})
       .then(() => {
@@ -1094,7 +1101,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       void job.hosted.kill(reason);
     } else if (job.adopted) {
       const a = job.adopted;
-      void track(killProcessTree(a.pid, graceMs, { startTicks: a.ticks, exitKey: state.log_file }));
+      void track(killJob({ pid: a.pid, startTicks: a.ticks, exitKey: state.log_file }, graceMs));
     }
   }
 
@@ -1144,11 +1151,21 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
         return;
       } else {
         job.busy = false;
-        finishFromJournal(
-          job,
-          undefined,
-          'the job was handed to a job host that ended without running it or recording an exit status',
-        );
+        // Claimed, but no process and no status: did it ever start?
+        const r = reclaimAbandonedAttempt({ logFile: state.log_file, exitFile: state.exit_file });
+        if (r === 'reclaimed') {
+          // Its job host died before starting it: nothing ran, so starting it now runs it once.
+          state.phase = 'accepted';
+          save(job);
+        } else if (r === 'raced') {
+          recoverRunning(job);
+        } else {
+          finishFromJournal(
+            job,
+            undefined,
+            'the job started and vanished without recording an exit status (its wrapper was killed); outcome unknown',
+          );
+        }
         return;
       }
     }
@@ -1459,7 +1476,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       } catch (err) {
         if (err instanceof EngineLockedError)
           throw new AgentLockedError(
-            `another rsqlo-agent (pid ${err.pid}) serves the spool ${config.spoolDir}; stop it first`,
+            `another rsqlo-agent ${err.pid !== undefined ? `(pid ${err.pid}) ` : ''}serves the spool ${config.spoolDir}; stop it first`,
           );
         throw err;
       }
@@ -1487,11 +1504,15 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
         }
       }
       interval = setInterval(tick, pollMs);
+      const containment = jobContainment();
       log.info('rsqlo-agent serving', {
         spool: config.spoolDir,
         max_concurrency: config.maxConcurrency,
         adopted_or_pending: jobs.size,
+        containment: containment.kind === 'cgroup' ? `cgroup under ${containment.base}` : 'process group',
       });
+      if (containment.kind !== 'cgroup')
+        log.warn('jobs are contained by their process group only', { reason: containment.reason });
       tick();
     },
 

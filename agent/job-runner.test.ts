@@ -1,10 +1,13 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  closeSync,
   existsSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -12,17 +15,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSameProcessAlive, killProcessTree } from '../platform/processes.js';
 import {
   bashPath,
-  isSameProcessAlive,
   type JobSpec,
   jobEnvironment,
-  killProcessTree,
+  killJob,
+  LOST_CLAIM_EXIT,
   type RunningJob,
   readExitFile,
+  readJournal,
+  reclaimAbandonedAttempt,
   resolveCommand,
   ScriptNotExecutableError,
   startJob,
+  wrapperInvocation,
 } from './job-runner.js';
 
 let dir: string;
@@ -145,17 +152,15 @@ describe('startJob', () => {
     expect(readExitFile(spec.exitFile, spec.logFile)).toEqual({ exitCode: code });
   });
 
-  it('writes stdout and stderr interleaved into the log, errorTail from stderr', async () => {
-    const { job, spec } = run(
-      'echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2; exit 1\n',
-    );
+  it('writes stdout and stderr into the log exactly as written (>log 2>&1); errorTail is its end', async () => {
+    const { job, spec } = run('echo out1; echo err1 >&2; echo out2; echo err2 >&2; exit 1\n');
     const outcome = await job.done;
     expect(outcome.exitCode).toBe(1);
     expect(readFileSync(spec.logFile, 'utf8')).toBe('out1\nerr1\nout2\nerr2\n');
-    expect(outcome.errorTail).toBe('err1\nerr2');
+    expect(outcome.errorTail).toBe('out1\nerr1\nout2\nerr2');
   });
 
-  it('keeps errorTail short: the last 10 stderr lines', async () => {
+  it('keeps errorTail short: the last 10 lines', async () => {
     const { job } = run('for i in $(seq 1 500); do echo "error line $i" >&2; done; exit 2\n');
     const outcome = await job.done;
     expect(outcome.errorTail.split('\n')).toEqual(
@@ -163,7 +168,7 @@ describe('startJob', () => {
     );
   });
 
-  it('falls back to the end of stdout from this attempt when stderr is empty', async () => {
+  it("takes errorTail from this attempt's part of the log only", async () => {
     const { logFile, exitFile } = files();
     writeFileSync(logFile, 'previous attempt said this\n');
     const { job } = run('for i in $(seq 1 30); do echo "line $i"; done; exit 12\n', { logFile, exitFile });
@@ -192,7 +197,7 @@ describe('startJob', () => {
     expect(readFileSync(f.logFile, 'utf8')).toBe('first\n');
   });
 
-  it('reads only the end of a large log for the stdout fallback', async () => {
+  it('reads only the end of a large log for errorTail', async () => {
     const { job } = run(
       'head -c 3000000 /dev/zero | tr "\\0" x; echo; for i in $(seq 1 12); do echo "tail $i"; done; exit 3\n',
     );
@@ -201,7 +206,7 @@ describe('startJob', () => {
     expect(outcome.errorTail.split('\n')).toEqual(Array.from({ length: 10 }, (_, i) => `tail ${3 + i}`));
   });
 
-  it('passes exactly the given env, plus the exit file and the user BASH_ENV', async () => {
+  it('passes exactly the given env, plus the exit journal and key; the user BASH_ENV works', async () => {
     const userBashEnv = writeScript('user_fn() { echo "from user BASH_ENV"; }\n');
     const { job, spec } = run(
       [
@@ -221,7 +226,11 @@ describe('startJob', () => {
     );
     // The composed environment is not leaked into the caller's object.
     expect(spec.env.RSQLO_EXIT_FILE).toBeUndefined();
-    expect(jobEnvironment(spec).RSQLO_USER_BASH_ENV).toBe(userBashEnv);
+    expect(jobEnvironment(spec)).toEqual({
+      ...spec.env,
+      RSQLO_EXIT_FILE: spec.exitFile,
+      RSQLO_EXIT_KEY: spec.logFile,
+    });
   });
 
   it('writes the exit file for commands that are not bash', async () => {
@@ -302,9 +311,8 @@ describe('startJob', () => {
       ...files(),
     });
     await failed.done;
-    // let libuv close the last pipe handles
-    await new Promise((r) => setTimeout(r, 50));
-    expect(countFds() - before).toBeLessThan(5);
+    // libuv closes the last pipe handles on a later turn: wait for that, with a deadline.
+    await waitFor(() => countFds() - before < 5, 'the pipe handles to be closed');
   });
 });
 
@@ -377,6 +385,61 @@ describe('kill', () => {
   });
 });
 
+describe('claims after a crash', () => {
+  it('an attempt claimed by a runner that died before the fork is reclaimed; one that started is not', () => {
+    const { logFile, exitFile } = files();
+    writeFileSync(logFile, ''); // the claim: the runner made the log, then died
+    expect(reclaimAbandonedAttempt({ logFile, exitFile })).toBe('reclaimed');
+    // Renamed away: the path is free for the attempt, nothing of the claim is lost.
+    expect(existsSync(logFile)).toBe(false);
+    expect(readdirSync(dir).some((f) => f.startsWith(`${logFile.split('/').pop()}.abandoned-`))).toBe(true);
+
+    const other = files();
+    writeFileSync(other.logFile, 'half a job\n');
+    writeFileSync(other.exitFile, `${other.logFile}\tstarted\n`);
+    expect(readJournal(other.exitFile, other.logFile)).toEqual({
+      status: undefined,
+      started: true,
+      lost: false,
+    });
+    // It ran and vanished without a status: never run again.
+    expect(reclaimAbandonedAttempt(other)).toBe('ran');
+    expect(readFileSync(other.logFile, 'utf8')).toBe('half a job\n');
+  });
+
+  it('a wrapper that finds its claim taken back runs nothing and says so', () => {
+    const { logFile, exitFile } = files();
+    const marker = join(dir, `ran-${++seq}`);
+    const fd = openSync(logFile, 'a');
+    // A frozen runner: its claim (the log it opened) was renamed away by recovery before the fork.
+    renameSync(logFile, `${logFile}.abandoned-1`);
+    const w = wrapperInvocation(undefined, logFile, '/bin/sh', ['-c', `touch ${marker}`]);
+    const r = spawnSync(w.file, w.args, {
+      stdio: ['ignore', fd, fd],
+      env: { PATH: '/usr/bin:/bin', RSQLO_EXIT_FILE: exitFile, RSQLO_EXIT_KEY: logFile },
+    });
+    closeSync(fd);
+    expect(r.status).toBe(LOST_CLAIM_EXIT);
+    expect(existsSync(marker)).toBe(false);
+    expect(readFileSync(exitFile, 'utf8')).toBe(`${logFile}\tstarted\n${logFile}\tlost\n`);
+    expect(readJournal(exitFile, logFile)).toEqual({ status: undefined, started: false, lost: true });
+    // ...so the next look reclaims it.
+    writeFileSync(logFile, '');
+    expect(reclaimAbandonedAttempt({ logFile, exitFile })).toBe('reclaimed');
+  });
+
+  it('a wrapper whose claim stands runs the job and records started, then the status', async () => {
+    const { job, spec } = run('exit 3\n');
+    expect((await job.done).exitCode).toBe(3);
+    expect(readFileSync(spec.exitFile, 'utf8')).toBe(`${spec.logFile}\tstarted\n${spec.logFile}\t3\n`);
+    expect(readJournal(spec.exitFile, spec.logFile)).toEqual({
+      status: { exitCode: 3 },
+      started: true,
+      lost: false,
+    });
+  });
+});
+
 describe('crash recovery', () => {
   const runnerUrl = new URL('./job-runner.ts', import.meta.url).href;
   const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -411,7 +474,7 @@ describe('crash recovery', () => {
     return { ...started, exitFile, exitKey: logFile };
   }
 
-  it('the bash trap records the exit status when the runner is gone; nested bash does not overwrite it', async () => {
+  it('the wrapper records the exit status when the runner is gone; nested bash does not overwrite it', async () => {
     const go = join(dir, `go-${++seq}`);
     const script = writeScript(
       `while [ ! -e ${go} ]; do sleep 0.05; done\nbash -c 'exit 3'\n( exit 4 )\nexit 7\n`,
@@ -422,11 +485,11 @@ describe('crash recovery', () => {
     writeFileSync(go, '');
     await waitFor(() => !isSameProcessAlive(pid, startTicks), 'the orphaned job to finish');
     await waitFor(() => readExitFile(exitFile, exitKey) !== undefined, 'the exit file');
-    expect(readFileSync(exitFile, 'utf8')).toBe(`${exitKey}\t7\n`);
+    expect(readFileSync(exitFile, 'utf8')).toBe(`${exitKey}\tstarted\n${exitKey}\t7\n`);
     expect(readExitFile(exitFile, exitKey)).toEqual({ exitCode: 7 });
   });
 
-  it('killProcessTree kills an orphaned job with its children and double-forked escapees', async () => {
+  it('killJob kills an orphaned job with its children and double-forked escapees', async () => {
     const pids = join(dir, `pids-${++seq}`);
     const ready = `${pids}.ready`;
     const script = writeScript(
@@ -446,9 +509,9 @@ describe('crash recovery', () => {
     const children = readPids(pids);
     expect(isSameProcessAlive(pid, startTicks)).toBe(true);
 
-    await killProcessTree(pid, 300, { startTicks, exitKey });
+    await killJob({ pid, startTicks, exitKey }, 300);
     for (const p of [pid, ...children]) expect(gone(p), `pid ${p}`).toBe(true);
-    // Written by the job's own trap (nobody else was alive to write it).
+    // Written by the job's own wrapper (nobody else was alive to write it).
     expect(readExitFile(exitFile, exitKey)).toEqual({ signal: 'SIGTERM' });
   });
 

@@ -1,23 +1,23 @@
 /**
  * The job runner shared by the local engine and the EC2 agent daemon (DESIGN §4, §5).
  *
- * It runs one job attempt as its own process group, sends its output to a per-attempt log file
- * (`>log 2>&1`-like), reports a {@link JobOutcome}, and kills the whole process tree on timeout
- * or cancel. It is built for two constraints:
+ * It runs one job attempt as its own process group (and its own cgroup where the platform allows),
+ * sends its output to a per-attempt log file (exactly `>log 2>&1`), reports a {@link JobOutcome},
+ * and kills everything the job started on timeout or cancel. Built for two constraints:
  *
+ * - **Crash safety**: every job runs under a tiny POSIX `sh` wrapper (its process-group leader)
+ *   that records the job's exit status in the exit journal itself, so the status survives the
+ *   death of whoever started it (the job host, the engine, the agent daemon), whatever the job is
+ *   (bash with its own EXIT trap, a script that `exec`s, a binary). The job's output goes straight
+ *   to its log file, so nothing it writes depends on a living reader. {@link RunningJob.startTicks}
+ *   lets a restarted engine recognise the very same process after a crash.
  * - **Speed**: the local engine runs thousands of tiny jobs, so the per-job work on our side is a
- *   handful of small synchronous syscalls around `child_process.spawn` — no wrapper process, no
- *   shell, no per-job timers unless the job is killed.
- * - **Crash safety**: every job records its own exit status in `exitFile` (a bash `EXIT` trap
- *   installed through `BASH_ENV`, plus our own write), and {@link RunningJob.startTicks} lets a
- *   restarted engine recognise the very same process after a crash ({@link isSameProcessAlive})
- *   and kill it with everything it spawned ({@link killProcessTree}).
+ *   handful of small synchronous syscalls around `child_process.spawn` — no pipes, no per-job
+ *   timers unless the job is killed; the wrapper is `sh`'s builtins only.
  *
- * Linux `/proc` is used where present (start ticks, escaped descendants); elsewhere the runner
- * falls back to process-group signals only.
+ * Processes, liveness, cgroups: platform/processes.ts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   accessSync,
   appendFileSync,
@@ -26,24 +26,31 @@ import {
   constants as fsConstants,
   fstatSync,
   linkSync,
-  lstatSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
+  realpathSync,
   renameSync,
   statSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
-import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { basename, delimiter, extname, join } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { setTimeout as sleep } from 'node:timers/promises';
+import path, { delimiter, extname, join } from 'node:path';
+import {
+  DEFAULT_KILL_GRACE_MS,
+  findProcessesWithEnv,
+  jobCgroupsFor,
+  jobContainment,
+  KILL_WAIT_MAX_MS,
+  killProcessTree,
+  makeJobCgroup,
+  processStart,
+  releaseJobCgroup,
+} from '../platform/processes.js';
+
+export { DEFAULT_KILL_GRACE_MS } from '../platform/processes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types and constants
@@ -58,22 +65,15 @@ export const killReasons = ['timeout', 'cancel'] as const;
 export type KillReason = (typeof killReasons)[number];
 
 /**
- * Default time between SIGTERM and SIGKILL when killing a job: 1000 ms. Long enough for a script
- * to run its cleanup trap, short enough that a timeout really ends the job.
- */
-export const DEFAULT_KILL_GRACE_MS = 1000;
-
-/**
- * Name of the environment variable carrying the exit-file path into the job. Exported so that
- * scripts, the agent and recovery code agree on it; it also tags every process of the job, which
- * is how {@link killProcessTree} finds double-forked escapees.
+ * Name of the environment variable carrying the exit journal's path into the job (its wrapper
+ * appends the status there). Exported so that scripts, the agent and recovery code agree on it.
  */
 export const EXIT_FILE_ENV = 'RSQLO_EXIT_FILE';
 
 /**
  * Name of the environment variable carrying the attempt's key (its line in the exit journal). It
- * tags every process of the job: {@link findJobProcesses} and {@link killProcessTree} find the
- * job's processes, double-forked escapees included, by it.
+ * tags every process of the job: {@link findJobProcesses} and the kill find the job's processes,
+ * double-forked escapees included, by it (Linux; cgroups find even those that drop it).
  */
 export const EXIT_KEY_ENV = 'RSQLO_EXIT_KEY';
 
@@ -87,17 +87,16 @@ export interface JobSpec {
   cwd: string;
   /**
    * The job's whole environment: nothing is inherited from this process (so credentials of the
-   * engine never leak into jobs by accident). The runner adds `RSQLO_EXIT_FILE` and, for bash,
-   * `BASH_ENV` (the user's own `BASH_ENV` is still honoured).
+   * engine never leak into jobs by accident). The runner adds `RSQLO_EXIT_FILE` and `RSQLO_EXIT_KEY`.
    */
   env: Record<string, string>;
   /** Log file, opened in append mode; gets stdout and stderr of the job. */
   logFile: string;
   /**
    * The exit journal: where the job's exit status is appended as a `<exitKey>\t<code>` (or
-   * `<exitKey>\tsignal:<NAME>`) line, read back by {@link readExitFile} after a crash. Many
-   * attempts share one journal (a run's); appending to it costs a fraction of creating a file per
-   * job. Its directory must exist.
+   * `<exitKey>\tsignal:<NAME>`) line — by the job's wrapper, and by us when the wrapper itself was
+   * killed — read back by {@link readExitFile} after a crash. Many attempts share one journal (a
+   * run's); appending to it costs a fraction of creating a file per job. Its directory must exist.
    */
   exitFile: string;
   /** This attempt's key in the exit journal; default: the log file's path (unique per attempt). */
@@ -111,17 +110,17 @@ export interface JobSpec {
    */
   exclusive?: boolean;
   /**
-   * Whether a bash job records its own exit status if this process dies (default true): the
-   * `BASH_ENV` trap. A runner that outlives the processes it reports to (the local job host) may
-   * turn it off and spare every job the trap's cost.
-   */
-  exitTrap?: boolean;
-  /**
    * A folder of empty files made ahead of time, on the log's file system (default: none). Creating
    * a file costs ~0.5 ms on some disks, linking an existing one a tenth of that: the log is made by
    * linking a blank into place, and the blanks are refilled in the background.
    */
   logPool?: string;
+  /**
+   * How the job is contained (default `auto`: a cgroup of its own where this process may make one,
+   * else its process group; see platform/processes.ts `jobContainment`). `process-group` forces
+   * the fallback.
+   */
+  containment?: 'auto' | 'process-group';
 }
 
 /** The outcome of one job attempt. `done` always resolves to this; it never rejects. */
@@ -136,9 +135,9 @@ export interface JobOutcome {
   finishedAt: Date;
   durationMs: number;
   /**
-   * The last lines worth showing in an alert: the stderr tail if the job wrote to stderr,
-   * otherwise the end of its stdout (read back from the log). At most 10 lines / 2000 chars,
-   * trimmed; empty when the job printed nothing.
+   * The last lines worth showing in an alert: the end of this attempt's output (stdout and stderr
+   * as they were written). At most 10 lines / 2000 chars, trimmed; empty on success or when the
+   * job printed nothing.
    */
   errorTail: string;
   /** Why the job could not be started at all (missing command, bad cwd, log not writable…). */
@@ -149,21 +148,23 @@ export interface JobOutcome {
 
 /** A started job attempt. */
 export interface RunningJob {
-  /** Process id (= process-group id) of the job; 0 when it could not be started. */
+  /** Process id (= process-group id) of the job's wrapper; 0 when it could not be started. */
   pid: number;
   /**
-   * Start time of the process in clock ticks since boot (`/proc/<pid>/stat` field 22), stored
-   * with the pid so a restarted engine can tell the job from a process that reused its pid.
-   * `undefined` where `/proc` is unavailable or the job did not start.
+   * Start time of the process (`/proc/<pid>/stat` field 22 on Linux), stored with the pid so a
+   * restarted engine can tell the job from a process that reused its pid. `undefined` where
+   * `/proc` is unavailable or the job did not start.
    */
   startTicks: string | undefined;
+  /** The job's cgroup, when it has one. */
+  cgroup: string | undefined;
   startedAt: Date;
   /** Resolves once the job has ended; never rejects (spawn failures are in `spawnError`). */
   done: Promise<JobOutcome>;
   /**
-   * Kills the job's process group and every descendant that escaped it (SIGTERM, then SIGKILL
-   * after `killGraceMs`). Resolves when they are gone (bounded: a process stuck in the kernel
-   * does not block forever). The first reason given is the one reported in `done`.
+   * Kills the job's process group, its cgroup and every descendant that escaped them (SIGTERM,
+   * then SIGKILL after `killGraceMs`). Resolves when they are gone (bounded: a process stuck in
+   * the kernel does not block forever). The first reason given is the one reported in `done`.
    */
   kill(signalReason: KillReason): Promise<void>;
 }
@@ -181,15 +182,81 @@ export class ScriptNotExecutableError extends Error {
   }
 }
 
+/**
+ * Thrown by {@link resolveScript} for a script that cannot run from its folder: missing, not a
+ * file, or resolving (through a symlink, now) to a file outside the folder.
+ */
+export class ScriptPathError extends Error {
+  override name = 'ScriptPathError';
+  constructor(
+    readonly script: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
-// Command resolution
+// Scripts and commands
 // ---------------------------------------------------------------------------------------------
+
+function inside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * The script a job runs, checked when it is about to start (not only when the workflow was
+ * validated: the folder may have changed since, e.g. a script replaced by a symlink to a file
+ * elsewhere). `script` is relative to `root` and must resolve — symlinks followed, now — to a
+ * file inside `root`'s real path. Returns the path to run (as named: `$0` stays what the user
+ * wrote). The one check the local engine and the EC2 agent share.
+ *
+ * @throws ScriptPathError naming the problem.
+ */
+export function resolveScript(root: string, script: string): string {
+  const absRoot = path.resolve(root);
+  const named = path.resolve(absRoot, script);
+  if (!inside(absRoot, named) || named === absRoot)
+    throw new ScriptPathError(script, `script ${script} is outside the script folder ${absRoot}`);
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(absRoot);
+  } catch {
+    throw new ScriptPathError(script, `script folder ${absRoot} does not exist`);
+  }
+  let real: string;
+  try {
+    real = realpathSync(named);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ScriptPathError(
+      script,
+      code === 'ENOENT'
+        ? `script not found: ${named}`
+        : `cannot resolve script ${named}: ${code ?? String(err)}`,
+    );
+  }
+  if (!inside(realRoot, real))
+    throw new ScriptPathError(
+      script,
+      `script ${script} resolves to ${real}, outside the script folder ${realRoot}; refusing to run it`,
+    );
+  let isFile = false;
+  try {
+    isFile = statSync(real).isFile();
+  } catch {
+    // vanished meanwhile: reported as not a file
+  }
+  if (!isFile) throw new ScriptPathError(script, `script ${named} is not a file`);
+  return named;
+}
 
 /**
  * Maps a job's script to the program and argv that run it, so that workflow definitions can name
  * scripts by path without caring how they are launched:
  *
- * - `*.sh` → `bash <path> ...args` (no execute bit needed, and bash gets the exit-status trap);
+ * - `*.sh` → `bash <path> ...args` (no execute bit needed);
  * - `*.sql` → `<rsqlCommand...> -f <path> ...args`; `rsqlCommand` defaults to `['rsql']` (the
  *   local engine puts its RSQL-compatible runner first on the jobs' PATH, EC2 uses the real one);
  * - anything else is executed directly and must be executable, else
@@ -248,137 +315,174 @@ export function bashPath(): string {
   return bash;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The bash exit-status trap (BASH_ENV)
-// ---------------------------------------------------------------------------------------------
-
-/** Set (and exported to children) once a job's top-level bash installed the trap; nested bash skip it. */
-const TRAP_GUARD_ENV = 'RSQLO_EXIT_TRAP_SET';
-/** Carries the user's own BASH_ENV, which our trap file sources after installing the trap. */
-const USER_BASH_ENV = 'RSQLO_USER_BASH_ENV';
+/** How long a command found runnable is trusted without looking again. */
+const COMMAND_CHECK_TTL_MS = 5000;
+const commandChecks = new Map<string, { path: string; at: number }>();
 
 /**
- * Sourced by every non-interactive bash of a job (BASH_ENV). Only the first one (the job's
- * top-level bash) installs the traps, so `bash -c 'exit 3'` inside the script cannot overwrite
- * the status. `$?` on EXIT is the script's exit status. A bash killed by TERM/INT/HUP would run
- * the EXIT trap with a misleading `$?` (the last command's status, often 0), so those signals
- * record `signal:SIG…` and re-raise the signal instead: the job still dies of it. SIGKILL leaves
- * no file (the runner, if alive, writes `signal:SIGKILL`). A script that sets its own EXIT trap
- * replaces ours (then only the runner writes the file).
+ * What `execve` would say about running `command` from `cwd` with the job's PATH, said before the
+ * wrapper runs it (the wrapper's own "not found" would read like the job's exit status 127): the
+ * absolute path to run, or why it cannot start. Found commands are remembered for a few seconds.
  */
-const BASH_EXIT_TRAP = `# rsqlo: record the job's exit status in $${EXIT_FILE_ENV}, even if the runner dies.
-# Sourced through BASH_ENV; written by agent/job-runner.ts. Do not edit.
-if [ -z "\${${TRAP_GUARD_ENV}-}" ] && [ -n "\${${EXIT_FILE_ENV}-}" ]; then
-  export ${TRAP_GUARD_ENV}=1
-  __rsqlo_exit_file=$${EXIT_FILE_ENV}
-  __rsqlo_exit_key=$${EXIT_KEY_ENV}
-  __rsqlo_on_signal() {
-    { printf '%s\\tsignal:SIG%s\\n' "$__rsqlo_exit_key" "$1" >> "$__rsqlo_exit_file"; } 2>/dev/null
-    trap - EXIT "$1"
-    kill -s "$1" "$$"
-  }
-  __rsqlo_parent=$PPID
-  __rsqlo_on_exit() {
-    local status=$? ppid=
-    # The runner (our parent) records the status itself; write it only if the runner is gone.
-    { read -r _ _ _ ppid _ < "/proc/$$/stat"; } 2>/dev/null
-    if [ "$ppid" != "$__rsqlo_parent" ]; then
-      { printf '%s\\t%s\\n' "$__rsqlo_exit_key" "$status" >> "$__rsqlo_exit_file"; } 2>/dev/null
-    fi
-  }
-  trap __rsqlo_on_exit EXIT
-  trap '__rsqlo_on_signal TERM' TERM
-  trap '__rsqlo_on_signal INT' INT
-  trap '__rsqlo_on_signal HUP' HUP
-fi
-if [ -n "\${${USER_BASH_ENV}-}" ]; then
-  . "$${USER_BASH_ENV}"
-fi
-`;
-
-/** How often the cached trap file is checked to still exist (tmp cleaners on long-lived daemons). */
-const TRAP_FILE_RECHECK_MS = 60_000;
-let trapFile: { path: string; checkedAt: number } | undefined;
-
-/**
- * The trap file lives in a private per-user directory under `os.tmpdir()`
- * (`rsqlo-<uid>/bash-exit-trap-<hash>.sh`, mode 0700, checked to be ours and not a symlink, so
- * another user cannot plant code there; falls back to a fresh `mkdtemp` dir). The name carries a
- * hash of the content, so every runner version and every process of this user share one
- * immutable file, written atomically once. Not next to the exit file: that would cost a write
- * per job directory. Returns undefined if it cannot be written (jobs then run without the trap;
- * the runner still writes the exit file).
- */
-function bashExitTrapFile(): string | undefined {
-  const now = Date.now();
-  if (trapFile !== undefined && now - trapFile.checkedAt < TRAP_FILE_RECHECK_MS) return trapFile.path;
-  if (trapFile !== undefined && existsSync(trapFile.path)) {
-    trapFile.checkedAt = now;
-    return trapFile.path;
-  }
-  try {
-    const hash = createHash('sha256').update(BASH_EXIT_TRAP).digest('hex').slice(0, 16);
-    const file = join(privateDir(), `bash-exit-trap-${hash}.sh`);
-    if (!existsSync(file)) {
-      const tmp = `${file}.${process.pid}.${now}.tmp`;
-      writeFileSync(tmp, BASH_EXIT_TRAP, { mode: 0o644 });
-      renameSync(tmp, file);
+function locateCommand(
+  command: string,
+  env: Record<string, string>,
+  cwd: string,
+): { path: string } | { error: string } {
+  const searchPath = env.PATH ?? '/usr/bin:/bin';
+  const cacheKey = command.includes('/') ? `${cwd}\0${command}` : `${searchPath}\0${cwd}\0${command}`;
+  const now = performance.now();
+  const hit = commandChecks.get(cacheKey);
+  if (hit !== undefined && now - hit.at < COMMAND_CHECK_TTL_MS) return { path: hit.path };
+  const remember = (p: string) => {
+    if (commandChecks.size > 1000) commandChecks.clear();
+    commandChecks.set(cacheKey, { path: p, at: now });
+    return { path: p };
+  };
+  if (!command.includes('/')) {
+    for (const dir of searchPath.split(delimiter)) {
+      const candidate = path.resolve(cwd, dir || '.', command);
+      try {
+        accessSync(candidate, fsConstants.X_OK);
+        if (statSync(candidate).isFile()) return remember(candidate);
+      } catch {
+        // not here
+      }
     }
-    trapFile = { path: file, checkedAt: now };
-    return file;
+    return { error: `cannot start ${command}: command not found on the job's PATH` };
+  }
+  const file = path.resolve(cwd, command);
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file);
+  } catch {
+    return { error: `cannot start ${command}: no such file` };
+  }
+  const denied = {
+    error: `cannot start ${command}: permission denied (make it executable with chmod +x, and check that ${cwd} is accessible)`,
+  };
+  if (!st.isFile()) return denied;
+  try {
+    accessSync(file, fsConstants.X_OK);
+  } catch {
+    return denied;
+  }
+  const interpreter = shebangInterpreter(file);
+  if (interpreter?.startsWith('/') && !existsSync(interpreter))
+    return { error: `cannot start ${command}: its interpreter (the #! line) was not found` };
+  return remember(file);
+}
+
+/** The program named on a `#!` first line, if the file has one. */
+function shebangInterpreter(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(256);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    if (n < 2 || buf[0] !== 0x23 || buf[1] !== 0x21) return undefined;
+    const line = buf.toString('latin1', 2, n).split('\n')[0] ?? '';
+    return line.trim().split(/\s+/)[0] || undefined;
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
-function privateDir(): string {
-  const uid = process.getuid?.();
-  const dir = join(tmpdir(), `rsqlo-${uid ?? 'user'}`);
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  const st = lstatSync(dir);
-  const ours = st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0;
-  return ours ? dir : mkdtempSync(join(tmpdir(), 'rsqlo-'));
+// ---------------------------------------------------------------------------------------------
+// The wrapper
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The job's wrapper, run by `/bin/sh` (any POSIX sh: dash, bash, ash) as the job's process-group
+ * leader: `sh -c WRAPPER rsqlo-job <cgroup or ''> <log file> <command> <args…>`. It
+ *
+ * 1. moves itself into the job's cgroup (before the job exists, so nothing the job starts can be
+ *    outside it); a failure is said in the log and the job runs contained by its process group;
+ * 2. appends `<key>\tstarted` to the exit journal, then checks that its stdout is still the
+ *    attempt's log file (where `/dev/fd/1` shows the file it is: Linux, macOS). A claim (the log, made by the runner before the fork) whose runner died
+ *    before starting it is taken back by recovery, which renames the log away first and only then
+ *    looks for `started` ({@link reclaimAbandonedAttempt}): a wrapper that comes too late finds
+ *    its log renamed, appends `<key>\tlost` and exits {@link LOST_CLAIM_EXIT} without running
+ *    the job. Either the job runs under the first claim, or recovery sees it started;
+ * 3. runs the job as its child, in the foreground. HUP/INT/TERM are *caught* (not ignored: the
+ *    job gets them with their default action), so a kill of the group ends the job and the
+ *    wrapper lives on to record it;
+ * 4. appends the job's exit status to the exit journal — `<key>\t<code>`, or `<key>\tsignal:SIG…`
+ *    when the job died of a terminating signal (128+n, told apart from `exit 128+n` as shells
+ *    do) — and ends the same way (same code, or re-raising the signal), so whoever waits for the
+ *    wrapper sees the job's own status.
+ *
+ * Only builtins run (a `kill -l` subshell only after a death by signal): the cost is one exec of
+ * a small shell per job.
+ */
+/**
+ * The wrapper's exit status when it found its claim taken back (its `lost` journal line says so):
+ * it ran nothing.
+ */
+export const LOST_CLAIM_EXIT = 254;
+
+const WRAPPER = [
+  'c=$1 l=$2; shift 2',
+  `if [ -n "$c" ]; then { echo $$ > "$c/cgroup.procs"; } 2>/dev/null || echo "rsqlo: could not move the job into its cgroup $c; it is contained by its process group only" >&2; fi`,
+  `printf '%s\tstarted\n' "$${EXIT_KEY_ENV}" >> "$${EXIT_FILE_ENV}"`,
+  `if [ -f /dev/fd/1 ] && ! [ "$l" -ef /dev/fd/1 ]; then printf '%s\tlost\n' "$${EXIT_KEY_ENV}" >> "$${EXIT_FILE_ENV}"; exit ${LOST_CLAIM_EXIT}; fi`,
+  'trap : HUP INT TERM',
+  '"$@"',
+  's=$?',
+  'n=',
+  'if [ "$s" -gt 128 ]; then n=$(kill -l "$s" 2>/dev/null); fi',
+  'case $n in HUP|INT|KILL|USR1|USR2|PIPE|ALRM|TERM)',
+  `  printf '%s\tsignal:SIG%s\n' "$${EXIT_KEY_ENV}" "$n" >> "$${EXIT_FILE_ENV}"`,
+  '  [ "$n" = KILL ] || trap - "$n"',
+  '  kill -s "$n" $$ ;;',
+  'esac',
+  `printf '%s\t%s\n' "$${EXIT_KEY_ENV}" "$s" >> "$${EXIT_FILE_ENV}"`,
+  'exit "$s"',
+].join('\n');
+
+/** The shell that runs {@link WRAPPER}: POSIX requires one at /bin/sh. */
+const WRAPPER_SHELL = '/bin/sh';
+
+/**
+ * How a job's command is started under its wrapper: the program and argv to spawn (its stdout
+ * and stderr must be the log file `logFile`, its environment the job's; see {@link startJob}).
+ */
+export function wrapperInvocation(
+  cgroup: string | undefined,
+  logFile: string,
+  command: string,
+  args: string[],
+): { file: string; args: string[] } {
+  return { file: WRAPPER_SHELL, args: ['-c', WRAPPER, 'rsqlo-job', cgroup ?? '', logFile, command, ...args] };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Starting a job
 // ---------------------------------------------------------------------------------------------
 
-/** Raw stderr kept for the tail: the last 4 KB (≈ 20 lines). */
-const STDERR_TAIL_CHARS = 4096;
-/** How much of the log's end is read back for the stdout fallback of `errorTail`. */
+/** How much of the log's end is read back for `errorTail`. */
 const LOG_TAIL_BYTES = 4096;
 const ERROR_TAIL_LINES = 10;
 const ERROR_TAIL_CHARS = 2000;
-/**
- * After the job's main process exits, how long we wait for stderr to reach EOF. Only matters
- * when background children still hold stderr open; their later output still goes to the log.
- */
-const STDERR_DRAIN_MS = 100;
 
 /**
  * Starts one job attempt. Never throws: anything that prevents the start (log file not
  * writable, missing command or cwd, EACCES) resolves `done` with `exitCode: null` and
  * `spawnError` (also appended to the log when it could be opened).
  *
- * - The job runs `detached` (its own session and process group, so it can be killed as a whole
- *   and does not get our terminal's signals), stdin ignored.
- * - stdout is the log file's own fd (append mode, zero copies); stderr comes through a pipe that
- *   we append to the same file, keeping a bounded tail for `errorTail`. The log reads like
- *   `>log 2>&1`; ordering between the two streams is near-, not strictly, interleaved.
- * - The environment is exactly `spec.env` plus `RSQLO_EXIT_FILE`, and for `bash` jobs the
- *   `BASH_ENV` exit-status trap (see `BASH_EXIT_TRAP`).
- * - When the job ends we write the exit file too (`<code>` or `signal:<NAME>`), so jobs that are
- *   not bash have one and signal deaths are recorded exactly.
+ * - The job runs under its wrapper ({@link WRAPPER}), `detached` (its own session and process
+ *   group, so it can be killed as a whole and does not get our terminal's signals), in its own
+ *   cgroup where the platform allows, stdin ignored.
+ * - stdout and stderr are both the log file's own fd (append mode): the log reads exactly like
+ *   `>log 2>&1`, with no pipe whose reader could die under the job.
+ * - The environment is exactly `spec.env` plus `RSQLO_EXIT_FILE` and `RSQLO_EXIT_KEY`.
+ * - The wrapper records the exit status in the journal; we add a line only when the wrapper itself
+ *   died of a signal (a SIGKILL leaves it no time to write).
  *
- * When the main process exits, `done` resolves; background children it left running are not
- * killed (call {@link RunningJob.kill} for that) and their output keeps going to the log.
- * Crash caveat: if this process dies, the job keeps running but its stderr pipe has no reader,
- * so its next write to stderr fails (SIGPIPE/EPIPE).
+ * When the job's main process exits, `done` resolves; background children it left running are
+ * not killed (call {@link RunningJob.kill} for that) and their output keeps going to the log.
  */
 export function startJob(spec: JobSpec): RunningJob {
   const startedAt = new Date();
@@ -388,6 +492,7 @@ export function startJob(spec: JobSpec): RunningJob {
   let fd: number | undefined;
   let logStart = 0;
   let child: ChildProcess;
+  let cgroup: string | undefined;
   try {
     try {
       fd = openLog(spec);
@@ -399,36 +504,33 @@ export function startJob(spec: JobSpec): RunningJob {
       throw err;
     }
     logStart = fstatSync(fd).size;
-    child = spawn(spec.command, spec.args, {
+    if (!existsSync(spec.cwd)) throw Object.assign(new Error('no cwd'), { code: 'ENOENT' });
+    const located = locateCommand(spec.command, spec.env, spec.cwd);
+    if ('error' in located) throw new StartError(located.error);
+    cgroup = makeJobCgroup(jobContainment(spec.containment), exitKey(spec));
+    const w = wrapperInvocation(cgroup, spec.logFile, located.path, spec.args);
+    child = spawn(w.file, w.args, {
       cwd: spec.cwd,
       env: jobEnvironment(spec),
-      stdio: ['ignore', fd, 'pipe'],
+      stdio: ['ignore', fd, fd],
       detached: true,
     });
   } catch (err) {
-    const message = describeStartError(err, spec, fd === undefined);
+    const message = err instanceof StartError ? err.message : describeStartError(err, spec, fd === undefined);
     if (fd !== undefined) {
       appendQuietly(fd, `rsqlo: ${message}\n`);
       closeSync(fd);
     }
+    if (cgroup !== undefined) releaseJobCgroup(cgroup);
     return failedJob(startedAt, t0, message);
   }
   const logFd: number = fd;
+  const jobCgroup = cgroup;
   const pid = child.pid ?? 0;
-  const startTicks = pid > 0 ? readProc(pid)?.startTicks : undefined;
+  const startTicks = pid > 0 ? processStart(pid) : undefined;
 
-  let stderrTail = '';
-  let stderrSeen = false;
-  let stderrClosed = false;
   let exited = false;
-  let finished = false;
-  let fdClosed = false;
   let killedFor: KillReason | undefined;
-  let exitCode: number | null = null;
-  let exitSignal: NodeJS.Signals | null = null;
-  let spawnError: string | undefined;
-  let drainTimer: NodeJS.Timeout | undefined;
-  const decoder = new StringDecoder('utf8');
 
   let resolveDone!: (outcome: JobOutcome) => void;
   const done = new Promise<JobOutcome>((resolve) => {
@@ -439,41 +541,22 @@ export function startJob(spec: JobSpec): RunningJob {
     resolveExited = resolve;
   });
 
-  const closeFd = (): void => {
-    if (fdClosed) return;
-    fdClosed = true;
-    closeSync(logFd);
-  };
-
-  const finish = (): void => {
-    if (finished) return;
-    finished = true;
-    if (drainTimer !== undefined) clearTimeout(drainTimer);
-    // The exit file is for a runner that died before reporting: write it after reporting, off the
-    // path from one job to the next.
-    // (two turns later: after whoever awaits `done` has sent its report).
-    if (spawnError === undefined) {
-      setImmediate(() =>
-        setImmediate(() => {
-          writeExitFile(spec.exitFile, exitKey(spec), exitCode, exitSignal);
-          if (spec.logPool) pools.get(spec.logPool)?.refill();
-        }),
-      );
-    }
+  const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: string): void => {
     const errorTail =
       spawnError !== undefined
         ? spawnError
-        : stderrSeen
-          ? lastLines(stderrTail + decoder.end())
-          : exitCode === 0
-            ? '' // a success needs no error lines: spare the read
-            : lastLines(readLogTail(logFd, logStart));
-    if (stderrClosed) closeFd();
-    else (child.stderr as Socket | null)?.unref();
+        : exitCode === 0
+          ? '' // a success needs no error lines: spare the read
+          : lastLines(readLogTail(logFd, logStart));
+    try {
+      closeSync(logFd);
+    } catch {
+      // already closed
+    }
     const finishedAt = new Date();
     resolveDone({
       exitCode,
-      signal: exitSignal,
+      signal,
       ...(killedFor !== undefined ? { killedFor } : {}),
       startedAt,
       finishedAt,
@@ -481,47 +564,42 @@ export function startJob(spec: JobSpec): RunningJob {
       errorTail,
       ...(spawnError !== undefined ? { spawnError } : {}),
     });
+    // Housekeeping after whoever awaits `done` has sent its report (two turns later): our own
+    // journal line when the wrapper could not write one, the cgroup if the job left nothing
+    // running in it, and the log pool.
+    setImmediate(() =>
+      setImmediate(() => {
+        if (signal !== null) writeExitFile(spec.exitFile, exitKey(spec), null, signal);
+        if (jobCgroup !== undefined && killing === undefined) releaseJobCgroup(jobCgroup);
+        if (spec.logPool) pools.get(spec.logPool)?.refill();
+      }),
+    );
   };
 
-  const stderr = child.stderr;
-  if (stderr) {
-    stderr.on('data', (chunk: Buffer) => {
-      if (!fdClosed) appendQuietly(logFd, chunk);
-      if (finished) return;
-      const text = decoder.write(chunk);
-      if (!stderrSeen && text.trim() !== '') stderrSeen = true;
-      stderrTail += text;
-      if (stderrTail.length > 2 * STDERR_TAIL_CHARS) stderrTail = stderrTail.slice(-STDERR_TAIL_CHARS);
-    });
-    stderr.on('error', () => {
-      // a broken pipe on our side only loses stderr output; the exit status still counts
-    });
-    stderr.on('close', () => {
-      stderrClosed = true;
-      if (finished) closeFd();
-      else if (exited) finish();
-    });
-  } else {
-    stderrClosed = true;
-  }
-
   child.on('error', (err) => {
-    if (exited || finished) return;
+    if (exited) return;
     exited = true;
-    spawnError = describeStartError(err, spec, false);
+    const spawnError = describeStartError(err, spec, false);
     appendQuietly(logFd, `rsqlo: ${spawnError}\n`);
     resolveExited();
-    stderr?.destroy();
-    finish();
+    finish(null, null, spawnError);
   });
   child.on('exit', (code, signal) => {
     if (exited) return;
     exited = true;
-    exitCode = code;
-    exitSignal = signal;
     resolveExited();
-    if (stderrClosed) finish();
-    else drainTimer = setTimeout(finish, STDERR_DRAIN_MS);
+    if (code === LOST_CLAIM_EXIT && readJournal(spec.exitFile, exitKey(spec)).lost) {
+      // Recovery took this attempt back before we could start it: nothing ran.
+      try {
+        closeSync(logFd);
+      } catch {
+        // already closed
+      }
+      const o = failedJob(startedAt, t0, `attempt taken back by recovery before it started: ${spec.logFile}`);
+      void o.done.then((outcome) => resolveDone({ ...outcome, claimed: true }));
+      return;
+    }
+    finish(code, signal);
   });
 
   let killing: Promise<void> | undefined;
@@ -529,40 +607,31 @@ export function startJob(spec: JobSpec): RunningJob {
     if (!exited && killedFor === undefined) killedFor = reason;
     if (pid <= 0) return Promise.resolve();
     killing ??= (async () => {
-      await killTree({ pid, startTicks, exitKey: exitKey(spec), graceMs, reaped: () => exited });
+      await killProcessTree(pid, graceMs, {
+        startTicks,
+        envEntry: `${EXIT_KEY_ENV}=${exitKey(spec)}`,
+        cgroups: jobCgroup !== undefined ? [jobCgroup] : [],
+        reaped: () => exited,
+      });
       if (!exited) await withTimeout(exitedPromise, KILL_WAIT_MAX_MS);
     })();
     return killing;
   };
 
-  return { pid, startTicks, startedAt, done, kill };
+  return { pid, startTicks, cgroup: jobCgroup, startedAt, done, kill };
 }
 
+/** A start failure already worded for the user. */
+class StartError extends Error {}
+
 /**
- * The environment a job runs with: exactly `spec.env`, plus `RSQLO_EXIT_FILE`, plus (for bash)
- * `BASH_ENV` pointing at the exit-status trap, with the user's own `BASH_ENV` passed on in
- * `RSQLO_USER_BASH_ENV`. Exported so tests and tools can run a job's command by other means and
- * still get the trap.
+ * The environment a job runs with: exactly `spec.env`, plus `RSQLO_EXIT_FILE` and
+ * `RSQLO_EXIT_KEY` (which its wrapper writes the status with, and which tags its processes).
  */
 export function jobEnvironment(
-  spec: Pick<JobSpec, 'command' | 'env' | 'exitFile' | 'exitKey' | 'logFile' | 'exitTrap'>,
+  spec: Pick<JobSpec, 'env' | 'exitFile' | 'exitKey' | 'logFile'>,
 ): Record<string, string> {
-  const env: Record<string, string> = {
-    ...spec.env,
-    [EXIT_FILE_ENV]: spec.exitFile,
-    [EXIT_KEY_ENV]: exitKey(spec),
-  };
-  delete env[TRAP_GUARD_ENV];
-  delete env[USER_BASH_ENV];
-  if (spec.exitTrap !== false && basename(spec.command) === 'bash') {
-    const trap = bashExitTrapFile();
-    if (trap !== undefined) {
-      const userBashEnv = spec.env.BASH_ENV;
-      if (userBashEnv !== undefined && userBashEnv !== '') env[USER_BASH_ENV] = userBashEnv;
-      env.BASH_ENV = trap;
-    }
-  }
-  return env;
+  return { ...spec.env, [EXIT_FILE_ENV]: spec.exitFile, [EXIT_KEY_ENV]: exitKey(spec) };
 }
 
 function failedJob(startedAt: Date, t0: number, spawnError: string): RunningJob {
@@ -579,6 +648,7 @@ function failedJob(startedAt: Date, t0: number, spawnError: string): RunningJob 
   return {
     pid: 0,
     startTicks: undefined,
+    cgroup: undefined,
     startedAt,
     done: Promise.resolve(outcome),
     kill: () => Promise.resolve(),
@@ -591,12 +661,7 @@ function describeStartError(err: unknown, spec: JobSpec, logNotOpened: boolean):
   if (e.code === 'ENOENT') {
     if (!existsSync(spec.cwd))
       return `cannot start ${spec.command}: working directory ${spec.cwd} does not exist`;
-    if (spec.command.includes('/') && existsSync(spec.command)) {
-      return `cannot start ${spec.command}: its interpreter (the #! line) was not found`;
-    }
-    return spec.command.includes('/')
-      ? `cannot start ${spec.command}: no such file`
-      : `cannot start ${spec.command}: command not found on the job's PATH`;
+    return `cannot start ${spec.command}: ${WRAPPER_SHELL} not found`;
   }
   if (e.code === 'EACCES') {
     return `cannot start ${spec.command}: permission denied (make it executable with chmod +x, and check that ${spec.cwd} is accessible)`;
@@ -605,6 +670,13 @@ function describeStartError(err: unknown, spec: JobSpec, logNotOpened: boolean):
   if (e.code?.startsWith('ERR_'))
     return `cannot start ${spec.command}: invalid argument or environment value (${e.code})`;
   return `cannot start ${spec.command}: ${e.code ?? ''} ${e.message}`.trim();
+}
+
+/** Resolves when `p` settles or after `ms`, without leaving a timer behind. */
+async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function appendQuietly(fd: number, data: string | Buffer): void {
@@ -741,106 +813,13 @@ function readLogTail(fd: number, from: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// /proc helpers and crash recovery
+// After a crash: the journal, the job's processes
 // ---------------------------------------------------------------------------------------------
-
-interface ProcInfo {
-  pid: number;
-  ppid: number;
-  pgrp: number;
-  /** Single-letter state; Z (zombie) and X (dead) count as gone. */
-  state: string;
-  startTicks: string;
-}
-
-let procAvailable: boolean | undefined;
-function hasProc(): boolean {
-  procAvailable ??= existsSync('/proc/self/stat');
-  return procAvailable;
-}
-
-function parseStat(pid: number, text: string): ProcInfo | undefined {
-  // comm (field 2) is in parentheses and may contain spaces and ')': split after the last ')'.
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
-  const f = text.slice(close + 2).split(' ');
-  const state = f[0];
-  const ppid = f[1];
-  const pgrp = f[2];
-  const startTicks = f[19]; // field 22
-  if (state === undefined || ppid === undefined || pgrp === undefined || startTicks === undefined)
-    return undefined;
-  return { pid, ppid: Number(ppid), pgrp: Number(pgrp), state, startTicks };
-}
-
-function readProc(pid: number): ProcInfo | undefined {
-  if (!hasProc()) return undefined;
-  try {
-    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'latin1'));
-  } catch {
-    return undefined;
-  }
-}
-
-function scanProcs(): Map<number, ProcInfo> {
-  const procs = new Map<number, ProcInfo>();
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return procs;
-  }
-  for (const name of names) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const info = readProc(Number(name));
-    if (info !== undefined) procs.set(info.pid, info);
-  }
-  return procs;
-}
-
-function isLive(p: ProcInfo): boolean {
-  return p.state !== 'Z' && p.state !== 'X';
-}
-
-function environHas(pid: number, marker: Buffer): boolean {
-  try {
-    const env = readFileSync(`/proc/${pid}/environ`);
-    let at = env.indexOf(marker);
-    while (at >= 0) {
-      if (at === 0 || env[at - 1] === 0) return true;
-      at = env.indexOf(marker, at + 1);
-    }
-  } catch {
-    // another user's process, or gone
-  }
-  return false;
-}
-
-/**
- * Whether `pid` is still the very process that was started (same start ticks), used after a
- * crash to decide whether a recorded job is still running. A zombie counts as dead. With
- * `startTicks` undefined (no `/proc` when it was started) only liveness is checked.
- */
-export function isSameProcessAlive(pid: number, startTicks: string | undefined): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (hasProc()) {
-    const p = readProc(pid);
-    if (p === undefined || !isLive(p)) return false;
-    return startTicks === undefined || p.startTicks === startTicks;
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * An attempt's exit status from the exit journal after a crash: `{ exitCode }`, `{ signal }` (e.g.
- * `SIGTERM`), or undefined when it has none (the job was SIGKILLed, or is still running, or never
- * ran). The last line for the key wins.
+ * `SIGTERM`), or undefined when it has none (still running, never ran, or its wrapper was
+ * SIGKILLed with nobody left to write). The last readable line for the key wins.
  */
 export function readExitFile(
   path: string,
@@ -853,196 +832,101 @@ export function readExitFile(
     return undefined;
   }
   const prefix = `${key}\t`;
-  let status: string | undefined;
-  for (const line of text.split('\n')) if (line.startsWith(prefix)) status = line.slice(prefix.length).trim();
-  if (status === undefined) return undefined;
-  if (/^-?\d+$/.test(status)) return { exitCode: Number(status) };
-  const m = /^signal:(SIG[A-Z0-9+-]+)$/.exec(status);
-  return m?.[1] !== undefined ? { signal: m[1] } : undefined;
+  let found: { exitCode: number } | { signal: string } | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const status = line.slice(prefix.length).trim();
+    if (/^-?\d+$/.test(status)) found = { exitCode: Number(status) };
+    else {
+      const m = /^signal:(SIG[A-Z0-9+-]+)$/.exec(status);
+      if (m?.[1] !== undefined) found = { signal: m[1] };
+    }
+  }
+  return found;
+}
+
+/**
+ * What the exit journal says about an attempt: its exit status (see {@link readExitFile}), whether
+ * its wrapper started (the last of its `started` / `lost` lines is `started`), and whether its claim
+ * was taken back (that line is `lost`).
+ */
+export function readJournal(
+  path: string,
+  key: string,
+): { status: { exitCode: number } | { signal: string } | undefined; started: boolean; lost: boolean } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return { status: undefined, started: false, lost: false };
+  }
+  const prefix = `${key}\t`;
+  let mark: 'started' | 'lost' | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const rest = line.slice(prefix.length).trim();
+    if (rest === 'started' || rest === 'lost') mark = rest;
+  }
+  return { status: readExitFile(path, key), started: mark === 'started', lost: mark === 'lost' };
+}
+
+/**
+ * After a crash: an attempt whose log exists (it was claimed) but whose process never showed up
+ * and that has no exit status. Decides, exactly, whether it may be started again:
+ *
+ * - `ran`: its wrapper had started (the journal says so): it ran and vanished without a status
+ *   (its wrapper was SIGKILLed with nobody of ours alive); the outcome is unknown, never re-run.
+ * - `reclaimed`: it never started — the runner that claimed it died before the fork. Its log is
+ *   renamed away (`<log>.abandoned-<ms>`), so a wrapper still on its way finds its claim gone and
+ *   runs nothing (see the wrapper); the log path is free, start the attempt now.
+ * - `raced`: a wrapper started just as the log was renamed: the log is put back; look again (it
+ *   runs, or it says `lost` and the next look reclaims it).
+ */
+export function reclaimAbandonedAttempt(a: {
+  logFile: string;
+  exitFile: string;
+  exitKey?: string;
+}): 'ran' | 'reclaimed' | 'raced' {
+  const key = a.exitKey ?? a.logFile;
+  if (readJournal(a.exitFile, key).started) return 'ran';
+  const aside = `${a.logFile}.abandoned-${Date.now()}`;
+  try {
+    renameSync(a.logFile, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (!readJournal(a.exitFile, key).started) return 'reclaimed';
+  try {
+    linkSync(aside, a.logFile);
+    unlinkSync(aside);
+  } catch {
+    // the path was taken meanwhile: the started wrapper writes to the renamed file
+  }
+  return 'raced';
 }
 
 /**
  * Live processes of a job, found by the `RSQLO_EXIT_KEY=<key>` entry every process of the job
- * inherits. After a crash this tells whether a job whose pid was never recorded is running after
- * all (so it is adopted, not started twice). The lowest pid (the job's leader) comes first.
+ * inherits (Linux). After a crash this tells whether a job whose pid was never recorded is running
+ * after all (so it is adopted, not started twice). The lowest pid (the job's wrapper) comes first.
  */
 export function findJobProcesses(key: string): Array<{ pid: number; startTicks: string }> {
-  if (!hasProc()) return [];
-  const marker = Buffer.from(`${EXIT_KEY_ENV}=${key}\0`);
-  const out: Array<{ pid: number; startTicks: string }> = [];
-  for (const p of scanProcs().values()) {
-    if (!isLive(p) || p.pid === process.pid || p.pid === 1) continue;
-    if (environHas(p.pid, marker)) out.push({ pid: p.pid, startTicks: p.startTicks });
-  }
-  return out.sort((a, b) => a.pid - b.pid);
+  return findProcessesWithEnv(`${EXIT_KEY_ENV}=${key}`).map((p) => ({ pid: p.pid, startTicks: p.start }));
 }
 
 /**
  * Kills an orphaned job found after a crash, like {@link RunningJob.kill} does for a live one:
- * SIGTERM to the process group `pid` and to every descendant that escaped it, SIGKILL after
- * `graceMs` (default {@link DEFAULT_KILL_GRACE_MS}), resolves when they are gone.
- *
- * Pass `opts.startTicks` (from {@link RunningJob.startTicks}) so that a reused pid is not taken
- * for the job, and `opts.exitFile` so that processes which double-forked away from the job (and
- * so are no longer its descendants) are found by the `RSQLO_EXIT_KEY` entry in their
- * environment. Without `/proc`, only the process group is signalled.
+ * its process group, its cgroup (found from its key), every descendant and every process carrying
+ * its `RSQLO_EXIT_KEY`; SIGTERM, then SIGKILL after `graceMs`. Pass `startTicks` so a reused pid
+ * is left alone.
  */
-export function killProcessTree(
-  pid: number,
+export function killJob(
+  job: { pid: number; startTicks?: string | undefined; exitKey: string },
   graceMs: number = DEFAULT_KILL_GRACE_MS,
-  opts?: { startTicks?: string; exitKey?: string },
 ): Promise<void> {
-  return killTree({
-    pid,
-    startTicks: opts?.startTicks,
-    exitKey: opts?.exitKey,
-    graceMs,
-    reaped: () => true,
+  return killProcessTree(job.pid, graceMs, {
+    ...(job.startTicks !== undefined ? { startTicks: job.startTicks } : {}),
+    envEntry: `${EXIT_KEY_ENV}=${job.exitKey}`,
+    cgroups: jobCgroupsFor(job.exitKey),
   });
-}
-
-/** Polling interval while waiting for a killed tree to disappear. */
-const KILL_POLL_MS = 20;
-/** After SIGKILL, how long we wait before giving up (a process stuck in D state). */
-const KILL_WAIT_MAX_MS = 5000;
-
-interface KillTarget {
-  pid: number;
-  startTicks: string | undefined;
-  exitKey: string | undefined;
-  graceMs: number;
-  /** False while our own child (the leader) has not been reaped yet. */
-  reaped: () => boolean;
-}
-
-async function killTree(t: KillTarget): Promise<void> {
-  if (!Number.isInteger(t.pid) || t.pid <= 1 || t.pid === process.pid) return;
-  if (!hasProc()) return killGroupOnly(t);
-
-  const ownPgrp = readProc(process.pid)?.pgrp;
-  const tracked = new Map<number, string>(); // pid → start ticks
-  const marker = t.exitKey !== undefined ? Buffer.from(`${EXIT_KEY_ENV}=${t.exitKey}\0`) : undefined;
-
-  let procs = scanProcs();
-  const leader = procs.get(t.pid);
-  const leaderIsOurs =
-    leader !== undefined && (t.startTicks === undefined || leader.startTicks === t.startTicks);
-  // A pid is never reused while it still names a process group, so if the pid now belongs to
-  // another process, our group is gone (only env-tagged escapees may remain).
-  const pgid = (leader === undefined || leaderIsOurs) && t.pid !== ownPgrp ? t.pid : undefined;
-  if (leaderIsOurs && isLive(leader)) tracked.set(leader.pid, leader.startTicks);
-
-  const track = (withMarker: boolean): void => {
-    const children = new Map<number, ProcInfo[]>();
-    for (const p of procs.values()) {
-      if (!isLive(p) || p.pid === process.pid) continue;
-      if (!tracked.has(p.pid)) {
-        if (pgid !== undefined && p.pgrp === pgid) tracked.set(p.pid, p.startTicks);
-        else if (withMarker && marker !== undefined && p.pid !== 1 && environHas(p.pid, marker)) {
-          tracked.set(p.pid, p.startTicks);
-        }
-      }
-      const list = children.get(p.ppid);
-      if (list === undefined) children.set(p.ppid, [p]);
-      else list.push(p);
-    }
-    const queue = [...tracked.keys()].filter((pid) => procs.get(pid)?.startTicks === tracked.get(pid));
-    for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
-      for (const c of children.get(pid) ?? []) {
-        if (tracked.has(c.pid)) continue;
-        tracked.set(c.pid, c.startTicks);
-        queue.push(c.pid);
-      }
-    }
-  };
-  const living = (): number[] => {
-    const out: number[] = [];
-    for (const [pid, ticks] of tracked) {
-      const p = procs.get(pid);
-      if (p !== undefined && p.startTicks === ticks && isLive(p)) out.push(pid);
-    }
-    return out;
-  };
-  const signal = (sig: NodeJS.Signals, sent: Set<number>, pids: number[]): void => {
-    if (pgid !== undefined && !sent.has(-pgid)) {
-      sent.add(-pgid);
-      trySignal(-pgid, sig);
-    }
-    for (const pid of pids) {
-      if (sent.has(pid)) continue;
-      sent.add(pid);
-      trySignal(pid, sig);
-    }
-  };
-
-  // Snapshot the tree before signalling: once a parent dies its children are re-parented and
-  // can no longer be found by ppid (the ones we already track are followed by pid + ticks).
-  track(true);
-  const termed = new Set<number>();
-  if (t.graceMs > 0) {
-    signal('SIGTERM', termed, living());
-    const deadline = performance.now() + t.graceMs;
-    while (performance.now() < deadline) {
-      await sleep(Math.min(KILL_POLL_MS, Math.max(1, deadline - performance.now())));
-      procs = scanProcs();
-      track(false);
-      const live = living();
-      if (live.length === 0 && t.reaped()) return;
-      signal('SIGTERM', termed, live);
-    }
-  }
-  procs = scanProcs();
-  track(true);
-  const killed = new Set<number>();
-  signal('SIGKILL', killed, living());
-  const deadline = performance.now() + KILL_WAIT_MAX_MS;
-  while (performance.now() < deadline) {
-    await sleep(KILL_POLL_MS);
-    procs = scanProcs();
-    track(false);
-    const live = living();
-    if (live.length === 0 && t.reaped()) return;
-    signal('SIGKILL', killed, live);
-  }
-}
-
-/** Without /proc: signal the process group only and poll it with signal 0. */
-async function killGroupOnly(t: KillTarget): Promise<void> {
-  const groupAlive = (): boolean => {
-    try {
-      process.kill(-t.pid, 0);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  };
-  const waitGone = async (ms: number): Promise<boolean> => {
-    const deadline = performance.now() + ms;
-    while (performance.now() < deadline) {
-      if (!groupAlive() && t.reaped()) return true;
-      await sleep(KILL_POLL_MS);
-    }
-    return !groupAlive() && t.reaped();
-  };
-  if (t.graceMs > 0) {
-    trySignal(-t.pid, 'SIGTERM');
-    if (await waitGone(t.graceMs)) return;
-  }
-  trySignal(-t.pid, 'SIGKILL');
-  await waitGone(KILL_WAIT_MAX_MS);
-}
-
-/** Resolves when `p` settles or after `ms`, without leaving a timer behind. */
-async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
-
-function trySignal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // ESRCH: already gone; EPERM: not ours to kill
-  }
 }

@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } 
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeArgs } from '../bin/load.js';
-import { isSameProcessAlive, killProcessTree } from './job-runner.js';
+import { isSameProcessAlive, killProcessTree } from '../platform/processes.js';
 import { submitMain } from './submit.js';
 import {
   encodeJob,

@@ -4,10 +4,12 @@
  *
  * Why a separate process: forking from a small process is cheaper than from the engine, and the
  * engine's event loop no longer stops for every fork (a fork blocks until the child has exec'd).
- * It also outlives the engine: when the engine dies, the host keeps draining the jobs' stderr,
- * writes their exit files, and exits once the last job ended, so a resumed engine learns every
- * outcome. It runs in its own process group, so a Ctrl-C on the terminal does not reach it (the
- * engine decides what to kill).
+ * It also outlives the engine: when the engine dies, the host keeps watching its jobs (recording
+ * what their wrappers could not, e.g. a wrapper SIGKILLed by a kill) and exits once the last job
+ * ended. Nothing depends on it staying alive: jobs write their output straight to their logs and
+ * their wrappers record their exit statuses, so a host that is SIGKILLed loses no outcome. It runs
+ * in its own process group, so a Ctrl-C on the terminal does not reach it (the engine decides what
+ * to kill).
  *
  * Protocol (one JSON object per line):
  *   engine → host: {"op":"base","env":ENV} (the environment jobs share; sent once)

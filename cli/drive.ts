@@ -48,7 +48,12 @@ export async function drive(
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
-    if (interrupts === 1) {
+    // A stopped engine (a full disk) cannot record a cancel: leave; resume finishes the runs.
+    if (interrupts > 1 || engine.halted) {
+      abort.abort();
+      return;
+    }
+    try {
       for (const exec of opts.execs()) {
         const run = engine.getRun(exec);
         if (run && run.execution_status === 'Running') {
@@ -61,16 +66,21 @@ export async function drive(
           });
         }
       }
-    } else {
+    } catch {
+      // the engine halted on it (and said why)
       abort.abort();
     }
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   const refresh = () => {
-    const exec = opts.watch?.();
-    const run = exec ? engine.getRun(exec) : undefined;
-    opts.progress.refresh(run, () => (exec ? engine.store.listJobsSync(exec) : []));
+    try {
+      const exec = opts.watch?.();
+      const run = exec ? engine.getRun(exec) : undefined;
+      opts.progress.refresh(run, () => (exec ? engine.store.listJobsSync(exec) : []));
+    } catch {
+      // the store cannot be read just now (another process holds it); the next refresh tries again
+    }
   };
   const timer = setInterval(refresh, 150);
   let quietSince: number | undefined;

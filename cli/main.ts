@@ -7,11 +7,13 @@ import { ConfigError, composeLocalEngine } from '../runtime/local/compose.js';
 import { type DatabaseTarget, openDatabase } from '../runtime/local/database.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
 import { EngineLockedError } from '../runtime/local/lock.js';
-import { LocalStore } from '../runtime/local/store.js';
+import { LocalStore, runFolders } from '../runtime/local/store.js';
 import { packageRoot } from '../runtime/package-root.js';
 import { newExecutionId } from '../services/starter/execution-id.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
+import { describeFailure, haltedLine, homeArg, homeFromArgv, noRun } from './errors.js';
+import { showLogs } from './logs.js';
 
 export const USAGE = `rsqlo — run RSQL ETL workflows
 
@@ -20,7 +22,9 @@ Usage:
   rsqlo validate <file>...
   rsqlo status <execution-id> [--home DIR] [--json]
   rsqlo history <workflow_id> [--home DIR] [--json] [--limit N]
-  rsqlo logs <execution-id> [job_key] [--attempt N] [--home DIR]
+  rsqlo logs <execution-id> [job_key] [--attempt N] [--tail N] [--follow] [--home DIR]
+      streams the jobs' logs (any size); --tail N starts at the last N lines of each,
+      --follow keeps printing while the run (or the job) runs and ends when it ends.
   rsqlo restart <execution-id> [--definition FILE] [--scripts DIR] [--home DIR] [--json]
   rsqlo resume [--home DIR] [--json]
   rsqlo kill <execution-id> [--home DIR]
@@ -31,7 +35,9 @@ Usage:
       superuser is needed; the embedded database gets them automatically).
 
 run, restart and resume take --database-url URL (or $RSQLO_DATABASE_URL) to point jobs at a
-PostgreSQL or Redshift database instead of the embedded one, or --no-database.
+PostgreSQL or Redshift database instead of the embedded one, or --no-database; and
+--forget-lost to go on when the engine state has lost runs whose logs are in the home (their
+logs are moved to <home>/lost/; without it the command stops and says what was found).
 
 Exit codes: 0 the workflow Completed; 1 it Failed (or was cancelled); 2 usage or definition
 errors (nothing is written); 3 the request was refused (e.g. another run is active).
@@ -75,7 +81,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'history':
         return historyCommand(rest, io);
       case 'logs':
-        return logsCommand(rest, io);
+        return await logsCommand(rest, io);
       case 'restart':
         return await restartCommand(rest, io);
       case 'resume':
@@ -106,7 +112,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.stderr.write(`rsqlo: ${err.message}\n`);
       return EXIT.usage;
     }
-    io.stderr.write(`rsqlo: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`rsqlo: ${describeFailure(err, homeFromArgv(rest))}\n`);
     return EXIT.failed;
   }
 }
@@ -155,9 +161,7 @@ function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string)
     }
   }
   if (run.execution_status === 'Failed') {
-    lines.push(
-      `restart with: rsqlo restart ${run.workflow_execution_id}${home === path.resolve('.rsqlo') ? '' : ` --home ${home}`}`,
-    );
+    lines.push(`restart with: rsqlo restart ${run.workflow_execution_id}${homeArg(home)}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -176,16 +180,36 @@ function databaseOf(
 const DATABASE_OPTIONS = {
   'database-url': { type: 'string' },
   'no-database': { type: 'boolean' },
+  'forget-lost': { type: 'boolean' },
 } as const;
 
+/** Lines about the engine itself (waiting for a lock, a full disk), on stderr. */
+function notifier(io: Io) {
+  return (line: string) => void io.stderr.write(`rsqlo: ${line}\n`);
+}
+
+/** The database could not be started: the jobs that need it are not run (see LocalAgent). */
 function warner(io: Io) {
   return (message: string) =>
-    io.stderr.write(`rsqlo: warning: ${message}; jobs run without a database connection\n`);
+    io.stderr.write(
+      `rsqlo: the database could not be started: ${message}\n` +
+        '  jobs are not run without it; fix the cause and restart the run, or run with --no-database\n',
+    );
+}
+
+function noter(io: Io) {
+  return (message: string) => io.stderr.write(`rsqlo: note: ${message}\n`);
 }
 
 async function startAndWatch(
   io: Io,
-  opts: { home: string; json: boolean; database: DatabaseTarget; setup: (engine: LocalEngine) => string },
+  opts: {
+    home: string;
+    json: boolean;
+    database: DatabaseTarget;
+    forgetLost: boolean;
+    setup: (engine: LocalEngine) => string;
+  },
 ): Promise<number> {
   const progress = progressSink(io, opts.json);
   const tap = eventTap(progress);
@@ -194,6 +218,9 @@ async function startAndWatch(
     onEvent: tap.onEvent,
     database: opts.database,
     onWarning: warner(io),
+    onNotice: noter(io),
+    notify: notifier(io),
+    forgetLostRuns: opts.forgetLost,
   });
   const engine = composed.engine;
   try {
@@ -210,6 +237,10 @@ async function startAndWatch(
       rejected: () => tap.rejected.has(exec),
       watch: () => exec,
     });
+    if (engine.halted) {
+      io.stderr.write(`rsqlo: run ${exec} ${haltedLine(engine.halted, opts.home)}\n`);
+      return EXIT.failed;
+    }
     if (stuck.length > 0) {
       io.stderr.write(stuckMessage(engine, exec, opts.home));
       return EXIT.failed;
@@ -271,6 +302,7 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     home: runHome,
     json: values.json === true,
     database: databaseOf(values, runHome),
+    forgetLost: values['forget-lost'] === true,
     setup: (engine) => {
       engine.putDefinition(def, loaded.scriptRoot);
       const exec = given ?? newExecutionId(def.workflow_id, new Date());
@@ -299,7 +331,7 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
   const home = homeOf(values as { home?: string });
   const prev = readStore(home, (s) => s.getRunSync(prevId));
   if (!prev) {
-    io.stderr.write(`rsqlo: no run ${prevId} in ${home}\n`);
+    io.stderr.write(`rsqlo: ${noRun(prevId, home)}\n`);
     return EXIT.usage;
   }
   let reload: ReturnType<typeof loadDefinition> | undefined;
@@ -323,6 +355,7 @@ async function restartCommand(argv: string[], io: Io): Promise<number> {
     home,
     json: values.json === true,
     database: databaseOf(values, home),
+    forgetLost: values['forget-lost'] === true,
     setup: (engine) => {
       if (reload?.ok) engine.putDefinition(reload.definition, reload.scriptRoot);
       const exec = given ?? newExecutionId(prev.workflow_id, new Date());
@@ -346,7 +379,7 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
   });
   if (positionals.length > 0) throw new UsageError('resume takes no arguments');
   const home = homeOf(values as { home?: string });
-  if (!existsSync(path.join(home, 'rsqlo.db'))) {
+  if (!existsSync(path.join(home, 'rsqlo.db')) && runFolders(home).length === 0) {
     io.stderr.write(`rsqlo: no engine state in ${home}\n`);
     return EXIT.usage;
   }
@@ -358,6 +391,8 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
     onEvent: tap.onEvent,
     database: databaseOf(values, home),
     onWarning: warner(io),
+    notify: notifier(io),
+    forgetLostRuns: values['forget-lost'] === true,
   });
   const engine = composed.engine;
   try {
@@ -374,6 +409,10 @@ async function resumeCommand(argv: string[], io: Io): Promise<number> {
       progress,
       watch: () => execs.find((e) => !engine.isSettled(e)) ?? execs[0],
     });
+    if (engine.halted) {
+      io.stderr.write(`rsqlo: resume ${haltedLine(engine.halted, home)}\n`);
+      return EXIT.failed;
+    }
     for (const e of stuck) io.stderr.write(stuckMessage(engine, e, home));
     if (execs.length === 0) await drive(engine, { execs: () => [], progress });
     const runs = execs.map((e) => engine.getRun(e)).filter((r): r is WorkflowAuditRecord => r !== undefined);
@@ -402,7 +441,7 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
   const home = homeOf(values as { home?: string });
   const run = readStore(home, (s) => s.getRunSync(exec));
   if (!run) {
-    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
+    io.stderr.write(`rsqlo: ${noRun(exec, home)}\n`);
     return EXIT.usage;
   }
   if (run.execution_status !== 'Running') {
@@ -418,12 +457,22 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
   };
   let composed: ReturnType<typeof composeLocalEngine>;
   try {
-    composed = composeLocalEngine({ home, database: { kind: 'embedded', dataDir: path.join(home, 'pg') } });
+    composed = composeLocalEngine({
+      home,
+      database: { kind: 'embedded', dataDir: path.join(home, 'pg') },
+      notify: notifier(io),
+    });
   } catch (err) {
     if (!(err instanceof EngineLockedError)) throw err;
     // A running engine owns the home: hand it the request through the database; it polls.
-    readStore(home, (s) => s.tx(() => s.publish([{ detailType: 'WorkflowCancelRequested', detail }])));
-    io.stdout.write(`cancel requested for ${exec}; engine pid ${err.pid} will stop its jobs\n`);
+    readStore(
+      home,
+      (s) => s.tx(() => s.publish([{ detailType: 'WorkflowCancelRequested', detail }])),
+      notifier(io),
+    );
+    io.stdout.write(
+      `cancel requested for ${exec}; the engine${err.pid !== undefined ? ` (pid ${err.pid})` : ''} will stop its jobs\n`,
+    );
     return 0;
   }
   const engine = composed.engine;
@@ -516,10 +565,22 @@ async function installCompatCommand(
   }
 }
 
-function readStore<T>(home: string, fn: (s: LocalStore) => T): T | undefined {
+function readStore<T>(
+  home: string,
+  fn: (s: LocalStore) => T,
+  notify?: (line: string) => void,
+): T | undefined {
   const file = path.join(home, 'rsqlo.db');
   if (!existsSync(file)) return undefined;
-  const store = new LocalStore(file);
+  const store = new LocalStore(
+    file,
+    notify && {
+      waiter: {
+        waiting: (e) => notify(`waiting: ${e.message}; trying again until it is free`),
+        over: (ms) => notify(`${file} is free again after ${(ms / 1000).toFixed(1)} s; carrying on`),
+      },
+    },
+  );
   try {
     return fn(store);
   } finally {
@@ -537,7 +598,7 @@ function statusCommand(argv: string[], io: Io): number {
     return run ? { run, jobs: s.listJobsSync(exec) } : undefined;
   });
   if (!found) {
-    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
+    io.stderr.write(`rsqlo: ${noRun(exec, home)}\n`);
     return EXIT.usage;
   }
   const { run, jobs } = found;
@@ -606,42 +667,35 @@ function historyCommand(argv: string[], io: Io): number {
   return 0;
 }
 
-function logsCommand(argv: string[], io: Io): number {
-  const { positionals, values } = parse(argv, { home: { type: 'string' }, attempt: { type: 'string' } });
+async function logsCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(argv, {
+    home: { type: 'string' },
+    attempt: { type: 'string' },
+    tail: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+  });
   if (positionals.length < 1 || positionals.length > 2)
     throw new UsageError('logs takes an execution id and optionally a job_key');
-  const [exec, key] = positionals as [string, string | undefined];
-  const home = homeOf(values as { home?: string });
-  const jobs = readStore(home, (s) => (s.getRunSync(exec) ? s.listJobsSync(exec) : undefined));
-  if (!jobs) {
-    io.stderr.write(`rsqlo: no run ${exec} in ${home}\n`);
-    return EXIT.usage;
-  }
-  const chosen = key ? jobs.filter((j) => j.job_key === key || j.job_name === key) : jobs;
-  if (key && chosen.length === 0) {
-    io.stderr.write(`rsqlo: run ${exec} has no job ${key}\n`);
-    return EXIT.usage;
-  }
-  const wantAttempt = values.attempt === undefined ? undefined : Number(values.attempt);
-  for (const j of chosen) {
-    const attempts = [
-      ...j.previous_attempts.map((a) => ({
-        attempt: a.attempt,
-        status: a.execution_status,
-        log: a.log_location,
-      })),
-      { attempt: j.attempt, status: j.execution_status, log: j.log_location },
-    ];
-    for (const a of attempts) {
-      if (wantAttempt !== undefined && a.attempt !== wantAttempt) continue;
-      if (!a.log) continue;
-      io.stdout.write(`==> ${j.job_key} ${j.job_name} attempt ${a.attempt} (${a.status}) ${a.log} <==\n`);
-      try {
-        io.stdout.write(readFileSync(a.log, 'utf8'));
-      } catch {
-        io.stdout.write('(log file missing)\n');
-      }
-    }
-  }
-  return 0;
+  const [exec, job] = positionals as [string, string | undefined];
+  const whole = (name: string, min: number): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min)
+      throw new UsageError(`--${name} must be a whole number${min > 0 ? ` of at least ${min}` : ''}`);
+    return n;
+  };
+  const r = await showLogs(
+    {
+      home: homeOf(values as { home?: string }),
+      exec,
+      job,
+      attempt: whole('attempt', 1),
+      tail: whole('tail', 0),
+      follow: values.follow === true,
+    },
+    io,
+  );
+  if (r.error) io.stderr.write(`rsqlo: ${r.error}\n`);
+  return r.code;
 }

@@ -62,7 +62,12 @@ export function isReservedEnvName(name: string): boolean {
 }
 
 export const Parameters = z
-  .record(z.string(), z.string({ error: 'parameter values must be strings' }))
+  .record(
+    z.string(),
+    z.string({ error: 'parameter values must be strings' }).refine((v) => !v.includes('\0'), {
+      error: 'must not contain a NUL character (an environment variable cannot hold one)',
+    }),
+  )
   .superRefine((params, ctx) => {
     for (const name of Object.keys(params)) {
       if (!ENV_NAME_PATTERN.test(name)) {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { type ContractIssue, formatPath, Parameters, toContractIssues, WorkflowId } from './common.js';
-import { jsonErrorOffset, lineColumn } from './json-text.js';
+import { type JsonSyntaxError, jsonErrorOffset, lineColumn, scanJsonText } from './json-text.js';
 import { definitionLimitIssues } from './limits.js';
 
 /** A job with no timeout of its own gets this many seconds (24 h): a stuck script never waits forever. */
@@ -59,7 +59,12 @@ export const ScriptObject = z.strictObject(
   {
     script: ScriptPath,
     args: z
-      .array(z.string({ error: 'args must be strings' }), { error: 'must be an array of strings' })
+      .array(
+        z.string({ error: 'args must be strings' }).refine((a) => !a.includes('\0'), {
+          error: 'must not contain a NUL character (a process argument cannot hold one)',
+        }),
+        { error: 'must be an array of strings' },
+      )
       .optional(),
     timeout_seconds: seconds('timeout_seconds').optional(),
     heartbeat_seconds: seconds('heartbeat_seconds').optional(),
@@ -261,8 +266,28 @@ function withinLimits(definition: WorkflowDefinition): DefinitionResult {
   return { ok: false, issues: issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
 }
 
-/** Parses JSON text into a definition; text that is not JSON is reported with line and column. */
+/**
+ * Parses JSON text into a definition. Text that is not JSON is reported with line and column; a key
+ * written twice in one object is refused at its JSON path (JSON.parse would keep the last one
+ * silently, so `"execution_flag": "n"` followed by `"y"` would run the stage).
+ */
 export function parseDefinitionText(text: string): DefinitionResult {
+  const scan = scanJsonText(text);
+  if (scan.error)
+    return { ok: false, issues: [{ path: '(root)', message: syntaxMessage(text, scan.error) }] };
+  if (scan.duplicates.length > 0) {
+    return {
+      ok: false,
+      issues: scan.duplicates.map((d) => {
+        const at = lineColumn(text, d.offset);
+        const first = lineColumn(text, d.firstOffset);
+        return {
+          path: formatPath(d.path),
+          message: `duplicate key ${JSON.stringify(d.key)} at line ${at.line}, column ${at.column} (first at line ${first.line}, column ${first.column}); JSON keeps only the last, so write it once`,
+        };
+      }),
+    };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -272,14 +297,16 @@ export function parseDefinitionText(text: string): DefinitionResult {
   return validateDefinition(value);
 }
 
+function syntaxMessage(text: string, at: JsonSyntaxError): string {
+  const { line, column } = lineColumn(text, at.offset);
+  const found = at.offset < text.length ? JSON.stringify(text[at.offset]) : 'the end of the text';
+  return `not valid JSON at line ${line}, column ${column}: expected ${at.expected}, found ${found}`;
+}
+
 /** Says where JSON text is broken (line, column, what was expected there). */
 export function jsonErrorMessage(text: string, err: unknown): string {
   const at = jsonErrorOffset(text);
-  if (at) {
-    const { line, column } = lineColumn(text, at.offset);
-    const found = at.offset < text.length ? JSON.stringify(text[at.offset]) : 'the end of the text';
-    return `not valid JSON at line ${line}, column ${column}: expected ${at.expected}, found ${found}`;
-  }
+  if (at) return syntaxMessage(text, at);
   return `not valid JSON: ${err instanceof Error ? err.message : String(err)}`;
 }
 

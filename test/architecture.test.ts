@@ -116,6 +116,30 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('keeps platform/ a leaf that the rest reaches through platform/processes.ts only', () => {
+    const offenders: string[] = [];
+    for (const file of sourceFiles(ROOT)) {
+      const rel = path.relative(ROOT, file).split(path.sep).join('/');
+      const inPlatform = rel.startsWith('platform/');
+      for (const m of importedModules(readFileSync(file, 'utf8'))) {
+        if (!m.startsWith('.')) {
+          // platform/ uses Node's built-ins only (tests may use vitest and test helpers).
+          if (inPlatform && !m.startsWith('node:') && !(/\.test\.ts$/.test(rel) && m === 'vitest'))
+            offenders.push(`${rel} imports ${m}`);
+          continue;
+        }
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), m));
+        if (inPlatform) {
+          const testHelper = /\.test\.ts$/.test(rel) && target.startsWith('test/support/');
+          if (!target.startsWith('platform/') && !testHelper) offenders.push(`${rel} imports ${m}`);
+        } else if (target.startsWith('platform/') && target !== 'platform/processes.js') {
+          offenders.push(`${rel} imports ${m} (use platform/processes.ts)`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('allows exactly the places DESIGN names', () => {
     expect(allowed('services/planner/handler.ts')).toBe(true);
     expect(allowed('runtime/aws/compose.ts')).toBe(true);

@@ -1,8 +1,16 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../services/ports.js';
-import { type Database, type DatabaseTarget, openDatabase, rsqlCommand, rsqlShimDir } from './database.js';
+import {
+  type Database,
+  type DatabaseTarget,
+  openDatabase,
+  rsqlCommand,
+  rsqlShimDir,
+  stopOrphanDatabase,
+} from './database.js';
 import { type ChaosOptions, type EngineOptions, LocalEngine, processEnv } from './engine.js';
+import { storeFailure } from './store.js';
 
 /** Engine settings that come from the environment, read in this one place (a composition root). */
 export interface LocalEnvironment {
@@ -14,6 +22,8 @@ export interface LocalEnvironment {
   killGraceMs?: number;
   /** `RSQLO_LOG`: `info` logs every service decision to `<home>/engine.log` (default: warnings only). */
   logLevel: 'info' | 'warn';
+  /** `RSQLO_DISK_RESERVE_BYTES`: space kept aside in the home for a full disk (default 1 MiB). */
+  diskReserveBytes?: number;
 }
 
 export class ConfigError extends Error {
@@ -57,6 +67,7 @@ export function readLocalEnvironment(env: NodeJS.ProcessEnv = process.env): Loca
     maxProcesses: intFrom(env, 'RSQLO_MAX_PROCESSES', 1),
     killGraceMs: intFrom(env, 'RSQLO_KILL_GRACE_MS', 0),
     logLevel: level,
+    diskReserveBytes: intFrom(env, 'RSQLO_DISK_RESERVE_BYTES', 0),
   };
 }
 
@@ -94,7 +105,7 @@ export interface ComposedEngine {
  * their PATH.
  */
 export function composeLocalEngine(
-  opts: Omit<EngineOptions, 'log' | 'chaos' | 'maxProcesses' | 'killGraceMs'> &
+  opts: Omit<EngineOptions, 'log' | 'chaos' | 'maxProcesses' | 'killGraceMs' | 'diskReserveBytes'> &
     Partial<EngineOptions> & { database?: DatabaseTarget },
   env: NodeJS.ProcessEnv = process.env,
 ): ComposedEngine {
@@ -103,7 +114,13 @@ export function composeLocalEngine(
   const target: DatabaseTarget = opts.database ?? { kind: 'embedded', dataDir: path.join(home, 'pg') };
   let db: Database | undefined;
   const base = processEnv();
-  const shims = rsqlShimDir(home);
+  let shims: string;
+  try {
+    shims = rsqlShimDir(home);
+  } catch (err) {
+    // A write error (a full disk) names no path by itself.
+    throw storeFailure(err, path.join(home, 'bin', 'rsql')) ?? err;
+  }
   const engine = LocalEngine.open({
     ...opts,
     home,
@@ -111,6 +128,7 @@ export function composeLocalEngine(
     chaos: opts.chaos ?? e.chaos,
     maxProcesses: opts.maxProcesses ?? e.maxProcesses,
     killGraceMs: opts.killGraceMs ?? e.killGraceMs,
+    diskReserveBytes: opts.diskReserveBytes ?? e.diskReserveBytes,
     rsqlCommand: opts.rsqlCommand ?? rsqlCommand(),
     // RSQL_S3_ROOT: where the runner's COPY/UNLOAD find "S3" (rsql/README.md); the user's own wins
     baseEnv: () => ({
@@ -127,7 +145,9 @@ export function composeLocalEngine(
     engine,
     async dispose() {
       engine.close();
-      await db?.release();
+      // Ours is stopped if we started it; one a killed engine left running is stopped too.
+      if (db) await db.release();
+      else await stopOrphanDatabase(target);
     },
   };
 }

@@ -1,10 +1,11 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isSameProcessAlive } from '../../agent/job-runner.js';
+import { isSameProcessAlive } from '../../platform/processes.js';
 import {
   ensureEmbeddedPostgres,
   type PgConnectionInfo,
   pgEnvironment,
+  stopEmbeddedPostgres,
 } from '../../rsql/embedded-postgres.js';
 import { ensureRedshiftFunctions } from '../../rsql/redshift/install.js';
 import { parseConnectionUri } from '../../rsql/session.js';
@@ -88,6 +89,21 @@ export async function openDatabase(
       if (owned && readOwner(ownerFile) === process.pid) await pg.stop();
     },
   };
+}
+
+/**
+ * Stops the embedded server of a home when the process that owned it is gone (an engine killed
+ * while it ran): called when an engine closes, so a server left behind by a crash is stopped by
+ * the next engine on the home even when that one ran no job. A server whose owner lives (another
+ * `rsqlo sql`, say) is left alone.
+ */
+export async function stopOrphanDatabase(
+  target: DatabaseTarget,
+  log?: (line: string) => void,
+): Promise<void> {
+  if (target.kind !== 'embedded') return;
+  if (isAlive(readOwner(path.join(target.dataDir, 'owner.pid')))) return;
+  await stopEmbeddedPostgres(target.dataDir, log);
 }
 
 function readOwner(file: string): number | undefined {

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
@@ -24,8 +25,17 @@ import { createRecorderService } from '../../services/recorder/service.js';
 import { deliverEvent } from '../../services/shared/deliver.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
-import { acquireLock } from './lock.js';
-import { type FreshRow, LocalStore, type OutboxRow, type QueueRow } from './store.js';
+import { acquireLock, LOCK_DB } from './lock.js';
+import {
+  type FreshRow,
+  LocalStore,
+  LostStateError,
+  type OutboxRow,
+  type QueueRow,
+  runFolders,
+  type StoreError,
+  storeFailure,
+} from './store.js';
 
 /**
  * Test switch: deliver every event, change record, queue message and timer twice (the copy
@@ -61,7 +71,24 @@ export interface EngineOptions {
   prepareJobs?: () => Promise<Record<string, string>>;
   /** Hears problems worth telling the user. */
   onWarning?: (message: string) => void;
+  /** Hears, once, how jobs are contained when it is the weaker fallback (see LocalAgentOptions). */
+  onNotice?: (message: string) => void;
+  /**
+   * Lines for the user about the engine itself: waiting for another process's lock on the state
+   * store, a full disk. Default: stderr, as `rsqlo: <line>`.
+   */
+  notify?: (line: string) => void;
+  /** Bytes kept in `<home>/disk-reserve`, released when the disk fills (default 1 MiB; 0: none). */
+  diskReserveBytes?: number;
+  /**
+   * Go on although the state does not know runs whose logs are in the home (LostStateError):
+   * their folders are moved to `<home>/lost/<time>/` first. Default false: refuse.
+   */
+  forgetLostRuns?: boolean;
 }
+
+/** Longest pause between two tries while another process holds the state store's write lock. */
+const BUSY_BACKOFF_MAX_MS = 2000;
 
 /** Deliveries retried this many times before going to the dead-letter table. */
 const MAX_DELIVERY_ATTEMPTS = 8;
@@ -106,6 +133,18 @@ export class LocalEngine {
   private deliveries: Promise<unknown> = Promise.resolve();
   private readonly services;
   private readonly scriptRoots = new Map<string, string>();
+  private readonly notify: (line: string) => void;
+  private readonly reserve: DiskReserve;
+  /**
+   * Why the engine stopped taking on work: the disk is full, or the state file failed or is
+   * damaged. No new job starts; running ones are recorded as they end; then the loop returns.
+   */
+  halted: StoreError | undefined;
+  /** Job reports waiting to be tried again (the store was busy or full), by their retry timer. */
+  private readonly unsaved = new Set<NodeJS.Timeout>();
+  /** Tries since the last write went through while another process holds the store's lock. */
+  private busyTries = 0;
+  private toldUnsaved = false;
 
   private constructor(
     readonly home: string,
@@ -114,13 +153,41 @@ export class LocalEngine {
     this.clock = opts.clock ?? { now: () => new Date() };
     this.log = opts.log ?? silentLogger;
     this.random = mulberry32(opts.chaos?.seed ?? 1);
-    mkdirSync(home, { recursive: true });
-    this.lock = acquireLock(home);
+    this.notify = opts.notify ?? ((line) => void process.stderr.write(`rsqlo: ${line}\n`));
     try {
-      this.store = new LocalStore(path.join(home, 'rsqlo.db'), { now: () => this.clock.now().getTime() });
+      mkdirSync(home, { recursive: true });
+      this.lock = acquireLock(home);
     } catch (err) {
+      throw storeFailure(err, path.join(home, LOCK_DB)) ?? err;
+    }
+    const file = path.join(home, 'rsqlo.db');
+    let opened: LocalStore | undefined;
+    try {
+      // Runs left their folders here: the state must know them (checked before anything is written).
+      const lost = lostRuns(file, home);
+      if (lost.length > 0 && !opts.forgetLostRuns)
+        throw new LostStateError(file, home, lost, missingOrEmpty(file));
+      opened = new LocalStore(file, {
+        now: () => this.clock.now().getTime(),
+        waiter: {
+          waiting: (e) => this.notify(`waiting: ${e.message}; trying again until it is free`),
+          over: (ms) => this.notify(`${file} is free again after ${(ms / 1000).toFixed(1)} s; carrying on`),
+        },
+      });
+      if (lost.length > 0) moveAside(home, lost, this.notify);
+    } catch (err) {
+      opened?.close();
       this.lock.release();
       throw err;
+    }
+    this.store = opened;
+    this.store.onAfterCommitError = (err) => this.afterCommitFailed(err);
+    this.reserve = new DiskReserve(path.join(home, 'disk-reserve'), opts.diskReserveBytes ?? 1 << 20);
+    const short = this.reserve.ensure();
+    if (short) {
+      this.notify(
+        `${short.message}: no disk reserve is kept, so if the disk fills the results of running jobs may not be recorded`,
+      );
     }
     if (opts.onEvent) this.store.onCommittedEvent(opts.onEvent);
     if (opts.onAlert) {
@@ -147,6 +214,9 @@ export class LocalEngine {
       jobHost: process.env.RSQLO_JOB_HOST !== '0',
       prepare: opts.prepareJobs,
       onWarning: opts.onWarning,
+      onNotice: opts.onNotice,
+      // RSQLO_CONTAINMENT=process-group: no cgroup per job even where one could be made.
+      containment: process.env.RSQLO_CONTAINMENT === 'process-group' ? 'process-group' : 'auto',
       killGraceMs: opts.killGraceMs,
       log: this.log,
       wake: () => this.wake(),
@@ -196,14 +266,25 @@ export class LocalEngine {
 
   request(detail: WorkflowRequested): void {
     parseContract(WorkflowRequestedSchema, detail, 'WorkflowRequested');
-    this.store.publish([{ detailType: 'WorkflowRequested', detail }]);
+    this.write(() => this.store.publish([{ detailType: 'WorkflowRequested', detail }]));
     this.wake();
   }
 
   cancel(detail: WorkflowCancelRequested): void {
     parseContract(WorkflowCancelRequestedSchema, detail, 'WorkflowCancelRequested');
-    this.store.publish([{ detailType: 'WorkflowCancelRequested', detail }]);
+    this.write(() => this.store.publish([{ detailType: 'WorkflowCancelRequested', detail }]));
     this.wake();
+  }
+
+  /** A write asked for by the caller: a store failure halts the engine and is thrown. */
+  private write(fn: () => void): void {
+    try {
+      this.store.tx(fn);
+    } catch (err) {
+      const f = storeFailure(err, this.store.file);
+      if (f && f.kind !== 'busy') this.halt(f);
+      throw f ?? err;
+    }
   }
 
   /** The full workflow audit record. */
@@ -223,12 +304,19 @@ export class LocalEngine {
    * (its request or an event was dead-lettered). The CLI reports that instead of waiting forever.
    */
   isQuiet(): boolean {
-    return this.store.outboxSize() === 0 && this.store.queueSize() === 0 && this.agent.busyCount() === 0;
+    return (
+      this.unsaved.size === 0 &&
+      !this.store.waitingForLock &&
+      this.store.outboxSize() === 0 &&
+      this.store.queueSize() === 0 &&
+      this.agent.busyCount() === 0
+    );
   }
 
   /** Whether anything is left to do for any run. */
   isIdle(): boolean {
     return (
+      this.unsaved.size === 0 &&
       this.store.activeRuns().length === 0 &&
       this.agent.busyCount() === 0 &&
       this.store.outboxSize() === 0 &&
@@ -249,12 +337,79 @@ export class LocalEngine {
 
   /** Runs the loop until `done()` holds or the signal aborts. */
   async runUntil(done: () => boolean, signal?: AbortSignal): Promise<void> {
-    while (!this.closed && !done() && !signal?.aborted) {
-      const n = await this.step();
+    while (!this.closed && !signal?.aborted) {
+      if (this.halted) {
+        // Stopped for good (a full disk…): record the jobs still running as they end, then leave.
+        if (this.agent.busyCount() === 0 && this.unsaved.size === 0) return;
+        await this.idle(signal);
+        continue;
+      }
+      let n: number;
+      try {
+        if (done()) return;
+        n = await this.step();
+      } catch (err) {
+        const f = storeFailure(err, this.store.file);
+        if (!f) throw err;
+        // Nothing of the failed delivery was kept (its transaction was rolled back), and nothing
+        // is charged to it: the store, not the delivery, failed. Look at everything again later.
+        this.store.resetDue();
+        if (f.kind === 'busy') {
+          this.store.noteBusy(f);
+          await this.pause(this.busyBackoff(), signal);
+        } else this.halt(f);
+        continue;
+      }
+      this.busyTries = 0;
       // Let process exits and other I/O in between passes, even while there is always work.
       if (n === 0) await this.idle(signal);
       else await new Promise<void>((r) => setImmediate(r));
     }
+  }
+
+  /** The next pause while another process holds the store's write lock: doubling, at most 2 s. */
+  private busyBackoff(): number {
+    return Math.min(BUSY_BACKOFF_MAX_MS, 50 * 2 ** Math.min(10, ++this.busyTries));
+  }
+
+  private pause(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const onAbort = () => done();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      function done() {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }
+    });
+  }
+
+  /**
+   * The store cannot be written (a full disk, an I/O error, a damaged file): stop taking on work.
+   * The disk reserve is let go, so that the jobs still running can be recorded when they end.
+   */
+  halt(f: StoreError): void {
+    if (this.halted) return;
+    this.halted = f;
+    const freed = this.reserve.release();
+    this.agent.pause();
+    const running = this.agent.busyCount();
+    this.log.error('engine stopped', { error: f.message, code: f.code, file: f.file });
+    this.notify(
+      `${f.message}. No new job starts${running > 0 ? `; ${running} running job(s) will be recorded as they end` : ''}${freed ? ' (the disk reserve was released for that)' : ''}`,
+    );
+  }
+
+  /** Work that ran after a commit failed (starting a job: its log folder could not be made…). */
+  private afterCommitFailed(err: unknown): void {
+    const f = storeFailure(err, this.store.file);
+    if (f && f.kind !== 'busy') {
+      this.halt(f);
+      return;
+    }
+    this.log.error('post-commit work failed', { error: err instanceof Error ? err.message : String(err) });
+    this.notify(`internal error after a commit: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   /** One pass: due timers, outbox deliveries, queue messages. Returns how many things it did. */
@@ -330,6 +485,13 @@ export class LocalEngine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.unsaved.size > 0) {
+      this.notify(
+        `the results of ${this.unsaved.size} job(s) that ended could not be recorded (${this.halted?.message ?? 'the state store was busy'}); rsqlo resume reads them from the jobs' exit journal`,
+      );
+    }
+    for (const t of this.unsaved) clearTimeout(t);
+    this.unsaved.clear();
     this.agent.stop();
     this.wake();
     this.store.close();
@@ -480,6 +642,7 @@ export class LocalEngine {
    */
   private async process(first: FreshRow): Promise<void> {
     if (!this.opts.chaos) {
+      let failed: unknown;
       try {
         await this.store.unit(async () => {
           const pending: FreshRow[] = [first];
@@ -489,15 +652,19 @@ export class LocalEngine {
           }
         });
         return;
-      } catch {
+      } catch (err) {
         // Fall back to handling the row alone (below), which charges the failure correctly.
+        failed = err;
       } finally {
         this.store.fresh = undefined;
       }
+      // The store failed (busy, full): not the delivery's fault; the caller waits or stops.
+      if (storeFailure(failed, this.store.file)) throw failed;
     }
     try {
       await this.store.unit(() => this.handleOne(first));
     } catch (err) {
+      if (storeFailure(err, this.store.file)) throw err;
       if (first.kind === 'outbox') this.failDelivery(first.row, err);
       else this.failQueueRow(first.row, err);
     }
@@ -508,13 +675,36 @@ export class LocalEngine {
    * job) in one transaction, right away: the path from one job to the next. Under the chaos switch,
    * or if the cascade fails, the report is committed alone and the loop delivers the rest.
    */
-  private commitReport(write: () => void): Promise<void> {
-    return this.exclusive(() => this.commitReportNow(write));
+  private commitReport(write: () => void, tries = 0): Promise<void> {
+    return this.exclusive(() => this.commitReportNow(write)).catch((err: unknown) => {
+      const f = storeFailure(err, this.store.file);
+      if (!f || this.closed) throw err;
+      // The report was rolled back whole: keep it, and try again (a full disk first halts the
+      // engine, which frees the disk reserve for exactly this).
+      if (f.kind !== 'busy') {
+        this.halt(f);
+        if (tries > 0 && !this.toldUnsaved) {
+          this.toldUnsaved = true;
+          this.notify(
+            `cannot record the result of a job yet (${f.message}); trying again until it can. Free space on that device, or press Ctrl-C to leave it to rsqlo resume`,
+          );
+        }
+      }
+      const t = setTimeout(
+        () => {
+          this.unsaved.delete(t);
+          void this.commitReport(write, tries + 1);
+        },
+        f.kind === 'busy' ? this.busyBackoff() : 500,
+      );
+      this.unsaved.add(t);
+    });
   }
 
   private async commitReportNow(write: () => void): Promise<void> {
-    if (!this.opts.chaos && !this.closed) {
+    if (!this.opts.chaos && !this.closed && !this.halted) {
       const pending: FreshRow[] = [];
+      let failed: unknown;
       try {
         await this.store.unit(async () => {
           this.store.fresh = pending;
@@ -525,13 +715,17 @@ export class LocalEngine {
         });
         this.wake();
         return;
-      } catch {
+      } catch (err) {
         // Commit the report alone below; the loop delivers what follows, each charged on its own.
+        failed = err;
       } finally {
         this.store.fresh = undefined;
       }
+      if (storeFailure(failed, this.store.file)) throw failed;
     }
-    this.store.tx(write);
+    // Halted: the report alone (what follows from it is delivered by the next engine).
+    this.store.tx(write, { wait: false });
+    this.busyTries = 0;
     this.wake();
   }
 
@@ -630,6 +824,46 @@ export class LocalEngine {
   }
 }
 
+/**
+ * Runs with folders in the home that the state file has no record of: the state lost them (it was
+ * emptied, truncated, replaced, or its write-ahead log deleted after a crash). The engine never
+ * starts afresh over that evidence unless told to (LostStateError).
+ */
+function lostRuns(file: string, home: string): string[] {
+  const evidence = runFolders(home);
+  if (evidence.length === 0) return [];
+  const known = missingOrEmpty(file) ? new Set<string>() : LocalStore.knownRuns(file, evidence);
+  return evidence.filter((id) => !known.has(id));
+}
+
+/** Moves the folders of runs the state lost to `<home>/lost/<time>/` (nothing is deleted), and says so. */
+function moveAside(home: string, lost: string[], notify: (line: string) => void): void {
+  const dest = path.join(home, 'lost', new Date().toISOString().replace(/[:.]/g, '-'));
+  try {
+    for (const dir of ['logs', 'runs']) {
+      for (const id of lost) {
+        const from = path.join(home, dir, id);
+        if (!existsSync(from)) continue;
+        mkdirSync(path.join(dest, dir), { recursive: true });
+        renameSync(from, path.join(dest, dir, id));
+      }
+    }
+  } catch (err) {
+    throw storeFailure(err, dest) ?? err;
+  }
+  notify(
+    `the state had no record of ${lost.length} run(s) (${lost.join(', ')}); their logs were moved to ${dest}`,
+  );
+}
+
+function missingOrEmpty(file: string): boolean {
+  try {
+    return statSync(file).size === 0;
+  } catch {
+    return true;
+  }
+}
+
 /** An envelope this engine's services wrote, typed without re-validation. */
 function trusted(e: EventEnvelope): { id: string; time: string; detailType: string; detail: unknown } {
   return { id: e.id, time: e.time, detailType: e['detail-type'], detail: e.detail };
@@ -644,4 +878,47 @@ export function processEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('npm_')) env[k] = v;
   return env;
+}
+
+/**
+ * Space kept aside in the home (`disk-reserve`, random bytes so that no file system stores it
+ * compressed or sparse). When the disk fills, the engine deletes it: what is freed is enough to
+ * record the outcomes of the jobs still running, which would otherwise be lost.
+ */
+class DiskReserve {
+  constructor(
+    readonly file: string,
+    readonly bytes: number,
+  ) {}
+
+  /** Makes sure the reserve is there; the failure (no space…) when it cannot be. */
+  ensure(): StoreError | undefined {
+    if (this.bytes <= 0) return undefined;
+    try {
+      if (statSync(this.file).size >= this.bytes) return undefined;
+    } catch {
+      // not there yet
+    }
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, randomBytes(this.bytes));
+      renameSync(tmp, this.file);
+      return undefined;
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      const f = storeFailure(err, this.file);
+      if (f) return f;
+      throw err;
+    }
+  }
+
+  /** Frees the reserve; whether there was one. */
+  release(): boolean {
+    try {
+      unlinkSync(this.file);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }

@@ -19,8 +19,9 @@ type Waiter = {
 /**
  * The engine's side of the job host (agent/spawner.ts): starts it on first use, sends it start and
  * kill requests, hands back pids and outcomes. If the host dies, jobs it was running are reported
- * as lost (their processes may still run; the engine then treats them like after a crash) and the
- * next start brings up a new host.
+ * as lost: they go on (their wrappers record their exit statuses), the engine watches them by pid
+ * like after a crash and reads their outcome from the exit journal, and the next start brings up a
+ * new host.
  */
 export class JobHost {
   private child: ChildProcess | undefined;

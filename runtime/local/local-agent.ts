@@ -2,19 +2,21 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   findJobProcesses,
-  isSameProcessAlive,
   type JobOutcome,
   type JobSpec,
   type KillReason,
-  killProcessTree,
+  killJob,
   readExitFile,
+  reclaimAbandonedAttempt,
   resolveCommand,
+  resolveScript,
   startJob,
 } from '../../agent/job-runner.js';
 import { agentJobFinished, agentJobStarted } from '../../agent/reports.js';
 import type { JobStatus } from '../../contracts/audit.js';
 import type { RsqloEvent } from '../../contracts/events.js';
 import type { JobCommand } from '../../contracts/jobs.js';
+import { isSameProcessAlive, jobContainment } from '../../platform/processes.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
 import { type HostedJob, JobHost } from './job-host.js';
 import type { JobRunRow, LocalStore } from './store.js';
@@ -40,6 +42,13 @@ export interface LocalAgentOptions {
   prepare?: () => Promise<Record<string, string>>;
   /** Hears problems worth telling the user (e.g. the database could not be started). */
   onWarning?: (message: string) => void;
+  /**
+   * Hears, once, facts the user should know about how jobs run: today, that jobs are contained by
+   * their process group only (no cgroup can be made here), which a job's daemon can escape.
+   */
+  onNotice?: (message: string) => void;
+  /** How jobs are contained (default `auto`: a cgroup per job where possible, else the process group). */
+  containment?: 'auto' | 'process-group';
   /** Run jobs from the separate job host process (default true); false runs them from this process. */
   jobHost?: boolean;
   killGraceMs?: number;
@@ -116,7 +125,11 @@ export class LocalAgent implements AgentFleet {
     if (!o.prepare) this.prepared = {};
   }
 
-  /** Runs `prepare` once, before the first job starts; a failure is reported and jobs run without it. */
+  /**
+   * Runs `prepare` once, before the first job starts. When it fails (the database could not be
+   * started) the waiting jobs fail with the reason instead of running without it, and the next job
+   * (a retry) tries again.
+   */
   private ensurePrepared(): boolean {
     if (this.prepared) return true;
     if (this.preparing || !this.o.prepare) return false;
@@ -131,9 +144,13 @@ export class LocalAgent implements AgentFleet {
         this.o.log.error('preparing jobs failed', {
           error: err instanceof Error ? err.message : String(err),
         });
-        this.o.onWarning?.(err instanceof Error ? err.message : String(err));
-        this.prepared = {};
-        this.pump();
+        const reason = err instanceof Error ? err.message : String(err);
+        this.o.onWarning?.(reason);
+        this.preparing = false;
+        for (const cmd of this.waiting.splice(0)) {
+          this.start(cmd, `not run: the database it needs could not be started: ${reason}`);
+        }
+        this.o.wake();
       },
     );
     return false;
@@ -180,7 +197,7 @@ export class LocalAgent implements AgentFleet {
     }
   }
 
-  private start(cmd: JobCommand): void {
+  private start(cmd: JobCommand, refused?: string): void {
     const { store, home } = this.o;
     const files = jobFiles(home, cmd.workflow_execution_id, cmd.job_key, cmd.attempt);
     for (const dir of [path.dirname(files.logFile), path.dirname(files.exitFile)]) {
@@ -191,27 +208,31 @@ export class LocalAgent implements AgentFleet {
     const root = this.o.scriptRoot(cmd.workflow_id);
     const scriptPath = root ? path.resolve(root, cmd.script) : undefined;
     let job: HostedJob;
-    let problem: string | undefined;
-    if (!scriptPath) problem = `no script root is known for workflow ${cmd.workflow_id}`;
-    else if (!existsSync(scriptPath)) problem = `script not found: ${scriptPath}`;
+    let problem = refused;
+    if (problem === undefined && !scriptPath)
+      problem = `no script root is known for workflow ${cmd.workflow_id}`;
+    else if (problem === undefined && !existsSync(scriptPath as string))
+      problem = `script not found: ${scriptPath}`;
     const startedAt = new Date();
     if (problem) {
       job = failed(problem, startedAt);
     } else {
       try {
-        const c = resolveCommand(scriptPath as string, cmd.args, { rsqlCommand: this.o.rsqlCommand });
+        // Resolved now, not only when the workflow was validated: the folder may have changed.
+        const checked = resolveScript(root as string, cmd.script);
+        const c = resolveCommand(checked, cmd.args, { rsqlCommand: this.o.rsqlCommand });
+        this.noteContainment();
         job = this.launch(cmd.job_run_name, {
           command: c.command,
           args: c.args,
-          cwd: path.dirname(scriptPath as string),
+          cwd: path.dirname(checked),
           env: this.envFor(cmd),
           logFile: files.logFile,
           exitFile: files.exitFile,
           killGraceMs: this.o.killGraceMs,
           exclusive: true,
           logPool: path.join(this.o.home, 'logs', '.blank'),
-          // The job host outlives the engine and records every exit status itself.
-          exitTrap: this.o.jobHost === false,
+          containment: this.o.containment ?? 'auto',
         });
       } catch (err) {
         job = failed(err instanceof Error ? err.message : String(err), startedAt);
@@ -225,9 +246,8 @@ export class LocalAgent implements AgentFleet {
     let start: { pid: number; startTicks: string | undefined; at: string } | undefined;
     let timer: NodeJS.Timeout | undefined;
     const recordStart = () => {
-      if (!start) return;
       const s = start;
-      start = undefined;
+      if (!s) return;
       store.updateJobRun(cmd.job_run_name, {
         pid: s.pid,
         start_ticks: s.startTicks ?? null,
@@ -236,14 +256,21 @@ export class LocalAgent implements AgentFleet {
         exit_file: files.exitFile,
       });
       store.publish([jobStartedEvent(cmd, s.at, files.logFile)]);
+      // Done once committed: if the store was busy or full, the job's end writes it again.
+      store.afterCommit(() => {
+        if (start === s) start = undefined;
+      });
     };
     void job.started.then(({ pid, startTicks, startedAt: at }) => {
       if (pid <= 0 || !this.running.has(cmd.job_run_name)) return;
       start = { pid, startTicks, at: at.toISOString() };
       timer = setTimeout(() => {
         if (!this.running.has(cmd.job_run_name)) return;
-        store.tx(recordStart);
-        this.o.wake();
+        if (this.o.commitReport) this.o.commitReport(recordStart);
+        else {
+          store.tx(recordStart);
+          this.o.wake();
+        }
       }, JOB_STARTED_GRACE_MS);
     });
     void job.done.then((outcome) => {
@@ -261,6 +288,20 @@ export class LocalAgent implements AgentFleet {
       this.pump();
       this.o.wake();
     });
+  }
+
+  private containmentNoted = false;
+
+  /** Says once, before the first job starts, when jobs are contained by the weaker fallback. */
+  private noteContainment(): void {
+    if (this.containmentNoted) return;
+    this.containmentNoted = true;
+    const c = jobContainment(this.o.containment ?? 'auto');
+    if (c.kind === 'cgroup') return;
+    this.o.log.warn('jobs are contained by their process group only', { reason: c.reason });
+    this.o.onNotice?.(
+      `jobs are contained by their process group only (${c.reason}): a process a job starts in a new session with a cleared environment can outlive the job's timeout or kill`,
+    );
   }
 
   /** Starts a job in the job host, or in this process when the host is switched off. */
@@ -338,7 +379,7 @@ export class LocalAgent implements AgentFleet {
       return;
     }
     const a = this.adopted.get(jobRunName);
-    if (a) await killProcessTree(a.pid, this.o.killGraceMs, { startTicks: a.ticks, exitKey: a.key });
+    if (a) await killJob({ pid: a.pid, startTicks: a.ticks, exitKey: a.key }, this.o.killGraceMs);
   }
 
   /**
@@ -403,7 +444,19 @@ export class LocalAgent implements AgentFleet {
         }, CLAIM_POLL_MS);
         return;
       } else {
-        unknown('the job was handed to a job host that ended without running it or recording an exit status');
+        // Claimed, but no process and no status: did it ever start?
+        const r = reclaimAbandonedAttempt({ logFile, exitFile });
+        if (r === 'reclaimed') {
+          // Its job host died before starting it: nothing ran, so starting it now runs it once.
+          this.waiting.push(cmd);
+          this.pump();
+        } else if (r === 'raced') {
+          this.recover(row);
+        } else {
+          unknown(
+            'the job started and vanished without recording an exit status (its wrapper was killed); outcome unknown',
+          );
+        }
         return;
       }
     }
@@ -473,6 +526,16 @@ export class LocalAgent implements AgentFleet {
     const row = this.o.store.getJobRun(jobRunName);
     if (row && row.status === 'Running') this.recover(row);
     this.o.wake();
+  }
+
+  /**
+   * Starts no more jobs (the engine stopped: its disk is full), but goes on watching and reporting
+   * the running ones. Commands still waiting for a slot are dropped here: their attempts never
+   * began, so the next engine starts them (see `recover`).
+   */
+  pause(): void {
+    this.stopping = true;
+    this.waiting.length = 0;
   }
 
   /** Stops starting new jobs (engine shutdown); running ones go on and are adopted by the next engine. */

@@ -1,66 +1,195 @@
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { isSameProcessAlive } from '../../agent/job-runner.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { isSameProcessAlive } from '../../platform/processes.js';
 
 /** Another engine holds the home. */
 export class EngineLockedError extends Error {
   override name = 'EngineLockedError';
   constructor(
     readonly home: string,
-    readonly pid: number,
+    /** The owner's pid, when it could be read (it is written a moment after the lock is taken). */
+    readonly pid: number | undefined,
   ) {
     super(
-      `another rsqlo engine (pid ${pid}) is using ${home}; wait for it to finish, stop it, or use another --home`,
+      `another rsqlo engine ${pid !== undefined ? `(pid ${pid}) ` : ''}is using ${home}; wait for it to finish, stop it, or use another --home`,
     );
   }
 }
 
+/** What an owner holds; `release` gives the home up (also done by the OS when the process ends). */
+export interface HomeLock {
+  release(): void;
+}
+
+/** The file whose operating-system lock is the ownership of a home. */
+export const LOCK_DB = 'engine.lock.db';
+/** The owner's pid (text), for messages; engines before the OS lock used it as the lock itself. */
+export const PID_FILE = 'engine.lock';
+
 /**
- * One engine owns a home at a time: `engine.lock` holds its pid. A lock left by a dead process
- * (a crash, SIGKILL) is taken over; a live one is refused with a clear EngineLockedError.
+ * One engine owns a home at a time.
+ *
+ * Ownership is an exclusive lock the operating system holds for the owner on `engine.lock.db`
+ * (SQLite's file lock, taken with `BEGIN EXCLUSIVE` and never committed). The kernel grants it to
+ * one process only, and drops it when that process ends, however it ends: a crashed owner's home
+ * is free at once, and two processes taking over after a crash cannot both get it. (A lock kept in
+ * a pid file cannot do that: two processes that both find a dead pid both "take it over".)
+ * `engine.lock` then names the owner's pid, for the message others get (EngineLockedError).
+ *
+ * Where better-sqlite3 cannot load (the EC2 agent is installed without native builds), the pid
+ * file itself is the lock, as before: atomic to create, and taken over from a dead owner by
+ * moving exactly that file aside; not airtight when three processes race a takeover.
  */
-export function acquireLock(home: string): { release(): void } {
-  const file = path.join(home, 'engine.lock');
-  for (let i = 0; i < 3; i++) {
+export function acquireLock(home: string): HomeLock {
+  const Database = sqlite();
+  return Database ? osLock(home, Database) : pidFileLock(home);
+}
+
+type DatabaseCtor = typeof BetterSqlite3;
+let loaded: DatabaseCtor | null | undefined;
+
+/** better-sqlite3, if its native module loads here (undefined otherwise). */
+function sqlite(): DatabaseCtor | undefined {
+  if (loaded === undefined) {
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return {
-        release() {
-          try {
-            if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
-          } catch {
-            // already gone
-          }
-        },
-      };
+      const D = createRequire(import.meta.url)('better-sqlite3') as DatabaseCtor;
+      new D(':memory:').close();
+      loaded = D;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded ?? undefined;
+}
+
+function osLock(home: string, Database: DatabaseCtor): HomeLock {
+  const file = path.join(home, LOCK_DB);
+  const db = new Database(file, { timeout: 0 });
+  try {
+    // No journal file: nothing is ever written; the lock is the point.
+    db.pragma('journal_mode = MEMORY');
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    db.close();
+    if (String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY'))
+      throw new EngineLockedError(home, holderPid(home));
+    throw err;
+  }
+  writePid(home);
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      removePid(home);
+      try {
+        db.close(); // ends the transaction and lets go of the lock
+      } catch {
+        // the process is ending anyway; the OS releases the lock with it
+      }
+    },
+  };
+}
+
+/** Writes `engine.lock` whole (a reader never sees half of it); best effort, it is informational. */
+function writePid(home: string): void {
+  const file = path.join(home, PID_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, `${process.pid}\n`);
+    renameSync(tmp, file);
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never written
+    }
+  }
+}
+
+function removePid(home: string): void {
+  const file = path.join(home, PID_FILE);
+  try {
+    if (readPid(file) === process.pid) unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The owner's pid, for the message. The owner writes it a moment after taking the lock, so a
+ * missing file or a dead pid (the previous owner's) is looked at again for a little while.
+ */
+function holderPid(home: string): number | undefined {
+  const file = path.join(home, PID_FILE);
+  const end = Date.now() + 500;
+  for (;;) {
+    const pid = readPid(file);
+    if (pid !== undefined && (pid === process.pid || isSameProcessAlive(pid, undefined))) return pid;
+    if (Date.now() > end) return undefined;
+    sleepSync(10);
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The fallback: the pid file is the lock (see {@link acquireLock}). Exported for its tests. */
+export function pidFileLock(home: string): HomeLock {
+  const file = path.join(home, PID_FILE);
+  const mine = `${process.pid}\n`;
+  for (let i = 0; i < 5; i++) {
+    // Created whole with its content (link), so nobody ever reads an empty lock.
+    const tmp = `${file}.${process.pid}.new`;
+    writeFileSync(tmp, mine);
+    try {
+      linkSync(tmp, file);
+      unlinkSync(tmp);
+      return { release: () => removePid(home) };
     } catch (err) {
+      unlinkSync(tmp);
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let holder = Number.NaN;
+    let seen: string;
     try {
-      holder = Number(readFileSync(file, 'utf8').trim());
+      seen = readFileSync(file, 'utf8');
     } catch {
       continue;
     }
+    const holder = Number(seen.trim());
     if (
       Number.isInteger(holder) &&
       holder > 0 &&
       holder !== process.pid &&
       isSameProcessAlive(holder, undefined)
-    ) {
+    )
       throw new EngineLockedError(home, holder);
-    }
-    // Stale: replace it atomically, then try again to create ours.
-    const tmp = `${file}.${process.pid}.stale`;
+    // Stale: move exactly this file aside (only one process can), and put it back if it turns out
+    // to be a fresh lock another process made after we looked.
+    const grave = `${file}.${process.pid}.stale`;
     try {
-      writeFileSync(tmp, '');
-      renameSync(tmp, file);
-      unlinkSync(file);
+      renameSync(file, grave);
     } catch {
-      // someone else is doing the same; loop
+      continue;
     }
+    try {
+      if (readFileSync(grave, 'utf8') !== seen && !existsSync(file)) linkSync(grave, file);
+    } catch {
+      // someone else's lock stands
+    }
+    unlinkSync(grave);
   }
   throw new Error(`could not take the engine lock ${file}`);
 }

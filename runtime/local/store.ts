@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { closeSync, type Dirent, openSync, readdirSync, readSync, statfsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
   countField,
@@ -103,6 +105,186 @@ export class StoreVersionError extends Error {
 }
 
 /**
+ * The state store (or another file of the engine's) could not be used, for a reason outside the
+ * engine: another process holds the SQLite write lock (`busy`), the disk is full or failing, or
+ * the file is read-only (`io`), or the file is damaged (`damaged`). The message is one line that
+ * names the cause and the path.
+ */
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(
+    readonly kind: 'busy' | 'io' | 'damaged',
+    /** The file concerned. */
+    readonly file: string,
+    /** SQLite's or the system's error code (SQLITE_BUSY, SQLITE_FULL, ENOSPC…). */
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown; diskFull?: boolean },
+  ) {
+    super(message, options);
+    this.diskFull = options?.diskFull ?? /^(SQLITE_FULL|ENOSPC|EDQUOT)$/.test(code);
+  }
+
+  /** No space left (or a quota reached) on the device holding the file. */
+  readonly diskFull: boolean;
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+};
+
+/** Below this many free bytes, an I/O error writing a file is put down to a full disk. */
+const NEARLY_FULL_BYTES = 256 * 1024;
+
+/**
+ * Whether the device holding `file` is (nearly) full: SQLite reports some writes that failed for
+ * want of space as plain I/O errors (growing its shared-memory file: SQLITE_IOERR_SHMSIZE).
+ */
+function deviceFull(file: string): boolean {
+  try {
+    const s = statfsSync(path.dirname(file));
+    return s.bavail * s.bsize < NEARLY_FULL_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What an error means for the engine's files: a StoreError for SQLite's busy, I/O and damage
+ * errors (about `file`, the database the error came from) and for the system's I/O errors (about
+ * the path they name); undefined for anything else (a bug, a constraint violation).
+ */
+export function storeFailure(err: unknown, file: string): StoreError | undefined {
+  if (err instanceof StoreError) return err;
+  const e = err as { code?: unknown; message?: unknown; path?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const noSpace = (where: string) =>
+    new StoreError('io', where, code, `no space left on the device: cannot write ${where} (${code})`, {
+      cause: err,
+      diskFull: true,
+    });
+  if (code.startsWith('SQLITE_')) {
+    if (/^SQLITE_(BUSY|LOCKED)/.test(code))
+      return new StoreError(
+        'busy',
+        file,
+        code,
+        `${file} is locked by another process (${code}): something (a sqlite3 shell, a backup) holds its write lock`,
+        { cause: err },
+      );
+    if (/^SQLITE_(CORRUPT|NOTADB)/.test(code))
+      return new StoreError('damaged', file, code, `${file} is damaged: ${message} (${code})`, {
+        cause: err,
+      });
+    if (code === 'SQLITE_FULL') return noSpace(file);
+    if (/^SQLITE_IOERR/.test(code) && deviceFull(file)) return noSpace(file);
+    if (/^SQLITE_(IOERR|READONLY|CANTOPEN|PERM)/.test(code))
+      return new StoreError('io', file, code, `cannot use ${file}: ${message} (${code})`, { cause: err });
+    return undefined;
+  }
+  const words = ERRNO_WORDS[code];
+  if (words) {
+    const where = typeof e?.path === 'string' ? e.path : file;
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      return new StoreError('io', where, code, `${words}: cannot write ${where} (${code})`, { cause: err });
+    const verb = code === 'EROFS' ? 'cannot write' : 'cannot use';
+    return new StoreError('io', where, code, `${words}: ${verb} ${where} (${code})`, { cause: err });
+  }
+  return undefined;
+}
+
+/**
+ * Whether a state file is cut short: its header names more pages than the file holds. Only
+ * meaningful without a write-ahead log (with one, pages may live in the log), and only when the
+ * header's size is valid (SQLite's rule: change counter = version-valid-for).
+ */
+function cutShort(file: string): string | undefined {
+  let size: number;
+  try {
+    size = statSync(file).size;
+    if (size === 0 || statSync(`${file}-wal`).size > 0) return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return undefined;
+    }
+    if (size === 0) return undefined;
+  }
+  const head = Buffer.alloc(100);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    if (readSync(fd, head, 0, 100, 0) < 100) return `it is ${size} bytes, shorter than a header`;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (head.toString('latin1', 0, 16) !== 'SQLite format 3\u0000') return undefined; // SQLite says NOTADB
+  const raw = head.readUInt16BE(16);
+  const pageSize = raw === 1 ? 65536 : raw;
+  const pages = head.readUInt32BE(28);
+  if (pages === 0 || head.readUInt32BE(24) !== head.readUInt32BE(92)) return undefined;
+  return pages * pageSize > size
+    ? `it is ${size} bytes, but its header says ${pages} pages of ${pageSize} bytes`
+    : undefined;
+}
+
+/**
+ * The state file does not know runs that left files in the home: it was emptied, truncated or
+ * replaced, or its write-ahead log was deleted after a crash. The engine refuses to go on over
+ * that evidence (it would start afresh and the runs would silently vanish) unless told to.
+ */
+export class LostStateError extends Error {
+  override name = 'LostStateError';
+  constructor(
+    readonly file: string,
+    readonly home: string,
+    /** Execution ids with logs in the home and no record in the state. */
+    readonly lost: string[],
+    /** Whether the state file was new or empty when opened. */
+    readonly fresh: boolean,
+  ) {
+    const shown = lost.slice(0, 5).join(', ') + (lost.length > 5 ? ` and ${lost.length - 5} more` : '');
+    const why = fresh
+      ? `${file} was missing or empty (deleted, truncated or replaced)`
+      : `${file} lost its latest changes (its write-ahead log ${path.basename(file)}-wal was deleted after a crash, or the file was replaced by an older copy)`;
+    super(
+      `the engine state does not know ${lost.length} run(s) whose logs are in ${home}: ${shown}. ${why}. Nothing was changed. To recover, put back ${path.basename(file)} (and ${path.basename(file)}-wal) from a backup, then try again; to go on without those runs, add --forget-lost (their logs are moved to ${path.join(home, 'lost')}/)`,
+    );
+  }
+}
+
+/** Folders under `<home>/logs` and `<home>/runs` named like runs: the evidence of runs there. */
+export function runFolders(home: string): string[] {
+  const ids = new Set<string>();
+  for (const dir of ['logs', 'runs']) {
+    let entries: Dirent[] = [];
+    try {
+      entries = readdirSync(path.join(home, dir), { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) ids.add(e.name);
+  }
+  return [...ids].sort();
+}
+
+/** Hears when the store starts waiting for another process's write lock, and when it got it. */
+export interface StoreWaiter {
+  waiting(err: StoreError): void;
+  over(waitedMs: number): void;
+}
+
+/**
  * The embedded engine's state in one SQLite file (WAL). Every state change and the events, queue
  * messages and change-feed records it causes are written in one transaction (the outbox), and
  * delivered afterwards at least once. Implements the services' repository ports.
@@ -124,25 +306,138 @@ export class LocalStore {
   private observers: Array<(e: EventEnvelope) => void> = [];
   private readonly now: () => number;
   private readonly st: ReturnType<LocalStore['prepare']>;
+  /** The database file (for messages). */
+  readonly file: string;
+  /** Hears waits for another process's write lock (the engine says them on stderr). */
+  waiter: StoreWaiter | undefined;
+  /** When the current wait for the write lock began (a BEGIN found it busy), if one is going on. */
+  private busySince: number | undefined;
+  private readonly busyTimeoutMs: number;
+  /** The file was missing or empty when opened: a new state. */
+  readonly isNew: boolean = false;
+  /** A store failure met inside the current transaction: it fails the transaction, whoever caught it. */
+  private txFailure: StoreError | undefined;
 
-  constructor(file: string, opts: { now?: () => number } = {}) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+  /**
+   * Opens (or creates) the state file. `busyTimeoutMs` (default 250) is how long one attempt waits
+   * for another process's write lock: top-level transactions then try again (and say so through
+   * `waiter`) until they get it; units of work give up with a StoreError for the engine to retry.
+   */
+  constructor(file: string, opts: { now?: () => number; busyTimeoutMs?: number; waiter?: StoreWaiter } = {}) {
+    this.file = file;
+    this.waiter = opts.waiter;
+    this.busyTimeoutMs = opts.busyTimeoutMs ?? 250;
     this.now = opts.now ?? Date.now;
-    const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
-      | { value: string }
-      | undefined;
-    if (!v)
-      this.db
-        .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
-        .run('schema_version', String(SCHEMA_VERSION));
-    else if (Number(v.value) > SCHEMA_VERSION) {
-      throw new StoreVersionError(`${file} was written by a newer rsqlo (schema ${v.value}); upgrade rsqlo`);
+    if (file !== ':memory:') {
+      const short = cutShort(file);
+      if (short)
+        throw new StoreError(
+          'damaged',
+          file,
+          'SQLITE_CORRUPT',
+          `${file} is damaged: it is cut short: ${short}`,
+        );
+      try {
+        this.isNew = statSync(file).size === 0;
+      } catch {
+        this.isNew = true;
+      }
     }
-    this.st = this.prepare();
+    try {
+      this.db = new Database(file, { timeout: this.busyTimeoutMs });
+    } catch (err) {
+      throw storeFailure(err, file) ?? err;
+    }
+    try {
+      this.waitFor(() => this.db.pragma('journal_mode = WAL'));
+      this.db.pragma('synchronous = NORMAL');
+      const v = this.waitFor(() => {
+        this.db.exec(SCHEMA);
+        return this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
+          | { value: string }
+          | undefined;
+      });
+      if (!v)
+        this.waitFor(() =>
+          this.db
+            .prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)')
+            .run('schema_version', String(SCHEMA_VERSION)),
+        );
+      else if (Number(v.value) > SCHEMA_VERSION) {
+        throw new StoreVersionError(
+          `${file} was written by a newer rsqlo (schema ${v.value}); upgrade rsqlo`,
+        );
+      }
+      this.st = this.prepare();
+    } catch (err) {
+      this.db.close();
+      throw storeFailure(err, file) ?? err;
+    }
+  }
+
+  /**
+   * Which of `ids` the state file at `file` has a record of, read without writing anything (a
+   * read-only connection): what the engine checks before it opens a state that may have lost runs.
+   */
+  static knownRuns(file: string, ids: readonly string[]): Set<string> {
+    const known = new Set<string>();
+    const short = cutShort(file);
+    if (short)
+      throw new StoreError(
+        'damaged',
+        file,
+        'SQLITE_CORRUPT',
+        `${file} is damaged: it is cut short: ${short}`,
+      );
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { readonly: true, timeout: 5000 });
+      const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").get();
+      if (!table) return known;
+      const has = db.prepare('SELECT 1 FROM runs WHERE id = ?');
+      for (const id of ids) if (has.get(id) !== undefined) known.add(id);
+      return known;
+    } catch (err) {
+      throw storeFailure(err, file) ?? err;
+    } finally {
+      db?.close();
+    }
+  }
+
+  /** Runs a statement outside a transaction, trying again while another process holds the lock. */
+  private waitFor<T>(fn: () => T): T {
+    for (;;) {
+      try {
+        const r = fn();
+        this.lockFree();
+        return r;
+      } catch (err) {
+        const f = storeFailure(err, this.file);
+        if (f?.kind !== 'busy') throw err;
+        this.noteBusy(f);
+      }
+    }
+  }
+
+  /** Notes that another process holds the database (said once through `waiter`, until a write goes through). */
+  noteBusy(f: StoreError): void {
+    if (this.busySince === undefined) {
+      // The attempt that failed had waited the busy timeout already.
+      this.busySince = Date.now() - this.busyTimeoutMs;
+      this.waiter?.waiting(f);
+    }
+  }
+
+  private lockFree(): void {
+    if (this.busySince === undefined) return;
+    const waited = Date.now() - this.busySince;
+    this.busySince = undefined;
+    this.waiter?.over(waited);
+  }
+
+  /** Whether a write found another process holding the lock, and none has succeeded since. */
+  get waitingForLock(): boolean {
+    return this.busySince !== undefined;
   }
 
   private prepare() {
@@ -234,9 +529,12 @@ export class LocalStore {
 
   /**
    * Runs fn in a transaction; nested calls join the outer one (all or nothing). Observers hear of
-   * the events it published, and `afterCommit` work runs, once it commits.
+   * the events it published, and `afterCommit` work runs, once it commits. While another process
+   * holds the write lock, a top-level call waits for it (`wait: false`: throws a busy StoreError
+   * instead). Whatever fails — BEGIN, a statement, COMMIT — the transaction is rolled back and the
+   * store is left outside any transaction; a failure of the store itself is thrown as a StoreError.
    */
-  tx<T>(fn: () => T): T {
+  tx<T>(fn: () => T, opts: { wait?: boolean } = {}): T {
     if (this.depth > 0) {
       this.depth++;
       try {
@@ -245,13 +543,13 @@ export class LocalStore {
         this.depth--;
       }
     }
-    this.begin();
+    this.begin(opts.wait !== false);
     let result: T;
     try {
       result = fn();
+      if (this.txFailure) throw this.txFailure;
     } catch (err) {
-      this.rollback();
-      throw err;
+      throw this.abort(err);
     }
     this.commit();
     return result;
@@ -262,10 +560,12 @@ export class LocalStore {
    * commit together or not at all. The handler must not wait for anything outside this process's
    * microtasks (every local port method is synchronous underneath): a transaction that stayed open
    * across an event-loop turn could take in writes of unrelated callbacks, so that is refused.
+   * A unit never waits for another process's write lock: it throws a busy StoreError at once (after
+   * the busy timeout), for the engine to try again later without blocking its event loop.
    */
   async unit<T>(fn: () => Promise<T>): Promise<T> {
     if (this.depth > 0) throw new Error('a unit of work cannot nest in a transaction');
-    this.begin();
+    this.begin(false);
     let turned = false;
     const guard = setImmediate(() => {
       turned = true;
@@ -274,10 +574,10 @@ export class LocalStore {
     try {
       result = await fn();
       if (turned) throw new UnitSpannedTurnError();
+      if (this.txFailure) throw this.txFailure;
     } catch (err) {
       clearImmediate(guard);
-      this.rollback();
-      throw err;
+      throw this.abort(err);
     }
     clearImmediate(guard);
     this.commit();
@@ -305,27 +605,63 @@ export class LocalStore {
   private readonly runCache = new Map<string, WorkflowRunState | null>();
   private readonly jobCache = new Map<string, JobAuditRecord | null>();
 
-  private begin(): void {
-    this.depth = 1;
+  /** Opens a write transaction; depth is 1 only once BEGIN succeeded. */
+  private begin(wait: boolean): void {
     this.runCache.clear();
     this.jobCache.clear();
-    this.st.begin.run();
+    this.txFailure = undefined;
+    for (;;) {
+      try {
+        this.st.begin.run();
+        break;
+      } catch (err) {
+        const f = storeFailure(err, this.file);
+        if (!f) throw err;
+        if (f.kind === 'busy') this.noteBusy(f);
+        if (f.kind !== 'busy' || !wait) throw f;
+      }
+    }
+    this.lockFree();
+    this.depth = 1;
+  }
+
+  /** Rolls back after `err`; returns what to throw (the store's own failure, if there was one). */
+  private abort(err: unknown): unknown {
+    const failure = this.txFailure ?? storeFailure(err, this.file);
+    this.rollback();
+    return failure ?? err;
   }
 
   private rollback(): void {
     this.runCache.clear();
     this.jobCache.clear();
     this.depth = 0;
+    this.txFailure = undefined;
     this.committed = [];
     this.pendingAfter = [];
-    if (this.db.inTransaction) this.st.rollback.run();
+    // SQLite may have rolled back already (it does on some I/O errors): only roll back what is open.
+    if (this.db.inTransaction) {
+      try {
+        this.st.rollback.run();
+      } catch {
+        // the connection is failing; what was not committed is not in the file either
+      }
+    }
   }
 
   /** Transactions committed since open. */
   commits = 0;
 
+  /** Hears errors thrown by observers and afterCommit work (the commit itself stands). */
+  onAfterCommitError: ((err: unknown) => void) | undefined;
+
   private commit(): void {
-    this.st.commit.run();
+    try {
+      this.st.commit.run();
+    } catch (err) {
+      // COMMIT failed (a full disk, an I/O error): nothing of the transaction counts.
+      throw this.abort(err);
+    }
     this.runCache.clear();
     this.jobCache.clear();
     this.commits++;
@@ -334,8 +670,18 @@ export class LocalStore {
     const after = this.pendingAfter;
     this.committed = [];
     this.pendingAfter = [];
-    for (const e of events) for (const o of this.observers) o(e);
-    for (const f of after) f();
+    for (const e of events) for (const o of this.observers) this.safely(() => o(e));
+    for (const f of after) this.safely(f);
+  }
+
+  /** Runs post-commit work; its failure is reported, never mistaken for a failed commit. */
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (this.onAfterCommitError) this.onAfterCommitError(err);
+      else throw err;
+    }
   }
 
   private readonly cache = new Map<string, Database.Statement>();
@@ -351,7 +697,25 @@ export class LocalStore {
   }
 
   private run(stmt: Database.Statement, ...args: unknown[]): Database.RunResult {
-    const r = stmt.run(...args);
+    if (this.txFailure) throw this.txFailure;
+    let r: Database.RunResult;
+    try {
+      // SQLite may have rolled the transaction back after an I/O error that someone caught: a
+      // write now would commit on its own, outside the unit it belongs to.
+      if (this.depth > 0 && !this.db.inTransaction)
+        throw new StoreError(
+          'io',
+          this.file,
+          'SQLITE_ABORT',
+          `${this.file}: the transaction was rolled back`,
+        );
+      r = stmt.run(...args);
+    } catch (err) {
+      const f = storeFailure(err, this.file);
+      if (!f) throw err;
+      if (this.depth > 0) this.txFailure ??= f;
+      throw f;
+    }
     this.writes += r.changes;
     return r;
   }

@@ -49,7 +49,6 @@ import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } fro
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { vi } from 'vitest';
-import { isSameProcessAlive, killProcessTree } from '../../agent/job-runner.js';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
 import { EVENT_SOURCE } from '../../contracts/events.js';
@@ -61,6 +60,7 @@ import {
   watchdogDefinition,
 } from '../../infra/constructs/run-watchdog.js';
 import { runDeadlineSeconds } from '../../infra/workflows.js';
+import { isSameProcessAlive, killProcessTree } from '../../platform/processes.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';

@@ -7,8 +7,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isSameProcessAlive } from '../../agent/job-runner.js';
 import { jobRunName } from '../../contracts/jobs.js';
+import { isSameProcessAlive } from '../../platform/processes.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { stages, workspace } from '../support/workspace.js';
 import { type AwsHarness, createAwsHarness } from './harness.js';

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +69,50 @@ const CASES: Array<{ name: string; text: (dir: string) => string; path: string; 
     path: 'workflow_stages[0].scripts[0]',
     says: /outside the script root/,
   },
+  // Definitions that used to pass validate and fail at run time (issue 10, class 8).
+  {
+    name: 'a NUL character in args',
+    text: () =>
+      JSON.stringify(
+        good({ workflow_stages: stages(['sequential', [{ script: 'a.sh', args: ['ok', 'x\0y'] }]]) }),
+      ),
+    path: 'workflow_stages[0].scripts[0].args[1]',
+    says: /NUL character/,
+  },
+  {
+    name: 'a NUL character in a parameters value',
+    text: () => JSON.stringify(good({ parameters: { FINE: 'a', BAD: 'a\0b' } })),
+    path: 'parameters.BAD',
+    says: /NUL character/,
+  },
+  {
+    name: 'a key written twice (the last one would win)',
+    text: () =>
+      '{"workflow_id": "bad_input", "workflow_stages": [\n' +
+      '  {"execution_flag": "n", "execution_type": "sequential",\n' +
+      '   "execution_flag": "y", "scripts": ["a.sh"]}]}',
+    path: 'workflow_stages[0].execution_flag',
+    says: /duplicate key "execution_flag" at line 3, column 4 \(first at line 2, column 4\)/,
+  },
+  {
+    name: 'a key written twice, once through an escape',
+    text: () => '{"workflow_id": "bad_input", "workflow_\\u0069d": "other", "workflow_stages": []}',
+    path: 'workflow_id',
+    says: /duplicate key "workflow_id"/,
+  },
+  {
+    name: 'JSON nested very deep and left open',
+    text: () => `{"workflow_id": "bad_input", "workflow_stages": ${'['.repeat(500_000)}`,
+    path: '(root)',
+    says: /not valid JSON at line 1, column 500049: expected a value, found the end of the text/,
+  },
+  {
+    name: 'JSON nested very deep and well formed',
+    text: () =>
+      `{"workflow_id": "bad_input", "workflow_stages": [{"execution_flag": "y", "execution_type": "sequential", "scripts": ["a.sh"]}], "parameters": ${'['.repeat(500_000)}${']'.repeat(500_000)}}`,
+    path: 'parameters',
+    says: /expected record/,
+  },
 ];
 
 describe('invalid definitions are refused by validate and run, naming the JSON path; nothing is written', () => {
@@ -90,6 +135,24 @@ describe('invalid definitions are refused by validate and run, naming the JSON p
       expect(existsSync(ws.home)).toBe(false);
     });
   }
+
+  it('a real rsqlo process refuses a stage written "n" then "y" and runs none of its scripts', () => {
+    const ws = workspace();
+    const marker = path.join(ws.dir, 'ran');
+    ws.script('a.sh', `touch '${marker}'`);
+    ws.workflow(
+      '{"workflow_id": "dup_flag", "workflow_stages": [{"execution_flag": "n",' +
+        ' "execution_type": "sequential", "execution_flag": "y", "scripts": ["a.sh"]}]}',
+    );
+    const bin = path.resolve('bin/rsqlo.js');
+    const r = spawnSync(process.execPath, [bin, 'run', ws.dir, '--home', ws.home, '--no-database'], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/workflow_stages\[0\]\.execution_flag: duplicate key "execution_flag"/);
+    expect(existsSync(marker)).toBe(false);
+    expect(existsSync(ws.home)).toBe(false);
+  });
 
   it('lists every problem at once', async () => {
     const ws = workspace();

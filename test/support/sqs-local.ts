@@ -19,11 +19,15 @@ export interface LocalSqs {
 export async function startLocalSqs(queueName = 'jobs'): Promise<LocalSqs> {
   const server = await startFauxqs({ port: 0, logger: false });
   const restoreDns = interceptLocalhostDns();
-  const sqs = new SQSClient({ ...LOCAL_AWS, endpoint: server.address });
+  const queueUrl = server.createQueue(queueName).queueUrl;
+  // The endpoint the queue URLs name (sqs.<region>.localhost:<port>), not 127.0.0.1: the SDK warns
+  // on every call whose QueueUrl host differs from its endpoint.
+  const endpoint = new URL(queueUrl).origin;
+  const sqs = new SQSClient({ ...LOCAL_AWS, endpoint });
   return {
-    endpoint: server.address,
+    endpoint,
     sqs,
-    queueUrl: server.createQueue(queueName).queueUrl,
+    queueUrl,
     stop: async () => {
       sqs.destroy();
       restoreDns();

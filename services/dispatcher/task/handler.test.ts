@@ -163,15 +163,23 @@ describe.skipIf(!ddb.endpoint)('dispatcher task handler (DynamoDB Local)', () =>
 
   it('task: two invocations with the same token at once send one command (idempotency)', async () => {
     online();
+    // The first invocation's SendCommand is held until the second has answered: they overlap for sure.
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
     ssm.on(SendCommandCommand).callsFake(async () => {
-      await new Promise((r) => setTimeout(r, 300));
+      await held;
       return { Command: { CommandId: 'cmd-3' } };
     });
     const token = `${TOKEN}-1.3`;
-    const results = await Promise.all([
+    const calls = [
       mod.taskHandler({ task_token: token, job: input('1.3') }, lambdaContext() as never),
       mod.taskHandler({ task_token: token, job: input('1.3') }, lambdaContext() as never),
-    ]);
+    ];
+    await Promise.race(calls);
+    release();
+    const results = await Promise.all(calls);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
     expect(results).toContainEqual({ inProgress: true, job_run_name: 'r1--1-3--a1' });
     expect(logs.messages()).toContain('WARN: task already being dispatched by another invocation');
