@@ -219,7 +219,10 @@ describe.skipIf(!HAVE_CHROMIUM)('web run view in headless chromium (live run of 
     await page.locator('.g-row[data-row="2.2"] .bar[data-status="Running"]').waitFor({ timeout: 30_000 });
     expect(await row21.locator('.bar[data-attempt="1"]').getAttribute('data-status')).toBe('Failed');
     await row21.locator('.bar[data-attempt="1"]').click();
-    await expect.poll(() => page.locator('.error[data-error="1"]').textContent()).toBe(HOSTILE_ERROR);
+    // The error is the end of the attempt's log (stdout and stderr in the order written), as text.
+    await expect
+      .poll(() => page.locator('.error[data-error="1"]').textContent())
+      .toBe(`${HOSTILE_LOG}\n${HOSTILE_ERROR}`);
     await expect.poll(() => log.textContent(), { timeout: 15_000 }).toContain(HOSTILE_LOG);
     expect(await page.locator('#job-title').textContent()).toContain(HOSTILE_NAME);
     expect(await row21.locator('.job-btn').textContent()).toBe(`2.1 ${HOSTILE_NAME}`);
