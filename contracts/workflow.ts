@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { type ContractIssue, formatPath, Parameters, toContractIssues, WorkflowId } from './common.js';
 import { type JsonSyntaxError, jsonErrorOffset, lineColumn, scanJsonText } from './json-text.js';
+import { definitionLimitIssues } from './limits.js';
 
 /** A job with no timeout of its own gets this many seconds (24 h): a stuck script never waits forever. */
 export const DEFAULT_TIMEOUT_SECONDS = 86_400;
@@ -253,8 +254,16 @@ export type DefinitionResult =
 /** Validates an already-parsed value (e.g. a DynamoDB config item). */
 export function validateDefinition(value: unknown): DefinitionResult {
   const result = WorkflowDefinition.safeParse(value);
-  if (result.success) return { ok: true, definition: result.data };
+  if (result.success) return withinLimits(result.data);
   return { ok: false, issues: toContractIssues(result.error) };
+}
+
+/** A valid definition that must also be within the size and timing limits (contracts/limits.ts). */
+function withinLimits(definition: WorkflowDefinition): DefinitionResult {
+  const fallback = { timeoutSeconds: DEFAULT_TIMEOUT_SECONDS, heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS };
+  const issues = definitionLimitIssues(definition, fallback);
+  if (issues.length === 0) return { ok: true, definition };
+  return { ok: false, issues: issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
 }
 
 /**

@@ -35,6 +35,8 @@ export const ADAPTERS: Record<string, { module: string; factory: string }> = {
     factory: 'createStepFunctionsOrchestrator',
   },
   agents: { module: 'runtime/aws/ssm-agent-fleet.ts', factory: 'createSsmAgentFleet' },
+  alerts: { module: 'runtime/aws/sns-alert-publisher.ts', factory: 'createSnsAlertPublisher' },
+  alertDedupe: { module: 'runtime/aws/dynamo-alert-dedupe.ts', factory: 'createDynamoAlertDedupe' },
 };
 
 /** Adapters that hand their effects to other adapters, when the named setting is configured. */

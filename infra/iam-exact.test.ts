@@ -34,6 +34,14 @@ const PLATFORM: Record<FunctionId, Record<string, string[]>> = {
     PollJobQueue: ['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
   },
   dispatcherTask: { ...LOGS, ...XRAY },
+  // SNS encrypts what the notifier publishes with the topic's key, as the notifier: publishers need
+  // both actions on it (SNS developer guide, "Encryption at rest").
+  notifier: {
+    ...LOGS,
+    ...XRAY,
+    ...BUS_TRIGGER,
+    PublishToEncryptedTopic: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+  },
   aggregator: {
     ...LOGS,
     ...XRAY,
@@ -99,6 +107,7 @@ describe('each function role grants exactly the AWS actions its code calls', () 
       agentInstances: ['i-1'],
       anyInstance: '*',
       agentTag: { key: 'k', value: 'v' },
+      alertTopic: 'a',
     };
     const all = new Set<SettingName>(['configTable', 'eventBus', 'jobQueueUrl']);
     for (const fid of FUNCTION_IDS) {
@@ -109,6 +118,22 @@ describe('each function role grants exactly the AWS actions its code calls', () 
         expect(granted, `${fid}/${source}`).toEqual(called);
       }
     }
+  });
+});
+
+describe("the notifier's role", () => {
+  it('publishes to the alert topic only and touches only the alert items of the idempotency table', () => {
+    const code = statementsOf('notifier').filter((st) => st.Sid?.startsWith('Code'));
+    const bySid = Object.fromEntries(code.map((st) => [st.Sid, st]));
+    expect(JSON.stringify(bySid.CodePublishAlerts?.Resource)).toBe(
+      JSON.stringify({ Ref: lid(s, s.stack.alerts.topic) }),
+    );
+    expect(bySid.CodeAlertDedupe?.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['alert#*'] },
+    });
+    expect(JSON.stringify(bySid.CodeAlertDedupe?.Resource)).toContain(lid(s, s.stack.tables.idempotency));
+    const kms = statementsOf('notifier').find((st) => st.Sid === 'PublishToEncryptedTopic');
+    expect(JSON.stringify(kms?.Resource)).toContain(lid(s, s.stack.alerts.key));
   });
 });
 

@@ -1,4 +1,5 @@
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import { ALERT_KEY_PREFIX } from '../runtime/aws/dynamo-alert-dedupe.js';
 import type { SettingName } from '../runtime/aws/settings.js';
 import { JOBS_BY_SEQUENCE_INDEX, RUNS_BY_WORKFLOW_INDEX } from '../runtime/aws/tables.js';
 
@@ -19,6 +20,8 @@ export interface PermissionTargets {
   /** `arn:…:instance/*`, used with the agent tag condition. */
   anyInstance: string;
   agentTag: { key: string; value: string } | undefined;
+  /** The alert topic (the notifier publishes to it). */
+  alertTopic: string;
 }
 
 /** One statement: `sid` says what it is for (prefix `Code` = an action the handler's code calls). */
@@ -34,7 +37,9 @@ export type PermissionSource =
   | 'queue'
   | 'orchestrator'
   | 'agents'
-  | 'idempotency';
+  | 'idempotency'
+  | 'alerts'
+  | 'alertDedupe';
 
 const index = (tableArn: string, name: string) => `${tableArn}/index/${name}`;
 
@@ -156,6 +161,21 @@ export function sourceStatements(
           sid: 'CodeIdempotencyRecords',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
           resources: [t.idempotencyTable],
+        },
+      ];
+    case 'alerts':
+      // sns-alert-publisher.ts: Publish to the alert topic.
+      return [{ sid: 'CodePublishAlerts', actions: ['sns:Publish'], resources: [t.alertTopic] }];
+    case 'alertDedupe':
+      // dynamo-alert-dedupe.ts: claim (conditional put, consistent get), complete (put), release
+      // (conditional delete) — on the alert items only: their keys start with `alert#`, so the
+      // notifier can neither read nor remove the dispatcher's idempotency records.
+      return [
+        {
+          sid: 'CodeAlertDedupe',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+          resources: [t.idempotencyTable],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ALERT_KEY_PREFIX}*`] } },
         },
       ];
   }

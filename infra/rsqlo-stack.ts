@@ -41,6 +41,7 @@ export const FUNCTION_IDS = [
   'dispatcher',
   'dispatcherTask',
   'aggregator',
+  'notifier',
 ] as const;
 export type FunctionId = (typeof FUNCTION_IDS)[number];
 
@@ -118,6 +119,16 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'jobQueueUrl'],
     sources: ['runs', 'jobs', 'events', 'queue'],
     timeout: Duration.seconds(60),
+  },
+  // The target of every alert rule. Its timeout stays below the dedupe lease (45 s,
+  // services/notifier/service.ts ALERT_LEASE_SECONDS), so a live holder is never overtaken.
+  notifier: {
+    entry: 'services/notifier/handler.ts',
+    handlerExport: 'handler',
+    description: 'Alert rules: publish one readable alert per event id to the alert topic',
+    settings: ['alertTopicArn', 'idempotencyTable', 'workflowAuditTable', 'jobAuditTable', 'logGroup'],
+    sources: ['alerts', 'alertDedupe'],
+    timeout: Duration.seconds(30),
   },
 };
 
@@ -245,7 +256,9 @@ export class RsqloStack extends Stack {
     const planner = fn('planner', withQueue);
     const recorder = fn('recorder', withQueue);
     const aggregator = fn('aggregator', withQueue);
-    this.functions = { starter, planner, recorder, dispatcher, dispatcherTask, aggregator };
+    // Its topic ARN is added by the alerts construct, which creates the topic.
+    const notifier = fn('notifier', common);
+    this.functions = { starter, planner, recorder, dispatcher, dispatcherTask, aggregator, notifier };
 
     // Bus rules: exactly the routing table.
     const busFunctions: Record<BusService, RsqloFunction> = { starter, planner, recorder };
@@ -281,20 +294,17 @@ export class RsqloStack extends Stack {
       logRetention: retention,
     });
 
-    this.grantServices(c);
-
     this.alerts = new AlertsToSns(this, 'Alerts', {
       bus,
       routes: ALERT_ROUTES,
       ruleNamePrefix: name(''),
       email: c.alertEmail,
+      notifier,
       deliveryDeadLetterQueue: undelivered,
-      context: {
-        workflowAuditTable: t.workflowAudit.tableName,
-        jobAuditTable: t.jobAudit.tableName,
-        jobLogGroup: c.jobLogGroup,
-      },
+      failureDeadLetterQueue: failedEvents,
     });
+
+    this.grantServices(c);
 
     this.workflows = new WorkflowDeployment(this, 'Workflows', {
       workflows: props.workflows,
@@ -343,6 +353,11 @@ export class RsqloStack extends Stack {
       wrapper: this.wrapper.stateMachine,
       watchdog: this.watchdog.stateMachine,
       aggregator: aggregator.function,
+      dispatcherTask: {
+        fn: dispatcherTask.function,
+        logGroup: dispatcherTask.logGroup,
+        name: 'dispatcherTask',
+      },
     });
 
     this.acknowledgeFindings({ undelivered, failedEvents });
@@ -402,6 +417,7 @@ export class RsqloStack extends Stack {
       ),
       anyInstance: this.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
       agentTag: c.agentInstanceTag,
+      alertTopic: this.alerts.topic.topicArn,
     };
     for (const fid of FUNCTION_IDS) {
       const spec = FUNCTIONS[fid];
@@ -463,6 +479,11 @@ export class RsqloStack extends Stack {
           `SendCommand to instances is limited by the condition ssm:resourceTag/${this.config.agentInstanceTag.key} = ${this.config.agentInstanceTag.value}: only the agent hosts (context agent_instance_tag) can receive the rsqlo document.`,
         );
     }
+    acknowledge(
+      this.functions.notifier.role,
+      'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      'Publishing to a KMS-encrypted SNS topic needs kms:GenerateDataKey* on its key, the form the SNS developer guide ("Encryption at rest") prescribes for publishers; the statement names the one key of the alert topic.',
+    );
     for (const sm of [this.wrapper.stateMachine, this.watchdog.stateMachine])
       acknowledge(
         sm.role,

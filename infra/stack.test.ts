@@ -14,6 +14,7 @@ import {
   JOB_FAILED_ERROR,
   STALE_TASK_ERROR,
 } from '../runtime/aws/wrapper-definition.js';
+import { ALERT_LEASE_SECONDS, ALERT_MEMORY_SECONDS } from '../services/notifier/service.js';
 import { deployedWrapperDefinitionString, placeholder } from './constructs/job-wrapper.js';
 import { SUBSCRIBER_RULE_ACTIONS } from './constructs/rsqlo-event-bus.js';
 import { RUN_OVERDUE_ERROR } from './constructs/run-watchdog.js';
@@ -225,7 +226,7 @@ describe('rules from the routing table', () => {
     );
 
   it('has exactly one rule per SERVICE_ROUTES entry, with its pattern, targeting its service', () => {
-    expect(lambdaRules()).toHaveLength(SERVICE_ROUTES.length);
+    expect(lambdaRules()).toHaveLength(SERVICE_ROUTES.length + ALERT_ROUTES.length);
     for (const route of SERVICE_ROUTES) {
       const [, r] = one('AWS::Events::Rule', (p) => p.Name === `rsqlo-${route.id}`);
       expect(r.EventPattern).toEqual(route.pattern);
@@ -240,7 +241,7 @@ describe('rules from the routing table', () => {
   });
 
   it('sends events a bus-driven function keeps failing on to the failed-events queue', () => {
-    for (const fid of ['starter', 'planner', 'recorder'] as const) {
+    for (const fid of ['starter', 'planner', 'recorder', 'notifier'] as const) {
       const [, c] = one('AWS::Lambda::EventInvokeConfig', (p) => p.FunctionName?.Ref === fnId(fid));
       expect(c).toMatchObject({
         MaximumRetryAttempts: 2,
@@ -252,17 +253,24 @@ describe('rules from the routing table', () => {
 });
 
 describe('alerts', () => {
-  it('encrypts the topic with a rotated customer managed key that EventBridge and CloudWatch may use', () => {
+  it('encrypts the topic with a rotated customer managed key that CloudWatch alarms and the notifier may use', () => {
     const [keyId, key] = one('AWS::KMS::Key');
     expect(key.EnableKeyRotation).toBe(true);
     const principals = key.KeyPolicy.Statement.map((st: Cfn) => st.Principal?.Service).filter(Boolean);
-    expect(principals).toEqual(expect.arrayContaining(['events.amazonaws.com', 'cloudwatch.amazonaws.com']));
+    // EventBridge no longer publishes to the topic (the notifier does): it has no use of the key.
+    expect(principals).toEqual(['cloudwatch.amazonaws.com']);
     const [, topic] = one('AWS::SNS::Topic');
     expect(topic.KmsMasterKeyId).toEqual(getAtt(keyId, 'Arn'));
     const [, policy] = one('AWS::SNS::TopicPolicy');
     expect(policy.PolicyDocument.Statement).toContainEqual(
       expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
     );
+    const kms = roleStatements(s.json, roleId('notifier')).find((st) => st.Sid === 'PublishToEncryptedTopic');
+    expect(kms).toMatchObject({
+      Effect: 'Allow',
+      Action: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+      Resource: getAtt(keyId, 'Arn'),
+    });
   });
 
   it('subscribes alert_email, and nobody without it', () => {
@@ -271,46 +279,36 @@ describe('alerts', () => {
     expect(resources(synth({ alert_email: undefined }).json, 'AWS::SNS::Subscription')).toEqual([]);
   });
 
-  it('has one rule per ALERT_ROUTES entry with a readable message naming workflow, execution, status, error and log', () => {
-    const topicId = lid(s, s.stack.alerts.topic);
-    for (const route of ALERT_ROUTES) {
-      const [, r] = one('AWS::Events::Rule', (p) => p.Name === `rsqlo-${route.id}`);
+  it('has one rule per ALERT_ROUTES entry, with its pattern, invoking the notifier (no input transformer)', () => {
+    const rules = s.stack.alerts.rules;
+    expect(rules).toHaveLength(ALERT_ROUTES.length);
+    for (const [i, route] of ALERT_ROUTES.entries()) {
+      const [id, r] = one('AWS::Events::Rule', (p) => p.Name === `rsqlo-${route.id}`);
+      // The rules keep the logical ids they had when they targeted the topic.
+      expect(id).toBe(lid(s, rules[i] as IConstruct));
+      expect(s.stack.node.findChild('Alerts').node.tryFindChild(route.id)).toBe(rules[i]);
       expect(r.EventPattern).toEqual(route.pattern);
-      const target = r.Targets[0];
-      expect(target.Arn).toEqual(ref(topicId));
-      const { InputPathsMap: paths, InputTemplate: tmpl } = target.InputTransformer;
-      const text = JSON.stringify(tmpl);
-      // Every placeholder is defined, every definition used.
-      const used = new Set([...text.matchAll(/<([A-Za-z0-9_-]+)>/g)].map((m) => m[1]));
-      expect(new Set(Object.keys(paths))).toEqual(used);
-      // A string template (quoted): EventBridge escapes the values it inserts.
-      expect(text.startsWith('{"Fn::Join":["",["\\"') || text.startsWith('"\\"')).toBe(true);
-      for (const label of ['workflow:', 'execution:', 'status:', 'error:', 'log:'])
-        expect(text, `${route.id} ${label}`).toContain(label);
-      const values = Object.values(paths);
-      expect(values).toEqual(
-        expect.arrayContaining(['$.detail.workflow_id', '$.detail.workflow_execution_id']),
-      );
+      expect(r.EventBusName).toEqual(ref(lid(s, s.stack.bus.bus)));
+      expect(r.Targets).toHaveLength(1);
+      expect(r.Targets[0]).toEqual({
+        Id: expect.any(String),
+        Arn: getAtt(fnId('notifier'), 'Arn'),
+        DeadLetterConfig: { Arn: expect.anything() },
+        RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 86_400 },
+      });
     }
-    const job = one('AWS::Events::Rule', (p) => p.Name === 'rsqlo-alert-job-failed')[1].Targets[0]
-      .InputTransformer;
-    expect(Object.values(job.InputPathsMap)).toEqual(
-      expect.arrayContaining([
-        '$.detail.job_name',
-        '$.detail.status',
-        '$.detail.error_message',
-        '$.detail.log_location',
-      ]),
-    );
-    expect(JSON.stringify(job.InputTemplate)).toContain(DEFAULT_LOG_GROUP);
-    const wf = one('AWS::Events::Rule', (p) => p.Name === 'rsqlo-alert-workflow-failed')[1].Targets[0]
-      .InputTransformer;
-    expect(Object.values(wf.InputPathsMap)).toEqual(
-      expect.arrayContaining([
-        '$.detail.failed_jobs[0].error_message',
-        '$.detail.failed_jobs[0].log_location',
-      ]),
-    );
+    const env = props(s.json.Resources[fnId('notifier')]).Environment.Variables;
+    expect(env[ENV.alertTopicArn]).toEqual(ref(lid(s, s.stack.alerts.topic)));
+    expect(env[ENV.logGroup]).toBe(DEFAULT_LOG_GROUP);
+  });
+
+  it('dedupes longer than the function runs and the archive replays, shorter than a retry comes', () => {
+    const timeout = props(s.json.Resources[fnId('notifier')]).Timeout as number;
+    expect(timeout).toBeLessThan(ALERT_LEASE_SECONDS);
+    // Lambda retries a failed asynchronous invocation after a minute: a dead holder's claim has passed.
+    expect(ALERT_LEASE_SECONDS).toBeLessThan(60);
+    const [, archive] = one('AWS::Events::Archive');
+    expect(archive.RetentionDays * 86_400).toBeLessThanOrEqual(ALERT_MEMORY_SECONDS);
   });
 });
 
@@ -324,6 +322,7 @@ describe('single-job wrapper', () => {
     expect(sm().DefinitionSubstitutions).toEqual({
       DispatcherTaskFunctionArn: getAtt(fnId('dispatcherTask'), 'Arn'),
       EventBusName: ref(lid(s, s.stack.bus.bus)),
+      Partition: ref('AWS::Partition'),
     });
     expect(s.stack.wrapperArn).toContain('rsqlo-job-wrapper');
   });
@@ -332,7 +331,7 @@ describe('single-job wrapper', () => {
     const d = definition().States.Dispatch;
     expect(d).toMatchObject({
       Type: 'Task',
-      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      Resource: `arn:${placeholder('Partition')}:states:::lambda:invoke.waitForTaskToken`,
       TimeoutSecondsPath: '$.timeout_seconds',
       HeartbeatSecondsPath: '$.heartbeat_seconds',
       Parameters: {
@@ -345,8 +344,14 @@ describe('single-job wrapper', () => {
 
   it('catches timeout, lost heartbeat and dispatch failures into JobFinished events, and agent-reported failures quietly', () => {
     const states = definition().States;
-    const catchOf = (err: string) =>
-      states.Dispatch.Catch.find((c: Cfn) => c.ErrorEquals.includes(err))?.Next;
+    // The first catcher that names the error; Choice and Pass states on the way are followed to the
+    // report (a dispatch error without a Cause gets one first).
+    const catchOf = (err: string) => {
+      let next = states.Dispatch.Catch.find((c: Cfn) => c.ErrorEquals.includes(err))?.Next;
+      while (states[next].Type === 'Choice' || states[next].Type === 'Pass')
+        next = states[next].Type === 'Choice' ? states[next].Choices[0].Next : states[next].Next;
+      return next;
+    };
     const report = (state: string) => states[state].Parameters.Entries[0];
     for (const [err, status] of [
       ['States.Timeout', 'TimedOut'],
@@ -354,7 +359,7 @@ describe('single-job wrapper', () => {
       ['States.ALL', 'Failed'],
     ] as const) {
       const next = catchOf(err);
-      expect(states[next].Resource, err).toBe('arn:aws:states:::events:putEvents');
+      expect(states[next].Resource, err).toBe(`arn:${placeholder('Partition')}:states:::events:putEvents`);
       expect(report(next)).toMatchObject({
         EventBusName: placeholder('EventBusName'),
         Source: EVENT_SOURCE,
@@ -366,15 +371,18 @@ describe('single-job wrapper', () => {
     expect(states[catchOf(STALE_TASK_ERROR)].Type).toBe('Succeed');
   });
 
-  it('passes asl-validator, as deployed and with the substitutions filled in', () => {
-    expect(valid(definition())).toEqual([]);
-    const filled = sm()
-      .DefinitionString.replace(
-        placeholder('DispatcherTaskFunctionArn'),
-        'arn:aws:lambda:eu-west-1:123456789012:function:rsqlo-dispatcher-task',
-      )
-      .replace(placeholder('EventBusName'), 'rsqlo');
-    expect(valid(JSON.parse(filled))).toEqual([]);
+  it('passes asl-validator with the substitutions filled in, in every partition', () => {
+    for (const partition of ['aws', 'aws-cn', 'aws-us-gov']) {
+      const filled = sm()
+        .DefinitionString.replace(
+          placeholder('DispatcherTaskFunctionArn'),
+          `arn:${partition}:lambda:eu-west-1:123456789012:function:rsqlo-dispatcher-task`,
+        )
+        .replace(placeholder('EventBusName'), 'rsqlo')
+        .split(placeholder('Partition'))
+        .join(partition);
+      expect(valid(JSON.parse(filled)), partition).toEqual([]);
+    }
   });
 
   it('logs ALL events to its own log group and traces with X-Ray', () => {
@@ -523,9 +531,18 @@ describe('IAM resources per function', () => {
   it('lets only the dispatcher task use the idempotency table and send SSM commands, to the agents only', () => {
     for (const fid of FUNCTION_IDS) {
       const dispatch = fid === 'dispatcherTask';
-      expect(arnsOf(fid, 'dynamodb:PutItem').includes(table('idempotency')), fid).toBe(dispatch);
+      // The notifier keeps its alert items there too, and only those (its statement's LeadingKeys).
+      expect(arnsOf(fid, 'dynamodb:PutItem').includes(table('idempotency')), fid).toBe(
+        dispatch || fid === 'notifier',
+      );
       expect(arnsOf(fid, 'ssm:SendCommand').length > 0, fid).toBe(dispatch);
     }
+    const alertItems = roleStatements(s.json, roleId('notifier')).filter((x) =>
+      resourcesOf(x).some((r) => JSON.stringify(r) === table('idempotency')),
+    );
+    expect(alertItems.map((x) => x.Condition)).toEqual([
+      { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['alert#*'] } },
+    ]);
     const send = roleStatements(s.json, roleId('dispatcherTask')).filter((x) =>
       actionsOf(x).includes('ssm:SendCommand'),
     );
@@ -610,7 +627,7 @@ describe('run watchdog', () => {
     expect(rule.EventPattern).toEqual({ source: [EVENT_SOURCE], 'detail-type': ['WorkflowStarted'] });
     expect(rule.Targets[0].Arn).toEqual(ref(lid(s, s.stack.watchdog.stateMachine)));
     const def = JSON.parse(sm().DefinitionString);
-    expect(valid(def)).toEqual([]);
+    expect(valid(JSON.parse(sm().DefinitionString.split(placeholder('Partition')).join('aws')))).toEqual([]);
     for (const w of s.workflows) {
       const choice = def.States.ChooseDeadline.Choices.find(
         (c: Cfn) => c.StringEquals === w.definition.workflow_id,
@@ -620,6 +637,7 @@ describe('run watchdog', () => {
     expect(def.States.RunOverdue).toMatchObject({ Type: 'Fail', Error: RUN_OVERDUE_ERROR });
     expect(sm().DefinitionSubstitutions).toEqual({
       WorkflowAuditTable: ref(lid(s, s.stack.tables.workflowAudit)),
+      Partition: ref('AWS::Partition'),
     });
   });
 });
@@ -653,11 +671,13 @@ describe('alarms and dashboard', () => {
         },
       ],
     });
-    for (const fid of FUNCTION_IDS)
+    // The dispatcher task's alarm leaves "no agent online" out (infra/monitoring.test.ts).
+    for (const fid of FUNCTION_IDS.filter((f) => f !== 'dispatcherTask'))
       expect(byName.get(`rsqlo-lambda-errors-${fid}`)).toMatchObject({
         Namespace: 'AWS/Lambda',
         MetricName: 'Errors',
       });
+    expect(byName.get('rsqlo-lambda-errors-dispatcherTask')?.Metrics).toBeDefined();
     expect(byName.get('rsqlo-runs-overdue')).toMatchObject({
       Namespace: 'AWS/States',
       MetricName: 'ExecutionsFailed',

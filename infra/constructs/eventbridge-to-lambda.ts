@@ -70,6 +70,12 @@ export interface EventBridgeToLambdaProps {
   invocationRetryAttempts?: number;
   /** Default 6 hours (Lambda's maximum). */
   invocationMaxEventAge?: Duration;
+  /**
+   * Where the rules are created. Default: this construct. Rules that already exist elsewhere keep
+   * their logical ids this way (a renamed logical id of a named rule fails the deploy: the new rule
+   * is created before the old one is deleted).
+   */
+  ruleScope?: Construct;
 }
 
 /**
@@ -85,7 +91,7 @@ export class EventBridgeToLambda extends Construct {
     super(scope, id);
     if (props.rules.length === 0) throw new Error(`${id}: no rule invokes the function`);
     this.rules = props.rules.map((r) => {
-      const rule = new events.Rule(this, r.id, {
+      const rule = new events.Rule(props.ruleScope ?? this, r.id, {
         eventBus: props.bus,
         ruleName: r.ruleName,
         description: r.description.slice(0, 512),

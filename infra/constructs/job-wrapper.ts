@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, RemovalPolicy } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -14,7 +14,23 @@ export const placeholder = (name: string) => `\${${name}}`;
 export const WRAPPER_SUBSTITUTIONS = {
   dispatcherFunctionArn: placeholder('DispatcherTaskFunctionArn'),
   eventBusName: placeholder('EventBusName'),
+  partition: placeholder('Partition'),
 } as const;
+
+/**
+ * The deployed definition with its placeholders filled the way CloudFormation fills them (for
+ * the AWS-path tests, which run it with their own ARN, bus name and partition).
+ */
+export function substitutedWrapperDefinition(values: {
+  dispatcherFunctionArn: string;
+  eventBusName: string;
+  partition: string;
+}): string {
+  let text = deployedWrapperDefinitionString();
+  for (const key of Object.keys(WRAPPER_SUBSTITUTIONS) as Array<keyof typeof WRAPPER_SUBSTITUTIONS>)
+    text = text.split(WRAPPER_SUBSTITUTIONS[key]).join(values[key]);
+  return text;
+}
 
 /**
  * The definition string exactly as deployed: `wrapperDefinition` with placeholders that
@@ -79,6 +95,7 @@ export class JobWrapper extends Construct {
       definitionSubstitutions: {
         DispatcherTaskFunctionArn: props.dispatcherTask.functionArn,
         EventBusName: props.bus.eventBusName,
+        Partition: Aws.PARTITION,
       },
       role,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },

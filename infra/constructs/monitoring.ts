@@ -3,10 +3,12 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { NO_AGENT_ERROR } from '../../runtime/aws/wrapper-definition.js';
 
 export interface MonitoringProps {
   /** Dashboard name. */
@@ -33,7 +35,25 @@ export interface MonitoringProps {
   watchdog: sfn.IStateMachine;
   /** The stream event source mapping's function (iterator age). */
   aggregator: lambda.IFunction;
+  /** The dispatcher task function and its log group: where "no agent online" is logged. */
+  dispatcherTask: { fn: lambda.IFunction; logGroup: logs.ILogGroup; name: string };
+  /**
+   * Consecutive 5-minute periods in which dispatches found no agent online before the no-agent
+   * alarm goes off. Default 3 (15 minutes: longer than a host reboot).
+   */
+  noAgentAlarmPeriods?: number;
 }
+
+/** CloudWatch namespace of rsqlo's own metrics. */
+export const METRIC_NAMESPACE = 'rsqlo';
+/** Dispatch attempts that found no agent online (one per NoAgentAvailableError the task logs). */
+export const NO_AGENT_METRIC = 'NoAgentOnline';
+/**
+ * The dispatcher task's log line when no agent is online: `task not dispatched` with
+ * `error_name` NoAgentAvailableError (services/dispatcher/task/handler.ts, Powertools JSON logs).
+ * A CloudWatch Logs JSON filter pattern.
+ */
+export const NO_AGENT_FILTER_PATTERN = `{ $.error_name = "${NO_AGENT_ERROR}" }`;
 
 /**
  * Alarms and a dashboard. Alarms (all notify the alert topic):
@@ -41,7 +61,10 @@ export interface MonitoringProps {
  *   on its way and needs a redrive;
  * - failed workflows: EventBridge's own MatchedEvents metric of the alert rule for WorkflowFinished
  *   with status Failed (no extra plumbing: the rule already matches exactly those events);
- * - Lambda errors per function (Errors ≥ 1; partial batch failures are retried, not errors);
+ * - Lambda errors per function (Errors ≥ 1; partial batch failures are retried, not errors), the
+ *   dispatcher task's without its "no agent online" errors;
+ * - no agent online: rsqlo/NoAgentOnline (a metric filter on the dispatcher task's log) ≥ 1 in
+ *   each of `noAgentAlarmPeriods` consecutive 5-minute periods;
  * - overdue runs: ExecutionsFailed of the run watchdog (see run-watchdog.ts) ≥ 1.
  */
 export class Monitoring extends Construct {
@@ -93,13 +116,56 @@ export class Monitoring extends Construct {
       failedWorkflows,
     );
 
-    for (const [name, fn] of Object.entries(props.functions))
+    // "No agent online" (a host rebooting, the agent stopped) is its own metric, from the task's
+    // log line, and its own alarm: it pages only when it lasts. The dispatcher task's errors alarm
+    // counts every other error (Errors minus the no-agent ones).
+    new logs.MetricFilter(this, 'NoAgentFilter', {
+      logGroup: props.dispatcherTask.logGroup,
+      filterPattern: logs.FilterPattern.literal(NO_AGENT_FILTER_PATTERN),
+      metricNamespace: METRIC_NAMESPACE,
+      metricName: NO_AGENT_METRIC,
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    const noAgent = new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName: NO_AGENT_METRIC,
+      statistic: 'Sum',
+      period: fiveMinutes,
+    });
+    const periods = props.noAgentAlarmPeriods ?? 3;
+    const noAgentAlarm = new cloudwatch.Alarm(this, 'NoAgentOnline', {
+      alarmName: `${props.alarmPrefix}no-agent-online`,
+      alarmDescription: `Jobs found no rsqlo agent online for ${periods * 5} minutes: check the agent hosts (SSM PingStatus, systemctl status rsqlo-agent). Dispatches are retried; jobs fail once their retries run out.`,
+      metric: noAgent,
+      threshold: 1,
+      evaluationPeriods: periods,
+      datapointsToAlarm: periods,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    noAgentAlarm.addAlarmAction(action);
+    noAgentAlarm.addOkAction(action);
+    this.alarms.push(noAgentAlarm);
+
+    for (const [name, fn] of Object.entries(props.functions)) {
+      const errors = fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' });
       alarm(
         `Errors${name}`,
         `lambda-errors-${name}`,
-        `The ${name} function failed (errors are retried; see its log group).`,
-        fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+        name === props.dispatcherTask.name
+          ? `The ${name} function failed other than for "no agent online" (that has its own alarm; errors are retried; see its log group).`
+          : `The ${name} function failed (errors are retried; see its log group).`,
+        name === props.dispatcherTask.name
+          ? new cloudwatch.MathExpression({
+              expression: 'MAX([0, errors - FILL(noagent, 0)])',
+              usingMetrics: { errors, noagent: noAgent },
+              label: `${name} errors other than no agent online`,
+              period: fiveMinutes,
+            })
+          : errors,
       );
+    }
 
     const overdue = props.watchdog.metricFailed({ period: fiveMinutes, statistic: 'Sum' });
     alarm(

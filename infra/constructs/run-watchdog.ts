@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -24,6 +24,8 @@ export function watchdogDefinition(opts: {
   deadlines: ReadonlyMap<string, number>;
   defaultSeconds: number;
   workflowAuditTable: string;
+  /** The AWS partition of the service integration's ARN (a placeholder when deployed). */
+  partition: string;
 }) {
   // One Pass state per distinct deadline; a Choice routes each workflow id to its deadline.
   const byDeadline = new Map<number, string[]>();
@@ -61,7 +63,7 @@ export function watchdogDefinition(opts: {
       WaitForDeadline: { Type: 'Wait', SecondsPath: '$.deadline_seconds', Next: 'ReadRun' },
       ReadRun: {
         Type: 'Task',
-        Resource: 'arn:aws:states:::dynamodb:getItem',
+        Resource: `arn:${opts.partition}:states:::dynamodb:getItem`,
         Parameters: {
           TableName: opts.workflowAuditTable,
           Key: { workflow_execution_id: { 'S.$': '$.workflow_execution_id' } },
@@ -147,12 +149,16 @@ export class RunWatchdog extends Construct {
       deadlines: props.deadlines,
       defaultSeconds: (props.defaultDeadline ?? Duration.days(2)).toSeconds(),
       workflowAuditTable: placeholder('WorkflowAuditTable'),
+      partition: placeholder('Partition'),
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(definition)),
-      definitionSubstitutions: { WorkflowAuditTable: props.workflowAuditTable.tableName },
+      definitionSubstitutions: {
+        WorkflowAuditTable: props.workflowAuditTable.tableName,
+        Partition: Aws.PARTITION,
+      },
       role,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,

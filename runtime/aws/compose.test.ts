@@ -30,6 +30,8 @@ describe('composeAws', () => {
     expect(() => aws.orchestrator()).toThrow(/RSQLO_WRAPPER_STATE_MACHINE_ARN is not set/);
     expect(() => aws.definitions()).toThrow(/RSQLO_CONFIG_TABLE is not set/);
     expect(() => aws.agents()).toThrow(/set RSQLO_AGENT_INSTANCE_IDS or RSQLO_AGENT_TAG/);
+    expect(() => aws.alerts()).toThrow(/RSQLO_ALERT_TOPIC_ARN is not set/);
+    expect(() => aws.alertDedupe()).toThrow(/RSQLO_IDEMPOTENCY_TABLE is not set/);
   });
 
   it('builds the fleet from instance ids and/or a tag', () => {

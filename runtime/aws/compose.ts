@@ -12,9 +12,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AlertDedupe, AlertPublisher } from '../../services/notifier/service.js';
 import type {
   AgentFleet,
   Clock,
@@ -23,6 +25,7 @@ import type {
   JobRunOrchestrator,
   Logger,
 } from '../../services/ports.js';
+import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
 import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } from './dynamo-definitions.js';
 import { createDynamoJobRepository } from './dynamo-jobs.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
@@ -30,6 +33,7 @@ import { createEffectsSink, type EffectsSink } from './effects.js';
 import { createEventBridgePublisher } from './eventbridge-publisher.js';
 import type { RetryOptions } from './retry.js';
 import { ENV, type SettingName, SettingsError } from './settings.js';
+import { createSnsAlertPublisher } from './sns-alert-publisher.js';
 import { createSqsJobQueue, type SqsJobQueue } from './sqs-job-queue.js';
 import { createSsmAgentFleet, parseAgentTag } from './ssm-agent-fleet.js';
 import { createStepFunctionsOrchestrator } from './step-functions-orchestrator.js';
@@ -47,6 +51,7 @@ export interface AwsClients {
    * timed out is never sent again blind; the fleet retries throttling itself.
    */
   ssm: SSMClient;
+  sns: SNSClient;
 }
 
 /**
@@ -65,6 +70,7 @@ export function createAwsClients(config: { region?: string } = {}): AwsClients {
     sqs: new SQSClient(base),
     sfn: new SFNClient(base),
     ssm: new SSMClient({ ...base, maxAttempts: 1 }),
+    sns: new SNSClient(base),
   };
 }
 
@@ -84,6 +90,10 @@ export interface AwsRuntime {
   queue(): SqsJobQueue;
   orchestrator(): JobRunOrchestrator;
   agents(): AgentFleet;
+  /** The notifier's publisher: readable alerts to the alert topic. */
+  alerts(): AlertPublisher;
+  /** The notifier's memory of sent alerts (alert# items in the idempotency table). */
+  alertDedupe(): AlertDedupe;
 }
 
 export interface ComposeOptions {
@@ -185,5 +195,11 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
         retry,
       });
     }),
+    alerts: once(() =>
+      createSnsAlertPublisher({ client: clients.sns, topicArn: need('alertTopicArn'), retry }),
+    ),
+    alertDedupe: once(() =>
+      createDynamoAlertDedupe({ client: clients.documents, tableName: need('idempotencyTable'), clock }),
+    ),
   };
 }

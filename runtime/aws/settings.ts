@@ -20,6 +20,8 @@ export const ENV = {
   logGroup: 'RSQLO_LOG_GROUP',
   /** DynamoDB table the idempotency utility writes to (handlers with side effects outside our tables). */
   idempotencyTable: 'RSQLO_IDEMPOTENCY_TABLE',
+  /** The SNS topic the notifier publishes readable alerts to. */
+  alertTopicArn: 'RSQLO_ALERT_TOPIC_ARN',
 } as const;
 
 export type SettingName = keyof typeof ENV;
@@ -46,6 +48,9 @@ const SCHEMAS: Record<SettingName, z.ZodType<string>> = {
   agentTag: z.string().regex(/^[^=]+=.+$/, 'must be key=value'),
   logGroup: nonEmpty,
   idempotencyTable: nonEmpty,
+  alertTopicArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN'),
 };
 
 /**

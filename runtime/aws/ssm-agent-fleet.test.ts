@@ -18,7 +18,7 @@ import {
   JobCommandTooLargeError,
   parseAgentTag,
 } from './ssm-agent-fleet.js';
-import { JOB_ALLOWED_PATTERN } from './ssm-document.js';
+import { JOB_ALLOWED_PATTERN, JOB_MAX_CHARS } from './ssm-document.js';
 
 const ssm = mockClient(SSMClient);
 afterEach(() => ssm.reset());
@@ -175,6 +175,25 @@ describe('SSM agent fleet: send', () => {
       fleet().send({ instanceId: 'i-0aaaaaaaaaaaaaaa1' }, { ...command, script: '../etc/passwd' }),
     ).rejects.toThrow(/escapes the script root/);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+
+  it("sends a command of exactly the document's maxChars and refuses one a character longer", async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    // One parameter sized so the JSON is exactly 3/4 of `chars` bytes (base64 without padding).
+    const base = Buffer.byteLength(JSON.stringify({ ...command, parameters: { BIG: '' } }));
+    const sized = (chars: number) => {
+      const c = { ...command, parameters: { BIG: 'x'.repeat((chars / 4) * 3 - base) } };
+      expect(encodeJobCommand(c)).toHaveLength(chars);
+      return c;
+    };
+    await fleet().send({ instanceId: 'i-0aaaaaaaaaaaaaaa1' }, sized(JOB_MAX_CHARS));
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
+    await expect(
+      fleet().send({ instanceId: 'i-0aaaaaaaaaaaaaaa1' }, sized(JOB_MAX_CHARS + 4)),
+    ).rejects.toThrow(
+      /the encoded command is 32004 characters; the SSM document's job parameter takes at most 32000/,
+    );
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
   });
 
   it('retries throttling only: a failed send may have created the command', async () => {

@@ -28,7 +28,7 @@ import { JobCommand } from '../../contracts/jobs.js';
 import { NoAgentAvailableError, NonRetriableError } from '../../services/errors.js';
 import type { AgentFleet, AgentRef, Clock } from '../../services/ports.js';
 import { isServerError, isThrottling, type RetryOptions, withRetries } from './retry.js';
-import { JOB_ALLOWED_PATTERN, JOB_PARAMETER } from './ssm-document.js';
+import { JOB_ALLOWED_PATTERN, JOB_MAX_CHARS, JOB_PARAMETER } from './ssm-document.js';
 
 /** Most values in one DescribeInstanceInformation filter. */
 export const MAX_FILTER_VALUES = 100;
@@ -171,9 +171,9 @@ export function createSsmAgentFleet(deps: SsmAgentFleetDeps): AgentFleet {
     async send(agent: AgentRef, command: JobCommand): Promise<{ commandId: string | null }> {
       const job = parseContract(JobCommand, command, 'job command');
       const encoded = encodeJobCommand(job);
-      if (!JOB_PATTERN.test(encoded)) {
+      if (encoded.length > JOB_MAX_CHARS || !JOB_PATTERN.test(encoded)) {
         throw new JobCommandTooLargeError(
-          `job ${job.job_run_name}: the encoded command is ${encoded.length} characters; the SSM document takes ${JOB_ALLOWED_PATTERN}`,
+          `job ${job.job_run_name}: the encoded command is ${encoded.length} characters; the SSM document's job parameter takes at most ${JOB_MAX_CHARS}`,
         );
       }
       try {

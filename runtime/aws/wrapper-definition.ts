@@ -9,9 +9,17 @@
  * - Dispatch: invokes the dispatcher with a task token and waits (TimeoutSecondsPath and
  *   HeartbeatSecondsPath from the job). The agent ends the wait: SendTaskSuccess when the script
  *   completed, SendTaskFailure with error `JobFailed` when it did not (it already emitted JobFinished).
- * - A timeout or a lost heartbeat: the Catch emits JobFinished TimedOut with events:putEvents.
+ * - A lost heartbeat, or a timeout: the Catch emits JobFinished TimedOut with events:putEvents.
+ *   Catchers are tried in array order and `States.Timeout` also matches a heartbeat timeout (the
+ *   States Language, Appendix A), so `States.HeartbeatTimeout` is caught first.
  * - The dispatcher refusing a stale token (`StaleTaskError`): ends quietly (the job moved on).
- * - Any other dispatch failure (no agent online after retries, SSM errors): JobFinished Failed.
+ * - Any other dispatch failure (no agent online after retries, SSM errors): JobFinished Failed. The
+ *   error's `Cause` is optional in the States Language ("It SHOULD have a string-valued field named
+ *   Cause"): a missing one is filled in before the message is formatted, so the report never fails.
+ * - Fail states raise rsqlo's own error names: names starting with `States.` are reserved ("States
+ *   MAY report errors with other names, which MUST NOT begin with the prefix States.").
+ * - Resources name the partition through `partition` (a DefinitionSubstitutions placeholder when
+ *   deployed), so the definition runs in aws-cn and aws-us-gov too.
  */
 
 /** Error name the agent gives SendTaskFailure: the failure was reported already. */
@@ -20,6 +28,12 @@ export const JOB_FAILED_ERROR = 'JobFailed';
 export const STALE_TASK_ERROR = 'StaleTaskError';
 /** Error name when no agent is online; retried by the state machine before giving up. */
 export const NO_AGENT_ERROR = 'NoAgentAvailableError';
+/** Error of a wrapper execution whose attempt timed out (reported as JobFinished TimedOut). */
+export const JOB_TIMED_OUT_ERROR = 'JobTimedOut';
+/** Error of a wrapper execution whose attempt could not be dispatched (JobFinished Failed). */
+export const DISPATCH_FAILED_ERROR = 'DispatchFailed';
+/** The Cause used when a caught error has none. */
+export const MISSING_CAUSE = 'no cause given';
 
 /** Lambda errors worth retrying (AWS's recommended set) plus "no agent online yet". */
 export const DISPATCH_RETRY_ERRORS = [
@@ -60,14 +74,20 @@ function jobFinishedEntry(busName: string, status: 'TimedOut' | 'Failed', messag
 }
 
 /** The wrapper's definition as a plain object (serialize with JSON.stringify for CloudFormation). */
-export function wrapperDefinition(opts: { dispatcherFunctionArn: string; eventBusName: string }) {
+export function wrapperDefinition(opts: {
+  dispatcherFunctionArn: string;
+  eventBusName: string;
+  /** The AWS partition (`aws`, `aws-cn`, `aws-us-gov`) of the service integrations' ARNs. */
+  partition: string;
+}) {
+  const integration = (name: string) => `arn:${opts.partition}:states:::${name}`;
   return {
     Comment: 'rsqlo single-job wrapper: dispatch one attempt of one job to one agent and wait for its report',
     StartAt: 'Dispatch',
     States: {
       Dispatch: {
         Type: 'Task',
-        Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+        Resource: integration('lambda:invoke.waitForTaskToken'),
         Parameters: {
           FunctionName: opts.dispatcherFunctionArn,
           Payload: { 'task_token.$': '$$.Task.Token', 'job.$': '$' },
@@ -79,11 +99,12 @@ export function wrapperDefinition(opts: { dispatcherFunctionArn: string; eventBu
           { ErrorEquals: [...DISPATCH_RETRY_ERRORS], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 },
         ],
         Catch: [
-          { ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: 'ReportTimedOut' },
+          // In order: States.Timeout would also catch a heartbeat timeout.
           { ErrorEquals: ['States.HeartbeatTimeout'], ResultPath: '$.error', Next: 'ReportHeartbeatLost' },
+          { ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: 'ReportTimedOut' },
           { ErrorEquals: [JOB_FAILED_ERROR], ResultPath: '$.error', Next: 'JobFailed' },
           { ErrorEquals: [STALE_TASK_ERROR], ResultPath: '$.error', Next: 'Stale' },
-          { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'ReportDispatchFailed' },
+          { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'DispatchErrorHasCause' },
         ],
         Next: 'JobCompleted',
       },
@@ -97,7 +118,7 @@ export function wrapperDefinition(opts: { dispatcherFunctionArn: string; eventBu
       Stale: { Type: 'Succeed', Comment: 'the job moved past this attempt; nothing to report' },
       ReportTimedOut: {
         Type: 'Task',
-        Resource: 'arn:aws:states:::events:putEvents',
+        Resource: integration('events:putEvents'),
         Parameters: {
           Entries: [
             {
@@ -115,7 +136,7 @@ export function wrapperDefinition(opts: { dispatcherFunctionArn: string; eventBu
       },
       ReportHeartbeatLost: {
         Type: 'Task',
-        Resource: 'arn:aws:states:::events:putEvents',
+        Resource: integration('events:putEvents'),
         Parameters: {
           Entries: [
             {
@@ -131,9 +152,20 @@ export function wrapperDefinition(opts: { dispatcherFunctionArn: string; eventBu
         Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2 }],
         Next: 'TimedOut',
       },
+      DispatchErrorHasCause: {
+        Type: 'Choice',
+        Choices: [{ Variable: '$.error.Cause', IsPresent: true, Next: 'ReportDispatchFailed' }],
+        Default: 'AddMissingCause',
+      },
+      AddMissingCause: {
+        Type: 'Pass',
+        Result: MISSING_CAUSE,
+        ResultPath: '$.error.Cause',
+        Next: 'ReportDispatchFailed',
+      },
       ReportDispatchFailed: {
         Type: 'Task',
-        Resource: 'arn:aws:states:::events:putEvents',
+        Resource: integration('events:putEvents'),
         Parameters: {
           Entries: [
             {
@@ -149,8 +181,12 @@ export function wrapperDefinition(opts: { dispatcherFunctionArn: string; eventBu
         Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 5, BackoffRate: 2 }],
         Next: 'DispatchFailed',
       },
-      TimedOut: { Type: 'Fail', Error: 'States.Timeout', Cause: 'the job attempt timed out' },
-      DispatchFailed: { Type: 'Fail', Error: 'DispatchFailed', Cause: 'the job could not be dispatched' },
+      TimedOut: { Type: 'Fail', Error: JOB_TIMED_OUT_ERROR, Cause: 'the job attempt timed out' },
+      DispatchFailed: {
+        Type: 'Fail',
+        Error: DISPATCH_FAILED_ERROR,
+        Cause: 'the job could not be dispatched',
+      },
     },
   };
 }

@@ -75,8 +75,9 @@ describe('dispatcher: queue messages', () => {
       stage: 1,
       attempt: 1,
       timeout_seconds: 120,
-      // A heartbeat longer than the timeout would never fire: it is capped.
-      heartbeat_seconds: 120,
+      // A heartbeat at or above the timeout would never fire: the plan clamps it strictly below
+      // (Step Functions requires HeartbeatSeconds < TimeoutSeconds; contracts/limits.ts).
+      heartbeat_seconds: 119,
     });
     expect(sim.job('r1', '1.1')?.execution_status).toBe('Dispatched');
   });
@@ -148,7 +149,7 @@ describe('dispatcher: wrapper tasks', () => {
       args: ['--day', 'mon'],
       parameters: { ENV: 'test' },
       timeout_seconds: 120,
-      heartbeat_seconds: 120,
+      heartbeat_seconds: 119,
     });
     expect(sim.job('r1', '1.1')).toMatchObject({
       execution_status: 'Dispatched',

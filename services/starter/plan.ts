@@ -7,6 +7,7 @@ import {
   type WorkflowRunState,
 } from '../../contracts/audit.js';
 import type { Parameters } from '../../contracts/common.js';
+import { effectiveHeartbeatSeconds } from '../../contracts/limits.js';
 import {
   DEFAULT_HEARTBEAT_SECONDS,
   DEFAULT_RETRIES,
@@ -35,7 +36,12 @@ export function jobPolicy(def: WorkflowDefinition, stageIndex: number, jobIndex:
   return {
     args: own?.args ?? [],
     timeout_seconds: timeout,
-    heartbeat_seconds: own?.heartbeat_seconds ?? d.heartbeat_seconds ?? DEFAULT_HEARTBEAT_SECONDS,
+    // Strictly below the timeout, as Step Functions requires (contracts/limits.ts says why clamped).
+    heartbeat_seconds: effectiveHeartbeatSeconds(
+      timeout,
+      own?.heartbeat_seconds ?? d.heartbeat_seconds,
+      DEFAULT_HEARTBEAT_SECONDS,
+    ),
     max_attempts: (own?.retries ?? d.retries ?? DEFAULT_RETRIES) + 1,
     retry_backoff_seconds: d.retry_backoff_seconds ?? DEFAULT_RETRY_BACKOFF_SECONDS,
     retry_backoff_rate: d.retry_backoff_rate ?? DEFAULT_RETRY_BACKOFF_RATE,

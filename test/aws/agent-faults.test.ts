@@ -66,7 +66,7 @@ describe.skipIf(!ddb.endpoint)('AWS path: agent faults', () => {
     ]);
     const name = jobRunName('crash-1', '1.1', 1);
     const wrapper = h.wrapper.execution(name);
-    expect(wrapper).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
+    expect(wrapper).toMatchObject({ status: 'FAILED', error: 'JobTimedOut' }); // never a reserved States.* name
     expect(wrapper?.path.map((p) => p.state)).toEqual(['Dispatch', 'ReportHeartbeatLost', 'TimedOut']);
     expect(pids.every((p) => isSameProcessAlive(p, undefined))).toBe(true);
 

@@ -85,6 +85,9 @@ describe.skipIf(!ddb.endpoint)('AWS path: duplicated deliveries at every hop', (
         duplicateSubmits: harness.ssm.runs.filter((r) => r.output.includes('was submitted before')).length,
         taskInvocations: harness.wrapper.executions().reduce((n, e) => n + e.invocations, 0),
         executions: harness.wrapper.executions().length,
+        alertRules: harness.bus.alerts.length,
+        notifierInvocations: harness.fn('notifier').invocations,
+        alerts: harness.sns.published.map((p) => p.subject).sort(),
         oneCommandPerAttempt: harness.wrapper
           .executions()
           .every((e) => harness.commandsFor(e.name).length <= 1),
@@ -139,6 +142,11 @@ describe.skipIf(!ddb.endpoint)('AWS path: duplicated deliveries at every hop', (
     expect(d.duplicateSubmits).toBe(d.commands);
     expect(d.taskInvocations).toBe(2 * d.executions);
     expect(d.oneCommandPerAttempt).toBe(true);
+    // Every alert event reached the notifier twice; each alert went out once.
+    expect(d.notifierInvocations).toBe(2 * d.alertRules);
+    expect(plain.stats.notifierInvocations).toBe(plain.stats.alertRules);
+    expect(plain.stats.alerts.length).toBe(plain.stats.alertRules);
+    expect(d.alerts).toEqual(plain.stats.alerts);
     expect(plain.stats.commands).toBe(9);
     expect(d.commands).toBe(9);
     expect(jobRunName(exec, '3.1', 2)).toBe('dup-1--3-1--a2');

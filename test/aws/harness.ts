@@ -13,6 +13,8 @@
  * - SSM Run Command running the deployed document's step on the agent hosts (sim/ssm.ts);
  * - CloudWatch Logs and Secrets Manager (sim/agent-services.ts), the secret pointing jobs at the
  *   test PostgreSQL;
+ * - SNS Publish to the alert topic, checked against Publish's limits (sim/sns.ts), fed by the
+ *   notifier that the alert rules invoke;
  * - agent hosts with their daemons, in process or as processes (sim/agents.ts).
  *
  * The mocked SDK clients (aws-sdk-client-mock) answer through the simulators; DynamoDB and SQS are
@@ -38,6 +40,7 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -46,10 +49,7 @@ import { vi } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
 import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
-import {
-  deployedWrapperDefinitionString,
-  WRAPPER_SUBSTITUTIONS,
-} from '../../infra/constructs/job-wrapper.js';
+import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
 import { isSameProcessAlive, killProcessTree } from '../../platform/processes.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
@@ -66,6 +66,7 @@ import { AgentHost, type AgentLogLine } from './sim/agents.js';
 import { streamReader } from './sim/dynamodb-stream.js';
 import { EventBusSimulator } from './sim/event-bus.js';
 import { LambdaFunction, SqsEventSource, StreamEventSource } from './sim/lambda.js';
+import { SnsSimulator } from './sim/sns.js';
 import { SsmSimulator } from './sim/ssm.js';
 import { WrapperSimulator } from './sim/step-functions.js';
 
@@ -75,6 +76,7 @@ const BUS = 'rsqlo';
 const STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-job-wrapper`;
 const DISPATCHER_TASK_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:rsqlo-dispatcherTask`;
 const DOCUMENT = 'rsqlo-submit-job';
+const ALERT_TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:rsqlo-alerts`;
 const SECRET_ID = 'rsqlo/redshift';
 
 /** The functions of the stack (infra/rsqlo-stack.ts FUNCTION_IDS). */
@@ -84,7 +86,8 @@ export type FunctionName =
   | 'recorder'
   | 'aggregator'
   | 'dispatcher'
-  | 'dispatcherTask';
+  | 'dispatcherTask'
+  | 'notifier';
 
 // The handler modules, loaded once per container (vi.resetModules in between: a fresh module scope).
 // biome-ignore lint/suspicious/noExplicitAny: handlers of every shape
@@ -96,6 +99,7 @@ const LOADERS: Record<FunctionName, () => Promise<AnyHandler>> = {
   aggregator: async () => (await import('../../services/aggregator/handler.js')).handler,
   dispatcher: async () => (await import('../../services/dispatcher/handler.js')).handler,
   dispatcherTask: async () => (await import('../../services/dispatcher/task/handler.js')).taskHandler,
+  notifier: async () => (await import('../../services/notifier/handler.js')).handler,
 };
 
 /**
@@ -110,6 +114,7 @@ const DEFAULT_CONTAINERS: Record<FunctionName, number> = {
   aggregator: 1,
   dispatcher: 3,
   dispatcherTask: 4,
+  notifier: 2,
 };
 
 const eventBridge = mockClient(EventBridgeClient);
@@ -117,6 +122,7 @@ const stepFunctions = mockClient(SFNClient);
 const ssm = mockClient(SSMClient);
 const cloudWatchLogs = mockClient(CloudWatchLogsClient);
 const secretsManager = mockClient(SecretsManagerClient);
+const snsClient = mockClient(SNSClient);
 
 export interface HarnessOptions {
   /** The DynamoDB Local endpoint (test/support/dynamodb-local.ts). */
@@ -155,6 +161,8 @@ export class AwsHarness {
   ssm!: SsmSimulator;
   logs!: LogsSimulator;
   secrets!: SecretsSimulator;
+  /** The alert topic: what the notifier published. */
+  sns!: SnsSimulator;
   readonly hosts: AgentHost[] = [];
   readonly functions = new Map<FunctionName, LambdaFunction>();
   readonly handlerLogs = captureLogs();
@@ -205,6 +213,8 @@ export class AwsHarness {
         return this.logs.putLogEvents(i);
       case 'secrets:GetSecretValue':
         return this.secrets.getSecretValue(i);
+      case 'sns:Publish':
+        return this.sns.publish(i);
       default:
         this.unexpected.push(`${service}:${command}`);
         throw new Error(`${service}:${command} is not simulated`);
@@ -262,6 +272,12 @@ export class AwsHarness {
       .callsFake(unexpected('secrets'))
       .on(GetSecretValueCommand)
       .callsFake(call('secrets', 'GetSecretValue'));
+    snsClient.reset();
+    snsClient
+      .onAnyCommand()
+      .callsFake(unexpected('sns'))
+      .on(PublishCommand)
+      .callsFake(call('sns', 'Publish'));
   }
 
   /** @internal */
@@ -305,14 +321,15 @@ export class AwsHarness {
         starter: (e) => this.fn('starter').invoke(e),
         planner: (e) => this.fn('planner').invoke(e),
         recorder: (e) => this.fn('recorder').invoke(e),
+        notifier: (e) => this.fn('notifier').invoke(e),
       },
     });
     this.wrapper = new WrapperSimulator({
-      definition: deployedWrapperDefinitionString()
-        .split(WRAPPER_SUBSTITUTIONS.dispatcherFunctionArn)
-        .join(DISPATCHER_TASK_ARN)
-        .split(WRAPPER_SUBSTITUTIONS.eventBusName)
-        .join(BUS),
+      definition: substitutedWrapperDefinition({
+        dispatcherFunctionArn: DISPATCHER_TASK_ARN,
+        eventBusName: BUS,
+        partition: 'aws',
+      }),
       stateMachineArn: STATE_MACHINE,
       invoke: (name, payload) => {
         if (name !== DISPATCHER_TASK_ARN) return Promise.reject(new Error(`no function ${name}`));
@@ -333,6 +350,7 @@ export class AwsHarness {
     });
     writeAgentShim(agentBin);
     this.logs = new LogsSimulator(DEFAULT_LOG_GROUP);
+    this.sns = new SnsSimulator(ALERT_TOPIC);
     const db = o.database;
     this.secrets = new SecretsSimulator(
       db
@@ -361,6 +379,8 @@ export class AwsHarness {
         ssmDocument: DOCUMENT,
         agentInstanceIds: hostIds.join(','),
         idempotencyTable: this.tables.idempotency,
+        alertTopicArn: ALERT_TOPIC,
+        logGroup: DEFAULT_LOG_GROUP,
       },
       { dynamodb: o.endpoint, sqs: sqsEndpoint },
     );
@@ -554,6 +574,7 @@ export class AwsHarness {
         .filter((r) => r.exitCode !== 0)
         .map((r) => `ssm command ${r.commandId}: exit ${r.exitCode}: ${r.output}`),
       ...this.logs.violations.map((v) => `logs: ${v}`),
+      ...this.sns.violations.map((v) => `sns: ${v}`),
       ...this.stream.deadLetters.map((d) => `stream dead letter ${d.sequenceNumber}: ${d.error}`),
       ...this.stream.errors.map((e) => `stream: ${e}`),
       ...this.sqsSource.errors.map((e) => `sqs: ${e}`),

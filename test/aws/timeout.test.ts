@@ -65,10 +65,10 @@ describe.skipIf(!ddb.endpoint)('AWS path: a job that runs past its timeout', () 
       ['1.2', 'Skipped', null, 'not started: stage 1 failed'],
     ]);
 
-    // The wrapper's Catch path (States.Timeout → ReportTimedOut → TimedOut) put the JobFinished,
+    // The wrapper's Catch path (States.Timeout → ReportTimedOut → TimedOut, raising JobTimedOut) put the JobFinished,
     // its fields evaluated from the deployed definition (States.Format, $$.State.EnteredTime).
     const wrapper = h.wrapper.execution(name);
-    expect(wrapper).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
+    expect(wrapper).toMatchObject({ status: 'FAILED', error: 'JobTimedOut' }); // never a reserved States.* name
     expect(wrapper?.path.map((p) => p.state)).toEqual(['Dispatch', 'ReportTimedOut', 'TimedOut']);
     const finished = h.bus.events('JobFinished').map((e) => e.detail as Record<string, unknown>);
     expect(finished).toEqual([

@@ -186,13 +186,13 @@ describe('rsqlo run (local engine)', () => {
     );
     const file = ws.workflow({
       workflow_id: 'timeout_test',
-      workflow_stages: stages(['sequential', [{ script: 'slow.sh', timeout_seconds: 1 }]]),
+      workflow_stages: stages(['sequential', [{ script: 'slow.sh', timeout_seconds: 2 }]]),
     });
     const r = await cli(['run', file, '--home', ws.home, '--json']);
     expect(r.code).toBe(1);
     const { jobs } = doc(r.stdout);
     expect(jobs[0]?.execution_status).toBe('TimedOut');
-    expect(jobs[0]?.error_message).toMatch(/timed out after 1 s/);
+    expect(jobs[0]?.error_message).toMatch(/timed out after 2 s/);
     const alive = readFileSync(pids, 'utf8')
       .trim()
       .split('\n')

@@ -38,6 +38,9 @@ export function dynamoLocal(file: string): DynamoLocalInfo {
     endpoint: null,
     reason: 'the DynamoDB Local globalSetup did not run',
   };
+  // CI installs Java (.ci/run): there, a missing DynamoDB Local is a failure, never a skip.
+  if (!info.endpoint && process.env.CI === 'true')
+    throw new Error(`[${file}] DynamoDB Local is not running in CI: ${info.reason}`);
   if (!info.endpoint) console.warn(`[${file}] skipping DynamoDB Local tests: ${info.reason}`);
   return info;
 }

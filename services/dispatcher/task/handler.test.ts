@@ -4,6 +4,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { JobRunInput } from '../../../contracts/jobs.js';
 import { jobRunName } from '../../../contracts/jobs.js';
+import { NO_AGENT_FILTER_PATTERN } from '../../../infra/constructs/monitoring.js';
+import { matchesJsonFilter } from '../../../infra/log-filter.js';
 import type { createDynamoJobRepository } from '../../../runtime/aws/dynamo-jobs.js';
 import { captureLogs, lambdaContext, stubLambdaEnv } from '../../../runtime/aws/testing/lambda-harness.js';
 import { planned } from '../../../runtime/aws/testing/port-scenario.js';
@@ -129,6 +131,12 @@ describe.skipIf(!ddb.endpoint)('dispatcher task handler (DynamoDB Local)', () =>
       name: 'NoAgentAvailableError',
     });
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    // The line the "no agent online" metric filter counts (infra/constructs/monitoring.ts): once.
+    const counted = logs
+      .raw()
+      .split('\n')
+      .filter((l) => matchesJsonFilter(NO_AGENT_FILTER_PATTERN, l));
+    expect(counted).toHaveLength(1);
   });
 
   it('task: sends one command to one agent and records it; a repeated invocation sends nothing', async () => {

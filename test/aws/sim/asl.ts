@@ -9,11 +9,18 @@
  * - intrinsic functions: `States.Format` (with `\'`, `\{`, `\}` and `\\` escapes in its literal
  *   arguments), `States.JsonToString`, `States.StringToJson`;
  * - ResultPath (`null` discards the result, a path sets it, absent replaces the input);
- * - error-name matching of Retry / Catch (`States.ALL`, `States.TaskFailed`).
+ * - error-name matching of Retry / Catch, as the States Language specifies it (errorMatches):
+ *   catchers in array order, `States.ALL` alone and last, `States.Timeout` also covering heartbeat
+ *   timeouts, `States.TaskFailed` covering everything but timeouts (checkErrorHandlers refuses a
+ *   definition that breaks the placement rules, as CreateStateMachine does);
+ * - Choice states (`Variable` with IsPresent, IsNull, StringEquals, NumericEquals, BooleanEquals;
+ *   And / Or / Not; Default) and Pass states (`Result`, `Parameters`, ResultPath).
  *
- * Sources: AWS Step Functions developer guide, "Paths", "Manipulate parameters with paths",
- * "Intrinsic functions", "Specifying state output using ResultPath", "Handling errors".
- * Anything else is an AslError (States.Runtime on AWS), never a silent guess.
+ * Sources: the Amazon States Language specification (states-language.net/spec.html: "Errors",
+ * "Retrying after error", "Fallback states", "Choice State", Appendix A) and the AWS Step
+ * Functions developer guide, "Paths", "Manipulate parameters with paths", "Intrinsic functions",
+ * "Specifying state output using ResultPath", "Handling errors". test/aws/sim/asl.test.ts quotes
+ * them rule by rule. Anything else is an AslError (States.Runtime on AWS), never a silent guess.
  */
 
 /** A Runtime error of the interpreter (what Step Functions reports as States.Runtime). */
@@ -211,11 +218,106 @@ export function applyResultPath(input: unknown, result: unknown, resultPath: str
   return root;
 }
 
-/** Whether a Retrier's / Catcher's ErrorEquals covers an error name. */
+/** Error names that are timeouts: `States.Timeout` covers both, `States.TaskFailed` neither. */
+const TIMEOUTS = ['States.Timeout', 'States.HeartbeatTimeout'];
+/** Terminal errors no wildcard catches (developer guide, "Handling errors"). */
+const UNCATCHABLE_BY_WILDCARD = ['States.Runtime', 'States.DataLimitExceeded'];
+
+/**
+ * Whether a Retrier's / Catcher's ErrorEquals covers an error name:
+ * - the name itself;
+ * - `States.ALL`: any name but the terminal States.Runtime / States.DataLimitExceeded;
+ * - `States.Timeout`: a Task that ran past TimeoutSeconds *or* missed its heartbeat
+ *   (States.HeartbeatTimeout);
+ * - `States.TaskFailed`: any name except the timeouts (and the terminal errors).
+ */
 export function errorMatches(errorEquals: readonly string[], error: string): boolean {
   if (errorEquals.includes(error)) return true;
-  // Neither wildcard covers a runtime error of the interpreter itself.
-  if (error === 'States.Runtime' || error === 'States.DataLimitExceeded') return false;
+  if (error === 'States.HeartbeatTimeout' && errorEquals.includes('States.Timeout')) return true;
+  if (UNCATCHABLE_BY_WILDCARD.includes(error)) return false;
   if (errorEquals.includes('States.ALL')) return true;
-  return errorEquals.includes('States.TaskFailed') && error !== 'States.Timeout';
+  return errorEquals.includes('States.TaskFailed') && !TIMEOUTS.includes(error);
+}
+
+/** The first handler (Retrier or Catcher) whose ErrorEquals covers the error: they are tried in array order. */
+export function firstMatching<T extends { ErrorEquals: readonly string[] }>(
+  handlers: readonly T[] | undefined,
+  error: string,
+): T | undefined {
+  return handlers?.find((h) => errorMatches(h.ErrorEquals, error));
+}
+
+/**
+ * Placement rules of `States.ALL` in a state's Retry and Catch: it "MUST appear alone in the
+ * ErrorEquals array and MUST appear in the last Retrier/Catcher". Returns what is wrong, by state.
+ */
+export function checkErrorHandlers(states: Record<string, { Retry?: unknown; Catch?: unknown }>): string[] {
+  const problems: string[] = [];
+  for (const [name, state] of Object.entries(states))
+    for (const field of ['Retry', 'Catch'] as const) {
+      const handlers = (state[field] ?? []) as Array<{ ErrorEquals?: unknown }>;
+      handlers.forEach((h, i) => {
+        const eq = Array.isArray(h.ErrorEquals) ? (h.ErrorEquals as unknown[]) : [];
+        if (eq.length === 0) problems.push(`${name}.${field}[${i}]: ErrorEquals must be a non-empty array`);
+        if (!eq.includes('States.ALL')) return;
+        if (eq.length !== 1)
+          problems.push(`${name}.${field}[${i}]: States.ALL must appear alone in ErrorEquals`);
+        if (i !== handlers.length - 1)
+          problems.push(
+            `${name}.${field}[${i}]: States.ALL must be in the last ${field === 'Retry' ? 'Retrier' : 'Catcher'}`,
+          );
+      });
+    }
+  return problems;
+}
+
+type ChoiceRule = Record<string, unknown>;
+
+function ruleHolds(rule: ChoiceRule, input: unknown, context: AslContext): boolean {
+  if (Array.isArray(rule.And)) return (rule.And as ChoiceRule[]).every((r) => ruleHolds(r, input, context));
+  if (Array.isArray(rule.Or)) return (rule.Or as ChoiceRule[]).some((r) => ruleHolds(r, input, context));
+  if (rule.Not !== undefined) return !ruleHolds(rule.Not as ChoiceRule, input, context);
+  const variable = rule.Variable;
+  if (typeof variable !== 'string') throw new AslError('a Choice rule needs a Variable');
+  let present = true;
+  let value: unknown;
+  try {
+    value = readPath(variable, input, context);
+  } catch {
+    present = false;
+  }
+  if ('IsPresent' in rule) return present === rule.IsPresent;
+  if (!present) throw new AslError(`Choice: ${variable} selects nothing`);
+  if ('IsNull' in rule) return (value === null) === rule.IsNull;
+  if ('StringEquals' in rule) return typeof value === 'string' && value === rule.StringEquals;
+  if ('NumericEquals' in rule) return typeof value === 'number' && value === rule.NumericEquals;
+  if ('BooleanEquals' in rule) return typeof value === 'boolean' && value === rule.BooleanEquals;
+  throw new AslError(`Choice comparator of ${JSON.stringify(rule)} is not simulated`);
+}
+
+/** The state a Choice state moves to: the first rule that holds, else Default (else States.NoChoiceMatched). */
+export function chooseNext(
+  state: { Choices?: unknown; Default?: string },
+  input: unknown,
+  context: AslContext,
+): string {
+  for (const rule of (state.Choices ?? []) as ChoiceRule[])
+    if (ruleHolds(rule, input, context)) return rule.Next as string;
+  if (state.Default !== undefined) return state.Default;
+  throw new AslError('States.NoChoiceMatched: no Choice rule matched and there is no Default');
+}
+
+/** A Pass state's output: its Result (or Parameters, or its input) placed by ResultPath. */
+export function passOutput(
+  state: { Result?: unknown; Parameters?: unknown; ResultPath?: string | null },
+  input: unknown,
+  context: AslContext,
+): unknown {
+  const result =
+    'Result' in state
+      ? state.Result
+      : state.Parameters !== undefined
+        ? evaluateParameters(state.Parameters, input, context)
+        : input;
+  return applyResultPath(input, result, state.ResultPath);
 }

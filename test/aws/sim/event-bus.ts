@@ -12,6 +12,15 @@
  * twice (Lambda's default; delays scaled down), then the event goes to the on-failure destination
  * (recorded in `deadLetters`). `duplicate` delivers every event twice (the same envelope: EventBridge
  * redelivers with the same id). `setOutage(true)` makes PutEvents fail like an unreachable endpoint.
+ * The alert rules (ALERT_ROUTES) invoke the notifier the same way.
+ *
+ * `replay` is StartReplay from the bus archive (EventBridge user guide, "Replaying archived
+ * events"): the archived events go back through the bus's rules, with a `replay-name` field added
+ * to the envelope (the archive's managed rule matches `"replay-name": [{"exists": false}]` to keep
+ * replays out of the archive), and "Events aren't necessarily replayed in the same order that they
+ * were added to the archive". Whether a replayed event keeps its envelope `id` is not documented:
+ * the simulator gives each copy a new one, so nothing may rely on it (consumers dedupe on the
+ * detail's `event_id`).
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -32,8 +41,8 @@ export interface EventBusOptions {
   busName: string;
   account: string;
   region: string;
-  /** The function each bus service's rules target. */
-  targets: Record<BusService, (envelope: EventEnvelope) => Promise<unknown>>;
+  /** The function each bus service's rules target, and the alert rules' target (`notifier`). */
+  targets: Record<BusService | 'notifier', (envelope: EventEnvelope) => Promise<unknown>>;
   duplicate?: boolean;
   /** Delay before each asynchronous retry (Lambda waits about a minute, then two). Default 200 ms. */
   retryDelayMs?: number;
@@ -51,7 +60,9 @@ export class EventBusSimulator {
   readonly requests: Array<{ caller: string; entries: number; bytes: number; rejected: boolean }> = [];
   readonly violations: string[] = [];
   readonly deadLetters: Array<{ target: string; envelope: EventEnvelope; error: string }> = [];
-  /** Alert rules matched (SNS on AWS). */
+  /** Every event replayed from the archive (see `replay`), as delivered. */
+  readonly replayed: EventEnvelope[] = [];
+  /** Alert rules matched (each invokes the notifier, which publishes to SNS). */
   readonly alerts: Array<{ rule: string; envelope: EventEnvelope }> = [];
   private outage = false;
   private inFlight = 0;
@@ -133,17 +144,37 @@ export class EventBusSimulator {
     return { FailedEntryCount: 0, Entries: out };
   }
 
+  /**
+   * Replays archived events (as they were accepted, in the order given: a test reorders them as a
+   * replay may) through every rule, each copy with `replay-name` set and a new envelope id.
+   */
+  replay(replayName: string, envelopes: EventEnvelope[]): void {
+    for (const e of envelopes) {
+      const copy = { ...structuredClone(e), id: randomUUID(), 'replay-name': replayName } as EventEnvelope;
+      this.replayed.push(copy);
+      this.route(copy);
+    }
+  }
+
   private route(envelope: EventEnvelope) {
-    for (const rule of ALERT_ROUTES)
-      if (matchesPattern(rule.pattern, envelope)) this.alerts.push({ rule: rule.id, envelope });
+    const copies = this.opts.duplicate ? 2 : 1;
+    for (const rule of ALERT_ROUTES) {
+      if (!matchesPattern(rule.pattern, envelope)) continue;
+      this.alerts.push({ rule: rule.id, envelope });
+      for (let i = 0; i < copies; i++) this.deliver('notifier', envelope, 0, i * 20);
+    }
     for (const route of SERVICE_ROUTES) {
       if (!matchesPattern(route.pattern, envelope)) continue;
-      const copies = this.opts.duplicate ? 2 : 1;
       for (let i = 0; i < copies; i++) this.deliver(route.target, envelope, 0, i * 20);
     }
   }
 
-  private deliver(target: BusService, envelope: EventEnvelope, attempt: number, delayMs: number) {
+  private deliver(
+    target: BusService | 'notifier',
+    envelope: EventEnvelope,
+    attempt: number,
+    delayMs: number,
+  ) {
     if (this.closed) return;
     this.inFlight++;
     const t = setTimeout(() => {

@@ -12,6 +12,16 @@
  *   parameters also in the environment as `SSM_<name>`, in the per-command folder
  *   `…/orchestration/<command id>/awsrunShellScript/<step>` (where `submit` reads the command id).
  *
+ * Parameters are checked twice, as AWS does: SendCommand (the service) checks each value against the
+ * document's `minChars` / `maxChars` and `allowedPattern`; then, on the host, the SSM Agent
+ * validates every parameter again with Go's `regexp` before it runs anything
+ * (agent/framework/docparser/paramvalidator/allowedregexparamvalidator in aws/amazon-ssm-agent:
+ * `regexp.Compile(parameter.AllowedPattern)`, then `MatchString`). That second check runs here with
+ * re2js, a port of RE2 with Go's syntax and limits: a pattern Go cannot compile (a repeat count
+ * above 1000) or a value it does not match fails the command on the host, and the step never runs
+ * — the job then waits for its heartbeat timeout, exactly as on AWS. JavaScript's RegExp accepts
+ * such patterns, which is how the original `{16,32000}` pattern passed this suite.
+ *
  * Two ways to run the step: `shell` runs the lines with bash, `agentBin` being a shim that runs
  * `bin/rsqlo-agent.js` (a real process per command); `in-process` checks the lines are the
  * document's and calls the agent's `submitMain` with the arguments of its `exec` line (the same
@@ -28,6 +38,7 @@ import {
   InvalidParameters,
   SSMServiceException,
 } from '@aws-sdk/client-ssm';
+import { RE2JS } from 're2js';
 import { submitMain } from '../../../agent/submit.js';
 import type { ssmDocumentContent } from '../../../runtime/aws/ssm-document.js';
 
@@ -64,6 +75,46 @@ export interface CommandRun {
 }
 
 const meta = { $metadata: { httpStatusCode: 400 } };
+
+/** A document parameter as SSM reads it. */
+interface ParameterSpec {
+  allowedPattern?: string;
+  default?: string;
+  interpolationType?: string;
+  minChars?: number;
+  maxChars?: number;
+}
+
+/**
+ * The SSM Agent's mandatory parameter validation on the host, with RE2 as Go's `regexp`: for every
+ * document parameter, compile its `allowedPattern` and match the value (unanchored, like
+ * `MatchString`). Returns the agent's error texts; empty when the command may run.
+ */
+export function agentParameterErrors(
+  document: { parameters: Record<string, unknown> },
+  values: Record<string, string>,
+): string[] {
+  const errors: string[] = [];
+  for (const [name, raw] of Object.entries(document.parameters)) {
+    const spec = raw as ParameterSpec;
+    if (!spec.allowedPattern) continue;
+    let re: RE2JS;
+    try {
+      re = RE2JS.compile(spec.allowedPattern);
+    } catch (err) {
+      errors.push(
+        `error thrown in 'AllowedRegexParamValidator' while validating parameter /${name}/: encountered error while compiling allowed pattern - internal error: ${(err as Error).message}`,
+      );
+      continue;
+    }
+    const value = values[name] ?? '';
+    if (!re.matcher(value).find())
+      errors.push(
+        `error thrown in 'AllowedRegexParamValidator' while validating parameter /${name}/: parameter value /${value.slice(0, 40)}…/ does not match the allowed pattern /${spec.allowedPattern}/`,
+      );
+  }
+  return errors;
+}
 
 function clientError(name: string, message: string) {
   return new SSMServiceException({ name, $fault: 'client', message, ...meta });
@@ -141,10 +192,7 @@ export class SsmSimulator {
     if (input.TimeoutSeconds !== undefined && (input.TimeoutSeconds < 30 || input.TimeoutSeconds > 2_592_000))
       throw clientError('ValidationException', 'TimeoutSeconds must be 30–2592000');
     if ((input.Comment ?? '').length > 100) throw clientError('ValidationException', 'Comment over 100');
-    const declared = doc.parameters as Record<
-      string,
-      { allowedPattern?: string; default?: string; interpolationType?: string }
-    >;
+    const declared = doc.parameters as Record<string, ParameterSpec>;
     const values: Record<string, string> = {};
     for (const [name, v] of Object.entries(input.Parameters ?? {})) {
       const spec = declared[name];
@@ -158,6 +206,14 @@ export class SsmSimulator {
       const value = values[name] ?? spec.default;
       if (value === undefined)
         throw new InvalidParameters({ message: `parameter ${name} is required`, ...meta });
+      if (
+        (spec.minChars !== undefined && value.length < spec.minChars) ||
+        (spec.maxChars !== undefined && value.length > spec.maxChars)
+      )
+        throw new InvalidParameters({
+          message: `parameter ${name}: ${value.length} characters, outside minChars/maxChars`,
+          ...meta,
+        });
       if (spec.allowedPattern && !new RegExp(spec.allowedPattern).test(value))
         throw new InvalidParameters({
           message: `parameter ${name} does not match its allowedPattern`,
@@ -254,6 +310,12 @@ export class SsmSimulator {
       step?.name ?? 'step',
     );
     mkdirSync(cwd, { recursive: true });
+    const refused = agentParameterErrors(this.opts.document, values);
+    if (refused.length > 0) {
+      const output = `all errors during param validation errors: ${refused.join('\n')}`;
+      this.violations.push(`command ${commandId} failed on ${host.instanceId}: ${output}`);
+      return { commandId, instanceId: host.instanceId, exitCode: 1, output };
+    }
     const { lines, timeoutSeconds } = this.script(values);
     const env = this.env(host, values);
     if (this.opts.mode === 'shell') {

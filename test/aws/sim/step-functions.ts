@@ -40,8 +40,11 @@ import {
   type AslContext,
   AslError,
   applyResultPath,
-  errorMatches,
+  checkErrorHandlers,
+  chooseNext,
   evaluateParameters,
+  firstMatching,
+  passOutput,
   readPath,
 } from './asl.js';
 
@@ -57,7 +60,10 @@ interface Catcher {
   Next: string;
 }
 interface StateDef {
-  Type: 'Task' | 'Succeed' | 'Fail' | 'Pass';
+  Type: 'Task' | 'Succeed' | 'Fail' | 'Pass' | 'Choice';
+  Result?: unknown;
+  Choices?: unknown[];
+  Default?: string;
   Resource?: string;
   Parameters?: unknown;
   TimeoutSeconds?: number;
@@ -77,13 +83,13 @@ interface Definition {
   States: Record<string, StateDef>;
 }
 
-/** A state's failure: an error name and a cause, as Retry / Catch see them. */
+/** A state's failure: an error name and a cause (optional, as in SendTaskFailure), as Retry / Catch see them. */
 export class StatesError extends Error {
   constructor(
     readonly error: string,
-    override readonly cause: string,
+    override readonly cause: string | undefined,
   ) {
-    super(`${error}: ${cause}`);
+    super(`${error}: ${cause ?? '(no cause)'}`);
     this.name = error;
   }
 }
@@ -153,6 +159,9 @@ export class WrapperSimulator {
   constructor(private readonly opts: WrapperSimulatorOptions) {
     this.def = JSON.parse(opts.definition) as Definition;
     if (!this.def.States[this.def.StartAt]) throw new Error('definition: StartAt names no state');
+    // CreateStateMachine refuses these definitions; so does the simulator.
+    const problems = checkErrorHandlers(this.def.States);
+    if (problems.length) throw new Error(`definition: ${problems.join('; ')}`);
   }
 
   executions(): SimExecution[] {
@@ -275,11 +284,7 @@ export class WrapperSimulator {
       throw new ValidationException({ message: 'error/cause too long', ...meta });
     const task = this.taskFor('SendTaskFailure', input.taskToken);
     this.answer('SendTaskFailure', task, 'delivered');
-    this.settleTask(
-      task,
-      { ok: false, error: new StatesError(input.error ?? '', input.cause ?? '') },
-      'completed',
-    );
+    this.settleTask(task, { ok: false, error: new StatesError(input.error ?? '', input.cause) }, 'completed');
     return {};
   }
 
@@ -404,8 +409,11 @@ export class WrapperSimulator {
           this.end(exec, 'FAILED', state.Error, state.Cause);
           return;
         case 'Pass':
-          data = applyResultPath(data, data, state.ResultPath);
+          data = passOutput(state, data, this.context(exec, name, enteredTime, 0));
           name = state.End ? undefined : state.Next;
+          break;
+        case 'Choice':
+          name = chooseNext(state, data, this.context(exec, name, enteredTime, 0));
           break;
         case 'Task': {
           const r = await this.runTaskWithRetries(exec, name, state, data, enteredTime);
@@ -415,12 +423,17 @@ export class WrapperSimulator {
             name = state.End ? undefined : state.Next;
             break;
           }
-          const catcher = state.Catch?.find((c) => errorMatches(c.ErrorEquals, r.error.error));
+          const catcher = firstMatching(state.Catch, r.error.error);
           if (!catcher) {
             this.end(exec, 'FAILED', r.error.error, r.error.cause);
             return;
           }
-          data = applyResultPath(data, { Error: r.error.error, Cause: r.error.cause }, catcher.ResultPath);
+          // The Error Output "MUST have ... Error" and "SHOULD have ... Cause": none when none was given.
+          const output =
+            r.error.cause === undefined
+              ? { Error: r.error.error }
+              : { Error: r.error.error, Cause: r.error.cause };
+          data = applyResultPath(data, output, catcher.ResultPath);
           name = catcher.Next;
           break;
         }
@@ -466,7 +479,7 @@ export class WrapperSimulator {
       }
       if (r.ok || exec.status !== 'RUNNING') return r;
       const error = r.error.error;
-      const retrier = state.Retry?.find((x) => errorMatches(x.ErrorEquals, error));
+      const retrier = firstMatching(state.Retry, error);
       if (!retrier) return r;
       const n = counts.get(retrier) ?? 0;
       if (n >= (retrier.MaxAttempts ?? 3)) return r;

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { NO_AGENT_FILTER_PATTERN, NO_AGENT_METRIC } from './constructs/monitoring.js';
+import { matchesJsonFilter } from './log-filter.js';
+import { lid, resources, synth } from './testing.js';
+
+const s = synth();
+// biome-ignore lint/suspicious/noExplicitAny: template JSON
+type Cfn = Record<string, any>;
+const props = (r: { Properties?: Record<string, unknown> }) => r.Properties as Cfn;
+const alarms = () => resources(s.json, 'AWS::CloudWatch::Alarm').map(([, r]) => props(r));
+
+describe('"no agent online" is its own metric and alarm, not a Lambda error that pages', () => {
+  it("counts the dispatcher task's no-agent log lines as rsqlo/NoAgentOnline", () => {
+    const filters = resources(s.json, 'AWS::Logs::MetricFilter').map(([, r]) => props(r));
+    expect(filters).toHaveLength(1);
+    expect(filters[0]).toMatchObject({
+      FilterPattern: NO_AGENT_FILTER_PATTERN,
+      LogGroupName: { Ref: lid(s, s.stack.functions.dispatcherTask.logGroup) },
+      MetricTransformations: [
+        { MetricNamespace: 'rsqlo', MetricName: NO_AGENT_METRIC, MetricValue: '1', DefaultValue: 0 },
+      ],
+    });
+  });
+
+  it('alarms only when no agent was found for three 5-minute periods in a row', () => {
+    const a = alarms().find((x) => x.AlarmName === 'rsqlo-no-agent-online');
+    expect(a).toMatchObject({
+      Namespace: 'rsqlo',
+      MetricName: NO_AGENT_METRIC,
+      Period: 300,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it("the dispatcher task's errors alarm leaves the no-agent errors out; other functions alarm on Errors", () => {
+    const task = alarms().find((x) => x.AlarmName === 'rsqlo-lambda-errors-dispatcherTask');
+    const expr = task?.Metrics?.find((m: Record<string, unknown>) => m.Expression);
+    expect(expr?.Expression).toBe('MAX([0, errors - FILL(noagent, 0)])');
+    const ids = (task?.Metrics ?? []).map((m: Cfn) => m.MetricStat?.Metric?.MetricName).filter(Boolean);
+    expect(ids.sort()).toEqual(['Errors', NO_AGENT_METRIC].sort());
+    expect(alarms().find((x) => x.AlarmName === 'rsqlo-lambda-errors-starter')).toMatchObject({
+      MetricName: 'Errors',
+    });
+  });
+
+  it('the filter pattern matches the JSON line and nothing else (CloudWatch Logs JSON filter semantics)', () => {
+    const line = JSON.stringify({
+      level: 'WARN',
+      message: 'task not dispatched',
+      error_name: 'NoAgentAvailableError',
+    });
+    expect(matchesJsonFilter(NO_AGENT_FILTER_PATTERN, line)).toBe(true);
+    expect(matchesJsonFilter(NO_AGENT_FILTER_PATTERN, line.replace('NoAgent', 'Stale'))).toBe(false);
+    expect(matchesJsonFilter(NO_AGENT_FILTER_PATTERN, 'error_name = NoAgentAvailableError')).toBe(false);
+  });
+});
