@@ -35,7 +35,9 @@ function fakeTime(start: string) {
     advanceTo(iso: string) {
       const end = new Date(iso).getTime();
       for (;;) {
-        const due = [...pending.entries()].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+        const due = [...pending.entries()]
+          .filter(([, t]) => t.at <= end)
+          .sort((a, b) => a[1].at - b[1].at)[0];
         if (!due) break;
         pending.delete(due[0]);
         now = Math.max(now, due[1].at);

@@ -1,12 +1,12 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
+import type { Clock } from '../../services/ports.js';
 import {
   firingsBetween,
   nextFireTime,
   parseScheduleExpression,
   type ScheduleSpec,
 } from '../../services/scheduler/expression.js';
-import type { Clock } from '../../services/ports.js';
 
 /** A workflow's schedule as the local scheduler reads it from the definition. */
 export interface LocalSchedule extends ScheduleSpec {
@@ -108,7 +108,8 @@ export class LocalScheduler {
       } else {
         anchor = now;
         // A new rate schedule fires at its start (now); a cron or at() one at its next time.
-        from = parseScheduleExpression(schedule.expression).kind === 'rate' ? new Date(now.getTime() - 1) : now;
+        from =
+          parseScheduleExpression(schedule.expression).kind === 'rate' ? new Date(now.getTime() - 1) : now;
       }
       this.entries.set(schedule.workflow_id, {
         schedule,

@@ -66,18 +66,24 @@ describe('EventBridge Scheduler expressions, evaluated locally', () => {
     expect(bad('cron(0 0 * * ?)')).toThrow(/6 fields/);
     expect(bad('at(2026-02-30T10:00:00)')).toThrow(/not a real date/);
     expect(bad('every day')).toThrow(/EventBridge syntax/);
-    expect(() => nextFireTime({ expression: 'rate(1 hour)', timezone: 'Mars/Olympus' }, new Date())).not.toThrow();
-    expect(() => nextFireTime({ expression: 'cron(0 0 * * ? *)', timezone: 'Mars/Olympus' }, new Date())).toThrow(
-      /unknown time zone/,
-    );
+    expect(() =>
+      nextFireTime({ expression: 'rate(1 hour)', timezone: 'Mars/Olympus' }, new Date()),
+    ).not.toThrow();
+    expect(() =>
+      nextFireTime({ expression: 'cron(0 0 * * ? *)', timezone: 'Mars/Olympus' }, new Date()),
+    ).toThrow(/unknown time zone/);
   });
 
   it('reads cron in the schedule time zone', () => {
     // 09:00 in Tokyo (UTC+9, no daylight saving time) is 00:00 UTC.
     expect(next('cron(0 9 * * ? *)', '2026-03-04T00:00:00Z', 'Asia/Tokyo')).toBe('2026-03-05T00:00:00.000Z');
     // 02:00 in New York: 07:00 UTC in winter (EST), 06:00 UTC in summer (EDT).
-    expect(next('cron(0 2 * * ? *)', '2026-01-10T00:00:00Z', 'America/New_York')).toBe('2026-01-10T07:00:00.000Z');
-    expect(next('cron(0 2 * * ? *)', '2026-07-10T00:00:00Z', 'America/New_York')).toBe('2026-07-10T06:00:00.000Z');
+    expect(next('cron(0 2 * * ? *)', '2026-01-10T00:00:00Z', 'America/New_York')).toBe(
+      '2026-01-10T07:00:00.000Z',
+    );
+    expect(next('cron(0 2 * * ? *)', '2026-07-10T00:00:00Z', 'America/New_York')).toBe(
+      '2026-07-10T06:00:00.000Z',
+    );
   });
 
   // "When the time shifts forward in Spring, your schedule invocation gets skipped if the cron
@@ -104,21 +110,31 @@ describe('EventBridge Scheduler expressions, evaluated locally', () => {
   it('rate: from its start, every period; a day is 24 hours whatever the clocks do', () => {
     const start = at('2026-03-07T12:00:00Z');
     const spec = { expression: 'rate(1 day)', timezone: 'America/New_York' };
-    expect(nextFireTime(spec, at('2026-03-07T11:00:00Z'), start)?.toISOString()).toBe('2026-03-07T12:00:00.000Z');
+    expect(nextFireTime(spec, at('2026-03-07T11:00:00Z'), start)?.toISOString()).toBe(
+      '2026-03-07T12:00:00.000Z',
+    );
     expect(nextFireTime(spec, start, start)?.toISOString()).toBe('2026-03-08T12:00:00.000Z');
-    expect(nextFireTime(spec, at('2026-03-08T12:00:00Z'), start)?.toISOString()).toBe('2026-03-09T12:00:00.000Z');
+    expect(nextFireTime(spec, at('2026-03-08T12:00:00Z'), start)?.toISOString()).toBe(
+      '2026-03-09T12:00:00.000Z',
+    );
     expect(nextFireTime({ expression: 'rate(5 minutes)' }, start, start)?.toISOString()).toBe(
       '2026-03-07T12:05:00.000Z',
     );
   });
 
   it('at(): once, in its time zone', () => {
-    expect(next('at(2026-05-01T09:30:00)', '2026-04-01T00:00:00Z', 'Europe/Paris')).toBe('2026-05-01T07:30:00.000Z');
+    expect(next('at(2026-05-01T09:30:00)', '2026-04-01T00:00:00Z', 'Europe/Paris')).toBe(
+      '2026-05-01T07:30:00.000Z',
+    );
     expect(next('at(2026-05-01T09:30:00)', '2026-05-01T07:30:00Z', 'Europe/Paris')).toBeUndefined();
   });
 
   it('lists what a stopped server missed', () => {
-    const missed = firingsBetween({ expression: 'cron(0 * * * ? *)' }, at('2026-03-04T10:00:00Z'), at('2026-03-04T13:30:00Z'));
+    const missed = firingsBetween(
+      { expression: 'cron(0 * * * ? *)' },
+      at('2026-03-04T10:00:00Z'),
+      at('2026-03-04T13:30:00Z'),
+    );
     expect(missed.map((d) => d.toISOString())).toEqual([
       '2026-03-04T11:00:00.000Z',
       '2026-03-04T12:00:00.000Z',

@@ -76,7 +76,8 @@ function valueSet(text: string, field: string, lo: number, hi: number, names?: s
   for (const item of text.split(',')) {
     if (item === '') throw new ScheduleExpressionError(`cron(): ${field} has an empty list item`);
     const [range = '', stepText] = item.split('/');
-    if (item.split('/').length > 2) throw new ScheduleExpressionError(`cron(): ${field} "${item}" has two "/"`);
+    if (item.split('/').length > 2)
+      throw new ScheduleExpressionError(`cron(): ${field} "${item}" has two "/"`);
     let step = 1;
     if (stepText !== undefined) {
       if (!/^\d+$/.test(stepText) || Number(stepText) < 1)
@@ -126,7 +127,8 @@ function dayOfWeek(text: string): DayOfWeekRule {
         `cron(): day-of-week "${text}": "#" takes one expression only, like 3#2 (the second Tuesday)`,
       );
     const n = Number(nth[2]);
-    if (n < 1 || n > 5) throw new ScheduleExpressionError(`cron(): day-of-week "${text}": the week must be 1-5`);
+    if (n < 1 || n > 5)
+      throw new ScheduleExpressionError(`cron(): day-of-week "${text}": the week must be 1-5`);
     return { kind: 'nth', dow: number(nth[1] ?? '', 'day-of-week', 1, 7, DAYS), n };
   }
   if (/L/i.test(text.replace(/[A-Za-z]{3}/g, (m) => (DAYS.includes(m.toUpperCase()) ? '' : m))))
@@ -177,7 +179,9 @@ export function parseScheduleExpression(expression: string): ParsedExpression {
       minute: mi as number,
       second: s as number,
     };
-    const probe = new Date(Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second));
+    const probe = new Date(
+      Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute, wall.second),
+    );
     if (
       probe.getUTCMonth() !== wall.month - 1 ||
       probe.getUTCDate() !== wall.day ||
@@ -275,7 +279,12 @@ function nearestWeekday(year: number, month: number, target: number): number {
   return d < last ? d + 1 : d - 2;
 }
 
-function dayMatches(p: Extract<ParsedExpression, { kind: 'cron' }>, y: number, m: number, d: number): boolean {
+function dayMatches(
+  p: Extract<ParsedExpression, { kind: 'cron' }>,
+  y: number,
+  m: number,
+  d: number,
+): boolean {
   const last = daysIn(y, m);
   switch (p.dom.kind) {
     case 'any':
