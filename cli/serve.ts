@@ -17,7 +17,13 @@ import type { LocalEngine } from '../runtime/local/engine.js';
 import { EngineLockedError } from '../runtime/local/lock.js';
 import { createLocalLogSource } from '../runtime/local/log-source.js';
 import { createLocalRunViewSource } from '../runtime/local/run-view-source.js';
-import { type LocalSchedule, LocalScheduler, realTimers, scheduleOf } from '../runtime/local/scheduler.js';
+import {
+  type LocalSchedule,
+  LocalScheduler,
+  realTimers,
+  scheduleOf,
+  type Timers,
+} from '../runtime/local/scheduler.js';
 import type { Clock } from '../services/ports.js';
 import { deriveExecutionId, newExecutionId } from '../services/starter/execution-id.js';
 import type { RunActions } from '../web/ports.js';
