@@ -112,15 +112,27 @@ describe('rsqlo serve (real processes, real home)', () => {
 
     // kill through the server: the run client sees its run end Cancelled.
     const slow = workflowDir(ws, 'wf_slow', {
-      'slow.sh': `touch ${ws.dir}/slow.started\n${waitFor(`${ws.dir}/never`)}`,
+      'slow.sh': `touch ${ws.dir}/$RSQLO_EXECUTION_ID.started\n${waitFor(`${ws.dir}/never`)}`,
     });
     const runS = start(['run', slow, '--home', ws.home, '--execution-id', 'slow-1']);
-    await until(() => existsSync(`${ws.dir}/slow.started`), 'the slow job to start', 60_000);
+    await until(() => existsSync(`${ws.dir}/slow-1.started`), 'the slow job to start', 60_000);
     const kill = start(['kill', 'slow-1', '--home', ws.home]);
     expect(await kill.exit, kill.stderr()).toBe(0);
     expect(kill.stdout()).toContain('slow-1 is Cancelled');
     expect(await runS.exit).toBe(1);
     expect(runS.stdout()).toContain('wf_slow slow-1: Cancelled');
+
+    // Ctrl-C of a client following its run: the server kills the run, the client exits 130.
+    const runC = start(['run', slow, '--home', ws.home, '--execution-id', 'slow-2']);
+    await until(() => existsSync(`${ws.dir}/slow-2.started`), 'the second slow job to start', 60_000);
+    runC.child.kill('SIGINT');
+    expect(await runC.exit).toBe(130);
+    expect(runC.stdout()).toContain('wf_slow slow-2: Cancelled');
+
+    // logs is answered by the server too, with the job's output.
+    const logs = start(['logs', 'alpha-1', '--home', ws.home]);
+    expect(await logs.exit, logs.stderr()).toBe(0);
+    expect(logs.stdout()).toContain('alpha done');
 
     // SIGTERM stops the server; it takes its socket and serve.json with it.
     server.p.child.kill('SIGTERM');
