@@ -234,7 +234,22 @@ export async function serveCommand(
   }
 
   const say = (line: string) => void io.stdout.write(`${line}\n`);
-  const progress = lineProgress((s) => void io.stdout.write(s));
+  // One line per event, per run (a sink per run, dropped when the run ends: the server runs for
+  // months and each sink remembers the events it printed).
+  const sinks = new Map<string, ReturnType<typeof lineProgress>>();
+  const progress = {
+    event(e: Parameters<ReturnType<typeof lineProgress>['event']>[0]) {
+      const exec = String((e.detail as { workflow_execution_id?: unknown }).workflow_execution_id ?? '');
+      let sink = sinks.get(exec);
+      if (!sink) {
+        sink = lineProgress((s) => void io.stdout.write(s));
+        sinks.set(exec, sink);
+      }
+      sink.event(e);
+      if (e['detail-type'] === 'WorkflowFinished' || e['detail-type'] === 'WorkflowRejected')
+        sinks.delete(exec);
+    },
+  };
   let composed: ReturnType<typeof composeLocalEngine>;
   try {
     composed = composeLocalEngine({
