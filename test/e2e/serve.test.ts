@@ -186,4 +186,33 @@ describe('rsqlo serve (real processes, real home)', () => {
       'y-1 1.1 1',
     ]);
   }, 300_000);
+
+  it('SIGTERM stops the server while a job runs; the job goes on and the next serve adopts and finishes the run', async () => {
+    ws = workspace('rsqlo-serve-term-');
+    const ledger = path.join(ws.dir, 'ledger');
+    const w = workflowDir(ws, 'wf_t', {
+      'long.sh': `echo "$RSQLO_JOB_KEY" >> ${ledger}\ntouch ${ws.dir}/t.started\n${waitFor(`${ws.dir}/go`)}`,
+      'after.sh': `echo "$RSQLO_JOB_KEY" >> ${ledger}`,
+    });
+    const first = await serve();
+    const run = start(['run', w, '--home', ws.home, '--execution-id', 't-1']);
+    await until(() => existsSync(`${ws.dir}/t.started`), 'the long job to start', 60_000);
+    first.p.child.kill('SIGTERM');
+    expect(await first.p.exit).toBe(0);
+    expect(first.p.stdout()).toContain('1 running job(s) go on and the next engine');
+    expect(await run.exit).toBe(1);
+    expect(run.stderr()).toContain('stopped before t-1 ended; the next engine adopts its jobs');
+
+    const second = await serve();
+    expect(second.p.stdout()).toContain('resuming 1 unfinished run(s)');
+    writeFileSync(path.join(ws.dir, 'go'), '');
+    await until(async () => {
+      const st = start(['status', 't-1', '--home', ws.home, '--json']);
+      if ((await st.exit) !== 0) return false;
+      return (JSON.parse(st.stdout()) as Doc).workflow.execution_status === 'Completed';
+    }, 't-1 to complete in the second server');
+    second.p.child.kill('SIGTERM');
+    expect(await second.p.exit).toBe(0);
+    expect(readFileSync(ledger, 'utf8').trim().split('\n')).toEqual(['1.1', '1.2']);
+  }, 300_000);
 });
