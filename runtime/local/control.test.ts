@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until } from '../../test/support/processes.js';
 import { composeLocalEngine } from './compose.js';
 import {
   createControlHandler,
@@ -43,6 +44,7 @@ describe('control socket (a real engine, a real socket)', () => {
   let handler: ReturnType<typeof createControlHandler>;
   let server: ServerHandle;
   const relayed: string[][] = [];
+  let followStopped = false;
 
   beforeEach(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'rsqlo-ctl-'));
@@ -53,6 +55,19 @@ describe('control socket (a real engine, a real socket)', () => {
       info: () => ({ pid: process.pid, url: 'http://127.0.0.1:1', home, socket: '', started_at: '' }),
       relay: async (argv, io) => {
         relayed.push(argv);
+        if (argv[0] === 'logs' && argv[2] === '--follow') {
+          // Writes until its output closes under it (the client left), like logs --follow.
+          let closed = false;
+          io.stdout.on('error', () => {
+            closed = true;
+          });
+          while (!closed) {
+            io.stdout.write('line\n');
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          followStopped = true;
+          return 0;
+        }
         // bytes that are not UTF-8, split across writes, must come through whole
         io.stdout.write(Buffer.from([0xff, 0xfe, 0x41]));
         io.stdout.write(Buffer.from([0xe2, 0x82]));
@@ -170,6 +185,21 @@ describe('control socket (a real engine, a real socket)', () => {
     );
     expect(refused.at(-1)).toMatchObject({ t: 'end', run: null, rejected: { reason: 'UnknownWorkflow' } });
   }, 60_000);
+
+  it('a relayed command whose client leaves sees its output close and stops', async () => {
+    const abort = new AbortController();
+    let lines = 0;
+    await stream(
+      server,
+      '/v1/relay',
+      { argv: ['logs', 'x-1', '--follow'] },
+      () => {
+        if (++lines === 3) abort.abort();
+      },
+      abort.signal,
+    );
+    await until(() => followStopped, 'the relayed command to stop', 10_000);
+  });
 
   it('relays a command: its bytes exactly, both streams, its exit code', async () => {
     const out = new PassThrough();

@@ -314,7 +314,18 @@ export function createControlHandler(deps: ControlDeps) {
           res.on('close', go);
         },
       });
-    const code = await deps.relay(argv as string[], { stdout: stream(1), stderr: stream(2) }, abort.signal);
+    const out = { stdout: stream(1), stderr: stream(2) };
+    for (const w of [out.stdout, out.stderr]) w.on('error', () => {});
+    // The client went away: the command sees its output closed (as with EPIPE) and stops; a
+    // `logs --follow` would otherwise go on reading until the run ends.
+    abort.signal.addEventListener(
+      'abort',
+      () => {
+        for (const w of [out.stdout, out.stderr]) w.destroy(new Error('the client went away'));
+      },
+      { once: true },
+    );
+    const code = await deps.relay(argv as string[], out, abort.signal);
     if (!res.writableEnded) res.end(`${JSON.stringify({ t: 'end', code })}\n`);
   }
 
