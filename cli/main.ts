@@ -14,6 +14,16 @@ import { formatIssues, loadDefinition } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
 import { describeFailure, haltedLine, homeArg, homeFromArgv, noRun } from './errors.js';
 import { showLogs } from './logs.js';
+import {
+  killOnServer,
+  type RemoteOutcome,
+  relayToServer,
+  type SubmitTarget,
+  serverFor,
+  submitAndFollow,
+} from './remote.js';
+import { runsCommand } from './runs.js';
+import { serveCommand } from './serve.js';
 
 export const USAGE = `rsqlo — run RSQL ETL workflows
 
@@ -28,6 +38,11 @@ Usage:
   rsqlo restart <execution-id> [--definition FILE] [--scripts DIR] [--home DIR] [--json]
   rsqlo resume [--home DIR] [--json]
   rsqlo kill <execution-id> [--home DIR]
+  rsqlo runs [--workflow ID] [--status S] [--limit N] [--home DIR] [--json]
+      every run of the home, newest first.
+  rsqlo serve [--home DIR] [--host 127.0.0.1] [--port 8686] [--workflows DIR]
+      one long-running engine for the home: runs any number of workflows at once, fires their
+      schedules, shows them at http://HOST:PORT/. While it runs, the commands above go to it.
   rsqlo sql [--home DIR] [--database-url URL] [--install-compat] [rsql options and arguments]
       runs the RSQL-compatible runner against the engine's database (the embedded PostgreSQL,
       started if needed): rsqlo sql -c "select 1", rsqlo sql -f script.sql, or a script on stdin.
@@ -71,6 +86,9 @@ function parse(
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    // A server owns the home: read-only commands are answered by it (the same output).
+    const relayed = await relayToServer(command, rest, io);
+    if (relayed !== undefined) return relayed;
     switch (command) {
       case 'run':
         return await runCommand(rest, io);
@@ -90,6 +108,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await killCommand(rest, io);
       case 'sql':
         return await sqlCommand(rest, io);
+      case 'serve':
+        return await serveCommand(rest, io, main);
+      case 'runs':
+        return await runsCommand(rest, io);
       case undefined:
       case '-h':
       case '--help':
@@ -167,7 +189,7 @@ function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string)
 }
 
 /** The database jobs use: --no-database, --database-url (or RSQLO_DATABASE_URL), else the embedded one. */
-function databaseOf(
+export function databaseOf(
   values: { 'database-url'?: unknown; 'no-database'?: unknown },
   home: string,
 ): DatabaseTarget {
@@ -208,10 +230,13 @@ async function startAndWatch(
     json: boolean;
     database: DatabaseTarget;
     forgetLost: boolean;
-    setup: (engine: LocalEngine) => string;
+    setup: (engine: SubmitTarget) => string;
   },
 ): Promise<number> {
   const progress = progressSink(io, opts.json);
+  // A server owns the home (rsqlo serve): it runs the workflow; we follow it as we would our own.
+  const server = await serverFor(opts.home);
+  if (server) return reportRemote(io, opts, await submitAndFollow(server, opts.setup, progress));
   const tap = eventTap(progress);
   const composed = composeLocalEngine({
     home: opts.home,
@@ -264,6 +289,48 @@ async function startAndWatch(
   } finally {
     await composed.dispose();
   }
+}
+
+/** The end of a run followed on a server, said as startAndWatch says it. */
+function reportRemote(io: Io, opts: { home: string; json: boolean }, r: RemoteOutcome): number {
+  if (r.kind === 'left') {
+    io.stderr.write(
+      `rsqlo: left ${r.exec} running in the server (pid ${r.server.info.pid}); see it with rsqlo status ${r.exec}${homeArg(opts.home)} or at ${r.server.info.url}/runs/${r.exec}\n`,
+    );
+    return EXIT.interrupted;
+  }
+  if (r.kind === 'lost') {
+    io.stderr.write(
+      `rsqlo: the server (pid ${r.server.info.pid}) stopped before ${r.exec} ended; the next engine adopts its jobs and finishes it (rsqlo serve, or rsqlo resume${homeArg(opts.home)})\n`,
+    );
+    return r.interrupted ? EXIT.interrupted : EXIT.failed;
+  }
+  const { end, exec } = r;
+  if (end.halted) {
+    io.stderr.write(`rsqlo: run ${exec} stopped in the server: ${end.halted}\n`);
+    return EXIT.failed;
+  }
+  if (end.rejected) {
+    io.stderr.write(`rsqlo: request refused (${end.rejected.reason}): ${end.rejected.message}\n`);
+    return EXIT.rejected;
+  }
+  if (end.stuck) {
+    const lines = [`rsqlo: run ${exec} cannot make progress: nothing is left to do for it in ${opts.home}.`];
+    if (end.stuck.length > 0) {
+      lines.push('  deliveries that failed for good (newest first):');
+      for (const d of end.stuck) lines.push(`    ${d.at} ${d.source}: ${d.error}`);
+    }
+    io.stderr.write(`${lines.join('\n')}\n`);
+    return EXIT.failed;
+  }
+  if (!end.run) {
+    io.stderr.write(`rsqlo: the run ${exec} did not start\n`);
+    return EXIT.failed;
+  }
+  if (opts.json) io.stdout.write(`${JSON.stringify(resultDocument(end.run, end.jobs), null, 2)}\n`);
+  else io.stdout.write(summary(end.run, end.jobs, opts.home));
+  if (r.interrupted && end.run.execution_status !== 'Completed') return EXIT.interrupted;
+  return exitFor(end.run);
 }
 
 /** Why a run cannot go on: the dead letters that stopped it. */
@@ -455,6 +522,11 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
     requested_by: 'rsqlo-cli',
     reason: 'rsqlo kill',
   };
+  const server = await serverFor(home);
+  if (server) {
+    io.stdout.write(`${exec} is ${(await killOnServer(server, exec)) ?? 'gone'}\n`);
+    return 0;
+  }
   let composed: ReturnType<typeof composeLocalEngine>;
   try {
     composed = composeLocalEngine({

@@ -177,6 +177,11 @@ export const Schedule = z.union(
           .refine(isTimeZone, { error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}` })
           .optional(),
         enabled: z.boolean({ error: 'must be true or false' }).optional(),
+        /**
+         * `rsqlo serve` only: when the server was down at a firing, run once for the latest missed
+         * time when it comes back (default false: a missed firing is not run late).
+         */
+        catchup: z.boolean({ error: 'must be true or false' }).optional(),
       },
       {
         error: (iss) =>

@@ -1,9 +1,23 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stylesheet } from './styles.js';
 
-/** The browser client's entry (TypeScript, bundled by esbuild on first use; nothing is committed). */
-export const CLIENT_ENTRY = fileURLToPath(new URL('./client/main.ts', import.meta.url));
+/**
+ * The browser client's entry (TypeScript, bundled by esbuild on first use; nothing is committed).
+ * Found from this module upwards: the `rsqlo` command runs this module bundled into
+ * node_modules/.cache/rsqlo/ (bin/load.js), where `./client/` is not beside it.
+ */
+export const CLIENT_ENTRY = clientEntry();
+
+function clientEntry(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'web', 'client', 'main.ts');
+    if (existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return path.join(here, 'client', 'main.ts');
+  }
+}
 
 export interface ClientAssets {
   js: string;

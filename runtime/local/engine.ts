@@ -676,6 +676,8 @@ export class LocalEngine {
    * or if the cascade fails, the report is committed alone and the loop delivers the rest.
    */
   private commitReport(write: () => void, tries = 0): Promise<void> {
+    // Closed: the store is gone; the job's exit journal keeps its status for the next engine.
+    if (this.closed) return Promise.resolve();
     return this.exclusive(() => this.commitReportNow(write)).catch((err: unknown) => {
       const f = storeFailure(err, this.store.file);
       if (!f || this.closed) throw err;

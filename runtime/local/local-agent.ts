@@ -115,6 +115,10 @@ export class LocalAgent implements AgentFleet {
   private readonly pendingClaims = new Set<string>();
   private readonly waiting: JobCommand[] = [];
   private stopping = false;
+  /** Stopped for good (engine closed): watches of adopted jobs end, nothing more is reported. */
+  private closed = false;
+  /** Timers watching adopted jobs and awaiting exit statuses, cleared by stop(). */
+  private readonly watches = new Set<NodeJS.Timeout>();
   private readonly madeDirs = new Set<string>();
   /** What `prepare` added to every job's environment, once it ran. */
   private prepared: Record<string, string> | undefined;
@@ -340,6 +344,7 @@ export class LocalAgent implements AgentFleet {
     logFile: string | null,
     before?: () => void,
   ): void {
+    if (this.closed) return; // the next engine reads it from the job's exit journal
     const { store } = this.o;
     const { status, error } = outcomeStatus(outcome);
     const write = () => {
@@ -436,12 +441,14 @@ export class LocalAgent implements AgentFleet {
       } else if (waitedMs < CLAIM_WAIT_MS) {
         // Claimed by a job host that has not started it yet: look again shortly.
         this.pendingClaims.add(cmd.job_run_name);
-        setTimeout(() => {
+        const t = setTimeout(() => {
+          this.watches.delete(t);
           this.pendingClaims.delete(cmd.job_run_name);
           const now = this.o.store.getJobRun(row.name);
           if (now?.status === 'Running') this.recover(now, waitedMs + CLAIM_POLL_MS);
           this.o.wake();
         }, CLAIM_POLL_MS);
+        this.watches.add(t);
         return;
       } else {
         // Claimed, but no process and no status: did it ever start?
@@ -478,12 +485,14 @@ export class LocalAgent implements AgentFleet {
     const watch = setInterval(() => {
       if (isSameProcessAlive(alivePid, ticks)) return;
       clearInterval(watch);
+      this.watches.delete(watch);
       this.adopted.delete(cmd.job_run_name);
       this.awaitExitStatus(cmd.job_run_name, fromFile, finishFromFile, () =>
         unknown('the job ended while the engine was stopped and left no exit status'),
       );
       this.o.wake();
     }, ADOPT_POLL_MS);
+    this.watches.add(watch);
   }
 
   /**
@@ -509,10 +518,12 @@ export class LocalAgent implements AgentFleet {
       return;
     }
     this.pendingClaims.add(jobRunName);
-    setTimeout(() => {
+    const t = setTimeout(() => {
+      this.watches.delete(t);
       this.awaitExitStatus(jobRunName, read, found, missing, waitedMs + CLAIM_POLL_MS);
       this.o.wake();
     }, CLAIM_POLL_MS);
+    this.watches.add(t);
   }
 
   /**
@@ -541,6 +552,11 @@ export class LocalAgent implements AgentFleet {
   /** Stops starting new jobs (engine shutdown); running ones go on and are adopted by the next engine. */
   stop(): void {
     this.stopping = true;
+    this.closed = true;
+    // Adopted jobs go on without us: the next engine adopts them again (their exit journal keeps
+    // their status). Watching them here would keep this process alive after its own work ended.
+    for (const t of this.watches) clearTimeout(t);
+    this.watches.clear();
     this.host.close();
   }
 }
