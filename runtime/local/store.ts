@@ -1010,7 +1010,8 @@ export class LocalStore {
   runs(): RunRepository {
     return {
       getRun: async (exec) => this.getRunSync(exec),
-      createRun: async (run, jobs, opts, effects) => this.createRun(run, jobs, opts.maxActiveRuns, effects),
+      createRun: async (run, jobs, opts, effects) =>
+        this.createRun(run, jobs, opts.maxActiveRuns, effects, opts.restartOf),
       claimJobs: async (claim, effects) => this.claimJobs(claim, effects),
       countJob: async (c, derive) => this.countJob(c, derive),
       completeStage: async (c, effects) => this.completeStage(c, effects),
@@ -1031,14 +1032,18 @@ export class LocalStore {
     jobs: JobAuditRecord[],
     maxActive: number,
     effects: Effects,
+    restartOf?: string,
   ): CreateRunResult {
     return this.tx(() => {
       const existing = this.getRunSync(run.workflow_execution_id);
       if (existing) return { outcome: 'exists', run: existing };
+      const prev = restartOf !== undefined ? this.getRunSync(restartOf) : undefined;
+      if (prev?.restarted_as) return { outcome: 'restarted', by: prev.restarted_as };
       if (run.execution_status === 'Running') {
         const active = (this.st.activeRuns.all(run.workflow_id) as Array<{ id: string }>).map((r) => r.id);
         if (active.length >= maxActive) return { outcome: 'limit', active };
       }
+      if (prev) this.writeRun({ ...prev, restarted_as: run.workflow_execution_id });
       const { rsql_jobs, ...state } = run;
       this.run(
         this.st.insertRun,
