@@ -3,7 +3,7 @@ import path from 'node:path';
 
 /**
  * How the user started this command, to print the commands we suggest the same way (so a hint can
- * be pasted as-is): `npx rsqlo` under npx/npm exec, `rsqlo` when it came from PATH (`npm install
+ * be pasted as-is): `npx rsqlo` when npx/npm exec ran it, `rsqlo` when it came from PATH (`npm install
  * -g .`, `npm link`), else the path typed (`node bin/rsqlo.js`, `./node_modules/.bin/rsqlo`).
  * Default: `rsqlo`. `RSQLO_INVOKED_AS` overrides it (a wrapper script of your own).
  */
@@ -13,16 +13,19 @@ export function invokedAs(
   cwd: string = process.cwd(),
 ): string {
   if (env.RSQLO_INVOKED_AS) return env.RSQLO_INVOKED_AS;
-  if (env.npm_command === 'exec') return 'npx rsqlo';
   if (!script) return 'rsqlo';
   const base = path.basename(script);
+  // Not started as a command (the CLI called as a library, in tests): the plain name.
+  if (base !== 'rsqlo' && base !== 'rsqlo.js') return 'rsqlo';
+  // npx / npm exec ran *this* command (npm_lifecycle_script is what it ran; a process started by
+  // something else that npx ran, say `npx vitest`, inherits npm_command too).
+  if (env.npm_command === 'exec' && /^['"]?rsqlo\b/.test(env.npm_lifecycle_script ?? '')) return 'npx rsqlo';
   if (base === 'rsqlo' && onPath(script, env)) return 'rsqlo';
   const rel = path.relative(cwd, script);
   const shown = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : script;
   if (base === 'rsqlo') return shown.includes('/') ? shown : `./${shown}`;
-  // The JS entry itself: run with node (tests and library use fall back to `rsqlo`).
-  if (base === 'rsqlo.js') return `node ${shown}`;
-  return 'rsqlo';
+  // The JS entry itself, run with node.
+  return `node ${shown}`;
 }
 
 /** Whether `rsqlo` found on PATH is the very command `script` is. */
