@@ -257,6 +257,36 @@ describe('rsqlo-agent daemon', () => {
     expect(existsSync(path.join(ws.spool, 'jobs', `${cmd.job_run_name}.json`))).toBe(false);
   });
 
+  it('keeps stdout and stderr lines in the order written, in the log file and in CloudWatch Logs', async () => {
+    await start();
+    // bash echo and >&2 alternating, then a node process writing as the rsql runner does
+    // (process.stdout / process.stderr, both the job's log), many times each.
+    writeScript(
+      ws,
+      'interleave.sh',
+      [
+        'for i in $(seq 1 300); do echo "out $i"; echo "err $i" >&2; done',
+        `"${process.execPath}" -e 'for (let i = 1; i <= 300; i++) { process.stdout.write("echo " + i + "\\n"); process.stderr.write("rsql: ERROR: " + i + "\\n"); }'`,
+      ].join('\n'),
+    );
+    const cmd = jobCommand('interleave.sh');
+    expect(submit(ws, cmd).code).toBe(0);
+    await until(() => isDone(ws, cmd), 'the job to be done');
+    const expected: string[] = [];
+    for (let i = 1; i <= 300; i++) expected.push(`out ${i}`, `err ${i}`);
+    for (let i = 1; i <= 300; i++) expected.push(`echo ${i}`, `rsql: ERROR: ${i}`);
+    const logFile = path.join(ws.logs, cmd.workflow_execution_id, '1.1.a1.log');
+    expect(readFileSync(logFile, 'utf8').split('\n').filter(Boolean)).toEqual(expected);
+    await until(
+      () =>
+        cwl.commandCalls(PutLogEventsCommand).flatMap((c) => c.args[0].input.logEvents ?? []).length >=
+        expected.length,
+      'the log to be shipped',
+    );
+    const shipped = cwl.commandCalls(PutLogEventsCommand).flatMap((c) => c.args[0].input.logEvents ?? []);
+    expect(shipped.map((e) => e.message)).toEqual(expected);
+  });
+
   it('reports a failing script: JobFinished Failed with exit code and error lines, SendTaskFailure(JobFailed)', async () => {
     await start();
     const cmd = jobCommand('fail.sh');

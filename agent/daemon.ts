@@ -71,6 +71,7 @@ import {
   reclaimAbandonedAttempt,
   resolveCommand,
   resolveScript,
+  visibleCarriageReturns,
 } from './job-runner.js';
 import {
   agentJobFinished,
@@ -259,11 +260,13 @@ export function logTail(file: string): string {
       const n = readSync(fd, buf, 0, buf.length, start);
       let text = buf.toString('utf8', 0, n);
       if (start > 0) text = text.slice(text.indexOf('\n') + 1);
-      return text
-        .split(/\r?\n/)
-        .filter((l) => l.trim() !== '')
-        .slice(-10)
-        .join('\n')
+      return visibleCarriageReturns(
+        text
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .slice(-10)
+          .join('\n'),
+      )
         .slice(-2000)
         .trim();
     } finally {

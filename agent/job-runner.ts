@@ -787,11 +787,20 @@ function writeExitFile(path: string, key: string, code: number | null, signal: N
 
 /** The last ERROR_TAIL_LINES non-trailing-blank lines, at most ERROR_TAIL_CHARS, trimmed. */
 function lastLines(text: string): string {
-  const lines = text.split(/\r?\n/);
+  const lines = text.split('\n');
   while (lines.length > 0 && lines[lines.length - 1]?.trim() === '') lines.pop();
-  let out = lines.slice(-ERROR_TAIL_LINES).join('\n');
+  let out = visibleCarriageReturns(lines.slice(-ERROR_TAIL_LINES).join('\n'));
   if (out.length > ERROR_TAIL_CHARS) out = out.slice(-ERROR_TAIL_CHARS);
   return out.trim();
+}
+
+/**
+ * A job's error lines with every carriage return written as the two characters `\r`: a raw one
+ * would make a terminal overwrite the line (`cd: $'/data\r'` showing as a garbled `cd:` line), and
+ * a CRLF script is the usual cause of the failure, so it must be seen.
+ */
+export function visibleCarriageReturns(text: string): string {
+  return text.includes('\r') ? text.replaceAll('\r', '\\r') : text;
 }
 
 /** Bounded read of this attempt's part of the log: at most LOG_TAIL_BYTES from its end. */

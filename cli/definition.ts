@@ -1,4 +1,13 @@
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { ContractIssue } from '../contracts/common.js';
 import { listScripts, parseDefinitionText, type WorkflowDefinition } from '../contracts/workflow.js';
@@ -43,11 +52,58 @@ export function checkScripts(def: WorkflowDefinition, root: string): ContractIss
         path: at,
         message: `script "${script}" resolves to ${real}, outside the script root ${realRoot}`,
       });
-    } else if (!statSync(real).isFile()) {
-      issues.push({ path: at, message: `"${script}" is not a file` });
+    } else {
+      const problem = scriptProblem(script, real);
+      if (problem) issues.push({ path: at, message: problem });
     }
   }
   return issues;
+}
+
+/** What a stat says a path is, for "is a FIFO, not a regular file". */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/** How much of a shell script is read for CRLF line endings (scripts are small; 4 MiB is plenty). */
+const SHELL_SCAN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Why a script that exists inside the root will break when it runs, or undefined: it is not a
+ * regular file (a folder, a FIFO that would block the job), a script run directly (neither `.sh`
+ * nor `.sql`) lacks the exec bit, or a shell script has CRLF line endings (bash reads the `\r` as
+ * part of each command: `$'\r': command not found`, `cd: $'/data\r'`…).
+ */
+export function scriptProblem(script: string, real: string): string | undefined {
+  const st = statSync(real);
+  if (!st.isFile()) return `"${script}" is ${kindOf(st)}, not a regular file (${real})`;
+  const ext = path.extname(real).toLowerCase();
+  if (ext !== '.sh' && ext !== '.sql' && (st.mode & 0o111) === 0)
+    return `"${script}" is not executable (${real}): scripts other than .sh and .sql are run directly; chmod +x it, or name it .sh to run it with bash`;
+  const head = readHead(real, SHELL_SCAN_BYTES);
+  if (ext !== '.sh' && !/^#![^\n]*\b(?:ba|da|k|z)?sh\b/.test(head)) return undefined;
+  const lines = head.split('\n');
+  const crlf: number[] = [];
+  for (let i = 0; i < lines.length - 1; i++) if ((lines[i] as string).endsWith('\r')) crlf.push(i + 1);
+  if (crlf.length === 0) return undefined;
+  const more = crlf.length > 1 ? ` (and ${crlf.length - 1} more line${crlf.length > 2 ? 's' : ''})` : '';
+  return `"${script}" has Windows (CRLF) line endings at line ${crlf[0]}${more} (${real}): bash would read the \\r as part of each command; convert it with dos2unix or sed -i 's/\\r$//'`;
+}
+
+function readHead(file: string, max: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(Math.min(max, statSync(file).size));
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.toString('latin1', 0, n);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

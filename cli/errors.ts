@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { type StoreError, storeFailure } from '../runtime/local/store.js';
+import { command } from './invocation.js';
 
 /** ` --home DIR` when the home is not the default one (for commands we tell the user to run). */
 export function homeArg(home: string): string {
@@ -25,8 +26,8 @@ export function haltedLine(f: StoreError, home: string): string {
 
 function whatToDo(f: StoreError, home: string, started: boolean): string {
   const then = started
-    ? `then run: rsqlo resume${homeArg(home)}`
-    : `then try again (rsqlo resume${homeArg(home)} finishes unfinished runs)`;
+    ? `then run: ${command(`resume${homeArg(home)}`)}`
+    : `then try again (${command(`resume${homeArg(home)}`)} finishes unfinished runs)`;
   if (f.diskFull) return `${started ? "The runs' state is intact. " : ''}Free space on that device, ${then}`;
   if (f.kind === 'damaged')
     return `Restore it from a backup; or move it aside and add --forget-lost to start afresh (the runs it held are then forgotten; their logs are moved to ${path.join(home, 'lost')}/)`;
@@ -49,5 +50,5 @@ export function homeFromArgv(argv: readonly string[]): string {
 export function noRun(exec: string, home: string): string {
   const logs = path.join(home, 'logs', exec);
   if (!existsSync(logs) && !existsSync(path.join(home, 'runs', exec))) return `no run ${exec} in ${home}`;
-  return `no run ${exec} in the engine state of ${home}, but its logs are in ${logs}: the state lost it (rsqlo resume${homeArg(home)} says what was found and what to do)`;
+  return `no run ${exec} in the engine state of ${home}, but its logs are in ${logs}: the state lost it (${command(`resume${homeArg(home)}`)} says what was found and what to do)`;
 }

@@ -14,6 +14,8 @@ import { isTerminalJobStatus, type JobAuditRecord, type WorkflowAuditRecord } fr
 import { isSameProcessAlive } from '../platform/processes.js';
 import { LocalStore } from '../runtime/local/store.js';
 import type { Io } from './drive.js';
+import { homeArg } from './errors.js';
+import { command } from './invocation.js';
 
 /** Bytes read and written at a time: the whole of what `logs` holds of a log. */
 export const LOG_CHUNK_BYTES = 64 * 1024;
@@ -44,19 +46,45 @@ interface Attempt {
   attempt: number;
   status: string;
   log: string | null;
+  /** The earlier run whose log this is (the job completed there and was Skipped in this one). */
+  from?: string;
 }
 
-function attemptsOf(jobs: JobAuditRecord[], wantAttempt: number | undefined): Attempt[] {
+/**
+ * A job Skipped because it completed in an earlier run has no log of its own: its log is that
+ * run's (`completed in run X`), so that is what `logs` shows, saying so in the header.
+ */
+function completedEarlier(
+  store: LocalStore,
+  jobs: JobAuditRecord[],
+): Array<JobAuditRecord & { from?: string }> {
+  return jobs.map((j) => {
+    const m =
+      j.execution_status === 'Skipped' && !j.log_location
+        ? /^completed in run (\S+)/.exec(j.skip_reason ?? '')
+        : null;
+    if (!m) return j;
+    const there = store.listJobsSync(m[1] as string).find((x) => x.job_key === j.job_key);
+    return there?.log_location ? { ...there, from: m[1] as string } : j;
+  });
+}
+
+function attemptsOf(
+  jobs: Array<JobAuditRecord & { from?: string }>,
+  wantAttempt: number | undefined,
+): Attempt[] {
   const out: Attempt[] = [];
   for (const j of jobs) {
+    const from = j.from !== undefined ? { from: j.from } : {};
     const all = [
       ...j.previous_attempts.map((a) => ({
         job: j,
         attempt: a.attempt,
         status: a.execution_status as string,
         log: a.log_location,
+        ...from,
       })),
-      { job: j, attempt: j.attempt, status: j.execution_status as string, log: j.log_location },
+      { job: j, attempt: j.attempt, status: j.execution_status as string, log: j.log_location, ...from },
     ];
     for (const a of all) if (wantAttempt === undefined || a.attempt === wantAttempt) out.push(a);
   }
@@ -176,8 +204,8 @@ export async function showLogs(req: LogsRequest, io: Io): Promise<LogsResult> {
       const run = store.getRunRecord(req.exec);
       if (!run) return undefined;
       const all = store.listJobsSync(req.exec);
-      const jobs = req.job ? all.filter((j) => j.job_key === req.job || j.job_name === req.job) : all;
-      return { run, jobs };
+      const chosen = req.job ? all.filter((j) => j.job_key === req.job || j.job_name === req.job) : all;
+      return { run, jobs: completedEarlier(store, chosen) };
     };
     const first = read();
     if (!first) return { code: 2, error: `no run ${req.exec} in ${req.home}` };
@@ -189,7 +217,7 @@ export async function showLogs(req: LogsRequest, io: Io): Promise<LogsResult> {
         if (!a.log) continue;
         if (
           !(await sink.header(
-            `==> ${a.job.job_key} ${a.job.job_name} attempt ${a.attempt} (${a.status}) ${a.log} <==`,
+            `==> ${a.job.job_key} ${a.job.job_name} attempt ${a.attempt} (${a.status}${a.from ? ` in the earlier run ${a.from}: it was not run again in ${req.exec}` : ''}) ${a.log} <==`,
           ))
         )
           break;
@@ -221,7 +249,9 @@ export async function showLogs(req: LogsRequest, io: Io): Promise<LogsResult> {
         if (size <= from && printed.has(a.log)) continue;
         if (current !== a.log) {
           if (
-            !(await sink.header(`==> ${a.job.job_key} ${a.job.job_name} attempt ${a.attempt} ${a.log} <==`))
+            !(await sink.header(
+              `==> ${a.job.job_key} ${a.job.job_name} attempt ${a.attempt}${a.from ? ` (completed in the earlier run ${a.from})` : ''} ${a.log} <==`,
+            ))
           )
             return { code: 0 };
           current = a.log;
@@ -235,7 +265,7 @@ export async function showLogs(req: LogsRequest, io: Io): Promise<LogsResult> {
       if (orphanPolls >= 3) {
         return {
           code: 1,
-          error: `run ${req.exec} is ${snapshot.run.execution_status} but no engine is working on it; continue it with rsqlo resume`,
+          error: `run ${req.exec} is ${snapshot.run.execution_status} but no engine is working on it; continue it with ${command(`resume${homeArg(req.home)}`)}`,
         };
       }
       await new Promise((r) => setTimeout(r, req.pollMs ?? FOLLOW_POLL_MS));

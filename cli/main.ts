@@ -10,10 +10,16 @@ import { EngineLockedError } from '../runtime/local/lock.js';
 import { LocalStore, runFolders } from '../runtime/local/store.js';
 import { packageRoot } from '../runtime/package-root.js';
 import { newExecutionId } from '../services/starter/execution-id.js';
+import { completionScript } from './completion.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
 import { describeFailure, haltedLine, homeArg, homeFromArgv, noRun } from './errors.js';
+import { COMMANDS, commandHelp, didYouMean } from './help.js';
+import { initWorkflow, workflowIdFor } from './init.js';
+import { invokedAs, command as suggest } from './invocation.js';
 import { showLogs } from './logs.js';
+import { checkParams, parseParams } from './params.js';
+import { formatPlan, planWorkflow } from './plan.js';
 import {
   killOnServer,
   type RemoteOutcome,
@@ -22,20 +28,27 @@ import {
   serverFor,
   submitAndFollow,
 } from './remote.js';
+import { alreadyRestarted, chooseRestartDefinition } from './restart.js';
 import { runsCommand } from './runs.js';
 import { serveCommand } from './serve.js';
 
 export const USAGE = `rsqlo — run RSQL ETL workflows
 
 Usage:
-  rsqlo run <definition.json | folder> [--scripts DIR] [--execution-id ID] [--home DIR] [--json]
+  rsqlo run <definition.json | folder> [--param KEY=VALUE]... [--scripts DIR] [--execution-id ID]
+            [--home DIR] [--json]
   rsqlo validate <file>...
+  rsqlo plan <definition.json | folder> [--param KEY=VALUE]... [--json]
+  rsqlo init <folder> [--workflow-id ID]
   rsqlo status <execution-id> [--home DIR] [--json]
   rsqlo history <workflow_id> [--home DIR] [--json] [--limit N]
   rsqlo logs <execution-id> [job_key] [--attempt N] [--tail N] [--follow] [--home DIR]
       streams the jobs' logs (any size); --tail N starts at the last N lines of each,
       --follow keeps printing while the run (or the job) runs and ends when it ends.
-  rsqlo restart <execution-id> [--definition FILE] [--scripts DIR] [--home DIR] [--json]
+  rsqlo restart <execution-id> [--same-definition | --definition FILE] [--param KEY=VALUE]...
+            [--scripts DIR] [--home DIR] [--json]
+      runs the definition file the run came from (printing what changed since the run), or with
+      --same-definition the one stored with the run; a run is restarted once.
   rsqlo resume [--home DIR] [--json]
   rsqlo kill <execution-id> [--home DIR]
   rsqlo runs [--workflow ID] [--status S] [--limit N] [--home DIR] [--json]
@@ -48,6 +61,8 @@ Usage:
       started if needed): rsqlo sql -c "select 1", rsqlo sql -f script.sql, or a script on stdin.
       --install-compat (re)installs Redshift's functions and system views there first (a
       superuser is needed; the embedded database gets them automatically).
+  rsqlo completion bash|zsh     shell completion: eval "$(rsqlo completion bash)"
+  rsqlo <command> --help        what a command does and its options
 
 run, restart and resume take --database-url URL (or $RSQLO_DATABASE_URL) to point jobs at a
 PostgreSQL or Redshift database instead of the embedded one, or --no-database; and
@@ -55,13 +70,17 @@ PostgreSQL or Redshift database instead of the embedded one, or --no-database; a
 logs are moved to <home>/lost/; without it the command stops and says what was found).
 
 Exit codes: 0 the workflow Completed; 1 it Failed (or was cancelled); 2 usage or definition
-errors (nothing is written); 3 the request was refused (e.g. another run is active).
+errors (nothing is written); 3 the request was refused (another run is active, the run was
+restarted already, another engine owns the home); 130 interrupted.
 Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).
 `;
 
 class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** The command being parsed (for "see rsqlo run --help" and "did you mean"). */
+let current = '';
 
 const defaultIo: Io = { stdout: process.stdout, stderr: process.stderr };
 
@@ -76,6 +95,15 @@ function parse(
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
+    const unknown = /^Unknown option '([^']+)'/.exec(err instanceof Error ? err.message : '');
+    if (unknown) {
+      const typed = unknown[1] as string;
+      const guess = didYouMean(
+        typed,
+        Object.keys(options).map((o) => `--${o}`),
+      );
+      throw new UsageError(`unknown option ${typed}${guess ? ` (did you mean ${guess}?)` : ''}`);
+    }
     throw new UsageError(
       err instanceof Error ? err.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(err),
     );
@@ -85,11 +113,27 @@ function parse(
 /** The rsqlo command: a thin layer over the local engine. Returns the exit code; never throws. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
+  current = command ?? '';
   try {
+    // `rsqlo <command> --help` (for sql only --help: -h is the runner's host option)
+    if (
+      command &&
+      COMMANDS[command] &&
+      (rest.includes('--help') || (command !== 'sql' && rest.includes('-h')))
+    ) {
+      io.stdout.write(commandHelp(command, invokedAs()) ?? USAGE);
+      return 0;
+    }
     // A server owns the home: read-only commands are answered by it (the same output).
     const relayed = await relayToServer(command, rest, io);
     if (relayed !== undefined) return relayed;
     switch (command) {
+      case 'plan':
+        return planCommand(rest, io);
+      case 'init':
+        return initCommand(rest, io);
+      case 'completion':
+        return completionCommand(rest, io);
       case 'run':
         return await runCommand(rest, io);
       case 'validate':
@@ -122,15 +166,26 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'version':
         io.stdout.write(`${packageVersion()}\n`);
         return 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
+      default: {
+        const guess = didYouMean(command, Object.keys(COMMANDS));
+        current = '';
+        throw new UsageError(`unknown command "${command}"${guess ? ` (did you mean ${guess}?)` : ''}`);
+      }
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`rsqlo: ${err.message}\n\n${USAGE}`);
+      // One line and where to read more, as git and npm do (the full usage is --help).
+      io.stderr.write(
+        `rsqlo${current && COMMANDS[current] ? ` ${current}` : ''}: ${err.message}; see ${suggest(`${current && COMMANDS[current] ? `${current} ` : ''}--help`)}\n`,
+      );
       return EXIT.usage;
     }
-    if (err instanceof EngineLockedError || err instanceof ConfigError) {
+    if (err instanceof EngineLockedError) {
+      // Another engine owns the home: the request is refused, like any other refusal.
+      io.stderr.write(`rsqlo: ${err.message}\n`);
+      return EXIT.rejected;
+    }
+    if (err instanceof ConfigError) {
       io.stderr.write(`rsqlo: ${err.message}\n`);
       return EXIT.usage;
     }
@@ -182,10 +237,41 @@ function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string)
       if (j.log_location) lines.push(`      log: ${j.log_location}`);
     }
   }
-  if (run.execution_status === 'Failed') {
-    lines.push(`restart with: rsqlo restart ${run.workflow_execution_id}${homeArg(home)}`);
+  lines.push(...cutLines(run, jobs));
+  if (run.execution_status === 'Failed' || run.execution_status === 'Cancelled') {
+    lines.push(`restart with: ${suggest(`restart ${run.workflow_execution_id}${homeArg(home)}`)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * After Ctrl-C or `rsqlo kill`: the jobs that were cut while running (they will run again from
+ * their start on restart) and those that never started.
+ */
+function cutLines(run: WorkflowAuditRecord, jobs: JobAuditRecord[]): string[] {
+  if (run.execution_status !== 'Cancelled') return [];
+  const cut = jobs.filter((j) => j.execution_status === 'Cancelled' && j.execution_start_ts !== null);
+  const never = jobs.filter(
+    (j) =>
+      (j.execution_status === 'Cancelled' || j.execution_status === 'Skipped') &&
+      j.execution_start_ts === null &&
+      !j.skip_reason?.startsWith('completed in run') &&
+      !j.skip_reason?.startsWith('stage '),
+  );
+  const lines: string[] = [];
+  for (const j of cut) {
+    const ran = j.execution_end_ts
+      ? ` after ${((Date.parse(j.execution_end_ts) - Date.parse(j.execution_start_ts as string)) / 1000).toFixed(1)} s`
+      : '';
+    lines.push(
+      `  cut: ${j.job_key} ${j.job_name} was killed while running${ran}${j.log_location ? ` (log: ${j.log_location})` : ''}`,
+    );
+  }
+  if (cut.length === 0) lines.push('  no job was running when the run was cancelled');
+  if (never.length > 0) lines.push(`  not started: ${never.map((j) => j.job_key).join(', ')}`);
+  if (cut.length + never.length > 0)
+    lines.push('  a restart runs these again (and skips the jobs that completed)');
+  return lines;
 }
 
 /** The database jobs use: --no-database, --database-url (or RSQLO_DATABASE_URL), else the embedded one. */
@@ -350,6 +436,7 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     'execution-id': { type: 'string' },
     home: { type: 'string' },
     json: { type: 'boolean' },
+    param: { type: 'string', multiple: true },
     ...DATABASE_OPTIONS,
   });
   if (positionals.length !== 1) throw new UsageError('run takes one definition file or folder');
@@ -358,6 +445,8 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`${formatIssues(loaded.file, loaded.issues)}\n`);
     return EXIT.usage;
   }
+  const params = runParams(loaded.definition, values.param as string[] | undefined, loaded.file, io);
+  if (!params) return EXIT.usage;
   const given = values['execution-id'] as string | undefined;
   if (given !== undefined) {
     const r = ExecutionId.safeParse(given);
@@ -371,13 +460,14 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     database: databaseOf(values, runHome),
     forgetLost: values['forget-lost'] === true,
     setup: (engine) => {
-      engine.putDefinition(def, loaded.scriptRoot);
       const exec = given ?? newExecutionId(def.workflow_id, new Date());
+      engine.putDefinition(def, loaded.scriptRoot, { exec, file: loaded.file });
       engine.request({
         version: 1,
         workflow_id: def.workflow_id,
         workflow_execution_id: exec,
         requested_by: 'rsqlo-cli',
+        ...(Object.keys(params).length > 0 ? { parameters: params } : {}),
       });
       return exec;
     },
@@ -387,55 +477,98 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
 async function restartCommand(argv: string[], io: Io): Promise<number> {
   const { positionals, values } = parse(argv, {
     definition: { type: 'string' },
+    'same-definition': { type: 'boolean' },
     scripts: { type: 'string' },
+    param: { type: 'string', multiple: true },
     'execution-id': { type: 'string' },
     home: { type: 'string' },
     json: { type: 'boolean' },
     ...DATABASE_OPTIONS,
   });
   if (positionals.length !== 1) throw new UsageError('restart takes one execution id');
+  if (values['same-definition'] === true && values.definition !== undefined)
+    throw new UsageError('--same-definition and --definition cannot be used together');
   const prevId = positionals[0] as string;
   const home = homeOf(values as { home?: string });
-  const prev = readStore(home, (s) => s.getRunSync(prevId));
-  if (!prev) {
+  const json = values.json === true;
+  const found = readStore(home, (s) => {
+    const prev = s.getRunSync(prevId);
+    if (!prev) return undefined;
+    const refused = alreadyRestarted(s, prev);
+    if (refused) return { prev, refused };
+    return {
+      prev,
+      choice: chooseRestartDefinition(s, prev, {
+        definition: values.definition as string | undefined,
+        scripts: values.scripts as string | undefined,
+        same: values['same-definition'] === true,
+      }),
+    };
+  });
+  if (!found) {
     io.stderr.write(`rsqlo: ${noRun(prevId, home)}\n`);
     return EXIT.usage;
   }
-  let reload: ReturnType<typeof loadDefinition> | undefined;
-  if (values.definition !== undefined) {
-    reload = loadDefinition(values.definition as string, values.scripts as string | undefined);
-    if (!reload.ok) {
-      io.stderr.write(`${formatIssues(reload.file, reload.issues)}\n`);
-      return EXIT.usage;
-    }
-    if (reload.definition.workflow_id !== prev.workflow_id) {
-      io.stderr.write(
-        `rsqlo: ${reload.file} defines ${reload.definition.workflow_id}, but ${prevId} ran ${prev.workflow_id}\n`,
-      );
-      return EXIT.usage;
-    }
+  if (found.refused !== undefined) {
+    io.stderr.write(`rsqlo: request refused: ${found.refused}\n`);
+    return EXIT.rejected;
   }
+  const { prev, choice } = found;
+  if (!choice?.ok) {
+    if (choice) {
+      io.stderr.write(`${formatIssues(choice.file, choice.issues)}\n`);
+      if (choice.hint) io.stderr.write(`  ${choice.hint}\n`);
+    }
+    return EXIT.usage;
+  }
+  const params = runParams(
+    choice.definition,
+    values.param as string[] | undefined,
+    choice.file ?? '(stored definition)',
+    io,
+  );
+  if (!params) return EXIT.usage;
   const given = values['execution-id'] as string | undefined;
   if (given !== undefined && !ExecutionId.safeParse(given).success)
     throw new UsageError('--execution-id is not a valid execution id');
+  (json ? io.stderr : io.stdout).write(`${choice.lines.join('\n')}\n`);
   return startAndWatch(io, {
     home,
-    json: values.json === true,
+    json,
     database: databaseOf(values, home),
     forgetLost: values['forget-lost'] === true,
     setup: (engine) => {
-      if (reload?.ok) engine.putDefinition(reload.definition, reload.scriptRoot);
       const exec = given ?? newExecutionId(prev.workflow_id, new Date());
+      engine.putDefinition(choice.definition, choice.scriptRoot, {
+        exec,
+        file: choice.file ?? choice.source.file,
+      });
       engine.request({
         version: 1,
         workflow_id: prev.workflow_id,
         workflow_execution_id: exec,
         restart_of: prevId,
         requested_by: 'rsqlo-cli',
+        definition_source: choice.source,
+        ...(Object.keys(params).length > 0 ? { parameters: params } : {}),
       });
       return exec;
     },
   });
+}
+
+/** `--param KEY=VALUE`s checked against the definition; undefined (after saying why) when bad. */
+function runParams(
+  def: Parameters<typeof checkParams>[0],
+  list: string[] | undefined,
+  file: string,
+  io: Io,
+): Record<string, string> | undefined {
+  const { params, issues } = parseParams(list);
+  const all = [...issues, ...checkParams(def, params)];
+  if (all.length === 0) return params;
+  io.stderr.write(`${formatIssues(file, all)}\n`);
+  return undefined;
 }
 
 async function resumeCommand(argv: string[], io: Io): Promise<number> {
@@ -551,7 +684,14 @@ async function killCommand(argv: string[], io: Io): Promise<number> {
   try {
     engine.cancel(detail);
     await drive(engine, { execs: () => [exec], progress: progressSink(io, false) });
-    io.stdout.write(`${exec} is ${engine.getRun(exec)?.execution_status}\n`);
+    const after = engine.getRun(exec);
+    io.stdout.write(`${exec} is ${after?.execution_status}\n`);
+    if (after) {
+      const lines = cutLines(after, engine.store.listJobsSync(exec));
+      if (after.execution_status === 'Cancelled')
+        lines.push(`restart with: ${suggest(`restart ${exec}${homeArg(home)}`)}`);
+      if (lines.length > 0) io.stdout.write(`${lines.join('\n')}\n`);
+    }
     return 0;
   } finally {
     await composed.dispose();
@@ -770,4 +910,55 @@ async function logsCommand(argv: string[], io: Io): Promise<number> {
   );
   if (r.error) io.stderr.write(`rsqlo: ${r.error}\n`);
   return r.code;
+}
+
+/** `rsqlo plan`: what a run would do, without running anything. */
+function planCommand(argv: string[], io: Io): number {
+  const { positionals, values } = parse(argv, {
+    scripts: { type: 'string' },
+    param: { type: 'string', multiple: true },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length !== 1) throw new UsageError('plan takes one definition file or folder');
+  const loaded = loadDefinition(positionals[0] as string, values.scripts as string | undefined);
+  if (!loaded.ok) {
+    io.stderr.write(`${formatIssues(loaded.file, loaded.issues)}\n`);
+    return EXIT.usage;
+  }
+  const params = runParams(loaded.definition, values.param as string[] | undefined, loaded.file, io);
+  if (!params) return EXIT.usage;
+  const plan = planWorkflow(loaded.definition, loaded.file, loaded.scriptRoot, params);
+  io.stdout.write(
+    values.json === true
+      ? `${JSON.stringify(plan, null, 2)}\n`
+      : formatPlan(plan, new Set(Object.keys(params))),
+  );
+  return 0;
+}
+
+/** `rsqlo init DIR`: a workflow folder that `rsqlo run DIR` runs at once. */
+function initCommand(argv: string[], io: Io): number {
+  const { positionals, values } = parse(argv, { 'workflow-id': { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('init takes one folder');
+  const dir = positionals[0] as string;
+  const id = (values['workflow-id'] as string | undefined) ?? workflowIdFor(dir);
+  const r = initWorkflow(dir, id);
+  if (!r.ok) {
+    io.stderr.write(`rsqlo: ${r.error}\n`);
+    return EXIT.usage;
+  }
+  for (const f of r.files) io.stdout.write(`created ${f}\n`);
+  io.stdout.write(
+    `workflow ${id}: run it with ${suggest(`run ${dir}`)} (see what it would do: ${suggest(`plan ${dir}`)})\n`,
+  );
+  return 0;
+}
+
+/** `rsqlo completion bash|zsh`. */
+function completionCommand(argv: string[], io: Io): number {
+  const { positionals } = parse(argv, {});
+  const script = positionals.length === 1 ? completionScript(positionals[0] as string) : undefined;
+  if (!script) throw new UsageError('completion takes bash or zsh');
+  io.stdout.write(script);
+  return 0;
 }

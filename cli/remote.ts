@@ -59,7 +59,11 @@ export async function relayToServer(
 
 /** What a run or restart asks of the engine: the calls `setup` makes, recorded to send them. */
 export interface SubmitTarget {
-  putDefinition(def: WorkflowDefinition, scriptRoot: string): void;
+  putDefinition(
+    def: WorkflowDefinition,
+    scriptRoot: string,
+    run?: { exec: string; file: string | null },
+  ): void;
   request(detail: WorkflowRequested): void;
 }
 
@@ -79,11 +83,11 @@ export async function submitAndFollow(
   setup: (engine: SubmitTarget) => string,
   progress: ProgressSink,
 ): Promise<RemoteOutcome> {
-  let definition: { body: unknown; script_root: string } | undefined;
+  let definition: { body: unknown; script_root: string; file?: string | null } | undefined;
   let request: WorkflowRequested | undefined;
   const exec = setup({
-    putDefinition: (def, root) => {
-      definition = { body: def, script_root: root };
+    putDefinition: (def, root, run) => {
+      definition = { body: def, script_root: root, ...(run ? { file: run.file } : {}) };
     },
     request: (detail) => {
       request = detail;

@@ -119,6 +119,19 @@ export const StageProgress = z.object({
 export type StageProgress = z.infer<typeof StageProgress>;
 
 /**
+ * Which definition a run used, told to people (the CLI prints it; the audit keeps it): `file` the
+ * definition file (`file`) read when the run was requested, `stored` the one stored with the run
+ * being restarted (`rsqlo restart --same-definition`). `changes` lists what differed from the
+ * restarted run's definition, one line each ("2.1 timeout_seconds 6 → 60"); empty otherwise.
+ */
+export const DefinitionSource = z.object({
+  kind: z.enum(['file', 'stored']),
+  file: z.string().max(4096).nullable(),
+  changes: z.array(z.string().max(1024)).max(100),
+});
+export type DefinitionSource = z.infer<typeof DefinitionSource>;
+
+/**
  * The workflow audit record. The seed's attribute names come first (workflow_execution_id,
  * workflow_id, execution_start_ts, execution_end_ts, execution_status, rsql_jobs); the rest is
  * per-stage progress and what restart and the planner need.
@@ -132,6 +145,18 @@ export const WorkflowAuditRecord = z.object({
   rsql_jobs: z.array(z.string()),
   workflow_description: z.string().nullable(),
   restart_of: ExecutionId.nullable(),
+  /**
+   * The run that restarted this one. A run is restarted at most once: this is set in the same
+   * atomic write that creates the restarting run, and a second restart is refused naming it.
+   */
+  restarted_as: ExecutionId.nullable().optional(),
+  /** Which definition the run used (see DefinitionSource); absent when nobody said. */
+  definition_source: DefinitionSource.nullable().optional(),
+  /**
+   * The parameters the request gave (`rsqlo run --param`), over the definition's: a restart reuses
+   * them (and takes the definition's own from the definition it runs, so an edit there applies).
+   */
+  requested_parameters: Parameters.optional(),
   current_stage: PositiveInt.nullable(),
   cancel_requested: z.boolean(),
   /** Values handed to every job as environment variables; never put secrets here. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FailedJobSummary, JobCounts } from './audit.js';
+import { DefinitionSource, FailedJobSummary, JobCounts } from './audit.js';
 import {
   ExecutionId,
   JobKey,
@@ -44,6 +44,8 @@ export const WorkflowRequested = z.object({
   /** Set by schedules (`<aws.scheduler.scheduled-time>`): the execution id is derived from it. */
   scheduled_time: z.string().optional(),
   requested_by: z.string().max(256).optional(),
+  /** Which definition the requester meant (the CLI says so on restarts); recorded in the run. */
+  definition_source: DefinitionSource.optional(),
 });
 export type WorkflowRequested = z.infer<typeof WorkflowRequested>;
 

@@ -54,7 +54,9 @@ export interface DefinitionRepository {
 export type CreateRunResult =
   | { outcome: 'created' }
   | { outcome: 'exists'; run: WorkflowRunState }
-  | { outcome: 'limit'; active: string[] };
+  | { outcome: 'limit'; active: string[] }
+  /** The run named by `restartOf` was restarted already, by run `by`: nothing was written. */
+  | { outcome: 'restarted'; by: string };
 
 /** The planner's claim of the next jobs of a stage. */
 export interface JobClaim {
@@ -90,11 +92,13 @@ export interface RunRepository {
   /**
    * Writes the run and all its job rows unless the run exists. Refuses (outcome 'limit') when the
    * workflow already has `maxActiveRuns` runs Running; that check and the write are atomic.
+   * With `restartOf`, the write also sets that run's `restarted_as` to this run, only if nobody
+   * restarted it yet (outcome 'restarted' otherwise), in the same atomic write.
    */
   createRun(
     run: WorkflowAuditRecord,
     jobs: JobAuditRecord[],
-    opts: { maxActiveRuns: number },
+    opts: { maxActiveRuns: number; restartOf?: string },
     effects: Effects,
   ): Promise<CreateRunResult>;
   /** Moves the stage cursor and the claimed jobs Pending → Queued and enqueues their messages. */

@@ -235,6 +235,35 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
       }
     });
 
+    it('restarts a run once: of many concurrent restarts one is created, the rest are told which', async () => {
+      const s = await setup([def]);
+      const first = planned(WF, 'r0');
+      expect(await s.runs.createRun(first.run, first.jobs, { maxActiveRuns: 10 }, {})).toEqual({
+        outcome: 'created',
+      });
+      const plans = Array.from({ length: 5 }, (_, i) =>
+        planned(WF, `again${i}`, `2024-01-01T00:00:0${i}.000Z`),
+      );
+      const results = await Promise.all(
+        plans.map((p) => s.runs.createRun(p.run, p.jobs, { maxActiveRuns: 10, restartOf: 'r0' }, {})),
+      );
+      const created = plans
+        .filter((_, i) => results[i]?.outcome === 'created')
+        .map((p) => p.run.workflow_execution_id);
+      expect(created).toHaveLength(1);
+      const winner = created[0] as string;
+      expect((await s.raw.run('r0'))?.restarted_as).toBe(winner);
+      for (const [i, p] of plans.entries()) {
+        const exec = p.run.workflow_execution_id;
+        if (exec === winner) continue;
+        expect(results[i]).toEqual({ outcome: 'restarted', by: winner });
+        // Nothing of a refused restart is left behind: no run, no job rows, no slot.
+        expect(await s.raw.run(exec)).toBeUndefined();
+        expect(await s.jobs.listJobs(exec)).toEqual([]);
+      }
+      expect((await s.raw.config('wf'))?.[ACTIVE_RUNS_ATTRIBUTE]).toEqual(new Set(['r0', winner]));
+    });
+
     it('fails clearly when the workflow has no config item', async () => {
       const s = await setup();
       const p = planned(WF, 'r1');

@@ -5,7 +5,8 @@
  * the decision still does; counters change by increments (never read-modify-write), so concurrent
  * counts, claims and cancels never lose each other's changes.
  *
- * - createRun: job rows first, then the run row and its active-run slot in one transaction.
+ * - createRun: job rows first, then the run row, its active-run slot and (for a restart) the restarted
+ *   run's `restarted_as` in one transaction.
  * - claimJobs: the stage cursor and every claimed job in one transaction.
  * - countJob: the job's `counted` flag and the stage and run counters in one transaction.
  * - completeStage: the stage and run change and, when the run ends, the slot release, in one.
@@ -278,6 +279,7 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
     jobs: JobAuditRecord[],
     maxActive: number,
     fx: Effects,
+    restartOf?: string,
   ): Promise<CreateRunResult> {
     const exec = record.workflow_execution_id;
     const runItem = runToItem(record);
@@ -285,6 +287,11 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
     for (let attempt = 1; attempt <= MAX_DECISION_ATTEMPTS; attempt++) {
       const existing = await getRun(exec);
       if (existing) return { outcome: 'exists', run: existing };
+      if (restartOf !== undefined) {
+        // Checked before writing any job row (the transaction below re-checks it atomically).
+        const by = (await getRun(restartOf))?.restarted_as;
+        if (by) return { outcome: 'restarted', by };
+      }
       if (takesSlot) {
         // Checked before writing any job row, so the common refusal (an overlapping schedule)
         // leaves nothing behind; the transaction below re-checks it atomically.
@@ -318,12 +325,37 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
           },
         });
       }
+      const restartIndex = items.length;
+      if (restartOf !== undefined) {
+        // The restarted run is restarted once: it names this run, unless another restart got there first.
+        items.push({
+          Update: {
+            TableName: tables.workflowAudit,
+            Key: runKey(restartOf),
+            UpdateExpression: 'SET #by = :me',
+            ConditionExpression:
+              'attribute_exists(workflow_execution_id) AND (attribute_not_exists(#by) OR #by = :none)',
+            ExpressionAttributeNames: { '#by': 'restarted_as' },
+            ExpressionAttributeValues: { ':me': exec, ':none': null },
+          },
+        });
+      }
       const result = await transactWrite(client, items, `create run ${exec}`, retry);
       if (result.ok) {
         await effects.apply(fx);
         return { outcome: 'created' };
       }
       if (result.reasons[0] === 'ConditionalCheckFailed') continue; // created meanwhile: read it
+      if (restartOf !== undefined && result.reasons[restartIndex] === 'ConditionalCheckFailed') {
+        const prev = await getRun(restartOf);
+        if (prev?.restarted_as) {
+          await removeOrphanRows(exec, jobs);
+          return { outcome: 'restarted', by: prev.restarted_as };
+        }
+        // The restarted run is gone (the starter read it a moment ago): a retry would not help.
+        await removeOrphanRows(exec, jobs);
+        throw new RunWriteConflictError(`run ${exec}: the run it restarts, ${restartOf}, does not exist`);
+      }
       const slots = await activeSlots(record.workflow_id);
       if (!slots.exists) {
         await removeOrphanRows(exec, jobs);
@@ -585,7 +617,7 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
 
   return {
     getRun,
-    createRun: (run, jobs, opts, fx) => createRun(run, jobs, opts.maxActiveRuns, fx),
+    createRun: (run, jobs, opts, fx) => createRun(run, jobs, opts.maxActiveRuns, fx, opts.restartOf),
     claimJobs,
     countJob,
     completeStage,

@@ -152,6 +152,12 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories have the SQLite store’s 
       'conflict',
       'conflict',
     ]);
+    expect(a.slice(-4)).toMatchObject([
+      { outcome: 'created' },
+      { outcome: 'restarted', by: 'r6' },
+      { outcome: 'exists', run: { workflow_execution_id: 'r6' } },
+      'r6',
+    ]);
     expect(effects[1].changes.map((c) => [c.job_key, c.execution_status, c.attempt])).toEqual([
       ['1.1', 'Completed', 1],
       ['1.2', 'Failed', 1],

@@ -99,7 +99,8 @@ export interface ControlDeps {
 
 /** What `/v1/submit` takes: a definition to store (optional) and the request to publish. */
 export interface Submission {
-  definition?: { body: unknown; script_root: string };
+  /** `file`: where the client read it (null: not from a file); given, it is kept as the run's definition. */
+  definition?: { body: unknown; script_root: string; file?: string | null };
   request: Record<string, unknown> & { workflow_id: string; workflow_execution_id: string };
 }
 
@@ -256,7 +257,15 @@ export function createControlHandler(deps: ControlDeps) {
         throw new BadRequest('definition.script_root must be an absolute path');
     }
     follow(exec, req, res, () => {
-      if (def?.ok && sub.definition) engine.putDefinition(def.definition, sub.definition.script_root);
+      if (def?.ok && sub.definition) {
+        // Kept as this run's definition (and the file it came from) when the client said where from.
+        const file = sub.definition.file;
+        engine.putDefinition(
+          def.definition,
+          sub.definition.script_root,
+          file !== undefined ? { exec, file: typeof file === 'string' ? file : null } : undefined,
+        );
+      }
       engine.request(sub.request as Parameters<LocalEngine['request']>[0]);
       deps.notify?.(
         `${sub.request.restart_of ? `restart of ${String(sub.request.restart_of)}` : `run of ${sub.request.workflow_id}`} requested as ${exec} (${String(sub.request.requested_by ?? 'rsqlo-cli')})`,

@@ -258,9 +258,19 @@ export class LocalEngine {
 
   // ---- what callers do -----------------------------------------------------------------------
 
-  /** Stores (or replaces) a workflow definition and the folder its scripts live in. */
-  putDefinition(def: WorkflowDefinition, scriptRoot: string): void {
-    this.store.putDefinition(def.workflow_id, def, path.resolve(scriptRoot));
+  /**
+   * Stores (or replaces) a workflow definition and the folder its scripts live in. With `run`, it
+   * is also kept as the definition of that run (and the file it was read from), for restarts.
+   */
+  putDefinition(
+    def: WorkflowDefinition,
+    scriptRoot: string,
+    run?: { exec: string; file: string | null },
+  ): void {
+    this.store.tx(() => {
+      this.store.putDefinition(def.workflow_id, def, path.resolve(scriptRoot));
+      if (run) this.store.putRunDefinition(run.exec, def, path.resolve(scriptRoot), run.file);
+    });
     this.scriptRoots.delete(def.workflow_id);
   }
 

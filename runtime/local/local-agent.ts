@@ -11,6 +11,7 @@ import {
   resolveCommand,
   resolveScript,
   startJob,
+  visibleCarriageReturns,
 } from '../../agent/job-runner.js';
 import { agentJobFinished, agentJobStarted } from '../../agent/reports.js';
 import type { JobStatus } from '../../contracts/audit.js';
@@ -565,12 +566,14 @@ function tailOf(logFile: string | null): string {
   if (!logFile) return '';
   try {
     const text = readFileSync(logFile, 'utf8');
-    return text
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .slice(-10)
-      .join('\n')
-      .slice(-2000);
+    return visibleCarriageReturns(
+      text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .slice(-10)
+        .join('\n')
+        .slice(-2000),
+    );
   } catch {
     return '';
   }

@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS job_runs (
   status TEXT NOT NULL, input TEXT NOT NULL, command TEXT, pid INTEGER, start_ticks TEXT,
   started_at TEXT, log_file TEXT, exit_file TEXT, ended_at TEXT);
 CREATE INDEX IF NOT EXISTS job_runs_active ON job_runs (status);
+CREATE TABLE IF NOT EXISTS run_definitions (
+  exec TEXT PRIMARY KEY, file TEXT, script_root TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL);
 `;
@@ -450,6 +452,10 @@ export class LocalStore {
       putDef: d.prepare(
         'INSERT INTO definitions (workflow_id, body, script_root, updated_at) VALUES (?, ?, ?, ?) ' +
           'ON CONFLICT (workflow_id) DO UPDATE SET body = excluded.body, script_root = excluded.script_root, updated_at = excluded.updated_at',
+      ),
+      getRunDef: d.prepare('SELECT body, script_root, file FROM run_definitions WHERE exec = ?'),
+      putRunDef: d.prepare(
+        'INSERT OR REPLACE INTO run_definitions (exec, file, script_root, body) VALUES (?, ?, ?, ?)',
       ),
       getRun: d.prepare('SELECT body FROM runs WHERE id = ?'),
       getRunJobs: d.prepare('SELECT rsql_jobs FROM runs WHERE id = ?'),
@@ -964,6 +970,22 @@ export class LocalStore {
     return r ? { body: JSON.parse(r.body), scriptRoot: r.script_root } : undefined;
   }
 
+  /**
+   * Keeps the definition a run is requested with (and the file it came from), so a restart can say
+   * what changed since, or run it again as it was (`rsqlo restart --same-definition`).
+   */
+  putRunDefinition(exec: string, body: unknown, scriptRoot: string, file: string | null): void {
+    this.tx(() => this.run(this.st.putRunDef, exec, file, scriptRoot, JSON.stringify(body)));
+  }
+
+  /** The definition a run was requested with, when the engine kept it (runs since issue 12). */
+  getRunDefinition(exec: string): { body: unknown; scriptRoot: string; file: string | null } | undefined {
+    const r = this.st.getRunDef.get(exec) as
+      | { body: string; script_root: string; file: string | null }
+      | undefined;
+    return r ? { body: JSON.parse(r.body), scriptRoot: r.script_root, file: r.file } : undefined;
+  }
+
   definitions(): DefinitionRepository {
     return { get: async (id) => this.getDefinition(id)?.body };
   }
@@ -1010,7 +1032,8 @@ export class LocalStore {
   runs(): RunRepository {
     return {
       getRun: async (exec) => this.getRunSync(exec),
-      createRun: async (run, jobs, opts, effects) => this.createRun(run, jobs, opts.maxActiveRuns, effects),
+      createRun: async (run, jobs, opts, effects) =>
+        this.createRun(run, jobs, opts.maxActiveRuns, effects, opts.restartOf),
       claimJobs: async (claim, effects) => this.claimJobs(claim, effects),
       countJob: async (c, derive) => this.countJob(c, derive),
       completeStage: async (c, effects) => this.completeStage(c, effects),
@@ -1031,14 +1054,18 @@ export class LocalStore {
     jobs: JobAuditRecord[],
     maxActive: number,
     effects: Effects,
+    restartOf?: string,
   ): CreateRunResult {
     return this.tx(() => {
       const existing = this.getRunSync(run.workflow_execution_id);
       if (existing) return { outcome: 'exists', run: existing };
+      const prev = restartOf !== undefined ? this.getRunSync(restartOf) : undefined;
+      if (prev?.restarted_as) return { outcome: 'restarted', by: prev.restarted_as };
       if (run.execution_status === 'Running') {
         const active = (this.st.activeRuns.all(run.workflow_id) as Array<{ id: string }>).map((r) => r.id);
         if (active.length >= maxActive) return { outcome: 'limit', active };
       }
+      if (prev) this.writeRun({ ...prev, restarted_as: run.workflow_execution_id });
       const { rsql_jobs, ...state } = run;
       this.run(
         this.st.insertRun,

@@ -7,7 +7,10 @@ export interface RecorderDeps {
   log: Logger;
 }
 
-/** Longest error_message kept on a job row (the log holds the rest). */
+/**
+ * Longest error_message kept on a job row (the log holds the rest). A carriage return in it is
+ * stored as the two characters `\r` (a CRLF script is the usual cause, and must be visible).
+ */
 export const MAX_ERROR_MESSAGE = 2000;
 
 export type RecordResult = { applied: boolean; job?: JobAuditRecord };
@@ -49,7 +52,10 @@ export function createRecorderService(deps: RecorderDeps) {
           execution_status: ev.status,
           execution_end_ts: ev.finished_at,
           exit_code: ev.exit_code,
-          error_message: ev.error_message === null ? null : ev.error_message.slice(-MAX_ERROR_MESSAGE),
+          error_message:
+            ev.error_message === null
+              ? null
+              : ev.error_message.replaceAll('\r', '\\r').slice(-MAX_ERROR_MESSAGE),
           // JobFinished repeats what JobStarted said, so the row is the same whichever came first.
           execution_start_ts: current?.execution_start_ts ?? ev.started_at,
           instance_id: ev.instance_id ?? current?.instance_id ?? null,

@@ -330,6 +330,94 @@ describe('starter: restart', () => {
     for (const id of ['x1', 'x2', 'x3', 'x4']) expect(sim.run(id)).toBeUndefined();
   });
 
+  it('restarts a run once: a second restart is refused naming the run that restarted it and its status', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    sim.script({ job: 'b.sh', workflowExecutionId: 'r1' }, { outcome: 'fail', exitCode: 2 });
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r1' });
+    await sim.runUntilIdle();
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r2', restart_of: 'r1' });
+    await sim.runUntilIdle();
+    expect(sim.run('r1')).toMatchObject({ execution_status: 'Failed', restarted_as: 'r2' });
+    expect(sim.run('r2')?.execution_status).toBe('Completed');
+    const starter = sim.services.starter;
+    // A redelivery of the restart that happened is a duplicate, not a refusal.
+    const again = await starter.handleRequested(
+      { version: 1, workflow_id: 'wf', workflow_execution_id: 'r2', restart_of: 'r1' },
+      'env-again',
+    );
+    expect(again).toEqual({ outcome: 'duplicate', workflowExecutionId: 'r2' });
+    const second = await starter.handleRequested(
+      { version: 1, workflow_id: 'wf', workflow_execution_id: 'r3', restart_of: 'r1' },
+      'env-second',
+    );
+    expect(second).toMatchObject({
+      outcome: 'rejected',
+      rejection: {
+        reason: 'RestartNotAllowed',
+        workflow_execution_id: 'r3',
+        message:
+          'run r1 was already restarted as r2 (Completed); a run is restarted once: restart the latest run of the chain instead',
+      },
+    });
+    expect(sim.run('r3')).toBeUndefined();
+    expect(sim.jobs('r3')).toEqual([]);
+    expect(sim.problems()).toEqual([]);
+  });
+
+  it('two restarts of one run at the same time: exactly one starts, the other is refused naming it', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    sim.script({ job: 'b.sh', workflowExecutionId: 'r1' }, { outcome: 'fail', exitCode: 2 });
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r1' });
+    await sim.runUntilIdle();
+    const starter = sim.services.starter;
+    const results = await Promise.all(
+      ['ra', 'rb'].map((id) =>
+        starter.handleRequested(
+          { version: 1, workflow_id: 'wf', workflow_execution_id: id, restart_of: 'r1' },
+          id,
+        ),
+      ),
+    );
+    const started = results.filter((r) => r.outcome === 'started');
+    const refused = results.filter((r) => r.outcome === 'rejected');
+    expect(started).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    const winner = started[0]?.outcome === 'started' ? started[0].workflowExecutionId : '';
+    expect(sim.run('r1')?.restarted_as).toBe(winner);
+    expect(refused[0]?.outcome === 'rejected' && refused[0].rejection.message).toMatch(
+      new RegExp(`^run r1 was already restarted as ${winner} \\(Running\\)`),
+    );
+    expect(sim.run(winner === 'ra' ? 'rb' : 'ra')).toBeUndefined();
+  });
+
+  it('a restart takes parameters from the definition it runs, keeping those the request gave', async () => {
+    const v1 = workflow('wf', [sequential(['a.sh', 'b.sh'])], { parameters: { REGION: 'eu', LIMIT: '5' } });
+    const sim = createSimulation({ definitions: [v1] });
+    sim.script({ job: 'b.sh', workflowExecutionId: 'r1' }, { outcome: 'fail', exitCode: 2 });
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r1', parameters: { DAY: 'mon', LIMIT: '7' } });
+    await sim.runUntilIdle();
+    expect(sim.run('r1')).toMatchObject({
+      parameters: { REGION: 'eu', LIMIT: '7', DAY: 'mon' },
+      requested_parameters: { DAY: 'mon', LIMIT: '7' },
+    });
+    sim.define(workflow('wf', [sequential(['a.sh', 'b.sh'])], { parameters: { REGION: 'us', LIMIT: '5' } }));
+    sim.request({
+      workflow_id: 'wf',
+      workflow_execution_id: 'r2',
+      restart_of: 'r1',
+      definition_source: { kind: 'file', file: '/w/workflow.json', changes: ['parameters.REGION eu → us'] },
+    });
+    await sim.runUntilIdle();
+    expect(sim.run('r2')).toMatchObject({
+      execution_status: 'Completed',
+      parameters: { REGION: 'us', LIMIT: '7', DAY: 'mon' },
+      requested_parameters: { DAY: 'mon', LIMIT: '7' },
+      definition_source: { kind: 'file', file: '/w/workflow.json', changes: ['parameters.REGION eu → us'] },
+    });
+    const last = sim.agent.sends.at(-1);
+    expect(last?.command.parameters).toEqual({ REGION: 'us', LIMIT: '7', DAY: 'mon' });
+  });
+
   it('refuses an execution id that belongs to another workflow', async () => {
     const other = workflow('other', [sequential(['z.sh'])]);
     const sim = createSimulation({ definitions: [wf, other] });

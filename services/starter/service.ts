@@ -155,6 +155,24 @@ export function createStarterService(deps: StarterDeps) {
     return { outcome: 'rejected', rejection };
   }
 
+  /** A run is restarted once: the refusal names the run that restarted it and its status. */
+  async function alreadyRestarted(
+    req: WorkflowRequested,
+    requestId: string,
+    execId: string,
+    prev: string,
+    by: string,
+  ): Promise<StartResult> {
+    const status = (await runs.getRun(by))?.execution_status ?? 'unknown';
+    return reject(
+      req,
+      requestId,
+      execId,
+      'RestartNotAllowed',
+      `run ${prev} was already restarted as ${by} (${status}); a run is restarted once: restart the latest run of the chain instead`,
+    );
+  }
+
   return {
     /**
      * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
@@ -242,23 +260,35 @@ export function createStarterService(deps: StarterDeps) {
             `run ${req.restart_of} is ${prev.execution_status}; only Failed or Cancelled runs can be restarted`,
           );
         }
+        if (prev.restarted_as) return alreadyRestarted(req, id, exec, req.restart_of, prev.restarted_as);
         restart = { run: prev, jobs: await jobs.listJobs(req.restart_of) };
       }
 
-      const parameters = {
-        ...(definition.parameters ?? {}),
-        ...(restart?.run.parameters ?? {}),
+      // A restart reuses the parameters its run was requested with; the definition's own come from
+      // the definition it runs now (so an edit there applies). Runs recorded before
+      // requested_parameters existed carry everything over, as they always did.
+      const requested = {
+        ...(restart ? (restart.run.requested_parameters ?? restart.run.parameters) : {}),
         ...(req.parameters ?? {}),
       };
+      const parameters = { ...(definition.parameters ?? {}), ...requested };
       const plan = planRun({ definition, workflowExecutionId: exec, now, parameters, restart });
+      const run = {
+        ...plan.run,
+        requested_parameters: requested,
+        ...(req.definition_source ? { definition_source: req.definition_source } : {}),
+      };
       const at = now.toISOString();
       let result: Awaited<ReturnType<RunRepository['createRun']>>;
       try {
         result = await runs.createRun(
-          plan.run,
+          run,
           plan.jobs,
-          { maxActiveRuns: definition.max_active_runs ?? 1 },
-          { events: startEvents(plan.run, at) },
+          {
+            maxActiveRuns: definition.max_active_runs ?? 1,
+            ...(req.restart_of ? { restartOf: req.restart_of } : {}),
+          },
+          { events: startEvents(run, at) },
         );
       } catch (err) {
         // Too large to store (e.g. hundreds of KB of parameters): nothing was written, and retrying
@@ -266,6 +296,9 @@ export function createStarterService(deps: StarterDeps) {
         if (err instanceof RecordTooLargeError)
           return reject(req, id, exec, 'RequestTooLarge', `the run cannot be stored: ${err.message}`);
         throw err;
+      }
+      if (result.outcome === 'restarted') {
+        return alreadyRestarted(req, id, exec, req.restart_of as string, result.by);
       }
       if (result.outcome === 'limit') {
         const max = definition.max_active_runs ?? 1;

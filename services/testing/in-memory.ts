@@ -264,7 +264,8 @@ export class InMemoryStore {
         this.count('getRun');
         return this.getRunSync(exec);
       },
-      createRun: async (run, jobs, opts, effects) => this.createRun(run, jobs, opts.maxActiveRuns, effects),
+      createRun: async (run, jobs, opts, effects) =>
+        this.createRun(run, jobs, opts.maxActiveRuns, effects, opts.restartOf),
       claimJobs: async (claim, effects) => this.claimJobs(claim, effects),
       countJob: async (c, derive) => this.countJob(c, derive),
       completeStage: async (c, effects) => this.completeStage(c, effects),
@@ -342,10 +343,13 @@ export class InMemoryStore {
     jobs: JobAuditRecord[],
     maxActive: number,
     effects: Effects,
+    restartOf?: string,
   ): Promise<CreateRunResult> {
     return this.mutate('createRun', (): CreateRunResult => {
       const existing = this.runRows.get(run.workflow_execution_id);
       if (existing) return { outcome: 'exists', run: clone(existing) };
+      const prev = restartOf !== undefined ? this.runRows.get(restartOf) : undefined;
+      if (prev?.restarted_as) return { outcome: 'restarted', by: prev.restarted_as };
       if (run.execution_status === 'Running') {
         const active = [...this.runRows.values()]
           .filter((r) => r.workflow_id === run.workflow_id && r.execution_status === 'Running')
@@ -353,6 +357,7 @@ export class InMemoryStore {
           .map((r) => r.workflow_execution_id);
         if (active.length >= maxActive) return { outcome: 'limit', active };
       }
+      if (prev) this.writeRun({ ...clone(prev), restarted_as: run.workflow_execution_id });
       const { rsql_jobs: names, ...state } = run;
       this.runJobNames.set(run.workflow_execution_id, [...names]);
       this.writeRun(state);

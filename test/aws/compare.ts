@@ -13,6 +13,9 @@
  *   agent is called in-process; it records null). Dropped entirely.
  * - `log_location` (jobs, previous attempts, `failed_jobs[]`): `cloudwatch:<group>:<stream>` on AWS,
  *   a file under the engine home locally. Kept: whether it is set.
+ * - `definition_source` (run): what the requester said about the definition it meant; the CLI
+ *   names its local file (a path that differs between any two workspaces), an AWS requester
+ *   usually says nothing. Dropped entirely.
  *
  * Everything else — statuses, exit codes, error messages, attempts, skip reasons, counters, stage
  * progress, failed-job summaries, parameters, `restart_of`, `rsql_jobs` — must be equal.
@@ -23,7 +26,7 @@ import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.
 export const RUNTIME_SPECIFIC_FIELDS = {
   timestamps: ['execution_start_ts', 'execution_end_ts', 'started_at', 'finished_at', 'not_before'],
   presenceOnly: ['instance_id', 'log_location'],
-  dropped: ['ssm_command_id'],
+  dropped: ['ssm_command_id', 'definition_source'],
 } as const;
 
 const TIMESTAMPS = new Set<string>(RUNTIME_SPECIFIC_FIELDS.timestamps);

@@ -13,7 +13,7 @@ describe.skipIf(!ddb.endpoint)('AWS path: a failing workflow and its restart', (
     h = undefined;
   });
 
-  it('fails at the failing job, skips what never started, alerts; the restart skips completed jobs and runs the rest', async () => {
+  it('fails at the failing job, skips what never started, alerts; the restart skips completed jobs and runs the rest; a second restart is refused', async () => {
     const f = failingWorkflow();
     h = await createAwsHarness({
       endpoint: ddb.endpoint as string,
@@ -86,6 +86,19 @@ describe.skipIf(!ddb.endpoint)('AWS path: a failing workflow and its restart', (
     for (const key of ['1.2', '1.3', '2.1', '2.2'])
       expect(h.wrapper.execution(jobRunName('fail-2', key, 1))?.status).toBe('SUCCEEDED');
     expect(h.logs.text(jobRunName('fail-2', '1.2', 1))).toContain('input found');
+
+    // A run is restarted once: a second restart of fail-1 is refused, naming fail-2 and its status.
+    expect((await h.run('fail-1'))?.restarted_as).toBe('fail-2');
+    h.request({ workflow_id: 'aws_fail_restart', workflow_execution_id: 'fail-3', restart_of: 'fail-1' });
+    await h.settle();
+    expect(h.bus.events('WorkflowRejected').map((e) => e.detail)).toEqual([
+      expect.objectContaining({
+        workflow_execution_id: 'fail-3',
+        reason: 'RestartNotAllowed',
+        message: expect.stringContaining('run fail-1 was already restarted as fail-2 (Completed)'),
+      }),
+    ]);
+    expect(await h.run('fail-3')).toBeUndefined();
     expect(await h.problems()).toEqual([]);
   });
 });

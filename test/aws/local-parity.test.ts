@@ -55,7 +55,7 @@ describe.skipIf(!ddb.endpoint)('the local engine and the AWS path write the same
         { execution_start_ts: '<timestamp>', instance_id: '<instance_id>', log_location: null, exit_code: 3 },
       ],
     });
-    expect(RUNTIME_SPECIFIC_FIELDS.dropped).toEqual(['ssm_command_id']);
+    expect(RUNTIME_SPECIFIC_FIELDS.dropped).toEqual(['ssm_command_id', 'definition_source']);
   });
 
   it('the blog workflow', async () => {

@@ -162,7 +162,9 @@ describe('a full disk (issue 10, class 6)', () => {
       expectHonest(run.out.stderr);
       expect({ code, stderr: run.out.stderr }).toMatchObject({ code: 1 });
       expect(run.out.stderr).toMatch(NO_SPACE(ws.home));
-      expect(run.out.stderr).toMatch(/stopped: .*Free space on that device, then run: rsqlo resume --home /);
+      expect(run.out.stderr).toMatch(
+        /stopped: .*Free space on that device, then run: node bin\/rsqlo\.js resume --home /,
+      );
       free(ws);
       const r = await cli(['resume', '--home', ws.home]);
       expect({ code: r.code, stderr: r.stderr, stdout: r.stdout }).toMatchObject({ code: 0, stderr: '' });
@@ -205,7 +207,7 @@ describe('a full disk (issue 10, class 6)', () => {
       const code = await run.exited;
       expectHonest(run.out.stderr);
       expect({ code, stderr: run.out.stderr }).toMatchObject({ code: 1 });
-      expect(run.out.stderr).toMatch(/stopped: .*then run: rsqlo resume --home /);
+      expect(run.out.stderr).toMatch(/stopped: .*then run: node bin\/rsqlo\.js resume --home /);
       const r = await cli(['resume', '--home', ws.home]);
       expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 0, stderr: '' });
       const d = await status(ws, 'full_disk-4');

@@ -263,8 +263,18 @@ export async function playPortScenario(h: PortHarness): Promise<unknown[]> {
   out.push((await runs.listRuns('wf', 2)).map((r) => r.workflow_execution_id));
   out.push((await runs.listRuns('wf', 10)).map((r) => r.workflow_execution_id));
   out.push(await runs.listRuns('other', 10));
+
+  // A run is restarted once: the first restart marks it, a second is refused naming the first.
+  const restartOf = (exec: string) =>
+    planned(workflow('wf', [sequential(['x.sh'], { enabled: false })]), exec, '2024-01-01T00:00:03.000Z');
+  const r6 = restartOf('r6');
+  out.push(await runs.createRun(r6.run, r6.jobs, { maxActiveRuns: 1, restartOf: 'r3' }, {}));
+  const r7 = restartOf('r7');
+  out.push(await runs.createRun(r7.run, r7.jobs, { maxActiveRuns: 1, restartOf: 'r3' }, {}));
+  out.push(await runs.createRun(r6.run, r6.jobs, { maxActiveRuns: 1, restartOf: 'r3' }, {}));
+  out.push((await runs.getRun('r3'))?.restarted_as);
   return out;
 }
 
 /** Every execution the scenario creates or tries to. */
-export const SCENARIO_EXECUTIONS = ['r1', 'r2', 'r3', 'r4', 'r5'];
+export const SCENARIO_EXECUTIONS = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7'];
