@@ -161,7 +161,8 @@ describe('faults', () => {
     try {
       await waitFor(() => existsSync(path.join(ws.home, 'engine.lock')), 15_000);
       const r = await cli(['run', file, '--home', ws.home]);
-      expect(r.code).toBe(2);
+      // a busy home is a refusal: exit 3, as everywhere (README, "The command")
+      expect(r.code).toBe(3);
       expect(r.stderr).toMatch(new RegExp(`another rsqlo engine \\(pid ${child.pid}\\) is using`));
     } finally {
       await killHard(child);

@@ -190,7 +190,7 @@ describe('rsqlo logs', { timeout: 300_000 }, () => {
     process.kill(run.child.pid as number, 'SIGKILL');
     expect(await follower.exit).toBe(1);
     expect(follower.stderr()).toMatch(
-      /run orphan-1 is Running but no engine is working on it; .*rsqlo resume/,
+      /run orphan-1 is Running but no engine is working on it; .*rsqlo(\.js)? resume/,
     );
     writeFileSync(go, '');
     // The job (in its own process group) ends by itself once released; resume settles the run.
