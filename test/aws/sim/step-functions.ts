@@ -118,6 +118,8 @@ export interface SimExecution {
   stopDate?: Date;
   error?: string;
   cause?: string;
+  /** A SUCCEEDED execution's output (JSON), as DescribeExecution returns it. */
+  output?: string;
   /** States entered, in order, with their entered time. */
   path: Array<{ state: string; enteredTime: string }>;
   /** How many times the task function was invoked (with duplicates). */
@@ -465,7 +467,7 @@ export class WrapperSimulator {
       exec.transitions++;
       switch (state.Type) {
         case 'Succeed':
-          this.end(exec, 'SUCCEEDED');
+          this.end(exec, 'SUCCEEDED', undefined, undefined, data);
           return;
         case 'Fail':
           this.end(exec, 'FAILED', state.Error, state.Cause);
@@ -534,12 +536,19 @@ export class WrapperSimulator {
           throw new Error(`state type ${(state as StateDef).Type} is not simulated`);
       }
     }
-    this.end(exec, 'SUCCEEDED');
+    this.end(exec, 'SUCCEEDED', undefined, undefined, data);
   }
 
-  private end(exec: SimExecution, status: ExecutionStatus, error?: string, cause?: string) {
+  private end(
+    exec: SimExecution,
+    status: ExecutionStatus,
+    error?: string,
+    cause?: string,
+    output?: unknown,
+  ) {
     if (exec.status !== 'RUNNING') return;
     exec.status = status;
+    if (status === 'SUCCEEDED') exec.output = JSON.stringify(output ?? null);
     exec.stopDate = new Date();
     exec.error = error;
     exec.cause = cause;
