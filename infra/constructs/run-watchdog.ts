@@ -162,7 +162,7 @@ export class RunWatchdog extends Construct {
       eventPattern: {
         source: [...WATCHDOG_EVENT_PATTERN.source],
         detailType: [...WATCHDOG_EVENT_PATTERN['detail-type']],
-        detail: { deadline_at: [{ exists: true }] },
+        detail: WATCHDOG_EVENT_PATTERN.detail,
       },
     });
     this.rule.addTarget(
