@@ -135,7 +135,7 @@ describe('starter: the run deadline', () => {
     expect(Date.parse(started?.deadline_at ?? '')).toBeGreaterThan(Date.parse(start));
   });
 
-  it('re-announces the same deadline on a redelivery after the definition changed or was removed', async () => {
+  it('re-announces the same deadline on a redelivery after its definition changed', async () => {
     const sim = createSimulation({ definitions: [THREE_STAGES] });
     await sim.services.starter.handleRequested(
       { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
