@@ -28,7 +28,8 @@ const OPTIONAL_FIELDS: Record<DetailType, readonly string[]> = {
   ],
   WorkflowCancelRequested: ['version', 'event_id', 'occurred_at', 'reason', 'requested_by'],
   WorkflowRejected: [],
-  WorkflowStarted: [],
+  // deadline_at: added later (events evolve additively); the starter always sets it.
+  WorkflowStarted: ['deadline_at'],
   StageReady: [],
   JobStarted: [],
   JobFinished: [],

@@ -98,6 +98,13 @@ export const WorkflowStarted = z.object({
   stages: z.array(StageSummary),
   /** Names only: parameter values stay out of events. */
   parameter_names: z.array(z.string()),
+  /**
+   * The latest time the run can legitimately still be Running (every attempt of every job at its
+   * full timeout, the backoffs and a per-attempt overhead; at most 364 days after the start): a run
+   * still Running after it is stuck. The AWS run watchdog waits until then. Always set by the
+   * starter; optional because events evolve additively.
+   */
+  deadline_at: Timestamp.optional(),
 });
 export type WorkflowStarted = z.infer<typeof WorkflowStarted>;
 

@@ -80,6 +80,8 @@ export const EVENT_EXAMPLES: { readonly [T in DetailType]: DetailInput<T> } = {
       { stage: 3, execution_type: 'parallel', enabled: true, job_count: 2, jobs_to_run: 2 },
     ],
     parameter_names: ['LOAD_DATE'],
+    // 4 jobs' worth of 24 h timeouts plus 300 s overhead each (stage 1 sequential, 2 and 3 parallel).
+    deadline_at: '2024-05-05T10:20:01Z',
   },
   StageReady: {
     version: 1,

@@ -28,7 +28,7 @@ import { SqsToLambda } from './constructs/sqs-to-lambda.js';
 import { WorkflowDeployment } from './constructs/workflow-deployment.js';
 import type { RsqloContext } from './context.js';
 import { type PermissionSource, type PermissionTargets, sourceStatements } from './permissions.js';
-import { type DeployedWorkflow, runDeadlineSeconds } from './workflows.js';
+import type { DeployedWorkflow } from './workflows.js';
 
 /** The repository root (handlers, lock file, tsconfig). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -158,9 +158,6 @@ const SERVICE_WILDCARD_REASONS: Partial<Record<FunctionId, string>> = {
   dispatcherTask: DESCRIBE_AGENTS_REASON,
   starter: DESCRIBE_AGENTS_REASON,
 };
-
-/** Longest wait of a Standard state machine execution, less a day of margin. */
-const MAX_WATCHDOG_SECONDS = 364 * 86_400;
 
 /**
  * The AWS runtime of rsqlo (DESIGN §7): bus, tables, queue, the services as Lambda functions wired
@@ -333,12 +330,6 @@ export class RsqloStack extends Stack {
     this.watchdog = new RunWatchdog(this, 'RunWatchdog', {
       bus,
       workflowAuditTable: t.workflowAudit,
-      deadlines: new Map(
-        props.workflows.map((w) => [
-          w.definition.workflow_id,
-          Math.min(MAX_WATCHDOG_SECONDS, runDeadlineSeconds(w.definition)),
-        ]),
-      ),
       stateMachineName: name('run-watchdog'),
       ruleName: name('run-watchdog'),
       deliveryDeadLetterQueue: undelivered,

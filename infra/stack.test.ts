@@ -33,7 +33,6 @@ import {
   synth,
   TEST_CONTEXT,
 } from './testing.js';
-import { runDeadlineSeconds } from './workflows.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions walk CloudFormation JSON freely
 type Cfn = any;
@@ -627,18 +626,35 @@ describe('run watchdog', () => {
   const sm = () =>
     one('AWS::StepFunctions::StateMachine', (p) => p.StateMachineName === 'rsqlo-run-watchdog')[1];
 
-  it("starts on WorkflowStarted and waits each deployed workflow's deadline before checking the run", () => {
+  it("starts on WorkflowStarted with a deadline and waits until the run's own deadline before checking it", () => {
     const [, rule] = one('AWS::Events::Rule', (p) => p.Name === 'rsqlo-run-watchdog');
-    expect(rule.EventPattern).toEqual({ source: [EVENT_SOURCE], 'detail-type': ['WorkflowStarted'] });
+    expect(rule.EventPattern).toEqual({
+      source: [EVENT_SOURCE],
+      'detail-type': ['WorkflowStarted'],
+      detail: { deadline_at: [{ exists: true }] },
+    });
     expect(rule.Targets[0].Arn).toEqual(ref(lid(s, s.stack.watchdog.stateMachine)));
+    // The execution's input carries the event's deadline (the Wait's TimestampPath).
+    const transformer = rule.Targets[0].InputTransformer;
+    expect(transformer.InputPathsMap['detail-deadline_at']).toBe('$.detail.deadline_at');
+    expect(transformer.InputTemplate).toContain('"deadline_at":<detail-deadline_at>');
     const def = JSON.parse(sm().DefinitionString);
     expect(valid(JSON.parse(sm().DefinitionString.split(placeholder('Partition')).join('aws')))).toEqual([]);
-    for (const w of s.workflows) {
-      const choice = def.States.ChooseDeadline.Choices.find(
-        (c: Cfn) => c.StringEquals === w.definition.workflow_id,
-      );
-      expect(def.States[choice.Next].Result, w.definition.workflow_id).toBe(runDeadlineSeconds(w.definition));
-    }
+    // One path for every workflow: the deadline comes with the event (services/starter/deadline.ts),
+    // so no per-workflow Choice and Pass states (two billed transitions per run fewer).
+    expect(def.StartAt).toBe('WaitForDeadline');
+    expect(def.States.WaitForDeadline).toEqual({
+      Type: 'Wait',
+      TimestampPath: '$.deadline_at',
+      Next: 'ReadRun',
+    });
+    expect(Object.keys(def.States).sort()).toEqual([
+      'IsStillRunning',
+      'ReadRun',
+      'RunEnded',
+      'RunOverdue',
+      'WaitForDeadline',
+    ]);
     expect(def.States.RunOverdue).toMatchObject({ Type: 'Fail', Error: RUN_OVERDUE_ERROR });
     expect(sm().DefinitionSubstitutions).toEqual({
       WorkflowAuditTable: ref(lid(s, s.stack.tables.workflowAudit)),

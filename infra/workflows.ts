@@ -1,8 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDefinitionText, type WorkflowDefinition } from '../contracts/workflow.js';
-import { retryDelaySeconds } from '../services/aggregator/service.js';
-import { jobPolicy } from '../services/starter/plan.js';
 
 /** A workflow definition found in the deployed folder. */
 export interface DeployedWorkflow {
@@ -76,41 +74,5 @@ function listJson(root: string, rel = ''): string[] {
   return out;
 }
 
-/**
- * Seconds added to every attempt for what happens outside the script's own timeout: the queue, the
- * wrapper's dispatch retries while no agent is online (2+4+…+64 s), the SSM round trip, reporting.
- */
-export const ATTEMPT_OVERHEAD_SECONDS = 300;
-
-/**
- * The longest a run of `def` can legitimately take, in seconds: the bound the run watchdog waits
- * before it checks whether the run is still Running (an older run is stuck: an event was lost or a
- * service keeps failing). Per job: every attempt at its full timeout plus the overhead, plus the
- * retry backoffs between attempts (the starter's `jobPolicy` and the aggregator's
- * `retryDelaySeconds`, so the bound follows the same rules as the run). Per stage: sequential
- * stages add their jobs; parallel ones take their longest job when every job has a slot, else
- * Graham's list-scheduling bound ((sum - longest) / slots + longest, at most the sum). Disabled stages add nothing. Stages add up.
- */
-export function runDeadlineSeconds(def: WorkflowDefinition): number {
-  let total = 0;
-  def.workflow_stages.forEach((stage, si) => {
-    if (stage.execution_flag !== 'y') return;
-    const jobs = stage.scripts.map((_, ji) => {
-      const p = jobPolicy(def, si, ji);
-      let t = 0;
-      for (let attempt = 1; attempt <= p.max_attempts; attempt++) {
-        t += p.timeout_seconds + ATTEMPT_OVERHEAD_SECONDS;
-        if (attempt < p.max_attempts) t += retryDelaySeconds(p, attempt);
-      }
-      return t;
-    });
-    const sum = jobs.reduce((a, b) => a + b, 0);
-    if (stage.execution_type === 'sequential') total += sum;
-    else {
-      const slots = stage.max_concurrency ?? jobs.length;
-      const longest = Math.max(...jobs);
-      total += slots >= jobs.length ? longest : Math.min(sum, Math.ceil((sum - longest) / slots) + longest);
-    }
-  });
-  return total;
-}
+/** The run deadline rules live with the starter, which announces each run's deadline. */
+export { ATTEMPT_OVERHEAD_SECONDS, runDeadlineSeconds } from '../services/starter/deadline.js';

@@ -21,56 +21,44 @@ export const WATCHDOG_INPUT_PATHS = {
   workflow_id: '$.detail.workflow_id',
   workflow_execution_id: '$.detail.workflow_execution_id',
   started_at: '$.detail.occurred_at',
+  deadline_at: '$.detail.deadline_at',
 } as const;
 
 /**
- * The watchdog's definition. Input: `{ workflow_id, workflow_execution_id }` (from WorkflowStarted).
- * It picks the run's deadline (by workflow id; `defaultSeconds` for workflows the stack did not
- * deploy), waits that long, reads the run's `execution_status` from the workflow audit table and
- * fails with `RunOverdue` when the run is still Running. A run that is gone or finished ends it
- * quietly.
+ * The rule's event pattern: WorkflowStarted events that carry a deadline (the starter always sets
+ * one; `deadline_at` is optional in the contract, and an event without it would fail the Wait
+ * state, which the overdue-runs alarm would report as a stuck run).
+ */
+export const WATCHDOG_EVENT_PATTERN = {
+  source: [EVENT_SOURCE],
+  'detail-type': [WATCHDOG_TRIGGER_DETAIL_TYPE],
+  detail: { deadline_at: [{ exists: true }] },
+} as const;
+
+/**
+ * The watchdog's definition. Input: `{ workflow_id, workflow_execution_id, started_at, deadline_at }`
+ * (from WorkflowStarted). It waits until the run's deadline (`deadline_at`, which the starter
+ * computed from the run's definition: services/starter/deadline.ts), reads the run's
+ * `execution_status` from the workflow audit table and fails with `RunOverdue` when the run is
+ * still Running. A run that is gone or finished ends it quietly.
+ *
+ * Four states entered per run, each a billed state transition ("Step Functions counts a state
+ * transition each time a step of your workflow is executed", aws.amazon.com/step-functions/pricing):
+ * WaitForDeadline, ReadRun, IsStillRunning and RunEnded or RunOverdue. The Wait's TimestampPath
+ * counts from the run's start, not from when the event was delivered, so a delivery EventBridge
+ * retried late does not move the deadline; a deadline already past does not wait at all.
  */
 export function watchdogDefinition(opts: {
-  deadlines: ReadonlyMap<string, number>;
-  defaultSeconds: number;
   workflowAuditTable: string;
   /** The AWS partition of the service integration's ARN (a placeholder when deployed). */
   partition: string;
 }) {
-  // One Pass state per distinct deadline; a Choice routes each workflow id to its deadline.
-  const byDeadline = new Map<number, string[]>();
-  for (const [id, s] of opts.deadlines) byDeadline.set(s, [...(byDeadline.get(s) ?? []), id]);
-  const states: Record<string, unknown> = {};
-  const choices: unknown[] = [];
-  [...byDeadline.entries()]
-    .sort(([a], [b]) => a - b)
-    .forEach(([seconds, ids], i) => {
-      const name = `Deadline${i + 1}`;
-      const rules = ids.sort().map((id) => ({ Variable: '$.workflow_id', StringEquals: id }));
-      choices.push(rules.length === 1 ? { ...rules[0], Next: name } : { Or: rules, Next: name });
-      states[name] = {
-        Type: 'Pass',
-        Result: seconds,
-        ResultPath: '$.deadline_seconds',
-        Next: 'WaitForDeadline',
-      };
-    });
   return {
     Comment:
       'rsqlo run watchdog: a run still Running after the longest time its definition allows is overdue (stuck)',
-    StartAt: choices.length ? 'ChooseDeadline' : 'DefaultDeadline',
+    StartAt: 'WaitForDeadline',
     States: {
-      ...(choices.length
-        ? { ChooseDeadline: { Type: 'Choice', Choices: choices, Default: 'DefaultDeadline' } }
-        : {}),
-      ...states,
-      DefaultDeadline: {
-        Type: 'Pass',
-        Result: opts.defaultSeconds,
-        ResultPath: '$.deadline_seconds',
-        Next: 'WaitForDeadline',
-      },
-      WaitForDeadline: { Type: 'Wait', SecondsPath: '$.deadline_seconds', Next: 'ReadRun' },
+      WaitForDeadline: { Type: 'Wait', TimestampPath: '$.deadline_at', Next: 'ReadRun' },
       ReadRun: {
         Type: 'Task',
         Resource: `arn:${opts.partition}:states:::dynamodb:getItem`,
@@ -113,10 +101,6 @@ export interface RunWatchdogProps {
   bus: events.IEventBus;
   /** Where the watchdog reads the run's status (GetItem only). */
   workflowAuditTable: dynamodb.ITable;
-  /** Deadline in seconds per workflow id (infra/workflows.ts runDeadlineSeconds). */
-  deadlines: ReadonlyMap<string, number>;
-  /** Deadline of runs of workflows the stack did not deploy. Default 2 days. */
-  defaultDeadline?: Duration;
   /** State machine name. */
   stateMachineName: string;
   /** Name of the WorkflowStarted rule. */
@@ -129,8 +113,8 @@ export interface RunWatchdogProps {
 
 /**
  * Detects runs older than their longest possible duration: every WorkflowStarted starts a
- * watchdog execution (Standard, cheap: five state transitions per run) that waits the run's
- * deadline and fails with RunOverdue if the run is still Running. The `ExecutionsFailed` metric of
+ * watchdog execution (Standard, cheap: four state transitions per run) that waits until the run's
+ * deadline (`deadline_at`, set by the starter) and fails with RunOverdue if the run is still Running. The `ExecutionsFailed` metric of
  * the watchdog is the "overdue runs" alarm's metric; the failed execution's input names the run.
  */
 export class RunWatchdog extends Construct {
@@ -156,8 +140,6 @@ export class RunWatchdog extends Construct {
       }),
     );
     const definition = watchdogDefinition({
-      deadlines: props.deadlines,
-      defaultSeconds: (props.defaultDeadline ?? Duration.days(2)).toSeconds(),
       workflowAuditTable: placeholder('WorkflowAuditTable'),
       partition: placeholder('Partition'),
     });
@@ -177,7 +159,11 @@ export class RunWatchdog extends Construct {
       eventBus: props.bus,
       ruleName: props.ruleName,
       description: 'WorkflowStarted starts the run watchdog',
-      eventPattern: { source: [EVENT_SOURCE], detailType: [WATCHDOG_TRIGGER_DETAIL_TYPE] },
+      eventPattern: {
+        source: [...WATCHDOG_EVENT_PATTERN.source],
+        detailType: [...WATCHDOG_EVENT_PATTERN['detail-type']],
+        detail: WATCHDOG_EVENT_PATTERN.detail,
+      },
     });
     this.rule.addTarget(
       new targets.SfnStateMachine(this.stateMachine, {

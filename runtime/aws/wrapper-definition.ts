@@ -9,6 +9,13 @@
  * - Dispatch: invokes the dispatcher with a task token and waits (TimeoutSecondsPath and
  *   HeartbeatSecondsPath from the job). The agent ends the wait: SendTaskSuccess when the script
  *   completed, SendTaskFailure with error `JobFailed` when it did not (it already emitted JobFinished).
+ * - Dispatch is terminal (`End: true`) when it succeeds: a successful job costs one state
+ *   transition. Step Functions bills "a state transition each time a step of your workflow is
+ *   executed ... including retries" (aws.amazon.com/step-functions/pricing), so a Succeed state
+ *   after it would double the wrapper's cost per job. A Task may end the execution: `End`
+ *   "designates this state as a terminal state (ends the execution) if set to true ... Some state
+ *   types, such as Choice, or terminal states, such as Succeed and Fail, don't support or use the
+ *   End field" (Step Functions developer guide, "Common state fields").
  * - A lost heartbeat, or a timeout: the Catch emits JobFinished TimedOut with events:putEvents.
  *   Catchers are tried in array order and `States.Timeout` also matches a heartbeat timeout (the
  *   States Language, Appendix A), so `States.HeartbeatTimeout` is caught first.
@@ -113,9 +120,9 @@ export function wrapperDefinition(opts: {
           { ErrorEquals: [STALE_TASK_ERROR], ResultPath: '$.error', Next: 'Stale' },
           { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'DispatchErrorHasCause' },
         ],
-        Next: 'JobCompleted',
+        // Terminal on success: a Succeed state after it would be one more billed transition per job.
+        End: true,
       },
-      JobCompleted: { Type: 'Succeed' },
       // The agent reported the failure (JobFinished) already: end without a second event.
       JobFailed: {
         Type: 'Fail',

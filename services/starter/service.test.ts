@@ -1,6 +1,7 @@
 import { decodeTime } from 'ulid';
 import { describe, expect, it } from 'vitest';
 import type { JobCancel } from '../../contracts/jobs.js';
+import { validateDefinition } from '../../contracts/workflow.js';
 import type { JobRepository } from '../ports.js';
 import { BLOG_WORKFLOW, parallel, sequential, workflow } from '../testing/fixtures.js';
 import {
@@ -10,6 +11,7 @@ import {
   type Simulation,
   type SimulationOptions,
 } from '../testing/in-memory.js';
+import { deadlineAt, runDeadlineSeconds } from './deadline.js';
 import { createStarterService } from './service.js';
 
 async function expectSameUnderChaos(
@@ -115,6 +117,40 @@ describe('starter: starting a run', () => {
       'WorkflowRejected:env-1',
       'WorkflowRejected:env-2',
     ]);
+  });
+});
+
+describe('starter: the run deadline', () => {
+  it("announces the run's deadline in WorkflowStarted, from its start and its definition", async () => {
+    const sim = createSimulation({ definitions: [THREE_STAGES] });
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r1' });
+    await sim.runUntilIdle();
+    const checked = validateDefinition(THREE_STAGES);
+    if (!checked.ok) throw new Error('invalid fixture');
+    const started = sim.eventsOf('WorkflowStarted')[0];
+    const start = sim.run('r1')?.execution_start_ts ?? '';
+    expect(started?.deadline_at).toBe(deadlineAt(start, runDeadlineSeconds(checked.definition)));
+    // The deadline is after the start and has no fractional seconds (a Wait state's Timestamp form).
+    expect(started?.deadline_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(Date.parse(started?.deadline_at ?? '')).toBeGreaterThan(Date.parse(start));
+  });
+
+  it('re-announces the same deadline on a redelivery after its definition changed', async () => {
+    const sim = createSimulation({ definitions: [THREE_STAGES] });
+    await sim.services.starter.handleRequested(
+      { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
+      'e1',
+    );
+    const first = sim.eventsOf('WorkflowStarted')[0]?.deadline_at;
+    // Ten times the timeout now: a deadline recomputed from the definition would differ.
+    sim.define({ ...THREE_STAGES, defaults: { timeout_seconds: 10 * 86_400 } });
+    const again = await sim.services.starter.handleRequested(
+      { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
+      'e1',
+    );
+    expect(again.outcome).toBe('duplicate');
+    expect(sim.ensured.map((e) => (e.event.detail as { deadline_at?: string }).deadline_at)).toContain(first);
+    expect(sim.problems()).toEqual([]);
   });
 });
 

@@ -27,6 +27,7 @@ import {
   stageOutcome,
   stageReadyEvent,
 } from '../shared/progress.js';
+import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
 import { planRun } from './plan.js';
 
@@ -63,7 +64,16 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
 export function createStarterService(deps: StarterDeps) {
   const { definitions, runs, jobs, events, orchestrator, agents, clock, log } = deps;
 
-  function startEvents(run: WorkflowRunState, at: string): RsqloEvent[] {
+  /**
+   * The announcement of a run that exists already (a redelivery, or a concurrent delivery created
+   * it): its deadline re-derived from its stored rows, so the events are the ones first published.
+   */
+  async function existingStartEvents(run: WorkflowRunState): Promise<RsqloEvent[]> {
+    const deadline = runDeadlineAt(run, await jobs.listJobs(run.workflow_execution_id));
+    return startEvents(run, run.execution_start_ts, deadline);
+  }
+
+  function startEvents(run: WorkflowRunState, at: string, deadline: string): RsqloEvent[] {
     const out: RsqloEvent[] = [
       {
         detailType: 'WorkflowStarted',
@@ -80,6 +90,7 @@ export function createStarterService(deps: StarterDeps) {
             jobs_to_run: s.total - s.pre_skipped,
           })),
           parameter_names: Object.keys(run.parameters).sort(),
+          deadline_at: deadline,
         },
       },
     ];
@@ -208,7 +219,7 @@ export function createStarterService(deps: StarterDeps) {
           );
         }
         // A redelivery: the run exists, so all its rows exist; make sure its start was announced.
-        await events.ensurePublished(startEvents(existing, existing.execution_start_ts));
+        await events.ensurePublished(await existingStartEvents(existing));
         return { outcome: 'duplicate', workflowExecutionId: exec };
       }
 
@@ -288,7 +299,7 @@ export function createStarterService(deps: StarterDeps) {
             maxActiveRuns: definition.max_active_runs ?? 1,
             ...(req.restart_of ? { restartOf: req.restart_of } : {}),
           },
-          { events: startEvents(run, at) },
+          { events: startEvents(run, at, runDeadlineAt(plan.run, plan.jobs)) },
         );
       } catch (err) {
         // Too large to store (e.g. hundreds of KB of parameters): nothing was written, and retrying
@@ -311,7 +322,7 @@ export function createStarterService(deps: StarterDeps) {
         );
       }
       if (result.outcome === 'exists') {
-        await events.ensurePublished(startEvents(result.run, result.run.execution_start_ts));
+        await events.ensurePublished(await existingStartEvents(result.run));
         return { outcome: 'duplicate', workflowExecutionId: exec };
       }
       log.info('workflow started', {

@@ -11,8 +11,8 @@
  * - an in-process EventBridge bus routing through the routing table (sim/event-bus.ts);
  * - the single-job wrapper, simulated from the deployed definition (sim/step-functions.ts);
  * - the run watchdog (its deployed definition, on the same simulator), started by WorkflowStarted as
- *   its rule does, reading the run from DynamoDB Local; its Wait lasts the run's deadline, or until
- *   {@link AwsHarness.elapseRunDeadlines};
+ *   its rule does, reading the run from DynamoDB Local; its Wait lasts until the run's deadline
+ *   (`deadline_at` in WorkflowStarted), or until {@link AwsHarness.elapseRunDeadlines};
  * - SSM Run Command running the deployed document's step on the agent hosts (sim/ssm.ts);
  * - CloudWatch Logs and Secrets Manager (sim/agent-services.ts), the secret pointing jobs at the
  *   test PostgreSQL;
@@ -51,15 +51,13 @@ import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { vi } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
-import { EVENT_SOURCE } from '../../contracts/events.js';
-import { validateDefinition, type WorkflowDefinitionInput } from '../../contracts/workflow.js';
+import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
 import {
+  WATCHDOG_EVENT_PATTERN,
   WATCHDOG_INPUT_PATHS,
-  WATCHDOG_TRIGGER_DETAIL_TYPE,
   watchdogDefinition,
 } from '../../infra/constructs/run-watchdog.js';
-import { runDeadlineSeconds } from '../../infra/workflows.js';
 import { isSameProcessAlive, killProcessTree } from '../../platform/processes.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
@@ -87,8 +85,6 @@ const REGION = 'us-east-1';
 const BUS = 'rsqlo';
 const STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-job-wrapper`;
 const WATCHDOG_STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-run-watchdog`;
-/** The stack's default deadline for runs of workflows it did not deploy (RunWatchdogProps). */
-const WATCHDOG_DEFAULT_SECONDS = 2 * 86_400;
 const DISPATCHER_TASK_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:rsqlo-dispatcherTask`;
 const DOCUMENT = 'rsqlo-submit-job';
 const ALERT_TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:rsqlo-alerts`;
@@ -175,8 +171,6 @@ export class AwsHarness {
   wrapper!: WrapperSimulator;
   /** The run watchdog state machine (one execution per WorkflowStarted). */
   watchdog!: WrapperSimulator;
-  /** Deadline per workflow id of the definitions put so far (as the stack computes them). */
-  private readonly deadlines = new Map<string, number>();
   ssm!: SsmSimulator;
   logs!: LogsSimulator;
   secrets!: SecretsSimulator;
@@ -366,7 +360,7 @@ export class AwsHarness {
       rules: [
         {
           id: 'run-watchdog',
-          pattern: { source: [EVENT_SOURCE], 'detail-type': [WATCHDOG_TRIGGER_DETAIL_TYPE] },
+          pattern: WATCHDOG_EVENT_PATTERN,
           // The rule's input transformer: each field from its path (null when the path is absent).
           start: (envelope) => {
             const input = Object.fromEntries(
@@ -505,24 +499,14 @@ export class AwsHarness {
 
   // -- what tests do -----------------------------------------------------------------------------
 
-  /**
-   * Stores a definition in the config table (as the stack's deployment does) and, when it is valid,
-   * gives the run watchdog its deadline (as a deployment with it would).
-   */
+  /** Stores a definition in the config table (as the stack's deployment does). */
   async putDefinition(def: WorkflowDefinitionInput | Record<string, unknown>): Promise<void> {
     await this.repos.definitions.put(def as { workflow_id: string } & Record<string, unknown>);
-    const checked = validateDefinition(def);
-    if (checked.ok) {
-      this.deadlines.set(checked.definition.workflow_id, runDeadlineSeconds(checked.definition));
-      this.watchdog.redefine(this.watchdogDefinitionString());
-    }
   }
 
   private watchdogDefinitionString(): string {
     return JSON.stringify(
       watchdogDefinition({
-        deadlines: this.deadlines,
-        defaultSeconds: WATCHDOG_DEFAULT_SECONDS,
         workflowAuditTable: this.tables.workflowAudit,
         partition: 'aws',
       }),

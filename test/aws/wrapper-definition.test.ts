@@ -77,6 +77,28 @@ const detail = (e: PutEventsRequestEntry | undefined) =>
   JSON.parse(e?.Detail ?? '{}') as Record<string, unknown>;
 const def = wrapperDefinition({ dispatcherFunctionArn: FN, eventBusName: 'rsqlo', partition: 'aws' });
 
+describe('the wrapper on success', () => {
+  it('ends in Dispatch itself: one billed state transition per successful job', async () => {
+    // "Step Functions counts a state transition each time a step of your workflow is executed"
+    // (aws.amazon.com/step-functions/pricing): a Succeed state after Dispatch would be a second.
+    expect(def.States.Dispatch).toMatchObject({ End: true });
+    expect(def.States.Dispatch).not.toHaveProperty('Next');
+    const report = { exit_code: 0, instance_id: 'i-0abc' };
+    const { sim, events } = simulator((s, p) => {
+      setTimeout(() => s.sendTaskSuccess({ taskToken: p.task_token, output: JSON.stringify(report) }), 5);
+    });
+    sim.startExecution({ stateMachineArn: SM, name: 'r1--1-1--a1', input: JSON.stringify(input()) });
+    const exec = await finished(sim, 'r1--1-1--a1');
+    expect(exec.status).toBe('SUCCEEDED');
+    expect(exec.path.map((p) => p.state)).toEqual(['Dispatch']);
+    expect(exec.transitions).toBe(1);
+    // The execution's output is Dispatch's: the job input with the agent's report at $.report.
+    expect(JSON.parse(exec.output ?? '{}')).toEqual({ ...input(), report });
+    expect(events).toEqual([]);
+    expect(sim.violations).toEqual([]);
+  });
+});
+
 describe('the wrapper under the States Language error rules', () => {
   it('catches a lost heartbeat as one (HeartbeatTimeout before Timeout: catchers go in order)', async () => {
     expect(firstMatching(def.States.Dispatch.Catch, 'States.HeartbeatTimeout')?.Next).toBe(

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type AslContext, AslError, type ChoiceRule, choiceMatches } from './asl.js';
-import { WrapperSimulator } from './step-functions.js';
+import { WrapperSimulator, waitUntilMs } from './step-functions.js';
 
 const ctx = {} as AslContext;
 const ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:test';
@@ -122,5 +122,48 @@ describe('Choice and Wait states in the simulator', () => {
     await new Promise((r) => setTimeout(r, 20));
     await sim.dispose();
     expect(sim.execution('d')?.path.map((p) => p.state)).toEqual(['Wait']);
+  });
+});
+
+describe('Wait until a timestamp (TimestampPath)', () => {
+  const states = {
+    Wait: { Type: 'Wait', TimestampPath: '$.until', Next: 'Done' },
+    Done: { Type: 'Succeed' },
+  };
+
+  it('"Timestamps must conform to the RFC3339 profile of ISO 8601 ... an uppercase T ... an uppercase Z", "truncates milliseconds"', () => {
+    expect(waitUntilMs('2024-08-18T17:33:00Z')).toBe(Date.parse('2024-08-18T17:33:00Z'));
+    expect(waitUntilMs('2024-08-18T17:33:00.999Z')).toBe(Date.parse('2024-08-18T17:33:00Z'));
+    expect(waitUntilMs('2024-08-18T19:33:00+02:00')).toBe(Date.parse('2024-08-18T17:33:00Z'));
+    for (const bad of [
+      '2024-08-18t17:33:00Z',
+      '2024-08-18T17:33:00z',
+      '2024-08-18T17:33:00',
+      '2024-08-18',
+      1,
+      null,
+    ])
+      expect(() => waitUntilMs(bad), String(bad)).toThrow(AslError);
+  });
+
+  it('a time already past does not wait; a later one waits until elapseWaits', async () => {
+    const sim = machine(states, 'Wait');
+    sim.startExecution({ stateMachineArn: ARN, name: 'past', input: '{"until":"2020-01-01T00:00:00Z"}' });
+    const future = new Date(Date.now() + 86_400_000).toISOString();
+    sim.startExecution({ stateMachineArn: ARN, name: 'later', input: JSON.stringify({ until: future }) });
+    expect((await ended(sim, 'past'))?.status).toBe('SUCCEEDED');
+    expect(sim.execution('later')?.status).toBe('RUNNING');
+    sim.elapseWaits();
+    const later = await ended(sim, 'later');
+    expect([later?.status, later?.transitions]).toEqual(['SUCCEEDED', 2]);
+    await sim.dispose();
+  });
+
+  it('a value that is not a timestamp fails the execution (States.Runtime)', async () => {
+    const sim = machine(states, 'Wait');
+    sim.startExecution({ stateMachineArn: ARN, name: 'bad', input: '{"until":null}' });
+    const bad = await ended(sim, 'bad');
+    expect([bad?.status, bad?.error]).toEqual(['FAILED', 'States.Runtime']);
+    await sim.dispose();
   });
 });

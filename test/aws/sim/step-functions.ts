@@ -20,8 +20,9 @@
  *   sends it to DynamoDB Local); the result is the GetItem response; an error fails the task as
  *   `DynamoDB.<error name>`.
  * - Choice (Choices tried in order, the first match wins, else Default, else States.NoChoiceMatched;
- *   rules per asl.ts `choiceMatches`), Wait (Seconds / SecondsPath: real time, or until
- *   {@link WrapperSimulator.elapseWaits} says the time has passed).
+ *   rules per asl.ts `choiceMatches`), Wait (Seconds / SecondsPath / Timestamp / TimestampPath:
+ *   real time, or until {@link WrapperSimulator.elapseWaits} says the time has passed; timestamps
+ *   checked against the guide's format and truncated to the second, see {@link waitUntilMs}).
  * - Retry (ErrorEquals, IntervalSeconds × BackoffRate^n, MaxAttempts; intervals scaled by
  *   `retryScale`), Catch (ErrorEquals, ResultPath, Next), ResultPath, Pass, Succeed, Fail.
  * - SendTask* for a token whose task has ended: TaskTimedOut (timed out or completed) or
@@ -73,6 +74,8 @@ interface StateDef {
   Default?: string;
   Seconds?: number;
   SecondsPath?: string;
+  Timestamp?: string;
+  TimestampPath?: string;
   Result?: unknown;
   Resource?: string;
   Parameters?: unknown;
@@ -104,6 +107,25 @@ export class StatesError extends Error {
   }
 }
 
+/** "The maximum wait time that you can specify for Standard Workflows ... is one year". */
+const MAX_STANDARD_WAIT_MS = 365 * 86_400_000;
+
+/**
+ * When a Wait state with a Timestamp ends, per the Step Functions developer guide ("Wait workflow
+ * state"): "Timestamps must conform to the RFC3339 profile of ISO 8601, with the further
+ * restrictions that an uppercase T must separate the date and time portions, and an uppercase Z
+ * must denote that a numeric time zone offset is not present, for example, 2024-08-18T17:33:00Z"
+ * and "Step Functions considers the time value up to seconds and truncates milliseconds".
+ * Anything else is an error (the execution fails with States.Runtime).
+ */
+export function waitUntilMs(value: unknown): number {
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+  const ms = typeof value === 'string' && rfc3339.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new AslError(`the Wait timestamp ${JSON.stringify(value)} is not an RFC 3339 timestamp`);
+  return Math.floor(ms / 1000) * 1000;
+}
+
 const meta = { $metadata: { httpStatusCode: 400 } };
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
@@ -118,6 +140,8 @@ export interface SimExecution {
   stopDate?: Date;
   error?: string;
   cause?: string;
+  /** A SUCCEEDED execution's output (JSON), as DescribeExecution returns it. */
+  output?: string;
   /** States entered, in order, with their entered time. */
   path: Array<{ state: string; enteredTime: string }>;
   /** How many times the task function was invoked (with duplicates). */
@@ -465,7 +489,7 @@ export class WrapperSimulator {
       exec.transitions++;
       switch (state.Type) {
         case 'Succeed':
-          this.end(exec, 'SUCCEEDED');
+          this.end(exec, 'SUCCEEDED', undefined, undefined, data);
           return;
         case 'Fail':
           this.end(exec, 'FAILED', state.Error, state.Cause);
@@ -491,6 +515,25 @@ export class WrapperSimulator {
           break;
         }
         case 'Wait': {
+          if (state.Timestamp !== undefined || state.TimestampPath !== undefined) {
+            let until: number;
+            try {
+              const ts =
+                state.TimestampPath !== undefined
+                  ? readPath(state.TimestampPath, data, this.context(exec, name, enteredTime, 0))
+                  : state.Timestamp;
+              until = waitUntilMs(ts);
+            } catch (err) {
+              this.end(exec, 'FAILED', 'States.Runtime', `${name}: ${(err as Error).message}`);
+              return;
+            }
+            const ms = Math.max(0, until - Date.now());
+            if (ms > MAX_STANDARD_WAIT_MS)
+              this.violations.push(`${exec.name}: ${name} waits ${ms} ms, beyond a Standard workflow's year`);
+            await this.wait(ms / 1000);
+            name = state.End ? undefined : state.Next;
+            break;
+          }
           let seconds = state.Seconds;
           if (state.SecondsPath !== undefined) {
             try {
@@ -534,12 +577,13 @@ export class WrapperSimulator {
           throw new Error(`state type ${(state as StateDef).Type} is not simulated`);
       }
     }
-    this.end(exec, 'SUCCEEDED');
+    this.end(exec, 'SUCCEEDED', undefined, undefined, data);
   }
 
-  private end(exec: SimExecution, status: ExecutionStatus, error?: string, cause?: string) {
+  private end(exec: SimExecution, status: ExecutionStatus, error?: string, cause?: string, output?: unknown) {
     if (exec.status !== 'RUNNING') return;
     exec.status = status;
+    if (status === 'SUCCEEDED') exec.output = JSON.stringify(output ?? null);
     exec.stopDate = new Date();
     exec.error = error;
     exec.cause = cause;
