@@ -33,12 +33,13 @@ function def(value: unknown): WorkflowDefinition {
 }
 
 describe('loadWorkflowFolder', () => {
-  it('finds examples/blog/workflow.json and keeps the file as written', () => {
+  it('finds every example (blog, tickit) and keeps the file as written', () => {
     const found = loadWorkflowFolder(path.join(PROJECT_ROOT, 'examples'));
-    expect(found.map((w) => [w.file, w.definition.workflow_id])).toEqual([
-      ['blog/workflow.json', 'blog_test_workflow'],
-    ]);
-    expect(found[0]?.raw).toEqual(
+    expect(found.map((w) => w.file)).toContain('blog/workflow.json');
+    expect(found.map((w) => w.file)).toContain('tickit/workflow.json');
+    const blog = found.filter((w) => w.file === 'blog/workflow.json');
+    expect(blog.map((w) => w.definition.workflow_id)).toEqual(['blog_test_workflow']);
+    expect(blog[0]?.raw).toEqual(
       JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'examples/blog/workflow.json'), 'utf8')),
     );
   });

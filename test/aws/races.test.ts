@@ -126,7 +126,9 @@ describe.skipIf(!ddb.endpoint)('AWS path: races', () => {
     });
     await h.putDefinition({
       workflow_id: 'aws_retry_dispatch',
-      workflow_stages: stages(['sequential', [{ script: 'steady.sh', heartbeat_seconds: 3 }]]),
+      // The dead token is refused at the agent's first beat (every 0.2 s), whatever the heartbeat
+      // timeout: 10 s leaves a loaded machine room before the live token's first beat.
+      workflow_stages: stages(['sequential', [{ script: 'steady.sh', heartbeat_seconds: 10 }]]),
     });
     const exec = 'retry-1';
     const name = jobRunName(exec, '1.1', 1);
