@@ -176,6 +176,12 @@ function defineStatementQuery(pg: typeof Pg) {
     }
 
     handleDataRow(msg: { fields: (string | null)[] }): void {
+      if (this.raw) {
+        // pg parsed this row itself (no interception on this socket): strings from here on, after any
+        // rows kept as bytes before
+        this.rowData = this.raw.rows().slice();
+        this.raw = undefined;
+      }
       this.rowData.push(msg.fields);
     }
 
