@@ -104,25 +104,18 @@ export function interceptDataRows(
   const listeners = stream.listeners('data');
   if (listeners.length !== 1) return false;
   const pgListener = listeners[0] as (chunk: Buffer) => void;
-  /** An incomplete message carried over: its chunks (joined once it is whole, so a 20 MB row costs one copy). */
-  let pending: Buffer[] = [];
-  let pendingLen = 0;
-  /** Bytes the carried-over message needs before it can be parsed (5 while its length is unknown). */
-  let pendingNeed = 0;
-  const onData = (chunk: Buffer): void => {
-    let buf = chunk;
-    if (pending.length > 0) {
-      pending.push(chunk);
-      pendingLen += chunk.length;
-      if (pendingLen < pendingNeed) return;
-      buf = Buffer.concat(pending, pendingLen);
-      pending = [];
-      pendingLen = 0;
-    }
-    const end = buf.length;
+  /**
+   * The message split across chunks: its first bytes, then (once its length is known) a buffer of its
+   * exact size being filled. Only that message is copied, never the rest of a chunk; a 20 MB row is
+   * copied once.
+   */
+  let carry: Buffer | undefined;
+  let carried = 0;
+  /** Frames the whole messages of `buf[start, end)`; returns where the first incomplete one begins. */
+  const frame = (buf: Buffer, start: number, end: number): number => {
     /** Start of the run of messages not yet handed to pg. */
-    let runStart = 0;
-    let p = 0;
+    let runStart = start;
+    let p = start;
     while (p + 5 <= end) {
       let next = p + 1 + buf.readUInt32BE(p + 1);
       if (next > end) break;
@@ -145,11 +138,39 @@ export function interceptDataRows(
       p = next;
     }
     if (runStart < p) pgListener(buf.subarray(runStart, p));
-    if (p < end) {
-      // socket chunks are never reused by Node (pg's parser keeps them the same way)
-      pending = [buf.subarray(p)];
-      pendingLen = end - p;
-      pendingNeed = pendingLen >= 5 ? 1 + buf.readUInt32BE(p + 1) : 5;
+    return p;
+  };
+  const onData = (chunk: Buffer): void => {
+    let off = 0;
+    if (carry) {
+      if (carried < 5) {
+        // the length is not known yet: gather the header first
+        const take = Math.min(5 - carried, chunk.length);
+        chunk.copy(carry, carried, 0, take);
+        carried += take;
+        off = take;
+        if (carried < 5) return;
+        const size = 1 + carry.readUInt32BE(1);
+        const whole = Buffer.allocUnsafe(size);
+        carry.copy(whole, 0, 0, 5);
+        carry = whole;
+      }
+      const take = Math.min(carry.length - carried, chunk.length - off);
+      chunk.copy(carry, carried, off, off + take);
+      carried += take;
+      off += take;
+      if (carried < carry.length) return;
+      const whole = carry;
+      carry = undefined;
+      carried = 0;
+      frame(whole, 0, whole.length);
+    }
+    const p = frame(chunk, off, chunk.length);
+    if (p < chunk.length) {
+      const rest = chunk.length - p;
+      carry = Buffer.allocUnsafe(rest >= 5 ? 1 + chunk.readUInt32BE(p + 1) : 5);
+      chunk.copy(carry, 0, p, chunk.length);
+      carried = rest;
     }
   };
   stream.removeListener('data', pgListener);
