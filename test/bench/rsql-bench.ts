@@ -74,8 +74,23 @@ export function selectScript(count = 1_000, rows = 100): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Runs a command with output to /dev/null (spawned directly: start-up timings carry no shell); its wall time. */
 function runOnce(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return run(cmd, args, env).then((r) => r.wallMs);
+  return new Promise((resolveRun, reject) => {
+    const devnull = openSync('/dev/null', 'w');
+    const started = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', devnull, devnull] });
+    child.on('error', (e) => {
+      closeSync(devnull);
+      reject(e);
+    });
+    child.on('exit', (code, signal) => {
+      const ms = performance.now() - started;
+      closeSync(devnull);
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited with ${code ?? signal}`));
+      else resolveRun(ms);
+    });
+  });
 }
 
 /**
