@@ -48,7 +48,7 @@ const LONG_NAME = "select 1 as averyveryverylongname, 'x' as b";
 const SHORT_NAME_LONG_VALUE =
   "select 1 as a, 'x' as b, 'longer value here' as c union all select 2, 'y', 'z'";
 const CONTROL =
-  "select E'a\\tb' as t, E'x\\ry' as r, E'bel\\007' as c, E'\\x01' || 'z' as d, U&'\\0085x' as e, " +
+  "select E'a\\tb' as t, E'x\\ry' as r, E'bel\\007' as c, E'\\x01' || 'z' as d, chr(133) || 'x' as e, " +
   "E'tab\\tin\\tmany' as f, E'ab\\tc\\nd\\te' as g, 'plain' as h, E'\\x7f' as del";
 const TAB_HEADER = 'select E\'col\\tname\' as "tab\th", 1 as n';
 

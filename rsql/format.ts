@@ -199,6 +199,58 @@ function unaligned(columns: readonly Column[], rows: readonly (string | null)[][
   return parts.join('');
 }
 
+/** The title line, centred over the table's total width (psql's print_aligned_text). */
+function pushTitle(out: string[], widths: readonly number[], s: PrintSettings): void {
+  if (s.title === undefined || s.tuplesOnly) return;
+  const ncol = widths.length;
+  const border = s.border;
+  const sum = widths.reduce((a, b) => a + b, 0);
+  // psql's width_total (print_aligned_text): border 0 counts one column per field, not ncol - 1
+  const totalWidth =
+    ncol === 0 ? 0 : sum + (border === 0 ? ncol : border === 1 ? 3 * ncol - 1 : 3 * ncol + 1);
+  const tw = displayWidth(s.title);
+  out.push(tw >= totalWidth ? s.title : spaces(Math.floor((totalWidth - tw) / 2)) + s.title, '\n');
+}
+
+/** Everything an aligned table prints above its rows (title, frame, column titles, dashes); ncol > 0. */
+function pushHead(
+  out: string[],
+  headers: readonly Cell[],
+  widths: readonly number[],
+  s: PrintSettings,
+): void {
+  const ncol = widths.length;
+  const border = s.border;
+  const lastCol = ncol - 1;
+  const lead = border === 2 ? '| ' : border === 1 ? ' ' : '';
+  const sep = border === 0 ? '' : '| '; // after the marker character
+  const tail = border === 2 ? '|' : '';
+  const frame = border === 2 ? `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+` : '';
+  pushTitle(out, widths, s);
+  if (border === 2 && !s.tuplesOnly) out.push(frame, '\n');
+  if (s.tuplesOnly) return;
+  const hlines = Math.max(...headers.map((h) => h.lines.length));
+  for (let l = 0; l < hlines; l++) {
+    let line = lead;
+    for (let j = 0; j < ncol; j++) {
+      const h = headers[j] as Cell;
+      const text = h.lines[l] ?? '';
+      const tw = h.widths[l] ?? 0;
+      const w = widths[j] as number;
+      const left = Math.floor((w - tw) / 2);
+      line += spaces(left) + text + spaces(w - tw - left);
+      line += l < h.lines.length - 1 ? '+' : ' ';
+      if (j < lastCol) line += sep;
+    }
+    out.push(line + tail, '\n');
+  }
+  if (s.titleDashes) {
+    if (border === 2) out.push(frame, '\n');
+    else if (border === 1) out.push(widths.map((w) => '-'.repeat(w + 2)).join('+'), '\n');
+    else out.push(widths.map((w) => '-'.repeat(w)).join(' '), '\n');
+  }
+}
+
 function aligned(columns: readonly Column[], rows: readonly (string | null)[][], s: PrintSettings): string {
   const ncol = columns.length;
   const border = s.border;
@@ -233,51 +285,17 @@ function aligned(columns: readonly Column[], rows: readonly (string | null)[][],
   const lead = border === 2 ? '| ' : border === 1 ? ' ' : '';
   const sep = border === 0 ? '' : '| '; // after the marker character
   const tail = border === 2 ? '|' : '';
-  let frame = '';
-  if (border === 2) {
-    frame = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
-  }
-  // total width, for centring the title
-  const sum = widths.reduce((a, b) => a + b, 0);
-  // psql's width_total (print_aligned_text): border 0 counts one column per field, not ncol - 1
-  const totalWidth =
-    ncol === 0 ? 0 : sum + (border === 0 ? ncol : border === 1 ? 3 * ncol - 1 : 3 * ncol + 1);
-  if (s.title !== undefined && !s.tuplesOnly) {
-    const tw = displayWidth(s.title);
-    out.push(tw >= totalWidth ? s.title : spaces(Math.floor((totalWidth - tw) / 2)) + s.title, '\n');
-  }
-  if (border === 2 && !s.tuplesOnly) out.push(frame, '\n');
+  const frame = border === 2 ? `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+` : '';
   if (ncol === 0) {
     // psql prints a bare dashes line and the footer for a zero-column result
+    pushTitle(out, widths, s);
+    if (border === 2 && !s.tuplesOnly) out.push(frame, '\n');
     if (!s.tuplesOnly) out.push('--\n');
     if (!s.tuplesOnly && s.footer) out.push(rowCountFooter(rows.length), '\n');
     out.push('\n');
     return out.join('');
   }
-  if (!s.tuplesOnly) {
-    {
-      const hlines = Math.max(...headers.map((h) => h.lines.length));
-      for (let l = 0; l < hlines; l++) {
-        let line = lead;
-        for (let j = 0; j < ncol; j++) {
-          const h = headers[j] as Cell;
-          const text = h.lines[l] ?? '';
-          const tw = h.widths[l] ?? 0;
-          const w = widths[j] as number;
-          const left = Math.floor((w - tw) / 2);
-          line += spaces(left) + text + spaces(w - tw - left);
-          line += l < h.lines.length - 1 ? '+' : ' ';
-          if (j < lastCol) line += sep;
-        }
-        out.push(line + tail, '\n');
-      }
-    }
-    if (s.titleDashes) {
-      if (border === 2) out.push(frame, '\n');
-      else if (border === 1) out.push(widths.map((w) => '-'.repeat(w + 2)).join('+'), '\n');
-      else out.push(widths.map((w) => '-'.repeat(w)).join(' '), '\n');
-    }
-  }
+  pushHead(out, headers, widths, s);
   if (simple && border === 1) {
     // hot path: one flat string per row, joined once
     const lines = new Array<string>(rows.length);
@@ -329,6 +347,116 @@ function aligned(columns: readonly Column[], rows: readonly (string | null)[][],
   }
   if (border === 2) out.push(frame, '\n');
   if (!s.tuplesOnly && s.footer) out.push(rowCountFooter(rows.length), '\n');
+  out.push('\n');
+  return out.join('');
+}
+
+/** The rows of one result set as the server sent them: whole DataRow messages (rsql/raw-rows.ts `RawRows`). */
+export interface RawRowData {
+  readonly count: number;
+  bytes(): Buffer;
+}
+
+/**
+ * {@link formatResult} straight from the server's bytes for the layout nearly every script prints — aligned,
+ * border 1, not expanded, every value single-line printable ASCII (so bytes = characters = display width) —
+ * without a string per field or per row: widths from the field lengths, then the rows copied into one
+ * buffer. The same text as formatResult (format.test.ts compares them); undefined when the result is not
+ * of that kind, and the caller formats the decoded rows instead.
+ */
+export function formatAlignedRaw(
+  columns: readonly Column[],
+  raw: RawRowData,
+  s: PrintSettings,
+): string | undefined {
+  const ncol = columns.length;
+  if (s.format !== 'aligned' || s.expanded || s.border !== 1 || ncol === 0) return undefined;
+  const nul = s.nullDisplay;
+  if (!PRINTABLE.test(nul)) return undefined;
+  const headers = columns.map((c) => cellOf(c.name));
+  const widths = new Array<number>(ncol);
+  for (let j = 0; j < ncol; j++) widths[j] = Math.max(...(headers[j] as Cell).widths);
+  const b = raw.bytes();
+  const count = raw.count;
+  // pass 1: check every value, size every column
+  let p = 0;
+  for (let r = 0; r < count; r++) {
+    if (b.readInt16BE(p + 5) !== ncol) return undefined;
+    p += 7;
+    for (let j = 0; j < ncol; j++) {
+      const len = b.readInt32BE(p);
+      p += 4;
+      let w = nul.length;
+      if (len >= 0) {
+        for (let k = p, end = p + len; k < end; k++) {
+          const c = b[k] as number;
+          if (c < 0x20 || c > 0x7e) return undefined;
+        }
+        p += len;
+        w = len;
+      }
+      if (w > (widths[j] as number)) widths[j] = w;
+    }
+  }
+  const out: string[] = [];
+  pushHead(out, headers, widths, s);
+  if (count > 0) {
+    const right = columns.map((c) => isNumericType(c.typeId));
+    const lastCol = ncol - 1;
+    const nulBytes = Buffer.from(nul, 'latin1');
+    // a row: ' ', then per column but the last its value padded to the width and ' | '; the last column is
+    // padded only when right-aligned
+    let fixed = 2; // lead and newline
+    for (let j = 0; j < lastCol; j++) fixed += (widths[j] as number) + 3;
+    const lastRight = right[lastCol] === true;
+    let size = count * fixed;
+    if (lastRight) size += count * (widths[lastCol] as number);
+    else {
+      // the last column's values are printed unpadded: add their lengths
+      p = 0;
+      for (let r = 0; r < count; r++) {
+        p += 7;
+        for (let j = 0; j < ncol; j++) {
+          const len = b.readInt32BE(p);
+          p += 4;
+          if (j === lastCol) size += len >= 0 ? len : nulBytes.length;
+          if (len > 0) p += len;
+        }
+      }
+    }
+    const o = Buffer.allocUnsafe(size);
+    let q = 0;
+    p = 0;
+    for (let r = 0; r < count; r++) {
+      p += 7;
+      o[q++] = 0x20;
+      for (let j = 0; j < ncol; j++) {
+        const len = b.readInt32BE(p);
+        p += 4;
+        const n = len >= 0 ? len : nulBytes.length;
+        const pad = (widths[j] as number) - n;
+        // byte loops: Buffer#copy and #fill cost more than these few bytes
+        if (right[j] === true) for (let k = 0; k < pad; k++) o[q++] = 0x20;
+        if (len > 64) {
+          b.copy(o, q, p, p + len);
+          q += len;
+          p += len;
+        } else if (len >= 0) {
+          for (let k = p, e = p + len; k < e; k++) o[q++] = b[k] as number;
+          p += len;
+        } else for (let k = 0; k < n; k++) o[q++] = nulBytes[k] as number;
+        if (j < lastCol) {
+          if (right[j] !== true) for (let k = 0; k < pad; k++) o[q++] = 0x20;
+          o[q++] = 0x20;
+          o[q++] = 0x7c;
+          o[q++] = 0x20;
+        }
+      }
+      o[q++] = 0x0a;
+    }
+    out.push(o.toString('latin1', 0, q));
+  }
+  if (!s.tuplesOnly && s.footer) out.push(rowCountFooter(count), '\n');
   out.push('\n');
   return out.join('');
 }

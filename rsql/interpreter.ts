@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { builtin } from './builtin.js';
 import { firstKeyword, isRedshiftVersion, rewriteForPostgres } from './compat.js';
 import { ExpressionError, evaluateExpression, parseBoolean } from './expression.js';
-import { type Column, formatResult, formatTiming, type PrintSettings } from './format.js';
+import { type Column, formatAlignedRaw, formatResult, formatTiming, type PrintSettings } from './format.js';
 import { interpolateMetaText, interpolateSegments, type MetaArg, parseMetaArgs } from './interpolate.js';
 import { canonicalCommand, type MetaItem, rawText, ScriptLexer, type SqlItem } from './lexer.js';
 import { BufferedWriter, FileWriter, type Writer } from './output.js';
@@ -26,6 +26,7 @@ import {
   type ServerMessage,
   Session,
   type StatementOutcome,
+  type SubmitOptions,
 } from './session.js';
 
 /** Exit codes the runner itself produces (psql's where psql has one). */
@@ -580,12 +581,13 @@ export class Interpreter {
     const line = item.line;
     const target = send?.gfile ? new FileWriter(resolve(this.cwd, send.gfile)) : undefined;
     const copyOutTarget = target ?? this.queryOut;
-    const opts = isCopy
+    const opts: SubmitOptions = isCopy
       ? {
           ...(copyIn !== undefined ? { copyIn } : {}),
           onCopyOut: (chunk: Buffer) => copyOutTarget.write(chunk.toString('utf8')),
         }
-      : {};
+      : // rows that are printed and dropped stay bytes (raw-rows.ts); \gset decodes its one row
+        { rawRows: true };
     const pipelined = !send && !isCopy && this.canPipeline();
     session.submit(
       wire,
@@ -644,7 +646,7 @@ export class Interpreter {
       if (o.error.severity === 'FATAL' || o.error.severity === 'PANIC') this.connectionLost(o.error.message);
       return;
     }
-    const count = o.columns ? String(o.rows.length) : countFromTag(o.tag);
+    const count = o.columns ? String(o.raw ? o.raw.count : o.rows.length) : countFromTag(o.tag);
     if (send?.gset !== undefined) {
       this.applyGset(ctx, line, send.gset, o);
       return;
@@ -653,7 +655,8 @@ export class Interpreter {
     else this.statementSucceeded(count);
     const out = target ?? this.queryOut;
     if (o.columns) {
-      this.printRows(o.columns, o.rows, out);
+      this.printRows(o.columns, o, out);
+      o.raw?.release(); // printed: its buffer serves the next statement
       if (!this.quiet && o.tag && /^(INSERT|UPDATE|DELETE|MERGE)\b/.test(o.tag)) out.write(`${o.tag}\n`);
     } else if (o.tag !== undefined && !this.quiet) {
       out.write(`${o.tag}\n`);
@@ -661,13 +664,16 @@ export class Interpreter {
     if (this.timing) this.print(`${formatTiming(o.elapsedMs)}\n`);
   }
 
-  private printRows(columns: Column[], rows: (string | null)[][], out: Writer): void {
+  private printRows(columns: Column[], o: StatementOutcome, out: Writer): void {
+    const settings = this.settings();
+    const text =
+      (o.raw && formatAlignedRaw(columns, o.raw, settings)) ?? formatResult(columns, o.rows, settings);
     if (this.exportState) {
-      this.exportState.file.write(formatResult(columns, rows, this.settings()));
-      this.print(`(exported ${rows.length} rows)\n`);
+      this.exportState.file.write(text);
+      this.print(`(exported ${o.raw ? o.raw.count : o.rows.length} rows)\n`);
       return;
     }
-    out.write(formatResult(columns, rows, this.settings()));
+    out.write(text);
   }
 
   private applyGset(ctx: FileCtx, line: number, prefix: string, o: StatementOutcome): void {

@@ -314,7 +314,6 @@ async function runMain(
   if (o.quiet) variables.push({ name: 'QUIET', value: 'on' });
   if (o.echo) variables.push({ name: 'ECHO', value: o.echo });
   variables.push(...o.variables);
-  const stdin = io?.stdin ?? process.stdin;
   const interpIo: InterpreterIo = {
     stdout,
     stderr,
@@ -322,6 +321,8 @@ async function runMain(
     cwd: io?.cwd ?? process.cwd(),
     inheritStdio: !io || (io.stdout === undefined && io.stderr === undefined),
     readStdin: () => {
+      // process.stdin only when the script is read from it: making it opens a stream (and loads its modules)
+      const stdin = io?.stdin ?? process.stdin;
       if (typeof stdin === 'string') return Promise.resolve(stdin);
       if ((stdin as { isTTY?: boolean }).isTTY) {
         stderr.write('rsql: reading the script from the terminal (batch mode): end it with Ctrl-D\n');

@@ -8,6 +8,7 @@
 import type * as Pg from 'pg';
 import type { Column } from './format.js';
 import { loadPgDriver, pgDriver } from './pg-driver.js';
+import { interceptDataRows, RawRows } from './raw-rows.js';
 
 /** Where to connect (password from the caller: env RSPASSWORD/PGPASSWORD, never argv). */
 export interface ConnectParams {
@@ -37,7 +38,10 @@ export interface ServerMessage {
 export interface StatementOutcome {
   /** Present when the statement returned a row description (SELECT, RETURNING, SHOW…). */
   columns?: Column[];
+  /** The rows (with {@link SubmitOptions.rawRows}: decoded from {@link raw} on first read). */
   rows: (string | null)[][];
+  /** With {@link SubmitOptions.rawRows}, when the session could keep them: the rows as received. */
+  raw?: RawRows;
   /** Command tag (`INSERT 0 1`, `SELECT 3`, `CREATE TABLE`); undefined for an empty query or an error. */
   tag?: string;
   /** Set when the server rejected the statement. */
@@ -59,6 +63,11 @@ export interface SubmitOptions {
   copyIn?: string | Buffer | CopySource;
   /** Receives `COPY … TO STDOUT` data; a returned Promise pauses the socket until it settles. */
   onCopyOut?: (chunk: Buffer) => unknown;
+  /**
+   * Keep the rows as the server's bytes ({@link StatementOutcome.raw}) instead of strings: for output that
+   * is printed and dropped. Default false (the session falls back to strings where it cannot intercept).
+   */
+  rawRows?: boolean;
 }
 
 /**
@@ -133,6 +142,8 @@ function defineStatementQuery(pg: typeof Pg) {
     columns: Column[] | undefined;
     /** Named rowData: pg.Query uses `rows` for its fetch size. */
     rowData: (string | null)[][] = [];
+    /** The rows as received, when the submitter asked for them and the session intercepts DataRows. */
+    raw: RawRows | undefined;
     tag: string | undefined;
     private finished = false;
     private readonly started = nowMs();
@@ -154,9 +165,23 @@ function defineStatementQuery(pg: typeof Pg) {
         typeMod: f.dataTypeModifier,
       }));
       this.rowData = [];
+      if (this.opts.rawRows) this.raw = new RawRows();
+    }
+
+    /** DataRows taken from pg's parser (raw-rows.ts): kept as bytes when this statement wants that. */
+    rawRows(bytes: Buffer, start: number, end: number, rows: number): boolean {
+      if (!this.raw) return false;
+      this.raw.append(bytes, start, end, rows);
+      return true;
     }
 
     handleDataRow(msg: { fields: (string | null)[] }): void {
+      if (this.raw) {
+        // pg parsed this row itself (no interception on this socket): strings from here on, after any
+        // rows kept as bytes before
+        this.rowData = this.raw.rows().slice();
+        this.raw = undefined;
+      }
       this.rowData.push(msg.fields);
     }
 
@@ -248,7 +273,17 @@ function defineStatementQuery(pg: typeof Pg) {
     handleReadyForQuery(): void {
       if (this.finished) return;
       this.finished = true;
-      const o: StatementOutcome = { rows: this.rowData, elapsedMs: nowMs() - this.started };
+      const elapsedMs = nowMs() - this.started;
+      const raw = this.raw;
+      const o: StatementOutcome = raw
+        ? {
+            raw,
+            get rows() {
+              return raw.rows();
+            },
+            elapsedMs,
+          }
+        : { rows: this.rowData, elapsedMs };
       if (this.columns) o.columns = this.columns;
       if (this.tag !== undefined) o.tag = this.tag;
       this.done(o);
@@ -435,6 +470,21 @@ export class Session {
     } catch (e) {
       await client.end().catch(() => {});
       throw new ConnectionError(connectErrorText(e, params));
+    }
+    // the rows of statements submitted with rawRows skip pg's per-field strings (raw-rows.ts)
+    const pgClient = client as unknown as {
+      _activeQuery?: unknown;
+      connection: { stream?: NodeJS.EventEmitter; _emitMessage?: boolean };
+    };
+    const stream = pgClient.connection.stream;
+    if (stream) {
+      interceptDataRows(stream, (bytes, start, end, rows) => {
+        if (pgClient.connection._emitMessage) return false;
+        const q = pgClient._activeQuery as {
+          rawRows?: (b: Buffer, s: number, e: number, n: number) => boolean;
+        } | null;
+        return typeof q?.rawRows === 'function' && q.rawRows(bytes, start, end, rows);
+      });
     }
     const c = client as unknown as { host: string; port: number; user: string; database: string };
     session = new Session(

@@ -9,7 +9,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { createReadStream, statSync } from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
+import { builtin } from '../builtin.js';
 import { utf8SequenceLength } from '../script-text.js';
 import type { ServerMessage, Session, StatementOutcome } from '../session.js';
 import type { LoadErrorLog, LoadErrorRow } from './load-errors.js';
@@ -390,7 +391,7 @@ export async function runCopy(cmd: CopyCommand, ctx: S3RunContext): Promise<Stat
         ignoreHeader: cmd.ignoreHeader,
       });
       const input = createReadStream(file.file, { highWaterMark: 256 * 1024 });
-      const stream = cmd.gzip ? input.pipe(createGunzip()) : input;
+      const stream = cmd.gzip ? input.pipe(builtin<typeof Zlib>('node:zlib').createGunzip()) : input;
       if (cmd.gzip) input.on('error', (e) => stream.destroy(e));
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {

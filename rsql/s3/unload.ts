@@ -21,7 +21,8 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
+import { builtin } from '../builtin.js';
 import { rewriteForPostgres, tokenizeSql } from '../compat.js';
 import type { Column } from '../format.js';
 import type { StatementOutcome } from '../session.js';
@@ -266,7 +267,7 @@ export async function runUnload(cmd: UnloadCommand, ctx: S3RunContext): Promise<
     });
     let out: Writable = file;
     if (cmd.gzip) {
-      const gz = createGzip();
+      const gz = builtin<typeof Zlib>('node:zlib').createGzip();
       gz.on('error', (e: Error) => {
         writeError ??= e;
       });

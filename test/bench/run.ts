@@ -5,8 +5,9 @@
  * - sequential: 500 no-op jobs in one sequential stage ÷ a shell loop running the script 500 times;
  * - fanout: throughput of 5,000 no-op jobs in a parallel stage (max_concurrency 16) ÷ `xargs -P16`;
  * - scale: 20 stages × 500 jobs: wall time, peak RSS, store writes per job for 50- and 500-job stages;
- * - rsql: our runner ÷ psql on 10,000 INSERTs, 1,000 SELECTs of 100 rows and start-up (connect +
- *   select 1); `rsql --version` ÷ `node -e 0`.
+ * - rsql: our runner ÷ psql on 10,000 INSERTs, 1,000 SELECTs of 100 rows (medians of ≥ 5 back-to-back
+ *   pairs, with their spread and CPU-time ratio) and start-up (connect + select 1); `rsql --version` ÷
+ *   `node -e 0`.
  * - aws: requests per job per AWS service and $ per 1,000 jobs on the AWS-path harness (aws-bench.ts).
  * Engine scenarios run in their own processes (test/bench/engine-bench.ts) so peak RSS is theirs.
  */
@@ -188,6 +189,13 @@ async function main(): Promise<void> {
           insert_ms_psql: round(r.insert_ms.psql, 0),
           select_ms_rsql: round(r.select_ms.rsql, 0),
           select_ms_psql: round(r.select_ms.psql, 0),
+          insert_spread: r.insert.spread.join('–'),
+          select_spread: r.select.spread.join('–'),
+          insert_cpu_ratio: round(r.insert.cpu.ratio),
+          select_cpu_ratio: round(r.select.cpu.ratio),
+          select_cpu_ms_rsql: r.select.cpu.rsql,
+          select_cpu_ms_psql: r.select.cpu.psql,
+          pairs: r.select.pairs,
           startup_ratio: round(r.startup_ratio),
           startup_ms_rsql: r.startup_ms.rsql,
           startup_ms_psql: r.startup_ms.psql,
@@ -199,13 +207,13 @@ async function main(): Promise<void> {
           'rsql.insert_ratio',
           String(out.rsql.insert_ratio),
           '≤ 1.5',
-          `10,000 INSERTs: rsql ${out.rsql.insert_ms_rsql} ms, psql ${out.rsql.insert_ms_psql} ms`,
+          `10,000 INSERTs, median of ${out.rsql.pairs} pair ratios (spread ${out.rsql.insert_spread}, CPU ratio ${out.rsql.insert_cpu_ratio}): rsql ${out.rsql.insert_ms_rsql} ms, psql ${out.rsql.insert_ms_psql} ms`,
         ]);
         rows.push([
           'rsql.select_ratio',
           String(out.rsql.select_ratio),
           '≤ 1.5',
-          `1,000 SELECTs × 100 rows: rsql ${out.rsql.select_ms_rsql} ms, psql ${out.rsql.select_ms_psql} ms`,
+          `1,000 SELECTs × 100 rows, median of ${out.rsql.pairs} pair ratios (spread ${out.rsql.select_spread}): rsql ${out.rsql.select_ms_rsql} ms, psql ${out.rsql.select_ms_psql} ms; CPU ${out.rsql.select_cpu_ms_rsql} / ${out.rsql.select_cpu_ms_psql} ms = ${out.rsql.select_cpu_ratio}`,
         ]);
         rows.push([
           'rsql.startup_ratio',
