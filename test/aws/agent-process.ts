@@ -16,6 +16,7 @@ import {
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
+  DescribeExecutionCommand,
   SendTaskFailureCommand,
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
@@ -83,7 +84,10 @@ mockClient(SFNClient)
   .on(SendTaskFailureCommand)
   .callsFake(forward('sfn', 'SendTaskFailure'))
   .on(SendTaskHeartbeatCommand)
-  .callsFake(forward('sfn', 'SendTaskHeartbeat'));
+  .callsFake(forward('sfn', 'SendTaskHeartbeat'))
+  // A refused token: is its wrapper execution still running (a retried Dispatch) or over?
+  .on(DescribeExecutionCommand)
+  .callsFake(forward('sfn', 'DescribeExecution'));
 mockClient(CloudWatchLogsClient)
   .onAnyCommand()
   .callsFake(unexpected)
