@@ -38,7 +38,14 @@ describe('a script swapped after validation', () => {
     unlinkSync(path.join(ws.scripts, 'load.sh'));
     symlinkSync(outside, path.join(ws.scripts, 'load.sh'));
 
-    const again = await cli(['restart', 'swap_test-1', '--home', ws.home, '--json']);
+    // A restart re-reads the definition file and validates it as it now is: refused, nothing runs.
+    const checked = await cli(['restart', 'swap_test-1', '--home', ws.home, '--json']);
+    expect(checked.code).toBe(2);
+    expect(checked.stderr).toMatch(/outside the script root/);
+    expect(ledger(ws)).toEqual(['first']);
+
+    // The stored definition skips that check: the spawn-time check still refuses the script.
+    const again = await cli(['restart', 'swap_test-1', '--same-definition', '--home', ws.home, '--json']);
     expect(again.code).toBe(1);
     expect(ledger(ws)).toEqual(['first']);
     const doc = JSON.parse(again.stdout) as Doc;
