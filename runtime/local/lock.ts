@@ -64,9 +64,17 @@ function sqlite(): DatabaseCtor | undefined {
   return loaded ?? undefined;
 }
 
+/**
+ * How long a contender waits for the lock before it is refused: 500 ms. Not 0: several processes
+ * taking a free home at the same moment can each see the others' transient SQLite locks (a SHARED
+ * lock while one reads the file, a PENDING one while another escalates) and, without a wait, all
+ * be refused — "in use" with no owner. With SQLite's busy handler one of them wins.
+ */
+export const LOCK_WAIT_MS = 500;
+
 function osLock(home: string, Database: DatabaseCtor): HomeLock {
   const file = path.join(home, LOCK_DB);
-  const db = new Database(file, { timeout: 0 });
+  const db = new Database(file, { timeout: LOCK_WAIT_MS });
   try {
     // No journal file: nothing is ever written; the lock is the point.
     db.pragma('journal_mode = MEMORY');

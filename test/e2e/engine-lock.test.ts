@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nodeArgs } from '../../bin/load.js';
-import { acquireLock, EngineLockedError } from '../../runtime/local/lock.js';
+import { acquireLock, EngineLockedError, LOCK_DB } from '../../runtime/local/lock.js';
 
 /**
  * Issue 10, class 3: processes that take over a stale engine lock at the same moment must not both
@@ -128,5 +128,31 @@ describe('engine lock (issue 10, class 3)', () => {
     const mine = acquireLock(home);
     mine.release();
     await c.kill();
+  });
+
+  it('a passing reader of the lock file (a backup, a contender opening it) does not make a free home "in use"', async () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'rsqlo-lock-'));
+    dirs.push(home);
+    acquireLock(home).release(); // engine.lock.db exists, nobody owns the home
+    // Another process reads the file inside a transaction (SQLite SHARED lock) for 300 ms, as a
+    // backup tool, or a contender opening the file at the same moment, briefly does.
+    const reader = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require('better-sqlite3'); const db = new D(process.argv[1]);
+         db.exec('BEGIN'); db.prepare('select count(*) from sqlite_master').get();
+         process.stdout.write('held\\n'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 300);`,
+        path.join(home, LOCK_DB),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() },
+    );
+    await new Promise<void>((r) =>
+      createInterface({ input: reader.stdout as NodeJS.ReadableStream }).once('line', () => r()),
+    );
+    // The home has no owner: it is taken once the reader lets go, not refused.
+    const lock = acquireLock(home);
+    lock.release();
+    await new Promise((r) => reader.once('exit', r));
   });
 });
