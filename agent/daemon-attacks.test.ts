@@ -28,37 +28,15 @@ import { nodeArgs } from '../bin/load.js';
 import { ancestorRunning, killHard, processesWith } from '../test/support/attack.js';
 import { submitMain } from './submit.js';
 import {
+  calls,
   encodeJob,
+  events,
   jobCommand,
   makeWorkspace,
   until,
   type Workspace,
   writeScript,
 } from './testing/fixtures.js';
-
-interface Call {
-  service: string;
-  command: string;
-  input: Record<string, unknown>;
-  pid: number;
-}
-
-function calls(ws: Workspace): Call[] {
-  const file = path.join(ws.root, 'calls.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Call);
-}
-
-function events(ws: Workspace, type: string): Array<Record<string, unknown>> {
-  return calls(ws)
-    .filter((c) => c.command === 'PutEvents')
-    .flatMap((c) => (c.input.Entries as Array<{ DetailType: string; Detail: string }>) ?? [])
-    .filter((e) => e.DetailType === type)
-    .map((e) => JSON.parse(e.Detail) as Record<string, unknown>);
-}
 
 function ledger(ws: Workspace): string[] {
   const file = path.join(ws.out, 'ledger');

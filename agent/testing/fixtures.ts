@@ -2,7 +2,7 @@
  * Test fixtures for the agent: a workspace (script root, log dir, spool, config), job commands,
  * and a poller. Used by agent/*.test.ts and by the daemon harness process.
  */
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EVENT_VERSION } from '../../contracts/events.js';
@@ -113,4 +113,31 @@ export async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** One AWS request the daemon harness recorded (agent/testing/daemon-harness.ts, `calls.jsonl`). */
+export interface Call {
+  service: string;
+  command: string;
+  input: Record<string, unknown>;
+  pid: number;
+}
+
+/** Every request the daemon made, in order. */
+export function calls(ws: Workspace): Call[] {
+  const file = path.join(ws.root, 'calls.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Call);
+}
+
+/** The details of the events of `type` the daemon published. */
+export function events(ws: Workspace, type: string): Array<Record<string, unknown>> {
+  return calls(ws)
+    .filter((c) => c.command === 'PutEvents')
+    .flatMap((c) => (c.input.Entries as Array<{ DetailType: string; Detail: string }>) ?? [])
+    .filter((e) => e.DetailType === type)
+    .map((e) => JSON.parse(e.Detail) as Record<string, unknown>);
 }

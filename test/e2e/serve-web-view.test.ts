@@ -3,34 +3,17 @@
  * submitted with `rsqlo run` from another process shows live at `/runs/<id>` and ends Completed
  * without a reload; Kill and Restart on the page are done by the server's own engine.
  */
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../contracts/run-view.js';
+import { haveChromium, launchChromium } from '../support/chromium.js';
 import { decodePng, imageStats } from '../support/png.js';
 import { killProcessesMentioning, type RsqloProcess, spawnRsqlo, until } from '../support/processes.js';
 import { type Workspace, workspace } from '../support/workspace.js';
 
-const CHROMIUM = process.env.RSQLO_CHROMIUM ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-if (!HAVE_CHROMIUM) {
-  const why = `the browser test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it)`;
-  if (process.env.CI) throw new Error(`CI must run the browser test: ${why}`);
-  process.stderr.write(`serve-web-view.test.ts: skipped: ${why}\n`);
-}
+const HAVE_CHROMIUM = haveChromium('serve-web-view.test.ts');
 
 describe.skipIf(!HAVE_CHROMIUM)('the run view served by rsqlo serve, in headless chromium', () => {
   let ws: Workspace;
@@ -95,12 +78,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the run view served by rsqlo serve, in headless
       `the server's URL (stderr: ${server.stderr()})`,
       60_000,
     );
-    context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'rsqlo-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-      viewport: { width: 1280, height: 800 },
-    });
+    context = await launchChromium(800);
   }, 180_000);
 
   afterAll(async () => {

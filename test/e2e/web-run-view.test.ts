@@ -5,41 +5,23 @@
  * not to be blank. Hostile job names, error messages and log lines must stay text.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalLogSource } from '../../runtime/local/log-source.js';
 import { createLocalRunViewSource, type LocalRunViewSource } from '../../runtime/local/run-view-source.js';
 import { packageRoot } from '../../runtime/package-root.js';
 import { cliActions } from '../../web/dev-actions.js';
 import { createRunViewServer } from '../../web/server.js';
+import { haveChromium, launchChromium } from '../support/chromium.js';
 import { decodePng, imageStats } from '../support/png.js';
 import { cli, type Workspace, workspace } from '../support/workspace.js';
 
-const CHROMIUM = process.env.RSQLO_CHROMIUM ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-/** The flags this machine's chromium needs (no sandbox as root, no network beyond loopback). */
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const HAVE_CHROMIUM = haveChromium('web-run-view.test.ts');
 const HOSTILE_NAME = '<img src=x onerror=window.__pwned=1>.sh';
 const HOSTILE_ERROR = '<script>window.__pwned=2</script>';
 const HOSTILE_LOG = '<b>bold</b><img src=x onerror="window.__pwned=3">';
-
-if (!HAVE_CHROMIUM) {
-  const why = `the browser test needs Debian's chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it)`;
-  if (process.env.CI) throw new Error(`CI must run the browser test: ${why}`);
-  process.stderr.write(`web-run-view.test.ts: skipped: ${why}\n`);
-}
 
 describe.skipIf(!HAVE_CHROMIUM)('web run view in headless chromium (live run of the local engine)', () => {
   let ws: Workspace;
@@ -137,12 +119,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web run view in headless chromium (live run of 
       actions: cliActions({ home: ws.home, source, restartArgs: ['--no-database'] }),
     });
     base = await view.listen(0, '127.0.0.1');
-    context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'rsqlo-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-      viewport: { width: 1280, height: 900 },
-    });
+    context = await launchChromium(900);
   }, 180_000);
 
   afterAll(async () => {
