@@ -29,7 +29,7 @@ import {
   submitAndFollow,
 } from './remote.js';
 import { alreadyRestarted, chooseRestartDefinition } from './restart.js';
-import { runsCommand } from './runs.js';
+import { runLine, runsCommand } from './runs.js';
 import { serveCommand } from './serve.js';
 
 export const USAGE = `rsqlo — run RSQL ETL workflows
@@ -867,15 +867,7 @@ function historyCommand(argv: string[], io: Io): number {
     io.stdout.write(`no runs of ${wf} in ${home}\n`);
     return 0;
   }
-  for (const r of runs) {
-    const dur = r.execution_end_ts
-      ? `${((Date.parse(r.execution_end_ts) - Date.parse(r.execution_start_ts)) / 1000).toFixed(1)} s`
-      : 'running';
-    const c = r.counts;
-    io.stdout.write(
-      `${r.execution_start_ts}  ${r.workflow_execution_id.padEnd(48)} ${r.execution_status.padEnd(10)} ${dur.padStart(9)}  ${c.completed}/${c.total} completed${r.restart_of ? `  restart of ${r.restart_of}` : ''}\n`,
-    );
-  }
+  for (const r of runs) io.stdout.write(runLine(r));
   return 0;
 }
 

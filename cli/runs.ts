@@ -81,14 +81,22 @@ export async function runsCommand(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`no ${filters ? `${filters} ` : ''}runs in ${home}\n`);
     return 0;
   }
-  for (const r of runs) {
-    const dur = r.execution_end_ts
-      ? `${((Date.parse(r.execution_end_ts) - Date.parse(r.execution_start_ts)) / 1000).toFixed(1)} s`
-      : 'running';
-    const c = r.counts;
-    io.stdout.write(
-      `${r.execution_start_ts}  ${r.workflow_execution_id.padEnd(48)} ${r.execution_status.padEnd(10)} ${dur.padStart(9)}  ${c.completed}/${c.total} completed${r.restart_of ? `  restart of ${r.restart_of}` : ''}\n`,
-    );
-  }
+  for (const r of runs) io.stdout.write(runLine(r));
   return 0;
+}
+
+/** One line per run, as `rsqlo runs` and `rsqlo history` print it. */
+export function runLine(r: {
+  execution_start_ts: string;
+  execution_end_ts?: string | null | undefined;
+  workflow_execution_id: string;
+  execution_status: string;
+  counts: { completed: number; total: number };
+  restart_of?: string | null | undefined;
+}): string {
+  const dur = r.execution_end_ts
+    ? `${((Date.parse(r.execution_end_ts) - Date.parse(r.execution_start_ts)) / 1000).toFixed(1)} s`
+    : 'running';
+  const c = r.counts;
+  return `${r.execution_start_ts}  ${r.workflow_execution_id.padEnd(48)} ${r.execution_status.padEnd(10)} ${dur.padStart(9)}  ${c.completed}/${c.total} completed${r.restart_of ? `  restart of ${r.restart_of}` : ''}\n`;
 }

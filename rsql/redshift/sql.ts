@@ -402,7 +402,9 @@ BEGIN
   END CASE;
 END $fn$;
 
-CREATE OR REPLACE FUNCTION ${S}.extract_time(part text, t time) RETURNS bigint
+${(['time', 'timetz'] as const)
+  .map(
+    (typ) => `CREATE OR REPLACE FUNCTION ${S}.extract_${typ}(part text, t ${typ}) RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
 DECLARE p text := ${S}.datepart(part);
 BEGIN
@@ -413,19 +415,9 @@ BEGIN
     ELSE RETURN floor(date_part(p, t));
   END CASE;
 END $fn$;
-
-CREATE OR REPLACE FUNCTION ${S}.extract_timetz(part text, t timetz) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
-DECLARE p text := ${S}.datepart(part);
-BEGIN
-  CASE p
-    WHEN 'second' THEN RETURN floor(extract(second FROM t));
-    WHEN 'millisecond' THEN RETURN floor((extract(microseconds FROM t)::numeric % 1000000) / 1000);
-    WHEN 'microsecond' THEN RETURN extract(microseconds FROM t)::numeric % 1000000;
-    ELSE RETURN floor(date_part(p, t));
-  END CASE;
-END $fn$;
-
+`,
+  )
+  .join('\n')}
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, ts timestamp) RETURNS double precision
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$ SELECT ${S}.pgdate_part_ts(part, ts) $fn$;
 CREATE OR REPLACE FUNCTION pg_catalog.pgdate_part(part text, d date) RETURNS double precision

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
-import { LocalScheduler, type Timers } from './scheduler.js';
+import { fakeTime } from '../../test/support/fake-time.js';
+import { LocalScheduler } from './scheduler.js';
 
 function def(id: string, schedule: WorkflowDefinition['schedule']): WorkflowDefinition {
   return {
@@ -11,42 +12,6 @@ function def(id: string, schedule: WorkflowDefinition['schedule']): WorkflowDefi
     workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', scripts: ['a.sh'] }],
     schedule,
   } as WorkflowDefinition;
-}
-
-/** A clock the test moves, and timers that fire only when the test advances past them. */
-function fakeTime(start: string) {
-  let now = new Date(start).getTime();
-  const pending = new Map<number, { at: number; fn: () => void }>();
-  let ids = 0;
-  const timers: Timers = {
-    set(fn, ms) {
-      const id = ++ids;
-      pending.set(id, { at: now + ms, fn });
-      return id;
-    },
-    clear(h) {
-      pending.delete(h as number);
-    },
-  };
-  return {
-    clock: { now: () => new Date(now) },
-    timers,
-    /** Moves the clock, firing timers in order as their times come. */
-    advanceTo(iso: string) {
-      const end = new Date(iso).getTime();
-      for (;;) {
-        const due = [...pending.entries()]
-          .filter(([, t]) => t.at <= end)
-          .sort((a, b) => a[1].at - b[1].at)[0];
-        if (!due) break;
-        pending.delete(due[0]);
-        now = Math.max(now, due[1].at);
-        due[1].fn();
-      }
-      now = end;
-    },
-    pendingCount: () => pending.size,
-  };
 }
 
 describe('local scheduler (injected clock, no real waiting)', () => {

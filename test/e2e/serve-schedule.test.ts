@@ -11,43 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import { serveCommand } from '../../cli/serve.js';
 import type { RunSummary } from '../../contracts/run-view.js';
-import type { Timers } from '../../runtime/local/scheduler.js';
 import { deriveExecutionId } from '../../services/starter/execution-id.js';
+import { fakeTime } from '../support/fake-time.js';
 import { until } from '../support/processes.js';
 import { cli, type Workspace, workspace } from '../support/workspace.js';
-
-/** A clock the test sets, and timers that fire only when the test moves the clock past them. */
-function fakeTime(start: string) {
-  let now = new Date(start).getTime();
-  const pending = new Map<number, { at: number; fn: () => void }>();
-  let ids = 0;
-  const timers: Timers = {
-    set(fn, ms) {
-      pending.set(++ids, { at: now + ms, fn });
-      return ids;
-    },
-    clear(h) {
-      pending.delete(h as number);
-    },
-  };
-  return {
-    clock: { now: () => new Date(now) },
-    timers,
-    advanceTo(iso: string) {
-      const end = new Date(iso).getTime();
-      for (;;) {
-        const due = [...pending.entries()]
-          .filter(([, t]) => t.at <= end)
-          .sort((a, b) => a[1].at - b[1].at)[0];
-        if (!due) break;
-        pending.delete(due[0]);
-        now = Math.max(now, due[1].at);
-        due[1].fn();
-      }
-      now = end;
-    },
-  };
-}
 
 /** `rsqlo serve` in this process, stopped by `stop()`; its output collected. */
 function startServe(ws: Workspace, time: ReturnType<typeof fakeTime>, workflows: string) {

@@ -14,6 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
+import { seededRandom } from '../../services/testing/in-memory.js';
 import { killHard, processesWith, until } from '../support/attack.js';
 import { cli, type Workspace, workspace } from '../support/workspace.js';
 
@@ -21,18 +22,6 @@ type Doc = { workflow: WorkflowAuditRecord; jobs: JobAuditRecord[] };
 const BIN = path.resolve('bin/rsqlo.js');
 const ROUNDS = 20;
 const EXEC = 'soak-1';
-
-/** mulberry32: a small seeded generator, so a failing soak can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 300 jobs in 6 stages: parallel stages of 60 (8 at a time) and sequential stages of 15. */
 function soakWorkflow(ws: Workspace): { file: string; keys: string[] } {
@@ -93,7 +82,7 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
 
   it('300 jobs, 20 rounds: ends Completed with every script run exactly once', async () => {
     const seed = Number(process.env.RSQLO_SOAK_SEED ?? Date.now() % 1_000_000);
-    const rand = random(seed);
+    const rand = seededRandom(seed); // replayable: a failing soak names its seed
     const ws = workspace('rsqlo-soak-');
     const { file, keys } = soakWorkflow(ws);
     const env = { ...process.env, [marker.split('=')[0] as string]: marker.split('=')[1] };
