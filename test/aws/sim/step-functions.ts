@@ -31,8 +31,10 @@
  *
  * Time is real: tests that exercise timeouts give their jobs a few seconds.
  */
+
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import type { ExecutionStatus as SdkExecutionStatus } from '@aws-sdk/client-sfn';
 import {
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
@@ -128,7 +130,14 @@ export function waitUntilMs(value: unknown): number {
 
 const meta = { $metadata: { httpStatusCode: 400 } };
 
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+/**
+ * The statuses the simulator gives an execution: a subset of the AWS SDK's own model of
+ * DescribeExecution's `status` ("The current status of the execution", API reference), so a name
+ * AWS does not use cannot compile. TIMED_OUT (the execution's own TimeoutSeconds, which the
+ * wrapper does not set) and PENDING_REDRIVE (redrive) are not simulated.
+ */
+export type ExecutionStatus = OneOf<SdkExecutionStatus, 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED'>;
+type OneOf<All, T extends All> = T;
 
 /** One simulated execution, as tests inspect it. */
 export interface SimExecution {
