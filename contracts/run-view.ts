@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobCounts, JobStatus, StageStatus, WorkflowStatus } from './audit.js';
+import { JobCounts, JobStatus, StageProgress, WorkflowStatus } from './audit.js';
 import { ExecutionId, JobKey, Parameters, PositiveInt, Timestamp, WorkflowId } from './common.js';
 
 /**
@@ -79,17 +79,17 @@ export const JobView = z.object({
 });
 export type JobView = z.infer<typeof JobView>;
 
-export const StageView = z.object({
-  stage: PositiveInt,
-  stage_description: z.string().nullable(),
-  execution_type: z.enum(['sequential', 'parallel']),
-  enabled: z.boolean(),
-  max_concurrency: PositiveInt.nullable(),
-  status: StageStatus,
-  started_at: Timestamp.nullable(),
-  finished_at: Timestamp.nullable(),
-  counts: JobCounts,
-});
+/** A stage as the view shows it: the audit record's stage fields, with counts instead of cursors. */
+export const StageView = StageProgress.pick({
+  stage: true,
+  stage_description: true,
+  execution_type: true,
+  enabled: true,
+  max_concurrency: true,
+  status: true,
+  started_at: true,
+  finished_at: true,
+}).extend({ counts: JobCounts });
 export type StageView = z.infer<typeof StageView>;
 
 /** One run with its stages, its jobs and every attempt. */
