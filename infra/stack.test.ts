@@ -80,25 +80,43 @@ describe('tables', () => {
         (p.GlobalSecondaryIndexes ?? []).map((g: Cfn) => [
           g.IndexName,
           g.KeySchema.map((k: Cfn) => k.AttributeName),
+          g.Projection,
         ]),
       ).toEqual(
         spec.globalSecondaryIndexes.map((g) => [
           g.indexName,
           [g.partitionKey.name, g.sortKey?.name].filter(Boolean),
+          { ProjectionType: 'KEYS_ONLY' },
         ]),
       );
       expect(
         (p.LocalSecondaryIndexes ?? []).map((g: Cfn) => [
           g.IndexName,
           g.KeySchema.map((k: Cfn) => k.AttributeName),
+          g.Projection,
         ]),
       ).toEqual(
-        spec.localSecondaryIndexes.map((l) => [l.indexName, [spec.partitionKey.name, l.sortKey.name]]),
+        spec.localSecondaryIndexes.map((l) => [
+          l.indexName,
+          [spec.partitionKey.name, l.sortKey.name],
+          { ProjectionType: 'KEYS_ONLY' },
+        ]),
       );
       expect(p.StreamSpecification).toEqual(
         spec.stream ? { StreamViewType: 'NEW_AND_OLD_IMAGES' } : undefined,
       );
     }
+  });
+
+  it('names the audit tables v2 (KEYS_ONLY indexes) so a deployed stack gets new ones and retains the v1 tables', () => {
+    // A changed TableName replaces the resource; UpdateReplacePolicy Retain keeps the old table
+    // (infra/DEPLOY.md, "Upgrading to the v2 audit tables"; infra/migrate-audit-tables.ts copies it).
+    expect([names.workflowAudit, names.jobAudit]).toEqual(['rsqlo-workflow-audit-v2', 'rsqlo-job-audit-v2']);
+    for (const name of [names.workflowAudit, names.jobAudit]) {
+      const [id] = one('AWS::DynamoDB::Table', (q) => q.TableName === name);
+      expect(s.json.Resources[id]?.UpdateReplacePolicy).toBe('Retain');
+    }
+    expect(names.config).toBe('rsqlo-config');
   });
 
   it('creates the idempotency table with its TTL attribute', () => {

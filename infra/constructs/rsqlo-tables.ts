@@ -2,7 +2,13 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { IDEMPOTENCY_TABLE } from '../../runtime/aws/idempotency.js';
-import { type KeyAttribute, TABLES, type TableSpec, tableNames } from '../../runtime/aws/tables.js';
+import {
+  type IndexProjection,
+  type KeyAttribute,
+  TABLES,
+  type TableSpec,
+  tableNames,
+} from '../../runtime/aws/tables.js';
 
 export interface RsqloTablesProps {
   /** Physical name prefix (`<prefix>-config`, …). */
@@ -16,6 +22,13 @@ export interface RsqloTablesProps {
 
 function attributeType(t: KeyAttribute['type']): dynamodb.AttributeType {
   return t === 'N' ? dynamodb.AttributeType.NUMBER : dynamodb.AttributeType.STRING;
+}
+
+function projectionType(p: IndexProjection): dynamodb.ProjectionType {
+  switch (p) {
+    case 'KEYS_ONLY':
+      return dynamodb.ProjectionType.KEYS_ONLY;
+  }
 }
 
 function attr(a: KeyAttribute): dynamodb.Attribute {
@@ -56,13 +69,13 @@ export class RsqloTables extends Construct {
           indexName: gsi.indexName,
           partitionKey: attr(gsi.partitionKey),
           sortKey: gsi.sortKey ? attr(gsi.sortKey) : undefined,
-          projectionType: dynamodb.ProjectionType.ALL,
+          projectionType: projectionType(gsi.projection),
         });
       for (const lsi of spec.localSecondaryIndexes)
         table.addLocalSecondaryIndex({
           indexName: lsi.indexName,
           sortKey: attr(lsi.sortKey),
-          projectionType: dynamodb.ProjectionType.ALL,
+          projectionType: projectionType(lsi.projection),
         });
       return table;
     };

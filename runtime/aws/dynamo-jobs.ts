@@ -42,7 +42,7 @@ const MAX_JOB_NO = 999_999;
 
 /**
  * The job repository over the job audit table: conditional single-item updates, strongly
- * consistent reads through the `by_sequence` LSI. Default clock: the system clock; default
+ * consistent reads through the `by_sequence` LSI (KEYS_ONLY; rows fetched from the table). Default clock: the system clock; default
  * retries: 8 attempts, 25 ms … 2 s full jitter; skipPending updates 8 rows at a time.
  */
 export function createDynamoJobRepository(deps: DynamoJobRepositoryDeps): JobRepository {
@@ -51,36 +51,34 @@ export function createDynamoJobRepository(deps: DynamoJobRepositoryDeps): JobRep
   const concurrency = deps.concurrency ?? 8;
   const key = (exec: string, jobKey: string) => ({ workflow_execution_id: exec, job_key: jobKey });
 
-  /** Rows of a run with sequence in [from, to], in (stage, job) order. */
-  function bySequence(
+  /**
+   * Rows of a run with sequence in [from, to], in (stage, job) order. The LSI is KEYS_ONLY:
+   * `Select: ALL_ATTRIBUTES` has DynamoDB fetch each row from the table (an index query's default
+   * is ALL_PROJECTED_ATTRIBUTES, the keys alone), and a FilterExpression may name only projected
+   * attributes ("Secondary index by_sequence does not project one or more filter attributes"), so
+   * `pendingOnly` filters here (a filter reads, and bills, the same rows either way).
+   */
+  async function bySequence(
     exec: string,
     from: number,
     to: number,
-    opts: { max?: number; filterPending?: boolean } = {},
+    opts: { max?: number; pendingOnly?: boolean } = {},
   ): Promise<Record<string, unknown>[]> {
-    return queryAll(
+    const rows = await queryAll(
       client,
       {
         TableName: tableName,
         IndexName: JOBS_BY_SEQUENCE_INDEX,
         KeyConditionExpression: '#e = :e AND #seq BETWEEN :from AND :to',
-        ExpressionAttributeNames: {
-          '#e': 'workflow_execution_id',
-          '#seq': JOB_SEQUENCE_ATTRIBUTE,
-          ...(opts.filterPending ? { '#s': 'execution_status' } : {}),
-        },
-        ExpressionAttributeValues: {
-          ':e': exec,
-          ':from': from,
-          ':to': to,
-          ...(opts.filterPending ? { ':pending': 'Pending' } : {}),
-        },
-        ...(opts.filterPending ? { FilterExpression: '#s = :pending' } : {}),
+        ExpressionAttributeNames: { '#e': 'workflow_execution_id', '#seq': JOB_SEQUENCE_ATTRIBUTE },
+        ExpressionAttributeValues: { ':e': exec, ':from': from, ':to': to },
+        Select: 'ALL_ATTRIBUTES',
         ConsistentRead: true,
       },
       `list jobs of ${exec}`,
       { max: opts.max, retry },
     );
+    return opts.pendingOnly ? rows.filter((r) => r.execution_status === 'Pending') : rows;
   }
 
   async function transition(t: JobTransition, fx?: Parameters<JobRepository['transition']>[1]) {
@@ -165,7 +163,7 @@ export function createDynamoJobRepository(deps: DynamoJobRepositoryDeps): JobRep
     async skipPending(exec, stage, afterJobNo, reason) {
       const pending = (
         await bySequence(exec, jobSequence(stage, afterJobNo + 1), Number.MAX_SAFE_INTEGER, {
-          filterPending: true,
+          pendingOnly: true,
         })
       ).map(jobFromItem);
       const at = clock.now().toISOString();

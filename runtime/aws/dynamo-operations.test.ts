@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import {
+  batchGetAll,
   cancellationReasons,
   chunk,
   conditionalUpdate,
@@ -9,6 +10,7 @@ import {
   mapLimit,
   queryAll,
   transactWrite,
+  UnprocessedKeysError,
 } from './dynamo-operations.js';
 import { RetriesExhaustedError } from './retry.js';
 
@@ -161,5 +163,51 @@ describe('helpers', () => {
       isRetryableDynamoError(Object.assign(new Error(), { name: 'ProvisionedThroughputExceededException' })),
     ).toBe(true);
     expect(isRetryableDynamoError(Object.assign(new Error(), { name: 'ValidationException' }))).toBe(false);
+  });
+});
+
+describe('batchGetAll (readers of KEYS_ONLY global indexes)', () => {
+  type Req = { RequestItems: Record<string, { Keys: Array<{ id: string }>; ConsistentRead?: boolean }> };
+  const keysOf = (input: Record<string, unknown>) => (input as unknown as Req).RequestItems.t?.Keys ?? [];
+
+  it("asks at most 100 keys per request, re-asks only the unprocessed ones, keeps the keys' order", async () => {
+    // BatchGetItem API reference: "A single operation can retrieve up to 16 MB of data, which can
+    // contain as many as 100 items" / "If you request more than 100 items, BatchGetItem returns a
+    // ValidationException"; unprocessed keys come back in UnprocessedKeys, to be retried.
+    const keys = Array.from({ length: 150 }, (_, n) => ({
+      id: `r${String(n).padStart(3, '0')}`,
+      other: 'x',
+    }));
+    const answer = (input: Record<string, unknown>, unprocessed: number) => {
+      const asked = keysOf(input);
+      if (asked.length > 100)
+        throw Object.assign(new Error('Too many items'), { name: 'ValidationException' });
+      const served = asked.slice(unprocessed);
+      return {
+        // Out of order, as DynamoDB may answer; one key has no item (deleted meanwhile).
+        Responses: {
+          t: served
+            .filter((k) => k.id !== 'r007')
+            .map((k) => ({ ...k, v: k.id }))
+            .reverse(),
+        },
+        UnprocessedKeys: unprocessed ? { t: { Keys: asked.slice(0, unprocessed) } } : {},
+      };
+    };
+    const { client, inputs } = scripted([(i) => answer(i, 3), (i) => answer(i, 0), (i) => answer(i, 0)]);
+    const out = await batchGetAll(client, 't', keys, ['id'], 'read', { consistentRead: true, retry: noWait });
+    expect(inputs.map((i) => keysOf(i).length)).toEqual([100, 3, 50]);
+    expect(keysOf(inputs[1] ?? {})).toEqual([{ id: 'r000' }, { id: 'r001' }, { id: 'r002' }]);
+    expect(inputs.every((i) => (i as unknown as Req).RequestItems.t?.ConsistentRead === true)).toBe(true);
+    expect(out.map((i) => i.id)).toEqual(keys.map((k) => k.id).filter((id) => id !== 'r007'));
+  });
+
+  it('gives up with a named error when keys stay unprocessed', async () => {
+    const stuck = (input: Record<string, unknown>) => ({ UnprocessedKeys: { t: { Keys: keysOf(input) } } });
+    const { client, inputs } = scripted([stuck, stuck, stuck]);
+    await expect(
+      batchGetAll(client, 't', [{ id: 'a' }], ['id'], 'read runs', { retry: { ...noWait, maxAttempts: 3 } }),
+    ).rejects.toBeInstanceOf(UnprocessedKeysError);
+    expect(inputs).toHaveLength(3);
   });
 });

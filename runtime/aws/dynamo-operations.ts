@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   QueryCommand,
   type QueryCommandInput,
@@ -13,7 +14,7 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { isServerError, isThrottling, type RetryOptions, withRetries } from './retry.js';
+import { backoffDelay, isServerError, isThrottling, type RetryOptions, withRetries } from './retry.js';
 
 /** Most actions in one TransactWriteItems request (DynamoDB quota since 2022; was 25). */
 export const MAX_TRANSACT_ITEMS = 100;
@@ -172,6 +173,71 @@ export async function queryAll(
     start = page.LastEvaluatedKey;
   } while (start && out.length < max && !opts.stop?.(out));
   return out;
+}
+
+/** Most keys in one BatchGetItem request (DynamoDB quota). */
+export const MAX_BATCH_GET_KEYS = 100;
+
+/** Thrown when BatchGetItem still leaves keys unprocessed after every retry. */
+export class UnprocessedKeysError extends Error {
+  override name = 'UnprocessedKeysError';
+  constructor(
+    readonly what: string,
+    readonly unprocessed: number,
+  ) {
+    super(`${what}: DynamoDB left ${unprocessed} key(s) unprocessed after every retry`);
+  }
+}
+
+/**
+ * The items of `keys` from one table, in the order of `keys` (a key whose item is gone is left
+ * out): what a reader of a KEYS_ONLY global secondary index does after its query (runtime/aws/
+ * tables.ts). BatchGetItem takes "up to 100 items" per request and "If you request more than 100
+ * items, BatchGetItem returns a ValidationException"; it may return some keys as UnprocessedKeys
+ * ("If DynamoDB returns any unprocessed items, you should retry the batch operation on those items
+ * … we strongly recommend that you use an exponential backoff algorithm"), so each chunk is retried
+ * on what is left, with backoff, up to the retry options' attempts.
+ */
+export async function batchGetAll(
+  client: DynamoDBDocumentClient,
+  table: string,
+  keys: readonly Record<string, unknown>[],
+  keyAttributes: readonly string[],
+  what: string,
+  opts: { consistentRead?: boolean; retry?: RetryOptions } = {},
+): Promise<Record<string, unknown>[]> {
+  const id = (item: Record<string, unknown>) => JSON.stringify(keyAttributes.map((a) => item[a]));
+  const found = new Map<string, Record<string, unknown>>();
+  const max = opts.retry?.maxAttempts ?? 8;
+  for (const part of chunk(keys, MAX_BATCH_GET_KEYS)) {
+    let pending: Record<string, unknown>[] = part.map((k) =>
+      Object.fromEntries(keyAttributes.map((a) => [a, k[a]])),
+    );
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > 1) {
+        if (attempt > max) throw new UnprocessedKeysError(what, pending.length);
+        await (opts.retry?.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))))(
+          backoffDelay(attempt - 1, opts.retry),
+        );
+      }
+      const page = await retried(
+        what,
+        () =>
+          client.send(
+            new BatchGetCommand({
+              RequestItems: { [table]: { Keys: pending, ConsistentRead: opts.consistentRead } },
+            }),
+          ),
+        opts.retry,
+      );
+      for (const item of page.Responses?.[table] ?? []) found.set(id(item), item);
+      pending = (page.UnprocessedKeys?.[table]?.Keys ?? []) as Record<string, unknown>[];
+    }
+  }
+  return keys.flatMap((k) => {
+    const item = found.get(id(k));
+    return item ? [item] : [];
+  });
 }
 
 /** Maps with at most `limit` calls in flight, keeping order; the first failure rejects and starts no more. */

@@ -38,6 +38,7 @@ import type {
 import { applyStageCompletion, canLaunch } from '../../services/shared/progress.js';
 import { ACTIVE_RUNS_ATTRIBUTE, jobToItem, runFromItem, runToItem } from './dynamo-items.js';
 import {
+  batchGetAll,
   chunk,
   conditionalUpdate,
   MAX_TRANSACT_ITEMS,
@@ -569,8 +570,10 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
     if (limit <= 0) return [];
     // Newest first by start time; runs that started in the same millisecond are ordered by id (as
     // in SQLite), which the index does not do: read on until the start time changes, then sort.
+    // The index is KEYS_ONLY (runtime/aws/tables.ts): it gives the keys, the runs come from the
+    // table (BatchGetItem, strongly consistent so a listed status is never older than GetItem's).
     const ts = (item: Record<string, unknown> | undefined) => item?.execution_start_ts as string | undefined;
-    const items = await queryAll(
+    const keys = await queryAll(
       client,
       {
         TableName: tables.workflowAudit,
@@ -583,14 +586,22 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
       `list runs of ${workflowId}`,
       { stop: (read) => read.length > limit && ts(read[read.length - 1]) !== ts(read[limit - 1]), retry },
     );
-    return items
+    const newest = keys
       .sort(
         (a, b) =>
           String(ts(b)).localeCompare(String(ts(a))) ||
           String(b.workflow_execution_id).localeCompare(String(a.workflow_execution_id)),
       )
-      .slice(0, limit)
-      .map(runFromItem);
+      .slice(0, limit);
+    const items = await batchGetAll(
+      client,
+      tables.workflowAudit,
+      newest,
+      ['workflow_execution_id'],
+      `read runs of ${workflowId}`,
+      { consistentRead: true, retry },
+    );
+    return items.map(runFromItem);
   }
 
   async function getRunRecord(exec: string): Promise<WorkflowAuditRecord | undefined> {

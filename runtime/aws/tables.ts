@@ -10,10 +10,28 @@ export interface KeyAttribute {
   type: KeyType;
 }
 
+/**
+ * What an index holds besides its keys. Every index here is KEYS_ONLY: an index is written only
+ * when an item's index keys or projected attributes change (the Developer Guide, "Global secondary
+ * indexes", GSI.Writes: "If an update to the table changes the value of an indexed key attribute
+ * (from A to B), two writes are required, one to delete the previous item from the index and
+ * another write to put the new item into the index"; an update of an attribute the index does not
+ * hold writes nothing there). With ALL, every update of a run or job row (claims, counts, status)
+ * also rewrote each index: 3 write units per small update instead of 1 (measured on DynamoDB Local
+ * with ReturnConsumedCapacity INDEXES, test/aws/index-writes.test.ts).
+ *
+ * Readers fetch the rest from the table. A local index query with `Select: ALL_ATTRIBUTES`: "If
+ * you query a local secondary index, then for each matching item in the index, DynamoDB fetches
+ * the entire item from the parent table" (Query API reference, Select). A global index cannot
+ * fetch, so its readers take the keys and BatchGetItem the items (readIndexedItems).
+ */
+export type IndexProjection = 'KEYS_ONLY';
+
 export interface IndexSpec {
   indexName: string;
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
+  projection: IndexProjection;
 }
 
 export interface TableSpec {
@@ -25,12 +43,29 @@ export interface TableSpec {
   sortKey?: KeyAttribute;
   globalSecondaryIndexes: IndexSpec[];
   /** Local secondary indexes share the partition key; only their sort key differs. */
-  localSecondaryIndexes: Array<{ indexName: string; sortKey: KeyAttribute }>;
+  localSecondaryIndexes: Array<{ indexName: string; sortKey: KeyAttribute; projection: IndexProjection }>;
   stream?: 'NEW_AND_OLD_IMAGES';
 }
 
 /** Prefix of the physical table names unless configured: `rsqlo-config`, … */
 export const DEFAULT_TABLE_PREFIX = 'rsqlo';
+
+/**
+ * Version suffix of the two audit tables' physical names. v2: every index KEYS_ONLY (v1, the
+ * unsuffixed names, projected ALL). An LSI cannot change after its table is created and
+ * CloudFormation cannot change a GSI's projection in place, so the indexes change by moving to new
+ * tables: the deploy creates `<prefix>-workflow-audit-v2` / `<prefix>-job-audit-v2` beside the
+ * retained v1 tables, and `infra/migrate-audit-tables.ts` copies their history (infra/DEPLOY.md).
+ */
+export const AUDIT_TABLE_VERSION = '-v2';
+
+/** Physical names of the audit tables before AUDIT_TABLE_VERSION (the migration's source). */
+export function previousAuditTableNames(prefix = DEFAULT_TABLE_PREFIX): {
+  workflowAudit: string;
+  jobAudit: string;
+} {
+  return { workflowAudit: `${prefix}-workflow-audit`, jobAudit: `${prefix}-job-audit` };
+}
 
 /** GSI of the workflow audit table: a workflow's runs by start time (`rsqlo history`). */
 export const RUNS_BY_WORKFLOW_INDEX = 'by_workflow';
@@ -54,20 +89,21 @@ export const TABLES: readonly TableSpec[] = [
   },
   {
     id: 'workflowAudit',
-    suffix: 'workflow-audit',
+    suffix: `workflow-audit${AUDIT_TABLE_VERSION}`,
     partitionKey: { name: 'workflow_execution_id', type: 'S' },
     globalSecondaryIndexes: [
       {
         indexName: RUNS_BY_WORKFLOW_INDEX,
         partitionKey: { name: 'workflow_id', type: 'S' },
         sortKey: { name: 'execution_start_ts', type: 'S' },
+        projection: 'KEYS_ONLY',
       },
     ],
     localSecondaryIndexes: [],
   },
   {
     id: 'jobAudit',
-    suffix: 'job-audit',
+    suffix: `job-audit${AUDIT_TABLE_VERSION}`,
     partitionKey: { name: 'workflow_execution_id', type: 'S' },
     sortKey: { name: 'job_key', type: 'S' },
     globalSecondaryIndexes: [
@@ -75,9 +111,12 @@ export const TABLES: readonly TableSpec[] = [
         indexName: JOBS_BY_NAME_INDEX,
         partitionKey: { name: 'job_name', type: 'S' },
         sortKey: { name: 'execution_start_ts', type: 'S' },
+        projection: 'KEYS_ONLY',
       },
     ],
-    localSecondaryIndexes: [{ indexName: JOBS_BY_SEQUENCE_INDEX, sortKey: { name: 'job_seq', type: 'N' } }],
+    localSecondaryIndexes: [
+      { indexName: JOBS_BY_SEQUENCE_INDEX, sortKey: { name: 'job_seq', type: 'N' }, projection: 'KEYS_ONLY' },
+    ],
     stream: 'NEW_AND_OLD_IMAGES',
   },
 ];
@@ -92,8 +131,8 @@ export function tableSpec(id: TableSpec['id']): TableSpec {
 export function tableNames(prefix = DEFAULT_TABLE_PREFIX): Record<TableSpec['id'], string> {
   return {
     config: `${prefix}-config`,
-    workflowAudit: `${prefix}-workflow-audit`,
-    jobAudit: `${prefix}-job-audit`,
+    workflowAudit: `${prefix}-${tableSpec('workflowAudit').suffix}`,
+    jobAudit: `${prefix}-${tableSpec('jobAudit').suffix}`,
   };
 }
 

@@ -20,7 +20,13 @@ import { createDynamoDefinitionRepository } from '../../runtime/aws/dynamo-defin
 import { createDynamoJobRepository } from '../../runtime/aws/dynamo-jobs.js';
 import { createDynamoRunRepository } from '../../runtime/aws/dynamo-runs.js';
 import { IDEMPOTENCY_TABLE } from '../../runtime/aws/idempotency.js';
-import { AGGREGATOR_STREAM_FILTERS, TABLES, type TableSpec, tableNames } from '../../runtime/aws/tables.js';
+import {
+  AGGREGATOR_STREAM_FILTERS,
+  previousAuditTableNames,
+  TABLES,
+  type TableSpec,
+  tableNames,
+} from '../../runtime/aws/tables.js';
 import type { DynamoLocalInfo } from './dynamodb-local-global-setup.js';
 
 /** Region and credentials every test client uses (DynamoDB Local accepts any). */
@@ -72,7 +78,7 @@ export async function waitForDynamo(endpoint: string, timeoutMs = 60_000): Promi
   throw new Error(`DynamoDB Local at ${endpoint} did not answer within ${timeoutMs} ms: ${String(last)}`);
 }
 
-function createTableInput(spec: TableSpec, name: string) {
+function createTableInput(spec: TableSpec, name: string, projection?: 'ALL') {
   const attrs = new Map<string, AttributeDefinition>();
   const add = (a: { name: string; type: 'S' | 'N' }) =>
     attrs.set(a.name, { AttributeName: a.name, AttributeType: a.type });
@@ -97,8 +103,8 @@ function createTableInput(spec: TableSpec, name: string) {
           GlobalSecondaryIndexes: spec.globalSecondaryIndexes.map((g) => ({
             IndexName: g.indexName,
             KeySchema: keySchema(g.partitionKey, g.sortKey),
-            // What the CDK app deploys by default (ProjectionType.ALL).
-            Projection: { ProjectionType: 'ALL' as const },
+            // What the CDK app deploys (infra/constructs/rsqlo-tables.ts reads the same spec).
+            Projection: { ProjectionType: projection ?? g.projection },
           })),
         }
       : {}),
@@ -107,7 +113,7 @@ function createTableInput(spec: TableSpec, name: string) {
           LocalSecondaryIndexes: spec.localSecondaryIndexes.map((l) => ({
             IndexName: l.indexName,
             KeySchema: keySchema(spec.partitionKey, l.sortKey),
-            Projection: { ProjectionType: 'ALL' as const },
+            Projection: { ProjectionType: projection ?? l.projection },
           })),
         }
       : {}),
@@ -143,6 +149,23 @@ export async function createTestTables(
     await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: t });
   }
   return { ...names, idempotency };
+}
+
+/**
+ * The two audit tables as stacks before AUDIT_TABLE_VERSION deployed them (unsuffixed names, every
+ * index projecting ALL): the source of infra/migrate-audit-tables.ts.
+ */
+export async function createPreviousAuditTables(
+  client: DynamoDBClient,
+  prefix: string,
+): Promise<{ workflowAudit: string; jobAudit: string }> {
+  const names = previousAuditTableNames(prefix);
+  for (const id of ['workflowAudit', 'jobAudit'] as const) {
+    const spec = TABLES.find((t) => t.id === id) as TableSpec;
+    await client.send(new CreateTableCommand(createTableInput(spec, names[id], 'ALL')));
+    await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: names[id] });
+  }
+  return names;
 }
 
 /**
