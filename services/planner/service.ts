@@ -58,7 +58,9 @@ export function createPlannerService(deps: PlannerDeps) {
         let cursor = st.cursor;
         let after = st.cursor;
         scan: while (take.length < free && after < st.total) {
-          const want = Math.min(PAGE, free - take.length + 8);
+          // Exactly the rows still wanted: each row read through the keys-only index is billed as
+          // a full read, and a Skipped row met on the way only costs another page.
+          const want = Math.min(PAGE, free - take.length);
           const page = await jobs.listStageJobs(run.workflow_execution_id, ev.stage, after, want);
           if (page.length === 0) break;
           for (const job of page) {
