@@ -67,10 +67,6 @@ function serverBytes(): Buffer {
   ]);
 }
 
-function rowsOf(raw: RawRows): (string | null)[][] {
-  return raw.rows();
-}
-
 /** Every message of `buf[start, end)`, as pg-protocol's parser reads it. */
 function parseAll(buf: Buffer): string[] {
   const parser = new Parser();

@@ -447,7 +447,10 @@ export class Session {
             after += 1 + buf.readUInt32BE(after + 1);
             rows++;
           }
-          if (!s) return this.protocolViolation('DataRow');
+          if (!s) {
+            this.protocolViolation('DataRow');
+            return;
+          }
           if (!s.error) {
             s.raw ??= new RawRows();
             s.raw.append(buf, p, after, rows);
@@ -456,7 +459,10 @@ export class Session {
           continue;
         }
         case MSG.rowDescription:
-          if (!s) return this.protocolViolation('RowDescription');
+          if (!s) {
+            this.protocolViolation('RowDescription');
+            return;
+          }
           s.columns = parseRowDescription(buf, body, next);
           // a later result of a multi-statement string replaces the earlier one's rows
           s.raw?.release();
