@@ -1,9 +1,8 @@
 /**
  * The runner's byte path for printed rows (raw-rows.ts, format.ts formatAlignedRaw, session.ts rawRows):
- * framing in front of pg's parser at every chunk split, decoding as pg decodes, the same text as the string
+ * framing of the server's messages at every chunk split (wire.ts), decoding as pg decodes, the same text as the string
  * formatter, and a real session keeping a statement's rows as bytes.
  */
-import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../test/support/postgres.js';
@@ -15,8 +14,9 @@ import {
   formatResult,
   type PrintSettings,
 } from './format.js';
-import { interceptDataRows, RawRows } from './raw-rows.js';
+import { RawRows } from './raw-rows.js';
 import { Session, type StatementOutcome } from './session.js';
+import { MessageFramer } from './wire.js';
 
 // pg's own parser, to check that our decoding and framing agree with it
 const { Parser } = createRequire(import.meta.url)('pg-protocol/dist/parser.js') as {
@@ -67,79 +67,45 @@ function serverBytes(): Buffer {
   ]);
 }
 
-function rowsOf(raw: RawRows): (string | null)[][] {
-  return raw.rows();
+/** Every message of `buf[start, end)`, as pg-protocol's parser reads it. */
+function parseAll(buf: Buffer): string[] {
+  const parser = new Parser();
+  const names: string[] = [];
+  parser.parse(buf, (m) => names.push(m.name));
+  return names;
 }
 
-describe('interceptDataRows', () => {
-  it('at every chunk size, gives pg every other message whole and in order, and the rows to claim', () => {
+describe('MessageFramer (wire.ts)', () => {
+  it('at every chunk size, hands over whole messages only, all of them, in order', () => {
     const all = serverBytes();
-    const expectedOther = Buffer.concat([
-      noticeLike,
-      commandComplete('SELECT 2'),
-      readyForQuery,
-      commandComplete('SELECT 2'),
-      noticeLike,
-      readyForQuery,
-    ]);
+    const expected = parseAll(all);
     for (let size = 1; size <= all.length; size++) {
-      const stream = new EventEmitter();
-      const seenByPg: Buffer[] = [];
-      stream.on('data', (b: Buffer) => seenByPg.push(Buffer.from(b)));
-      const raw = new RawRows();
-      expect(
-        interceptDataRows(stream, (b, s, e, n) => {
-          raw.append(b, s, e, n);
-          return true;
-        }),
-      ).toBe(true);
-      for (let i = 0; i < all.length; i += size) stream.emit('data', all.subarray(i, i + size));
-      expect(Buffer.concat(seenByPg).equals(expectedOther), `chunk size ${size}`).toBe(true);
-      expect(raw.count).toBe(ROWS.length);
-      expect(rowsOf(raw)).toEqual(ROWS);
-      // pg's parser never sees a partial message: each piece it is given parses completely
-      const parser = new Parser();
-      const names: string[] = [];
-      for (const piece of seenByPg) parser.parse(piece, (m) => names.push(m.name));
-      expect(names).toEqual([
-        'parameterStatus',
-        'commandComplete',
-        'readyForQuery',
-        'commandComplete',
-        'parameterStatus',
-        'readyForQuery',
-      ]);
+      const runs: Buffer[] = [];
+      const framer = new MessageFramer((b, s, e) => runs.push(Buffer.from(b.subarray(s, e))));
+      for (let i = 0; i < all.length; i += size) framer.push(all.subarray(i, i + size));
+      expect(framer.partial).toBe(false);
+      expect(Buffer.concat(runs).equals(all), `chunk size ${size}`).toBe(true);
+      // each run parses completely on its own: no run ends inside a message
+      expect(runs.flatMap(parseAll), `chunk size ${size}`).toEqual(expected);
     }
   });
 
-  it('leaves unclaimed rows to pg, byte for byte', () => {
+  it('holds an incomplete message until its last byte arrives', () => {
     const all = serverBytes();
-    const stream = new EventEmitter();
-    const seen: Buffer[] = [];
-    stream.on('data', (b: Buffer) => seen.push(Buffer.from(b)));
-    interceptDataRows(stream, () => false);
-    for (let i = 0; i < all.length; i += 7) stream.emit('data', all.subarray(i, i + 7));
-    expect(Buffer.concat(seen).equals(all)).toBe(true);
-  });
-
-  it('installs nothing unless pg is the only data listener', () => {
-    const stream = new EventEmitter();
-    expect(interceptDataRows(stream, () => true)).toBe(false);
-    stream.on('data', () => {});
-    stream.on('data', () => {});
-    expect(interceptDataRows(stream, () => true)).toBe(false);
-    expect(stream.listenerCount('data')).toBe(2);
+    const runs: Buffer[] = [];
+    const framer = new MessageFramer((b, s, e) => runs.push(Buffer.from(b.subarray(s, e))));
+    framer.push(all.subarray(0, all.length - 1));
+    expect(framer.partial).toBe(true);
+    expect(Buffer.concat(runs).equals(all.subarray(0, all.length - readyForQuery.length))).toBe(true);
+    framer.push(all.subarray(all.length - 1));
+    expect(framer.partial).toBe(false);
+    expect(Buffer.concat(runs).equals(all)).toBe(true);
   });
 
   it('copies a 20 MB row a bounded number of times, not once per chunk', () => {
     const big = dataRow(['x'.repeat(20 * 1024 * 1024)]);
-    const stream = new EventEmitter();
-    stream.on('data', () => {});
     const raw = new RawRows();
-    interceptDataRows(stream, (b, s, e, n) => {
-      raw.append(b, s, e, n);
-      return true;
-    });
+    const framer = new MessageFramer((b, s, e) => raw.append(b, s, e, 1));
     // every byte copy the framer (and RawRows) makes: linear in the row's size, not quadratic
     const concat = Buffer.concat;
     const copy = Buffer.prototype.copy;
@@ -155,7 +121,7 @@ describe('interceptDataRows', () => {
       return n;
     };
     try {
-      for (let i = 0; i < big.length; i += 65536) stream.emit('data', big.subarray(i, i + 65536));
+      for (let i = 0; i < big.length; i += 65536) framer.push(big.subarray(i, i + 65536));
     } finally {
       Buffer.concat = concat;
       Buffer.prototype.copy = copy;

@@ -1,14 +1,26 @@
 /**
- * One database session over the PostgreSQL wire protocol (the `pg` package), simple-query protocol, one
- * statement per Query message. Statements may be pipelined: {@link Session.submit} writes the Query at
+ * One database session over the PostgreSQL wire protocol, simple-query protocol, one statement per Query
+ * message: `pg` connects (TLS, authentication), then the session reads and writes the socket itself
+ * (wire.ts). Statements may be pipelined: {@link Session.submit} writes the Query at
  * once and calls back, in order, when the server answered — the interpreter only pipelines runs of plain
  * SQL whose handling cannot change what is sent next (see interpreter.ts), so the observable behaviour is
  * the same as one-by-one execution, minus a network round trip per statement.
  */
 import type * as Pg from 'pg';
 import type { Column } from './format.js';
-import { loadPgDriver, pgDriver } from './pg-driver.js';
-import { interceptDataRows, RawRows } from './raw-rows.js';
+import { loadPgDriver } from './pg-driver.js';
+import { RawRows } from './raw-rows.js';
+import {
+  COPY_DONE,
+  copyDataHeader,
+  copyFailMessage,
+  cstring,
+  MessageFramer,
+  MSG,
+  parseResponseFields,
+  parseRowDescription,
+  queryMessage,
+} from './wire.js';
 
 /** Where to connect (password from the caller: env RSPASSWORD/PGPASSWORD, never argv). */
 export interface ConnectParams {
@@ -99,13 +111,6 @@ interface RawMessage {
   where?: string;
 }
 
-interface CopyConnection {
-  sendCopyFromChunk(chunk: Buffer): void;
-  endCopyFrom(): void;
-  sendCopyFail(msg: string): void;
-  stream: NodeJS.WritableStream & NodeJS.ReadableStream & { writableNeedDrain?: boolean };
-}
-
 function toServerMessage(m: RawMessage, fallbackSeverity: string): ServerMessage {
   const out: ServerMessage = {
     severity: m.severity ?? fallbackSeverity,
@@ -124,171 +129,18 @@ function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-/** The pg Query subclass, made on first use: `pg` is loaded only when a connection is opened. */
-let statementQueryClass: ReturnType<typeof defineStatementQuery> | undefined;
-
-function newStatementQuery(
-  sql: string,
-  opts: SubmitOptions,
-  done: (o: StatementOutcome) => void,
-): InstanceType<ReturnType<typeof defineStatementQuery>> {
-  statementQueryClass ??= defineStatementQuery(pgDriver());
-  return new statementQueryClass(sql, opts, done);
-}
-
-function defineStatementQuery(pg: typeof Pg) {
-  /** A pg Query whose handlers collect raw text rows (no type parsing, no Result objects). */
-  return class StatementQuery extends pg.Query {
-    columns: Column[] | undefined;
-    /** Named rowData: pg.Query uses `rows` for its fetch size. */
-    rowData: (string | null)[][] = [];
-    /** The rows as received, when the submitter asked for them and the session intercepts DataRows. */
-    raw: RawRows | undefined;
-    tag: string | undefined;
-    private finished = false;
-    private readonly started = nowMs();
-
-    constructor(
-      sql: string,
-      private readonly opts: SubmitOptions,
-      private readonly done: (o: StatementOutcome) => void,
-    ) {
-      super({ text: sql });
-    }
-
-    handleRowDescription(msg: {
-      fields: { name: string; dataTypeID: number; dataTypeModifier: number }[];
-    }): void {
-      this.columns = msg.fields.map((f) => ({
-        name: f.name,
-        typeId: f.dataTypeID,
-        typeMod: f.dataTypeModifier,
-      }));
-      this.rowData = [];
-      if (this.opts.rawRows) this.raw = new RawRows();
-    }
-
-    /** DataRows taken from pg's parser (raw-rows.ts): kept as bytes when this statement wants that. */
-    rawRows(bytes: Buffer, start: number, end: number, rows: number): boolean {
-      if (!this.raw) return false;
-      this.raw.append(bytes, start, end, rows);
-      return true;
-    }
-
-    handleDataRow(msg: { fields: (string | null)[] }): void {
-      if (this.raw) {
-        // pg parsed this row itself (no interception on this socket): strings from here on, after any
-        // rows kept as bytes before
-        this.rowData = this.raw.rows().slice();
-        this.raw = undefined;
-      }
-      this.rowData.push(msg.fields);
-    }
-
-    handleCommandComplete(msg: { text: string }): void {
-      this.tag = msg.text;
-    }
-
-    handleEmptyQuery(): void {}
-
-    handlePortalSuspended(): void {}
-
-    handleCopyInResponse(connection: unknown): void {
-      const con = connection as CopyConnection;
-      const data = this.opts.copyIn;
-      if (typeof data === 'function') {
-        this.streamCopyIn(con, data);
-        return;
-      }
-      if (data === undefined) {
-        con.sendCopyFail('COPY FROM STDIN needs data: put it after the statement, ended by a line \\.');
-        return;
-      }
-      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      const chunk = 64 * 1024;
-      for (let i = 0; i < buf.length; i += chunk) con.sendCopyFromChunk(buf.subarray(i, i + chunk));
-      con.endCopyFrom();
-    }
-
-    /** Runs a {@link CopySource}, waiting for the socket to drain whenever it is full. */
-    private streamCopyIn(con: CopyConnection, source: CopySource): void {
-      const stream = con.stream;
-      const sink: CopySink = {
-        write: (chunk) => {
-          if (this.finished) return undefined;
-          con.sendCopyFromChunk(chunk);
-          if (!stream.writableNeedDrain) return undefined;
-          // a socket that dies while full never drains: its close (or error) also wakes the producer,
-          // which then finds the statement finished (the connection's loss ends it)
-          return new Promise<void>((resolve) => {
-            const wake = () => {
-              stream.off('drain', wake);
-              stream.off('close', wake);
-              stream.off('error', wake);
-              resolve();
-            };
-            stream.once('drain', wake);
-            stream.once('close', wake);
-            stream.once('error', wake);
-          });
-        },
-        closed: () => this.finished,
-      };
-      source(sink).then(
-        () => {
-          if (!this.finished) con.endCopyFrom();
-        },
-        (err: unknown) => {
-          if (!this.finished) con.sendCopyFail(err instanceof Error ? err.message : String(err));
-        },
-      );
-    }
-
-    handleCopyData(msg: { chunk: Buffer }, connection?: unknown): void {
-      const wait = this.opts.onCopyOut?.(msg.chunk);
-      if (wait instanceof Promise) {
-        // the consumer is behind (a slow disk, a gzip stream): stop reading the socket until it catches up
-        const stream = (connection as CopyConnection | undefined)?.stream;
-        if (stream) {
-          stream.pause();
-          void wait.finally(() => stream.resume());
-        }
-      }
-    }
-
-    handleError(err: Error & RawMessage): void {
-      if (this.finished) return;
-      this.finished = true;
-      const elapsedMs = nowMs() - this.started;
-      if (
-        err instanceof pgDriver().DatabaseError ||
-        (typeof err.severity === 'string' && typeof err.code === 'string')
-      ) {
-        this.done({ rows: [], error: toServerMessage(err, 'ERROR'), elapsedMs });
-      } else {
-        this.done({ rows: [], lost: err.message || String(err), elapsedMs });
-      }
-    }
-
-    handleReadyForQuery(): void {
-      if (this.finished) return;
-      this.finished = true;
-      const elapsedMs = nowMs() - this.started;
-      const raw = this.raw;
-      const o: StatementOutcome = raw
-        ? {
-            raw,
-            get rows() {
-              return raw.rows();
-            },
-            elapsedMs,
-          }
-        : { rows: this.rowData, elapsedMs };
-      if (this.columns) o.columns = this.columns;
-      if (this.tag !== undefined) o.tag = this.tag;
-      this.done(o);
-    }
-  };
+/** A statement sent and not yet ended by its ReadyForQuery. */
+interface Pending {
+  opts: SubmitOptions;
+  done: (o: StatementOutcome) => void;
+  started: number;
+  columns: Column[] | undefined;
+  /** The current result set's rows, as received (decoded at the end unless the submitter wants bytes). */
+  raw: RawRows | undefined;
+  tag: string | undefined;
+  error: ServerMessage | undefined;
+  /** Set once the statement ended (error or ReadyForQuery): a COPY source stops producing. */
+  finished: boolean;
 }
 
 /** The connection string is not a valid libpq `key=value` conninfo. */
@@ -419,27 +271,44 @@ export function clientConfig(p: ConnectParams): Pg.ClientConfig {
   return cfg;
 }
 
-/** A connected session. */
+/** The connected socket, as the session uses it (a net.Socket or, with TLS, a tls.TLSSocket). */
+type Socket = NodeJS.ReadWriteStream & {
+  writable: boolean;
+  writableNeedDrain?: boolean;
+  cork?: () => void;
+  uncork?: () => void;
+  destroy(): void;
+};
+
+/** Sends COPY data in pieces of this size (the server's own COPY reads use 64 kB). */
+const COPY_CHUNK = 64 * 1024;
+
+/**
+ * A connected session. `pg` opens the connection (TLS, authentication, start-up parameters); then the
+ * session reads and writes the socket itself (rsql/wire.ts): one Query message per statement and a reader
+ * that hands each statement its RowDescription, its DataRows as bytes (raw-rows.ts), its CommandComplete,
+ * errors and notices, and completes it at its ReadyForQuery — after the transaction status it carries is
+ * recorded, so whoever acts on an outcome reads the state after that statement.
+ */
 export class Session {
   private inFlight = 0;
   private waiters: { below: number; resolve: () => void }[] = [];
+  /** Statements sent, oldest first; the server answers them in order. */
+  private readonly queue: Pending[] = [];
   /** Set when the connection dropped; later submits fail at once. */
   lostReason: string | undefined;
   /** The server's transaction status at the last ReadyForQuery: I idle, T in a transaction, E failed one. */
   transactionStatus: 'I' | 'T' | 'E' = 'I';
   private ended = false;
   private corked = false;
-  /**
-   * Error outcomes held until the ReadyForQuery that ends their statement: pg reports an ErrorResponse
-   * at once, and when the ReadyForQuery arrives in a later socket read, whoever awaited the error would
-   * otherwise read a stale `transactionStatus` (still `T`, not `E`).
-   */
-  private afterReady: (() => void)[] = [];
+  private readonly framer = new MessageFramer((buf, start, end) => this.onMessages(buf, start, end));
 
   private constructor(
     private readonly client: Pg.Client,
+    private readonly stream: Socket,
     readonly info: { host: string; port: number; user: string; database: string },
     private readonly params: Map<string, string>,
+    private readonly onNotice: (m: ServerMessage) => void,
   ) {}
 
   /**
@@ -449,6 +318,7 @@ export class Session {
   static async connect(params: ConnectParams, onNotice: (m: ServerMessage) => void): Promise<Session> {
     const client = new (await loadPgDriver()).Client(clientConfig(params));
     let session: Session | undefined;
+    // the socket's end and errors still reach pg's listeners, which report them as the client's events
     client.on('error', (e: Error) => {
       if (session) session.markLost(e.message);
     });
@@ -456,11 +326,6 @@ export class Session {
       if (session && !session.ended) session.markLost('server closed the connection unexpectedly');
     });
     client.on('notice', (m: RawMessage) => onNotice(toServerMessage(m, 'NOTICE')));
-    client.connection.on('readyForQuery', (m: { status?: string }) => {
-      if (!session) return;
-      if (m.status === 'I' || m.status === 'T' || m.status === 'E') session.transactionStatus = m.status;
-      session.flushAfterReady();
-    });
     const serverParams = new Map<string, string>();
     client.connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
       serverParams.set(m.parameterName, m.parameterValue);
@@ -471,28 +336,20 @@ export class Session {
       await client.end().catch(() => {});
       throw new ConnectionError(connectErrorText(e, params));
     }
-    // the rows of statements submitted with rawRows skip pg's per-field strings (raw-rows.ts)
-    const pgClient = client as unknown as {
-      _activeQuery?: unknown;
-      connection: { stream?: NodeJS.EventEmitter; _emitMessage?: boolean };
-    };
-    const stream = pgClient.connection.stream;
-    if (stream) {
-      interceptDataRows(stream, (bytes, start, end, rows) => {
-        if (pgClient.connection._emitMessage) return false;
-        const q = pgClient._activeQuery as {
-          rawRows?: (b: Buffer, s: number, e: number, n: number) => boolean;
-        } | null;
-        return typeof q?.rawRows === 'function' && q.rawRows(bytes, start, end, rows);
-      });
-    }
+    const stream = (client.connection as unknown as { stream: Socket }).stream;
     const c = client as unknown as { host: string; port: number; user: string; database: string };
-    session = new Session(
+    const s = new Session(
       client,
+      stream,
       { host: c.host, port: c.port, user: c.user, database: c.database },
       serverParams,
+      onNotice,
     );
-    return session;
+    // from here on the statement path reads the socket: pg's parser (its only data listener) is taken off
+    stream.removeAllListeners('data');
+    stream.on('data', (chunk: Buffer) => s.framer.push(chunk));
+    session = s;
+    return s;
   }
 
   /** Server parameter (e.g. `server_version`, `standard_conforming_strings`), when reported. */
@@ -512,37 +369,32 @@ export class Session {
 
   /** Sends one statement; `done` is called (in submission order) with its outcome. */
   submit(sql: string, done: (o: StatementOutcome) => void, opts: SubmitOptions = {}): void {
-    if (this.lostReason !== undefined) {
-      const reason = this.lostReason;
+    const reason = this.lostReason ?? (this.ended ? 'Connection terminated' : undefined);
+    if (reason !== undefined) {
       queueMicrotask(() => done({ rows: [], lost: reason, elapsedMs: 0 }));
       return;
     }
     this.inFlight++;
-    this.cork();
-    const q = newStatementQuery(sql, opts, (o) => {
-      const settle = () => {
-        this.inFlight--;
-        try {
-          done(o);
-        } finally {
-          this.wake();
-        }
-      };
-      if (o.error && this.lostReason === undefined) this.afterReady.push(settle);
-      else settle();
+    this.queue.push({
+      opts,
+      done,
+      started: nowMs(),
+      columns: undefined,
+      raw: undefined,
+      tag: undefined,
+      error: undefined,
+      finished: false,
     });
-    this.client.query(q);
+    this.cork();
+    // a socket already closing fails the statement through markLost (its close event follows)
+    if (this.stream.writable) this.stream.write(queryMessage(sql));
   }
 
   /** Batches the Query messages written in this tick into one socket write. */
   private cork(): void {
     if (this.corked) return;
-    const stream = (
-      this.client as unknown as {
-        connection?: { stream?: NodeJS.WritableStream & { cork?: () => void; uncork?: () => void } };
-      }
-    ).connection?.stream;
-    if (!stream?.cork || !stream.uncork) return;
+    const stream = this.stream;
+    if (!stream.cork || !stream.uncork) return;
     this.corked = true;
     stream.cork();
     process.nextTick(() => {
@@ -578,17 +430,218 @@ export class Session {
     this.waiters = keep;
   }
 
-  private markLost(reason: string): void {
-    if (this.lostReason === undefined) this.lostReason = reason;
-    this.flushAfterReady();
+  /** Handles a run of whole backend messages (`buf[start, end)`). */
+  private onMessages(buf: Buffer, start: number, end: number): void {
+    let p = start;
+    while (p < end) {
+      const type = buf[p] as number;
+      const next = p + 1 + buf.readUInt32BE(p + 1);
+      const body = p + 5;
+      const s = this.queue[0];
+      switch (type) {
+        case MSG.dataRow: {
+          // the DataRows that follow belong to the same result: one copy for the run
+          let after = next;
+          let rows = 1;
+          while (after < end && buf[after] === MSG.dataRow) {
+            after += 1 + buf.readUInt32BE(after + 1);
+            rows++;
+          }
+          if (!s) {
+            this.protocolViolation('DataRow');
+            return;
+          }
+          if (!s.error) {
+            s.raw ??= new RawRows();
+            s.raw.append(buf, p, after, rows);
+          }
+          p = after;
+          continue;
+        }
+        case MSG.rowDescription:
+          if (!s) {
+            this.protocolViolation('RowDescription');
+            return;
+          }
+          s.columns = parseRowDescription(buf, body, next);
+          // a later result of a multi-statement string replaces the earlier one's rows
+          s.raw?.release();
+          s.raw = new RawRows();
+          break;
+        case MSG.commandComplete:
+          if (s) s.tag = cstring(buf, body, next);
+          break;
+        case MSG.readyForQuery: {
+          const status = String.fromCharCode(buf[body] as number);
+          if (status === 'I' || status === 'T' || status === 'E') this.transactionStatus = status;
+          if (s) this.complete(s);
+          break;
+        }
+        case MSG.errorResponse: {
+          const m = toServerMessage(parseResponseFields(buf, body, next), 'ERROR');
+          if (!s) {
+            // not about a statement (a FATAL before the server closes an idle session)
+            this.markLost(m.message);
+            break;
+          }
+          if (!s.error) {
+            s.error = m;
+            s.finished = true;
+            s.raw?.release();
+            s.raw = undefined;
+          }
+          break;
+        }
+        case MSG.noticeResponse:
+          this.onNotice(toServerMessage(parseResponseFields(buf, body, next), 'NOTICE'));
+          break;
+        case MSG.parameterStatus: {
+          const zero = buf.indexOf(0, body);
+          if (zero >= body && zero < next) {
+            this.params.set(buf.toString('utf8', body, zero), cstring(buf, zero + 1, next));
+          }
+          break;
+        }
+        case MSG.copyInResponse:
+          if (s) this.copyIn(s);
+          break;
+        case MSG.copyData:
+          if (s) this.copyOut(s, buf.subarray(body, next));
+          break;
+        default:
+          // EmptyQueryResponse, CopyOutResponse, CopyDone, NotificationResponse (no LISTEN here)…
+          break;
+      }
+      p = next;
+    }
   }
 
-  /** Settles the error outcomes waiting for their ReadyForQuery (or for the connection's end). */
-  flushAfterReady(): void {
-    const held = this.afterReady;
-    if (held.length === 0) return;
-    this.afterReady = [];
-    for (const settle of held) settle();
+  /** Ends the oldest statement at its ReadyForQuery. */
+  private complete(s: Pending): void {
+    this.queue.shift();
+    s.finished = true;
+    const elapsedMs = nowMs() - s.started;
+    let o: StatementOutcome;
+    const raw = s.raw;
+    if (s.error) {
+      o = { rows: [], error: s.error, elapsedMs };
+    } else if (raw && s.opts.rawRows) {
+      o = {
+        raw,
+        get rows() {
+          return raw.rows();
+        },
+        elapsedMs,
+      };
+    } else {
+      const rows = raw ? raw.rows() : [];
+      raw?.release();
+      o = { rows, elapsedMs };
+    }
+    if (!s.error) {
+      if (s.columns) o.columns = s.columns;
+      if (s.tag !== undefined) o.tag = s.tag;
+    }
+    this.settle(s, o);
+  }
+
+  private settle(s: Pending, o: StatementOutcome): void {
+    this.inFlight--;
+    try {
+      s.done(o);
+    } finally {
+      this.wake();
+    }
+  }
+
+  /** The server sent what the protocol does not allow here: the session cannot go on. */
+  private protocolViolation(what: string): void {
+    this.markLost(`Received unexpected ${what} message from backend.`);
+    this.stream.destroy();
+  }
+
+  /** Answers a CopyInResponse with the statement's data (or a CopyFail when it has none). */
+  private copyIn(s: Pending): void {
+    const data = s.opts.copyIn;
+    if (typeof data === 'function') {
+      this.streamCopyIn(s, data);
+      return;
+    }
+    if (data === undefined) {
+      this.send(
+        copyFailMessage('COPY FROM STDIN needs data: put it after the statement, ended by a line \\.'),
+      );
+      return;
+    }
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    for (let i = 0; i < buf.length; i += COPY_CHUNK) this.sendCopyData(buf.subarray(i, i + COPY_CHUNK));
+    this.send(COPY_DONE);
+  }
+
+  private send(b: Buffer): void {
+    if (this.stream.writable) this.stream.write(b);
+  }
+
+  private sendCopyData(chunk: Buffer): void {
+    this.send(copyDataHeader(chunk.length));
+    this.send(chunk);
+  }
+
+  /** Runs a {@link CopySource}, waiting for the socket to drain whenever it is full. */
+  private streamCopyIn(s: Pending, source: CopySource): void {
+    const stream = this.stream;
+    const sink: CopySink = {
+      write: (chunk) => {
+        if (s.finished) return undefined;
+        this.sendCopyData(chunk);
+        if (!stream.writableNeedDrain) return undefined;
+        // a socket that dies while full never drains: its close (or error) also wakes the producer,
+        // which then finds the statement finished (the connection's loss ends it)
+        return new Promise<void>((resolve) => {
+          const wake = () => {
+            stream.off('drain', wake);
+            stream.off('close', wake);
+            stream.off('error', wake);
+            resolve();
+          };
+          stream.once('drain', wake);
+          stream.once('close', wake);
+          stream.once('error', wake);
+        });
+      },
+      closed: () => s.finished,
+    };
+    source(sink).then(
+      () => {
+        if (!s.finished) this.send(COPY_DONE);
+      },
+      (err: unknown) => {
+        if (!s.finished) this.send(copyFailMessage(err instanceof Error ? err.message : String(err)));
+      },
+    );
+  }
+
+  /** Gives `COPY … TO STDOUT` data to the statement's consumer; a slow one pauses the socket. */
+  private copyOut(s: Pending, chunk: Buffer): void {
+    const wait = s.opts.onCopyOut?.(chunk);
+    if (wait instanceof Promise) {
+      // the consumer is behind (a slow disk, a gzip stream): stop reading the socket until it catches up
+      this.stream.pause();
+      void wait.finally(() => this.stream.resume());
+    }
+  }
+
+  /** The connection is gone: every statement still outstanding ends, with its error if it had one. */
+  private markLost(reason: string): void {
+    if (this.lostReason === undefined) this.lostReason = reason;
+    const lost = this.lostReason;
+    while (this.queue.length > 0) {
+      const s = this.queue.shift() as Pending;
+      s.finished = true;
+      s.raw?.release();
+      const elapsedMs = nowMs() - s.started;
+      this.settle(s, s.error ? { rows: [], error: s.error, elapsedMs } : { rows: [], lost, elapsedMs });
+    }
   }
 
   /** Closes the connection (the server rolls back an open transaction). */
@@ -596,7 +649,7 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     await this.client.end().catch(() => {});
-    this.flushAfterReady();
+    if (this.queue.length > 0) this.markLost('Connection terminated');
   }
 }
 
