@@ -2,7 +2,7 @@ import { existsSync, linkSync, readFileSync, renameSync, unlinkSync, writeFileSy
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { isSameProcessAlive } from '../../platform/processes.js';
+import { isSameProcessAlive, processStart } from '../../platform/processes.js';
 
 /** Another engine holds the home. */
 export class EngineLockedError extends Error {
@@ -68,21 +68,43 @@ function sqlite(): DatabaseCtor | undefined {
  * How long a contender waits for the lock before it is refused: 500 ms. Not 0: several processes
  * taking a free home at the same moment can each see the others' transient SQLite locks (a SHARED
  * lock while one reads the file, a PENDING one while another escalates) and, without a wait, all
- * be refused — "in use" with no owner. With SQLite's busy handler one of them wins.
+ * be refused — "in use" with no owner. Trying in short slices, one of them wins.
  */
 export const LOCK_WAIT_MS = 500;
+/** One try's busy wait within {@link LOCK_WAIT_MS}. */
+const LOCK_SLICE_MS = 20;
 
 function osLock(home: string, Database: DatabaseCtor): HomeLock {
   const file = path.join(home, LOCK_DB);
-  const db = new Database(file, { timeout: LOCK_WAIT_MS });
+  const pidFile = path.join(home, PID_FILE);
+  // Whoever engine.lock named when we began: a crashed owner's pid, or the live owner's.
+  const before = readOwner(pidFile)?.pid;
+  const db = new Database(file, { timeout: LOCK_SLICE_MS });
+  const end = Date.now() + LOCK_WAIT_MS;
   try {
-    // No journal file: nothing is ever written; the lock is the point.
-    db.pragma('journal_mode = MEMORY');
-    db.exec('BEGIN EXCLUSIVE');
+    for (;;) {
+      try {
+        // No journal file: nothing is ever written; the lock is the point.
+        db.pragma('journal_mode = MEMORY');
+        db.exec('BEGIN EXCLUSIVE');
+        break;
+      } catch (err) {
+        if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
+        // Refused at once when the owner is known to live: engine.lock names the very process (its
+        // start token matches: not a crashed owner's pid reused), or a pid written since we began
+        // (it won a takeover race). Otherwise tried again until the wait is over: a pid alone that
+        // was already there may be a crashed owner's, reused by an unrelated process.
+        const now = readOwner(pidFile);
+        const live =
+          now !== undefined &&
+          now.pid !== process.pid &&
+          (now.start !== undefined || now.pid !== before) &&
+          isSameProcessAlive(now.pid, now.start);
+        if (live || Date.now() >= end) throw new EngineLockedError(home, holderPid(home));
+      }
+    }
   } catch (err) {
     db.close();
-    if (String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY'))
-      throw new EngineLockedError(home, holderPid(home));
     throw err;
   }
   writePid(home);
@@ -101,12 +123,17 @@ function osLock(home: string, Database: DatabaseCtor): HomeLock {
   };
 }
 
-/** Writes `engine.lock` whole (a reader never sees half of it); best effort, it is informational. */
+/**
+ * Writes `engine.lock` whole (a reader never sees half of it): the pid on the first line and, where
+ * the platform gives one, the process's start token on the second (so a reader can tell the owner
+ * from a process that reused a crashed owner's pid). Best effort: it is informational.
+ */
 function writePid(home: string): void {
   const file = path.join(home, PID_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
+  const start = processStart(process.pid);
   try {
-    writeFileSync(tmp, `${process.pid}\n`);
+    writeFileSync(tmp, `${process.pid}\n${start !== undefined ? `${start}\n` : ''}`);
     renameSync(tmp, file);
   } catch {
     try {
@@ -127,9 +154,16 @@ function removePid(home: string): void {
 }
 
 function readPid(file: string): number | undefined {
+  return readOwner(file)?.pid;
+}
+
+/** `engine.lock`'s pid (first line) and start token (second line, when written). */
+function readOwner(file: string): { pid: number; start: string | undefined } | undefined {
   try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
+    const [first, second] = readFileSync(file, 'utf8').split('\n');
+    const n = Number(first?.trim());
+    if (!Number.isInteger(n) || n <= 0) return undefined;
+    return { pid: n, start: second?.trim() || undefined };
   } catch {
     return undefined;
   }
@@ -176,7 +210,7 @@ export function pidFileLock(home: string): HomeLock {
     } catch {
       continue;
     }
-    const holder = Number(seen.trim());
+    const holder = Number(seen.split('\n')[0]?.trim());
     if (
       Number.isInteger(holder) &&
       holder > 0 &&

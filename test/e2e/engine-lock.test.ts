@@ -150,6 +150,9 @@ describe('engine lock (issue 10, class 3)', () => {
     await new Promise<void>((r) =>
       createInterface({ input: reader.stdout as NodeJS.ReadableStream }).once('line', () => r()),
     );
+    // A crashed owner's pid, since reused by an unrelated live process (our parent; its start
+    // token is not the one recorded): not taken for an owner, so the home is not refused at once.
+    writeFileSync(path.join(home, 'engine.lock'), `${process.ppid}\nnot-its-start-token\n`);
     // The home has no owner: it is taken once the reader lets go, not refused.
     const lock = acquireLock(home);
     lock.release();
