@@ -4,7 +4,7 @@
  * and hoping: a late delivery of a stale attempt, a retried Dispatch, a cancel racing the
  * dispatcher, a cancel of a running job followed by a restart.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jobRunName } from '../../contracts/jobs.js';
@@ -378,6 +378,28 @@ describe.skipIf(!ddb.endpoint)('AWS path: races', () => {
         { command: 'SendTaskSuccess', exec: name, outcome: 'TaskTimedOut' },
         { command: 'SendTaskSuccess', exec: name, outcome: 'delivered' },
       ]);
+    }, 120_000);
+
+    it("the first try's command arrives after the retry's (SSM keeps no send order): the job runs once on the live token and the late command is dropped unasked", async () => {
+      const harness = await start(['now']);
+      // Try 1's command is held by SSM until the job runs on try 2's.
+      const late = harness.holdDelivery((job) => job.task_token === token(0));
+      harness.request({ workflow_id: 'aws_retry_i', workflow_execution_id: exec });
+      await late.reached;
+      await harness.until(async () => logged('job started').length === 1, 'the job to start on try 2');
+      const [firstCommand] = harness.commandsFor(name);
+      late.release();
+      await harness.until(
+        async () =>
+          harness.ssm.runs.some((r) => r.commandId === firstCommand?.commandId) &&
+          readdirSync(path.join(harness.hosts[0]?.config.spoolDir as string, 'tokens')).length === 0,
+        "the agent to be done with try 1's late command",
+      );
+      writeFileSync(go, '');
+      await expectRanOnceOnTheLiveToken(2);
+      // Try 1's token is older than the one the job holds: dropped without asking Step Functions.
+      expect(harness.wrapper.callbacks.filter((c) => c.outcome !== 'delivered')).toEqual([]);
+      expect(adopted()).toBe(0);
     }, 120_000);
 
     it('two retries: a check that found try 2 live answers after try 3 was adopted; the agent keeps try 3', async () => {
