@@ -439,7 +439,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       const update = r.data.command;
       const job = jobs.get(name);
       if (job) {
-        if (update.task_token === job.cmd.task_token) removeFile(file);
+        if (update.task_token === job.cmd.task_token || supersedes(job.cmd, update)) removeFile(file);
         else checkToken(file, update.task_token, (live) => live && adoptToken(job, update));
         continue;
       }
@@ -484,13 +484,33 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       });
   }
 
+  /**
+   * Whether `held`'s token is from a later try of Dispatch than `other`'s (`dispatch`, the wrapper's
+   * $$.State.RetryCount). Step Functions starts a retry only once the previous try's task closed,
+   * so an earlier try's token is dead whatever a heartbeat said about it a moment ago: a check of
+   * it answered "live" just before its task closed must never replace a later token. Unknown (a
+   * command from a dispatcher that does not say) compares as nothing.
+   */
+  function supersedes(held: JobCommand, other: JobCommand): boolean {
+    return held.dispatch !== undefined && other.dispatch !== undefined && held.dispatch > other.dispatch;
+  }
+
   function adoptToken(job: Job, update: JobCommand): void {
     const { state } = job;
-    if (closed || !jobs.has(state.name)) return;
+    if (closed || !jobs.has(state.name) || update.task_token === job.cmd.task_token) return;
+    if (supersedes(job.cmd, update)) {
+      log.info('kept the task token of a later dispatch over an earlier one', {
+        job_run_name: state.name,
+        dispatch: job.cmd.dispatch,
+        earlier: update.dispatch,
+      });
+      return;
+    }
     job.cmd = {
       ...job.cmd,
       task_token: update.task_token,
       ...(update.execution_arn ? { execution_arn: update.execution_arn } : {}),
+      ...(update.dispatch !== undefined ? { dispatch: update.dispatch } : {}),
     };
     job.entry = { ...job.entry, command: job.cmd };
     // The command file holds the token (never the state file): a restarted daemon uses the live one.
@@ -512,7 +532,17 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
    * killed and nothing more is reported. Without an execution ARN (an older dispatcher) or a way to
    * ask, a refused token is final, as before.
    */
-  function tokenRefused(job: Job, reason: string): void {
+  function tokenRefused(job: Job, reason: string, token: string): void {
+    if (token !== job.cmd.task_token) {
+      // The refused token was replaced while the call was out (a retried Dispatch's token was
+      // adopted meanwhile): the refusal says nothing about the live one. Acting on it would wait for
+      // a token that already came, withholding heartbeats and the result until the wrapper gives up.
+      log.info('a replaced task token was refused; the job goes on with the live one', {
+        job_run_name: job.state.name,
+        reason,
+      });
+      return;
+    }
     if (!job.cmd.execution_arn || !tasks.executionRunning) {
       attemptOver(job, reason);
       return;
@@ -809,15 +839,20 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
         job.nextHeartbeat = now() + heartbeatEveryMs(job.cmd);
         return true;
       }
+      if (token !== job.cmd.task_token) {
+        // A live token was adopted while this one was being checked: ask again with it (next pass).
+        tokenRefused(job, r.reason, token);
+        return false;
+      }
       log.warn('the attempt is no longer live: the job is not started', {
         job_run_name: job.state.name,
         reason: r.reason,
       });
-      tokenRefused(job, r.reason);
+      tokenRefused(job, r.reason, token);
       return false;
     } catch (err) {
       if (err instanceof TaskCallbackRejectedError) {
-        gaveUp(job, 'rejected');
+        if (token === job.cmd.task_token) gaveUp(job, 'rejected');
         return false;
       }
       job.startFailures++;
@@ -1252,10 +1287,12 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     void track(
       tasks.heartbeat(token).then(
         (r: TaskCallbackResult) => {
-          if (r.outcome === 'gave-up') tokenRefused(job, r.reason);
+          if (r.outcome === 'gave-up') tokenRefused(job, r.reason, token);
         },
         (err: unknown) => {
-          if (err instanceof TaskCallbackRejectedError) gaveUp(job, 'rejected');
+          // Refused for good: final only for the token the job still holds (see tokenRefused).
+          if (err instanceof TaskCallbackRejectedError && token === job.cmd.task_token)
+            gaveUp(job, 'rejected');
           log.warn('heartbeat failed', { job_run_name: job.state.name, error: describeError(err, token) });
         },
       ),
@@ -1276,9 +1313,10 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
             ? await tasks.success(token, report.output)
             : await tasks.failure(token, report.cause);
         if (r.outcome === 'gave-up') {
-          if (job.cmd.execution_arn && tasks.executionRunning) {
-            // Refused: the attempt may have a newer token (a retried Dispatch). Keep the result.
-            tokenRefused(job, r.reason);
+          if (token !== job.cmd.task_token || (job.cmd.execution_arn && tasks.executionRunning)) {
+            // Refused: the attempt may have a newer token (a retried Dispatch), or got one while
+            // this call was out (then it goes again at once with that one). Keep the result.
+            tokenRefused(job, r.reason, token);
             return 'stale';
           }
           log.info('task result not needed: the orchestrator gave up on this attempt', {

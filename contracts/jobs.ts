@@ -72,6 +72,12 @@ export const JobCommand = z.object({
    * goes on; if it ended, the attempt is over and the job is killed.
    */
   execution_arn: z.string().min(1).max(2048).optional(),
+  /**
+   * Which try of the wrapper's Dispatch issued `task_token` (its $$.State.RetryCount). A retry
+   * starts only after the previous try's task closed, so the agent never trades a token for one
+   * from an earlier try, whatever order the commands and its checks come back in.
+   */
+  dispatch: z.number().int().min(0).optional(),
 });
 export type JobCommand = z.infer<typeof JobCommand>;
 

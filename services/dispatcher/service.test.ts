@@ -246,12 +246,18 @@ describe('dispatcher: wrapper tasks', () => {
       instanceId: 'i-sim-1',
       commandId: 'cmd-r1--1-1--a1',
     });
-    expect(sim.agent.sends.map((x) => [x.instanceId, x.command.task_token, x.command.execution_arn])).toEqual(
-      [
-        ['i-sim-1', 'token:r1--1-1--a1', arn],
-        ['i-sim-1', 'token:retry-1', arn],
-      ],
-    );
+    // Each command says which try issued its token: the agent never trades a later one for an earlier.
+    expect(
+      sim.agent.sends.map((x) => [
+        x.instanceId,
+        x.command.task_token,
+        x.command.execution_arn,
+        x.command.dispatch,
+      ]),
+    ).toEqual([
+      ['i-sim-1', 'token:r1--1-1--a1', arn, 0],
+      ['i-sim-1', 'token:retry-1', arn, 1],
+    ]);
     // A repeat of the first invocation (same token) still sends nothing.
     await sim.services.dispatcher.handleTask({ ...first, dispatch: 0 });
     expect(sim.agent.sends).toHaveLength(2);

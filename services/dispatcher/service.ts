@@ -72,6 +72,7 @@ export function createDispatcherService(deps: DispatcherDeps) {
       heartbeat_seconds: Math.min(job.heartbeat_seconds, job.timeout_seconds),
       parameters,
       ...(req.execution_arn ? { execution_arn: req.execution_arn } : {}),
+      ...(req.dispatch !== undefined ? { dispatch: req.dispatch } : {}),
     };
   }
 

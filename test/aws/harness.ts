@@ -161,6 +161,13 @@ export interface HarnessOptions {
   logLevel?: 'INFO' | 'WARN';
 }
 
+/** One AWS call as a {@link AwsHarness.holdCall} predicate sees it (`command` without `Command`). */
+export interface AwsCallSeen {
+  service: string;
+  command: string;
+  input: Record<string, unknown>;
+}
+
 let active: AwsHarness | undefined;
 
 /** The harness; create with {@link createAwsHarness}, end with {@link AwsHarness.dispose}. */
@@ -207,8 +214,68 @@ export class AwsHarness {
   /** Step Functions API calls by command (StartExecution, SendTask*, DescribeExecution…). */
   readonly stepFunctionsApi: Record<string, number> = {};
 
+  private readonly callHolds: Array<{
+    match: (c: AwsCallSeen) => boolean;
+    when: 'request' | 'response';
+    gate: Promise<void>;
+    hit: (c: AwsCallSeen) => void;
+    open: () => void;
+  }> = [];
+
+  /**
+   * Holds matching AWS calls the simulators answer (an agent's SendTaskHeartbeat, a PutEvents…)
+   * until released: `request` (default) holds the call before the simulator sees it (it is answered
+   * as things stand at release), `response` lets the simulator answer now and holds the answer (the
+   * caller learns it late). The way tests force "the reply to an old request arrives after X".
+   */
+  holdCall(
+    match: (c: AwsCallSeen) => boolean,
+    when: 'request' | 'response' = 'request',
+  ): { reached: Promise<AwsCallSeen>; release(): void } {
+    let release!: () => void;
+    let hit!: (c: AwsCallSeen) => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const reached = new Promise<AwsCallSeen>((r) => {
+      hit = r;
+    });
+    const entry = { match, when, gate, hit, open: release };
+    this.callHolds.push(entry);
+    return {
+      reached,
+      release: () => {
+        const i = this.callHolds.indexOf(entry);
+        if (i >= 0) this.callHolds.splice(i, 1);
+        release();
+      },
+    };
+  }
+
   /** Answers one AWS request (from a mocked client here, or from an agent process over IPC). */
   async awsCall(service: string, command: string, input: unknown): Promise<unknown> {
+    const seen: AwsCallSeen = { service, command, input: input as Record<string, unknown> };
+    const holds = this.callHolds.filter((h) => h.match(seen));
+    for (const h of holds)
+      if (h.when === 'request') {
+        h.hit(seen);
+        await h.gate;
+      }
+    const after = holds.filter((h) => h.when === 'response');
+    if (after.length === 0) return this.answerCall(service, command, input);
+    const answer = await this.answerCall(service, command, input).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    for (const h of after) {
+      h.hit(seen);
+      await h.gate;
+    }
+    if (answer.ok) return answer.value;
+    throw answer.error;
+  }
+
+  private async answerCall(service: string, command: string, input: unknown): Promise<unknown> {
     // biome-ignore lint/suspicious/noExplicitAny: inputs are the SDK's, checked by the simulators
     const i = input as any;
     if (service === 'sfn') this.stepFunctionsApi[command] = (this.stepFunctionsApi[command] ?? 0) + 1;
@@ -844,6 +911,7 @@ export class AwsHarness {
   }
 
   async dispose(): Promise<void> {
+    for (const h of this.callHolds.splice(0)) h.open();
     for (const h of this.hosts) await h.stop().catch(() => {});
     await this.sqsSource?.stop();
     await this.stream?.stop();

@@ -48,6 +48,11 @@ export interface InjectedFault {
   match: (event: unknown) => boolean;
   errorType: string;
   times: number;
+  /**
+   * The failure is reported only once this settles (the handler's work is done; Lambda has not
+   * answered yet): the task stays open meanwhile, so a test chooses what happens before it fails.
+   */
+  reportAfter?: Promise<unknown>;
 }
 
 /** One function: its containers and the invocations waiting for one. */
@@ -122,6 +127,7 @@ export class LambdaFunction {
       const fault = this.faults.find((f) => f.times > 0 && f.match(event));
       if (fault) {
         fault.times--;
+        if (fault.reportAfter) await fault.reportAfter;
         throw Object.assign(new Error(`injected: ${fault.errorType} after the handler ran`), {
           name: fault.errorType,
         });
