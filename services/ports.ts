@@ -132,8 +132,12 @@ export interface RunRepository {
 export interface JobTransition {
   workflowExecutionId: string;
   jobKey: string;
-  /** Applies only while the row is at this attempt and in one of these statuses. */
-  expect: { attempt: number; statuses: readonly JobStatus[] };
+  /**
+   * Applies only while the row is at this attempt and in one of these statuses and, when
+   * `instanceId` is given, names that host (null: no host yet — how a dispatcher claims a job
+   * against another Dispatch try running beside it).
+   */
+  expect: { attempt: number; statuses: readonly JobStatus[]; instanceId?: string | null };
   set: Partial<
     Omit<JobAuditRecord, 'workflow_execution_id' | 'job_key' | 'workflow_id' | 'stage' | 'job_no'>
   >;

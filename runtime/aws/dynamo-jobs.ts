@@ -104,6 +104,18 @@ export function createDynamoJobRepository(deps: DynamoJobRepositoryDeps): JobRep
       return `:expect${n}`;
     });
     if (statuses.length === 0) return undefined;
+    let host = '';
+    if (t.expect.instanceId !== undefined) {
+      names['#i'] = 'instance_id';
+      // No host yet: the attribute is absent or NULL (rows are written with instance_id null).
+      if (t.expect.instanceId === null) {
+        values[':nullType'] = 'NULL';
+        host = ' AND (attribute_not_exists(#i) OR attribute_type(#i, :nullType))';
+      } else {
+        values[':expectHost'] = t.expect.instanceId;
+        host = ' AND #i = :expectHost';
+      }
+    }
     if (sets.length === 0 && removes.length === 0) sets.push('#a = #a');
     const update = [
       sets.length ? `SET ${sets.join(', ')}` : '',
@@ -117,7 +129,7 @@ export function createDynamoJobRepository(deps: DynamoJobRepositoryDeps): JobRep
         TableName: tableName,
         Key: key(t.workflowExecutionId, t.jobKey),
         UpdateExpression: update,
-        ConditionExpression: `attribute_exists(job_key) AND #a = :expectAttempt AND #s IN (${statuses.join(', ')})`,
+        ConditionExpression: `attribute_exists(job_key) AND #a = :expectAttempt AND #s IN (${statuses.join(', ')})${host}`,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       },

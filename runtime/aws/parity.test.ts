@@ -152,6 +152,11 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories have the SQLite store’s 
       'conflict',
       'conflict',
     ]);
+    // The host condition: refused on another host, one claim of an unclaimed job, then applies on it.
+    const claimedAt = a.findIndex((r) => (r as { instance_id?: string } | undefined)?.instance_id === 'i-3');
+    expect(claimedAt).toBeGreaterThan(0);
+    expect([a[claimedAt - 1], a[claimedAt + 1]]).toEqual([undefined, undefined]);
+    expect(a[claimedAt + 2]).toMatchObject({ instance_id: 'i-3', ssm_command_id: 'cmd-3' });
     expect(a.slice(-4)).toMatchObject([
       { outcome: 'created' },
       { outcome: 'restarted', by: 'r6' },

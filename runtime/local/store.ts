@@ -1230,7 +1230,12 @@ export class LocalStore {
   transitionSync(t: JobTransition, effects?: Effects): JobAuditRecord | undefined {
     return this.tx(() => {
       const job = this.getJobSync(t.workflowExecutionId, t.jobKey);
-      if (!job || job.attempt !== t.expect.attempt || !t.expect.statuses.includes(job.execution_status))
+      if (
+        !job ||
+        job.attempt !== t.expect.attempt ||
+        !t.expect.statuses.includes(job.execution_status) ||
+        (t.expect.instanceId !== undefined && job.instance_id !== t.expect.instanceId)
+      )
         return undefined;
       const next = { ...job, ...t.set } as JobAuditRecord;
       this.writeJob(next);

@@ -264,6 +264,47 @@ describe('dispatcher: wrapper tasks', () => {
     expect(sim.job('r1', '1.1')).toMatchObject({ instance_id: 'i-sim-1', ssm_command_id: 'cmd-r1--1-1--a1' });
   });
 
+  it.each([
+    ['the first try claims first', false],
+    ['the retry claims first', true],
+  ])(
+    'two Dispatch tries at once (the first still running when the retry starts) claim one host: %s',
+    async (_, retryFirst) => {
+      // Lambda.SdkClientException: the client lost the first invocation's answer while the function
+      // still ran, so the retry (a new token) runs beside it. The set of online hosts changed in
+      // between: each try picks another host. The row must name ONE host, and every command of the
+      // attempt go to it (a cancel's kill, and the agent's token adoption, go by the row).
+      const sim = await queuedRun();
+      await sim.services.dispatcher.handleMessage(message());
+      const first = taskFor(sim, 'r1--1-1--a1');
+      const hosts = ['i-host-a', 'i-host-b'];
+      let picks = 0;
+      let release = () => {};
+      const bothPicked = new Promise<void>((r) => {
+        release = r;
+      });
+      sim.agent.pick = async () => {
+        const mine = hosts[picks++] as string;
+        if (picks === 2) release();
+        await bothPicked; // both tries have read the row as unclaimed and picked their host
+        return { instanceId: mine };
+      };
+      const retried = { ...first, task_token: 'token:retry-1', dispatch: 1 };
+      const tries = [
+        () => sim.services.dispatcher.handleTask({ ...first, dispatch: 0 }),
+        () => sim.services.dispatcher.handleTask(retried),
+      ];
+      if (retryFirst) tries.reverse();
+      await Promise.all(tries.map((t) => t()));
+      const row = sim.job('r1', '1.1');
+      expect(row?.execution_status).toBe('Dispatched');
+      const sentTo = [...new Set(sim.agent.sends.map((x) => x.instanceId))];
+      expect(sentTo).toEqual([row?.instance_id]);
+      // The live token (the retry's) reached that host; the first try's, if it went, went there too.
+      expect(sim.agent.sends.map((x) => x.command.dispatch)).toContain(1);
+    },
+  );
+
   it('lets the wrapper fail the attempt when no agent is online', async () => {
     const sim = await queuedRun();
     await sim.services.dispatcher.handleMessage(message());

@@ -76,6 +76,30 @@ export function createDispatcherService(deps: DispatcherDeps) {
     };
   }
 
+  /**
+   * An attempt whose host is recorded. A repeated invocation of the same try (at-least-once, same
+   * token) sends nothing: the command went out, and neither a second one nor a refusal (the wrapper
+   * would end the attempt while its script runs) is right: ONE command per attempt. A later try (a
+   * retried Dispatch, a new token) sends the live token to that host, which adopts it.
+   */
+  async function sendToClaimedHost(
+    job: JobAuditRecord,
+    instanceId: string,
+    req: TaskRequest,
+  ): Promise<{ instanceId: string; commandId: string | null }> {
+    if ((req.dispatch ?? 0) === 0) return { instanceId, commandId: job.ssm_command_id };
+    const run = await runs.getRun(job.workflow_execution_id);
+    const agent = { instanceId };
+    const { commandId } = await agents.send(agent, command(job, req, run?.parameters ?? {}));
+    log.info('retried dispatch: the live task token sent to the host that has the job', {
+      job_run_name: req.job.job_run_name,
+      instance_id: agent.instanceId,
+      command_id: commandId,
+      dispatch: req.dispatch,
+    });
+    return { instanceId: agent.instanceId, commandId: job.ssm_command_id ?? commandId };
+  }
+
   return {
     async handleMessage(msg: JobMessage): Promise<MessageResult> {
       const job = await jobs.getJob(msg.workflow_execution_id, msg.job_key);
@@ -159,38 +183,30 @@ export function createDispatcherService(deps: DispatcherDeps) {
           `job ${input.job_key} of ${input.workflow_execution_id} is ${job.execution_status} at attempt ${job.attempt}; not running attempt ${input.attempt}`,
         );
       }
-      if (job.instance_id !== null) {
-        if ((req.dispatch ?? 0) === 0) {
-          // A repeated invocation for an attempt already handed to an agent (at-least-once, same
-          // token): the command went out, so neither send a second one nor refuse (the wrapper
-          // would end the attempt while its script runs). ONE command per attempt.
-          return { instanceId: job.instance_id, commandId: job.ssm_command_id };
-        }
-        // A retried Dispatch: the live token goes to the host that has (or will get) the job.
-        const run = await runs.getRun(job.workflow_execution_id);
-        const agent = { instanceId: job.instance_id };
-        const { commandId } = await agents.send(agent, command(job, req, run?.parameters ?? {}));
-        log.info('retried dispatch: the live task token sent to the host that has the job', {
-          job_run_name: input.job_run_name,
-          instance_id: agent.instanceId,
-          command_id: commandId,
-          dispatch: req.dispatch,
-        });
-        return { instanceId: agent.instanceId, commandId: job.ssm_command_id ?? commandId };
-      }
+      if (job.instance_id !== null) return sendToClaimedHost(job, job.instance_id, req);
       const run = await runs.getRun(job.workflow_execution_id);
       if (!accepting(run)) {
         await settleRefused(job);
         throw new StaleTaskError(`run ${job.workflow_execution_id} is not running`);
       }
       const agent = await agents.pick(input.job_run_name);
+      // Claimed only while no host is recorded: another Dispatch try of this attempt may run beside
+      // this one (its invocation's answer was lost, Lambda.SdkClientException, and Step Functions
+      // retried) and may have picked another host meanwhile. One host per attempt.
       const claimed = await jobs.transition({
         workflowExecutionId: job.workflow_execution_id,
         jobKey: job.job_key,
-        expect: { attempt: job.attempt, statuses: ['Queued', 'Dispatched'] },
+        expect: { attempt: job.attempt, statuses: ['Queued', 'Dispatched'], instanceId: null },
         set: { execution_status: 'Dispatched', instance_id: agent.instanceId },
       });
       if (!claimed) {
+        const now = await jobs.getJob(job.workflow_execution_id, job.job_key);
+        if (
+          now?.attempt === job.attempt &&
+          now.instance_id !== null &&
+          (now.execution_status === 'Dispatched' || now.execution_status === 'Running')
+        )
+          return sendToClaimedHost(now, now.instance_id, req);
         throw new StaleTaskError(
           `job ${input.job_key} of ${input.workflow_execution_id} moved on while it was being dispatched`,
         );

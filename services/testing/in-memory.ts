@@ -447,7 +447,12 @@ export class InMemoryStore {
   private transition(t: JobTransition, effects?: Effects): Promise<JobAuditRecord | undefined> {
     return this.mutate('transition', () => {
       const job = this.jobRows.get(rowKey(t.workflowExecutionId, t.jobKey));
-      if (!job || job.attempt !== t.expect.attempt || !t.expect.statuses.includes(job.execution_status))
+      if (
+        !job ||
+        job.attempt !== t.expect.attempt ||
+        !t.expect.statuses.includes(job.execution_status) ||
+        (t.expect.instanceId !== undefined && job.instance_id !== t.expect.instanceId)
+      )
         return undefined;
       const next = { ...clone(job), ...clone(t.set) } as JobAuditRecord;
       this.writeJob(next);

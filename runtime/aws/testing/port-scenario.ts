@@ -114,6 +114,14 @@ export async function playPortScenario(h: PortHarness): Promise<unknown[]> {
     }),
   );
   out.push(await t('9.9', 1, ['Pending'], { execution_status: 'Queued' }));
+  // The host condition (a dispatcher's claim against another Dispatch try): another host named →
+  // refused; no host yet → claimed, then refused to a second claimant; the named host → applies.
+  const onHost = (jobKey: string, instanceId: string | null, statuses: JobStatus[], set: object) =>
+    jobs.transition({ workflowExecutionId: 'r1', jobKey, expect: { attempt: 1, statuses, instanceId }, set });
+  out.push(await onHost('1.1', 'i-2', ['Completed'], { error_message: 'not on this host' }));
+  out.push(await onHost('1.3', null, ['Queued'], { instance_id: 'i-3' }));
+  out.push(await onHost('1.3', null, ['Queued'], { instance_id: 'i-4' }));
+  out.push(await onHost('1.3', 'i-3', ['Queued'], { ssm_command_id: 'cmd-3' }));
   h.clock.advance(1000);
   // A retry: the next attempt starts from a clean row (start time back to null).
   out.push(
