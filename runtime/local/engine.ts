@@ -22,7 +22,7 @@ import { NonRetriableError, StaleTaskError } from '../../services/errors.js';
 import { createPlannerService } from '../../services/planner/service.js';
 import type { Clock, EventPublisher, JobRunOrchestrator, Logger } from '../../services/ports.js';
 import { createRecorderService } from '../../services/recorder/service.js';
-import { deliverEvent } from '../../services/shared/deliver.js';
+import { deliverEvent } from '../../services/shared/dispatch.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
 import { acquireLock, LOCK_DB } from './lock.js';
@@ -806,7 +806,8 @@ export class LocalEngine {
           type === 'WorkflowRequested' || type === 'WorkflowCancelRequested'
             ? parseEnvelope(payload)
             : (trusted(payload as EventEnvelope) as ParsedEnvelope);
-        await deliverEvent(s, env);
+        // The row's target is the service the routing table chose for this copy of the event.
+        await deliverEvent(s, row.target, env);
       }
     }
   }
