@@ -110,7 +110,7 @@ function mulberry32(seed: number): () => number {
 }
 
 /**
- * The embedded engine (DESIGN §5): the five services over SQLite, an outbox delivering events to
+ * The embedded engine (ARCHITECTURE.md §5): the five services over SQLite, an outbox delivering events to
  * the services the routing table names, a queue with visibility timeout feeding the dispatcher,
  * the change feed feeding the aggregator, timers for job timeouts, the single-job wrapper, and the
  * in-process agent. After a crash, opening the same home resumes from the database.
