@@ -800,13 +800,13 @@ export class LocalEngine {
         return;
       default: {
         // Requests may come from other processes (rsqlo kill): check them in full. Everything else
-        // in the outbox was written by this engine's services from typed, validated values.
+        // in the outbox was written by this engine's services from typed, validated values. The
+        // row's target is the service the routing table chose for this copy (the dispatch map).
         const type = (payload as EventEnvelope)['detail-type'];
         const env =
           type === 'WorkflowRequested' || type === 'WorkflowCancelRequested'
             ? parseEnvelope(payload)
             : (trusted(payload as EventEnvelope) as ParsedEnvelope);
-        // The row's target is the service the routing table chose for this copy of the event.
         await deliverEvent(s, row.target, env);
       }
     }
