@@ -9,7 +9,7 @@ import {
   WorkflowId,
 } from './common.js';
 
-/** Job lifecycle words (DESIGN §1). Order matters: it is the forward order of a single attempt. */
+/** Job lifecycle words (ARCHITECTURE.md §1). Order matters: it is the forward order of a single attempt. */
 export const JOB_STATUSES = [
   'Pending',
   'Queued',
@@ -46,7 +46,7 @@ const RANK: Record<JobStatus, number> = {
   Skipped: 4,
 };
 
-/** Final statuses a retry may leave (DESIGN §1): Completed, Cancelled and Skipped are for good. */
+/** Final statuses a retry may leave (ARCHITECTURE.md §1): Completed, Cancelled and Skipped are for good. */
 export const RETRYABLE_JOB_STATUSES = ['Failed', 'TimedOut'] as const;
 
 /**

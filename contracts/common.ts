@@ -9,7 +9,7 @@ export const SAFE_ID_PATTERN = /^[A-Za-z0-9_.-]+$/;
 /** Longest workflow_id; long enough for real names, short enough for derived names. */
 export const MAX_WORKFLOW_ID_LENGTH = 64;
 
-/** Longest workflow_execution_id (DESIGN §1: it becomes part of Step Functions execution names). */
+/** Longest workflow_execution_id (ARCHITECTURE.md §1: it becomes part of Step Functions execution names). */
 export const MAX_EXECUTION_ID_LENGTH = 48;
 
 export const WorkflowId = z
@@ -29,7 +29,7 @@ export const ExecutionId = z
 /** ISO-8601 UTC timestamp with milliseconds, as produced by `Date.prototype.toISOString`. */
 export const Timestamp = z.iso.datetime({ offset: false, error: 'must be an ISO-8601 UTC timestamp' });
 
-/** `<stage_no>.<job_no>`, both 1-based (DESIGN §1). */
+/** `<stage_no>.<job_no>`, both 1-based (ARCHITECTURE.md §1). */
 export const JobKey = z.string().regex(/^[1-9][0-9]*\.[1-9][0-9]*$/, { error: 'must look like "2.1"' });
 
 export const PositiveInt = z.number().int().positive();

@@ -37,7 +37,7 @@ const OPTIONAL_FIELDS: Record<DetailType, readonly string[]> = {
   WorkflowFinished: [],
 };
 
-/** Details the engine emits: they carry every common field of DESIGN §1. */
+/** Details the engine emits: they carry every common field of ARCHITECTURE.md §1. */
 const EMITTED: DetailType[] = [
   'WorkflowRejected',
   'WorkflowStarted',
@@ -59,7 +59,7 @@ function issuePaths(dt: DetailType, detail: unknown): string[] {
 }
 
 describe('the set of events', () => {
-  it('has the detail-types of DESIGN §1 plus the request/cancel/rejection events', () => {
+  it('has the detail-types of ARCHITECTURE.md §1 plus the request/cancel/rejection events', () => {
     expect(DETAIL_TYPES).toEqual([
       'WorkflowRequested',
       'WorkflowCancelRequested',

@@ -19,7 +19,7 @@ export const EVENT_VERSION = 1;
 const version = z.number().int().min(1);
 const eventId = z.string().min(1).max(512);
 
-/** Fields every emitted detail carries (DESIGN §1). */
+/** Fields every emitted detail carries (ARCHITECTURE.md §1). */
 const base = {
   version,
   event_id: eventId,

@@ -15,7 +15,7 @@ export const JobMessage = z.object({
 export type JobMessage = z.infer<typeof JobMessage>;
 
 /**
- * Input of one single-job wrapper execution (DESIGN §4). The wrapper reads its timeout and
+ * Input of one single-job wrapper execution (ARCHITECTURE.md §4). The wrapper reads its timeout and
  * heartbeat from here (TimeoutSecondsPath / HeartbeatSecondsPath).
  */
 export const JobRunInput = z.object({

@@ -111,7 +111,7 @@ describe('the seed config item', () => {
   });
 });
 
-describe('the extensions of DESIGN §2', () => {
+describe('the extensions of ARCHITECTURE.md §2', () => {
   it('accepts a schedule as a string (cron, rate, at)', () => {
     for (const schedule of [
       'cron(0 2 * * ? *)',

@@ -211,7 +211,7 @@ export type Defaults = z.infer<typeof Defaults>;
 
 /**
  * A workflow definition: the seed's config item (which validates unchanged) plus the optional
- * extensions of DESIGN §2. Unknown fields are refused so that a misspelt option never silently
+ * extensions of ARCHITECTURE.md §2. Unknown fields are refused so that a misspelt option never silently
  * does nothing.
  */
 export const WorkflowDefinition = z.strictObject(

@@ -16,7 +16,7 @@ export const SCHEMAS_DIR = fileURLToPath(new URL('./schemas/', import.meta.url))
  */
 export const SCHEMA_ID_PREFIX = 'urn:rsqlo:schema:';
 
-/** What each detail-type means (DESIGN §1), as the `description` downstream teams read first. */
+/** What each detail-type means (ARCHITECTURE.md §1), as the `description` downstream teams read first. */
 const EVENT_DESCRIPTIONS: Record<DetailType, string> = {
   WorkflowRequested:
     'Please start a workflow. Sent by schedules, the CLI and users\u2019 own rules; without workflow_execution_id the starter derives one from the request.',

@@ -2,7 +2,7 @@
  * EventBridge event-pattern matching, in process.
  *
  * The local engine routes events with the same routing table that becomes EventBridge rules on AWS
- * (DESIGN §7, §9), so a pattern must mean exactly the same thing in both places. The semantics
+ * (ARCHITECTURE.md §1, §7), so a pattern must mean exactly the same thing in both places. The semantics
  * follow the EventBridge user guide ("Amazon EventBridge event patterns", "Comparison operators for
  * use in event patterns", "Arrays in Amazon EventBridge event patterns", "Matching null values and
  * empty strings") and, where the guide is silent, aws/event-ruler — the library EventBridge uses:

@@ -1,14 +1,20 @@
-import { DETAIL_TYPES, EVENT_SOURCE } from '../contracts/events.js';
+import { DETAIL_TYPES, type DetailType, EVENT_SOURCE } from '../contracts/events.js';
 import { type EventPattern, matchesPattern, validatePattern } from './pattern.js';
 
 /** Services that react to bus events (the dispatcher reads the queue, the aggregator the change feed). */
 export const BUS_SERVICES = ['starter', 'planner', 'recorder'] as const;
 export type BusService = (typeof BUS_SERVICES)[number];
 
-export interface ServiceRoute {
+export interface ServiceRoute<S extends BusService = BusService, T extends DetailType = DetailType> {
   /** Rule name on AWS (`<stack>-<id>`); unique. */
   id: string;
-  target: BusService;
+  target: S;
+  /**
+   * The detail-types this route delivers to `target`: the rule's `detail-type` filter is built from
+   * them, and services/shared/dispatch.ts must name a method of `target` for each (a compile error
+   * otherwise).
+   */
+  events: readonly T[];
   description: string;
   pattern: EventPattern;
 }
@@ -20,29 +26,61 @@ export interface AlertRoute {
 }
 
 /**
- * Who reacts to what. The local engine routes in-process with this table and the CDK app turns
- * every entry into an EventBridge rule, so the two runtimes cannot drift apart.
+ * A route from rsqlo events of `events` to `target`. The pattern is derived from the list, so what
+ * the rule matches and what the target declares it handles cannot differ.
  */
-export const SERVICE_ROUTES: readonly ServiceRoute[] = [
-  {
+function serviceRoute<const S extends BusService, const T extends DetailType>(r: {
+  id: string;
+  target: S;
+  events: readonly T[];
+  description: string;
+}): ServiceRoute<S, T> {
+  return { ...r, pattern: { source: [EVENT_SOURCE], 'detail-type': [...r.events] } };
+}
+
+/**
+ * Who reacts to what. The local engine and the in-memory simulation route in-process with this
+ * table, the CDK app turns every entry into an EventBridge rule, and services/shared/dispatch.ts
+ * maps each (target, detail-type) here to one service method: the runtimes cannot drift apart.
+ * A second subscriber to an event is a second entry here plus its method in the dispatch map.
+ */
+export const SERVICE_ROUTES = [
+  serviceRoute({
     id: 'starter-requests',
     target: 'starter',
+    events: ['WorkflowRequested', 'WorkflowCancelRequested'],
     description: 'WorkflowRequested / WorkflowCancelRequested start or cancel a run',
-    pattern: { source: [EVENT_SOURCE], 'detail-type': ['WorkflowRequested', 'WorkflowCancelRequested'] },
-  },
-  {
+  }),
+  serviceRoute({
     id: 'planner-stage-ready',
     target: 'planner',
+    events: ['StageReady'],
     description: 'StageReady: the planner queues what may run in that stage',
-    pattern: { source: [EVENT_SOURCE], 'detail-type': ['StageReady'] },
-  },
-  {
+  }),
+  serviceRoute({
     id: 'recorder-job-reports',
     target: 'recorder',
+    events: ['JobStarted', 'JobFinished'],
     description: 'JobStarted / JobFinished from agents and the wrapper update the job audit row',
-    pattern: { source: [EVENT_SOURCE], 'detail-type': ['JobStarted', 'JobFinished'] },
-  },
-];
+  }),
+] as const satisfies readonly ServiceRoute[];
+
+/** The detail-types the routing table delivers to service `S` (a union of literal types). */
+export type RoutedDetailType<S extends BusService> = Extract<
+  (typeof SERVICE_ROUTES)[number],
+  { target: S }
+>['events'][number];
+
+/** The detail-types `target` receives, in table order: what its Lambda entry accepts. */
+export function routedDetailTypes<S extends BusService>(
+  target: S,
+  routes: readonly ServiceRoute[] = SERVICE_ROUTES,
+): RoutedDetailType<S>[] {
+  const out: DetailType[] = [];
+  for (const r of routes)
+    if (r.target === target) for (const t of r.events) if (!out.includes(t)) out.push(t);
+  return out as RoutedDetailType<S>[];
+}
 
 /** Events that page someone: SNS on AWS, a printed alert locally. */
 export const ALERT_ROUTES: readonly AlertRoute[] = [
@@ -83,10 +121,16 @@ export function alertsFor(envelope: unknown, routes: readonly AlertRoute[] = ALE
   return routes.filter((r) => matchesPattern(r.pattern, envelope));
 }
 
-/** Checks the table itself: valid patterns, unique ids, only known detail-types. Run by tests and at synth. */
-export function checkRoutingTable(): void {
+/**
+ * Checks the table itself: valid patterns, unique ids, only known detail-types, and each service
+ * route's `detail-type` filter exactly its `events`. Run by tests and at synth.
+ */
+export function checkRoutingTable(
+  services: readonly ServiceRoute[] = SERVICE_ROUTES,
+  alerts: readonly AlertRoute[] = ALERT_ROUTES,
+): void {
   const ids = new Set<string>();
-  for (const r of [...SERVICE_ROUTES, ...ALERT_ROUTES]) {
+  for (const r of [...services, ...alerts]) {
     if (ids.has(r.id)) throw new Error(`routing table: duplicate id ${r.id}`);
     ids.add(r.id);
     validatePattern(r.pattern);
@@ -98,5 +142,12 @@ export function checkRoutingTable(): void {
         }
       }
     }
+  }
+  for (const r of services) {
+    const types = r.pattern['detail-type'];
+    if (r.events.length === 0 || JSON.stringify(types) !== JSON.stringify(r.events))
+      throw new Error(
+        `routing table: ${r.id} matches detail-types ${JSON.stringify(types)} but declares events ${JSON.stringify(r.events)}`,
+      );
   }
 }

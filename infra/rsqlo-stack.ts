@@ -160,7 +160,7 @@ const SERVICE_WILDCARD_REASONS: Partial<Record<FunctionId, string>> = {
 };
 
 /**
- * The AWS runtime of rsqlo (DESIGN §7): bus, tables, queue, the services as Lambda functions wired
+ * The AWS runtime of rsqlo (ARCHITECTURE.md §7): bus, tables, queue, the services as Lambda functions wired
  * by the routing table, the single-job wrapper, the agent hosts' document, policy and log group,
  * alerts, schedules and definitions, the run watchdog, alarms and a dashboard.
  */

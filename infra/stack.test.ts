@@ -3,7 +3,7 @@ import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AgentConfigSchema } from '../agent/config.js';
 import { EVENT_SOURCE } from '../contracts/events.js';
-import { ALERT_ROUTES, SERVICE_ROUTES } from '../events/routing.js';
+import { ALERT_ROUTES, BUS_SERVICES, routedDetailTypes, SERVICE_ROUTES } from '../events/routing.js';
 import { DEFAULT_LOG_GROUP } from '../runtime/aws/cloudwatch-logs.js';
 import { IDEMPOTENCY_TABLE } from '../runtime/aws/idempotency.js';
 import { ENV } from '../runtime/aws/settings.js';
@@ -254,6 +254,18 @@ describe('rules from the routing table', () => {
         DeadLetterConfig: { Arn: expect.anything() },
         RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 86_400 },
       });
+    }
+  });
+
+  it('sends each bus function exactly the detail-types its entry accepts (routedDetailTypes)', () => {
+    // test/bus-entries.test.ts proves each entry accepts exactly routedDetailTypes(service).
+    for (const service of BUS_SERVICES) {
+      const delivered = lambdaRules()
+        .filter(
+          ([, r]) => JSON.stringify(props(r).Targets[0].Arn) === JSON.stringify(getAtt(fnId(service), 'Arn')),
+        )
+        .flatMap(([, r]) => props(r).EventPattern['detail-type'] as string[]);
+      expect(delivered, service).toEqual(routedDetailTypes(service));
     }
   });
 

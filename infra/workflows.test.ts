@@ -3,14 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BLOG_WORKFLOW } from '../contracts/examples.js';
-import { validateDefinition, type WorkflowDefinition } from '../contracts/workflow.js';
 import { PROJECT_ROOT } from './rsqlo-stack.js';
-import {
-  ATTEMPT_OVERHEAD_SECONDS,
-  loadWorkflowFolder,
-  runDeadlineSeconds,
-  WorkflowFolderError,
-} from './workflows.js';
+import { loadWorkflowFolder, WorkflowFolderError } from './workflows.js';
 
 const dirs: string[] = [];
 function folder(files: Record<string, string>): string {
@@ -25,12 +19,6 @@ function folder(files: Record<string, string>): string {
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function def(value: unknown): WorkflowDefinition {
-  const r = validateDefinition(value);
-  if (!r.ok) throw new Error(JSON.stringify(r.issues));
-  return r.definition;
-}
 
 describe('loadWorkflowFolder', () => {
   it('finds every example (blog, tickit) and keeps the file as written', () => {
@@ -79,45 +67,5 @@ describe('loadWorkflowFolder', () => {
     });
     expect(loadWorkflowFolder(dir).map((w) => w.file)).toEqual(['w.json']);
     expect(() => loadWorkflowFolder(path.join(dir, 'nope'))).toThrow(/does not exist/);
-  });
-});
-
-describe('runDeadlineSeconds', () => {
-  const job = (timeout: number) => timeout + ATTEMPT_OVERHEAD_SECONDS;
-
-  it('adds sequential jobs and takes the longest parallel job when every job has a slot', () => {
-    // The blog: stage 1 sequential (2 jobs), stages 2 and 3 parallel (2 jobs each), 24 h defaults.
-    expect(runDeadlineSeconds(def(BLOG_WORKFLOW))).toBe(2 * job(86_400) + job(86_400) + job(86_400));
-  });
-
-  it("counts every attempt and the backoff between them (the aggregator's retryDelaySeconds)", () => {
-    const d = def({
-      workflow_id: 'w',
-      defaults: { timeout_seconds: 100, retries: 2, retry_backoff_seconds: 10, retry_backoff_rate: 3 },
-      workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', scripts: ['a.sh'] }],
-    });
-    expect(runDeadlineSeconds(d)).toBe(3 * job(100) + 10 + 30);
-  });
-
-  it("bounds parallel stages with fewer slots than jobs by Graham's bound, and skips disabled stages", () => {
-    const d = def({
-      workflow_id: 'w',
-      workflow_stages: [
-        {
-          execution_flag: 'y',
-          execution_type: 'parallel',
-          max_concurrency: 2,
-          scripts: [
-            { script: 'a.sh', timeout_seconds: 1000 },
-            { script: 'b.sh', timeout_seconds: 100 },
-            { script: 'c.sh', timeout_seconds: 100 },
-          ],
-        },
-        { execution_flag: 'n', execution_type: 'sequential', scripts: ['never.sh'] },
-      ],
-    });
-    const jobs = [job(1000), job(100), job(100)];
-    const sum = jobs.reduce((a, b) => a + b, 0);
-    expect(runDeadlineSeconds(d)).toBe(Math.ceil((sum - job(1000)) / 2) + job(1000));
   });
 });

@@ -73,6 +73,3 @@ function listJson(root: string, rel = ''): string[] {
   }
   return out;
 }
-
-/** The run deadline rules live with the starter, which announces each run's deadline. */
-export { ATTEMPT_OVERHEAD_SECONDS, runDeadlineSeconds } from '../services/starter/deadline.js';

@@ -1,5 +1,5 @@
 /**
- * Retry behaviour is a type (DESIGN §10): a handler that throws a NonRetriableError has looked at
+ * Retry behaviour is a type (ARCHITECTURE.md §10): a handler that throws a NonRetriableError has looked at
  * the input and will never accept it, so the runtime drops the record (with a clear log line, into
  * the dead-letter store) instead of redelivering it. Anything else is retried.
  */

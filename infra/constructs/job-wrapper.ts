@@ -53,7 +53,7 @@ export interface JobWrapperProps {
 }
 
 /**
- * The single-job wrapper of DESIGN §4, deploying exactly `runtime/aws/wrapper-definition.ts`:
+ * The single-job wrapper of ARCHITECTURE.md §4, deploying exactly `runtime/aws/wrapper-definition.ts`:
  * a Standard state machine (one execution per job attempt, waiting up to the job's timeout),
  * logging ALL events to its own log group (without execution data: inputs carry task tokens) and
  * X-Ray tracing on. Its role may invoke the dispatcher's task function and put events on the bus,

@@ -95,7 +95,7 @@ export class Monitoring extends Construct {
       alarm(
         `Dlq${name}`,
         `dlq-not-empty-${name}`,
-        `The ${name} dead-letter queue holds messages: inspect them and redrive (DESIGN §8: poison messages end visible in a DLQ).`,
+        `The ${name} dead-letter queue holds messages: inspect them and redrive (ARCHITECTURE.md §8: poison messages end visible in a DLQ).`,
         q.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }),
       );
 

@@ -96,7 +96,7 @@ export class RsqloFunction extends Construct {
     acknowledge(
       this.function,
       'AwsSolutions-L1',
-      'Node.js 22 is pinned on purpose (DESIGN §7): the bundles are built and tested for node22 (esbuild target); moving to a newer runtime is a deliberate upgrade, not an automatic one.',
+      'Node.js 22 is pinned on purpose (ARCHITECTURE.md §7): the bundles are built and tested for node22 (esbuild target); moving to a newer runtime is a deliberate upgrade, not an automatic one.',
     );
   }
 

@@ -36,7 +36,7 @@ function attr(a: KeyAttribute): dynamodb.Attribute {
 }
 
 /**
- * The three tables of DESIGN §7, built from `runtime/aws/tables.ts` (the same specs the AWS-path
+ * The three tables of ARCHITECTURE.md §7, built from `runtime/aws/tables.ts` (the same specs the AWS-path
  * tests create on DynamoDB Local), plus the idempotency table (runtime/aws/idempotency.ts: key
  * `id`, TTL on `expiration`). All on-demand, encrypted with the
  * AWS-managed key, point-in-time recovery on, deletion protection on for the retained ones; the

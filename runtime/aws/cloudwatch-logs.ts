@@ -1,5 +1,5 @@
 /**
- * Ships a job attempt's log file to CloudWatch Logs (DESIGN §4): one log stream per attempt in the
+ * Ships a job attempt's log file to CloudWatch Logs (ARCHITECTURE.md §4): one log stream per attempt in the
  * log group (default `/ops/rsql-logs/`), PutLogEvents batches within the service's limits.
  *
  * The shipper is resumable: it reads the file from a byte offset the caller keeps (the agent

@@ -1,5 +1,5 @@
 /**
- * Workflow definitions in the config table (DESIGN §7): one item per workflow, keyed by
+ * Workflow definitions in the config table (ARCHITECTURE.md §7): one item per workflow, keyed by
  * `workflow_id`, holding the definition exactly as written (the seed's item validates unchanged).
  * The item also carries the workflow's active-run slots (ACTIVE_RUNS_ATTRIBUTE), which the run
  * repository maintains and which are never part of the definition.

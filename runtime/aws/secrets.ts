@@ -1,5 +1,5 @@
 /**
- * The Redshift credentials the agent puts in each job's environment (DESIGN §4), read from Secrets
+ * The Redshift credentials the agent puts in each job's environment (ARCHITECTURE.md §4), read from Secrets
  * Manager: the secret the seed's `redshift_secret_id` names, in the shape RDS and Redshift secrets
  * have (`username`, `password`, `host`, `port`, `dbname`, plus keys we ignore such as `engine`).
  *

@@ -1,5 +1,5 @@
 /**
- * AgentFleet on SSM Run Command (DESIGN §4): the dispatcher picks ONE online agent host and sends
+ * AgentFleet on SSM Run Command (ARCHITECTURE.md §4): the dispatcher picks ONE online agent host and sends
  * the rsqlo document to exactly that host, so one job attempt runs once. SSM's MaxConcurrency only
  * limits how many of a command's targets run at once; it never chooses among hosts for us.
  *

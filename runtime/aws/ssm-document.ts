@@ -1,5 +1,5 @@
 /**
- * The SSM Command document the dispatcher sends to ONE agent host per job (DESIGN §4). It only hands
+ * The SSM Command document the dispatcher sends to ONE agent host per job (ARCHITECTURE.md §4). It only hands
  * the job to the agent daemon's spool: `rsqlo-agent submit`. The job travels as base64 JSON in one
  * parameter whose allowedPattern admits base64 characters only, passed to the command as an
  * environment variable (interpolationType ENV_VAR), so it is never spliced into shell text.

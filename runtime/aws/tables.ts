@@ -1,5 +1,5 @@
 /**
- * The three DynamoDB tables (DESIGN §7) as data: the CDK app creates them from this, and the
+ * The three DynamoDB tables (ARCHITECTURE.md §7) as data: the CDK app creates them from this, and the
  * AWS-path tests create them on DynamoDB Local from this, so what is tested is what is deployed.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The agent's side of the single-job wrapper's task token (DESIGN §4): SendTaskHeartbeat while a
+ * The agent's side of the single-job wrapper's task token (ARCHITECTURE.md §4): SendTaskHeartbeat while a
  * job runs, then SendTaskSuccess or SendTaskFailure (error `JobFailed`) once it ended.
  *
  * Step Functions answers `TaskTimedOut` or `TaskDoesNotExist` when the wrapper no longer waits for

@@ -1,5 +1,5 @@
 /**
- * The single-job wrapper (DESIGN §4) as Amazon States Language, built from the dispatcher's ARN and
+ * The single-job wrapper (ARCHITECTURE.md §4) as Amazon States Language, built from the dispatcher's ARN and
  * the bus name. The CDK app deploys exactly this; the AWS-path tests simulate exactly this (they read
  * TimeoutSecondsPath / HeartbeatSecondsPath / Retry / Catch from it), so what is tested is deployed.
  *

@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { toEnvelope } from '../../events/envelope.js';
 import type { Logger } from '../../services/ports.js';
 import { LocalEngine } from './engine.js';
 
@@ -57,5 +58,34 @@ describe('LocalEngine loop', () => {
       });
     }
     expect(warnings).toEqual([]);
+  }, 30_000);
+
+  it('delivers an outbox row to the service its route chose, never by detail-type alone', async () => {
+    // The row says recorder; no route sends StageReady there, so the recorder has no method for it.
+    // Choosing by detail-type would have run the planner instead (a second subscriber re-running
+    // the first one's method).
+    dir = mkdtempSync(path.join(tmpdir(), 'rsqlo-engine-'));
+    const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+    const e = LocalEngine.open({ home: path.join(dir, 'home'), pollMs: HOUR, log: quiet });
+    engine = e;
+    const env = toEnvelope(
+      {
+        detailType: 'StageReady',
+        detail: {
+          version: 1,
+          event_id: 'StageReady:exec-1:1:test',
+          occurred_at: '2024-01-01T00:00:00.000Z',
+          workflow_id: 'wf',
+          workflow_execution_id: 'exec-1',
+          stage: 1,
+        },
+      },
+      { id: 'evt-1' },
+    );
+    e.store.enqueueOutbox('recorder', JSON.stringify(env));
+    await e.runUntil(() => e.store.outboxSize() === 0);
+    expect(e.store.deadLetters().map((d) => [d.source, d.error])).toEqual([
+      ['recorder', 'NonRetriableError: no route delivers StageReady to recorder'],
+    ]);
   }, 30_000);
 });

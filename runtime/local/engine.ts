@@ -22,7 +22,7 @@ import { NonRetriableError, StaleTaskError } from '../../services/errors.js';
 import { createPlannerService } from '../../services/planner/service.js';
 import type { Clock, EventPublisher, JobRunOrchestrator, Logger } from '../../services/ports.js';
 import { createRecorderService } from '../../services/recorder/service.js';
-import { deliverEvent } from '../../services/shared/deliver.js';
+import { deliverEvent } from '../../services/shared/dispatch.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
 import { acquireLock, LOCK_DB } from './lock.js';
@@ -110,7 +110,7 @@ function mulberry32(seed: number): () => number {
 }
 
 /**
- * The embedded engine (DESIGN §5): the five services over SQLite, an outbox delivering events to
+ * The embedded engine (ARCHITECTURE.md §5): the five services over SQLite, an outbox delivering events to
  * the services the routing table names, a queue with visibility timeout feeding the dispatcher,
  * the change feed feeding the aggregator, timers for job timeouts, the single-job wrapper, and the
  * in-process agent. After a crash, opening the same home resumes from the database.
@@ -800,13 +800,14 @@ export class LocalEngine {
         return;
       default: {
         // Requests may come from other processes (rsqlo kill): check them in full. Everything else
-        // in the outbox was written by this engine's services from typed, validated values.
+        // in the outbox was written by this engine's services from typed, validated values. The
+        // row's target is the service the routing table chose for this copy (the dispatch map).
         const type = (payload as EventEnvelope)['detail-type'];
         const env =
           type === 'WorkflowRequested' || type === 'WorkflowCancelRequested'
             ? parseEnvelope(payload)
             : (trusted(payload as EventEnvelope) as ParsedEnvelope);
-        await deliverEvent(s, env);
+        await deliverEvent(s, row.target, env);
       }
     }
   }

@@ -1,23 +1,27 @@
 /**
- * Lambda entry of the planner (EventBridge rule `planner-stage-ready`): StageReady queues the
- * stage's runnable jobs. Composition root at module scope; configuration is read once and a missing
+ * Lambda entry of the planner (its EventBridge rules: events/routing.ts): takes the detail-types
+ * the routing table delivers to the planner and hands each to its method in the dispatch map
+ * (services/shared/dispatch.ts): StageReady queues the stage's runnable jobs. Composition root at module scope; configuration is read once and a missing
  * variable fails the cold start with a message naming it.
  */
 import type { Context } from 'aws-lambda';
+import { routedDetailTypes } from '../../events/routing.js';
 import { composeAws } from '../../runtime/aws/compose.js';
 import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
+import { dispatch } from '../shared/dispatch.js';
 import { createPlannerService, type PlanResult } from './service.js';
 
 const settings = readSettings(['workflowAuditTable', 'jobAuditTable', 'eventBus', 'jobQueueUrl']);
 const logger = createLambdaLogger('planner');
 const aws = composeAws(settings, { log: loggerPort(logger) });
 const planner = createPlannerService({ runs: aws.runs(), jobs: aws.jobs(), clock: aws.clock, log: aws.log });
+const ACCEPTED = routedDetailTypes('planner');
 
 export async function handler(event: unknown, context?: Context): Promise<PlanResult> {
   if (context) logger.addContext(context);
-  const env = readBusEvent(event, ['StageReady'], logger);
-  const result = await planner.handleStageReady(env.detail);
+  const env = readBusEvent(event, ACCEPTED, logger);
+  const result = await dispatch('planner', planner, env);
   logger.info('stage planned', {
     event_id: env.id,
     workflow_execution_id: env.detail.workflow_execution_id,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BLOG_WORKFLOW as BLOG_EXAMPLE } from '../../contracts/examples.js';
 import {
   validateDefinition,
   type WorkflowDefinition,
@@ -73,5 +74,45 @@ describe('runDeadlineAt: the deadline from the stored run and job rows', () => {
     const backoff = (p.jobs[0]?.retry_backoff_seconds ?? 0) as number;
     const seconds = 2 * (100 + ATTEMPT_OVERHEAD_SECONDS) + backoff;
     expect(runDeadlineAt(p.run, p.jobs)).toBe(deadlineAt(NOW.toISOString(), seconds));
+  });
+});
+
+describe('runDeadlineSeconds of a definition', () => {
+  const job = (timeout: number) => timeout + ATTEMPT_OVERHEAD_SECONDS;
+
+  it('adds sequential jobs and takes the longest parallel job when every job has a slot', () => {
+    // The blog: stage 1 sequential (2 jobs), stages 2 and 3 parallel (2 jobs each), 24 h defaults.
+    expect(runDeadlineSeconds(def(BLOG_EXAMPLE))).toBe(2 * job(86_400) + job(86_400) + job(86_400));
+  });
+
+  it("counts every attempt and the backoff between them (the aggregator's retryDelaySeconds)", () => {
+    const d = def({
+      workflow_id: 'w',
+      defaults: { timeout_seconds: 100, retries: 2, retry_backoff_seconds: 10, retry_backoff_rate: 3 },
+      workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', scripts: ['a.sh'] }],
+    });
+    expect(runDeadlineSeconds(d)).toBe(3 * job(100) + 10 + 30);
+  });
+
+  it("bounds parallel stages with fewer slots than jobs by Graham's bound, and skips disabled stages", () => {
+    const d = def({
+      workflow_id: 'w',
+      workflow_stages: [
+        {
+          execution_flag: 'y',
+          execution_type: 'parallel',
+          max_concurrency: 2,
+          scripts: [
+            { script: 'a.sh', timeout_seconds: 1000 },
+            { script: 'b.sh', timeout_seconds: 100 },
+            { script: 'c.sh', timeout_seconds: 100 },
+          ],
+        },
+        { execution_flag: 'n', execution_type: 'sequential', scripts: ['never.sh'] },
+      ],
+    });
+    const jobs = [job(1000), job(100), job(100)];
+    const sum = jobs.reduce((a, b) => a + b, 0);
+    expect(runDeadlineSeconds(d)).toBe(Math.ceil((sum - job(1000)) / 2) + job(1000));
   });
 });

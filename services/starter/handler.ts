@@ -1,13 +1,18 @@
 /**
- * Lambda entry of the starter (EventBridge rule `starter-requests`): WorkflowRequested starts a run,
- * WorkflowCancelRequested cancels one (a job already on an agent host gets a cancel command there:
- * the agent kills it at once and reports it Cancelled once its process tree is gone). Composition root at module scope; configuration is read
- * once and a missing variable fails the cold start with a message naming it.
+ * Lambda entry of the starter (its EventBridge rules: events/routing.ts): takes the detail-types
+ * the routing table delivers to the starter and hands each to its method in the dispatch map
+ * (services/shared/dispatch.ts). WorkflowRequested starts a run, WorkflowCancelRequested cancels
+ * one (a job already on an agent host gets a cancel command there: the agent kills it at once and
+ * reports it Cancelled once its process tree is gone); this entry only adds what a Lambda reports
+ * (an unknown run's cancel is logged and answered `unknown-run`). Composition root at module scope;
+ * configuration is read once and a missing variable fails the cold start with a message naming it.
  */
 import type { Context } from 'aws-lambda';
+import { routedDetailTypes } from '../../events/routing.js';
 import { composeAws } from '../../runtime/aws/compose.js';
 import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
+import { dispatch } from '../shared/dispatch.js';
 import { createStarterService, type StartResult } from './service.js';
 
 const settings = readSettings(
@@ -28,15 +33,17 @@ const starter = createStarterService({
   log: aws.log,
 });
 
+const ACCEPTED = routedDetailTypes('starter');
+
 export type StarterResult =
   | StartResult
   | { outcome: 'cancel-requested' | 'unknown-run'; workflowExecutionId: string };
 
 export async function handler(event: unknown, context?: Context): Promise<StarterResult> {
   if (context) logger.addContext(context);
-  const env = readBusEvent(event, ['WorkflowRequested', 'WorkflowCancelRequested'], logger);
-  if (env.detailType === 'WorkflowRequested') {
-    const result = await starter.handleRequested(env.detail, env.id, env.time);
+  const env = readBusEvent(event, ACCEPTED, logger);
+  if (env.detailType !== 'WorkflowCancelRequested') {
+    const result = await dispatch('starter', starter, env);
     logger.info('workflow request handled', {
       event_id: env.id,
       workflow_id: env.detail.workflow_id,
@@ -52,7 +59,7 @@ export async function handler(event: unknown, context?: Context): Promise<Starte
     });
     return { outcome: 'unknown-run', workflowExecutionId: exec };
   }
-  await starter.handleCancelRequested(env.detail);
+  await dispatch('starter', starter, env);
   logger.info('cancel request handled', { event_id: env.id, workflow_execution_id: exec });
   return { outcome: 'cancel-requested', workflowExecutionId: exec };
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
 import type { RsqloEvent } from '../../contracts/events.js';
 import { validateDefinition, type WorkflowDefinitionInput } from '../../contracts/workflow.js';
+import { toEnvelope } from '../../events/envelope.js';
 // The real SQLite store, to hold the fake to the same semantics (test-only import).
 import { LocalStore } from '../../runtime/local/store.js';
 import type { JobRepository, RunRepository } from '../ports.js';
@@ -346,5 +347,25 @@ describe('diffValues', () => {
       'd: undefined ≠ true',
     ]);
     expect(diffValues([1, 2], [1])).toEqual(['(root): length 2 ≠ 1']);
+  });
+});
+
+describe('Simulation bus delivery', () => {
+  it('delivers each copy to the service its route chose, never by detail-type alone', async () => {
+    const sim = createSimulation({ definitions: [workflow('wf', [sequential(['a.sh'])])] });
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'exec-1' });
+    await sim.runUntilIdle();
+    const stageReady = sim.published.find((p) => p.event.detailType === 'StageReady');
+    if (!stageReady) throw new Error('no StageReady was published');
+    // A copy for the recorder, which no route sends StageReady: choosing the method by detail-type
+    // would run the planner again instead of refusing it.
+    sim.schedule(
+      { kind: 'bus', target: 'recorder', envelope: toEnvelope(stageReady.event, { id: 'evt-x' }) },
+      sim.clock.millis,
+    );
+    await sim.runUntilIdle();
+    expect(sim.deadLetters.map((d) => [d.kind, d.target, d.error])).toEqual([
+      ['bus', 'recorder', 'NonRetriableError: no route delivers StageReady to recorder'],
+    ]);
   });
 });

@@ -59,7 +59,7 @@ import type {
   StageCompletion,
 } from '../ports.js';
 import { createRecorderService, type RecorderService } from '../recorder/service.js';
-import { deliverEvent } from '../shared/deliver.js';
+import { deliverEvent } from '../shared/dispatch.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
 import { createStarterService, type StarterService } from '../starter/service.js';
 
@@ -1482,9 +1482,9 @@ export class Simulation {
     }
   }
 
-  private async deliverBus(_target: BusService, envelope: EventEnvelope): Promise<void> {
+  private async deliverBus(target: BusService, envelope: EventEnvelope): Promise<void> {
     const env = parseEnvelope(clone(envelope));
-    await deliverEvent(this.services, { ...env, time: envelope.time } as ParsedEnvelope);
+    await deliverEvent(this.services, target, { ...env, time: envelope.time } as ParsedEnvelope);
   }
 
   private failDelivery(s: Scheduled, err: unknown): void {

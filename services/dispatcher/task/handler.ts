@@ -8,7 +8,7 @@
  * Its own module (the queue entry is services/dispatcher/handler.ts), so its role holds only what it
  * calls: the job rows, the idempotency records and SSM; it can neither start wrappers nor send
  * queue messages. The file is named handler.ts because handler.ts files are the only Lambda-aware
- * files under services/ (DESIGN §3, test/architecture.test.ts).
+ * files under services/ (ARCHITECTURE.md §3, test/architecture.test.ts).
  *
  * Composition root at module scope; configuration is read once and a missing variable fails the
  * cold start with a message naming it.

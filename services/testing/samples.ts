@@ -1,0 +1,28 @@
+import { DETAIL_TYPES, type DetailType, type RsqloEvent } from '../../contracts/events.js';
+import { BLOG_WORKFLOW } from './fixtures.js';
+import { createSimulation } from './in-memory.js';
+
+/**
+ * One valid event of every detail-type, as the services really produce them (a simulated run of the
+ * blog workflow, a request for an unknown workflow) plus the two requests users send. For tests
+ * that must get past contract validation to test something else (routing, dispatch, entries).
+ */
+export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
+  const sim = createSimulation({ definitions: [BLOG_WORKFLOW] });
+  const exec = sim.request({ workflow_id: BLOG_WORKFLOW.workflow_id });
+  sim.request({ workflow_id: 'no_such_workflow' });
+  await sim.runUntilIdle();
+  const out = new Map<DetailType, RsqloEvent>();
+  for (const p of sim.published) if (!out.has(p.event.detailType)) out.set(p.event.detailType, p.event);
+  out.set('WorkflowRequested', {
+    detailType: 'WorkflowRequested',
+    detail: { version: 1, workflow_id: BLOG_WORKFLOW.workflow_id },
+  });
+  out.set('WorkflowCancelRequested', {
+    detailType: 'WorkflowCancelRequested',
+    detail: { version: 1, workflow_id: BLOG_WORKFLOW.workflow_id, workflow_execution_id: exec },
+  });
+  const missing = DETAIL_TYPES.filter((t) => !out.has(t));
+  if (missing.length) throw new Error(`sampleEvents: no sample of ${missing.join(', ')}`);
+  return out;
+}
