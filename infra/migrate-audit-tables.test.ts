@@ -5,20 +5,19 @@
  * Running, never overwrites what the new stack wrote, and wakes no aggregator on the new stream.
  */
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDynamoDefinitionRepository } from '../runtime/aws/dynamo-definitions.js';
 import { createDynamoJobRepository } from '../runtime/aws/dynamo-jobs.js';
 import { createDynamoRunRepository } from '../runtime/aws/dynamo-runs.js';
 import { planned } from '../runtime/aws/testing/port-scenario.js';
 import { parallel, sequential, workflow } from '../services/testing/fixtures.js';
+import { useDynamoClients } from '../test/support/dynamodb-clients.js';
 import {
   createPreviousAuditTables,
   createTestTables,
   dynamoLocal,
-  localClients,
   openStream,
   passesAggregatorFilter,
-  waitForDynamo,
 } from '../test/support/dynamodb-local.js';
 import { main, migrateAuditTables, RunsStillRunningError } from './migrate-audit-tables.js';
 
@@ -26,36 +25,31 @@ const ddb = dynamoLocal('infra/migrate-audit-tables.test.ts');
 
 describe.skipIf(!ddb.endpoint)('migrate-audit-tables on DynamoDB Local', () => {
   const endpoint = ddb.endpoint as string;
-  let clients: ReturnType<typeof localClients>;
-  beforeAll(async () => {
-    await waitForDynamo(endpoint);
-    clients = localClients(endpoint);
-  });
-  afterAll(() => clients?.dynamodb.destroy());
+  const dynamo = useDynamoClients(endpoint);
 
   const WF = workflow('wf', [parallel(['a.sh', 'b.sh']), sequential(['c.sh'])]);
   const effects = { apply: async () => {} };
 
   async function setup() {
     const prefix = `mg${Math.random().toString(36).slice(2, 8)}`;
-    const v2 = await createTestTables(clients.dynamodb, prefix);
-    const v1 = await createPreviousAuditTables(clients.dynamodb, prefix);
-    await createDynamoDefinitionRepository({ client: clients.documents, tableName: v2.config }).put(
+    const v2 = await createTestTables(dynamo().dynamodb, prefix);
+    const v1 = await createPreviousAuditTables(dynamo().dynamodb, prefix);
+    await createDynamoDefinitionRepository({ client: dynamo().documents, tableName: v2.config }).put(
       WF as { workflow_id: string } & Record<string, unknown>,
     );
     const repos = (t: { workflowAudit: string; jobAudit: string }) => ({
       runs: createDynamoRunRepository({
-        client: clients.documents,
+        client: dynamo().documents,
         tables: { config: v2.config, workflowAudit: t.workflowAudit, jobAudit: t.jobAudit },
         effects,
       }),
-      jobs: createDynamoJobRepository({ client: clients.documents, tableName: t.jobAudit, effects }),
+      jobs: createDynamoJobRepository({ client: dynamo().documents, tableName: t.jobAudit, effects }),
     });
     return { prefix, v1, v2, old: repos(v1), next: repos(v2) };
   }
 
   async function endRun(table: string, exec: string) {
-    await clients.documents.send(
+    await dynamo().documents.send(
       new UpdateCommand({
         TableName: table,
         Key: { workflow_execution_id: exec },
@@ -69,7 +63,9 @@ describe.skipIf(!ddb.endpoint)('migrate-audit-tables on DynamoDB Local', () => {
     const s = await setup();
     const p = planned(WF, 'run-live');
     await s.old.runs.createRun(p.run, p.jobs, { maxActiveRuns: 5 }, {});
-    const err = await migrateAuditTables({ client: clients.documents, from: s.v1, to: s.v2 }).catch((e) => e);
+    const err = await migrateAuditTables({ client: dynamo().documents, from: s.v1, to: s.v2 }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(RunsStillRunningError);
     expect(String(err.message)).toContain('run-live');
     expect(await s.next.runs.getRun('run-live')).toBeUndefined();
@@ -85,7 +81,7 @@ describe.skipIf(!ddb.endpoint)('migrate-audit-tables on DynamoDB Local', () => {
       await s.old.runs.createRun(p.run, p.jobs, { maxActiveRuns: 5 }, {});
       await endRun(s.v1.workflowAudit, exec);
     }
-    const stream = await openStream(endpoint, clients.dynamodb, s.v2.jobAudit);
+    const stream = await openStream(endpoint, dynamo().dynamodb, s.v2.jobAudit);
     const before = {
       runs: await s.old.runs.listRuns('wf', 10),
       jobs: await s.old.jobs.listJobs('run-1'),
@@ -96,7 +92,7 @@ describe.skipIf(!ddb.endpoint)('migrate-audit-tables on DynamoDB Local', () => {
 
     const lines: string[] = [];
     const r = await migrateAuditTables({
-      client: clients.documents,
+      client: dynamo().documents,
       from: s.v1,
       to: s.v2,
       log: (l) => lines.push(l),
@@ -118,8 +114,8 @@ describe.skipIf(!ddb.endpoint)('migrate-audit-tables on DynamoDB Local', () => {
     const p = planned(WF, 'run-1');
     await s.old.runs.createRun(p.run, p.jobs, { maxActiveRuns: 5 }, {});
     await endRun(s.v1.workflowAudit, 'run-1');
-    await migrateAuditTables({ client: clients.documents, from: s.v1, to: s.v2 });
-    await clients.documents.send(
+    await migrateAuditTables({ client: dynamo().documents, from: s.v1, to: s.v2 });
+    await dynamo().documents.send(
       new UpdateCommand({
         TableName: s.v2.workflowAudit,
         Key: { workflow_execution_id: 'run-1' },
@@ -127,11 +123,11 @@ describe.skipIf(!ddb.endpoint)('migrate-audit-tables on DynamoDB Local', () => {
         ExpressionAttributeValues: { ':s': 'Failed' },
       }),
     );
-    expect(await migrateAuditTables({ client: clients.documents, from: s.v1, to: s.v2 })).toEqual({
+    expect(await migrateAuditTables({ client: dynamo().documents, from: s.v1, to: s.v2 })).toEqual({
       runs: { copied: 0, present: 1 },
       jobs: { copied: 0, present: 3 },
     });
-    const kept = await clients.documents.send(
+    const kept = await dynamo().documents.send(
       new GetCommand({ TableName: s.v2.workflowAudit, Key: { workflow_execution_id: 'run-1' } }),
     );
     expect(kept.Item?.execution_status).toBe('Failed');
@@ -139,7 +135,7 @@ describe.skipIf(!ddb.endpoint)('migrate-audit-tables on DynamoDB Local', () => {
 
   it('refuses the same table as source and destination, and an unknown option', async () => {
     const s = await setup();
-    await expect(migrateAuditTables({ client: clients.documents, from: s.v2, to: s.v2 })).rejects.toThrow(
+    await expect(migrateAuditTables({ client: dynamo().documents, from: s.v2, to: s.v2 })).rejects.toThrow(
       /source and destination tables are the same/,
     );
     await expect(main(['--prefix', s.prefix, '--force'])).rejects.toThrow(/unknown option --force/);

@@ -1,16 +1,11 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobAuditRecord } from '../../contracts/audit.js';
 import type { Effects, StageCompletion } from '../../services/ports.js';
 import { parallel, scripts, sequential, workflow } from '../../services/testing/fixtures.js';
 import { FakeClock } from '../../services/testing/in-memory.js';
-import {
-  createTestTables,
-  dynamoLocal,
-  localClients,
-  type TestTables,
-  waitForDynamo,
-} from '../../test/support/dynamodb-local.js';
+import { useDynamoClients } from '../../test/support/dynamodb-clients.js';
+import { createTestTables, dynamoLocal, type TestTables } from '../../test/support/dynamodb-local.js';
 import { createDynamoDefinitionRepository } from './dynamo-definitions.js';
 import {
   ACTIVE_RUNS_ATTRIBUTE,
@@ -30,16 +25,10 @@ const ddb = dynamoLocal('runtime/aws/dynamo-repositories.test.ts');
 
 describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => {
   const endpoint = ddb.endpoint as string;
-  let clients: ReturnType<typeof localClients>;
-
-  beforeAll(async () => {
-    await waitForDynamo(endpoint);
-    clients = localClients(endpoint);
-  });
-  afterAll(() => clients?.dynamodb.destroy());
+  const dynamo = useDynamoClients(endpoint);
 
   async function setup(definitions: Array<{ workflow_id: string } & Record<string, unknown>> = []) {
-    const tables: TestTables = await createTestTables(clients.dynamodb);
+    const tables: TestTables = await createTestTables(dynamo().dynamodb);
     const clock = new FakeClock('2024-01-01T00:00:00.000Z');
     const applied: Effects[] = [];
     const effects: EffectsSink = {
@@ -48,17 +37,17 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
       },
     };
     const definitions_ = createDynamoDefinitionRepository({
-      client: clients.documents,
+      client: dynamo().documents,
       tableName: tables.config,
     });
     for (const d of definitions) await definitions_.put(d);
     const runs = createDynamoRunRepository({
-      client: clients.documents,
+      client: dynamo().documents,
       tables: { config: tables.config, workflowAudit: tables.workflowAudit, jobAudit: tables.jobAudit },
       effects,
     });
     const jobs = createDynamoJobRepository({
-      client: clients.documents,
+      client: dynamo().documents,
       tableName: tables.jobAudit,
       effects,
       clock,
@@ -66,7 +55,7 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
     const raw = {
       job: async (exec: string, key: string) =>
         (
-          await clients.documents.send(
+          await dynamo().documents.send(
             new GetCommand({
               TableName: tables.jobAudit,
               Key: { workflow_execution_id: exec, job_key: key },
@@ -75,13 +64,16 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
         ).Item,
       run: async (exec: string) =>
         (
-          await clients.documents.send(
+          await dynamo().documents.send(
             new GetCommand({ TableName: tables.workflowAudit, Key: { workflow_execution_id: exec } }),
           )
         ).Item,
       config: async (id: string) =>
-        (await clients.documents.send(new GetCommand({ TableName: tables.config, Key: { workflow_id: id } })))
-          .Item,
+        (
+          await dynamo().documents.send(
+            new GetCommand({ TableName: tables.config, Key: { workflow_id: id } }),
+          )
+        ).Item,
     };
     return { tables, clock, applied, runs, jobs, definitions: definitions_, raw };
   }
@@ -105,7 +97,7 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
 
     it('treats an item holding only slots (definition deleted during a run) as no definition', async () => {
       const s = await setup();
-      await clients.documents.send(
+      await dynamo().documents.send(
         new PutCommand({
           TableName: s.tables.config,
           Item: { workflow_id: 'gone', [ACTIVE_RUNS_ATTRIBUTE]: new Set(['x']) },
@@ -167,7 +159,9 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
       const p = planned(WF, 'r1');
       // The first delivery wrote its rows and its planner queued 1.1; the run row is not there yet.
       const queued: JobAuditRecord = { ...(p.jobs[0] as JobAuditRecord), execution_status: 'Queued' };
-      await clients.documents.send(new PutCommand({ TableName: s.tables.jobAudit, Item: jobToItem(queued) }));
+      await dynamo().documents.send(
+        new PutCommand({ TableName: s.tables.jobAudit, Item: jobToItem(queued) }),
+      );
       expect(await s.runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {})).toEqual({ outcome: 'created' });
       expect((await s.jobs.getJob('r1', '1.1'))?.execution_status).toBe('Queued');
       expect((await s.jobs.listJobs('r1')).map((j) => j.execution_status)).toEqual([
@@ -201,7 +195,7 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
             first = s.runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});
             await first;
           }
-          return clients.documents.send(command as never);
+          return dynamo().documents.send(command as never);
         },
       };
       const b = createDynamoRunRepository({
@@ -369,7 +363,7 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
       await s.runs.requestCancel('r1');
       expect(await s.runs.claimJobs(claim(['1.1']), {})).toBe('conflict');
       const t = await running();
-      await clients.documents.send(
+      await dynamo().documents.send(
         new UpdateCommand({
           TableName: t.tables.workflowAudit,
           Key: { workflow_execution_id: 'r1' },
@@ -536,7 +530,7 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories on DynamoDB Local', () => 
       expect(started?.execution_start_ts).toBe('2024-01-01T00:00:05.000Z');
       expect(s.applied).toEqual([fx]);
       // by_job_name lists started jobs only.
-      const byName = await clients.documents.send(
+      const byName = await dynamo().documents.send(
         new QueryCommand({
           TableName: s.tables.jobAudit,
           IndexName: 'by_job_name',

@@ -1,16 +1,15 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobAuditRecord } from '../../contracts/audit.js';
 import type { Effects } from '../../services/ports.js';
 import { diffValues, FakeClock } from '../../services/testing/in-memory.js';
+import { useDynamoClients } from '../../test/support/dynamodb-clients.js';
 import {
   createTestTables,
   dynamoLocal,
-  localClients,
   openStream,
   passesAggregatorFilter,
-  waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
 import { LocalStore } from '../local/store.js';
 import { createDynamoDefinitionRepository } from './dynamo-definitions.js';
@@ -60,16 +59,10 @@ function sqliteHarness(): PortHarness {
 
 describe.skipIf(!ddb.endpoint)('DynamoDB repositories have the SQLite store’s semantics', () => {
   const endpoint = ddb.endpoint as string;
-  let clients: ReturnType<typeof localClients>;
-
-  beforeAll(async () => {
-    await waitForDynamo(endpoint);
-    clients = localClients(endpoint);
-  });
-  afterAll(() => clients?.dynamodb.destroy());
+  const dynamo = useDynamoClients(endpoint);
 
   async function dynamoHarness() {
-    const tables = await createTestTables(clients.dynamodb);
+    const tables = await createTestTables(dynamo().dynamodb);
     const clock = new FakeClock(SCENARIO_START);
     const recorded: Omit<RecordedEffects, 'changes'> = { events: [], messages: [] };
     const effects: EffectsSink = {
@@ -84,17 +77,17 @@ describe.skipIf(!ddb.endpoint)('DynamoDB repositories have the SQLite store’s 
         }
       },
     };
-    await createDynamoDefinitionRepository({ client: clients.documents, tableName: tables.config }).put(
+    await createDynamoDefinitionRepository({ client: dynamo().documents, tableName: tables.config }).put(
       SCENARIO_WORKFLOW as { workflow_id: string } & Record<string, unknown>,
     );
-    const stream = await openStream(endpoint, clients.dynamodb, tables.jobAudit);
+    const stream = await openStream(endpoint, dynamo().dynamodb, tables.jobAudit);
     const runs = createDynamoRunRepository({
-      client: clients.documents,
+      client: dynamo().documents,
       tables: { config: tables.config, workflowAudit: tables.workflowAudit, jobAudit: tables.jobAudit },
       effects,
     });
     const jobs = createDynamoJobRepository({
-      client: clients.documents,
+      client: dynamo().documents,
       tableName: tables.jobAudit,
       effects,
       clock,

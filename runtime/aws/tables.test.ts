@@ -5,13 +5,12 @@
  * before. An update of an attribute no index holds writes the table alone.
  */
 import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useDynamoClients } from '../../test/support/dynamodb-clients.js';
 import {
   createPreviousAuditTables,
   createTestTables,
   dynamoLocal,
-  localClients,
-  waitForDynamo,
 } from '../../test/support/dynamodb-local.js';
 import { JOBS_BY_SEQUENCE_INDEX, TABLES } from './tables.js';
 
@@ -30,12 +29,7 @@ describe('the table specs', () => {
 
 describe.skipIf(!ddb.endpoint)('index write units on DynamoDB Local', () => {
   const endpoint = ddb.endpoint as string;
-  let clients: ReturnType<typeof localClients>;
-  beforeAll(async () => {
-    await waitForDynamo(endpoint);
-    clients = localClients(endpoint);
-  });
-  afterAll(() => clients?.dynamodb.destroy());
+  const dynamo = useDynamoClients(endpoint);
 
   const run = {
     workflow_execution_id: 'r1',
@@ -48,7 +42,7 @@ describe.skipIf(!ddb.endpoint)('index write units on DynamoDB Local', () => {
   async function updateUnits(table: string, key: Record<string, unknown>, set: Record<string, unknown>) {
     const names = Object.fromEntries(Object.keys(set).map((k, n) => [`#a${n}`, k]));
     const values = Object.fromEntries(Object.values(set).map((v, n) => [`:v${n}`, v]));
-    const r = await clients.documents.send(
+    const r = await dynamo().documents.send(
       new UpdateCommand({
         TableName: table,
         Key: key,
@@ -69,13 +63,13 @@ describe.skipIf(!ddb.endpoint)('index write units on DynamoDB Local', () => {
   }
 
   async function seed(tables: { workflowAudit: string; jobAudit: string }) {
-    await clients.documents.send(
+    await dynamo().documents.send(
       new PutCommand({
         TableName: tables.workflowAudit,
         Item: { ...run, execution_status: 'Running', n: 0 },
       }),
     );
-    await clients.documents.send(
+    await dynamo().documents.send(
       new PutCommand({
         TableName: tables.jobAudit,
         Item: {
@@ -90,8 +84,8 @@ describe.skipIf(!ddb.endpoint)('index write units on DynamoDB Local', () => {
 
   it('v2 (KEYS_ONLY): a count or status update writes 1 unit, the table alone; v1 (ALL) wrote every index', async () => {
     const prefix = `ix${Date.now().toString(36)}`;
-    const v2 = await createTestTables(clients.dynamodb, prefix);
-    const v1 = await createPreviousAuditTables(clients.dynamodb, prefix);
+    const v2 = await createTestTables(dynamo().dynamodb, prefix);
+    const v1 = await createPreviousAuditTables(dynamo().dynamodb, prefix);
     await seed(v2);
     await seed(v1);
     const runKey = { workflow_execution_id: 'r1' };
@@ -104,8 +98,8 @@ describe.skipIf(!ddb.endpoint)('index write units on DynamoDB Local', () => {
   });
 
   it('v2: changing an index key still maintains that index (by_job_name lists started jobs)', async () => {
-    const v2 = await createTestTables(clients.dynamodb);
-    await clients.documents.send(
+    const v2 = await createTestTables(dynamo().dynamodb);
+    await dynamo().documents.send(
       new PutCommand({
         TableName: v2.jobAudit,
         Item: { ...job, job_key: '1.2', execution_status: 'Queued' },
@@ -122,10 +116,10 @@ describe.skipIf(!ddb.endpoint)('index write units on DynamoDB Local', () => {
   });
 
   it('v2: a by_sequence query returns whole rows with Select ALL_ATTRIBUTES (fetched from the table), keys without', async () => {
-    const v2 = await createTestTables(clients.dynamodb);
+    const v2 = await createTestTables(dynamo().dynamodb);
     await seed(v2);
     const q = (select?: 'ALL_ATTRIBUTES') =>
-      clients.documents.send(
+      dynamo().documents.send(
         new QueryCommand({
           TableName: v2.jobAudit,
           IndexName: JOBS_BY_SEQUENCE_INDEX,
