@@ -357,108 +357,195 @@ export interface RawRowData {
   bytes(): Buffer;
 }
 
+/** A table formatted from the server's bytes ({@link formatAlignedRawParts}): printed as head, rows, foot. */
+export interface RawTable {
+  /** Title, column titles and dashes (may be empty). */
+  head: string;
+  /**
+   * The rows, one line each, as bytes (printable ASCII). A view of a buffer the next call overwrites: write
+   * it out (copy it) before formatting another result.
+   */
+  rows: Buffer;
+  /** The `(N rows)` footer and the blank line. */
+  foot: string;
+}
+
+/** Output buffer of {@link formatAlignedRawParts}, reused statement after statement. */
+let rowsOut: Buffer = Buffer.allocUnsafe(16 * 1024);
+/** Per-column scratch of the byte formatter (widths, right-aligned flags), grown as needed. */
+let colWidths = new Int32Array(64);
+let colRight = new Uint8Array(64);
+/** The last head made, reused while the columns, widths and settings are the same (a script's SELECTs). */
+let lastHead: { key: string; text: string } | undefined;
+/** The null display as bytes, for the last one seen. */
+let nulCache: { text: string; bytes: Buffer } = { text: '', bytes: Buffer.alloc(0) };
+
+/** Signed 32-bit big-endian integer at `p` (a field length: -1 is NULL). */
+function int32At(b: Uint8Array, p: number): number {
+  return (
+    ((b[p] as number) << 24) |
+    ((b[p + 1] as number) << 16) |
+    ((b[p + 2] as number) << 8) |
+    (b[p + 3] as number)
+  );
+}
+
+/**
+ * Pass 1 over the DataRows: checks that every value is printable ASCII and that every row has `ncol`
+ * fields, and widens `widths` to the widest value of each column. Returns the total length of the last
+ * column's values (NULL counted as `nulLen`), or -1 when the rows are not for the byte path.
+ *
+ * Small and typed on purpose: V8 compiles it early and fast, and it never sees a second shape.
+ */
+function scanRaw(b: Uint8Array, count: number, ncol: number, widths: Int32Array, nulLen: number): number {
+  const lastCol = ncol - 1;
+  let lastSum = 0;
+  let p = 0;
+  for (let r = 0; r < count; r++) {
+    if ((((b[p + 5] as number) << 8) | (b[p + 6] as number)) !== ncol) return -1;
+    p += 7;
+    for (let j = 0; j < ncol; j++) {
+      const len = int32At(b, p);
+      p += 4;
+      let w = nulLen;
+      if (len >= 0) {
+        const end = p + len;
+        for (; p < end; p++) {
+          const c = b[p] as number;
+          if (c < 0x20 || c > 0x7e) return -1;
+        }
+        w = len;
+      }
+      if (w > (widths[j] as number)) widths[j] = w;
+      if (j === lastCol) lastSum += w;
+    }
+  }
+  return lastSum;
+}
+
+/**
+ * Pass 2: the rows as psql's aligned border-1 layout into `o` (sized by the caller): ' ', then per column
+ * but the last its value padded to the width (before it when right-aligned) and ' | '; the last column is
+ * padded only when right-aligned. Returns the bytes written.
+ */
+function writeRaw(
+  b: Uint8Array,
+  count: number,
+  ncol: number,
+  widths: Int32Array,
+  right: Uint8Array,
+  nul: Uint8Array,
+  o: Uint8Array,
+): number {
+  const lastCol = ncol - 1;
+  const nulLen = nul.length;
+  let p = 0;
+  let q = 0;
+  for (let r = 0; r < count; r++) {
+    p += 7;
+    o[q++] = 0x20;
+    for (let j = 0; j < ncol; j++) {
+      const len = int32At(b, p);
+      p += 4;
+      const n = len >= 0 ? len : nulLen;
+      let pad = (widths[j] as number) - n;
+      const padLeft = right[j] !== 0;
+      if (padLeft) for (; pad > 0; pad--) o[q++] = 0x20;
+      if (len > 32) {
+        o.set(b.subarray(p, p + len), q);
+        q += len;
+        p += len;
+      } else if (len >= 0) {
+        for (const e = p + len; p < e; p++) o[q++] = b[p] as number;
+      } else for (let k = 0; k < nulLen; k++) o[q++] = nul[k] as number;
+      if (j < lastCol) {
+        if (!padLeft) for (; pad > 0; pad--) o[q++] = 0x20;
+        o[q] = 0x20;
+        o[q + 1] = 0x7c;
+        o[q + 2] = 0x20;
+        q += 3;
+      }
+    }
+    o[q++] = 0x0a;
+  }
+  return q;
+}
+
 /**
  * {@link formatResult} straight from the server's bytes for the layout nearly every script prints — aligned,
  * border 1, not expanded, every value single-line printable ASCII (so bytes = characters = display width) —
  * without a string per field or per row: widths from the field lengths, then the rows copied into one
- * buffer. The same text as formatResult (format.test.ts compares them); undefined when the result is not
- * of that kind, and the caller formats the decoded rows instead.
+ * reused buffer, which the caller writes out as bytes (never decoded to a string and encoded again). The
+ * same text as formatResult (format.test.ts, raw-rows.test.ts compare them); undefined when the result is
+ * not of that kind, and the caller formats the decoded rows instead.
  */
+export function formatAlignedRawParts(
+  columns: readonly Column[],
+  raw: RawRowData,
+  s: PrintSettings,
+): RawTable | undefined {
+  const ncol = columns.length;
+  if (s.format !== 'aligned' || s.expanded || s.border !== 1 || ncol === 0) return undefined;
+  const nul = s.nullDisplay;
+  if (!PRINTABLE.test(nul)) return undefined;
+  if (colWidths.length < ncol) {
+    colWidths = new Int32Array(ncol);
+    colRight = new Uint8Array(ncol);
+  }
+  const widths = colWidths;
+  const right = colRight;
+  let key = '';
+  for (let j = 0; j < ncol; j++) {
+    const c = columns[j] as Column;
+    // a printable name is one line of its length; others are sized by cellOf below
+    widths[j] = PRINTABLE.test(c.name) ? c.name.length : Math.max(...cellOf(c.name).widths);
+    right[j] = isNumericType(c.typeId) ? 1 : 0;
+  }
+  const b = raw.bytes();
+  const count = raw.count;
+  const lastSum = scanRaw(b, count, ncol, widths, nul.length);
+  if (lastSum < 0) return undefined;
+  // the head: the same for every statement with these columns, widths and settings
+  for (let j = 0; j < ncol; j++) key += `${(columns[j] as Column).name}\0${widths[j]}\0`;
+  key += `${s.title ?? ''}\0${s.title === undefined}${s.tuplesOnly}${s.titleDashes}`;
+  let head: string;
+  if (lastHead !== undefined && lastHead.key === key) head = lastHead.text;
+  else {
+    const out: string[] = [];
+    pushHead(
+      out,
+      columns.map((c) => cellOf(c.name)),
+      Array.from(widths.subarray(0, ncol)),
+      s,
+    );
+    head = out.join('');
+    lastHead = { key, text: head };
+  }
+  let rows = rowsOut.subarray(0, 0);
+  if (count > 0) {
+    // a row: lead and newline, every column but the last padded plus ' | ', the last padded only when
+    // right-aligned
+    const lastCol = ncol - 1;
+    let fixed = 2;
+    for (let j = 0; j < lastCol; j++) fixed += (widths[j] as number) + 3;
+    const size = count * fixed + (right[lastCol] === 1 ? count * (widths[lastCol] as number) : lastSum);
+    if (rowsOut.length < size) rowsOut = Buffer.allocUnsafe(Math.max(size, rowsOut.length * 2));
+    if (nulCache.text !== nul) nulCache = { text: nul, bytes: Buffer.from(nul, 'latin1') };
+    const n = writeRaw(b, count, ncol, widths, right, nulCache.bytes, rowsOut);
+    rows = rowsOut.subarray(0, n);
+  }
+  const foot = !s.tuplesOnly && s.footer ? `${rowCountFooter(count)}\n\n` : '\n';
+  return { head, rows, foot };
+}
+
+/** {@link formatAlignedRawParts} as one string (tests, and callers that print text). */
 export function formatAlignedRaw(
   columns: readonly Column[],
   raw: RawRowData,
   s: PrintSettings,
 ): string | undefined {
-  const ncol = columns.length;
-  if (s.format !== 'aligned' || s.expanded || s.border !== 1 || ncol === 0) return undefined;
-  const nul = s.nullDisplay;
-  if (!PRINTABLE.test(nul)) return undefined;
-  const headers = columns.map((c) => cellOf(c.name));
-  const widths = new Array<number>(ncol);
-  for (let j = 0; j < ncol; j++) widths[j] = Math.max(...(headers[j] as Cell).widths);
-  const b = raw.bytes();
-  const count = raw.count;
-  // pass 1: check every value, size every column
-  let p = 0;
-  for (let r = 0; r < count; r++) {
-    if (b.readInt16BE(p + 5) !== ncol) return undefined;
-    p += 7;
-    for (let j = 0; j < ncol; j++) {
-      const len = b.readInt32BE(p);
-      p += 4;
-      let w = nul.length;
-      if (len >= 0) {
-        for (let k = p, end = p + len; k < end; k++) {
-          const c = b[k] as number;
-          if (c < 0x20 || c > 0x7e) return undefined;
-        }
-        p += len;
-        w = len;
-      }
-      if (w > (widths[j] as number)) widths[j] = w;
-    }
-  }
-  const out: string[] = [];
-  pushHead(out, headers, widths, s);
-  if (count > 0) {
-    const right = columns.map((c) => isNumericType(c.typeId));
-    const lastCol = ncol - 1;
-    const nulBytes = Buffer.from(nul, 'latin1');
-    // a row: ' ', then per column but the last its value padded to the width and ' | '; the last column is
-    // padded only when right-aligned
-    let fixed = 2; // lead and newline
-    for (let j = 0; j < lastCol; j++) fixed += (widths[j] as number) + 3;
-    const lastRight = right[lastCol] === true;
-    let size = count * fixed;
-    if (lastRight) size += count * (widths[lastCol] as number);
-    else {
-      // the last column's values are printed unpadded: add their lengths
-      p = 0;
-      for (let r = 0; r < count; r++) {
-        p += 7;
-        for (let j = 0; j < ncol; j++) {
-          const len = b.readInt32BE(p);
-          p += 4;
-          if (j === lastCol) size += len >= 0 ? len : nulBytes.length;
-          if (len > 0) p += len;
-        }
-      }
-    }
-    const o = Buffer.allocUnsafe(size);
-    let q = 0;
-    p = 0;
-    for (let r = 0; r < count; r++) {
-      p += 7;
-      o[q++] = 0x20;
-      for (let j = 0; j < ncol; j++) {
-        const len = b.readInt32BE(p);
-        p += 4;
-        const n = len >= 0 ? len : nulBytes.length;
-        const pad = (widths[j] as number) - n;
-        // byte loops: Buffer#copy and #fill cost more than these few bytes
-        if (right[j] === true) for (let k = 0; k < pad; k++) o[q++] = 0x20;
-        if (len > 64) {
-          b.copy(o, q, p, p + len);
-          q += len;
-          p += len;
-        } else if (len >= 0) {
-          for (let k = p, e = p + len; k < e; k++) o[q++] = b[k] as number;
-          p += len;
-        } else for (let k = 0; k < n; k++) o[q++] = nulBytes[k] as number;
-        if (j < lastCol) {
-          if (right[j] !== true) for (let k = 0; k < pad; k++) o[q++] = 0x20;
-          o[q++] = 0x20;
-          o[q++] = 0x7c;
-          o[q++] = 0x20;
-        }
-      }
-      o[q++] = 0x0a;
-    }
-    out.push(o.toString('latin1', 0, q));
-  }
-  if (!s.tuplesOnly && s.footer) out.push(rowCountFooter(count), '\n');
-  out.push('\n');
-  return out.join('');
+  const t = formatAlignedRawParts(columns, raw, s);
+  return t && t.head + t.rows.toString('latin1') + t.foot;
 }
 
 /**
