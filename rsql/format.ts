@@ -357,26 +357,24 @@ export interface RawRowData {
   bytes(): Buffer;
 }
 
-/** A table formatted from the server's bytes ({@link formatAlignedRawParts}): printed as head, rows, foot. */
-export interface RawTable {
-  /** Title, column titles and dashes (may be empty). */
-  head: string;
-  /**
-   * The rows, one line each, as bytes (printable ASCII). A view of a buffer the next call overwrites: write
-   * it out (copy it) before formatting another result.
-   */
-  rows: Buffer;
-  /** The `(N rows)` footer and the blank line. */
-  foot: string;
-}
-
-/** Output buffer of {@link formatAlignedRawParts}, reused statement after statement. */
-let rowsOut: Buffer = Buffer.allocUnsafe(16 * 1024);
-/** Per-column scratch of the byte formatter (widths, right-aligned flags), grown as needed. */
+/** Output buffer of {@link formatAlignedRawBytes}, reused statement after statement. */
+let tableOut: Buffer = Buffer.allocUnsafe(16 * 1024);
+/** Per-column scratch of the byte formatter (widths, right-aligned, always-ASCII flags), grown as needed. */
 let colWidths = new Int32Array(64);
 let colRight = new Uint8Array(64);
-/** The last head made, reused while the columns, widths and settings are the same (a script's SELECTs). */
-let lastHead: { key: string; text: string } | undefined;
+/** Per column: 1 when its type's text is always printable ASCII (ASCII_TYPES), so pass 1 need not check it. */
+let colAscii = new Uint8Array(64);
+/** The last head made (UTF-8), reused while the column names, widths and settings are the same. */
+let lastHead:
+  | {
+      names: string[];
+      widths: Int32Array;
+      title: string | undefined;
+      tuplesOnly: boolean;
+      titleDashes: boolean;
+      bytes: Buffer;
+    }
+  | undefined;
 /** The null display as bytes, for the last one seen. */
 let nulCache: { text: string; bytes: Buffer } = { text: '', bytes: Buffer.alloc(0) };
 
@@ -391,13 +389,21 @@ function int32At(b: Uint8Array, p: number): number {
 }
 
 /**
- * Pass 1 over the DataRows: checks that every value is printable ASCII and that every row has `ncol`
- * fields, and widens `widths` to the widest value of each column. Returns the total length of the last
- * column's values (NULL counted as `nulLen`), or -1 when the rows are not for the byte path.
+ * Pass 1 over the DataRows: checks that every value is printable ASCII (but in `ascii` columns, whose type
+ * prints nothing else) and that every row has `ncol` fields, and widens `widths` to the widest value of each
+ * column. Returns the total length of the last column's values (NULL counted as `nulLen`), or -1 when the
+ * rows are not for the byte path.
  *
- * Small and typed on purpose: V8 compiles it early and fast, and it never sees a second shape.
+ * Small and typed on purpose: V8 compiles it early and cheaply, and it never sees a second shape.
  */
-function scanRaw(b: Uint8Array, count: number, ncol: number, widths: Int32Array, nulLen: number): number {
+function scanRaw(
+  b: Uint8Array,
+  count: number,
+  ncol: number,
+  widths: Int32Array,
+  ascii: Uint8Array,
+  nulLen: number,
+): number {
   const lastCol = ncol - 1;
   let lastSum = 0;
   let p = 0;
@@ -408,7 +414,10 @@ function scanRaw(b: Uint8Array, count: number, ncol: number, widths: Int32Array,
       const len = int32At(b, p);
       p += 4;
       let w = nulLen;
-      if (len >= 0) {
+      if (len >= 0 && ascii[j] === 1) {
+        p += len;
+        w = len;
+      } else if (len >= 0) {
         const end = p + len;
         for (; p < end; p++) {
           const c = b[p] as number;
@@ -424,9 +433,9 @@ function scanRaw(b: Uint8Array, count: number, ncol: number, widths: Int32Array,
 }
 
 /**
- * Pass 2: the rows as psql's aligned border-1 layout into `o` (sized by the caller): ' ', then per column
- * but the last its value padded to the width (before it when right-aligned) and ' | '; the last column is
- * padded only when right-aligned. Returns the bytes written.
+ * Pass 2: the rows as psql's aligned border-1 layout into `o` from `q` on (room checked by the caller): ' ',
+ * then per column but the last its value padded to the width (before it when right-aligned) and ' | '; the
+ * last column is padded only when right-aligned. Returns where it stopped.
  */
 function writeRaw(
   b: Uint8Array,
@@ -436,11 +445,11 @@ function writeRaw(
   right: Uint8Array,
   nul: Uint8Array,
   o: Uint8Array,
+  q: number,
 ): number {
   const lastCol = ncol - 1;
   const nulLen = nul.length;
   let p = 0;
-  let q = 0;
   for (let r = 0; r < count; r++) {
     p += 7;
     o[q++] = 0x20;
@@ -471,19 +480,65 @@ function writeRaw(
   return q;
 }
 
+/** `(N rows)` / `(1 row)`, a newline and the blank line, as bytes into `o` at `q`; returns where it stopped. */
+function writeFooter(count: number, o: Uint8Array, q: number): number {
+  const text = `${rowCountFooter(count)}\n\n`;
+  for (let i = 0; i < text.length; i++) o[q++] = text.charCodeAt(i);
+  return q;
+}
+
+/** The head of a byte-path table: the last one again while the column names, widths and settings are the same. */
+function headOf(columns: readonly Column[], widths: Int32Array, s: PrintSettings): Buffer {
+  const ncol = columns.length;
+  const last = lastHead;
+  if (
+    last !== undefined &&
+    last.title === s.title &&
+    last.tuplesOnly === s.tuplesOnly &&
+    last.titleDashes === s.titleDashes &&
+    last.names.length === ncol
+  ) {
+    let same = true;
+    for (let j = 0; j < ncol && same; j++)
+      same = last.widths[j] === widths[j] && last.names[j] === (columns[j] as Column).name;
+    if (same) return last.bytes;
+  }
+  const out: string[] = [];
+  const w = Array.from(widths.subarray(0, ncol));
+  pushHead(
+    out,
+    columns.map((c) => cellOf(c.name)),
+    w,
+    s,
+  );
+  const bytes = Buffer.from(out.join(''), 'utf8');
+  lastHead = {
+    names: columns.map((c) => c.name),
+    widths: Int32Array.from(w),
+    title: s.title,
+    tuplesOnly: s.tuplesOnly,
+    titleDashes: s.titleDashes,
+    bytes,
+  };
+  return bytes;
+}
+
 /**
  * {@link formatResult} straight from the server's bytes for the layout nearly every script prints — aligned,
  * border 1, not expanded, every value single-line printable ASCII (so bytes = characters = display width) —
- * without a string per field or per row: widths from the field lengths, then the rows copied into one
- * reused buffer, which the caller writes out as bytes (never decoded to a string and encoded again). The
- * same text as formatResult (format.test.ts, raw-rows.test.ts compare them); undefined when the result is
- * not of that kind, and the caller formats the decoded rows instead.
+ * without a string per field or per row: widths from the field lengths, then head, rows and footer copied
+ * into one reused buffer, which the caller writes out as the bytes they are (UTF-8; never decoded to a string
+ * and encoded again). The same text as formatResult (raw-rows.test.ts compares them); undefined when the
+ * result is not of that kind, and the caller formats the decoded rows instead.
+ *
+ * The result is a view of a buffer the next call overwrites: write it out (copy it) before formatting
+ * another result.
  */
-export function formatAlignedRawParts(
+export function formatAlignedRawBytes(
   columns: readonly Column[],
   raw: RawRowData,
   s: PrintSettings,
-): RawTable | undefined {
+): Buffer | undefined {
   const ncol = columns.length;
   if (s.format !== 'aligned' || s.expanded || s.border !== 1 || ncol === 0) return undefined;
   const nul = s.nullDisplay;
@@ -491,61 +546,49 @@ export function formatAlignedRawParts(
   if (colWidths.length < ncol) {
     colWidths = new Int32Array(ncol);
     colRight = new Uint8Array(ncol);
+    colAscii = new Uint8Array(ncol);
   }
   const widths = colWidths;
   const right = colRight;
-  let key = '';
   for (let j = 0; j < ncol; j++) {
     const c = columns[j] as Column;
-    // a printable name is one line of its length; others are sized by cellOf below
+    // psql sizes columns by their headers too; a printable name is one line of its length
     widths[j] = PRINTABLE.test(c.name) ? c.name.length : Math.max(...cellOf(c.name).widths);
     right[j] = isNumericType(c.typeId) ? 1 : 0;
+    colAscii[j] = ASCII_TYPES.has(c.typeId) ? 1 : 0;
   }
   const b = raw.bytes();
   const count = raw.count;
-  const lastSum = scanRaw(b, count, ncol, widths, nul.length);
+  const lastSum = scanRaw(b, count, ncol, widths, colAscii, nul.length);
   if (lastSum < 0) return undefined;
-  // the head: the same for every statement with these columns, widths and settings
-  for (let j = 0; j < ncol; j++) key += `${(columns[j] as Column).name}\0${widths[j]}\0`;
-  key += `${s.title ?? ''}\0${s.title === undefined}${s.tuplesOnly}${s.titleDashes}`;
-  let head: string;
-  if (lastHead !== undefined && lastHead.key === key) head = lastHead.text;
-  else {
-    const out: string[] = [];
-    pushHead(
-      out,
-      columns.map((c) => cellOf(c.name)),
-      Array.from(widths.subarray(0, ncol)),
-      s,
-    );
-    head = out.join('');
-    lastHead = { key, text: head };
-  }
-  let rows = rowsOut.subarray(0, 0);
+  const head = headOf(columns, widths, s);
+  // a row: lead and newline, every column but the last padded plus ' | ', the last padded only when
+  // right-aligned; the footer is at most `(2147483647 rows)` and two newlines
+  const lastCol = ncol - 1;
+  let fixed = 2;
+  for (let j = 0; j < lastCol; j++) fixed += (widths[j] as number) + 3;
+  const size =
+    head.length + count * fixed + (right[lastCol] === 1 ? count * (widths[lastCol] as number) : lastSum) + 32;
+  if (tableOut.length < size) tableOut = Buffer.allocUnsafe(Math.max(size, tableOut.length * 2));
+  const o = tableOut;
+  o.set(head, 0);
+  let q = head.length;
   if (count > 0) {
-    // a row: lead and newline, every column but the last padded plus ' | ', the last padded only when
-    // right-aligned
-    const lastCol = ncol - 1;
-    let fixed = 2;
-    for (let j = 0; j < lastCol; j++) fixed += (widths[j] as number) + 3;
-    const size = count * fixed + (right[lastCol] === 1 ? count * (widths[lastCol] as number) : lastSum);
-    if (rowsOut.length < size) rowsOut = Buffer.allocUnsafe(Math.max(size, rowsOut.length * 2));
     if (nulCache.text !== nul) nulCache = { text: nul, bytes: Buffer.from(nul, 'latin1') };
-    const n = writeRaw(b, count, ncol, widths, right, nulCache.bytes, rowsOut);
-    rows = rowsOut.subarray(0, n);
+    q = writeRaw(b, count, ncol, widths, right, nulCache.bytes, o, q);
   }
-  const foot = !s.tuplesOnly && s.footer ? `${rowCountFooter(count)}\n\n` : '\n';
-  return { head, rows, foot };
+  if (!s.tuplesOnly && s.footer) q = writeFooter(count, o, q);
+  else o[q++] = 0x0a;
+  return o.subarray(0, q);
 }
 
-/** {@link formatAlignedRawParts} as one string (tests, and callers that print text). */
+/** {@link formatAlignedRawBytes} as a string (tests, and callers that print text). */
 export function formatAlignedRaw(
   columns: readonly Column[],
   raw: RawRowData,
   s: PrintSettings,
 ): string | undefined {
-  const t = formatAlignedRawParts(columns, raw, s);
-  return t && t.head + t.rows.toString('latin1') + t.foot;
+  return formatAlignedRawBytes(columns, raw, s)?.toString('utf8');
 }
 
 /**

@@ -12,7 +12,7 @@ import { firstKeyword, isRedshiftVersion, rewriteForPostgres } from './compat.js
 import { ExpressionError, evaluateExpression, parseBoolean } from './expression.js';
 import {
   type Column,
-  formatAlignedRawParts,
+  formatAlignedRawBytes,
   formatResult,
   formatTiming,
   type PrintSettings,
@@ -674,12 +674,9 @@ export class Interpreter {
     const settings = this.settings();
     const to = this.exportState ? this.exportState.file : out;
     // the common table straight from the server's bytes, written out as bytes (format.ts)
-    const t = o.raw && formatAlignedRawParts(columns, o.raw, settings);
-    if (t) {
-      to.write(t.head);
-      to.writeBytes(t.rows);
-      to.write(t.foot);
-    } else to.write(formatResult(columns, o.rows, settings));
+    const bytes = o.raw && formatAlignedRawBytes(columns, o.raw, settings);
+    if (bytes) to.writeBytes(bytes);
+    else to.write(formatResult(columns, o.rows, settings));
     if (this.exportState) this.print(`(exported ${o.raw ? o.raw.count : o.rows.length} rows)\n`);
   }
 

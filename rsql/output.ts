@@ -5,7 +5,7 @@
  * log tailed while a long statement runs shows everything printed before it.
  *
  * The buffer holds bytes (UTF-8): text is encoded into it once, and the table formatter's rows (format.ts
- * `formatAlignedRawParts`) are copied in as the bytes they already are, never decoded to a string and
+ * `formatAlignedRawBytes`) are copied in as the bytes they already are, never decoded to a string and
  * encoded again. A target that takes bytes ({@link Writer.writeBytes}: process.stdout, a file) gets them as
  * they are; one that takes only text (a test's collector) gets them decoded.
  */

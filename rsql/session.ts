@@ -20,6 +20,7 @@ import {
   parseResponseFields,
   parseRowDescription,
   queryMessage,
+  uint32At,
 } from './wire.js';
 
 /** Where to connect (password from the caller: env RSPASSWORD/PGPASSWORD, never argv). */
@@ -301,6 +302,8 @@ export class Session {
   transactionStatus: 'I' | 'T' | 'E' = 'I';
   private ended = false;
   private corked = false;
+  /** The last RowDescription received (its body) and its columns. */
+  private lastRowDescription: { bytes: Buffer; columns: Column[] } | undefined;
   private readonly framer = new MessageFramer((buf, start, end) => this.onMessages(buf, start, end));
 
   private constructor(
@@ -435,7 +438,7 @@ export class Session {
     let p = start;
     while (p < end) {
       const type = buf[p] as number;
-      const next = p + 1 + buf.readUInt32BE(p + 1);
+      const next = p + 1 + uint32At(buf, p + 1);
       const body = p + 5;
       const s = this.queue[0];
       switch (type) {
@@ -444,7 +447,7 @@ export class Session {
           let after = next;
           let rows = 1;
           while (after < end && buf[after] === MSG.dataRow) {
-            after += 1 + buf.readUInt32BE(after + 1);
+            after += 1 + uint32At(buf, after + 1);
             rows++;
           }
           if (!s) {
@@ -463,7 +466,7 @@ export class Session {
             this.protocolViolation('RowDescription');
             return;
           }
-          s.columns = parseRowDescription(buf, body, next);
+          s.columns = this.rowDescription(buf, body, next);
           // a later result of a multi-statement string replaces the earlier one's rows
           s.raw?.release();
           s.raw = new RawRows();
@@ -514,6 +517,21 @@ export class Session {
       }
       p = next;
     }
+  }
+
+  /**
+   * The columns of a RowDescription (body `buf[start, end)`): the previous statement's array again when the
+   * message is byte for byte the same (a script's SELECTs mostly are), so they are not parsed again.
+   * Outcomes share it: it is read-only.
+   */
+  private rowDescription(buf: Buffer, start: number, end: number): Column[] {
+    const len = end - start;
+    const prev = this.lastRowDescription;
+    if (prev && prev.bytes.length === len && buf.compare(prev.bytes, 0, len, start, end) === 0)
+      return prev.columns;
+    const columns = parseRowDescription(buf, start, end);
+    if (len <= 4096) this.lastRowDescription = { bytes: Buffer.from(buf.subarray(start, end)), columns };
+    return columns;
   }
 
   /** Ends the oldest statement at its ReadyForQuery. */
