@@ -276,10 +276,11 @@ export function clientConfig(p: ConnectParams): Pg.ClientConfig {
 type Socket = NodeJS.ReadWriteStream & {
   writable: boolean;
   writableNeedDrain?: boolean;
-  cork?: () => void;
-  uncork?: () => void;
   destroy(): void;
 };
+
+/** Size of a buffer of batched Query messages (a longer statement is written on its own). */
+const QUERY_BATCH = 64 * 1024;
 
 /** Sends COPY data in pieces of this size (the server's own COPY reads use 64 kB). */
 const COPY_CHUNK = 64 * 1024;
@@ -301,7 +302,11 @@ export class Session {
   /** The server's transaction status at the last ReadyForQuery: I idle, T in a transaction, E failed one. */
   transactionStatus: 'I' | 'T' | 'E' = 'I';
   private ended = false;
-  private corked = false;
+  /** Query messages of this tick not yet written: `out[outStart, outEnd)` (see queueQuery). */
+  private out: Buffer = Buffer.alloc(0);
+  private outStart = 0;
+  private outEnd = 0;
+  private flushQueued = false;
   /** The last RowDescription received (its body) and its columns. */
   private lastRowDescription: { bytes: Buffer; columns: Column[] } | undefined;
   private readonly framer = new MessageFramer((buf, start, end) => this.onMessages(buf, start, end));
@@ -388,22 +393,47 @@ export class Session {
       error: undefined,
       finished: false,
     });
-    this.cork();
     // a socket already closing fails the statement through markLost (its close event follows)
-    if (this.stream.writable) this.stream.write(queryMessage(sql));
+    if (this.stream.writable) this.queueQuery(sql);
   }
 
-  /** Batches the Query messages written in this tick into one socket write. */
-  private cork(): void {
-    if (this.corked) return;
-    const stream = this.stream;
-    if (!stream.cork || !stream.uncork) return;
-    this.corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      stream.uncork?.();
-    });
+  /**
+   * Adds a Query message to the batch of this tick, written to the socket as one chunk at the end of the
+   * tick (or before anything else the session writes): one stream write per batch, not one per statement.
+   * Written bytes are never reused (the stream may hold them until the socket takes them).
+   */
+  private queueQuery(sql: string): void {
+    const room = 6 + sql.length * 3; // UTF-8: at most 3 bytes per UTF-16 unit
+    if (this.out.length - this.outEnd < room) {
+      this.flushQueries();
+      if (room > QUERY_BATCH) {
+        this.stream.write(queryMessage(sql));
+        return;
+      }
+      this.out = Buffer.allocUnsafe(QUERY_BATCH);
+      this.outStart = 0;
+      this.outEnd = 0;
+    }
+    const o = this.out;
+    const at = this.outEnd;
+    const len = o.write(sql, at + 5, 'utf8');
+    o[at] = 0x51; // Q
+    o.writeUInt32BE(5 + len, at + 1);
+    o[at + 5 + len] = 0;
+    this.outEnd = at + 6 + len;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(() => this.flushQueries());
+    }
+  }
+
+  /** Writes the batched Query messages. */
+  private flushQueries(): void {
+    this.flushQueued = false;
+    if (this.outEnd === this.outStart) return;
+    const chunk = this.out.subarray(this.outStart, this.outEnd);
+    this.outStart = this.outEnd;
+    if (this.stream.writable) this.stream.write(chunk);
   }
 
   /** Runs one statement and waits for it (and everything before it). */
@@ -597,6 +627,7 @@ export class Session {
   }
 
   private send(b: Buffer): void {
+    this.flushQueries(); // after the statements submitted before it
     if (this.stream.writable) this.stream.write(b);
   }
 
@@ -666,6 +697,7 @@ export class Session {
   async close(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.flushQueries(); // statements submitted in this tick go before the Terminate
     await this.client.end().catch(() => {});
     if (this.queue.length > 0) this.markLost('Connection terminated');
   }
