@@ -357,108 +357,238 @@ export interface RawRowData {
   bytes(): Buffer;
 }
 
+/** Output buffer of {@link formatAlignedRawBytes}, reused statement after statement. */
+let tableOut: Buffer = Buffer.allocUnsafe(16 * 1024);
+/** Per-column scratch of the byte formatter (widths, right-aligned, always-ASCII flags), grown as needed. */
+let colWidths = new Int32Array(64);
+let colRight = new Uint8Array(64);
+/** Per column: 1 when its type's text is always printable ASCII (ASCII_TYPES), so pass 1 need not check it. */
+let colAscii = new Uint8Array(64);
+/** The last head made (UTF-8), reused while the column names, widths and settings are the same. */
+let lastHead:
+  | {
+      names: string[];
+      widths: Int32Array;
+      title: string | undefined;
+      tuplesOnly: boolean;
+      titleDashes: boolean;
+      bytes: Buffer;
+    }
+  | undefined;
+/** The null display as bytes, for the last one seen. */
+let nulCache: { text: string; bytes: Buffer } = { text: '', bytes: Buffer.alloc(0) };
+
+/** Signed 32-bit big-endian integer at `p` (a field length: -1 is NULL). */
+function int32At(b: Uint8Array, p: number): number {
+  return (
+    ((b[p] as number) << 24) |
+    ((b[p + 1] as number) << 16) |
+    ((b[p + 2] as number) << 8) |
+    (b[p + 3] as number)
+  );
+}
+
+/**
+ * Pass 1 over the DataRows: checks that every value is printable ASCII (but in `ascii` columns, whose type
+ * prints nothing else) and that every row has `ncol` fields, and widens `widths` to the widest value of each
+ * column. Returns the total length of the last column's values (NULL counted as `nulLen`), or -1 when the
+ * rows are not for the byte path.
+ *
+ * Small and typed on purpose: V8 compiles it early and cheaply, and it never sees a second shape.
+ */
+function scanRaw(
+  b: Uint8Array,
+  count: number,
+  ncol: number,
+  widths: Int32Array,
+  ascii: Uint8Array,
+  nulLen: number,
+): number {
+  const lastCol = ncol - 1;
+  let lastSum = 0;
+  let p = 0;
+  for (let r = 0; r < count; r++) {
+    if ((((b[p + 5] as number) << 8) | (b[p + 6] as number)) !== ncol) return -1;
+    p += 7;
+    for (let j = 0; j < ncol; j++) {
+      const len = int32At(b, p);
+      p += 4;
+      let w = nulLen;
+      if (len >= 0 && ascii[j] === 1) {
+        p += len;
+        w = len;
+      } else if (len >= 0) {
+        const end = p + len;
+        for (; p < end; p++) {
+          const c = b[p] as number;
+          if (c < 0x20 || c > 0x7e) return -1;
+        }
+        w = len;
+      }
+      if (w > (widths[j] as number)) widths[j] = w;
+      if (j === lastCol) lastSum += w;
+    }
+  }
+  return lastSum;
+}
+
+/**
+ * Pass 2: the rows as psql's aligned border-1 layout into `o` from `q` on (room checked by the caller): ' ',
+ * then per column but the last its value padded to the width (before it when right-aligned) and ' | '; the
+ * last column is padded only when right-aligned. Returns where it stopped.
+ */
+function writeRaw(
+  b: Uint8Array,
+  count: number,
+  ncol: number,
+  widths: Int32Array,
+  right: Uint8Array,
+  nul: Uint8Array,
+  o: Uint8Array,
+  q: number,
+): number {
+  const lastCol = ncol - 1;
+  const nulLen = nul.length;
+  let p = 0;
+  for (let r = 0; r < count; r++) {
+    p += 7;
+    o[q++] = 0x20;
+    for (let j = 0; j < ncol; j++) {
+      const len = int32At(b, p);
+      p += 4;
+      const n = len >= 0 ? len : nulLen;
+      let pad = (widths[j] as number) - n;
+      const padLeft = right[j] !== 0;
+      if (padLeft) for (; pad > 0; pad--) o[q++] = 0x20;
+      if (len > 32) {
+        o.set(b.subarray(p, p + len), q);
+        q += len;
+        p += len;
+      } else if (len >= 0) {
+        for (const e = p + len; p < e; p++) o[q++] = b[p] as number;
+      } else for (let k = 0; k < nulLen; k++) o[q++] = nul[k] as number;
+      if (j < lastCol) {
+        if (!padLeft) for (; pad > 0; pad--) o[q++] = 0x20;
+        o[q] = 0x20;
+        o[q + 1] = 0x7c;
+        o[q + 2] = 0x20;
+        q += 3;
+      }
+    }
+    o[q++] = 0x0a;
+  }
+  return q;
+}
+
+/** `(N rows)` / `(1 row)`, a newline and the blank line, as bytes into `o` at `q`; returns where it stopped. */
+function writeFooter(count: number, o: Uint8Array, q: number): number {
+  const text = `${rowCountFooter(count)}\n\n`;
+  for (let i = 0; i < text.length; i++) o[q++] = text.charCodeAt(i);
+  return q;
+}
+
+/** The head of a byte-path table: the last one again while the column names, widths and settings are the same. */
+function headOf(columns: readonly Column[], widths: Int32Array, s: PrintSettings): Buffer {
+  const ncol = columns.length;
+  const last = lastHead;
+  if (
+    last !== undefined &&
+    last.title === s.title &&
+    last.tuplesOnly === s.tuplesOnly &&
+    last.titleDashes === s.titleDashes &&
+    last.names.length === ncol
+  ) {
+    let same = true;
+    for (let j = 0; j < ncol && same; j++)
+      same = last.widths[j] === widths[j] && last.names[j] === (columns[j] as Column).name;
+    if (same) return last.bytes;
+  }
+  const out: string[] = [];
+  const w = Array.from(widths.subarray(0, ncol));
+  pushHead(
+    out,
+    columns.map((c) => cellOf(c.name)),
+    w,
+    s,
+  );
+  const bytes = Buffer.from(out.join(''), 'utf8');
+  lastHead = {
+    names: columns.map((c) => c.name),
+    widths: Int32Array.from(w),
+    title: s.title,
+    tuplesOnly: s.tuplesOnly,
+    titleDashes: s.titleDashes,
+    bytes,
+  };
+  return bytes;
+}
+
 /**
  * {@link formatResult} straight from the server's bytes for the layout nearly every script prints — aligned,
  * border 1, not expanded, every value single-line printable ASCII (so bytes = characters = display width) —
- * without a string per field or per row: widths from the field lengths, then the rows copied into one
- * buffer. The same text as formatResult (format.test.ts compares them); undefined when the result is not
- * of that kind, and the caller formats the decoded rows instead.
+ * without a string per field or per row: widths from the field lengths, then head, rows and footer copied
+ * into one reused buffer, which the caller writes out as the bytes they are (UTF-8; never decoded to a string
+ * and encoded again). The same text as formatResult (raw-rows.test.ts compares them); undefined when the
+ * result is not of that kind, and the caller formats the decoded rows instead.
+ *
+ * The result is a view of a buffer the next call overwrites: write it out (copy it) before formatting
+ * another result.
  */
+export function formatAlignedRawBytes(
+  columns: readonly Column[],
+  raw: RawRowData,
+  s: PrintSettings,
+): Buffer | undefined {
+  const ncol = columns.length;
+  if (s.format !== 'aligned' || s.expanded || s.border !== 1 || ncol === 0) return undefined;
+  const nul = s.nullDisplay;
+  if (!PRINTABLE.test(nul)) return undefined;
+  if (colWidths.length < ncol) {
+    colWidths = new Int32Array(ncol);
+    colRight = new Uint8Array(ncol);
+    colAscii = new Uint8Array(ncol);
+  }
+  const widths = colWidths;
+  const right = colRight;
+  for (let j = 0; j < ncol; j++) {
+    const c = columns[j] as Column;
+    // psql sizes columns by their headers too; a printable name is one line of its length
+    widths[j] = PRINTABLE.test(c.name) ? c.name.length : Math.max(...cellOf(c.name).widths);
+    right[j] = isNumericType(c.typeId) ? 1 : 0;
+    colAscii[j] = ASCII_TYPES.has(c.typeId) ? 1 : 0;
+  }
+  const b = raw.bytes();
+  const count = raw.count;
+  const lastSum = scanRaw(b, count, ncol, widths, colAscii, nul.length);
+  if (lastSum < 0) return undefined;
+  const head = headOf(columns, widths, s);
+  // a row: lead and newline, every column but the last padded plus ' | ', the last padded only when
+  // right-aligned; the footer is at most `(2147483647 rows)` and two newlines
+  const lastCol = ncol - 1;
+  let fixed = 2;
+  for (let j = 0; j < lastCol; j++) fixed += (widths[j] as number) + 3;
+  const size =
+    head.length + count * fixed + (right[lastCol] === 1 ? count * (widths[lastCol] as number) : lastSum) + 32;
+  if (tableOut.length < size) tableOut = Buffer.allocUnsafe(Math.max(size, tableOut.length * 2));
+  const o = tableOut;
+  o.set(head, 0);
+  let q = head.length;
+  if (count > 0) {
+    if (nulCache.text !== nul) nulCache = { text: nul, bytes: Buffer.from(nul, 'latin1') };
+    q = writeRaw(b, count, ncol, widths, right, nulCache.bytes, o, q);
+  }
+  if (!s.tuplesOnly && s.footer) q = writeFooter(count, o, q);
+  else o[q++] = 0x0a;
+  return o.subarray(0, q);
+}
+
+/** {@link formatAlignedRawBytes} as a string (tests, and callers that print text). */
 export function formatAlignedRaw(
   columns: readonly Column[],
   raw: RawRowData,
   s: PrintSettings,
 ): string | undefined {
-  const ncol = columns.length;
-  if (s.format !== 'aligned' || s.expanded || s.border !== 1 || ncol === 0) return undefined;
-  const nul = s.nullDisplay;
-  if (!PRINTABLE.test(nul)) return undefined;
-  const headers = columns.map((c) => cellOf(c.name));
-  const widths = new Array<number>(ncol);
-  for (let j = 0; j < ncol; j++) widths[j] = Math.max(...(headers[j] as Cell).widths);
-  const b = raw.bytes();
-  const count = raw.count;
-  // pass 1: check every value, size every column
-  let p = 0;
-  for (let r = 0; r < count; r++) {
-    if (b.readInt16BE(p + 5) !== ncol) return undefined;
-    p += 7;
-    for (let j = 0; j < ncol; j++) {
-      const len = b.readInt32BE(p);
-      p += 4;
-      let w = nul.length;
-      if (len >= 0) {
-        for (let k = p, end = p + len; k < end; k++) {
-          const c = b[k] as number;
-          if (c < 0x20 || c > 0x7e) return undefined;
-        }
-        p += len;
-        w = len;
-      }
-      if (w > (widths[j] as number)) widths[j] = w;
-    }
-  }
-  const out: string[] = [];
-  pushHead(out, headers, widths, s);
-  if (count > 0) {
-    const right = columns.map((c) => isNumericType(c.typeId));
-    const lastCol = ncol - 1;
-    const nulBytes = Buffer.from(nul, 'latin1');
-    // a row: ' ', then per column but the last its value padded to the width and ' | '; the last column is
-    // padded only when right-aligned
-    let fixed = 2; // lead and newline
-    for (let j = 0; j < lastCol; j++) fixed += (widths[j] as number) + 3;
-    const lastRight = right[lastCol] === true;
-    let size = count * fixed;
-    if (lastRight) size += count * (widths[lastCol] as number);
-    else {
-      // the last column's values are printed unpadded: add their lengths
-      p = 0;
-      for (let r = 0; r < count; r++) {
-        p += 7;
-        for (let j = 0; j < ncol; j++) {
-          const len = b.readInt32BE(p);
-          p += 4;
-          if (j === lastCol) size += len >= 0 ? len : nulBytes.length;
-          if (len > 0) p += len;
-        }
-      }
-    }
-    const o = Buffer.allocUnsafe(size);
-    let q = 0;
-    p = 0;
-    for (let r = 0; r < count; r++) {
-      p += 7;
-      o[q++] = 0x20;
-      for (let j = 0; j < ncol; j++) {
-        const len = b.readInt32BE(p);
-        p += 4;
-        const n = len >= 0 ? len : nulBytes.length;
-        const pad = (widths[j] as number) - n;
-        // byte loops: Buffer#copy and #fill cost more than these few bytes
-        if (right[j] === true) for (let k = 0; k < pad; k++) o[q++] = 0x20;
-        if (len > 64) {
-          b.copy(o, q, p, p + len);
-          q += len;
-          p += len;
-        } else if (len >= 0) {
-          for (let k = p, e = p + len; k < e; k++) o[q++] = b[k] as number;
-          p += len;
-        } else for (let k = 0; k < n; k++) o[q++] = nulBytes[k] as number;
-        if (j < lastCol) {
-          if (right[j] !== true) for (let k = 0; k < pad; k++) o[q++] = 0x20;
-          o[q++] = 0x20;
-          o[q++] = 0x7c;
-          o[q++] = 0x20;
-        }
-      }
-      o[q++] = 0x0a;
-    }
-    out.push(o.toString('latin1', 0, q));
-  }
-  if (!s.tuplesOnly && s.footer) out.push(rowCountFooter(count), '\n');
-  out.push('\n');
-  return out.join('');
+  return formatAlignedRawBytes(columns, raw, s)?.toString('utf8');
 }
 
 /**

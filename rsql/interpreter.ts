@@ -10,10 +10,16 @@ import { dirname, resolve } from 'node:path';
 import { builtin } from './builtin.js';
 import { firstKeyword, isRedshiftVersion, rewriteForPostgres } from './compat.js';
 import { ExpressionError, evaluateExpression, parseBoolean } from './expression.js';
-import { type Column, formatAlignedRaw, formatResult, formatTiming, type PrintSettings } from './format.js';
+import {
+  type Column,
+  formatAlignedRawBytes,
+  formatResult,
+  formatTiming,
+  type PrintSettings,
+} from './format.js';
 import { interpolateMetaText, interpolateSegments, type MetaArg, parseMetaArgs } from './interpolate.js';
 import { canonicalCommand, type MetaItem, rawText, ScriptLexer, type SqlItem } from './lexer.js';
-import { BufferedWriter, FileWriter, type Writer } from './output.js';
+import { BufferedWriter, type ByteWriter, FileWriter, type Writer } from './output.js';
 import { startRedshiftSession } from './redshift/session.js';
 import { RedshiftS3, redactSecrets } from './s3/index.js';
 import { decodeScript, escapeControls, ScriptEncodingError } from './script-text.js';
@@ -229,7 +235,7 @@ export class Interpreter {
   // =========================================================================================================
   // output helpers
 
-  private get queryOut(): Writer {
+  private get queryOut(): ByteWriter {
     return this.queryFile ?? this.out;
   }
 
@@ -635,7 +641,7 @@ export class Interpreter {
     sql: string,
     o: StatementOutcome,
     send: { gset?: string; gfile?: string } | undefined,
-    target: Writer | undefined,
+    target: ByteWriter | undefined,
   ): void {
     if (o.lost !== undefined) {
       this.connectionLost(o.lost);
@@ -664,16 +670,14 @@ export class Interpreter {
     if (this.timing) this.print(`${formatTiming(o.elapsedMs)}\n`);
   }
 
-  private printRows(columns: Column[], o: StatementOutcome, out: Writer): void {
+  private printRows(columns: Column[], o: StatementOutcome, out: ByteWriter): void {
     const settings = this.settings();
-    const text =
-      (o.raw && formatAlignedRaw(columns, o.raw, settings)) ?? formatResult(columns, o.rows, settings);
-    if (this.exportState) {
-      this.exportState.file.write(text);
-      this.print(`(exported ${o.raw ? o.raw.count : o.rows.length} rows)\n`);
-      return;
-    }
-    out.write(text);
+    const to = this.exportState ? this.exportState.file : out;
+    // the common table straight from the server's bytes, written out as bytes (format.ts)
+    const bytes = o.raw && formatAlignedRawBytes(columns, o.raw, settings);
+    if (bytes) to.writeBytes(bytes);
+    else to.write(formatResult(columns, o.rows, settings));
+    if (this.exportState) this.print(`(exported ${o.raw ? o.raw.count : o.rows.length} rows)\n`);
   }
 
   private applyGset(ctx: FileCtx, line: number, prefix: string, o: StatementOutcome): void {

@@ -74,6 +74,25 @@ function isIdentChar(c: number): boolean {
 const NL = 10;
 
 /**
+ * ASCII characters that mean nothing to the lexer inside a statement (1): everything but whitespace and
+ * `- / \\ ; ' " $ ( ) :`. Runs of them (and of non-ASCII characters) are skipped in one tight loop — most of
+ * a statement's text — instead of going through every test in {@link ScriptLexer.next} per character.
+ */
+const PLAIN = new Uint8Array(128);
+for (let c = 33; c < 127; c++) PLAIN[c] = 1;
+for (const ch of '-/\\;\'"$():') PLAIN[ch.charCodeAt(0)] = 0;
+
+/** The end of the run of plain characters at `pos`. */
+function skipPlain(text: string, pos: number, n: number): number {
+  while (pos < n) {
+    const c = text.charCodeAt(pos);
+    if (c < 128 && PLAIN[c] === 0) break;
+    pos++;
+  }
+  return pos;
+}
+
+/**
  * Lexer over one input text (a file, stdin or a `-c` string).
  * `standardStrings` mirrors the server's standard_conforming_strings (true: backslash is literal in '…').
  */
@@ -249,7 +268,7 @@ export class ScriptLexer {
         this.readColon();
         continue;
       }
-      this.pos++;
+      this.pos = skipPlain(text, this.pos + 1, n);
     }
     // end of input: a lexically complete statement without `;` is still sent (psql does)
     if (this.hasContent) return this.finishStatement();

@@ -197,12 +197,17 @@ function writeExitFile(env: Record<string, string | undefined>, code: number, st
  * process.stdout / process.stderr, made on first write: making them loads Node's stream modules, which a
  * run that prints nothing through them (`--version`) need not pay for.
  */
-function lazyWriter(open: () => Writer): Writer {
-  let target: Writer | undefined;
+function lazyWriter(open: () => NodeJS.WritableStream): Writer {
+  let target: NodeJS.WritableStream | undefined;
   return {
     write: (chunk: string) => {
       target ??= open();
       return target.write(chunk);
+    },
+    // the stream may queue what it cannot write at once: it gets its own copy of the caller's bytes
+    writeBytes: (chunk: Uint8Array) => {
+      target ??= open();
+      return target.write(Buffer.from(chunk));
     },
   };
 }

@@ -241,6 +241,27 @@ describe('formatAlignedRaw', () => {
     }
   });
 
+  it('a head is reused only while names, widths, title and flags are all the same', () => {
+    const cases: [Column[], (string | null)[][], Partial<PrintSettings>][] = [
+      [columns, rows, {}],
+      [columns, rows, {}],
+      [columns, rows, { title: 'One' }],
+      [columns, rows, { title: 'Two' }],
+      [columns, rows, { title: 'Two', tuplesOnly: true }],
+      [columns, rows, { titleDashes: false }],
+      [[{ name: 'xy', typeId: 23 }, ...columns.slice(1)], rows, {}], // same width, other name
+      [columns, [...rows, ['12345', 'a', '1']], {}], // other width
+      [columns.slice(0, 2), rows.map((r) => r.slice(0, 2)), {}],
+      [columns, rows, {}],
+    ];
+    for (const [cols, rs, over] of cases) {
+      const s = settings(over);
+      expect(formatAlignedRaw(cols, rawOf(rs), s), JSON.stringify({ cols, over })).toBe(
+        formatResult(cols, rs, s),
+      );
+    }
+  });
+
   it('declines what it does not cover (the caller formats the decoded rows)', () => {
     const s = settings({});
     expect(formatAlignedRaw(columns, rawOf([['1', 'tab\there', '1']]), s)).toBeUndefined();

@@ -131,6 +131,47 @@ describe('the session reads the socket itself', () => {
     expect(calls).toBe(0);
   });
 
+  it('columns: a RowDescription byte for byte the same reuses the parsed ones, any difference does not', async () => {
+    const s = await connect();
+    // pipelined, as a script's SELECTs are; the same length of message with other names, types, typmods
+    const sqls = [
+      'select 1::int4 as a',
+      'select 1::int4 as a',
+      'select 1::int8 as a',
+      "select 'x'::text as b",
+      "select 'x'::text as c",
+      'select 1.5::numeric(5,2) as a',
+      'select 1.5::numeric(6,2) as a',
+      'select 1::int4 as a',
+      'select 1::int4 as a, 2::int4 as b',
+    ];
+    const outcomes = await Promise.all(sqls.map((q) => s.run(q, { rawRows: true })));
+    const cols = outcomes.map((o) => o.columns?.map((c) => `${c.name}:${c.typeId}:${c.typeMod}`).join(','));
+    expect(cols).toEqual([
+      'a:23:-1',
+      'a:23:-1',
+      'a:20:-1',
+      'b:25:-1',
+      'c:25:-1',
+      `a:1700:${((5 << 16) | 2) + 4}`,
+      `a:1700:${((6 << 16) | 2) + 4}`,
+      'a:23:-1',
+      'a:23:-1,b:23:-1',
+    ]);
+    expect(outcomes[1]?.columns).toBe(outcomes[0]?.columns); // not parsed again
+    expect(outcomes.map((o) => o.rows)).toEqual([
+      [['1']],
+      [['1']],
+      [['1']],
+      [['x']],
+      [['x']],
+      [['1.50']],
+      [['1.50']],
+      [['1']],
+      [['1', '2']],
+    ]);
+  });
+
   it('an error in the middle of a result: rows dropped, the error, the session goes on', async () => {
     const s = await connect();
     px.types.length = 0;

@@ -20,6 +20,7 @@ import {
   parseResponseFields,
   parseRowDescription,
   queryMessage,
+  uint32At,
 } from './wire.js';
 
 /** Where to connect (password from the caller: env RSPASSWORD/PGPASSWORD, never argv). */
@@ -275,10 +276,11 @@ export function clientConfig(p: ConnectParams): Pg.ClientConfig {
 type Socket = NodeJS.ReadWriteStream & {
   writable: boolean;
   writableNeedDrain?: boolean;
-  cork?: () => void;
-  uncork?: () => void;
   destroy(): void;
 };
+
+/** Size of a buffer of batched Query messages (a longer statement is written on its own). */
+const QUERY_BATCH = 64 * 1024;
 
 /** Sends COPY data in pieces of this size (the server's own COPY reads use 64 kB). */
 const COPY_CHUNK = 64 * 1024;
@@ -300,7 +302,13 @@ export class Session {
   /** The server's transaction status at the last ReadyForQuery: I idle, T in a transaction, E failed one. */
   transactionStatus: 'I' | 'T' | 'E' = 'I';
   private ended = false;
-  private corked = false;
+  /** Query messages of this tick not yet written: `out[outStart, outEnd)` (see queueQuery). */
+  private out: Buffer = Buffer.alloc(0);
+  private outStart = 0;
+  private outEnd = 0;
+  private flushQueued = false;
+  /** The last RowDescription received (its body) and its columns. */
+  private lastRowDescription: { bytes: Buffer; columns: Column[] } | undefined;
   private readonly framer = new MessageFramer((buf, start, end) => this.onMessages(buf, start, end));
 
   private constructor(
@@ -385,22 +393,47 @@ export class Session {
       error: undefined,
       finished: false,
     });
-    this.cork();
     // a socket already closing fails the statement through markLost (its close event follows)
-    if (this.stream.writable) this.stream.write(queryMessage(sql));
+    if (this.stream.writable) this.queueQuery(sql);
   }
 
-  /** Batches the Query messages written in this tick into one socket write. */
-  private cork(): void {
-    if (this.corked) return;
-    const stream = this.stream;
-    if (!stream.cork || !stream.uncork) return;
-    this.corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      stream.uncork?.();
-    });
+  /**
+   * Adds a Query message to the batch of this tick, written to the socket as one chunk at the end of the
+   * tick (or before anything else the session writes): one stream write per batch, not one per statement.
+   * Written bytes are never reused (the stream may hold them until the socket takes them).
+   */
+  private queueQuery(sql: string): void {
+    const room = 6 + sql.length * 3; // UTF-8: at most 3 bytes per UTF-16 unit
+    if (this.out.length - this.outEnd < room) {
+      this.flushQueries();
+      if (room > QUERY_BATCH) {
+        this.stream.write(queryMessage(sql));
+        return;
+      }
+      this.out = Buffer.allocUnsafe(QUERY_BATCH);
+      this.outStart = 0;
+      this.outEnd = 0;
+    }
+    const o = this.out;
+    const at = this.outEnd;
+    const len = o.write(sql, at + 5, 'utf8');
+    o[at] = 0x51; // Q
+    o.writeUInt32BE(5 + len, at + 1);
+    o[at + 5 + len] = 0;
+    this.outEnd = at + 6 + len;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(() => this.flushQueries());
+    }
+  }
+
+  /** Writes the batched Query messages. */
+  private flushQueries(): void {
+    this.flushQueued = false;
+    if (this.outEnd === this.outStart) return;
+    const chunk = this.out.subarray(this.outStart, this.outEnd);
+    this.outStart = this.outEnd;
+    if (this.stream.writable) this.stream.write(chunk);
   }
 
   /** Runs one statement and waits for it (and everything before it). */
@@ -435,7 +468,7 @@ export class Session {
     let p = start;
     while (p < end) {
       const type = buf[p] as number;
-      const next = p + 1 + buf.readUInt32BE(p + 1);
+      const next = p + 1 + uint32At(buf, p + 1);
       const body = p + 5;
       const s = this.queue[0];
       switch (type) {
@@ -444,7 +477,7 @@ export class Session {
           let after = next;
           let rows = 1;
           while (after < end && buf[after] === MSG.dataRow) {
-            after += 1 + buf.readUInt32BE(after + 1);
+            after += 1 + uint32At(buf, after + 1);
             rows++;
           }
           if (!s) {
@@ -463,7 +496,7 @@ export class Session {
             this.protocolViolation('RowDescription');
             return;
           }
-          s.columns = parseRowDescription(buf, body, next);
+          s.columns = this.rowDescription(buf, body, next);
           // a later result of a multi-statement string replaces the earlier one's rows
           s.raw?.release();
           s.raw = new RawRows();
@@ -514,6 +547,21 @@ export class Session {
       }
       p = next;
     }
+  }
+
+  /**
+   * The columns of a RowDescription (body `buf[start, end)`): the previous statement's array again when the
+   * message is byte for byte the same (a script's SELECTs mostly are), so they are not parsed again.
+   * Outcomes share it: it is read-only.
+   */
+  private rowDescription(buf: Buffer, start: number, end: number): Column[] {
+    const len = end - start;
+    const prev = this.lastRowDescription;
+    if (prev && prev.bytes.length === len && buf.compare(prev.bytes, 0, len, start, end) === 0)
+      return prev.columns;
+    const columns = parseRowDescription(buf, start, end);
+    if (len <= 4096) this.lastRowDescription = { bytes: Buffer.from(buf.subarray(start, end)), columns };
+    return columns;
   }
 
   /** Ends the oldest statement at its ReadyForQuery. */
@@ -579,6 +627,7 @@ export class Session {
   }
 
   private send(b: Buffer): void {
+    this.flushQueries(); // after the statements submitted before it
     if (this.stream.writable) this.stream.write(b);
   }
 
@@ -648,6 +697,7 @@ export class Session {
   async close(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.flushQueries(); // statements submitted in this tick go before the Terminate
     await this.client.end().catch(() => {});
     if (this.queue.length > 0) this.markLost('Connection terminated');
   }

@@ -83,7 +83,7 @@ export class MessageFramer {
     let p = off;
     const end = chunk.length;
     while (p + 5 <= end) {
-      const next = p + 1 + chunk.readUInt32BE(p + 1);
+      const next = p + 1 + uint32At(chunk, p + 1);
       if (next > end) break;
       p = next;
     }
@@ -96,6 +96,20 @@ export class MessageFramer {
       this.carried = rest;
     }
   }
+}
+
+/**
+ * The unsigned 32-bit big-endian integer at `p`, which the caller knows is inside `b` (a message length).
+ * Inline byte reads: Buffer#readUInt32BE checks its arguments in JavaScript, per message.
+ */
+export function uint32At(b: Uint8Array, p: number): number {
+  return (
+    (((b[p] as number) << 24) |
+      ((b[p + 1] as number) << 16) |
+      ((b[p + 2] as number) << 8) |
+      (b[p + 3] as number)) >>>
+    0
+  );
 }
 
 /** The fields of an ErrorResponse or NoticeResponse, by their one-letter codes. */
