@@ -2,8 +2,8 @@
  * The EC2 agent daemon, `rsqlo-agent serve` (DESIGN §4).
  *
  * `rsqlo-agent submit` (run by the SSM document) drops each job into the spool; this daemon picks
- * it up (fs.watch plus a periodic scan), runs it with the shared job runner (agent/job-runner.ts)
- * through the job host process (agent/spawner.ts, which outlives the daemon), at most
+ * it up (fs.watch plus a periodic scan), runs it with the shared job runner (host/job-runner.ts)
+ * through the job host process (host/spawner.ts, which outlives the daemon), at most
  * `maxConcurrency` at once, and reports: JobStarted, heartbeats while the job runs, then
  * JobFinished plus SendTaskSuccess / SendTaskFailure(`JobFailed`). The log file of each attempt is
  * shipped to CloudWatch Logs as it grows.
@@ -41,6 +41,29 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { RsqloEvent } from '../contracts/events.js';
 import type { JobCancel, JobCommand } from '../contracts/jobs.js';
+import { type HostedJob, JobHost } from '../host/job-host.js';
+import {
+  findJobProcesses,
+  type JobOutcome,
+  type JobSpec,
+  type KillReason,
+  killJob,
+  readExitFile,
+  reclaimAbandonedAttempt,
+  resolveCommand,
+  resolveScript,
+  visibleCarriageReturns,
+} from '../host/job-runner.js';
+import { acquireLock, EngineLockedError } from '../host/lock.js';
+import {
+  agentJobFinished,
+  agentJobStarted,
+  type FinalStatus,
+  type JobPlace,
+  makeRedactor,
+  outcomeStatus,
+  taskOutput,
+} from '../host/reports.js';
 import { isSameProcessAlive, jobContainment } from '../platform/processes.js';
 import {
   logLocation as cloudwatchLocation,
@@ -55,32 +78,9 @@ import {
   type TaskCallbackResult,
   type TaskCallbacks,
 } from '../runtime/aws/task-callbacks.js';
-import { type HostedJob, JobHost } from '../runtime/local/job-host.js';
-import { outcomeStatus } from '../runtime/local/local-agent.js';
-import { acquireLock, EngineLockedError } from '../runtime/local/lock.js';
 import { NonRetriableError } from '../services/errors.js';
 import type { EventPublisher, Logger } from '../services/ports.js';
 import type { AgentConfig } from './config.js';
-import {
-  findJobProcesses,
-  type JobOutcome,
-  type JobSpec,
-  type KillReason,
-  killJob,
-  readExitFile,
-  reclaimAbandonedAttempt,
-  resolveCommand,
-  resolveScript,
-  visibleCarriageReturns,
-} from './job-runner.js';
-import {
-  agentJobFinished,
-  agentJobStarted,
-  type FinalStatus,
-  type JobPlace,
-  makeRedactor,
-  taskOutput,
-} from './reports.js';
 import {
   commandFile,
   ensureSpool,

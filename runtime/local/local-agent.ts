@@ -1,5 +1,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RsqloEvent } from '../../contracts/events.js';
+import type { JobCommand } from '../../contracts/jobs.js';
+import { type HostedJob, JobHost } from '../../host/job-host.js';
 import {
   findJobProcesses,
   type JobOutcome,
@@ -12,14 +15,10 @@ import {
   resolveScript,
   startJob,
   visibleCarriageReturns,
-} from '../../agent/job-runner.js';
-import { agentJobFinished, agentJobStarted } from '../../agent/reports.js';
-import type { JobStatus } from '../../contracts/audit.js';
-import type { RsqloEvent } from '../../contracts/events.js';
-import type { JobCommand } from '../../contracts/jobs.js';
+} from '../../host/job-runner.js';
+import { agentJobFinished, agentJobStarted, outcomeStatus } from '../../host/reports.js';
 import { isSameProcessAlive, jobContainment } from '../../platform/processes.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
-import { type HostedJob, JobHost } from './job-host.js';
 import type { JobRunRow, LocalStore } from './store.js';
 
 /** The local agent's instance id in audit records. */
@@ -82,22 +81,6 @@ export function jobFiles(home: string, exec: string, jobKey: string, attempt: nu
     /** The run's exit journal; each attempt's line is keyed by its log file's path. */
     exitFile: path.join(home, 'runs', exec, 'exits'),
   };
-}
-
-/** Maps how a process ended to the job's final status and what the audit says about it. */
-export function outcomeStatus(o: {
-  exitCode: number | null;
-  signal: string | null;
-  killedFor?: KillReason;
-  spawnError?: string;
-  errorTail: string;
-}): { status: Extract<JobStatus, 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled'>; error: string | null } {
-  if (o.killedFor === 'timeout') return { status: 'TimedOut', error: o.errorTail || 'timed out' };
-  if (o.killedFor === 'cancel') return { status: 'Cancelled', error: 'cancelled' };
-  if (o.spawnError) return { status: 'Failed', error: o.spawnError };
-  if (o.exitCode === 0) return { status: 'Completed', error: null };
-  const why = o.exitCode !== null ? `exited with code ${o.exitCode}` : `killed by ${o.signal ?? 'a signal'}`;
-  return { status: 'Failed', error: o.errorTail ? o.errorTail : why };
 }
 
 /**
