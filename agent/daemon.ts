@@ -43,7 +43,6 @@ import type { RsqloEvent } from '../contracts/events.js';
 import type { JobCancel, JobCommand } from '../contracts/jobs.js';
 import { type HostedJob, JobHost } from '../host/job-host.js';
 import {
-  findJobProcesses,
   type JobOutcome,
   type JobSpec,
   type KillReason,
@@ -59,6 +58,7 @@ import {
   ADOPT_POLL_MS,
   decideRecovery,
   type JobProcess,
+  lookAtAttempt,
   type RecoveryDecision,
   type UnknownReason,
   unknownOutcomeMessage,
@@ -1212,15 +1212,15 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
       }
     };
     act(
-      decideRecovery({
-        step: 'look',
-        journal: () => readExitFile(state.exit_file, state.log_file),
-        recorded: state.pid === null ? null : { pid: state.pid, startTicks: state.start_ticks ?? undefined },
-        byMarker: () => findJobProcesses(state.log_file)[0],
-        logExists: () => existsSync(state.log_file),
-        isAlive: isSameProcessAlive,
-        waitedMs,
-      }),
+      decideRecovery(
+        lookAtAttempt({
+          exitFile: state.exit_file,
+          logFile: state.log_file,
+          pid: state.pid,
+          startTicks: state.start_ticks ?? undefined,
+          waitedMs,
+        }),
+      ),
     );
   }
 

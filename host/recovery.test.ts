@@ -1,10 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { processStart } from '../platform/processes.js';
+import { EXIT_KEY_ENV } from './job-runner.js';
 import {
   CLAIM_WAIT_MS,
   decideRecovery,
   EXIT_STATUS_WAIT_MS,
   type ExitRecord,
   type JobProcess,
+  lookAtAttempt,
   RECOVER_POLL_MS,
   type RecoveryDecision,
   type UnknownReason,
@@ -300,4 +307,74 @@ describe('unknownOutcomeMessage', () => {
       'the job ended while the agent was stopped and left no exit status; outcome unknown',
     );
   });
+});
+
+describe('lookAtAttempt: the facts as this machine shows them', () => {
+  let dir: string | undefined;
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+    child = undefined;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+  const files = () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rsqlo-recovery-'));
+    return { exitFile: path.join(dir, 'exits'), logFile: path.join(dir, 'job.a1.log') };
+  };
+  /** A live process carrying the job's marker, as the job's wrapper does. */
+  const job = async (logFile: string): Promise<JobProcess> => {
+    const c = spawn('sleep', ['30'], { env: { ...process.env, [EXIT_KEY_ENV]: logFile }, stdio: 'ignore' });
+    child = c;
+    await new Promise((resolve) => c.once('spawn', resolve));
+    return { pid: c.pid as number, startTicks: processStart(c.pid as number) };
+  };
+
+  it('reads the exit journal line of this attempt (not of another)', () => {
+    const f = files();
+    writeFileSync(f.logFile, '');
+    writeFileSync(f.exitFile, `${f.logFile}.other\t0\n${f.logFile}\tstarted\n${f.logFile}\t3\n`);
+    expect(decideRecovery(lookAtAttempt({ ...f, pid: null, startTicks: undefined, waitedMs: 0 }))).toEqual({
+      kind: 'report-exit',
+      exit: { exitCode: 3 },
+    });
+  });
+
+  it('starts an attempt that was never claimed (no log), and waits for one that was', () => {
+    const f = files();
+    expect(decideRecovery(lookAtAttempt({ ...f, pid: null, startTicks: undefined, waitedMs: 0 }))).toEqual({
+      kind: 'start',
+      because: 'never-claimed',
+    });
+    writeFileSync(f.logFile, '');
+    expect(decideRecovery(lookAtAttempt({ ...f, pid: null, startTicks: undefined, waitedMs: 0 })).kind).toBe(
+      'wait-for-claim',
+    );
+  });
+
+  it('adopts a live recorded process, and not a reused pid', async () => {
+    const f = files();
+    writeFileSync(f.logFile, '');
+    const p = await job(f.logFile);
+    expect(decideRecovery(lookAtAttempt({ ...f, ...p, waitedMs: 0 }))).toEqual({
+      kind: 'adopt',
+      process: { ...p, byMarker: false },
+    });
+    expect(decideRecovery(lookAtAttempt({ ...f, pid: p.pid, startTicks: '1', waitedMs: 0 })).kind).toBe(
+      'await-exit',
+    );
+  });
+
+  it.runIf(process.platform === 'linux')(
+    'finds a job whose pid was never recorded by its marker',
+    async () => {
+      const f = files();
+      writeFileSync(f.logFile, '');
+      const p = await job(f.logFile);
+      expect(decideRecovery(lookAtAttempt({ ...f, pid: null, startTicks: undefined, waitedMs: 0 }))).toEqual({
+        kind: 'adopt',
+        process: { pid: p.pid, startTicks: p.startTicks, byMarker: true },
+      });
+    },
+  );
 });

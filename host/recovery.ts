@@ -13,7 +13,9 @@
  * process table for every recovered job, and a recovery of many short jobs (whose pid is never
  * recorded) would take seconds.
  */
-import type { readExitFile } from './job-runner.js';
+import { existsSync } from 'node:fs';
+import { isSameProcessAlive } from '../platform/processes.js';
+import { findJobProcesses, readExitFile } from './job-runner.js';
 
 /** How long recovery waits for a claimed attempt's process or exit status to show up. */
 export const CLAIM_WAIT_MS = 5000;
@@ -159,6 +161,30 @@ function look(f: RecoveryLook): RecoveryDecision {
   if (!f.isAlive(proc.pid, proc.startTicks))
     return { kind: 'await-exit', process: proc, unknown: 'gone-while-down' };
   return { kind: 'adopt', process: proc };
+}
+
+/**
+ * The `look` at an attempt as this machine shows it: its exit journal, the process table (by pid and
+ * start token, or by the job's marker, its exit key = its log file) and its log file. The one
+ * place that reads the real facts; {@link decideRecovery} only decides.
+ */
+export function lookAtAttempt(a: {
+  exitFile: string;
+  logFile: string;
+  /** The pid the agent recorded (null: none), and its start token. */
+  pid: number | null;
+  startTicks: string | undefined;
+  waitedMs: number;
+}): RecoveryLook {
+  return {
+    step: 'look',
+    journal: () => readExitFile(a.exitFile, a.logFile),
+    recorded: a.pid === null ? null : { pid: a.pid, startTicks: a.startTicks },
+    byMarker: () => findJobProcesses(a.logFile)[0],
+    logExists: () => existsSync(a.logFile),
+    isAlive: isSameProcessAlive,
+    waitedMs: a.waitedMs,
+  };
 }
 
 /**

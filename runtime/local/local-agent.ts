@@ -4,7 +4,6 @@ import type { RsqloEvent } from '../../contracts/events.js';
 import type { JobCommand } from '../../contracts/jobs.js';
 import { type HostedJob, JobHost } from '../../host/job-host.js';
 import {
-  findJobProcesses,
   type JobOutcome,
   type JobSpec,
   type KillReason,
@@ -21,6 +20,7 @@ import {
   decideRecovery,
   type ExitRecord,
   type JobProcess,
+  lookAtAttempt,
   type RecoveryDecision,
   type UnknownReason,
   unknownOutcomeMessage,
@@ -456,15 +456,15 @@ export class LocalAgent implements AgentFleet {
       }
     };
     act(
-      decideRecovery({
-        step: 'look',
-        journal: () => readExitFile(exitFile, logFile),
-        recorded: row.pid === null ? null : { pid: row.pid, startTicks: row.start_ticks ?? undefined },
-        byMarker: () => findJobProcesses(logFile)[0],
-        logExists: () => existsSync(logFile),
-        isAlive: isSameProcessAlive,
-        waitedMs,
-      }),
+      decideRecovery(
+        lookAtAttempt({
+          exitFile,
+          logFile,
+          pid: row.pid,
+          startTicks: row.start_ticks ?? undefined,
+          waitedMs,
+        }),
+      ),
     );
   }
 
