@@ -58,8 +58,8 @@ import {
   ADOPT_POLL_MS,
   decideRecovery,
   type JobProcess,
+  type LookDecision,
   lookAtAttempt,
-  type RecoveryDecision,
   type UnknownReason,
   unknownOutcomeMessage,
 } from '../host/recovery.js';
@@ -1154,7 +1154,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
   function recoverRunning(job: Job, waitedMs = 0): void {
     const { state } = job;
     if (closed || state.outcome) return;
-    const act = (d: RecoveryDecision): void => {
+    const act = (d: LookDecision): void => {
       switch (d.kind) {
         case 'report-exit':
           finishFromJournal(job, d.exit, '');
@@ -1207,8 +1207,6 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
           }, ADOPT_POLL_MS.agent);
           return;
         }
-        case 'wait-for-exit':
-          return; // only from the exit-wait step (awaitExitStatus)
       }
     };
     act(
@@ -1257,8 +1255,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     }
     job.busy = false;
     if (d.kind === 'report-exit') finishFromJournal(job, d.exit, '');
-    else if (d.kind === 'unknown')
-      finishFromJournal(job, undefined, unknownOutcomeMessage(d.reason, 'agent'));
+    else finishFromJournal(job, undefined, unknownOutcomeMessage(d.reason, 'agent'));
   }
 
   function onHostLost(id: string): void {

@@ -117,11 +117,21 @@ export type RecoveryDecision =
   /** The job ran and its outcome cannot be known: report it Failed with this reason. */
   | { kind: 'unknown'; reason: UnknownReason };
 
+/** What a look at an attempt (or the reclaim's result) leads to. */
+export type LookDecision = Exclude<RecoveryDecision, { kind: 'wait-for-exit' }>;
+/** What a look for an ended process's exit status leads to. */
+export type ExitWaitDecision = Extract<
+  RecoveryDecision,
+  { kind: 'report-exit' | 'unknown' | 'wait-for-exit' }
+>;
+
 /**
  * The recovery decision for one attempt (see the module comment). An agent first gives a `look`;
  * a `reclaim` decision is answered with the reclaim's result (`reclaimed`), an `await-exit` one
  * with `exit-wait` looks until the status comes or the wait is over.
  */
+export function decideRecovery(input: RecoveryLook | RecoveryReclaimed): LookDecision;
+export function decideRecovery(input: RecoveryExitWait): ExitWaitDecision;
 export function decideRecovery(input: RecoveryInput): RecoveryDecision {
   switch (input.step) {
     case 'look':
@@ -142,7 +152,7 @@ export function decideRecovery(input: RecoveryInput): RecoveryDecision {
   }
 }
 
-function look(f: RecoveryLook): RecoveryDecision {
+function look(f: RecoveryLook): LookDecision {
   const exit = f.journal();
   if (exit) return { kind: 'report-exit', exit };
   let proc: (JobProcess & { byMarker: boolean }) | undefined = f.recorded

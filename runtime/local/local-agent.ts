@@ -20,8 +20,8 @@ import {
   decideRecovery,
   type ExitRecord,
   type JobProcess,
+  type LookDecision,
   lookAtAttempt,
-  type RecoveryDecision,
   type UnknownReason,
   unknownOutcomeMessage,
 } from '../../host/recovery.js';
@@ -414,7 +414,7 @@ export class LocalAgent implements AgentFleet {
     const awaitExit = (why: UnknownReason) =>
       this.awaitExitStatus(cmd.job_run_name, exitFile, logFile, why, finishFromFile, unknown);
 
-    const act = (d: RecoveryDecision): void => {
+    const act = (d: LookDecision): void => {
       switch (d.kind) {
         case 'report-exit':
           finishFromFile(d.exit);
@@ -451,8 +451,6 @@ export class LocalAgent implements AgentFleet {
         case 'adopt':
           this.adopt(cmd, d.process, logFile, () => awaitExit('ended-unrecorded'));
           return;
-        case 'wait-for-exit':
-          return; // only from the exit-wait step (awaitExitStatus)
       }
     };
     act(
@@ -516,7 +514,6 @@ export class LocalAgent implements AgentFleet {
       missing(d.reason);
       return;
     }
-    if (d.kind !== 'wait-for-exit') return;
     this.pendingClaims.add(jobRunName);
     const t = setTimeout(() => {
       this.watches.delete(t);
