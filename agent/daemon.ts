@@ -2,8 +2,8 @@
  * The EC2 agent daemon, `rsqlo-agent serve` (DESIGN §4).
  *
  * `rsqlo-agent submit` (run by the SSM document) drops each job into the spool; this daemon picks
- * it up (fs.watch plus a periodic scan), runs it with the shared job runner (agent/job-runner.ts)
- * through the job host process (agent/spawner.ts, which outlives the daemon), at most
+ * it up (fs.watch plus a periodic scan), runs it with the shared job runner (host/job-runner.ts)
+ * through the job host process (host/spawner.ts, which outlives the daemon), at most
  * `maxConcurrency` at once, and reports: JobStarted, heartbeats while the job runs, then
  * JobFinished plus SendTaskSuccess / SendTaskFailure(`JobFailed`). The log file of each attempt is
  * shipped to CloudWatch Logs as it grows.
@@ -41,6 +41,37 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { RsqloEvent } from '../contracts/events.js';
 import type { JobCancel, JobCommand } from '../contracts/jobs.js';
+import { type HostedJob, JobHost } from '../host/job-host.js';
+import {
+  type JobOutcome,
+  type JobSpec,
+  type KillReason,
+  killJob,
+  readExitFile,
+  reclaimAbandonedAttempt,
+  resolveCommand,
+  resolveScript,
+  visibleCarriageReturns,
+} from '../host/job-runner.js';
+import { acquireLock, EngineLockedError } from '../host/lock.js';
+import {
+  ADOPT_POLL_MS,
+  decideRecovery,
+  type JobProcess,
+  type LookDecision,
+  lookAtAttempt,
+  type UnknownReason,
+  unknownOutcomeMessage,
+} from '../host/recovery.js';
+import {
+  agentJobFinished,
+  agentJobStarted,
+  type FinalStatus,
+  type JobPlace,
+  makeRedactor,
+  outcomeStatus,
+  taskOutput,
+} from '../host/reports.js';
 import { isSameProcessAlive, jobContainment } from '../platform/processes.js';
 import {
   logLocation as cloudwatchLocation,
@@ -55,32 +86,9 @@ import {
   type TaskCallbackResult,
   type TaskCallbacks,
 } from '../runtime/aws/task-callbacks.js';
-import { type HostedJob, JobHost } from '../runtime/local/job-host.js';
-import { outcomeStatus } from '../runtime/local/local-agent.js';
-import { acquireLock, EngineLockedError } from '../runtime/local/lock.js';
 import { NonRetriableError } from '../services/errors.js';
 import type { EventPublisher, Logger } from '../services/ports.js';
 import type { AgentConfig } from './config.js';
-import {
-  findJobProcesses,
-  type JobOutcome,
-  type JobSpec,
-  type KillReason,
-  killJob,
-  readExitFile,
-  reclaimAbandonedAttempt,
-  resolveCommand,
-  resolveScript,
-  visibleCarriageReturns,
-} from './job-runner.js';
-import {
-  agentJobFinished,
-  agentJobStarted,
-  type FinalStatus,
-  type JobPlace,
-  makeRedactor,
-  taskOutput,
-} from './reports.js';
 import {
   commandFile,
   ensureSpool,
@@ -218,12 +226,6 @@ interface Job {
   watch?: NodeJS.Timeout;
 }
 
-/** How long recovery waits for a claimed attempt's process or exit status to show up. */
-const CLAIM_WAIT_MS = 5000;
-/** How long to wait for an ended job's exit status to be written by its runner. */
-const EXIT_STATUS_WAIT_MS = 2000;
-const RECOVER_POLL_MS = 100;
-const ADOPT_POLL_MS = 500;
 /** Report retries: 1 s doubling to 5 min, with jitter. */
 const REPORT_BACKOFF_BASE_MS = 1000;
 const REPORT_BACKOFF_MAX_MS = 5 * 60_000;
@@ -1145,102 +1147,115 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
 
   // -- recovery --------------------------------------------------------------------------------
 
+  /**
+   * A job the daemon had started before it stopped (or whose job host died): the decision is
+   * host/recovery.ts's, shared with the local engine; this carries it out on the spool.
+   */
   function recoverRunning(job: Job, waitedMs = 0): void {
     const { state } = job;
     if (closed || state.outcome) return;
-    const fromJournal = () => readExitFile(state.exit_file, state.log_file);
-    const e = fromJournal();
-    if (e) {
-      finishFromJournal(job, e, '');
-      return;
-    }
-    let pid = state.pid;
-    let ticks = state.start_ticks ?? undefined;
-    if (pid === null) {
-      const [found] = findJobProcesses(state.log_file);
-      if (found) {
-        pid = found.pid;
-        ticks = found.startTicks;
-        state.pid = pid;
-        state.start_ticks = ticks;
-        state.phase = 'running';
-        if (!state.started_at) {
-          state.started_at = new Date(now()).toISOString();
-          state.reports.push({
-            id: 'started',
-            kind: 'event',
-            event: agentJobStarted(job.cmd, state.started_at, place(job)),
-          });
-        }
-        save(job);
-      } else if (!existsSync(state.log_file)) {
-        // Never claimed: nothing ran, so starting it now runs it once.
-        state.phase = 'accepted';
-        save(job);
-        job.busy = false;
-        return;
-      } else if (waitedMs < CLAIM_WAIT_MS) {
-        // Claimed by a job host that has not started it yet: look again shortly.
-        job.busy = true;
-        setTimeout(() => {
-          job.busy = false;
-          recoverRunning(job, waitedMs + RECOVER_POLL_MS);
-        }, RECOVER_POLL_MS);
-        return;
-      } else {
-        job.busy = false;
-        // Claimed, but no process and no status: did it ever start?
-        const r = reclaimAbandonedAttempt({ logFile: state.log_file, exitFile: state.exit_file });
-        if (r === 'reclaimed') {
-          // Its job host died before starting it: nothing ran, so starting it now runs it once.
+    const act = (d: LookDecision): void => {
+      switch (d.kind) {
+        case 'report-exit':
+          finishFromJournal(job, d.exit, '');
+          return;
+        case 'start':
+          // Nothing ran (never claimed, or the claim was taken back): starting it now runs it once.
           state.phase = 'accepted';
           save(job);
-        } else if (r === 'raced') {
-          recoverRunning(job);
-        } else {
-          finishFromJournal(
-            job,
-            undefined,
-            'the job started and vanished without recording an exit status (its wrapper was killed); outcome unknown',
+          job.busy = false;
+          return;
+        case 'wait-for-claim':
+          // Claimed by a job host that has not started it yet: look again shortly.
+          job.busy = true;
+          setTimeout(() => {
+            job.busy = false;
+            recoverRunning(job, d.waitedMs);
+          }, d.afterMs);
+          return;
+        case 'reclaim':
+          job.busy = false;
+          act(
+            decideRecovery({
+              step: 'reclaimed',
+              result: reclaimAbandonedAttempt({ logFile: state.log_file, exitFile: state.exit_file }),
+            }),
           );
+          return;
+        case 'look-again':
+          recoverRunning(job);
+          return;
+        case 'unknown':
+          finishFromJournal(job, undefined, unknownOutcomeMessage(d.reason, 'agent'));
+          return;
+        case 'await-exit':
+          recordFound(job, d.process);
+          job.busy = false;
+          awaitExitStatus(job, 0, d.unknown);
+          return;
+        case 'adopt': {
+          recordFound(job, d.process);
+          job.busy = false;
+          const { pid, startTicks: ticks } = d.process;
+          job.adopted = { pid, ticks };
+          log.info('adopted a running job', { job_run_name: state.name, pid });
+          job.watch = setInterval(() => {
+            if (isSameProcessAlive(pid, ticks)) return;
+            clearInterval(job.watch);
+            job.watch = undefined;
+            awaitExitStatus(job, 0, 'ended-unrecorded');
+          }, ADOPT_POLL_MS.agent);
+          return;
         }
-        return;
       }
-    }
-    job.busy = false;
-    if (!isSameProcessAlive(pid, ticks)) {
-      awaitExitStatus(
-        job,
-        0,
-        'the agent stopped while this job ran and its process left no exit status; outcome unknown',
-      );
-      return;
-    }
-    job.adopted = { pid, ticks };
-    log.info('adopted a running job', { job_run_name: state.name, pid });
-    const alivePid = pid;
-    job.watch = setInterval(() => {
-      if (isSameProcessAlive(alivePid, ticks)) return;
-      clearInterval(job.watch);
-      job.watch = undefined;
-      awaitExitStatus(
-        job,
-        0,
-        'the job ended while the agent was stopped and left no exit status; outcome unknown',
-      );
-    }, ADOPT_POLL_MS);
+    };
+    act(
+      decideRecovery(
+        lookAtAttempt({
+          exitFile: state.exit_file,
+          logFile: state.log_file,
+          pid: state.pid,
+          startTicks: state.start_ticks ?? undefined,
+          waitedMs,
+        }),
+      ),
+    );
   }
 
-  function awaitExitStatus(job: Job, waitedMs: number, unknown: string): void {
+  /** A job's process found by its marker (its pid never recorded): recorded now, and JobStarted. */
+  function recordFound(job: Job, p: JobProcess & { byMarker: boolean }): void {
+    if (!p.byMarker) return;
+    const { state } = job;
+    state.pid = p.pid;
+    state.start_ticks = p.startTicks ?? null;
+    state.phase = 'running';
+    if (!state.started_at) {
+      state.started_at = new Date(now()).toISOString();
+      state.reports.push({
+        id: 'started',
+        kind: 'event',
+        event: agentJobStarted(job.cmd, state.started_at, place(job)),
+      });
+    }
+    save(job);
+  }
+
+  function awaitExitStatus(job: Job, waitedMs: number, why: UnknownReason): void {
     if (closed || job.state.outcome) return;
-    const e = readExitFile(job.state.exit_file, job.state.log_file);
-    if (e || waitedMs >= EXIT_STATUS_WAIT_MS) {
-      job.busy = false;
-      finishFromJournal(job, e, unknown);
+    const d = decideRecovery({
+      step: 'exit-wait',
+      journal: readExitFile(job.state.exit_file, job.state.log_file),
+      waitedMs,
+      unknown: why,
+    });
+    if (d.kind === 'wait-for-exit') {
+      job.busy = true;
+      setTimeout(() => awaitExitStatus(job, d.waitedMs, why), d.afterMs);
       return;
     }
-    job.busy = true;
-    setTimeout(() => awaitExitStatus(job, waitedMs + RECOVER_POLL_MS, unknown), RECOVER_POLL_MS);
+    job.busy = false;
+    if (d.kind === 'report-exit') finishFromJournal(job, d.exit, '');
+    else finishFromJournal(job, undefined, unknownOutcomeMessage(d.reason, 'agent'));
   }
 
   function onHostLost(id: string): void {

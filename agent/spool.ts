@@ -5,7 +5,7 @@
  * <spool>/jobs/<job_run_name>.json   submitted commands (written by `submit`, read by the daemon)
  * <spool>/state/<job_run_name>.json  the daemon's record of each job: phase, pid, log offset
  *                                    shipped, outcome, and the reports not yet delivered
- * <spool>/exits/<execution>          exit journals (agent/job-runner.ts), one per workflow run
+ * <spool>/exits/<execution>          exit journals (host/job-runner.ts), one per workflow run
  * <spool>/tokens/<job_run_name>.<h>.json  the same job submitted again with another task token
  *                                    (a retried Dispatch); the daemon adopts the one Step
  *                                    Functions still accepts

@@ -11,10 +11,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ActionResult } from '../contracts/run-view.js';
 import type { WorkflowDefinition } from '../contracts/workflow.js';
+import { EngineLockedError } from '../host/lock.js';
 import { composeLocalEngine } from '../runtime/local/compose.js';
 import { createControlHandler, listenControl, readServeInfo } from '../runtime/local/control.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
-import { EngineLockedError } from '../runtime/local/lock.js';
 import { createLocalLogSource } from '../runtime/local/log-source.js';
 import { createLocalRunViewSource } from '../runtime/local/run-view-source.js';
 import {

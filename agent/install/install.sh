@@ -137,7 +137,7 @@ tar -C "$source_dir" \
 # to write into the install folder.
 "$node_bin" --input-type=module -e "
   const m = await import('${stage}/bin/load.js');
-  for (const e of ['agent/main.ts', 'agent/spawner.ts']) if (!m.bundledPath(e)) throw new Error('cannot bundle ' + e);
+  for (const e of ['agent/main.ts', 'host/spawner.ts']) if (!m.bundledPath(e)) throw new Error('cannot bundle ' + e);
 "
 if [[ -d "$prefix" ]]; then
   rm -rf "${prefix}.old"

@@ -16,6 +16,7 @@ import { JobMessage, type JobRunInput, type TaskRequest } from '../../contracts/
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
 import { type EventEnvelope, type ParsedEnvelope, parseEnvelope } from '../../events/envelope.js';
 import { alertsFor } from '../../events/routing.js';
+import { acquireLock, LOCK_DB } from '../../host/lock.js';
 import { createAggregatorService } from '../../services/aggregator/service.js';
 import { createDispatcherService } from '../../services/dispatcher/service.js';
 import { NonRetriableError, StaleTaskError } from '../../services/errors.js';
@@ -25,7 +26,6 @@ import { createRecorderService } from '../../services/recorder/service.js';
 import { deliverEvent } from '../../services/shared/dispatch.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
-import { acquireLock, LOCK_DB } from './lock.js';
 import {
   type FreshRow,
   LocalStore,

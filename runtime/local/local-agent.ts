@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { RsqloEvent } from '../../contracts/events.js';
+import type { JobCommand } from '../../contracts/jobs.js';
+import { type HostedJob, JobHost } from '../../host/job-host.js';
 import {
-  findJobProcesses,
   type JobOutcome,
   type JobSpec,
   type KillReason,
@@ -12,14 +14,20 @@ import {
   resolveScript,
   startJob,
   visibleCarriageReturns,
-} from '../../agent/job-runner.js';
-import { agentJobFinished, agentJobStarted } from '../../agent/reports.js';
-import type { JobStatus } from '../../contracts/audit.js';
-import type { RsqloEvent } from '../../contracts/events.js';
-import type { JobCommand } from '../../contracts/jobs.js';
+} from '../../host/job-runner.js';
+import {
+  ADOPT_POLL_MS,
+  decideRecovery,
+  type ExitRecord,
+  type JobProcess,
+  type LookDecision,
+  lookAtAttempt,
+  type UnknownReason,
+  unknownOutcomeMessage,
+} from '../../host/recovery.js';
+import { agentJobFinished, agentJobStarted, outcomeStatus } from '../../host/reports.js';
 import { isSameProcessAlive, jobContainment } from '../../platform/processes.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
-import { type HostedJob, JobHost } from './job-host.js';
 import type { JobRunRow, LocalStore } from './store.js';
 
 /** The local agent's instance id in audit records. */
@@ -66,15 +74,6 @@ export interface LocalAgentOptions {
 /** How long a job runs before its JobStarted is written on its own (shorter jobs: with JobFinished). */
 export const JOB_STARTED_GRACE_MS = 25;
 
-/** How long recovery waits for a claimed attempt's process or exit status to show up. */
-export const CLAIM_WAIT_MS = 5000;
-/** How long recovery waits for a finished job's exit status to be written (by its runner). */
-export const EXIT_STATUS_WAIT_MS = 2000;
-const CLAIM_POLL_MS = 100;
-
-/** How often an adopted orphan (a job left running by a crashed engine) is checked. */
-const ADOPT_POLL_MS = 200;
-
 /** Where a job attempt's log and exit status go (its key in the exit journal is its log file). */
 export function jobFiles(home: string, exec: string, jobKey: string, attempt: number) {
   return {
@@ -82,22 +81,6 @@ export function jobFiles(home: string, exec: string, jobKey: string, attempt: nu
     /** The run's exit journal; each attempt's line is keyed by its log file's path. */
     exitFile: path.join(home, 'runs', exec, 'exits'),
   };
-}
-
-/** Maps how a process ended to the job's final status and what the audit says about it. */
-export function outcomeStatus(o: {
-  exitCode: number | null;
-  signal: string | null;
-  killedFor?: KillReason;
-  spawnError?: string;
-  errorTail: string;
-}): { status: Extract<JobStatus, 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled'>; error: string | null } {
-  if (o.killedFor === 'timeout') return { status: 'TimedOut', error: o.errorTail || 'timed out' };
-  if (o.killedFor === 'cancel') return { status: 'Cancelled', error: 'cancelled' };
-  if (o.spawnError) return { status: 'Failed', error: o.spawnError };
-  if (o.exitCode === 0) return { status: 'Completed', error: null };
-  const why = o.exitCode !== null ? `exited with code ${o.exitCode}` : `killed by ${o.signal ?? 'a signal'}`;
-  return { status: 'Failed', error: o.errorTail ? o.errorTail : why };
 }
 
 /**
@@ -394,6 +377,7 @@ export class LocalAgent implements AgentFleet {
    * (its attempt's log does not exist), start it now. If it was claimed but no process shows up —
    * a job host still finishing the dead engine's last request — wait for that process or its exit
    * status for a while. A job that vanished without an exit status failed: its outcome is unknown.
+   * The decision is host/recovery.ts's, shared with the EC2 agent; this carries it out.
    */
   recover(row: JobRunRow, waitedMs = 0): void {
     const cmd = row.command ? (JSON.parse(row.command) as JobCommand) : undefined;
@@ -402,97 +386,102 @@ export class LocalAgent implements AgentFleet {
     const exitFile = row.exit_file ?? files.exitFile;
     const logFile = row.log_file ?? files.logFile;
     const startedAt = row.started_at ? new Date(row.started_at) : null;
-    const fromFile = () => {
-      const e = readExitFile(exitFile, logFile);
-      if (!e) return undefined;
-      return 'exitCode' in e
-        ? { exitCode: e.exitCode, signal: null }
-        : { exitCode: null, signal: e.signal as NodeJS.Signals };
-    };
-    const finishFromFile = (e: { exitCode: number | null; signal: NodeJS.Signals | null }) =>
+    const finishFromFile = (e: ExitRecord) =>
       this.report(
         cmd,
-        { ...e, errorTail: e.exitCode === 0 ? '' : tailOf(logFile), startedAt, finishedAt: new Date() },
+        {
+          ...('exitCode' in e
+            ? { exitCode: e.exitCode, signal: null }
+            : { exitCode: null, signal: e.signal as NodeJS.Signals }),
+          errorTail: 'exitCode' in e && e.exitCode === 0 ? '' : tailOf(logFile),
+          startedAt,
+          finishedAt: new Date(),
+        },
         logFile,
       );
-    const unknown = (why: string) =>
+    const unknown = (reason: UnknownReason) =>
       this.report(
         cmd,
-        { exitCode: null, signal: null, errorTail: why, startedAt, finishedAt: new Date() },
+        {
+          exitCode: null,
+          signal: null,
+          errorTail: unknownOutcomeMessage(reason, 'engine'),
+          startedAt,
+          finishedAt: new Date(),
+        },
         logFile,
       );
+    const awaitExit = (why: UnknownReason) =>
+      this.awaitExitStatus(cmd.job_run_name, exitFile, logFile, why, finishFromFile, unknown);
 
-    const done = fromFile();
-    if (done) {
-      finishFromFile(done);
-      return;
-    }
-    let pid = row.pid;
-    let ticks = row.start_ticks ?? undefined;
-    if (pid === null) {
-      const [found] = findJobProcesses(logFile);
-      if (found) {
-        pid = found.pid;
-        ticks = found.startTicks;
-      } else if (!existsSync(logFile)) {
-        // Never claimed: nothing ran, so starting it now runs it once.
-        this.waiting.push(cmd);
-        this.pump();
-        return;
-      } else if (waitedMs < CLAIM_WAIT_MS) {
-        // Claimed by a job host that has not started it yet: look again shortly.
-        this.pendingClaims.add(cmd.job_run_name);
-        const t = setTimeout(() => {
-          this.watches.delete(t);
-          this.pendingClaims.delete(cmd.job_run_name);
-          const now = this.o.store.getJobRun(row.name);
-          if (now?.status === 'Running') this.recover(now, waitedMs + CLAIM_POLL_MS);
-          this.o.wake();
-        }, CLAIM_POLL_MS);
-        this.watches.add(t);
-        return;
-      } else {
-        // Claimed, but no process and no status: did it ever start?
-        const r = reclaimAbandonedAttempt({ logFile, exitFile });
-        if (r === 'reclaimed') {
-          // Its job host died before starting it: nothing ran, so starting it now runs it once.
+    const act = (d: LookDecision): void => {
+      switch (d.kind) {
+        case 'report-exit':
+          finishFromFile(d.exit);
+          return;
+        case 'start':
+          // Nothing ran (never claimed, or the claim was taken back): starting it now runs it once.
           this.waiting.push(cmd);
           this.pump();
-        } else if (r === 'raced') {
-          this.recover(row);
-        } else {
-          unknown(
-            'the job started and vanished without recording an exit status (its wrapper was killed); outcome unknown',
-          );
+          return;
+        case 'wait-for-claim': {
+          this.pendingClaims.add(cmd.job_run_name);
+          const t = setTimeout(() => {
+            this.watches.delete(t);
+            this.pendingClaims.delete(cmd.job_run_name);
+            const now = this.o.store.getJobRun(row.name);
+            if (now?.status === 'Running') this.recover(now, d.waitedMs);
+            this.o.wake();
+          }, d.afterMs);
+          this.watches.add(t);
+          return;
         }
-        return;
+        case 'reclaim':
+          act(decideRecovery({ step: 'reclaimed', result: reclaimAbandonedAttempt({ logFile, exitFile }) }));
+          return;
+        case 'look-again':
+          this.recover(row);
+          return;
+        case 'unknown':
+          unknown(d.reason);
+          return;
+        case 'await-exit':
+          awaitExit(d.unknown);
+          return;
+        case 'adopt':
+          this.adopt(cmd, d.process, logFile, () => awaitExit('ended-unrecorded'));
+          return;
       }
-    }
-    const alivePid = pid;
-    if (!isSameProcessAlive(alivePid, ticks)) {
-      this.awaitExitStatus(cmd.job_run_name, fromFile, finishFromFile, () =>
-        unknown(
-          'the engine stopped while this job was running and its process left no exit status; outcome unknown',
-        ),
-      );
-      return;
-    }
+    };
+    act(
+      decideRecovery(
+        lookAtAttempt({
+          exitFile,
+          logFile,
+          pid: row.pid,
+          startTicks: row.start_ticks ?? undefined,
+          waitedMs,
+        }),
+      ),
+    );
+  }
+
+  /** Watches a job left running by a crashed engine until its process ends. */
+  private adopt(cmd: JobCommand, p: JobProcess, logFile: string, ended: () => void): void {
     this.adopted.set(cmd.job_run_name, {
       exec: cmd.workflow_execution_id,
-      pid: alivePid,
-      ticks,
+      pid: p.pid,
+      ticks: p.startTicks,
       key: logFile,
     });
     const watch = setInterval(() => {
-      if (isSameProcessAlive(alivePid, ticks)) return;
+      if (isSameProcessAlive(p.pid, p.startTicks)) return;
       clearInterval(watch);
       this.watches.delete(watch);
       this.adopted.delete(cmd.job_run_name);
-      this.awaitExitStatus(cmd.job_run_name, fromFile, finishFromFile, () =>
-        unknown('the job ended while the engine was stopped and left no exit status'),
-      );
+      ended();
       this.o.wake();
-    }, ADOPT_POLL_MS);
+    }, ADOPT_POLL_MS.engine);
     this.watches.add(watch);
   }
 
@@ -500,30 +489,37 @@ export class LocalAgent implements AgentFleet {
    * A job's process is gone: its runner appends the exit status a moment after the process ends,
    * so look for it for a little while before calling the outcome unknown.
    */
-  private awaitExitStatus<T>(
+  private awaitExitStatus(
     jobRunName: string,
-    read: () => T | undefined,
-    found: (status: T) => void,
-    missing: () => void,
+    exitFile: string,
+    logFile: string,
+    why: UnknownReason,
+    found: (status: ExitRecord) => void,
+    missing: (reason: UnknownReason) => void,
     waitedMs = 0,
   ): void {
-    const status = read();
-    if (status) {
+    const d = decideRecovery({
+      step: 'exit-wait',
+      journal: readExitFile(exitFile, logFile),
+      waitedMs,
+      unknown: why,
+    });
+    if (d.kind === 'report-exit') {
       this.pendingClaims.delete(jobRunName);
-      found(status);
+      found(d.exit);
       return;
     }
-    if (waitedMs >= EXIT_STATUS_WAIT_MS) {
+    if (d.kind === 'unknown') {
       this.pendingClaims.delete(jobRunName);
-      missing();
+      missing(d.reason);
       return;
     }
     this.pendingClaims.add(jobRunName);
     const t = setTimeout(() => {
       this.watches.delete(t);
-      this.awaitExitStatus(jobRunName, read, found, missing, waitedMs + CLAIM_POLL_MS);
+      this.awaitExitStatus(jobRunName, exitFile, logFile, why, found, missing, d.waitedMs);
       this.o.wake();
-    }, CLAIM_POLL_MS);
+    }, d.afterMs);
     this.watches.add(t);
   }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nodeArgs } from '../../bin/load.js';
-import { acquireLock, EngineLockedError, LOCK_DB } from '../../runtime/local/lock.js';
+import { acquireLock, EngineLockedError, LOCK_DB } from '../../host/lock.js';
 
 /**
  * Issue 10, class 3: processes that take over a stale engine lock at the same moment must not both

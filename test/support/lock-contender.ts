@@ -5,7 +5,7 @@
  * `{"ok":false,"error":…}`; `{"op":"release"}` releases a lock it holds and answers `{"released":true}`.
  */
 import { createInterface } from 'node:readline';
-import { acquireLock } from '../../runtime/local/lock.js';
+import { acquireLock } from '../../host/lock.js';
 
 let held: { release(): void } | undefined;
 const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);

@@ -15,7 +15,7 @@ export const SLOW_FILES: Readonly<Record<string, number>> = {
   'test/e2e/serve.test.ts': 48,
   'rsql/embedded-postgres.test.ts': 44,
   'test/e2e/faults.test.ts': 41,
-  'agent/job-runner.test.ts': 37,
+  'host/job-runner.test.ts': 37,
   'test/e2e/web-run-view.test.ts': 33,
   'test/aws/duplicates.test.ts': 31,
   'test/e2e/engine-lock.test.ts': 30,

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { JobOutcome, JobSpec, KillReason } from '../../agent/job-runner.js';
-import { nodeArgs } from '../../bin/load.js';
+import { nodeArgs } from '../bin/load.js';
+import type { JobOutcome, JobSpec, KillReason } from './job-runner.js';
 
 /** A job started through the host: its pid once known, and its outcome. */
 export interface HostedJob {
@@ -17,11 +17,11 @@ type Waiter = {
 };
 
 /**
- * The engine's side of the job host (agent/spawner.ts): starts it on first use, sends it start and
- * kill requests, hands back pids and outcomes. If the host dies, jobs it was running are reported
- * as lost: they go on (their wrappers record their exit statuses), the engine watches them by pid
- * like after a crash and reads their outcome from the exit journal, and the next start brings up a
- * new host.
+ * The starting side of the job host (host/spawner.ts), for the local engine and the EC2 agent
+ * daemon alike: starts it on first use, sends it start and kill requests, hands back pids and
+ * outcomes. If the host dies, jobs it was running are reported as lost: they go on (their wrappers
+ * record their exit statuses), the agent watches them by pid like after a crash and reads their
+ * outcome from the exit journal, and the next start brings up a new host.
  */
 export class JobHost {
   private child: ChildProcess | undefined;
@@ -34,7 +34,7 @@ export class JobHost {
 
   private ensure(): ChildProcess {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) return this.child;
-    const child = spawn(process.execPath, nodeArgs('agent/spawner.ts'), {
+    const child = spawn(process.execPath, nodeArgs('host/spawner.ts'), {
       stdio: ['pipe', 'pipe', 'inherit'],
       detached: true,
       env: process.env,

@@ -1,5 +1,5 @@
 /**
- * The local engine's job host: a small separate process that starts and supervises job processes
+ * The job host of the local engine and of the EC2 agent daemon: a small separate process that starts and supervises job processes
  * with the job runner, and talks to the engine in newline-delimited JSON over stdin/stdout.
  *
  * Why a separate process: forking from a small process is cheaper than from the engine, and the

@@ -1,10 +1,12 @@
 /**
- * What the agent daemon reports about a job attempt: its JobStarted and JobFinished events (the
- * same deterministic event ids as the local agent, so whoever reports first wins and the others are
- * harmless) and the task result for the wrapper. Pure functions, shared by the daemon and its tests.
+ * What an agent reports about a job attempt — the EC2 daemon and the local engine's in-process
+ * agent alike: its JobStarted and JobFinished events (the same deterministic event ids whoever
+ * sends them, so whoever reports first wins and the others are harmless), the task result for the
+ * wrapper, and the final status an ended process maps to. Pure functions.
  */
 import { EVENT_VERSION, eventIds, type RsqloEvent } from '../contracts/events.js';
 import type { JobCommand } from '../contracts/jobs.js';
+import type { KillReason } from './job-runner.js';
 
 /** Where a job ran and where its log is, as the events say it. */
 export interface JobPlace {
@@ -15,6 +17,22 @@ export interface JobPlace {
 
 /** A job's final status and its error text (null when it completed). */
 export type FinalStatus = 'Completed' | 'Failed' | 'TimedOut' | 'Cancelled';
+
+/** Maps how a process ended to the job's final status and what the audit says about it. */
+export function outcomeStatus(o: {
+  exitCode: number | null;
+  signal: string | null;
+  killedFor?: KillReason;
+  spawnError?: string;
+  errorTail: string;
+}): { status: FinalStatus; error: string | null } {
+  if (o.killedFor === 'timeout') return { status: 'TimedOut', error: o.errorTail || 'timed out' };
+  if (o.killedFor === 'cancel') return { status: 'Cancelled', error: 'cancelled' };
+  if (o.spawnError) return { status: 'Failed', error: o.spawnError };
+  if (o.exitCode === 0) return { status: 'Completed', error: null };
+  const why = o.exitCode !== null ? `exited with code ${o.exitCode}` : `killed by ${o.signal ?? 'a signal'}`;
+  return { status: 'Failed', error: o.errorTail ? o.errorTail : why };
+}
 
 /** What the reports need to know of an attempt: its identity (a JobCommand, or a JobCancel). */
 export type AttemptIdentity = Pick<

@@ -2,7 +2,7 @@ import { existsSync, linkSync, readFileSync, renameSync, unlinkSync, writeFileSy
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { isSameProcessAlive, processStart } from '../../platform/processes.js';
+import { isSameProcessAlive, processStart } from '../platform/processes.js';
 
 /** Another engine holds the home. */
 export class EngineLockedError extends Error {
@@ -29,7 +29,7 @@ export const LOCK_DB = 'engine.lock.db';
 export const PID_FILE = 'engine.lock';
 
 /**
- * One engine owns a home at a time.
+ * One engine owns a home at a time (and one EC2 agent daemon its spool, with the same lock).
  *
  * Ownership is an exclusive lock the operating system holds for the owner on `engine.lock.db`
  * (SQLite's file lock, taken with `BEGIN EXCLUSIVE` and never committed). The kernel grants it to
