@@ -66,6 +66,7 @@ const LAYERS = [
   'runtime',
   'runtime/aws',
   'runtime/local',
+  'host',
   'agent',
   'rsql',
   'cli',
@@ -98,13 +99,16 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   'runtime/aws': ['contracts', 'events', 'services'],
   // The embedded engine: the same services over SQLite, an embedded PostgreSQL (rsql/), the run
   // view's data sources (web/ports.ts) and the bundling loader its job hosts are forked through.
-  'runtime/local': ['contracts', 'events', 'services', 'runtime', 'platform', 'rsql', 'web', 'bin'],
+  'runtime/local': ['contracts', 'events', 'services', 'runtime', 'platform', 'host', 'rsql', 'web', 'bin'],
+  // Running a job on a machine, shared by both agents: the job runner and its host process, the
+  // home lock, crash recovery, the reports (and the loader its host process is forked through).
+  host: ['contracts', 'platform', 'bin'],
   // The EC2 agent: AWS adapters for logs, callbacks and events; the services' ports and errors.
-  agent: ['contracts', 'services', 'runtime/aws', 'platform'],
+  agent: ['contracts', 'services', 'runtime/aws', 'platform', 'host'],
   // The RSQL interpreter: a leaf over the process helpers.
   rsql: ['platform'],
   // The command line over the local runtime (and rsql, the run view).
-  cli: ['contracts', 'events', 'services', 'runtime', 'runtime/local', 'rsql', 'platform', 'web'],
+  cli: ['contracts', 'events', 'services', 'runtime', 'runtime/local', 'host', 'rsql', 'platform', 'web'],
   // The CDK app: contracts, the routing table, and what the AWS adapters say about tables/settings.
   infra: ['contracts', 'events', 'runtime/aws'],
   // The run view (its own test narrows this to services/ports.ts).
@@ -119,20 +123,7 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
  * longer occurs fails the test: this list can only shrink. Never add to it.
  */
 const KNOWN_VIOLATIONS: ReadonlyArray<{ file: string; imports: string; why: string }> = [
-  // The EC2 daemon reuses the local runtime's job host, crash recovery and lock: to move to a
-  // shared job-runner/recovery module outside runtime/local.
-  { file: 'agent/daemon.ts', imports: 'runtime/local/job-host.ts', why: 'job host shared with the engine' },
-  { file: 'agent/daemon.ts', imports: 'runtime/local/local-agent.ts', why: 'recovery written once, there' },
-  { file: 'agent/daemon.ts', imports: 'runtime/local/lock.ts', why: 'single-instance lock' },
-  // The local runtime runs jobs with the agent's job runner and report builders: to move with
-  // the process-liveness code out of agent/.
-  { file: 'runtime/local/job-host.ts', imports: 'agent/job-runner.ts', why: 'job runner lives in agent/' },
-  { file: 'runtime/local/local-agent.ts', imports: 'agent/job-runner.ts', why: 'job runner lives in agent/' },
-  {
-    file: 'runtime/local/local-agent.ts',
-    imports: 'agent/reports.ts',
-    why: 'report builders live in agent/',
-  },
+  // Empty since the job runner, job host, lock and recovery moved to host/ (issue 11).
 ];
 
 /** Test code: exempt from the table, and never imported by anything else. */
@@ -195,7 +186,7 @@ describe('folder rules', () => {
   it('names the file, the import and the rule of a sideways import', () => {
     const found = folderViolations([
       { rel: 'contracts/x.ts', source: "import type { Clock } from '../services/ports.js';" },
-      { rel: 'rsql/y.ts', source: "export { run } from '../agent/job-runner.js';" },
+      { rel: 'rsql/y.ts', source: "export { run } from '../agent/daemon.js';" },
       { rel: 'infra/z.ts', source: "const m = await import('../services/starter/deadline.js');" },
       { rel: 'services/planner/service.ts', source: "import '../../runtime/aws/compose.js';" },
       { rel: 'services/planner/handler.ts', source: "import '../../runtime/aws/compose.js';" },
@@ -205,7 +196,7 @@ describe('folder rules', () => {
     ]);
     expect(found).toEqual([
       "contracts/x.ts imports '../services/ports.js' (services/ports.ts): contracts may import nothing outside itself, not services",
-      "rsql/y.ts imports '../agent/job-runner.js' (agent/job-runner.ts): rsql may import platform, not agent",
+      "rsql/y.ts imports '../agent/daemon.js' (agent/daemon.ts): rsql may import platform, not agent",
       "infra/z.ts imports '../services/starter/deadline.js' (services/starter/deadline.ts): infra may import contracts, events, runtime/aws, not services",
       "services/planner/service.ts imports '../../runtime/aws/compose.js' (runtime/aws/compose.ts): services may import contracts, events, not runtime/aws",
       "cli/w.ts imports '../test/support/run-dir.js' (test/support/run-dir.ts): only tests may import test code",
