@@ -152,7 +152,20 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
         watch(engine);
       }
     }
-    await engine.exited;
+    // The last engine runs what is left; it must keep making progress until it exits. A stall says
+    // so with the seed and the engines' stderr (a bare test timeout would say neither).
+    for (let last = -1; engineAlive; ) {
+      const size = ledgerSize();
+      if (size === last) {
+        const s = await cli(['status', EXEC, '--home', ws.home]);
+        engine.child.kill('SIGKILL');
+        throw new Error(
+          `the last engine made no progress for 60 s\nstatus:\n${s.stdout}${s.stderr}\n${story()}`,
+        );
+      }
+      last = size;
+      await Promise.race([engine.exited, new Promise((r) => setTimeout(r, 60_000))]);
+    }
     // Whatever the last round left (an engine killed at its very start), resume until it is over.
     let doc: Doc | undefined;
     for (let i = 0; i < 3; i++) {
