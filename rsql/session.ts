@@ -20,6 +20,7 @@ import {
   parseResponseFields,
   parseRowDescription,
   queryMessage,
+  type ResponseFields,
   uint32At,
 } from './wire.js';
 
@@ -102,15 +103,8 @@ export class ConnectionError extends Error {
   override name = 'ConnectionError';
 }
 
-interface RawMessage {
-  severity?: string;
-  code?: string;
-  message?: string;
-  detail?: string;
-  hint?: string;
-  position?: string;
-  where?: string;
-}
+/** A server message's fields as pg's notices/errors and our wire reader both give them. */
+type RawMessage = ResponseFields;
 
 function toServerMessage(m: RawMessage, fallbackSeverity: string): ServerMessage {
   const out: ServerMessage = {
