@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import { seededRandom } from '../../services/testing/in-memory.js';
-import { killHard, processesWith, until } from '../support/attack.js';
+import { commandLine, killHard, processesWith, until } from '../support/attack.js';
 import { cli, type Workspace, workspace } from '../support/workspace.js';
 
 type Doc = { workflow: WorkflowAuditRecord; jobs: JobAuditRecord[] };
@@ -126,8 +126,14 @@ describe('soak: SIGKILL of the engine and of the job host, resumed each time', (
       // Each round strikes while jobs make progress: after the ledger grew, at a random moment.
       const before = ledgerSize();
       await until(() => ledgerSize() > before || !engineAlive, 'the jobs to make progress', 60_000).catch(
-        (err: unknown) => {
-          throw new Error(`${err instanceof Error ? err.message : String(err)}; ${story()}`);
+        async (err: unknown) => {
+          // What the engine believes (the run's rows as status shows them), and what still runs:
+          // the processes of this soak (the marker is in their environment), job hosts included.
+          const s = await cli(['status', EXEC, '--home', ws.home]);
+          const procs = processesWith('', marker).map((pid) => `${pid} ${commandLine(pid).slice(0, 160)}`);
+          throw new Error(
+            `${err instanceof Error ? err.message : String(err)}; ${story()}\nstatus:\n${s.stdout}${s.stderr}\nprocesses:\n${procs.join('\n')}`,
+          );
         },
       );
       const delay = Math.floor(rand() * 800);
