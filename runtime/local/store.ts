@@ -201,6 +201,13 @@ export function storeFailure(err: unknown, file: string): StoreError | undefined
   return undefined;
 }
 
+/** Refuses a state file that is cut short (StoreError 'damaged'), naming how. */
+function refuseCutShort(file: string): void {
+  const short = cutShort(file);
+  if (short)
+    throw new StoreError('damaged', file, 'SQLITE_CORRUPT', `${file} is damaged: it is cut short: ${short}`);
+}
+
 /**
  * Whether a state file is cut short: its header names more pages than the file holds. Only
  * meaningful without a write-ahead log (with one, pages may live in the log), and only when the
@@ -331,14 +338,7 @@ export class LocalStore {
     this.busyTimeoutMs = opts.busyTimeoutMs ?? 250;
     this.now = opts.now ?? Date.now;
     if (file !== ':memory:') {
-      const short = cutShort(file);
-      if (short)
-        throw new StoreError(
-          'damaged',
-          file,
-          'SQLITE_CORRUPT',
-          `${file} is damaged: it is cut short: ${short}`,
-        );
+      refuseCutShort(file);
       try {
         this.isNew = statSync(file).size === 0;
       } catch {
@@ -383,14 +383,7 @@ export class LocalStore {
    */
   static knownRuns(file: string, ids: readonly string[]): Set<string> {
     const known = new Set<string>();
-    const short = cutShort(file);
-    if (short)
-      throw new StoreError(
-        'damaged',
-        file,
-        'SQLITE_CORRUPT',
-        `${file} is damaged: it is cut short: ${short}`,
-      );
+    refuseCutShort(file);
     let db: Database.Database | undefined;
     try {
       db = new Database(file, { readonly: true, timeout: 5000 });
