@@ -14,6 +14,8 @@ type Waiter = {
   started: (s: { pid: number; startTicks: string | undefined; startedAt: Date }) => void;
   done: (o: JobOutcome) => void;
   spec: JobSpec;
+  /** The host process this job was sent to: only its lines and its death concern the job. */
+  host: ChildProcess;
 };
 
 /**
@@ -41,15 +43,16 @@ export class JobHost {
     });
     child.stdin?.on('error', () => {});
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    rl.on('line', (line) => this.onLine(line));
+    rl.on('line', (line) => this.onLine(child, line));
     child.on('exit', () => {
       if (this.child === child) this.child = undefined;
       if (this.closed) return;
-      // Whatever it was running is no longer watched by anyone.
-      for (const [id, w] of this.waiting) {
-        this.waiting.delete(id);
-        this.onLost(id, w.spec);
-      }
+      // Whatever it was running is no longer watched by anyone. Only its own jobs, taken out
+      // first: `onLost` may start a job again at once (on a new host, maybe under the same id),
+      // and walking the live map would take that one for lost too — again and again, forever.
+      const lost = [...this.waiting].filter(([, w]) => w.host === child);
+      for (const [id] of lost) this.waiting.delete(id);
+      for (const [id, w] of lost) this.onLost(id, w.spec);
     });
     this.child = child;
     if (this.baseEnv) child.stdin?.write(`${JSON.stringify({ op: 'base', env: this.baseEnv })}\n`);
@@ -71,7 +74,7 @@ export class JobHost {
     return unset.length ? { env: diff, unset } : { env: diff };
   }
 
-  private onLine(line: string): void {
+  private onLine(host: ChildProcess, line: string): void {
     let msg: {
       ev: string;
       id?: string;
@@ -88,7 +91,8 @@ export class JobHost {
     }
     if (msg.ev === 'error') return;
     const w = msg.id ? this.waiting.get(msg.id) : undefined;
-    if (!w || !msg.id) return;
+    // A line a dead host wrote before it died, read late, is not about a job started since.
+    if (!w || !msg.id || w.host !== host) return;
     if (msg.ev === 'started') {
       w.started({
         pid: msg.pid ?? 0,
@@ -106,9 +110,9 @@ export class JobHost {
     }
   }
 
-  private write(msg: unknown): void {
+  private write(msg: unknown, host: ChildProcess = this.ensure()): void {
     // At once, not batched: a job waits for this line, and the engine may stay busy a while.
-    this.ensure().stdin?.write(`${JSON.stringify(msg)}\n`);
+    host.stdin?.write(`${JSON.stringify(msg)}\n`);
   }
 
   /** Starts a job; `id` must be unique among running jobs (the job run's name). */
@@ -122,11 +126,19 @@ export class JobHost {
     const doneP = new Promise<JobOutcome>((r) => {
       done = r;
     });
-    this.waiting.set(id, { started, done, spec });
-    this.ensure();
+    const host = this.ensure();
+    const waiter: Waiter = { started, done, spec, host };
+    this.waiting.set(id, waiter);
     const { env, unset } = this.envDiff(spec.env);
-    this.write({ op: 'start', id, spec: { ...spec, env }, ...(unset ? { unset } : {}) });
-    return { started: startedP, done: doneP, kill: (reason) => this.write({ op: 'kill', id, reason }) };
+    this.write({ op: 'start', id, spec: { ...spec, env }, ...(unset ? { unset } : {}) }, host);
+    return {
+      started: startedP,
+      done: doneP,
+      // To the host running it, while it does: never to a job started again under the same id.
+      kill: (reason) => {
+        if (this.waiting.get(id) === waiter) this.write({ op: 'kill', id, reason }, host);
+      },
+    };
   }
 
   /** Jobs the host is running for us. */

@@ -249,11 +249,14 @@ export class LocalAgent implements AgentFleet {
         if (start === s) start = undefined;
       });
     };
+    // This attempt's entry, not just its name: after a lost host the same job run may be started
+    // again, and nothing of the first start may act for the second.
+    const mine = () => this.running.get(cmd.job_run_name)?.job === job;
     void job.started.then(({ pid, startTicks, startedAt: at }) => {
-      if (pid <= 0 || !this.running.has(cmd.job_run_name)) return;
+      if (pid <= 0 || !mine()) return;
       start = { pid, startTicks, at: at.toISOString() };
       timer = setTimeout(() => {
-        if (!this.running.has(cmd.job_run_name)) return;
+        if (!mine()) return;
         if (this.o.commitReport) this.o.commitReport(recordStart);
         else {
           store.tx(recordStart);
@@ -263,7 +266,7 @@ export class LocalAgent implements AgentFleet {
     });
     void job.done.then((outcome) => {
       clearTimeout(timer);
-      this.running.delete(cmd.job_run_name);
+      if (mine()) this.running.delete(cmd.job_run_name);
       if (outcome.claimed) {
         // Another job host got there first (a dead engine's last request): follow that one.
         const row = store.getJobRun(cmd.job_run_name);

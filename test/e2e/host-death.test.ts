@@ -9,11 +9,12 @@
  * own EXIT trap, and an executable that is not bash.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
-import { ancestorRunning, killHard, until } from '../support/attack.js';
+import { ancestorRunning, killHard, processesWith, until } from '../support/attack.js';
 import { cli, stages, type Workspace, workspace } from '../support/workspace.js';
 
 type Doc = { workflow: WorkflowAuditRecord; jobs: JobAuditRecord[] };
@@ -138,5 +139,78 @@ describe('the job host dies while jobs run', () => {
       ['2.1', 'Completed', 0],
     ]);
     expect(ledger(ws)).toEqual(['after', 'direct', 'plain', 'trap']);
+  }, 120_000);
+});
+
+/**
+ * The soak's stall, forced: the job host dies before it has claimed the jobs just sent to it, and
+ * the host started for them dies as fast. The first death used to make the engine start those jobs
+ * again from inside its report of the death, then take each job it had just started for lost too
+ * (it walked the map it was adding to) — starting and losing them in a loop that never let the
+ * event loop see the second host die: the engine lived, no job ran, no job host was left.
+ */
+describe('the job host dies again and again before it claims its jobs', () => {
+  const leftovers: number[] = [];
+  const marker = `RSQLO_HOSTDEATH_ID=${randomUUID()}`;
+  afterEach(() => {
+    for (const pid of [...leftovers.splice(0), ...processesWith('spawner', marker)]) killHard(pid);
+  });
+
+  it('every job runs exactly once and the run ends Completed', async () => {
+    const ws = workspace('rsqlo-hostdeath-');
+    const names: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      const name = `j${String(i).padStart(2, '0')}.sh`;
+      ws.script(
+        name,
+        `echo "start $RSQLO_JOB_KEY" >> ${ws.dir}/ledger\nsleep 0.0${i % 10}\necho "end $RSQLO_JOB_KEY" >> ${ws.dir}/ledger`,
+      );
+      names.push(name);
+    }
+    const file = ws.workflow({
+      workflow_id: 'host_deaths',
+      workflow_stages: [
+        { execution_flag: 'y', execution_type: 'parallel', max_concurrency: 8, scripts: names },
+      ],
+    });
+    const [k, v] = marker.split('=') as [string, string];
+    const engine = spawn(
+      process.execPath,
+      [BIN, 'run', file, '--home', ws.home, '--execution-id', 'deaths-1', '--no-database'],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [k]: v } },
+    );
+    let stderr = '';
+    engine.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    leftovers.push(engine.pid ?? 0);
+    // Kill each of the first three job hosts the moment it shows up: a host needs a moment to
+    // start reading, so the jobs sent to it are not claimed yet.
+    const killed = new Set<number>();
+    const end = Date.now() + 30_000; // a stalled engine starts no third host
+    while (killed.size < 3 && engine.exitCode === null && Date.now() < end) {
+      for (const pid of processesWith('spawner', marker)) {
+        if (killed.has(pid)) continue;
+        killHard(pid);
+        killed.add(pid);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const code = await Promise.race([
+      exited(engine),
+      new Promise<'stalled'>((r) => setTimeout(() => r('stalled'), 60_000)),
+    ]);
+    expect(
+      code,
+      `job hosts alive: ${processesWith('spawner', marker).length}; engine's stderr:\n${stderr}`,
+    ).toBe(0);
+    const doc = await status(ws, 'deaths-1');
+    expect(doc.workflow.execution_status).toBe('Completed');
+    expect(doc.jobs.filter((j) => j.execution_status !== 'Completed' || j.exit_code !== 0)).toEqual([]);
+    // Each job started once and ended once.
+    const lines = ledger(ws);
+    const keys = doc.jobs.map((j) => j.job_key);
+    expect(keys).toHaveLength(24);
+    expect(lines).toEqual(keys.flatMap((key) => [`end ${key}`, `start ${key}`]).sort());
   }, 120_000);
 });
