@@ -107,7 +107,7 @@ describe('JobHost: its host process dies', () => {
     const { pid } = await old.started;
     killHard(parentOf(pid));
     await until(() => again !== undefined, 'the job to be started again', 10_000);
-    await within(again?.started ?? Promise.resolve(), 'the job started again to start');
+    await within<unknown>(again?.started ?? Promise.resolve(), 'the job started again to start');
     // A timeout or cancel meant for the first attempt (its handle) comes late.
     old.kill('cancel');
     writeFileSync(path.join(dir, 'go'), '');
