@@ -177,7 +177,11 @@ export function sourceStatements(
       // needs iam:PassRole on the schedule's execution role (the Service Authorization Reference
       // lists it as CreateSchedule's dependent action): exactly that role, passed to Scheduler only.
       return [
-        { sid: 'CodeCreateRunChecks', actions: ['scheduler:CreateSchedule'], resources: [t.runWatchSchedules] },
+        {
+          sid: 'CodeCreateRunChecks',
+          actions: ['scheduler:CreateSchedule'],
+          resources: [t.runWatchSchedules],
+        },
         {
           sid: 'CodePassRunCheckRole',
           actions: ['iam:PassRole'],

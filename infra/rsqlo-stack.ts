@@ -528,7 +528,7 @@ export class RsqloStack extends Stack {
     acknowledge(
       this.functions.starter.role,
       `AwsSolutions-IAM5[Resource::${nagArn('scheduler', `schedule/${this.config.stackName}-runs/*`)}]`,
-      'CreateSchedule acts on the run checks only: one schedule per run, named run-<execution id>, in the stack\'s run-check group; the statement names the group and leaves the schedule name open.',
+      "CreateSchedule acts on the run checks only: one schedule per run, named run-<execution id>, in the stack's run-check group; the statement names the group and leaves the schedule name open.",
     );
     for (const sm of [this.wrapper.stateMachine])
       acknowledge(

@@ -657,9 +657,9 @@ describe('run watchdog', () => {
     expect(
       resources(s.json, 'AWS::StepFunctions::StateMachine').map(([, r]) => props(r).StateMachineName),
     ).toEqual(['rsqlo-job-wrapper']);
-    expect(resources(s.json, 'AWS::Events::Rule').filter(([, r]) => props(r).Name === 'rsqlo-run-watchdog')).toEqual(
-      [],
-    );
+    expect(
+      resources(s.json, 'AWS::Events::Rule').filter(([, r]) => props(r).Name === 'rsqlo-run-watchdog'),
+    ).toEqual([]);
   });
 
   it("gives the starter the group, the watchdog's ARN, the role and the dead-letter queue", () => {
@@ -669,7 +669,9 @@ describe('run watchdog', () => {
     expect(env[ENV.runWatchGroup]).toBe('rsqlo-runs');
     expect(env[ENV.runWatchTargetArn]).toEqual(getAtt(fnId('watchdog'), 'Arn'));
     expect(env[ENV.runWatchRoleArn]).toEqual(getAtt(lid(s, s.stack.watchdog.role), 'Arn'));
-    expect(env[ENV.runWatchDeadLetterArn]).toEqual(getAtt(lid(s, s.stack.node.findChild('UndeliveredEvents')), 'Arn'));
+    expect(env[ENV.runWatchDeadLetterArn]).toEqual(
+      getAtt(lid(s, s.stack.node.findChild('UndeliveredEvents')), 'Arn'),
+    );
   });
 
   it("Scheduler's role: assumed by scheduler.amazonaws.com from this account's run checks, invokes the watchdog only", () => {

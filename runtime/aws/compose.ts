@@ -10,8 +10,8 @@
  * DynamoDB Local and fauxqs.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -36,8 +36,8 @@ import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-ru
 import { createEffectsSink, type EffectsSink } from './effects.js';
 import { createEventBridgePublisher } from './eventbridge-publisher.js';
 import type { RetryOptions } from './retry.js';
-import { ENV, type SettingName, SettingsError } from './settings.js';
 import { createSchedulerRunWatch } from './scheduler-run-watch.js';
+import { ENV, type SettingName, SettingsError } from './settings.js';
 import { createSnsAlertPublisher } from './sns-alert-publisher.js';
 import { createSqsJobQueue, type SqsJobQueue } from './sqs-job-queue.js';
 import { createSsmAgentFleet, parseAgentTag } from './ssm-agent-fleet.js';
@@ -225,7 +225,11 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
       }),
     ),
     runStatus: once(() =>
-      createDynamoRunStatusReader({ client: clients.documents, tableName: need('workflowAuditTable'), retry }),
+      createDynamoRunStatusReader({
+        client: clients.documents,
+        tableName: need('workflowAuditTable'),
+        retry,
+      }),
     ),
   };
 }

@@ -44,7 +44,8 @@ export const MIN_SCHEDULE_LEAD_SECONDS = 60;
  */
 export function atExpression(deadlineAt: string, now: Date): string {
   const deadline = Date.parse(deadlineAt);
-  if (Number.isNaN(deadline)) throw new RangeError(`deadline ${JSON.stringify(deadlineAt)} is not a timestamp`);
+  if (Number.isNaN(deadline))
+    throw new RangeError(`deadline ${JSON.stringify(deadlineAt)} is not a timestamp`);
   const earliest = now.getTime() + MIN_SCHEDULE_LEAD_SECONDS * 1000;
   const ms = Math.ceil(Math.max(deadline, earliest) / 1000) * 1000;
   return `at(${new Date(ms).toISOString().slice(0, 19)})`;

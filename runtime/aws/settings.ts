@@ -63,7 +63,9 @@ const SCHEMAS: Record<SettingName, z.ZodType<string>> = {
   runWatchGroup: z.string().regex(/^[0-9a-zA-Z_.-]{1,64}$/, 'must be a schedule group name'),
   runWatchTargetArn: z.string().regex(/^arn:aws[a-z-]*:lambda:/, 'must be a Lambda function ARN'),
   // Scheduler's RoleArn pattern (its API model).
-  runWatchRoleArn: z.string().regex(/^arn:aws(-[a-z]+)?:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN'),
+  runWatchRoleArn: z
+    .string()
+    .regex(/^arn:aws(-[a-z]+)?:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN'),
   // Scheduler's DeadLetterConfig.Arn pattern (its API model).
   runWatchDeadLetterArn: z
     .string()

@@ -8,7 +8,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, logSummary, loggerPort, readJobChange } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readJobChange } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { createAggregatorService } from './service.js';
 

@@ -18,7 +18,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, logSummary, loggerPort, readJobMessage } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readJobMessage } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import type { AgentFleet } from '../ports.js';
 import { createDispatcherService } from './service.js';

@@ -94,7 +94,11 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
     scheduler.on(CreateScheduleCommand).callsFake((input: { GroupName: string; Name: string }) => {
       const key = `${input.GroupName}/${input.Name}`;
       if (made.has(key))
-        throw new ConflictException({ Message: `Schedule ${input.Name} already exists.`, message: `Schedule ${input.Name} already exists.`, $metadata: {} });
+        throw new ConflictException({
+          Message: `Schedule ${input.Name} already exists.`,
+          message: `Schedule ${input.Name} already exists.`,
+          $metadata: {},
+        });
       made.add(key);
       return { ScheduleArn: `arn:aws:scheduler:us-east-1:123456789012:schedule/${key}` };
     });

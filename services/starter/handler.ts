@@ -10,7 +10,7 @@
 import type { Context } from 'aws-lambda';
 import { routedDetailTypes } from '../../events/routing.js';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, logSummary, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
 import { createStarterService, type StartResult } from './service.js';

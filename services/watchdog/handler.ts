@@ -6,7 +6,7 @@
 import type { Context } from 'aws-lambda';
 import { parseContract } from '../../contracts/common.js';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, logSummary, loggerPort } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { InvalidInputError } from '../errors.js';
 import { type CheckResult, createWatchdogService, WatchedRunInput } from './service.js';

@@ -20,8 +20,8 @@ import { composeAws } from '../../../runtime/aws/compose.js';
 import { createTaskIdempotency } from '../../../runtime/aws/idempotency.js';
 import {
   createLambdaLogger,
-  logSummary,
   loggerPort,
+  logSummary,
   readTaskRequest,
   redactToken,
 } from '../../../runtime/aws/lambda-io.js';
