@@ -37,6 +37,8 @@ export const ADAPTERS: Record<string, { module: string; factory: string }> = {
   agents: { module: 'runtime/aws/ssm-agent-fleet.ts', factory: 'createSsmAgentFleet' },
   alerts: { module: 'runtime/aws/sns-alert-publisher.ts', factory: 'createSnsAlertPublisher' },
   alertDedupe: { module: 'runtime/aws/dynamo-alert-dedupe.ts', factory: 'createDynamoAlertDedupe' },
+  runWatch: { module: 'runtime/aws/scheduler-run-watch.ts', factory: 'createSchedulerRunWatch' },
+  runStatus: { module: 'runtime/aws/dynamo-run-status.ts', factory: 'createDynamoRunStatusReader' },
 };
 
 /** Adapters that hand their effects to other adapters, when the named setting is configured. */

@@ -42,6 +42,8 @@ const PLATFORM: Record<FunctionId, Record<string, string[]>> = {
     ...BUS_TRIGGER,
     PublishToEncryptedTopic: ['kms:Decrypt', 'kms:GenerateDataKey*'],
   },
+  // Invoked by EventBridge Scheduler (its role holds lambda:InvokeFunction), no trigger of its own.
+  watchdog: { ...LOGS, ...XRAY },
   aggregator: {
     ...LOGS,
     ...XRAY,
@@ -108,6 +110,8 @@ describe('each function role grants exactly the AWS actions its code calls', () 
       anyInstance: '*',
       agentTag: { key: 'k', value: 'v' },
       alertTopic: 'a',
+      runWatchSchedules: 's',
+      runWatchRole: 'r',
     };
     const all = new Set<SettingName>(['configTable', 'eventBus', 'jobQueueUrl']);
     for (const fid of FUNCTION_IDS) {

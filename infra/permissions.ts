@@ -22,6 +22,10 @@ export interface PermissionTargets {
   agentTag: { key: string; value: string } | undefined;
   /** The alert topic (the notifier publishes to it). */
   alertTopic: string;
+  /** `…:schedule/<run-check group>/*`: the run deadline checks (the starter creates them). */
+  runWatchSchedules: string;
+  /** The role EventBridge Scheduler assumes for them (the starter passes it). */
+  runWatchRole: string;
 }
 
 /** One statement: `sid` says what it is for (prefix `Code` = an action the handler's code calls). */
@@ -39,7 +43,9 @@ export type PermissionSource =
   | 'agents'
   | 'idempotency'
   | 'alerts'
-  | 'alertDedupe';
+  | 'alertDedupe'
+  | 'runWatch'
+  | 'runStatus';
 
 const index = (tableArn: string, name: string) => `${tableArn}/index/${name}`;
 
@@ -166,6 +172,26 @@ export function sourceStatements(
     case 'alerts':
       // sns-alert-publisher.ts: Publish to the alert topic.
       return [{ sid: 'CodePublishAlerts', actions: ['sns:Publish'], resources: [t.alertTopic] }];
+    case 'runWatch':
+      // scheduler-run-watch.ts: CreateSchedule in the run-check group only. Scheduler's CreateSchedule
+      // needs iam:PassRole on the schedule's execution role (the Service Authorization Reference
+      // lists it as CreateSchedule's dependent action): exactly that role, passed to Scheduler only.
+      return [
+        {
+          sid: 'CodeCreateRunChecks',
+          actions: ['scheduler:CreateSchedule'],
+          resources: [t.runWatchSchedules],
+        },
+        {
+          sid: 'CodePassRunCheckRole',
+          actions: ['iam:PassRole'],
+          resources: [t.runWatchRole],
+          conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        },
+      ];
+    case 'runStatus':
+      // dynamo-run-status.ts: one GetItem of a run's status.
+      return [{ sid: 'CodeReadRunStatus', actions: ['dynamodb:GetItem'], resources: [t.workflowAuditTable] }];
     case 'alertDedupe':
       // dynamo-alert-dedupe.ts: claim (conditional put, consistent get), complete (put), release
       // (conditional delete) — on the alert items only: their keys start with `alert#`, so the

@@ -42,6 +42,7 @@ export const FUNCTION_IDS = [
   'dispatcherTask',
   'aggregator',
   'notifier',
+  'watchdog',
 ] as const;
 export type FunctionId = (typeof FUNCTION_IDS)[number];
 
@@ -77,8 +78,13 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
       'ssmDocument',
       'agentInstanceIds',
       'agentTag',
+      'runWatchGroup',
+      'runWatchTargetArn',
+      'runWatchRoleArn',
+      'runWatchDeadLetterArn',
     ],
-    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents'],
+    // runWatch: each run's deadline check, a one-time EventBridge Scheduler schedule.
+    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents', 'runWatch'],
     timeout: Duration.seconds(60),
   },
   planner: {
@@ -138,6 +144,15 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     description: 'Alert rules: publish one readable alert per event id to the alert topic',
     settings: ['alertTopicArn', 'idempotencyTable', 'workflowAuditTable', 'jobAuditTable', 'logGroup'],
     sources: ['alerts', 'alertDedupe'],
+    timeout: Duration.seconds(30),
+  },
+  // The target of each run's one-time schedule (constructs/run-watchdog.ts): one read, one line.
+  watchdog: {
+    entry: 'services/watchdog/handler.ts',
+    handlerExport: 'handler',
+    description: 'Run deadline check: report a run still Running past its deadline (RunOverdue)',
+    settings: ['workflowAuditTable'],
+    sources: ['runStatus'],
     timeout: Duration.seconds(30),
   },
 };
@@ -260,13 +275,35 @@ export class RsqloStack extends Stack {
     });
     dispatcher.function.addEnvironment(ENV.jobQueueUrl, this.jobQueue.queue.queueUrl);
     const withQueue = { ...withWrapper, jobQueueUrl: this.jobQueue.queue.queueUrl };
-    const starter = fn('starter', withQueue);
+    // Each run's deadline check: the starter creates a one-time schedule invoking the watchdog.
+    const watchdog = fn('watchdog', common);
+    this.watchdog = new RunWatchdog(this, 'RunWatchdog', {
+      watchdog: watchdog.function,
+      scheduleGroupName: name('runs'),
+      deadLetterQueue: undelivered,
+    });
+    const starter = fn('starter', {
+      ...withQueue,
+      runWatchGroup: name('runs'),
+      runWatchTargetArn: watchdog.function.functionArn,
+      runWatchRoleArn: this.watchdog.role.roleArn,
+      runWatchDeadLetterArn: undelivered.queueArn,
+    });
     const planner = fn('planner', withQueue);
     const recorder = fn('recorder', withQueue);
     const aggregator = fn('aggregator', withQueue);
     // Its topic ARN is added by the alerts construct, which creates the topic.
     const notifier = fn('notifier', common);
-    this.functions = { starter, planner, recorder, dispatcher, dispatcherTask, aggregator, notifier };
+    this.functions = {
+      starter,
+      planner,
+      recorder,
+      dispatcher,
+      dispatcherTask,
+      aggregator,
+      notifier,
+      watchdog,
+    };
 
     // Bus rules: exactly the routing table.
     const busFunctions: Record<BusService, RsqloFunction> = { starter, planner, recorder };
@@ -327,15 +364,6 @@ export class RsqloStack extends Stack {
       logRetention: retention,
     });
 
-    this.watchdog = new RunWatchdog(this, 'RunWatchdog', {
-      bus,
-      workflowAuditTable: t.workflowAudit,
-      stateMachineName: name('run-watchdog'),
-      ruleName: name('run-watchdog'),
-      deliveryDeadLetterQueue: undelivered,
-      logRetention: retention,
-    });
-
     const failedWorkflowRule =
       this.alerts.rules[ALERT_ROUTES.findIndex((r) => r.id === 'alert-workflow-failed')];
     const failedJobRule = this.alerts.rules[ALERT_ROUTES.findIndex((r) => r.id === 'alert-job-failed')];
@@ -357,7 +385,7 @@ export class RsqloStack extends Stack {
       failedWorkflowRule,
       failedJobRule,
       wrapper: this.wrapper.stateMachine,
-      watchdog: this.watchdog.stateMachine,
+      watchdog: { fn: watchdog.function, logGroup: watchdog.logGroup },
       aggregator: aggregator.function,
       dispatcherTask: {
         fn: dispatcherTask.function,
@@ -424,6 +452,8 @@ export class RsqloStack extends Stack {
       anyInstance: this.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
       agentTag: c.agentInstanceTag,
       alertTopic: this.alerts.topic.topicArn,
+      runWatchSchedules: this.watchdog.schedulesArn,
+      runWatchRole: this.watchdog.role.roleArn,
     };
     for (const fid of FUNCTION_IDS) {
       const spec = FUNCTIONS[fid];
@@ -495,7 +525,12 @@ export class RsqloStack extends Stack {
       `AwsSolutions-IAM5[Resource::${nagArn('states', `execution:${this.wrapperName}:*`)}]`,
       'DescribeExecution acts on executions of the job wrapper only; execution names are per job attempt (<execution>--<stage>-<job>--a<attempt>), so the statement names the wrapper and leaves the execution name open.',
     );
-    for (const sm of [this.wrapper.stateMachine, this.watchdog.stateMachine])
+    acknowledge(
+      this.functions.starter.role,
+      `AwsSolutions-IAM5[Resource::${nagArn('scheduler', `schedule/${this.config.stackName}-runs/*`)}]`,
+      "CreateSchedule acts on the run checks only: one schedule per run, named run-<execution id>, in the stack's run-check group; the statement names the group and leaves the schedule name open.",
+    );
+    for (const sm of [this.wrapper.stateMachine])
       acknowledge(
         sm.role,
         'AwsSolutions-IAM5[Resource::*]',

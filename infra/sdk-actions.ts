@@ -64,6 +64,15 @@ const ACTION_ALIASES: Record<string, string> = {
   'dynamodb:TransactGetItems': 'dynamodb:GetItem',
 };
 
+/**
+ * Actions a call needs besides its own: the Service Authorization Reference's "dependent actions".
+ * EventBridge Scheduler's CreateSchedule passes the schedule's execution role to the service
+ * (`iam:PassRole`), as the Scheduler user guide's identity-based policy examples grant.
+ */
+const DEPENDENT_ACTIONS: Record<string, string[]> = {
+  'scheduler:CreateSchedule': ['iam:PassRole'],
+};
+
 /** Transaction item kind → the IAM action that authorizes it. */
 const TRANSACT_ITEM_ACTIONS: Record<string, string> = {
   Put: 'dynamodb:PutItem',
@@ -74,7 +83,7 @@ const TRANSACT_ITEM_ACTIONS: Record<string, string> = {
 
 /** Aggregated clients: every command is a method, so the commands sent cannot be read off the code. */
 const AGGREGATED =
-  /^(DynamoDBDocument|DynamoDB|EventBridge|SFN|SSM|SQS|SNS|CloudWatchLogs|SecretsManager|EC2|S3|Lambda|STS)$/;
+  /^(DynamoDBDocument|DynamoDB|EventBridge|SFN|SSM|SQS|SNS|CloudWatchLogs|SecretsManager|EC2|S3|Lambda|STS|Scheduler)$/;
 
 export class SdkActionsError extends Error {
   override name = 'SdkActionsError';
@@ -159,7 +168,7 @@ export function actionsOf(
       );
     return [...transactKinds].map((k) => TRANSACT_ITEM_ACTIONS[k] as string).sort();
   }
-  return [ACTION_ALIASES[action] ?? action];
+  return [ACTION_ALIASES[action] ?? action, ...(DEPENDENT_ACTIONS[action] ?? [])];
 }
 
 /** Splits esbuild's (non-minified) output into the code of each bundled module. */

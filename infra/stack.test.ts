@@ -653,43 +653,52 @@ describe('schedules and definitions', () => {
 });
 
 describe('run watchdog', () => {
-  const sm = () =>
-    one('AWS::StepFunctions::StateMachine', (p) => p.StateMachineName === 'rsqlo-run-watchdog')[1];
+  it('is no state machine and no bus rule any more: one Scheduler one-time schedule per run', () => {
+    expect(
+      resources(s.json, 'AWS::StepFunctions::StateMachine').map(([, r]) => props(r).StateMachineName),
+    ).toEqual(['rsqlo-job-wrapper']);
+    expect(
+      resources(s.json, 'AWS::Events::Rule').filter(([, r]) => props(r).Name === 'rsqlo-run-watchdog'),
+    ).toEqual([]);
+  });
 
-  it("starts on WorkflowStarted with a deadline and waits until the run's own deadline before checking it", () => {
-    const [, rule] = one('AWS::Events::Rule', (p) => p.Name === 'rsqlo-run-watchdog');
-    expect(rule.EventPattern).toEqual({
-      source: [EVENT_SOURCE],
-      'detail-type': ['WorkflowStarted'],
-      detail: { deadline_at: [{ exists: true }] },
-    });
-    expect(rule.Targets[0].Arn).toEqual(ref(lid(s, s.stack.watchdog.stateMachine)));
-    // The execution's input carries the event's deadline (the Wait's TimestampPath).
-    const transformer = rule.Targets[0].InputTransformer;
-    expect(transformer.InputPathsMap['detail-deadline_at']).toBe('$.detail.deadline_at');
-    expect(transformer.InputTemplate).toContain('"deadline_at":<detail-deadline_at>');
-    const def = JSON.parse(sm().DefinitionString);
-    expect(valid(JSON.parse(sm().DefinitionString.split(placeholder('Partition')).join('aws')))).toEqual([]);
-    // One path for every workflow: the deadline comes with the event (services/starter/deadline.ts),
-    // so no per-workflow Choice and Pass states (two billed transitions per run fewer).
-    expect(def.StartAt).toBe('WaitForDeadline');
-    expect(def.States.WaitForDeadline).toEqual({
-      Type: 'Wait',
-      TimestampPath: '$.deadline_at',
-      Next: 'ReadRun',
-    });
-    expect(Object.keys(def.States).sort()).toEqual([
-      'IsStillRunning',
-      'ReadRun',
-      'RunEnded',
-      'RunOverdue',
-      'WaitForDeadline',
-    ]);
-    expect(def.States.RunOverdue).toMatchObject({ Type: 'Fail', Error: RUN_OVERDUE_ERROR });
-    expect(sm().DefinitionSubstitutions).toEqual({
-      WorkflowAuditTable: ref(lid(s, s.stack.tables.workflowAudit)),
-      Partition: ref('AWS::Partition'),
-    });
+  it("gives the starter the group, the watchdog's ARN, the role and the dead-letter queue", () => {
+    const [, group] = one('AWS::Scheduler::ScheduleGroup', (p) => p.Name === 'rsqlo-runs');
+    expect(group.Name).toBe('rsqlo-runs');
+    const env = props(s.json.Resources[fnId('starter')]).Environment.Variables;
+    expect(env[ENV.runWatchGroup]).toBe('rsqlo-runs');
+    expect(env[ENV.runWatchTargetArn]).toEqual(getAtt(fnId('watchdog'), 'Arn'));
+    expect(env[ENV.runWatchRoleArn]).toEqual(getAtt(lid(s, s.stack.watchdog.role), 'Arn'));
+    expect(env[ENV.runWatchDeadLetterArn]).toEqual(
+      getAtt(lid(s, s.stack.node.findChild('UndeliveredEvents')), 'Arn'),
+    );
+  });
+
+  it("Scheduler's role: assumed by scheduler.amazonaws.com from this account's run checks, invokes the watchdog only", () => {
+    const role = props(s.json.Resources[lid(s, s.stack.watchdog.role)]);
+    const trust = role.AssumeRolePolicyDocument.Statement;
+    expect(trust).toHaveLength(1);
+    expect(trust[0].Principal).toEqual({ Service: 'scheduler.amazonaws.com' });
+    expect(trust[0].Condition.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+    expect(JSON.stringify(trust[0].Condition.ArnLike['aws:SourceArn'])).toContain(':schedule/rsqlo-runs/*');
+    const statements = roleStatements(s.json, lid(s, s.stack.watchdog.role));
+    const bySid = Object.fromEntries(statements.map((st) => [st.Sid, st]));
+    expect(Object.keys(bySid).sort()).toEqual(['DeadLetters', 'InvokeWatchdog']);
+    expect(bySid.InvokeWatchdog?.Action).toBe('lambda:InvokeFunction');
+    expect(bySid.InvokeWatchdog?.Resource).toEqual(getAtt(fnId('watchdog'), 'Arn'));
+    expect(bySid.DeadLetters?.Action).toBe('sqs:SendMessage');
+  });
+
+  it('lets the starter create schedules in the run-check group only and pass exactly that role, to Scheduler only', () => {
+    const statements = roleStatements(s.json, roleId('starter'));
+    const create = statements.find((st) => st.Sid === 'CodeCreateRunChecks');
+    expect(create?.Action).toBe('scheduler:CreateSchedule');
+    expect(JSON.stringify(create?.Resource)).toContain(':schedule/rsqlo-runs/*');
+    const pass = statements.find((st) => st.Sid === 'CodePassRunCheckRole');
+    expect(pass?.Action).toBe('iam:PassRole');
+    expect(pass?.Resource).toEqual(getAtt(lid(s, s.stack.watchdog.role), 'Arn'));
+    expect(pass?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } });
+    expect(RUN_OVERDUE_ERROR).toBe('RunOverdue');
   });
 });
 
@@ -729,10 +738,13 @@ describe('alarms and dashboard', () => {
         MetricName: 'Errors',
       });
     expect(byName.get('rsqlo-lambda-errors-dispatcherTask')?.Metrics).toBeDefined();
-    expect(byName.get('rsqlo-runs-overdue')).toMatchObject({
-      Namespace: 'AWS/States',
-      MetricName: 'ExecutionsFailed',
-    });
+    // The watchdog's RunOverdue lines, counted by a metric filter (infra/monitoring.test.ts).
+    expect(byName.get('rsqlo-runs-overdue')).toMatchObject({ Namespace: 'rsqlo', MetricName: 'RunsOverdue' });
+    const [, filter] = one('AWS::Logs::MetricFilter', (p) =>
+      JSON.stringify(p.MetricTransformations).includes('RunsOverdue'),
+    );
+    expect(filter.FilterPattern).toBe('{ $.error_name = "RunOverdue" }');
+    expect(filter.LogGroupName).toEqual({ Ref: lid(s, s.stack.functions.watchdog.logGroup) });
     const topic = ref(lid(s, s.stack.alerts.topic));
     for (const a of alarms()) expect(a.AlarmActions, a.AlarmName).toEqual([topic]);
   });

@@ -45,6 +45,30 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** A run to check at its deadline: what the check needs to find and name it. */
+export interface WatchedRun {
+  workflow_id: string;
+  workflow_execution_id: string;
+  /** When the run started (its execution_start_ts). */
+  started_at: string;
+  /** The latest time it can legitimately still be Running (services/starter/deadline.ts). */
+  deadline_at: string;
+}
+
+/**
+ * Checks a run once its deadline has passed (AWS: one EventBridge Scheduler one-time schedule per
+ * run, invoking the run watchdog). Idempotent per run: asking again for the same run makes no
+ * second check (`exists`), so a redelivered request is harmless.
+ */
+export interface RunDeadlineWatch {
+  watch(run: WatchedRun): Promise<'created' | 'exists'>;
+}
+
+/** The run watchdog's one read: a run's status, strongly consistent (undefined: no such run). */
+export interface RunStatusReader {
+  status(workflowExecutionId: string): Promise<WorkflowStatus | undefined>;
+}
+
 /** Where workflow definitions live (the config table; locally the definitions table). */
 export interface DefinitionRepository {
   /** The stored definition as-is (validated by the caller), or undefined when unknown. */

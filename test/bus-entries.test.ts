@@ -30,6 +30,10 @@ const SETTINGS: Record<SettingName, string> = {
   logGroup: '/rsqlo/jobs',
   idempotencyTable: 'idempotency',
   alertTopicArn: 'arn:aws:sns:us-east-1:123456789012:alerts',
+  runWatchGroup: 'rsqlo-runs',
+  runWatchTargetArn: 'arn:aws:lambda:us-east-1:123456789012:function:watchdog',
+  runWatchRoleArn: 'arn:aws:iam::123456789012:role/run-checks',
+  runWatchDeadLetterArn: 'arn:aws:sqs:us-east-1:123456789012:undelivered',
 };
 
 describe('bus Lambda entries', () => {

@@ -9,6 +9,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { NO_AGENT_ERROR } from '../../runtime/aws/wrapper-definition.js';
+import { RUN_OVERDUE_ERROR } from '../../services/watchdog/service.js';
 
 export interface MonitoringProps {
   /** Dashboard name. */
@@ -31,8 +32,11 @@ export interface MonitoringProps {
   failedJobRule: events.IRule;
   /** The single-job wrapper (executions graph). */
   wrapper: sfn.IStateMachine;
-  /** The run watchdog: its failed executions are the overdue runs. */
-  watchdog: sfn.IStateMachine;
+  /**
+   * The run watchdog function and its log group: each run's one-time schedule invokes it at the
+   * run's deadline, and it logs RunOverdue for a run still Running (the overdue runs).
+   */
+  watchdog: { fn: lambda.IFunction; logGroup: logs.ILogGroup };
   /** The stream event source mapping's function (iterator age). */
   aggregator: lambda.IFunction;
   /** The dispatcher task function and its log group: where "no agent online" is logged. */
@@ -54,6 +58,10 @@ export const NO_AGENT_METRIC = 'NoAgentOnline';
  * A CloudWatch Logs JSON filter pattern.
  */
 export const NO_AGENT_FILTER_PATTERN = `{ $.error_name = "${NO_AGENT_ERROR}" }`;
+/** Runs found still Running past their deadline (one per RunOverdue line of the watchdog). */
+export const RUNS_OVERDUE_METRIC = 'RunsOverdue';
+/** The watchdog's line for an overdue run (services/watchdog/service.ts), as a JSON filter pattern. */
+export const RUN_OVERDUE_FILTER_PATTERN = `{ $.error_name = "${RUN_OVERDUE_ERROR}" }`;
 
 /**
  * Alarms and a dashboard. Alarms (all notify the alert topic):
@@ -65,7 +73,8 @@ export const NO_AGENT_FILTER_PATTERN = `{ $.error_name = "${NO_AGENT_ERROR}" }`;
  *   dispatcher task's without its "no agent online" errors;
  * - no agent online: rsqlo/NoAgentOnline (a metric filter on the dispatcher task's log) ≥ 1 in
  *   each of `noAgentAlarmPeriods` consecutive 5-minute periods;
- * - overdue runs: ExecutionsFailed of the run watchdog (see run-watchdog.ts) ≥ 1.
+ * - overdue runs: rsqlo/RunsOverdue (a metric filter on the run watchdog's RunOverdue lines, see
+ *   run-watchdog.ts) ≥ 1.
  */
 export class Monitoring extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -167,11 +176,24 @@ export class Monitoring extends Construct {
       );
     }
 
-    const overdue = props.watchdog.metricFailed({ period: fiveMinutes, statistic: 'Sum' });
+    new logs.MetricFilter(this, 'RunOverdueFilter', {
+      logGroup: props.watchdog.logGroup,
+      filterPattern: logs.FilterPattern.literal(RUN_OVERDUE_FILTER_PATTERN),
+      metricNamespace: METRIC_NAMESPACE,
+      metricName: RUNS_OVERDUE_METRIC,
+      metricValue: '1',
+      defaultValue: 0,
+    });
+    const overdue = new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName: RUNS_OVERDUE_METRIC,
+      statistic: 'Sum',
+      period: fiveMinutes,
+    });
     alarm(
       'OverdueRuns',
       'runs-overdue',
-      'A run is still Running after the longest time its definition allows: an event was lost or a service keeps failing. The failed watchdog execution names the run.',
+      "A run is still Running after the longest time its definition allows: an event was lost or a service keeps failing. The run watchdog's RunOverdue log line names the run (workflow_execution_id).",
       overdue,
     );
 
@@ -209,7 +231,10 @@ export class Monitoring extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: 'Overdue runs (watchdog)',
-        left: [overdue.with({ label: 'overdue' }), props.watchdog.metricStarted({ label: 'runs watched' })],
+        left: [
+          overdue.with({ label: 'overdue' }),
+          props.watchdog.fn.metricInvocations({ label: 'runs checked', statistic: 'Sum' }),
+        ],
         width: 8,
       }),
     );

@@ -1,180 +1,70 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
+import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { EVENT_SOURCE } from '../../contracts/events.js';
-import { placeholder } from './job-wrapper.js';
 
-/** Error name of a watchdog execution that found its run still Running past the deadline. */
-export const RUN_OVERDUE_ERROR = 'RunOverdue';
-
-/** The event that starts a watchdog execution (its rule matches source rsqlo and this detail-type). */
-export const WATCHDOG_TRIGGER_DETAIL_TYPE = 'WorkflowStarted';
-
-/** The watchdog execution's input: each field from this path of the triggering event. */
-export const WATCHDOG_INPUT_PATHS = {
-  workflow_id: '$.detail.workflow_id',
-  workflow_execution_id: '$.detail.workflow_execution_id',
-  started_at: '$.detail.occurred_at',
-  deadline_at: '$.detail.deadline_at',
-} as const;
-
-/**
- * The rule's event pattern: WorkflowStarted events that carry a deadline (the starter always sets
- * one; `deadline_at` is optional in the contract, and an event without it would fail the Wait
- * state, which the overdue-runs alarm would report as a stuck run).
- */
-export const WATCHDOG_EVENT_PATTERN = {
-  source: [EVENT_SOURCE],
-  'detail-type': [WATCHDOG_TRIGGER_DETAIL_TYPE],
-  detail: { deadline_at: [{ exists: true }] },
-} as const;
-
-/**
- * The watchdog's definition. Input: `{ workflow_id, workflow_execution_id, started_at, deadline_at }`
- * (from WorkflowStarted). It waits until the run's deadline (`deadline_at`, which the starter
- * computed from the run's definition: services/starter/deadline.ts), reads the run's
- * `execution_status` from the workflow audit table and fails with `RunOverdue` when the run is
- * still Running. A run that is gone or finished ends it quietly.
- *
- * Four states entered per run, each a billed state transition ("Step Functions counts a state
- * transition each time a step of your workflow is executed", aws.amazon.com/step-functions/pricing):
- * WaitForDeadline, ReadRun, IsStillRunning and RunEnded or RunOverdue. The Wait's TimestampPath
- * counts from the run's start, not from when the event was delivered, so a delivery EventBridge
- * retried late does not move the deadline; a deadline already past does not wait at all.
- */
-export function watchdogDefinition(opts: {
-  workflowAuditTable: string;
-  /** The AWS partition of the service integration's ARN (a placeholder when deployed). */
-  partition: string;
-}) {
-  return {
-    Comment:
-      'rsqlo run watchdog: a run still Running after the longest time its definition allows is overdue (stuck)',
-    StartAt: 'WaitForDeadline',
-    States: {
-      WaitForDeadline: { Type: 'Wait', TimestampPath: '$.deadline_at', Next: 'ReadRun' },
-      ReadRun: {
-        Type: 'Task',
-        Resource: `arn:${opts.partition}:states:::dynamodb:getItem`,
-        Parameters: {
-          TableName: opts.workflowAuditTable,
-          Key: { workflow_execution_id: { 'S.$': '$.workflow_execution_id' } },
-          ProjectionExpression: 'execution_status',
-          ConsistentRead: true,
-        },
-        ResultPath: '$.run',
-        Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 5, MaxAttempts: 5, BackoffRate: 2 }],
-        Next: 'IsStillRunning',
-      },
-      IsStillRunning: {
-        Type: 'Choice',
-        Choices: [
-          {
-            And: [
-              { Variable: '$.run.Item.execution_status.S', IsPresent: true },
-              { Variable: '$.run.Item.execution_status.S', StringEquals: 'Running' },
-            ],
-            Next: 'RunOverdue',
-          },
-        ],
-        Default: 'RunEnded',
-      },
-      RunEnded: { Type: 'Succeed' },
-      RunOverdue: {
-        Type: 'Fail',
-        Error: RUN_OVERDUE_ERROR,
-        Cause:
-          'the run is still Running after the longest time its definition allows (see the execution input)',
-      },
-    },
-  };
-}
+export { RUN_OVERDUE_ERROR } from '../../services/watchdog/service.js';
 
 export interface RunWatchdogProps {
-  /** The bus WorkflowStarted is on. */
-  bus: events.IEventBus;
-  /** Where the watchdog reads the run's status (GetItem only). */
-  workflowAuditTable: dynamodb.ITable;
-  /** State machine name. */
-  stateMachineName: string;
-  /** Name of the WorkflowStarted rule. */
-  ruleName: string;
-  /** Where WorkflowStarted events go that could not start a watchdog. */
-  deliveryDeadLetterQueue: sqs.IQueue;
-  /** Default three months. */
-  logRetention?: logs.RetentionDays;
+  /** The run watchdog function (services/watchdog/handler.ts): what each run's schedule invokes. */
+  watchdog: lambda.IFunction;
+  /** Name of the schedule group of the run checks (one per stack, apart from the workflow schedules). */
+  scheduleGroupName: string;
+  /** Where a check goes that Scheduler could not invoke after its retries. */
+  deadLetterQueue: sqs.IQueue;
 }
 
 /**
- * Detects runs older than their longest possible duration: every WorkflowStarted starts a
- * watchdog execution (Standard, cheap: four state transitions per run) that waits until the run's
- * deadline (`deadline_at`, set by the starter) and fails with RunOverdue if the run is still Running. The `ExecutionsFailed` metric of
- * the watchdog is the "overdue runs" alarm's metric; the failed execution's input names the run.
+ * Detects runs older than their longest possible duration, for $1.00 per million runs: the starter
+ * creates one EventBridge Scheduler one-time schedule per run (`at(<deadline_at>)`,
+ * runtime/aws/scheduler-run-watch.ts) in this construct's schedule group; at the deadline Scheduler
+ * invokes the watchdog function with this construct's role, and the schedule deletes itself. The
+ * watchdog reads the run's status and logs RunOverdue for a run still Running, which the "runs
+ * overdue" alarm counts (monitoring.ts). This replaced a Standard Step Functions execution per run
+ * (4 billed state transitions each).
  */
 export class RunWatchdog extends Construct {
-  readonly stateMachine: sfn.StateMachine;
-  readonly rule: events.Rule;
+  readonly group: scheduler.CfnScheduleGroup;
+  /** The role Scheduler assumes to invoke the watchdog (the starter passes it when it creates a schedule). */
+  readonly role: iam.Role;
+  /** `arn:…:scheduler:<region>:<account>:schedule/<group>/*`: every run check. */
+  readonly schedulesArn: string;
 
   constructor(scope: Construct, id: string, props: RunWatchdogProps) {
     super(scope, id);
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
-      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.DESTROY,
+    this.group = new scheduler.CfnScheduleGroup(this, 'Group', { name: props.scheduleGroupName });
+    const stack = Stack.of(this);
+    this.schedulesArn = stack.formatArn({
+      service: 'scheduler',
+      resource: 'schedule',
+      resourceName: `${props.scheduleGroupName}/*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
-    const role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
-      description: 'rsqlo run watchdog: read run status',
+    // The execution role, with the confused-deputy conditions the Scheduler user guide recommends
+    // (aws:SourceAccount, and aws:SourceArn on this stack's run-check group).
+    this.role = new iam.Role(this, 'Role', {
+      description: 'rsqlo run checks: EventBridge Scheduler invokes the run watchdog at a run deadline',
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': this.schedulesArn },
+        },
+      }),
     });
-    role.addToPrincipalPolicy(
+    this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadRunStatus',
-        actions: ['dynamodb:GetItem'],
-        resources: [props.workflowAuditTable.tableArn],
+        sid: 'InvokeWatchdog',
+        actions: ['lambda:InvokeFunction'],
+        resources: [props.watchdog.functionArn],
       }),
     );
-    const definition = watchdogDefinition({
-      workflowAuditTable: placeholder('WorkflowAuditTable'),
-      partition: placeholder('Partition'),
-    });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: props.stateMachineName,
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(definition)),
-      definitionSubstitutions: {
-        WorkflowAuditTable: props.workflowAuditTable.tableName,
-        Partition: Aws.PARTITION,
-      },
-      role,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
-      tracingEnabled: true,
-    });
-    this.rule = new events.Rule(this, 'Rule', {
-      eventBus: props.bus,
-      ruleName: props.ruleName,
-      description: 'WorkflowStarted starts the run watchdog',
-      eventPattern: {
-        source: [...WATCHDOG_EVENT_PATTERN.source],
-        detailType: [...WATCHDOG_EVENT_PATTERN['detail-type']],
-        detail: WATCHDOG_EVENT_PATTERN.detail,
-      },
-    });
-    this.rule.addTarget(
-      new targets.SfnStateMachine(this.stateMachine, {
-        input: events.RuleTargetInput.fromObject(
-          Object.fromEntries(
-            Object.entries(WATCHDOG_INPUT_PATHS).map(([k, p]) => [k, events.EventField.fromPath(p)]),
-          ),
-        ),
-        deadLetterQueue: props.deliveryDeadLetterQueue,
-        retryAttempts: 10,
-        maxEventAge: Duration.hours(24),
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeadLetters',
+        actions: ['sqs:SendMessage'],
+        resources: [props.deadLetterQueue.queueArn],
       }),
     );
   }

@@ -11,6 +11,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -24,14 +25,18 @@ import type {
   JobRepository,
   JobRunOrchestrator,
   Logger,
+  RunDeadlineWatch,
+  RunStatusReader,
 } from '../../services/ports.js';
 import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
 import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } from './dynamo-definitions.js';
 import { createDynamoJobRepository } from './dynamo-jobs.js';
+import { createDynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
 import { createEffectsSink, type EffectsSink } from './effects.js';
 import { createEventBridgePublisher } from './eventbridge-publisher.js';
 import type { RetryOptions } from './retry.js';
+import { createSchedulerRunWatch } from './scheduler-run-watch.js';
 import { ENV, type SettingName, SettingsError } from './settings.js';
 import { createSnsAlertPublisher } from './sns-alert-publisher.js';
 import { createSqsJobQueue, type SqsJobQueue } from './sqs-job-queue.js';
@@ -52,6 +57,8 @@ export interface AwsClients {
    */
   ssm: SSMClient;
   sns: SNSClient;
+  /** EventBridge Scheduler: the starter's one-time run deadline checks. */
+  scheduler: SchedulerClient;
 }
 
 /**
@@ -71,6 +78,7 @@ export function createAwsClients(config: { region?: string } = {}): AwsClients {
     sfn: new SFNClient(base),
     ssm: new SSMClient({ ...base, maxAttempts: 1 }),
     sns: new SNSClient(base),
+    scheduler: new SchedulerClient(base),
   };
 }
 
@@ -94,6 +102,10 @@ export interface AwsRuntime {
   alerts(): AlertPublisher;
   /** The notifier's memory of sent alerts (alert# items in the idempotency table). */
   alertDedupe(): AlertDedupe;
+  /** The starter's run deadline checks (one Scheduler schedule per run). */
+  runWatch(): RunDeadlineWatch;
+  /** The run watchdog's read of a run's status. */
+  runStatus(): RunStatusReader;
 }
 
 export interface ComposeOptions {
@@ -200,6 +212,24 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
     ),
     alertDedupe: once(() =>
       createDynamoAlertDedupe({ client: clients.documents, tableName: need('idempotencyTable'), clock }),
+    ),
+    runWatch: once(() =>
+      createSchedulerRunWatch({
+        client: clients.scheduler,
+        groupName: need('runWatchGroup'),
+        targetArn: need('runWatchTargetArn'),
+        roleArn: need('runWatchRoleArn'),
+        deadLetterArn: need('runWatchDeadLetterArn'),
+        clock,
+        retry,
+      }),
+    ),
+    runStatus: once(() =>
+      createDynamoRunStatusReader({
+        client: clients.documents,
+        tableName: need('workflowAuditTable'),
+        retry,
+      }),
     ),
   };
 }

@@ -20,9 +20,53 @@ import { InvalidInputError } from '../../services/errors.js';
 import type { Logger } from '../../services/ports.js';
 import { JOB_SEQUENCE_ATTRIBUTE } from './dynamo-items.js';
 
-/** A Powertools logger for one service (`rsqlo-<service>`; level from POWERTOOLS_LOG_LEVEL, default INFO). */
+/**
+ * The level the functions log at when nothing says otherwise: warnings and errors, plus one
+ * summary line per invocation ({@link logSummary}). CloudWatch Logs bills every byte ingested
+ * ($0.50/GB); at INFO the functions wrote about 18 KB per blog run (the `aws.*` bench), most of it
+ * per-step detail nobody reads unless something is wrong — then set LOG_LEVEL (or
+ * POWERTOOLS_LOG_LEVEL) to INFO or DEBUG on the function to get it back.
+ */
+export const DEFAULT_LAMBDA_LOG_LEVEL = 'WARN';
+
+const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+type LevelName = (typeof LEVELS)[number];
+
+/** The level from POWERTOOLS_LOG_LEVEL or LOG_LEVEL (Powertools' own variables), else the default. */
+export function lambdaLogLevel(env: NodeJS.ProcessEnv = process.env): LevelName {
+  for (const v of [env.POWERTOOLS_LOG_LEVEL, env.LOG_LEVEL]) {
+    const level = v?.trim().toUpperCase();
+    if (level && (LEVELS as readonly string[]).includes(level)) return level as LevelName;
+  }
+  return DEFAULT_LAMBDA_LOG_LEVEL;
+}
+
+/**
+ * A Powertools logger for one service (`rsqlo-<service>`). Level: POWERTOOLS_LOG_LEVEL or LOG_LEVEL,
+ * default WARN ({@link DEFAULT_LAMBDA_LOG_LEVEL}); Lambda's own log-level control
+ * (AWS_LAMBDA_LOG_LEVEL) still wins, as Powertools documents.
+ */
 export function createLambdaLogger(service: string): PowertoolsLogger {
-  return new PowertoolsLogger({ serviceName: `rsqlo-${service}` });
+  return new PowertoolsLogger({ serviceName: `rsqlo-${service}`, logLevel: lambdaLogLevel() });
+}
+
+/**
+ * The one line an invocation writes when it went well: what it did, at INFO, written at the
+ * default WARN level too (a quiet function still says what it handled), and dropped only when the
+ * level is set to ERROR or above.
+ */
+export function logSummary(logger: PowertoolsLogger, message: string, fields: Record<string, unknown>) {
+  const level = logger.getLevelName();
+  if (level !== 'WARN') {
+    logger.info(message, fields);
+    return;
+  }
+  logger.setLogLevel('INFO');
+  try {
+    logger.info(message, fields);
+  } finally {
+    logger.setLogLevel('WARN');
+  }
 }
 
 /** The services' Logger port over Powertools: one structured line per call. */

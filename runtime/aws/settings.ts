@@ -22,6 +22,14 @@ export const ENV = {
   idempotencyTable: 'RSQLO_IDEMPOTENCY_TABLE',
   /** The SNS topic the notifier publishes readable alerts to. */
   alertTopicArn: 'RSQLO_ALERT_TOPIC_ARN',
+  /** The schedule group of the run deadline checks (one EventBridge Scheduler schedule per run). */
+  runWatchGroup: 'RSQLO_RUN_WATCH_GROUP',
+  /** The run watchdog function the checks invoke. */
+  runWatchTargetArn: 'RSQLO_RUN_WATCH_TARGET_ARN',
+  /** The role EventBridge Scheduler assumes to invoke it. */
+  runWatchRoleArn: 'RSQLO_RUN_WATCH_ROLE_ARN',
+  /** The dead-letter queue of checks that could not be invoked. */
+  runWatchDeadLetterArn: 'RSQLO_RUN_WATCH_DLQ_ARN',
 } as const;
 
 export type SettingName = keyof typeof ENV;
@@ -51,6 +59,17 @@ const SCHEMAS: Record<SettingName, z.ZodType<string>> = {
   alertTopicArn: z
     .string()
     .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN'),
+  // Scheduler's ScheduleGroupName: 1–64 of [0-9a-zA-Z-_.] (its API model).
+  runWatchGroup: z.string().regex(/^[0-9a-zA-Z_.-]{1,64}$/, 'must be a schedule group name'),
+  runWatchTargetArn: z.string().regex(/^arn:aws[a-z-]*:lambda:/, 'must be a Lambda function ARN'),
+  // Scheduler's RoleArn pattern (its API model).
+  runWatchRoleArn: z
+    .string()
+    .regex(/^arn:aws(-[a-z]+)?:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN'),
+  // Scheduler's DeadLetterConfig.Arn pattern (its API model).
+  runWatchDeadLetterArn: z
+    .string()
+    .regex(/^arn:aws(-[a-z]+)?:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]+$/, 'must be an SQS queue ARN'),
 };
 
 /**

@@ -8,7 +8,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, loggerPort, readJobChange } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readJobChange } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { createAggregatorService } from './service.js';
 
@@ -52,9 +52,14 @@ async function handleRecord(record: DynamoDBRecord): Promise<void> {
 export async function handler(event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> {
   if (context) logger.addContext(context);
   // In order: the changes of one job arrive in the order they were written.
-  return processPartialResponse(event, handleRecord, processor, {
+  const response = await processPartialResponse(event, handleRecord, processor, {
     ...(context ? { context } : {}),
     processInParallel: false,
     throwOnFullBatchFailure: false,
   });
+  logSummary(logger, 'job changes handled', {
+    records: event.Records.length,
+    failed: response.batchItemFailures.length,
+  });
+  return response;
 }

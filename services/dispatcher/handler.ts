@@ -18,7 +18,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, loggerPort, readJobMessage } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readJobMessage } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import type { AgentFleet } from '../ports.js';
 import { createDispatcherService } from './service.js';
@@ -80,8 +80,13 @@ async function handleMessage(record: SQSRecord): Promise<void> {
 /** The job queue's batch: each message handled alone, failures reported per message. */
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
   if (context) logger.addContext(context);
-  return processPartialResponse(event, handleMessage, processor, {
+  const response = await processPartialResponse(event, handleMessage, processor, {
     ...(context ? { context } : {}),
     throwOnFullBatchFailure: false,
   });
+  logSummary(logger, 'job messages handled', {
+    messages: event.Records.length,
+    failed: response.batchItemFailures.length,
+  });
+  return response;
 }

@@ -14,7 +14,7 @@ import type { Context } from 'aws-lambda';
 import type { DetailType } from '../../contracts/events.js';
 import { ALERT_ROUTES } from '../../events/routing.js';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { createNotifierService, type NotifyOutcome } from './service.js';
 
@@ -46,11 +46,15 @@ export async function handler(event: unknown, context?: Context): Promise<{ outc
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ALERT_TYPES, logger);
   const outcome = await notifier.notify(event);
-  logger.info(outcome === 'published' ? 'alert published' : 'alert already sent: not published again', {
-    event_id: env.detail.event_id,
-    detail_type: env.detailType,
-    workflow_execution_id: env.detail.workflow_execution_id,
-    outcome,
-  });
+  logSummary(
+    logger,
+    outcome === 'published' ? 'alert published' : 'alert already sent: not published again',
+    {
+      event_id: env.detail.event_id,
+      detail_type: env.detailType,
+      workflow_execution_id: env.detail.workflow_execution_id,
+      outcome,
+    },
+  );
   return { outcome };
 }

@@ -7,7 +7,7 @@
 import type { Context } from 'aws-lambda';
 import { routedDetailTypes } from '../../events/routing.js';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
 import { createPlannerService, type PlanResult } from './service.js';
@@ -22,7 +22,7 @@ export async function handler(event: unknown, context?: Context): Promise<PlanRe
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ACCEPTED, logger);
   const result = await dispatch('planner', planner, env);
-  logger.info('stage planned', {
+  logSummary(logger, 'stage planned', {
     event_id: env.id,
     workflow_execution_id: env.detail.workflow_execution_id,
     stage: env.detail.stage,

@@ -7,7 +7,7 @@
 import type { Context } from 'aws-lambda';
 import { routedDetailTypes } from '../../events/routing.js';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
 import { createRecorderService } from './service.js';
@@ -22,7 +22,7 @@ export async function handler(event: unknown, context?: Context): Promise<{ appl
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ACCEPTED, logger);
   const result = await dispatch('recorder', recorder, env);
-  logger.info('job report recorded', {
+  logSummary(logger, 'job report recorded', {
     event_id: env.detail.event_id,
     detail_type: env.detailType,
     workflow_execution_id: env.detail.workflow_execution_id,

@@ -1,4 +1,5 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { ConflictException, CreateScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -22,6 +23,8 @@ import { parallel, workflow } from '../testing/fixtures.js';
 const ddb = dynamoLocal('services/starter/handler.test.ts');
 const eb = mockClient(EventBridgeClient);
 const sfn = mockClient(SFNClient);
+const scheduler = mockClient(SchedulerClient);
+const RUN_CHECK_ROLE = 'arn:aws:iam::123456789012:role/rsqlo-run-checks';
 
 describe('starter handler: configuration', () => {
   it('fails at load, naming every missing variable', async () => {
@@ -67,6 +70,10 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
         wrapperStateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rsqlo-wrapper',
         ssmDocument: 'rsqlo-submit-job',
         agentInstanceIds: 'i-0123456789abcdef0',
+        runWatchGroup: 'rsqlo-runs',
+        runWatchTargetArn: 'arn:aws:lambda:us-east-1:123456789012:function:rsqlo-watchdog',
+        runWatchRoleArn: RUN_CHECK_ROLE,
+        runWatchDeadLetterArn: 'arn:aws:sqs:us-east-1:123456789012:rsqlo-undelivered',
       },
       { dynamodb: endpoint },
     );
@@ -80,6 +87,21 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
   beforeEach(() => {
     eb.reset();
     sfn.reset();
+    scheduler.reset();
+    // Scheduler as AWS answers: the first CreateSchedule of a name makes it, any later one is a
+    // ConflictException ("the schedule already exists").
+    const made = new Set<string>();
+    scheduler.on(CreateScheduleCommand).callsFake((input: { GroupName: string; Name: string }) => {
+      const key = `${input.GroupName}/${input.Name}`;
+      if (made.has(key))
+        throw new ConflictException({
+          Message: `Schedule ${input.Name} already exists.`,
+          message: `Schedule ${input.Name} already exists.`,
+          $metadata: {},
+        });
+      made.add(key);
+      return { ScheduleArn: `arn:aws:scheduler:us-east-1:123456789012:schedule/${key}` };
+    });
     eb.on(PutEventsCommand).callsFake((input: { Entries: unknown[] }) => ({
       FailedEntryCount: 0,
       Entries: input.Entries.map(() => ({ EventId: 'x' })),
@@ -101,6 +123,28 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
     expect((await runs.getRun('run-1'))?.execution_status).toBe('Running');
     expect(published()).toEqual(['WorkflowStarted', 'StageReady']);
     expect(logs.messages()).toContain('INFO: workflow request handled');
+    // Its deadline check: one one-time schedule named after the run, invoking the watchdog at the
+    // deadline WorkflowStarted announced.
+    const started = eb
+      .commandCalls(PutEventsCommand)
+      .flatMap((c) => c.args[0].input.Entries ?? [])
+      .find((e) => e.DetailType === 'WorkflowStarted');
+    const deadline = JSON.parse(started?.Detail ?? '{}').deadline_at as string;
+    const creates = () => scheduler.commandCalls(CreateScheduleCommand).map((c) => c.args[0].input);
+    expect(creates()).toHaveLength(1);
+    expect(creates()[0]).toMatchObject({
+      Name: 'run-run-1',
+      GroupName: 'rsqlo-runs',
+      ScheduleExpression: `at(${deadline.slice(0, 19)})`,
+      ScheduleExpressionTimezone: 'UTC',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      ActionAfterCompletion: 'DELETE',
+      Target: { RoleArn: RUN_CHECK_ROLE },
+    });
+    expect(JSON.parse(creates()[0]?.Target?.Input ?? '{}')).toMatchObject({
+      workflow_execution_id: 'run-1',
+      deadline_at: deadline,
+    });
     // Delivered again: nothing new is written, the start is announced again (same event ids).
     expect(
       await handler(busEvent('WorkflowRequested', { workflow_id: 'wf', workflow_execution_id: 'run-1' })),
@@ -108,6 +152,9 @@ describe.skipIf(!ddb.endpoint)('starter handler (DynamoDB Local)', () => {
       outcome: 'duplicate',
       workflowExecutionId: 'run-1',
     });
+    // The redelivery asks for the same schedule; ConflictException means it exists: no second
+    // check, and the request is not failed (a retried delivery would only dead-letter).
+    expect(creates().map((c) => c.Name)).toEqual(['run-run-1', 'run-run-1']);
   });
 
   it('refuses a request too large for the run item with WorkflowRejected (RequestTooLarge), writing nothing', async () => {

@@ -10,13 +10,24 @@
 import type { Context } from 'aws-lambda';
 import { routedDetailTypes } from '../../events/routing.js';
 import { composeAws } from '../../runtime/aws/compose.js';
-import { createLambdaLogger, loggerPort, readBusEvent } from '../../runtime/aws/lambda-io.js';
+import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
 import { createStarterService, type StartResult } from './service.js';
 
 const settings = readSettings(
-  ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'wrapperStateMachineArn', 'ssmDocument'],
+  [
+    'configTable',
+    'workflowAuditTable',
+    'jobAuditTable',
+    'eventBus',
+    'wrapperStateMachineArn',
+    'ssmDocument',
+    'runWatchGroup',
+    'runWatchTargetArn',
+    'runWatchRoleArn',
+    'runWatchDeadLetterArn',
+  ],
   ['agentInstanceIds', 'agentTag'],
 );
 const logger = createLambdaLogger('starter');
@@ -29,6 +40,8 @@ const starter = createStarterService({
   orchestrator: aws.orchestrator(),
   // A cancel tells the host running a job to kill it now (SSM command, the rsqlo document).
   agents: aws.agents(),
+  // Each run's deadline check: a one-time EventBridge Scheduler schedule invoking the watchdog.
+  watch: aws.runWatch(),
   clock: aws.clock,
   log: aws.log,
 });
@@ -44,7 +57,7 @@ export async function handler(event: unknown, context?: Context): Promise<Starte
   const env = readBusEvent(event, ACCEPTED, logger);
   if (env.detailType !== 'WorkflowCancelRequested') {
     const result = await dispatch('starter', starter, env);
-    logger.info('workflow request handled', {
+    logSummary(logger, 'workflow request handled', {
       event_id: env.id,
       workflow_id: env.detail.workflow_id,
       ...result,
@@ -60,6 +73,6 @@ export async function handler(event: unknown, context?: Context): Promise<Starte
     return { outcome: 'unknown-run', workflowExecutionId: exec };
   }
   await dispatch('starter', starter, env);
-  logger.info('cancel request handled', { event_id: env.id, workflow_execution_id: exec });
+  logSummary(logger, 'cancel request handled', { event_id: env.id, workflow_execution_id: exec });
   return { outcome: 'cancel-requested', workflowExecutionId: exec };
 }

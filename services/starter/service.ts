@@ -18,6 +18,7 @@ import type {
   JobRepository,
   JobRunOrchestrator,
   Logger,
+  RunDeadlineWatch,
   RunRepository,
 } from '../ports.js';
 import {
@@ -43,6 +44,13 @@ export interface StarterDeps {
    * and reported Cancelled at once.
    */
   agents?: Pick<AgentFleet, 'cancel'>;
+  /**
+   * Checks each run once its deadline has passed (AWS: a one-time Scheduler schedule per run).
+   * Asked for every run that starts Running, and again on every redelivery of its request (the
+   * watch is idempotent per run), so a crash between writing the run and watching it is repaired
+   * by the redelivery. Without it, runs are not watched (the local engine has no deadline check).
+   */
+  watch?: RunDeadlineWatch;
   clock: Clock;
   log: Logger;
 }
@@ -62,15 +70,28 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  * work; on WorkflowCancelRequested it stops the run's jobs.
  */
 export function createStarterService(deps: StarterDeps) {
-  const { definitions, runs, jobs, events, orchestrator, agents, clock, log } = deps;
+  const { definitions, runs, jobs, events, orchestrator, agents, watch, clock, log } = deps;
 
   /**
    * The announcement of a run that exists already (a redelivery, or a concurrent delivery created
-   * it): its deadline re-derived from its stored rows, so the events are the ones first published.
+   * it): its deadline re-derived from its stored rows, so the events (and the watch) are the ones
+   * first made.
    */
-  async function existingStartEvents(run: WorkflowRunState): Promise<RsqloEvent[]> {
+  async function announceExisting(run: WorkflowRunState): Promise<void> {
     const deadline = runDeadlineAt(run, await jobs.listJobs(run.workflow_execution_id));
-    return startEvents(run, run.execution_start_ts, deadline);
+    await events.ensurePublished(startEvents(run, run.execution_start_ts, deadline));
+    await watchRun(run, deadline);
+  }
+
+  /** Asks for the run's deadline check while it is Running (a run that ended needs none). */
+  async function watchRun(run: WorkflowRunState, deadline: string): Promise<void> {
+    if (!watch || run.execution_status !== 'Running') return;
+    await watch.watch({
+      workflow_id: run.workflow_id,
+      workflow_execution_id: run.workflow_execution_id,
+      started_at: run.execution_start_ts,
+      deadline_at: deadline,
+    });
   }
 
   function startEvents(run: WorkflowRunState, at: string, deadline: string): RsqloEvent[] {
@@ -218,8 +239,9 @@ export function createStarterService(deps: StarterDeps) {
             `execution id ${exec} already belongs to workflow ${existing.workflow_id}`,
           );
         }
-        // A redelivery: the run exists, so all its rows exist; make sure its start was announced.
-        await events.ensurePublished(await existingStartEvents(existing));
+        // A redelivery: the run exists, so all its rows exist; make sure its start was announced
+        // and its deadline watched.
+        await announceExisting(existing);
         return { outcome: 'duplicate', workflowExecutionId: exec };
       }
 
@@ -290,6 +312,7 @@ export function createStarterService(deps: StarterDeps) {
         ...(req.definition_source ? { definition_source: req.definition_source } : {}),
       };
       const at = now.toISOString();
+      const deadline = runDeadlineAt(plan.run, plan.jobs);
       let result: Awaited<ReturnType<RunRepository['createRun']>>;
       try {
         result = await runs.createRun(
@@ -299,7 +322,7 @@ export function createStarterService(deps: StarterDeps) {
             maxActiveRuns: definition.max_active_runs ?? 1,
             ...(req.restart_of ? { restartOf: req.restart_of } : {}),
           },
-          { events: startEvents(run, at, runDeadlineAt(plan.run, plan.jobs)) },
+          { events: startEvents(run, at, deadline) },
         );
       } catch (err) {
         // Too large to store (e.g. hundreds of KB of parameters): nothing was written, and retrying
@@ -322,9 +345,10 @@ export function createStarterService(deps: StarterDeps) {
         );
       }
       if (result.outcome === 'exists') {
-        await events.ensurePublished(await existingStartEvents(result.run));
+        await announceExisting(result.run);
         return { outcome: 'duplicate', workflowExecutionId: exec };
       }
+      await watchRun(run, deadline);
       log.info('workflow started', {
         workflow_id: req.workflow_id,
         workflow_execution_id: exec,

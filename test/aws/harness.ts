@@ -10,9 +10,9 @@
  *   (sim/lambda.ts SqsEventSource);
  * - an in-process EventBridge bus routing through the routing table (sim/event-bus.ts);
  * - the single-job wrapper, simulated from the deployed definition (sim/step-functions.ts);
- * - the run watchdog (its deployed definition, on the same simulator), started by WorkflowStarted as
- *   its rule does, reading the run from DynamoDB Local; its Wait lasts until the run's deadline
- *   (`deadline_at` in WorkflowStarted), or until {@link AwsHarness.elapseRunDeadlines};
+ * - EventBridge Scheduler (sim/scheduler.ts): the one-time schedule the starter creates per run,
+ *   checked against the API's limits, invoking the run watchdog function at the run's deadline, or
+ *   when a test lets the deadlines pass ({@link AwsHarness.elapseRunDeadlines});
  * - SSM Run Command running the deployed document's step on the agent hosts (sim/ssm.ts);
  * - CloudWatch Logs and Secrets Manager (sim/agent-services.ts), the secret pointing jobs at the
  *   test PostgreSQL;
@@ -31,8 +31,9 @@ import {
   CreateLogStreamCommand,
   PutLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTableCommand, GetItemCommand, type GetItemCommandInput } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   DescribeExecutionCommand,
@@ -53,11 +54,6 @@ import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.
 import type { WorkflowRequested } from '../../contracts/events.js';
 import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
-import {
-  WATCHDOG_EVENT_PATTERN,
-  WATCHDOG_INPUT_PATHS,
-  watchdogDefinition,
-} from '../../infra/constructs/run-watchdog.js';
 import { isSameProcessAlive, killProcessTree } from '../../platform/processes.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
@@ -71,11 +67,11 @@ import {
 } from '../support/dynamodb-local.js';
 import { LogsSimulator, SecretsSimulator } from './sim/agent-services.js';
 import { AgentHost, type AgentLogLine } from './sim/agents.js';
-import { readPath } from './sim/asl.js';
-import { AwsRequestCounter, caller } from './sim/aws-requests.js';
+import { AwsRequestCounter } from './sim/aws-requests.js';
 import { streamReader } from './sim/dynamodb-stream.js';
 import { EventBusSimulator } from './sim/event-bus.js';
 import { LambdaFunction, SqsEventSource, StreamEventSource } from './sim/lambda.js';
+import { type FiredSchedule, SchedulerSimulator } from './sim/scheduler.js';
 import { SnsSimulator } from './sim/sns.js';
 import { SsmSimulator } from './sim/ssm.js';
 import { WrapperSimulator } from './sim/step-functions.js';
@@ -84,7 +80,10 @@ const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
 const BUS = 'rsqlo';
 const STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-job-wrapper`;
-const WATCHDOG_STATE_MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:rsqlo-run-watchdog`;
+const WATCHDOG_FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:rsqlo-watchdog`;
+const RUN_CHECK_GROUP = 'rsqlo-runs';
+const RUN_CHECK_ROLE = `arn:aws:iam::${ACCOUNT}:role/rsqlo-run-checks`;
+const RUN_CHECK_DLQ = `arn:aws:sqs:${REGION}:${ACCOUNT}:rsqlo-undelivered-events`;
 const DISPATCHER_TASK_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:rsqlo-dispatcherTask`;
 const DOCUMENT = 'rsqlo-submit-job';
 const ALERT_TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:rsqlo-alerts`;
@@ -98,7 +97,8 @@ export type FunctionName =
   | 'aggregator'
   | 'dispatcher'
   | 'dispatcherTask'
-  | 'notifier';
+  | 'notifier'
+  | 'watchdog';
 
 // The handler modules, loaded once per container (vi.resetModules in between: a fresh module scope).
 // biome-ignore lint/suspicious/noExplicitAny: handlers of every shape
@@ -111,6 +111,7 @@ const LOADERS: Record<FunctionName, () => Promise<AnyHandler>> = {
   dispatcher: async () => (await import('../../services/dispatcher/handler.js')).handler,
   dispatcherTask: async () => (await import('../../services/dispatcher/task/handler.js')).taskHandler,
   notifier: async () => (await import('../../services/notifier/handler.js')).handler,
+  watchdog: async () => (await import('../../services/watchdog/handler.js')).handler,
 };
 
 /**
@@ -126,6 +127,7 @@ const DEFAULT_CONTAINERS: Record<FunctionName, number> = {
   dispatcher: 3,
   dispatcherTask: 4,
   notifier: 2,
+  watchdog: 1,
 };
 
 const eventBridge = mockClient(EventBridgeClient);
@@ -134,6 +136,7 @@ const ssm = mockClient(SSMClient);
 const cloudWatchLogs = mockClient(CloudWatchLogsClient);
 const secretsManager = mockClient(SecretsManagerClient);
 const snsClient = mockClient(SNSClient);
+const schedulerClient = mockClient(SchedulerClient);
 
 export interface HarnessOptions {
   /** The DynamoDB Local endpoint (test/support/dynamodb-local.ts). */
@@ -157,8 +160,8 @@ export interface HarnessOptions {
   /** The database the secret points jobs at. */
   database?: PgConnectionInfo;
   containers?: Partial<Record<FunctionName, number>>;
-  /** Powertools log level of the handlers; default INFO. */
-  logLevel?: 'INFO' | 'WARN';
+  /** Log level of the handlers; default INFO. `deployed`: as deployed (no level set: WARN + summaries). */
+  logLevel?: 'INFO' | 'WARN' | 'deployed';
 }
 
 /** One AWS call as a {@link AwsHarness.holdCall} predicate sees it (`command` without `Command`). */
@@ -176,8 +179,8 @@ export class AwsHarness {
   readonly busName = BUS;
   bus!: EventBusSimulator;
   wrapper!: WrapperSimulator;
-  /** The run watchdog state machine (one execution per WorkflowStarted). */
-  watchdog!: WrapperSimulator;
+  /** EventBridge Scheduler: each run's one-time deadline check (the starter creates them). */
+  scheduler!: SchedulerSimulator;
   ssm!: SsmSimulator;
   logs!: LogsSimulator;
   secrets!: SecretsSimulator;
@@ -306,6 +309,8 @@ export class AwsHarness {
         return this.secrets.getSecretValue(i);
       case 'sns:Publish':
         return this.sns.publish(i);
+      case 'scheduler:CreateSchedule':
+        return this.scheduler.createSchedule(i);
       default:
         this.unexpected.push(`${service}:${command}`);
         throw new Error(`${service}:${command} is not simulated`);
@@ -369,6 +374,12 @@ export class AwsHarness {
       .callsFake(unexpected('sns'))
       .on(PublishCommand)
       .callsFake(call('sns', 'Publish'));
+    schedulerClient.reset();
+    schedulerClient
+      .onAnyCommand()
+      .callsFake(unexpected('scheduler'))
+      .on(CreateScheduleCommand)
+      .callsFake(call('scheduler', 'CreateSchedule'));
   }
 
   /** @internal */
@@ -403,15 +414,11 @@ export class AwsHarness {
     const hostCount = o.hosts ?? 2;
     const hostIds = Array.from({ length: hostCount }, (_, i) => `i-0a${String(i + 1).padStart(15, '0')}`);
     const agentBin = path.join(this.root, 'bin', 'rsqlo-agent');
-    this.watchdog = new WrapperSimulator({
-      definition: this.watchdogDefinitionString(),
-      stateMachineArn: WATCHDOG_STATE_MACHINE,
-      // The dynamodb:getItem integration, as the watchdog's role makes it (its read units counted).
-      dynamodb: (_op, params) =>
-        caller.run({ caller: 'run-watchdog' }, () =>
-          this.clients.dynamodb.send(new GetItemCommand(params as unknown as GetItemCommandInput)),
-        ),
-      retryScale: 0.05,
+    this.scheduler = new SchedulerSimulator({
+      account: ACCOUNT,
+      region: REGION,
+      // The schedule's Lambda target: the run watchdog, invoked with the schedule's Input.
+      targets: { [WATCHDOG_FUNCTION_ARN]: (payload) => this.fn('watchdog').invoke(payload) },
     });
     this.bus = new EventBusSimulator({
       busName: BUS,
@@ -424,28 +431,6 @@ export class AwsHarness {
         recorder: (e) => this.fn('recorder').invoke(e),
         notifier: (e) => this.fn('notifier').invoke(e),
       },
-      rules: [
-        {
-          id: 'run-watchdog',
-          pattern: WATCHDOG_EVENT_PATTERN,
-          // The rule's input transformer: each field from its path (null when the path is absent).
-          start: (envelope) => {
-            const input = Object.fromEntries(
-              Object.entries(WATCHDOG_INPUT_PATHS).map(([k, p]) => {
-                try {
-                  return [k, readPath(p, envelope, {} as never)];
-                } catch {
-                  return [k, null];
-                }
-              }),
-            );
-            this.watchdog.startExecution({
-              stateMachineArn: WATCHDOG_STATE_MACHINE,
-              input: JSON.stringify(input),
-            });
-          },
-        },
-      ],
     });
     this.wrapper = new WrapperSimulator({
       definition: substitutedWrapperDefinition({
@@ -506,10 +491,15 @@ export class AwsHarness {
         idempotencyTable: this.tables.idempotency,
         alertTopicArn: ALERT_TOPIC,
         logGroup: DEFAULT_LOG_GROUP,
+        runWatchGroup: RUN_CHECK_GROUP,
+        runWatchTargetArn: WATCHDOG_FUNCTION_ARN,
+        runWatchRoleArn: RUN_CHECK_ROLE,
+        runWatchDeadLetterArn: RUN_CHECK_DLQ,
       },
       { dynamodb: o.endpoint, sqs: sqsEndpoint },
     );
-    vi.stubEnv('POWERTOOLS_LOG_LEVEL', o.logLevel ?? 'INFO');
+    // `deployed`: no level variable at all, so the functions log as deployed (lambda-io.ts default).
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', o.logLevel === 'deployed' ? '' : (o.logLevel ?? 'INFO'));
     for (const name of Object.keys(LOADERS) as FunctionName[]) {
       const n = o.containers?.[name] ?? DEFAULT_CONTAINERS[name];
       const containers: AnyHandler[] = [];
@@ -571,27 +561,13 @@ export class AwsHarness {
     await this.repos.definitions.put(def as { workflow_id: string } & Record<string, unknown>);
   }
 
-  private watchdogDefinitionString(): string {
-    return JSON.stringify(
-      watchdogDefinition({
-        workflowAuditTable: this.tables.workflowAudit,
-        partition: 'aws',
-      }),
-    );
-  }
-
   /**
-   * Lets the run deadlines pass: every watchdog execution's Wait ends, it reads its run and ends
-   * (RunEnded when the run finished, RunOverdue when it is still Running). Waits until none runs.
+   * Lets the run deadlines pass: every run's one-time schedule fires now and invokes the run
+   * watchdog (RunOverdue logged for a run still Running). Resolves with what fired, once every
+   * invocation ended.
    */
-  async elapseRunDeadlines(timeoutMs = 60_000) {
-    this.watchdog.elapseWaits();
-    await this.until(
-      async () => this.watchdog.runningCount() === 0,
-      'the run watchdog executions to end',
-      timeoutMs,
-    );
-    return this.watchdog.executions();
+  async elapseRunDeadlines(): Promise<FiredSchedule[]> {
+    return this.scheduler.elapse();
   }
 
   /** Puts WorkflowRequested on the bus, as a user, schedule or the CLI would. */
@@ -740,11 +716,8 @@ export class AwsHarness {
         (d) => `bus dead letter (${d.target}): ${d.envelope['detail-type']}: ${d.error}`,
       ),
       ...this.wrapper.violations.map((v) => `wrapper: ${v}`),
-      ...this.watchdog.violations.map((v) => `watchdog: ${v}`),
-      ...this.watchdog
-        .executions()
-        .filter((e) => e.status === 'FAILED')
-        .map((e) => `watchdog execution ${e.name} failed: ${e.error}: ${e.cause} (input ${e.input})`),
+      ...this.scheduler.violations.map((v) => `scheduler: ${v}`),
+      ...this.scheduler.deadLetters.map((f) => `scheduler dead letter ${f.name}: ${f.error}`),
       ...this.ssm.violations.map((v) => `ssm: ${v}`),
       ...this.ssm.runs
         .filter((r) => r.exitCode !== 0)
@@ -867,9 +840,9 @@ export class AwsHarness {
     return {
       lambda,
       wrapperTransitions: this.wrapper.executions().reduce((n, e) => n + e.transitions, 0),
-      /** Run watchdog transitions so far (a run's Wait is entered at once; the rest after its deadline). */
-      watchdogTransitions: this.watchdog.executions().reduce((n, e) => n + e.transitions, 0),
-      watchdogExecutions: this.watchdog.executions().length,
+      /** Run deadline checks: schedules created, and the target invocations Scheduler bills. */
+      schedulesCreated: this.scheduler.created,
+      schedulerInvocations: this.scheduler.invocations,
       putEvents: {
         requests: accepted.length,
         entries: accepted.reduce((n, r) => n + r.entries, 0),
@@ -918,7 +891,7 @@ export class AwsHarness {
     this.bus?.close();
     this.ssm?.close();
     await this.wrapper?.dispose();
-    await this.watchdog?.dispose();
+    this.scheduler?.dispose();
     // Jobs still running when the test ended (a failed test): kill them, never leave them behind.
     for (const h of this.hosts) await killLeftoverJobs(h.config.spoolDir);
     this.handlerLogs.restore();

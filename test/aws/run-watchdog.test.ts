@@ -1,11 +1,11 @@
 /**
- * The run watchdog on the AWS path: its deployed definition (infra/constructs/run-watchdog.ts),
- * started by WorkflowStarted through its rule's input transformer, waiting the run's deadline and
- * reading the run from DynamoDB Local. What it costs (its transitions, its one read) is what the
- * `aws.*` bench counts, so these tests pin the path it takes.
+ * The run watchdog on the AWS path: the starter creates one EventBridge Scheduler one-time schedule
+ * per run (runtime/aws/scheduler-run-watch.ts; the simulator checks the request against Scheduler's
+ * API model), which at the run's deadline invokes the watchdog function (services/watchdog), reading
+ * the run from DynamoDB Local. What it costs (one schedule invocation, one Lambda invocation, one
+ * read) is what the `aws.*` bench counts, so these tests pin the path it takes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { EVENT_SOURCE } from '../../contracts/events.js';
 import { validateDefinition } from '../../contracts/workflow.js';
 import { RUN_OVERDUE_ERROR } from '../../infra/constructs/run-watchdog.js';
 import { deadlineAt, runDeadlineSeconds } from '../../services/starter/deadline.js';
@@ -24,7 +24,7 @@ describe.skipIf(!ddb.endpoint)('AWS path: the run watchdog', () => {
     h = undefined;
   });
 
-  async function harness() {
+  async function harness(opts: { duplicate?: boolean } = {}) {
     const ws = workspace('rsqlo-aws-watchdog-');
     ws.script('ok.sh', OK);
     h = await createAwsHarness({
@@ -32,58 +32,62 @@ describe.skipIf(!ddb.endpoint)('AWS path: the run watchdog', () => {
       scriptRoot: ws.scripts,
       hosts: 1,
       ssmMode: 'in-process',
+      ...opts,
     });
     await h.putDefinition(DEFINITION);
     return h;
   }
 
-  it('a run that ended: its watchdog waits until the deadline, reads the run once and ends quietly', async () => {
+  const watchdogReads = (h: AwsHarness) =>
+    h.requests.snapshot().filter((r) => r.caller === 'watchdog' && r.service === 'DynamoDB');
+
+  it('a run that ended: its schedule fires at the deadline, reads the run once and ends quietly', async () => {
     const h = await harness();
     h.request({ workflow_id: 'aws_watchdog', workflow_execution_id: 'wd-ok-1' });
     const { run } = await h.finished('wd-ok-1');
     expect(run.execution_status).toBe('Completed');
 
-    // One execution per WorkflowStarted, its input from the rule's input transformer; the deadline
-    // is the one the starter computed from the run's definition, counted from the run's start.
-    const [started, ...more] = h.watchdog.executions();
-    expect(more).toEqual([]);
-    const input = JSON.parse(started?.input ?? '{}');
+    // One schedule per run, the deadline the starter computed from the run's definition, counted
+    // from the run's start; nothing has been invoked before the deadline.
     const checked = validateDefinition(DEFINITION);
     if (!checked.ok) throw new Error('invalid test definition');
-    expect(input).toEqual({
+    const deadline = deadlineAt(run.execution_start_ts, runDeadlineSeconds(checked.definition));
+    expect(h.scheduler.requests).toHaveLength(1);
+    const [req] = h.scheduler.requests;
+    expect(req).toMatchObject({
+      Name: 'run-wd-ok-1',
+      GroupName: 'rsqlo-runs',
+      ScheduleExpression: `at(${deadline.slice(0, 19)})`,
+      ScheduleExpressionTimezone: 'UTC',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      ActionAfterCompletion: 'DELETE',
+      State: 'ENABLED',
+    });
+    expect(JSON.parse(req?.Target?.Input ?? '{}')).toEqual({
       workflow_id: 'aws_watchdog',
       workflow_execution_id: 'wd-ok-1',
       started_at: run.execution_start_ts,
-      deadline_at: deadlineAt(run.execution_start_ts, runDeadlineSeconds(checked.definition)),
+      deadline_at: deadline,
     });
-    // The run's deadline (at least one attempt's 300 s overhead) has not passed: it still waits,
-    // and has not read the run yet.
-    expect(started?.status).toBe('RUNNING');
-    expect(started?.path.map((p) => p.state)).toEqual(['WaitForDeadline']);
-    const watchdogReads = () =>
-      h.requests.snapshot().filter((r) => r.caller === 'run-watchdog' && r.service === 'DynamoDB');
-    expect(watchdogReads()).toEqual([]);
+    expect(h.scheduler.pending()).toEqual(['rsqlo-runs/run-wd-ok-1']);
+    expect(h.scheduler.invocations).toBe(0);
+    expect(watchdogReads(h)).toEqual([]);
 
-    const [ended] = await h.elapseRunDeadlines();
-    expect(ended?.status).toBe('SUCCEEDED');
-    expect(ended?.path.map((p) => p.state)).toEqual([
-      'WaitForDeadline',
-      'ReadRun',
-      'IsStillRunning',
-      'RunEnded',
+    const fired = await h.elapseRunDeadlines();
+    expect(fired.map((f) => [f.name, f.result, f.attempts])).toEqual([
+      ['run-wd-ok-1', { outcome: 'ended', workflow_execution_id: 'wd-ok-1', status: 'Completed' }, 1],
     ]);
-    // Billed: one transition per state entered (no retries here).
-    expect(ended?.transitions).toBe(4);
-    expect(h.usage().watchdogTransitions).toBe(4);
-    // One strongly consistent GetItem of a small item: 1 read request unit, as DynamoDB Local
-    // reports it.
-    const reads = watchdogReads();
-    expect(reads.map((r) => [r.operation, r.requests, r.units])).toEqual([['GetItem', 1, 1]]);
-    expect(h.usage().dynamo.byCaller['run-watchdog']).toEqual({ wru: 0, rru: 1 });
+    // ActionAfterCompletion DELETE: nothing is left to fire.
+    expect(h.scheduler.pending()).toEqual([]);
+    // Billed: one Scheduler invocation, one watchdog invocation, one strongly consistent GetItem of
+    // a projected attribute (1 read unit, as DynamoDB Local reports it).
+    expect(h.usage()).toMatchObject({ schedulesCreated: 1, schedulerInvocations: 1 });
+    expect(h.usage().lambda.watchdog?.invocations).toBe(1);
+    expect(watchdogReads(h).map((r) => [r.operation, r.requests, r.units])).toEqual([['GetItem', 1, 1]]);
     expect(await h.problems()).toEqual([]);
   });
 
-  it('a run still Running past its deadline: the watchdog fails with RunOverdue', async () => {
+  it('a run still Running past its deadline: the watchdog logs RunOverdue, naming the run', async () => {
     const h = await harness();
     // The job's Dispatch never gets going: the run stays Running.
     const stuck = h.fn('dispatcherTask').hold(() => true);
@@ -91,54 +95,34 @@ describe.skipIf(!ddb.endpoint)('AWS path: the run watchdog', () => {
     await stuck.reached;
     expect((await h.run('wd-stuck-1'))?.execution_status).toBe('Running');
 
-    const [overdue] = await h.elapseRunDeadlines();
-    expect(overdue?.status).toBe('FAILED');
-    expect(overdue?.error).toBe(RUN_OVERDUE_ERROR);
-    expect(overdue?.path.at(-1)?.state).toBe('RunOverdue');
-    expect(JSON.parse(overdue?.input ?? '{}').workflow_execution_id).toBe('wd-stuck-1');
-    expect((await h.problems()).join('\n')).toMatch(/watchdog execution .* failed: RunOverdue/);
+    const [overdue, ...more] = await h.elapseRunDeadlines();
+    expect(more).toEqual([]);
+    expect(overdue?.result).toEqual({ outcome: 'overdue', workflow_execution_id: 'wd-stuck-1' });
+    // The line the runs-overdue alarm's metric filter counts ({ $.error_name = "RunOverdue" }).
+    const line = h.handlerLogs.lines.find((l) => l.error_name === RUN_OVERDUE_ERROR);
+    expect(line).toMatchObject({
+      level: 'ERROR',
+      service: 'rsqlo-watchdog',
+      workflow_execution_id: 'wd-stuck-1',
+      workflow_id: 'aws_watchdog',
+    });
+    expect((await h.problems()).join('\n')).toMatch(/handler ERROR: run overdue/);
 
     stuck.release();
     await h.finished('wd-stuck-1');
   });
 
-  it('a WorkflowStarted without a deadline starts no watchdog (its Wait could only fail)', async () => {
-    const h = await harness();
-    const detail = {
-      version: 1,
-      event_id: 'WorkflowStarted:old-1',
-      occurred_at: new Date().toISOString(),
-      workflow_id: 'aws_watchdog',
-      workflow_execution_id: 'old-1',
-      restart_of: null,
-      stage_count: 1,
-      job_count: 0,
-      stages: [],
-      parameter_names: [],
-    };
-    const entry = { Source: EVENT_SOURCE, DetailType: 'WorkflowStarted', EventBusName: 'rsqlo' };
-    // The same event with a deadline (already past) beside it: the rule matches that one only.
-    h.bus.putEvents({ Entries: [{ ...entry, Detail: JSON.stringify(detail) }] }, 'test');
-    h.bus.putEvents(
-      {
-        Entries: [
-          {
-            ...entry,
-            Detail: JSON.stringify({
-              ...detail,
-              event_id: 'WorkflowStarted:marker-1',
-              workflow_execution_id: 'marker-1',
-              deadline_at: '2020-01-01T00:00:00Z',
-            }),
-          },
-        ],
-      },
-      'test',
-    );
-    // Its deadline is past: it reads its (missing) run at once and ends quietly.
-    await h.until(async () => h.watchdog.executions().some((e) => e.status !== 'RUNNING'), 'the marker');
-    const inputs = h.watchdog.executions().map((e) => JSON.parse(e.input).workflow_execution_id);
-    expect(inputs).toEqual(['marker-1']);
-    expect(h.watchdog.executions()[0]?.status).toBe('SUCCEEDED');
+  it('every delivery doubled: still one schedule per run (ConflictException = made already), one check', async () => {
+    const h = await harness({ duplicate: true });
+    h.request({ workflow_id: 'aws_watchdog', workflow_execution_id: 'wd-dup-1' });
+    await h.finished('wd-dup-1');
+    // The starter ran more than once for the run, each asking for the same schedule.
+    const names = h.scheduler.requests.map((r) => r.Name);
+    expect(names.length).toBeGreaterThan(1);
+    expect(new Set(names)).toEqual(new Set(['run-wd-dup-1']));
+    expect(h.scheduler.created).toBe(1);
+    const fired = await h.elapseRunDeadlines();
+    expect(fired.map((f) => f.name)).toEqual(['run-wd-dup-1']);
+    expect(h.scheduler.violations).toEqual([]);
   });
 });

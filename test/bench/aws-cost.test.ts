@@ -13,9 +13,9 @@ function usage(over: Partial<AwsUsage> = {}): AwsUsage {
       planner: { invocations: 3000, billedMs: 60_000 },
       dispatcherTask: { invocations: 2000, billedMs: 40_000 },
     },
-    wrapperTransitions: 2000,
-    watchdogTransitions: 6,
-    watchdogExecutions: 1,
+    wrapperTransitions: 2006,
+    schedulesCreated: 1,
+    schedulerInvocations: 2000,
     putEvents: { requests: 900, entries: 4000, billedEvents: 4000 },
     sqs: { requests: 3500, emptyReceives: 500, byOperation: { SendMessageBatch: 100 } },
     dynamo: { wru: 9000, rru: 2000, failedWriteUnits: 1000, byCaller: {} },
@@ -48,6 +48,7 @@ describe('aws-cost: $ per 1,000 jobs from request counts', () => {
     expect(PRICES.logsIngestedGb).toBe(0.5);
     expect(PRICES.secretsCall * 10_000).toBeCloseTo(0.05, 12);
     expect(PRICES.ssmCommand).toBe(0);
+    expect(PRICES.schedulerInvocation * 1e6).toBeCloseTo(1, 12);
   });
 
   it('prices each service from its counts, worked by hand', () => {
@@ -70,7 +71,9 @@ describe('aws-cost: $ per 1,000 jobs from request counts', () => {
     // Half a GB shipped by the agents + half a GB of function logs.
     expect(line(r, 'CloudWatch Logs', 'GB ingested').usdPer1000Jobs).toBeCloseTo(0.5, 10);
     expect(line(r, 'Secrets Manager', 'GetSecretValue calls').usdPer1000Jobs).toBeCloseTo(0.005, 10);
-    expect(r.usdPer1000Jobs).toBeCloseTo(0.56851667, 7);
+    // 2,000 run-check invocations × $1.00 / 1M (creating the schedules is not billed).
+    expect(line(r, 'EventBridge Scheduler', 'invocations').usdPer1000Jobs).toBeCloseTo(0.002, 10);
+    expect(r.usdPer1000Jobs).toBeCloseTo(0.57051667, 7);
     expect(r.usdPer1000Jobs).toBeCloseTo(
       r.lines.reduce((n, l) => n + l.usdPer1000Jobs, 0),
       12,
@@ -84,7 +87,7 @@ describe('aws-cost: $ per 1,000 jobs from request counts', () => {
     expect(line(b, 'Step Functions', 'state transitions').perJob).toBeCloseTo(8.024, 10);
   });
 
-  it('counts transitions per successful job, over both state machines', () => {
+  it('counts transitions per successful job (the wrapper is the only state machine)', () => {
     expect(costOf(usage()).transitionsPerSuccessfulJob).toBeCloseTo(2.006, 10);
     // Failed jobs still cost their transitions; the ratio is per job that completed.
     expect(costOf(usage({ successfulJobs: 800 })).transitionsPerSuccessfulJob).toBeCloseTo(2.5075, 10);
@@ -97,10 +100,18 @@ describe('aws-cost: $ per 1,000 jobs from request counts', () => {
 
   it('prints a table with every service and the total', () => {
     const text = formatCost('aws.test', costOf(usage()));
-    expect(text).toContain('aws.test: $0.5685 per 1,000 jobs, 2.006 state transitions per successful job');
-    for (const s of ['Step Functions', 'Lambda', 'EventBridge', 'SQS', 'DynamoDB', 'SSM Run Command'])
+    expect(text).toContain('aws.test: $0.5705 per 1,000 jobs, 2.006 state transitions per successful job');
+    for (const s of [
+      'Step Functions',
+      'Lambda',
+      'EventBridge',
+      'SQS',
+      'DynamoDB',
+      'SSM Run Command',
+      'EventBridge Scheduler',
+    ])
       expect(text).toContain(s);
-    expect(text).toMatch(/total\s+\$0\.56852/);
+    expect(text).toMatch(/total\s+\$0\.57052/);
     expect(text).toContain('500 empty receives left out');
   });
 });

@@ -52,6 +52,13 @@ export const PRICES = {
    * https://docs.aws.amazon.com/systems-manager/latest/userguide/run-command.html
    */
   ssmCommand: 0,
+  /**
+   * EventBridge Scheduler: "$1.00 per million invocations" after "14M invocations/month" free
+   * (cloudburn.io's EventBridge pricing guide, March 2026, quoting aws.amazon.com/eventbridge/pricing/;
+   * the official page was not in the stored corpus). Creating and deleting schedules is not billed
+   * ("Creating and storing schedules is included; you pay for firing them", awsnegotiations.com).
+   */
+  schedulerInvocation: 1.0 / 1e6,
 } as const;
 
 /** Memory of every function (infra/constructs/rsqlo-function.ts default, 512 MB). */
@@ -68,9 +75,9 @@ export interface AwsUsage {
   lambda: Record<string, { invocations: number; billedMs: number }>;
   /** Wrapper state transitions (states entered, plus retries). */
   wrapperTransitions: number;
-  /** Run watchdog state transitions (its executions, run to their end). */
-  watchdogTransitions: number;
-  watchdogExecutions: number;
+  /** Run deadline checks: one-time schedules created, and their (billed) target invocations. */
+  schedulesCreated: number;
+  schedulerInvocations: number;
   putEvents: { requests: number; entries: number; billedEvents: number };
   sqs: { requests: number; emptyReceives: number; byOperation: Record<string, number> };
   dynamo: {
@@ -102,7 +109,7 @@ export interface CostLine {
 export interface CostReport {
   lines: CostLine[];
   usdPer1000Jobs: number;
-  /** All billed state transitions (wrapper and watchdog) ÷ jobs that completed. */
+  /** All billed state transitions (the wrapper's) ÷ jobs that completed. */
   transitionsPerSuccessfulJob: number;
   notes: string[];
 }
@@ -114,7 +121,7 @@ export function costOf(u: AwsUsage): CostReport {
   const lines: CostLine[] = [];
   const add = (service: string, unit: string, total: number, price: number) =>
     lines.push({ service, unit, perJob: per(total), usdPer1000Jobs: per(total) * price * 1000 });
-  const transitions = u.wrapperTransitions + u.watchdogTransitions;
+  const transitions = u.wrapperTransitions;
   add('Step Functions', 'state transitions', transitions, PRICES.stepFunctionsTransition);
   const invocations = Object.values(u.lambda).reduce((n, f) => n + f.invocations, 0);
   const gbSeconds = Object.values(u.lambda).reduce((n, f) => n + (f.billedMs / 1000) * LAMBDA_MEMORY_GB, 0);
@@ -125,6 +132,7 @@ export function costOf(u: AwsUsage): CostReport {
   add('DynamoDB', 'write request units', u.dynamo.wru + u.dynamo.failedWriteUnits, PRICES.dynamoWru);
   add('DynamoDB', 'read request units', u.dynamo.rru, PRICES.dynamoRru);
   add('SSM Run Command', 'commands', u.ssmCommands, PRICES.ssmCommand);
+  add('EventBridge Scheduler', 'invocations', u.schedulerInvocations, PRICES.schedulerInvocation);
   add('CloudWatch Logs', 'GB ingested', (u.logBytes + u.handlerLogBytes) / GB, PRICES.logsIngestedGb);
   add('Secrets Manager', 'GetSecretValue calls', u.secretsCalls, PRICES.secretsCall);
   const total = lines.reduce((n, l) => n + l.usdPer1000Jobs, 0);
@@ -136,7 +144,8 @@ export function costOf(u: AwsUsage): CostReport {
     usdPer1000Jobs: total,
     transitionsPerSuccessfulJob: transitions / Math.max(1, u.successfulJobs),
     notes: [
-      `Step Functions: ${u.wrapperTransitions} wrapper + ${u.watchdogTransitions} run-watchdog transitions (${u.watchdogExecutions} watchdog executions); API calls (${api || 'none'}) are not billed`,
+      `Step Functions: ${u.wrapperTransitions} wrapper transitions; API calls (${api || 'none'}) are not billed`,
+      `EventBridge Scheduler: ${u.schedulesCreated} run check(s) created (CreateSchedule is not billed), ${u.schedulerInvocations} invocation(s) at their deadline (the watchdog's Lambda time and read are in the Lambda and DynamoDB lines)`,
       `SQS: ${u.sqs.emptyReceives} empty receives left out (the poller's idle cost is per hour, not per job); by action: ${Object.entries(
         u.sqs.byOperation,
       )

@@ -21,6 +21,7 @@ import { createTaskIdempotency } from '../../../runtime/aws/idempotency.js';
 import {
   createLambdaLogger,
   loggerPort,
+  logSummary,
   readTaskRequest,
   redactToken,
 } from '../../../runtime/aws/lambda-io.js';
@@ -75,7 +76,7 @@ export async function taskHandler(event: unknown, context?: Context): Promise<Ta
   const fields = { job_run_name: req.job.job_run_name, task_token: redactToken(req.task_token) };
   try {
     const result = await dispatchTask(req);
-    logger.info('job dispatched to an agent', { ...fields, ...result });
+    logSummary(logger, 'job dispatched to an agent', { ...fields, ...result });
     return result;
   } catch (err) {
     if (err instanceof IdempotencyAlreadyInProgressError) {
