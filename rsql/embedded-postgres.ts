@@ -36,7 +36,6 @@ import {
   EmbeddedPostgresError,
   EmbeddedPostgresPermissionError,
   errText,
-  PortInUseError,
 } from './embedded-postgres/errors.js';
 import {
   blockingAncestor,
@@ -57,7 +56,7 @@ import {
   stopOrphans,
   stopServer,
 } from './embedded-postgres/processes.js';
-import { clusterComplete, initCluster, startServer } from './embedded-postgres/server.js';
+import { clusterComplete, initCluster, PortInUseError, startServer } from './embedded-postgres/server.js';
 import { acquireLock, freePort, portIsFree, readState, writeState } from './embedded-postgres/state.js';
 
 export { type PgConnectionInfo, pgEnvironment } from './embedded-postgres/connection.js';

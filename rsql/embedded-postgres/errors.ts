@@ -2,6 +2,7 @@
  * The embedded server's named errors. Every failure of rsql/embedded-postgres.ts is one of these, with a
  * one-line message that never holds the password.
  */
+
 /** The embedded server could not be created, started or stopped; the message says why. */
 export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError';
@@ -10,11 +11,6 @@ export class EmbeddedPostgresError extends Error {
 /** The server's OS user cannot reach the data directory or the binaries (root only). */
 export class EmbeddedPostgresPermissionError extends EmbeddedPostgresError {
   override name = 'EmbeddedPostgresPermissionError';
-}
-
-/** The server could not bind its port (someone took it meanwhile): the start is retried on a new port. */
-export class PortInUseError extends EmbeddedPostgresError {
-  override name = 'PortInUseError';
 }
 
 /** An error's message for our one-line messages. */

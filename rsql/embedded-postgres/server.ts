@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { HOST } from './connection.js';
-import { EmbeddedPostgresError, PortInUseError } from './errors.js';
+import { EmbeddedPostgresError } from './errors.js';
 import type { Binaries, RunAs } from './os-user.js';
 import { readPidFile, removeStalePidFile, START_TIMEOUT_MS, sleep } from './processes.js';
 import type { StoredState } from './state.js';
@@ -129,7 +129,15 @@ function writeServerConf(pgdata: string, port: number, runAs: RunAs | undefined)
   if (runAs) chownSync(file, runAs.uid, runAs.gid);
 }
 
-/** Starts the server detached (it outlives us until stopped) and waits until its pid file says ready; a port taken meanwhile is a PortInUseError. */
+/** The server could not bind its port (someone took it meanwhile): the start is retried on a new port. */
+export class PortInUseError extends EmbeddedPostgresError {
+  override name = 'PortInUseError';
+}
+
+/**
+ * Starts the server detached (it outlives us until stopped) and waits until its pid file says ready; a
+ * port taken meanwhile is a {@link PortInUseError}.
+ */
 export async function startServer(
   bins: Binaries,
   pgdata: string,
