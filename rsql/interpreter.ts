@@ -641,6 +641,10 @@ export class Interpreter implements MetaHost {
       cmd.args === 'words' || cmd.args === 'rsql-words'
         ? this.args(ctx, item, cmd.args === 'rsql-words' ? { stripDoubleQuotes: true } : {})
         : [];
+    if (args.length < (cmd.minArgs ?? 0)) {
+      this.commandFailed(ctx, line, `\\${name}: missing required argument`);
+      return undefined;
+    }
     return (await cmd.run(this, { ctx, item, name, line, args })) ?? undefined;
   }
 

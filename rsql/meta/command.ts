@@ -46,6 +46,11 @@ export interface MetaCommand {
   /** What it does, one line (and the spec's section where it has one). */
   summary: string;
   args: ArgMode;
+  /**
+   * Parsed arguments the command needs (`words` modes); with fewer it fails with `\NAME: missing
+   * required argument` before its handler runs. Default 0.
+   */
+  minArgs?: number;
   /** Runs in a skipped `\if` branch too: only the conditionals themselves. Default false. */
   always?: boolean;
   /** Sends the query buffer: in a skipped branch its pending statement is dropped, like skipped SQL. */

@@ -5,6 +5,7 @@
  */
 import { parseBoolean } from '../expression.js';
 import type { PrintSettings } from '../format.js';
+import type { MetaArg } from '../interpolate.js';
 import type { MetaCommand } from './command.js';
 import type { FileCtx, MetaHost } from './host.js';
 
@@ -125,6 +126,24 @@ export function applyPset(
   return undefined;
 }
 
+/**
+ * `\a`, `\t`, `\x`: flip one setting in both sets of print settings at once and say its new value
+ * (unless QUIET). `flip` changes one set and returns the message; the message of the base set is printed.
+ */
+function toggle(name: string, summary: string, flip: (s: PrintSettings) => string): MetaCommand {
+  return {
+    names: [name],
+    usage: `\\${name}`,
+    summary,
+    args: 'none',
+    run(host) {
+      const said = flip(host.base);
+      flip(host.rformatSettings);
+      if (!host.quiet) host.print(`${said}\n`);
+    },
+  };
+}
+
 /** `\rset NAME [VALUE…]`: RSQL's report and error-handling settings. */
 function rset(host: MetaHost, ctx: FileCtx, line: number, a: string[]): void {
   const what = (a[0] ?? '').toLowerCase();
@@ -226,51 +245,24 @@ export const FORMATTING_COMMANDS: readonly MetaCommand[] = [
     usage: '\\pset NAME [VALUE]',
     summary: 'set a print option (format, border, tuples_only, expanded, footer, title, null, …)',
     args: 'words',
+    minArgs: 1,
     run(host, { ctx, line, args }) {
-      if (!args[0]) {
-        host.commandFailed(ctx, line, '\\pset: missing required argument');
-        return;
-      }
-      const err = applyPset(host, args[0].value, args[1]?.value, false, false);
+      const err = applyPset(host, (args[0] as MetaArg).value, args[1]?.value, false, false);
       if (err) host.commandFailed(ctx, line, err);
     },
   },
-  {
-    names: ['a'],
-    usage: '\\a',
-    summary: 'toggle aligned / unaligned output',
-    args: 'none',
-    run(host) {
-      toggleBoth(host, (s) => {
-        s.format = s.format === 'aligned' ? 'unaligned' : 'aligned';
-      });
-      if (!host.quiet) host.print(`Output format is ${host.base.format}.\n`);
-    },
-  },
-  {
-    names: ['t'],
-    usage: '\\t',
-    summary: 'toggle tuples only (no header, no footer)',
-    args: 'none',
-    run(host) {
-      toggleBoth(host, (s) => {
-        s.tuplesOnly = !s.tuplesOnly;
-      });
-      if (!host.quiet) host.print(`Tuples only is ${host.base.tuplesOnly ? 'on' : 'off'}.\n`);
-    },
-  },
-  {
-    names: ['x'],
-    usage: '\\x',
-    summary: 'toggle expanded output',
-    args: 'none',
-    run(host) {
-      toggleBoth(host, (s) => {
-        s.expanded = !s.expanded;
-      });
-      if (!host.quiet) host.print(`Expanded display is ${host.base.expanded ? 'on' : 'off'}.\n`);
-    },
-  },
+  toggle('a', 'toggle aligned / unaligned output', (s) => {
+    s.format = s.format === 'aligned' ? 'unaligned' : 'aligned';
+    return `Output format is ${s.format}.`;
+  }),
+  toggle('t', 'toggle tuples only (no header, no footer)', (s) => {
+    s.tuplesOnly = !s.tuplesOnly;
+    return `Tuples only is ${s.tuplesOnly ? 'on' : 'off'}.`;
+  }),
+  toggle('x', 'toggle expanded output', (s) => {
+    s.expanded = !s.expanded;
+    return `Expanded display is ${s.expanded ? 'on' : 'off'}.`;
+  }),
   {
     names: ['f'],
     usage: '\\f [SEP]',

@@ -44,12 +44,9 @@ export const VARIABLE_COMMANDS: readonly MetaCommand[] = [
     usage: '\\unset NAME',
     summary: 'remove a variable',
     args: 'words',
-    run(host, { ctx, line, args }) {
-      if (!args[0]) {
-        host.commandFailed(ctx, line, '\\unset: missing required argument');
-        return;
-      }
-      host.vars.delete(args[0].value);
+    minArgs: 1,
+    run(host, { args }) {
+      host.vars.delete((args[0] as MetaArg).value);
     },
   },
   {
@@ -57,13 +54,11 @@ export const VARIABLE_COMMANDS: readonly MetaCommand[] = [
     usage: '\\setenv NAME [VALUE]',
     summary: 'set (or without VALUE remove) an environment variable of later shell commands',
     args: 'words',
-    run(host, { ctx, line, args }) {
-      if (!args[0]) {
-        host.commandFailed(ctx, line, '\\setenv: missing required argument');
-        return;
-      }
-      if (args[1] === undefined) delete host.childEnv[args[0].value];
-      else host.childEnv[args[0].value] = args[1].value;
+    minArgs: 1,
+    run(host, { args }) {
+      const name = (args[0] as MetaArg).value;
+      if (args[1] === undefined) delete host.childEnv[name];
+      else host.childEnv[name] = args[1].value;
     },
   },
   {
@@ -71,13 +66,11 @@ export const VARIABLE_COMMANDS: readonly MetaCommand[] = [
     usage: '\\getenv VAR ENVVAR',
     summary: 'copy an environment variable into a variable (left alone when the environment has none)',
     args: 'words',
-    run(host, { ctx, line, args }) {
-      if (!args[0] || !args[1]) {
-        host.commandFailed(ctx, line, '\\getenv: missing required argument');
-        return;
-      }
-      const v = host.childEnv[args[1].value];
-      if (v !== undefined) host.vars.set(args[0].value, v);
+    minArgs: 2,
+    run(host, { args }) {
+      const [variable, envName] = args as [MetaArg, MetaArg];
+      const v = host.childEnv[envName.value];
+      if (v !== undefined) host.vars.set(variable.value, v);
     },
   },
 ];
