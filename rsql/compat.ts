@@ -15,7 +15,9 @@
  *   (also before `AS` in CREATE TABLE … AS).
  */
 
+import { parseBoolean } from './expression.js';
 import { mayNeedRedshiftRewrite, rewriteRedshiftTokens } from './redshift/rewrite.js';
+import type { Session } from './session.js';
 
 /** Redshift configuration parameters PostgreSQL does not have (SET/RESET/SHOW are redirected). */
 export const REDSHIFT_ONLY_SETTINGS: ReadonlySet<string> = new Set([
@@ -439,4 +441,24 @@ function rewriteCreateTable(toks: SqlToken[], sql: string): CompatResult {
 /** True when the text of `select version()` says the server is Amazon Redshift. */
 export function isRedshiftVersion(version: string): boolean {
   return /redshift/i.test(version);
+}
+
+/**
+ * Whether the compatibility layer serves a session: RSQL_COMPAT `on`/`off` (any psql boolean) decides;
+ * `auto` (the default, also for anything else) turns it on unless the server is Redshift — a
+ * server_version of 9 or more is PostgreSQL at once (Redshift reports 8.0.2), else `select version()` is
+ * asked.
+ */
+export async function compatLayerFor(
+  mode: string | undefined,
+  session: Pick<Session, 'parameter' | 'run'>,
+): Promise<boolean> {
+  const b = parseBoolean((mode ?? 'auto').toLowerCase());
+  if (b !== undefined) return b;
+  // Redshift reports server_version 8.0.2; a newer version is PostgreSQL, no need to ask
+  const reported = Number.parseInt(session.parameter('server_version') ?? '', 10);
+  if (reported >= 9) return true;
+  const o = await session.run('select version()');
+  const version = o.rows[0]?.[0] ?? '';
+  return !isRedshiftVersion(version);
 }

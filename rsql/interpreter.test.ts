@@ -466,6 +466,38 @@ select 1 as c :EXPLAIN;
   });
 });
 
+describe('meta-command dispatch (rsql/meta/table.ts)', () => {
+  it('drops the statement of a skipped \\gset, ignores unknown commands there, names missing arguments', async () => {
+    const script = [
+      '\\if false',
+      "select 'not sent' as x \\gset",
+      '\\frobnicate',
+      '\\dt',
+      '\\endif',
+      'select 1 as y;',
+      '\\echo :x',
+      '\\unset',
+      '\\UNSET',
+      '\\setenv',
+      '\\getenv ONLY',
+      '\\pset',
+      '\\echo done',
+    ].join('\n');
+    const res = await r.run(script);
+    expect(res.code).toBe(0);
+    // a kept statement would have been glued to "select 1 as y" and failed
+    expect(res.stdout).toBe(' y \n---\n 1\n(1 row)\n\n:x\ndone\n');
+    expect(res.stderr).toBe(
+      [8, 9, 10, 11, 12]
+        .map((line, i) => {
+          const name = ['unset', 'unset', 'setenv', 'getenv', 'pset'][i];
+          return `rsql: <stdin>:${line}: \\${name}: missing required argument\n`;
+        })
+        .join(''),
+    );
+  });
+});
+
 describe('\\echo, \\remark, \\qecho, \\warn (spec §7)', () => {
   it('prints with escapes, -n, // line breaks, and to the right streams', async () => {
     const res = await r.run(`

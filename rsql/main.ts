@@ -8,10 +8,10 @@ import type * as Os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type RsqlOptions, USAGE, UsageError } from './args.js';
 import { builtin } from './builtin.js';
+import { type ConnectParams, ConninfoError, parseConnectionUri, parseConninfo } from './conninfo.js';
 import { DEFAULT_PRINT_SETTINGS, type PrintSettings } from './format.js';
 import { EXIT, Interpreter, type InterpreterInput, type InterpreterIo } from './interpreter.js';
 import type { Writer } from './output.js';
-import { type ConnectParams, ConninfoError, parseConnectionUri, parseConninfo } from './session.js';
 
 /** Runner version printed by `--version`. */
 export const RSQL_RUNNER_VERSION = '0.1.0';

@@ -6,6 +6,8 @@
  * statements before them ran) and echoes raw bytes in its messages.
  */
 import { isUtf8 } from 'node:buffer';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 /** The script is not UTF-8 text; the message names the line and shows the bytes escaped. */
 export class ScriptEncodingError extends Error {
@@ -92,4 +94,54 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 /** Script text quoted in a message, with control characters shown as `\xNN` (one line, nothing raw). */
 export function escapeControls(text: string): string {
   return text.replace(CONTROL, (c) => `\\x${(c.codePointAt(0) as number).toString(16).padStart(2, '0')}`);
+}
+
+/** An input file could not be read; the message is psql's (`error: FILE: No such file or directory`). */
+export class ScriptReadError extends Error {
+  override name = 'ScriptReadError';
+}
+
+/** psql's wording of a file error (`No such file or directory`, …), the system's message otherwise. */
+export function fsErrorText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'No such file or directory';
+  if (code === 'EACCES') return 'Permission denied';
+  if (code === 'EISDIR') return 'Is a directory';
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** One input of the runner as text: its name in messages, the directory `\ir` resolves against. */
+export interface ScriptInput {
+  name: string;
+  dir: string;
+  text: string;
+}
+
+/**
+ * Reads one input whole: a `-c` string (`<command line>`), stdin (`<stdin>`; bytes must be UTF-8) or a
+ * file (relative to `cwd`). Throws {@link ScriptReadError} or {@link ScriptEncodingError}, so that a bad
+ * input stops the run before any of it runs.
+ */
+export async function readScriptInput(
+  input: { kind: 'file'; path: string } | { kind: 'command'; text: string } | { kind: 'stdin' },
+  cwd: string,
+  readStdin: () => Promise<string | Buffer>,
+): Promise<ScriptInput> {
+  if (input.kind === 'command') return { name: '<command line>', dir: cwd, text: input.text };
+  if (input.kind === 'stdin') {
+    const data = await readStdin();
+    return {
+      name: '<stdin>',
+      dir: cwd,
+      text: typeof data === 'string' ? data : decodeScript(data, '<stdin>'),
+    };
+  }
+  const path = resolve(cwd, input.path);
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (e) {
+    throw new ScriptReadError(`error: ${input.path}: ${fsErrorText(e)}`);
+  }
+  return { name: input.path, dir: dirname(path), text: decodeScript(data, input.path) };
 }

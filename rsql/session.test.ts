@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConninfoError, clientConfig, parseConnectionUri, parseConninfo } from './session.js';
+import { ConninfoError, clientConfig, parseConnectionUri, parseConninfo } from './conninfo.js';
 
 describe('parseConninfo', () => {
   it('reads libpq key=value strings with quoting', () => {
