@@ -9,7 +9,7 @@
  */
 import { appendFileSync, existsSync } from 'node:fs';
 import type { JobCommand } from '../contracts/jobs.js';
-import type { JobPlace } from '../host/reports.js';
+import { type JobPlace, makeRedactor } from '../host/reports.js';
 import { logLocation as cloudwatchLocation } from '../runtime/aws/cloudwatch-logs.js';
 import type { TaskCallbacks } from '../runtime/aws/task-callbacks.js';
 import type { EventPublisher, Logger } from '../services/ports.js';
@@ -29,6 +29,9 @@ import {
   stateFile,
   writeFileAtomic,
 } from './spool.js';
+
+/** How many secret values (newest kept) the redactor blanks: rotations seen by one daemon. */
+export const REMEMBERED_SECRETS = 16;
 
 /** The daemon's shared state and helpers (see the module comment). */
 export interface AgentContext {
@@ -53,7 +56,12 @@ export interface AgentContext {
   /** The daemon has stopped: nothing more is written or started. */
   closed: boolean;
   /** Blanks the database secrets in text the agent reports; identity until credentials are read. */
-  redact: (text: string) => string;
+  readonly redact: (text: string) => string;
+  /**
+   * Adds secret values to what {@link redact} blanks. Values read before stay blanked (the last
+   * {@link REMEMBERED_SECRETS}): a job started before a rotation still holds the old password.
+   */
+  rememberSecrets(secrets: readonly string[]): void;
   /** Keeps `p` in {@link inflight} until it settles; returns it. */
   track<T>(p: Promise<T>): Promise<T>;
   /** Writes the job's state file (atomically); nothing once closed. */
@@ -94,6 +102,8 @@ export function createAgentContext(deps: AgentContextDeps): AgentContext {
   let soon: NodeJS.Timeout | undefined;
   const inflight = new Set<Promise<unknown>>();
   const paths = spoolPaths(config.spoolDir);
+  const remembered: string[] = [];
+  let redactor: (text: string) => string = (t) => t;
 
   const heartbeatEveryMs = (cmd: JobCommand): number => {
     const seconds = config.heartbeatEverySeconds ?? Math.max(1, cmd.heartbeat_seconds / 3);
@@ -114,7 +124,14 @@ export function createAgentContext(deps: AgentContextDeps): AgentContext {
     inflight,
     stopping: false,
     closed: false,
-    redact: (t) => t,
+    redact: (t) => redactor(t),
+    rememberSecrets(secrets) {
+      const fresh = secrets.filter((v) => !remembered.includes(v));
+      if (fresh.length === 0) return;
+      remembered.push(...fresh);
+      remembered.splice(0, Math.max(0, remembered.length - REMEMBERED_SECRETS));
+      redactor = makeRedactor(remembered);
+    },
     track(p) {
       inflight.add(p);
       void p.finally(() => inflight.delete(p)).catch(() => {});

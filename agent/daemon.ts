@@ -28,7 +28,6 @@
 import { type FSWatcher, mkdirSync, readdirSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import { acquireLock, EngineLockedError } from '../host/lock.js';
-import { makeRedactor } from '../host/reports.js';
 import { jobContainment } from '../platform/processes.js';
 import type { LogShipper } from '../runtime/aws/cloudwatch-logs.js';
 import { errorText as describeError, type TaskCallbacks } from '../runtime/aws/task-callbacks.js';
@@ -276,7 +275,7 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
         void ctx.track(
           deps.credentials.get().then(
             (c) => {
-              ctx.redact = makeRedactor(c.secrets);
+              ctx.rememberSecrets(c.secrets);
             },
             () => {},
           ),

@@ -11,11 +11,11 @@ import path from 'node:path';
 import type { JobCommand } from '../contracts/jobs.js';
 import { type HostedJob, JobHost } from '../host/job-host.js';
 import { type JobOutcome, type JobSpec, resolveCommand, resolveScript } from '../host/job-runner.js';
-import { agentJobStarted, makeRedactor, outcomeStatus } from '../host/reports.js';
+import { agentJobStarted, outcomeStatus } from '../host/reports.js';
 import { errorText as describeError, TaskCallbackRejectedError } from '../runtime/aws/task-callbacks.js';
 import type { AgentContext } from './agent-context.js';
 import type { AttemptTokens } from './attempt-tokens.js';
-import type { CredentialSource } from './credentials.js';
+import { type CredentialSource, isAuthFailure } from './credentials.js';
 import type { JobEnding } from './job-ending.js';
 import { backoff, type Job } from './job-state.js';
 import type { Recovery } from './recovery.js';
@@ -147,7 +147,7 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
         try {
           const c = await deps.credentials.get();
           creds = c.env;
-          ctx.redact = makeRedactor(c.secrets);
+          ctx.rememberSecrets(c.secrets);
         } catch (err) {
           const transient = (err as { transient?: boolean }).transient === true;
           const message = err instanceof Error ? err.message : String(err);
@@ -202,6 +202,7 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
       ctx.save(job);
       const hosted = getLauncher().start(state.name, spec);
       job.hosted = hosted;
+      const withCredentials = Object.keys(creds).length > 0;
       void hosted.started.then((s) => {
         if (ctx.closed || s.pid <= 0 || job.hosted !== hosted || state.outcome) return;
         state.pid = s.pid;
@@ -220,7 +221,7 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
       void hosted.done.then((o) => {
         if (ctx.closed || job.hosted !== hosted) return;
         job.hosted = undefined;
-        onEnded(job, o);
+        onEnded(job, o, withCredentials);
       });
     } finally {
       job.busy = false;
@@ -245,7 +246,7 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
     };
   }
 
-  function onEnded(job: Job, o: JobOutcome): void {
+  function onEnded(job: Job, o: JobOutcome, withCredentials: boolean): void {
     if (o.claimed) {
       // Another job host started this attempt (a dead daemon's last request): follow that one.
       recovery.recoverRunning(job);
@@ -256,6 +257,13 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
       ...o,
       killedFor: o.killedFor ?? job.state.killed_for ?? undefined,
     });
+    if (status === 'Failed' && withCredentials && deps.credentials?.refresh && isAuthFailure(o.errorTail)) {
+      // The password may have been rotated since it was cached: the next job reads the secret again.
+      deps.credentials.refresh();
+      log.warn('the database refused the job’s credentials; the secret is read again for the next job', {
+        job_run_name: job.state.name,
+      });
+    }
     ending.finishWhenTreeGone(job, {
       status,
       exit_code: o.exitCode,
