@@ -184,6 +184,16 @@ describe('rsqlo-agent daemon', () => {
     return d;
   };
 
+  /** What a secret must never appear in: the daemon's log, events, Step Functions and Logs requests, the spool. */
+  const everythingVisible = (): string =>
+    [
+      ...logLines,
+      ...entries().map((e) => JSON.stringify(e)),
+      ...sfn.calls().map((c) => JSON.stringify(c.args[0].input)),
+      ...cwl.calls().map((c) => JSON.stringify(c.args[0].input)),
+      ...filesUnder(ws.spool).map((f) => readFileSync(f, 'utf8')),
+    ].join('\n');
+
   beforeEach(() => {
     awsUp();
     daemons = [];
@@ -469,13 +479,7 @@ describe('rsqlo-agent daemon', () => {
     const [finished] = await delivered('JobFinished');
     expect(finished).toMatchObject({ status: 'Failed', exit_code: 4 });
     expect(finished?.error_message).toContain('connecting as etl_user with ********');
-    const everything = [
-      ...logLines,
-      ...entries().map((e) => JSON.stringify(e)),
-      ...sfn.calls().map((c) => JSON.stringify(c.args[0].input)),
-      ...cwl.calls().map((c) => JSON.stringify(c.args[0].input)),
-      ...filesUnder(ws.spool).map((f) => readFileSync(f, 'utf8')),
-    ].join('\n');
+    const everything = everythingVisible();
     expect(everything).toContain('connecting as etl_user with ********');
     expect(everything).not.toContain(TEST_PASSWORD);
     expect(logLines.join('\n')).not.toContain(TEST_TOKEN);
@@ -556,13 +560,7 @@ describe('rsqlo-agent daemon', () => {
       expect.stringContaining('still using ********'),
       expect.stringContaining('still using ********'),
     ]);
-    const everything = [
-      ...logLines,
-      ...entries().map((e) => JSON.stringify(e)),
-      ...sfn.calls().map((c) => JSON.stringify(c.args[0].input)),
-      ...cwl.calls().map((c) => JSON.stringify(c.args[0].input)),
-      ...filesUnder(ws.spool).map((f) => readFileSync(f, 'utf8')),
-    ].join('\n');
+    const everything = everythingVisible();
     expect(everything).not.toContain(TEST_PASSWORD);
     expect(everything).not.toContain(rotated);
   });
