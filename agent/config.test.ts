@@ -30,6 +30,7 @@ describe('agent config', () => {
       env: {},
       doneRetentionHours: 168,
       shutdownFlushSeconds: 5,
+      secretRefreshSeconds: 900,
     });
   });
 

@@ -40,6 +40,12 @@ export const AgentConfigSchema = z.strictObject(
       .default(DEFAULT_LOG_GROUP),
     /** Secrets Manager secret with the Redshift credentials (the seed's `redshift_secret_id`); none: jobs get none. */
     redshiftSecretId: str().min(1, { error: 'must not be empty' }).optional(),
+    /**
+     * How long the secret's value is served from memory before Secrets Manager is asked again;
+     * default 900 (15 minutes). A job refused by the database (authentication failed) makes the
+     * next job read it again at once. AWS's caching clients default to 3600.
+     */
+    secretRefreshSeconds: positive.default(900),
     /** Where scripts live (the seed's `rsql_script_path`); job script names resolve under it. */
     scriptRoot: absolutePath,
     /** Where job logs are written, one file per attempt (the seed's `rsql_log_path`). */

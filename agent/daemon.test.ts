@@ -161,10 +161,17 @@ describe('rsqlo-agent daemon', () => {
   let daemons: AgentDaemon[];
   let logLines: string[];
 
-  const start = async (over: Partial<Parameters<typeof createAgentDaemon>[0]> = {}): Promise<AgentDaemon> => {
+  const start = async (
+    over: Partial<Parameters<typeof createAgentDaemon>[0]> = {},
+    portOpts: { now?: () => number } = {},
+  ): Promise<AgentDaemon> => {
     const { log, lines } = recordingLogger();
     logLines = lines;
-    const ports = awsPorts(ws.config, { log, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 } });
+    const ports = awsPorts(ws.config, {
+      log,
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      ...portOpts,
+    });
     const d = createAgentDaemon({
       config: ws.config,
       ...ports,
@@ -176,6 +183,16 @@ describe('rsqlo-agent daemon', () => {
     await d.start();
     return d;
   };
+
+  /** What a secret must never appear in: the daemon's log, events, Step Functions and Logs requests, the spool. */
+  const everythingVisible = (): string =>
+    [
+      ...logLines,
+      ...entries().map((e) => JSON.stringify(e)),
+      ...sfn.calls().map((c) => JSON.stringify(c.args[0].input)),
+      ...cwl.calls().map((c) => JSON.stringify(c.args[0].input)),
+      ...filesUnder(ws.spool).map((f) => readFileSync(f, 'utf8')),
+    ].join('\n');
 
   beforeEach(() => {
     awsUp();
@@ -328,21 +345,23 @@ describe('rsqlo-agent daemon', () => {
         'wait',
       ].join('\n'),
     );
-    // The first heartbeat is the agent's check before it starts the job; three more while it runs.
-    sfn
-      .on(SendTaskHeartbeatCommand)
-      .resolvesOnce({})
-      .resolvesOnce({})
-      .resolvesOnce({})
-      .resolvesOnce({})
-      .rejects(new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} }));
+    const treePids = () => {
+      const p = ['tree.pid', 'tree.child', 'tree.escaped'].map((f) => readPid(ws, f));
+      return p.every((x) => x !== undefined) ? (p as number[]) : undefined;
+    };
+    // The first heartbeat is the agent's check before it starts the job; three more are accepted
+    // once the job runs (its processes wrote their pids, so its log exists), then the orchestrator
+    // gives up. Counting from the job's start, not the first beat, keeps a slow job host (a loaded
+    // machine) from being given up on before it spawned the job.
+    let whileRunning = 0;
+    sfn.on(SendTaskHeartbeatCommand).callsFake(() => {
+      if (!treePids() || whileRunning++ < 3) return {};
+      throw new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} });
+    });
     await start();
     const cmd = jobCommand('tree.sh');
     submit(ws, cmd);
-    const pids = await until(() => {
-      const p = ['tree.pid', 'tree.child', 'tree.escaped'].map((f) => readPid(ws, f));
-      return p.every((x) => x !== undefined) ? (p as number[]) : undefined;
-    }, 'the job and its children');
+    const pids = await until(treePids, 'the job and its children');
     await until(() => isDone(ws, cmd), 'the job to be killed and done');
     const beats = sfn.commandCalls(SendTaskHeartbeatCommand).map((c) => c.args[0].input);
     expect(beats.length).toBeGreaterThanOrEqual(5);
@@ -460,17 +479,90 @@ describe('rsqlo-agent daemon', () => {
     const [finished] = await delivered('JobFinished');
     expect(finished).toMatchObject({ status: 'Failed', exit_code: 4 });
     expect(finished?.error_message).toContain('connecting as etl_user with ********');
-    const everything = [
-      ...logLines,
-      ...entries().map((e) => JSON.stringify(e)),
-      ...sfn.calls().map((c) => JSON.stringify(c.args[0].input)),
-      ...cwl.calls().map((c) => JSON.stringify(c.args[0].input)),
-      ...filesUnder(ws.spool).map((f) => readFileSync(f, 'utf8')),
-    ].join('\n');
+    const everything = everythingVisible();
     expect(everything).toContain('connecting as etl_user with ********');
     expect(everything).not.toContain(TEST_PASSWORD);
     expect(logLines.join('\n')).not.toContain(TEST_TOKEN);
     expect(sm.commandCalls(GetSecretValueCommand)[0]?.args[0].input).toEqual({ SecretId: 'blog-secret' });
+  });
+
+  it('reads the secret once for many jobs, again after secretRefreshSeconds, and at once after a refused login', async () => {
+    // The secret cache's clock (the daemon keeps real time): 15 minutes pass without a sleep.
+    let t = Date.parse('2025-03-01T00:00:00Z');
+    const reads = () => sm.commandCalls(GetSecretValueCommand).length;
+    writeScript(
+      ws,
+      'refused.sh',
+      'echo "rsql: password authentication failed for user \\"$USER\\"" >&2\nexit 2',
+    );
+    await start({}, { now: () => t });
+    const run = async (script: string, n = 1) => {
+      const cmds = Array.from({ length: n }, () => jobCommand(script));
+      for (const cmd of cmds) submit(ws, cmd);
+      await until(() => cmds.every((c) => isDone(ws, c)), `${n} ${script} job(s) to be done`);
+      return cmds;
+    };
+    await run('ok.sh', 6);
+    expect(reads()).toBe(1);
+    t += 14 * 60_000;
+    await run('ok.sh');
+    expect(reads()).toBe(1);
+    t += 60_000;
+    await run('ok.sh');
+    expect(reads()).toBe(2);
+    // The database refused the cached password (rotated meanwhile): the next job reads it again.
+    const [refused] = await run('refused.sh');
+    expect(reads()).toBe(2);
+    expect(
+      (await delivered('JobFinished')).find(
+        (e) => e.job_key === refused?.job_key && e.workflow_execution_id === refused?.workflow_execution_id,
+      ),
+    ).toMatchObject({ status: 'Failed' });
+    expect(logLines.some((l) => l.includes('the database refused the job'))).toBe(true);
+    await run('ok.sh');
+    expect(reads()).toBe(3);
+    expect(readFileSync(path.join(ws.out, 'runs'), 'utf8').trim().split('\n')).toHaveLength(9);
+    expect(logLines.join('\n')).not.toContain(TEST_PASSWORD);
+  });
+
+  it('still blanks the old password of a job that started before the secret was rotated', async () => {
+    const rotated = 'R0tated-Pa55word-Two';
+    sm.reset();
+    sm.on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: JSON.stringify(TEST_SECRET) })
+      .resolves({ SecretString: JSON.stringify({ ...TEST_SECRET, password: rotated }) });
+    let t = Date.parse('2025-03-01T00:00:00Z');
+    writeScript(
+      ws,
+      'leaky.sh',
+      [
+        'echo $$ > "$TEST_OUT/$RSQLO_JOB_KEY.pid"',
+        'while [ ! -f "$TEST_OUT/$RSQLO_JOB_KEY.go" ]; do sleep 0.05; done',
+        'echo "still using $PGPASSWORD" >&2',
+        'exit 4',
+      ].join('\n'),
+    );
+    await start({}, { now: () => t });
+    const exec = `wf-rotation-${process.pid}`;
+    const before = jobCommand('leaky.sh', { job_key: '1.1', workflow_execution_id: exec });
+    submit(ws, before);
+    await until(() => readPid(ws, '1.1.pid'), 'the first job to run');
+    t += 15 * 60_000; // the cache refreshes: the second job gets the rotated password
+    const after = jobCommand('leaky.sh', { job_key: '1.2', workflow_execution_id: exec });
+    submit(ws, after);
+    await until(() => readPid(ws, '1.2.pid'), 'the second job to run');
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    // The first job prints its (old) password only now, after the redactor learnt the new one.
+    for (const key of ['1.1', '1.2']) writeFileSync(path.join(ws.out, `${key}.go`), '');
+    await until(() => isDone(ws, before) && isDone(ws, after), 'both jobs to be done');
+    const finished = await delivered('JobFinished');
+    expect(finished.map((e) => e.error_message)).toEqual([
+      expect.stringContaining('still using ********'),
+      expect.stringContaining('still using ********'),
+    ]);
+    const everything = everythingVisible();
+    expect(everything).not.toContain(TEST_PASSWORD);
+    expect(everything).not.toContain(rotated);
   });
 
   it('runs at most maxConcurrency jobs at once; the others wait in the spool', async () => {

@@ -11,11 +11,12 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { createCloudWatchLogShipper } from '../runtime/aws/cloudwatch-logs.js';
 import { createEventBridgePublisher } from '../runtime/aws/eventbridge-publisher.js';
 import type { RetryOptions } from '../runtime/aws/retry.js';
-import { createSecretsReader, credentialsEnv } from '../runtime/aws/secrets.js';
+import { createSecretsReader } from '../runtime/aws/secrets.js';
 import { createTaskCallbacks } from '../runtime/aws/task-callbacks.js';
 import type { Logger } from '../services/ports.js';
 import { type AgentConfig, AgentConfigError, configPath, loadAgentConfig } from './config.js';
-import { AgentLockedError, type CredentialSource, createAgentDaemon } from './daemon.js';
+import { type CredentialSource, secretCredentials } from './credentials.js';
+import { AgentLockedError, createAgentDaemon } from './daemon.js';
 import { createJsonLogger } from './logger.js';
 import { submitMain } from './submit.js';
 
@@ -32,25 +33,27 @@ The config file defaults to $RSQLO_AGENT_CONFIG, else /etc/rsqlo/agent.json.`;
 
 /**
  * The real ports of a configured agent. `opts.log` defaults to JSON lines on stdout, `opts.retry`
- * to the adapters' own default (AGENT_RETRY).
+ * to the adapters' own default (AGENT_RETRY), `opts.now` (the secret cache's clock) to Date.now.
  */
-export function awsPorts(config: AgentConfig, opts: { log?: Logger; retry?: RetryOptions } = {}) {
+export function awsPorts(
+  config: AgentConfig,
+  opts: { log?: Logger; retry?: RetryOptions; now?: () => number } = {},
+) {
   const region = config.region;
   const log = opts.log ?? createJsonLogger();
   const retry = opts.retry;
-  const secrets = config.redshiftSecretId
-    ? createSecretsReader({ client: new SecretsManagerClient({ region }), retry })
-    : undefined;
   const secretId = config.redshiftSecretId;
-  const credentials: CredentialSource | undefined =
-    secrets && secretId
-      ? {
-          async get() {
-            const c = await secrets.get(secretId);
-            return { env: credentialsEnv(c), secrets: [c.password] };
-          },
-        }
-      : undefined;
+  const credentials: CredentialSource | undefined = secretId
+    ? secretCredentials(
+        createSecretsReader({
+          client: new SecretsManagerClient({ region }),
+          retry,
+          ttlMs: config.secretRefreshSeconds * 1000,
+          ...(opts.now ? { now: opts.now } : {}),
+        }),
+        secretId,
+      )
+    : undefined;
   return {
     log,
     events: createEventBridgePublisher({
