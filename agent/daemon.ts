@@ -1,5 +1,5 @@
 /**
- * The EC2 agent daemon, `rsqlo-agent serve` (DESIGN §4).
+ * The EC2 agent daemon, `rsqlo-agent serve` (ARCHITECTURE.md §4).
  *
  * `rsqlo-agent submit` (run by the SSM document) drops each job into the spool; this daemon picks
  * it up (fs.watch plus a periodic scan), runs it with the shared job runner (host/job-runner.ts)

@@ -109,7 +109,7 @@ async function serve(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  // Graceful shutdown (DESIGN §10): the first SIGTERM/SIGINT stops the daemon; running jobs go on.
+  // Graceful shutdown: the first SIGTERM/SIGINT stops the daemon; running jobs go on.
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       ports.log.info('stopping', { signal });

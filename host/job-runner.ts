@@ -1,5 +1,5 @@
 /**
- * The job runner shared by the local engine and the EC2 agent daemon (DESIGN §4, §5).
+ * The job runner shared by the local engine and the EC2 agent daemon (ARCHITECTURE.md §4, §5).
  *
  * It runs one job attempt as its own process group (and its own cgroup where the platform allows),
  * sends its output to a per-attempt log file (exactly `>log 2>&1`), reports a {@link JobOutcome},

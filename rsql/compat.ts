@@ -1,6 +1,6 @@
 /**
  * Redshift compatibility layer: rewrites Redshift-only SQL so scripts written for Amazon Redshift run
- * unchanged against PostgreSQL (rsql-spec.md §14, DESIGN.md §6). Active only when the target is not
+ * unchanged against PostgreSQL (rsql-spec.md §14, ARCHITECTURE.md §6). Active only when the target is not
  * Redshift (see README "Redshift compatibility layer" for the list and the switch). Every rewrite is
  * token-aware: string literals, quoted identifiers, dollar quotes and comments are never touched.
  *
