@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DatabaseTarget } from '../runtime/local/database.js';
 import { LocalStore } from '../runtime/local/store.js';
-import { formatIssues } from './definition.js';
+import { formatIssues, loadDefinition } from './definition.js';
 import type { Io } from './drive.js';
 import { didYouMean } from './help.js';
 import { checkParams, parseParams } from './params.js';
@@ -119,4 +119,27 @@ export function readStore<T>(
   } finally {
     store.close();
   }
+}
+
+/**
+ * The definition `run` or `plan` is given (one file or folder, `--scripts`), loaded, with its
+ * `--param`s checked; undefined (after printing the definition's issues or the bad parameters)
+ * when it cannot run. Throws a UsageError when not exactly one definition is named.
+ */
+export function loadRunnable(
+  command: 'run' | 'plan',
+  positionals: string[],
+  values: { scripts?: unknown; param?: unknown },
+  io: Io,
+):
+  | { loaded: Extract<ReturnType<typeof loadDefinition>, { ok: true }>; params: Record<string, string> }
+  | undefined {
+  if (positionals.length !== 1) throw new UsageError(`${command} takes one definition file or folder`);
+  const loaded = loadDefinition(positionals[0] as string, values.scripts as string | undefined);
+  if (!loaded.ok) {
+    io.stderr.write(`${formatIssues(loaded.file, loaded.issues)}\n`);
+    return undefined;
+  }
+  const params = runParams(loaded.definition, values.param as string[] | undefined, loaded.file, io);
+  return params ? { loaded, params } : undefined;
 }

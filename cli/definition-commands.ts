@@ -2,7 +2,7 @@
  * The commands over definition files, which never start an engine: `validate`, `plan`, `init`
  * and `completion`.
  */
-import { parse, runParams, UsageError } from './command-kit.js';
+import { loadRunnable, parse, UsageError } from './command-kit.js';
 import { completionScript } from './completion.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { EXIT, type Io } from './drive.js';
@@ -36,14 +36,9 @@ export function planCommand(argv: string[], io: Io): number {
     param: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   });
-  if (positionals.length !== 1) throw new UsageError('plan takes one definition file or folder');
-  const loaded = loadDefinition(positionals[0] as string, values.scripts as string | undefined);
-  if (!loaded.ok) {
-    io.stderr.write(`${formatIssues(loaded.file, loaded.issues)}\n`);
-    return EXIT.usage;
-  }
-  const params = runParams(loaded.definition, values.param as string[] | undefined, loaded.file, io);
-  if (!params) return EXIT.usage;
+  const runnable = loadRunnable('plan', positionals, values, io);
+  if (!runnable) return EXIT.usage;
+  const { loaded, params } = runnable;
   const plan = planWorkflow(loaded.definition, loaded.file, loaded.scriptRoot, params);
   io.stdout.write(
     values.json === true

@@ -15,6 +15,7 @@ import {
   DATABASE_OPTIONS,
   databaseOf,
   homeOf,
+  loadRunnable,
   noter,
   notifier,
   parse,
@@ -23,7 +24,7 @@ import {
   UsageError,
   warner,
 } from './command-kit.js';
-import { formatIssues, loadDefinition } from './definition.js';
+import { formatIssues } from './definition.js';
 import { drive, EXIT, eventTap, type Io, progressSink, resultDocument } from './drive.js';
 import { haltedLine, homeArg, noRun } from './errors.js';
 import { command as suggest } from './invocation.js';
@@ -113,14 +114,9 @@ export async function runCommand(argv: string[], io: Io): Promise<number> {
     param: { type: 'string', multiple: true },
     ...DATABASE_OPTIONS,
   });
-  if (positionals.length !== 1) throw new UsageError('run takes one definition file or folder');
-  const loaded = loadDefinition(positionals[0] as string, values.scripts as string | undefined);
-  if (!loaded.ok) {
-    io.stderr.write(`${formatIssues(loaded.file, loaded.issues)}\n`);
-    return EXIT.usage;
-  }
-  const params = runParams(loaded.definition, values.param as string[] | undefined, loaded.file, io);
-  if (!params) return EXIT.usage;
+  const runnable = loadRunnable('run', positionals, values, io);
+  if (!runnable) return EXIT.usage;
+  const { loaded, params } = runnable;
   const given = values['execution-id'] as string | undefined;
   if (given !== undefined) {
     const r = ExecutionId.safeParse(given);
