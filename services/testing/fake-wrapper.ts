@@ -79,28 +79,15 @@ export class FakeWrapper implements JobRunOrchestrator {
     const input = run.input;
     const now = this.sim.clock.now();
     const startedAt = exec ? new Date(exec.startedAt) : null;
-    this.sim.publish([
-      {
-        detailType: 'JobFinished',
-        detail: {
-          ...jobEventBase(
-            input,
-            eventIds.jobFinished(input.workflow_execution_id, input.job_key, input.attempt),
-            now,
-          ),
-          status: 'TimedOut',
-          exit_code: null,
-          error_message: `timed out after ${input.timeout_seconds} s (timeout_seconds); the process tree was killed`,
-          started_at: startedAt ? startedAt.toISOString() : null,
-          finished_at: now.toISOString(),
-          duration_ms: startedAt ? now.getTime() - startedAt.getTime() : null,
-          instance_id: exec?.instanceId ?? null,
-          ssm_command_id: exec?.commandId ?? null,
-          log_location: exec?.logLocation ?? null,
-          reported_by: 'wrapper',
-        },
-      },
-    ]);
+    this.reportFinished(input, now, {
+      status: 'TimedOut',
+      error_message: `timed out after ${input.timeout_seconds} s (timeout_seconds); the process tree was killed`,
+      started_at: startedAt ? startedAt.toISOString() : null,
+      duration_ms: startedAt ? now.getTime() - startedAt.getTime() : null,
+      instance_id: exec?.instanceId ?? null,
+      ssm_command_id: exec?.commandId ?? null,
+      log_location: exec?.logLocation ?? null,
+    });
     this.sim.agent.kill(name, 'TimedOut');
   }
 
@@ -126,31 +113,51 @@ export class FakeWrapper implements JobRunOrchestrator {
       }
       // The Catch: the attempt failed to dispatch; report it so the job does not wait for its timeout.
       if (!this.end(name, 'Failed')) return;
-      const input = run.input;
-      const now = this.sim.clock.now();
       const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      this.sim.publish([
-        {
-          detailType: 'JobFinished',
-          detail: {
-            ...jobEventBase(
-              input,
-              eventIds.jobFinished(input.workflow_execution_id, input.job_key, input.attempt),
-              now,
-            ),
-            status: 'Failed',
-            exit_code: null,
-            error_message: `could not dispatch the job: ${message}`,
-            started_at: null,
-            finished_at: now.toISOString(),
-            duration_ms: null,
-            instance_id: null,
-            ssm_command_id: null,
-            log_location: null,
-            reported_by: 'wrapper',
-          },
-        },
-      ]);
+      this.reportFinished(run.input, this.sim.clock.now(), {
+        status: 'Failed',
+        error_message: `could not dispatch the job: ${message}`,
+        started_at: null,
+        duration_ms: null,
+        instance_id: null,
+        ssm_command_id: null,
+        log_location: null,
+      });
     }
+  }
+
+  /** The wrapper's own JobFinished (its timeout or its Catch), with no exit code. */
+  private reportFinished(
+    input: JobRunInput,
+    now: Date,
+    f: {
+      status: 'TimedOut' | 'Failed';
+      error_message: string;
+      started_at: string | null;
+      duration_ms: number | null;
+      instance_id: string | null;
+      ssm_command_id: string | null;
+      log_location: string | null;
+    },
+  ): void {
+    const id = eventIds.jobFinished(input.workflow_execution_id, input.job_key, input.attempt);
+    this.sim.publish([
+      {
+        detailType: 'JobFinished',
+        detail: {
+          ...jobEventBase(input, id, now),
+          status: f.status,
+          exit_code: null,
+          error_message: f.error_message,
+          started_at: f.started_at,
+          finished_at: now.toISOString(),
+          duration_ms: f.duration_ms,
+          instance_id: f.instance_id,
+          ssm_command_id: f.ssm_command_id,
+          log_location: f.log_location,
+          reported_by: 'wrapper',
+        },
+      },
+    ]);
   }
 }

@@ -31,15 +31,4 @@ export {
 } from './in-memory-store.js';
 export { type AgentExecution, ScriptedAgentFleet } from './scripted-agent-fleet.js';
 export { createSimulation, Simulation, type SimulationServices } from './simulation.js';
-export type {
-  AgentMatch,
-  AgentOutcome,
-  ChaosOptions,
-  DeadLetter,
-  JobInterval,
-  PublishedEvent,
-  SimulationItem,
-  SimulationOptions,
-  TimelineEntry,
-  WrapperRun,
-} from './simulation-types.js';
+export type * from './simulation-types.js';

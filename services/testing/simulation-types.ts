@@ -106,15 +106,6 @@ export type SimulationItem =
   | { kind: 'agent-finish'; name: string }
   | { kind: 'timeout'; name: string };
 
-/** A delivery or timer waiting in the simulation's queue, with its due time and retry state. */
-export interface Scheduled {
-  seq: number;
-  dueAt: number;
-  copy: boolean;
-  attempts: number;
-  item: SimulationItem;
-}
-
 /** A dead-lettered delivery: what it was and why it was given up. */
 export interface DeadLetter {
   kind: SimulationItem['kind'];

@@ -39,13 +39,21 @@ import type {
   DeadLetter,
   JobInterval,
   PublishedEvent,
-  Scheduled,
   SimulationItem,
   SimulationOptions,
   TimelineEntry,
 } from './simulation-types.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
+
+/** A delivery or timer waiting in the simulation's queue, with its due time and retry state. */
+interface Scheduled {
+  seq: number;
+  dueAt: number;
+  copy: boolean;
+  attempts: number;
+  item: SimulationItem;
+}
 
 /** The five services as the simulation wired them. */
 export interface SimulationServices {

@@ -3,6 +3,7 @@
  * sees it, or stops its answer on the way back, until it releases the hold. The way tests force
  * "the reply to an old request arrives after X" without sleeping.
  */
+import { createGate, holdIn } from './gate.js';
 
 /** One AWS call as a hold's predicate sees it (`command` without `Command`). */
 export interface AwsCallSeen {
@@ -32,24 +33,9 @@ export class CallHolds {
     match: (c: AwsCallSeen) => boolean,
     when: 'request' | 'response' = 'request',
   ): { reached: Promise<AwsCallSeen>; release(): void } {
-    let release!: () => void;
-    let hit!: (c: AwsCallSeen) => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const reached = new Promise<AwsCallSeen>((r) => {
-      hit = r;
-    });
-    const entry = { match, when, gate, hit, open: release };
-    this.holds.push(entry);
-    return {
-      reached,
-      release: () => {
-        const i = this.holds.indexOf(entry);
-        if (i >= 0) this.holds.splice(i, 1);
-        release();
-      },
-    };
+    const g = createGate<AwsCallSeen>();
+    const entry = { match, when, gate: g.gate, hit: g.hit, open: g.open };
+    return { reached: g.reached, release: holdIn(this.holds, entry, g.open) };
   }
 
   /** Answers `seen` with `answer`, waiting at every hold that matches it (request, then response). */

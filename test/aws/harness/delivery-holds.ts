@@ -2,6 +2,7 @@
  * Holding SSM deliveries in the AWS-path harness: a command was sent and SSM keeps it, as it may
  * for up to its delivery timeout, until the test releases it.
  */
+import { createGate, holdIn } from './gate.js';
 
 interface DeliveryHold {
   match: (job: Record<string, unknown>) => boolean;
@@ -18,24 +19,9 @@ export class DeliveryHolds {
    * matches, until released; `reached` resolves when one is held.
    */
   hold(match: (job: Record<string, unknown>) => boolean): { reached: Promise<void>; release(): void } {
-    let release!: () => void;
-    let hit!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const reached = new Promise<void>((r) => {
-      hit = r;
-    });
-    const entry = { match, gate, hit };
-    this.holds.push(entry);
-    return {
-      reached,
-      release: () => {
-        const i = this.holds.indexOf(entry);
-        if (i >= 0) this.holds.splice(i, 1);
-        release();
-      },
-    };
+    const g = createGate<void>();
+    const entry = { match, gate: g.gate, hit: () => g.hit() };
+    return { reached: g.reached, release: holdIn(this.holds, entry, g.open) };
   }
 
   /**
