@@ -28,9 +28,9 @@ import type { Clock } from '../services/ports.js';
 import { deriveExecutionId, newExecutionId } from '../services/starter/execution-id.js';
 import type { RunActions } from '../web/ports.js';
 import { createRunViewHandler } from '../web/server.js';
+import { databaseOf } from './command-kit.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { EXIT, type Io } from './drive.js';
-import { databaseOf } from './main.js';
 import { lineProgress } from './progress.js';
 import { asServer } from './remote.js';
 

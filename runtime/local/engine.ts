@@ -24,6 +24,8 @@ import { createPlannerService } from '../../services/planner/service.js';
 import type { Clock, EventPublisher, JobRunOrchestrator, Logger } from '../../services/ports.js';
 import { createRecorderService } from '../../services/recorder/service.js';
 import { deliverEvent } from '../../services/shared/dispatch.js';
+import { MAX_DELIVERY_ATTEMPTS, redeliveryDelayMs } from '../../services/shared/redelivery.js';
+import { seededRandom } from '../../services/shared/seeded-random.js';
 import { createStarterService } from '../../services/starter/service.js';
 import { LocalAgent } from './local-agent.js';
 import {
@@ -90,24 +92,11 @@ export interface EngineOptions {
 /** Longest pause between two tries while another process holds the state store's write lock. */
 const BUSY_BACKOFF_MAX_MS = 2000;
 
-/** Deliveries retried this many times before going to the dead-letter table. */
-const MAX_DELIVERY_ATTEMPTS = 8;
 const BATCH = 64;
 /** Most deliveries one transaction carries (a delivery and what it causes at once). */
 const CASCADE_LIMIT = 32;
 
 const silentLogger: Logger = { info() {}, warn() {}, error() {} };
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The embedded engine (ARCHITECTURE.md §5): the five services over SQLite, an outbox delivering events to
@@ -152,7 +141,7 @@ export class LocalEngine {
   ) {
     this.clock = opts.clock ?? { now: () => new Date() };
     this.log = opts.log ?? silentLogger;
-    this.random = mulberry32(opts.chaos?.seed ?? 1);
+    this.random = seededRandom(opts.chaos?.seed ?? 1);
     this.notify = opts.notify ?? ((line) => void process.stderr.write(`rsqlo: ${line}\n`));
     try {
       mkdirSync(home, { recursive: true });
@@ -777,7 +766,7 @@ export class LocalEngine {
         this.store.deadLetter(row.target, row.payload, message);
         this.store.deleteOutbox(row.id);
       } else {
-        const backoff = Math.min(30_000, 100 * 2 ** row.attempts);
+        const backoff = redeliveryDelayMs(row.attempts);
         this.store.retryOutbox(row.id, this.clock.now().getTime() + backoff, message);
       }
     });
@@ -830,7 +819,7 @@ export class LocalEngine {
         this.store.deadLetter('queue', row.body, message);
         this.store.deleteQueue(row.id);
       } else {
-        this.store.failQueue(row.id, now + Math.min(30_000, 100 * 2 ** row.receives));
+        this.store.failQueue(row.id, now + redeliveryDelayMs(row.receives));
       }
     });
     this.log.warn('queue message failed', { error: message, final });

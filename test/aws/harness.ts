@@ -23,7 +23,7 @@
  * The mocked SDK clients (aws-sdk-client-mock) answer through the simulators; DynamoDB and SQS are
  * the emulators themselves. One harness is active per test file at a time.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -45,7 +45,7 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
@@ -54,7 +54,6 @@ import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.
 import type { WorkflowRequested } from '../../contracts/events.js';
 import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
-import { isSameProcessAlive, killProcessTree } from '../../platform/processes.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
@@ -65,8 +64,22 @@ import {
   testRepositories,
   waitForDynamo,
 } from '../support/dynamodb-local.js';
+import { type AwsCallSeen, CallHolds } from './harness/call-holds.js';
+import { DeliveryHolds } from './harness/delivery-holds.js';
+import { killLeftoverJobs, writeAgentShim } from './harness/host-files.js';
+import { commandsFor, everythingVisible, queueAndLogProblems } from './harness/inspect.js';
+import { tallyRequests } from './harness/request-usage.js';
+import { commandRouter } from './harness/sdk-mocks.js';
+import { describeMotion, pollUntil, settle, waitForRunEnd } from './harness/settling.js';
+import {
+  cancelEntry,
+  createJobQueues,
+  databaseSecrets,
+  requestEntry,
+  startAgentHosts,
+} from './harness/wiring.js';
 import { LogsSimulator, SecretsSimulator } from './sim/agent-services.js';
-import { AgentHost, type AgentLogLine } from './sim/agents.js';
+import type { AgentHost, AgentLogLine } from './sim/agents.js';
 import { AwsRequestCounter } from './sim/aws-requests.js';
 import { streamReader } from './sim/dynamodb-stream.js';
 import { EventBusSimulator } from './sim/event-bus.js';
@@ -165,11 +178,7 @@ export interface HarnessOptions {
 }
 
 /** One AWS call as a {@link AwsHarness.holdCall} predicate sees it (`command` without `Command`). */
-export interface AwsCallSeen {
-  service: string;
-  command: string;
-  input: Record<string, unknown>;
-}
+export type { AwsCallSeen } from './harness/call-holds.js';
 
 let active: AwsHarness | undefined;
 
@@ -204,11 +213,7 @@ export class AwsHarness {
   readonly unexpected: string[] = [];
   /** DynamoDB and SQS requests of the functions and the poller (counts, capacity units, holds). */
   readonly requests = new AwsRequestCounter();
-  private readonly deliveryHolds: Array<{
-    match: (job: Record<string, unknown>) => boolean;
-    gate: Promise<void>;
-    hit: () => void;
-  }> = [];
+  private readonly deliveryHolds = new DeliveryHolds();
 
   constructor(readonly opts: HarnessOptions) {
     this.root = mkdtempSync(path.join(tmpdir(), 'rsqlo-aws-'));
@@ -217,13 +222,7 @@ export class AwsHarness {
   /** Step Functions API calls by command (StartExecution, SendTask*, DescribeExecution…). */
   readonly stepFunctionsApi: Record<string, number> = {};
 
-  private readonly callHolds: Array<{
-    match: (c: AwsCallSeen) => boolean;
-    when: 'request' | 'response';
-    gate: Promise<void>;
-    hit: (c: AwsCallSeen) => void;
-    open: () => void;
-  }> = [];
+  private readonly callHolds = new CallHolds();
 
   /**
    * Holds matching AWS calls the simulators answer (an agent's SendTaskHeartbeat, a PutEvents…)
@@ -235,47 +234,13 @@ export class AwsHarness {
     match: (c: AwsCallSeen) => boolean,
     when: 'request' | 'response' = 'request',
   ): { reached: Promise<AwsCallSeen>; release(): void } {
-    let release!: () => void;
-    let hit!: (c: AwsCallSeen) => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const reached = new Promise<AwsCallSeen>((r) => {
-      hit = r;
-    });
-    const entry = { match, when, gate, hit, open: release };
-    this.callHolds.push(entry);
-    return {
-      reached,
-      release: () => {
-        const i = this.callHolds.indexOf(entry);
-        if (i >= 0) this.callHolds.splice(i, 1);
-        release();
-      },
-    };
+    return this.callHolds.hold(match, when);
   }
 
   /** Answers one AWS request (from a mocked client here, or from an agent process over IPC). */
   async awsCall(service: string, command: string, input: unknown): Promise<unknown> {
     const seen: AwsCallSeen = { service, command, input: input as Record<string, unknown> };
-    const holds = this.callHolds.filter((h) => h.match(seen));
-    for (const h of holds)
-      if (h.when === 'request') {
-        h.hit(seen);
-        await h.gate;
-      }
-    const after = holds.filter((h) => h.when === 'response');
-    if (after.length === 0) return this.answerCall(service, command, input);
-    const answer = await this.answerCall(service, command, input).then(
-      (value) => ({ ok: true as const, value }),
-      (error: unknown) => ({ ok: false as const, error }),
-    );
-    for (const h of after) {
-      h.hit(seen);
-      await h.gate;
-    }
-    if (answer.ok) return answer.value;
-    throw answer.error;
+    return this.callHolds.through(seen, () => this.answerCall(service, command, input));
   }
 
   private async answerCall(service: string, command: string, input: unknown): Promise<unknown> {
@@ -324,50 +289,25 @@ export class AwsHarness {
       this.unexpected.push(`${service}: ${JSON.stringify(input).slice(0, 200)}`);
       return Promise.reject(new Error(`${service}: command not simulated`));
     };
-    eventBridge.reset();
-    eventBridge
-      .onAnyCommand()
-      .callsFake(unexpected('events'))
-      .on(PutEventsCommand)
-      .callsFake(call('events', 'PutEvents'));
-    stepFunctions.reset();
-    stepFunctions
-      .onAnyCommand()
-      .callsFake(unexpected('sfn'))
-      .on(StartExecutionCommand)
-      .callsFake(call('sfn', 'StartExecution'))
-      .on(StopExecutionCommand)
-      .callsFake(call('sfn', 'StopExecution'))
-      .on(DescribeExecutionCommand)
-      .callsFake(call('sfn', 'DescribeExecution'))
-      .on(SendTaskSuccessCommand)
-      .callsFake(call('sfn', 'SendTaskSuccess'))
-      .on(SendTaskFailureCommand)
-      .callsFake(call('sfn', 'SendTaskFailure'))
-      .on(SendTaskHeartbeatCommand)
-      .callsFake(call('sfn', 'SendTaskHeartbeat'));
-    ssm.reset();
-    ssm
-      .onAnyCommand()
-      .callsFake(unexpected('ssm'))
-      .on(DescribeInstanceInformationCommand)
-      .callsFake(call('ssm', 'DescribeInstanceInformation'))
-      .on(SendCommandCommand)
-      .callsFake(call('ssm', 'SendCommand'));
-    cloudWatchLogs.reset();
-    cloudWatchLogs
-      .onAnyCommand()
-      .callsFake(unexpected('logs'))
-      .on(CreateLogStreamCommand)
-      .callsFake(call('logs', 'CreateLogStream'))
-      .on(PutLogEventsCommand)
-      .callsFake(call('logs', 'PutLogEvents'));
-    secretsManager.reset();
-    secretsManager
-      .onAnyCommand()
-      .callsFake(unexpected('secrets'))
-      .on(GetSecretValueCommand)
-      .callsFake(call('secrets', 'GetSecretValue'));
+    const route = commandRouter(call, unexpected);
+    route(eventBridge, 'events', { PutEvents: PutEventsCommand });
+    route(stepFunctions, 'sfn', {
+      StartExecution: StartExecutionCommand,
+      StopExecution: StopExecutionCommand,
+      DescribeExecution: DescribeExecutionCommand,
+      SendTaskSuccess: SendTaskSuccessCommand,
+      SendTaskFailure: SendTaskFailureCommand,
+      SendTaskHeartbeat: SendTaskHeartbeatCommand,
+    });
+    route(ssm, 'ssm', {
+      DescribeInstanceInformation: DescribeInstanceInformationCommand,
+      SendCommand: SendCommandCommand,
+    });
+    route(cloudWatchLogs, 'logs', {
+      CreateLogStream: CreateLogStreamCommand,
+      PutLogEvents: PutLogEventsCommand,
+    });
+    route(secretsManager, 'secrets', { GetSecretValue: GetSecretValueCommand });
     snsClient.reset();
     snsClient
       .onAnyCommand()
@@ -392,24 +332,10 @@ export class AwsHarness {
 
     this.server = await startFauxqs({ port: 0, logger: false });
     this.restoreDns = interceptLocalhostDns();
-    const dlq = this.server.createQueue('rsqlo-job-queue-dlq');
-    // The deployed visibility timeout is 6 × the function timeout (180 s); 10 s here so a message a
-    // handler failed on comes back within a test.
-    const jobs = this.server.createQueue('rsqlo-job-queue', {
-      attributes: {
-        VisibilityTimeout: '10',
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: '5' }),
-      },
-    });
-    this.queues = { jobs, dlq };
-    // The endpoint the queue URLs name (sqs.<region>.localhost, resolved by interceptLocalhostDns),
-    // so the SDK never warns that a QueueUrl's host differs from its endpoint.
-    const sqsEndpoint = new URL(jobs.queueUrl).origin;
-    this.sqs = new SQSClient({
-      region: REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      endpoint: sqsEndpoint,
-    });
+    const { queues, sqsEndpoint, sqs } = createJobQueues(this.server, REGION);
+    this.queues = queues;
+    this.sqs = sqs;
+    const jobs = queues.jobs;
 
     const hostCount = o.hosts ?? 2;
     const hostIds = Array.from({ length: hostCount }, (_, i) => `i-0a${String(i + 1).padStart(15, '0')}`);
@@ -455,26 +381,13 @@ export class AwsHarness {
       mode: o.ssmMode ?? 'shell',
       duplicate: o.duplicate,
       deliveryDelayMs: o.ssmDeliveryDelayMs,
-      hold: (c) => this.deliveryHold(c.values.job),
+      hold: (c) => this.deliveryHolds.gateFor(c.values.job),
     });
     writeAgentShim(agentBin);
     this.logs = new LogsSimulator(DEFAULT_LOG_GROUP);
     this.sns = new SnsSimulator(ALERT_TOPIC);
     const db = o.database;
-    this.secrets = new SecretsSimulator(
-      db
-        ? {
-            [SECRET_ID]: JSON.stringify({
-              engine: 'postgres',
-              username: db.user,
-              password: db.password,
-              host: db.host,
-              port: db.port,
-              dbname: db.database,
-            }),
-          }
-        : {},
-    );
+    this.secrets = new SecretsSimulator(databaseSecrets(SECRET_ID, db));
     this.mockSdk();
     this.requests.install();
 
@@ -530,22 +443,16 @@ export class AwsHarness {
       duplicate: o.duplicate,
     });
 
-    for (const instanceId of hostIds) {
-      const host = new AgentHost({
-        instanceId,
-        dir: path.join(this.root, instanceId),
-        scriptRoot: o.scriptRoot,
-        busName: BUS,
-        logGroup: DEFAULT_LOG_GROUP,
-        secretId: db ? SECRET_ID : undefined,
-        maxConcurrency: o.agentMaxConcurrency ?? 4,
-        heartbeatEverySeconds: o.heartbeatEverySeconds,
-        mode: o.agentMode ?? 'in-process',
-        awsCall: (s, c, i) => this.awsCall(s, c, i),
-      });
-      this.hosts.push(host);
-      await host.start();
-    }
+    await startAgentHosts(hostIds, this.root, this.hosts, {
+      scriptRoot: o.scriptRoot,
+      busName: BUS,
+      logGroup: DEFAULT_LOG_GROUP,
+      secretId: db ? SECRET_ID : undefined,
+      maxConcurrency: o.agentMaxConcurrency ?? 4,
+      heartbeatEverySeconds: o.heartbeatEverySeconds,
+      mode: o.agentMode ?? 'in-process',
+      awsCall: (s, c, i) => this.awsCall(s, c, i),
+    });
   }
 
   fn(name: FunctionName): LambdaFunction {
@@ -572,42 +479,12 @@ export class AwsHarness {
 
   /** Puts WorkflowRequested on the bus, as a user, schedule or the CLI would. */
   request(detail: Omit<WorkflowRequested, 'version'> & { version?: number }): void {
-    this.bus.putEvents(
-      {
-        Entries: [
-          {
-            EventBusName: BUS,
-            Source: 'rsqlo',
-            DetailType: 'WorkflowRequested',
-            Detail: JSON.stringify({ version: 1, requested_by: 'test', ...detail }),
-          },
-        ],
-      },
-      'test',
-    );
+    this.bus.putEvents({ Entries: [requestEntry(BUS, detail)] }, 'test');
   }
 
   /** Puts WorkflowCancelRequested on the bus, as `rsqlo kill` or an operator would. */
   cancel(workflowId: string, exec: string, reason?: string): void {
-    this.bus.putEvents(
-      {
-        Entries: [
-          {
-            EventBusName: BUS,
-            Source: 'rsqlo',
-            DetailType: 'WorkflowCancelRequested',
-            Detail: JSON.stringify({
-              version: 1,
-              workflow_id: workflowId,
-              workflow_execution_id: exec,
-              requested_by: 'test',
-              ...(reason ? { reason } : {}),
-            }),
-          },
-        ],
-      },
-      'test',
-    );
+    this.bus.putEvents({ Entries: [cancelEntry(BUS, workflowId, exec, reason)] }, 'test');
   }
 
   async run(exec: string): Promise<WorkflowAuditRecord | undefined> {
@@ -628,13 +505,7 @@ export class AwsHarness {
     what: string,
     timeoutMs = 60_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await check();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await this.summary()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    return pollUntil(check, what, timeoutMs, () => this.summary());
   }
 
   /** Waits for the run to end, then for everything to settle; returns its audit records. */
@@ -642,32 +513,7 @@ export class AwsHarness {
     exec: string,
     timeoutMs = 120_000,
   ): Promise<{ run: WorkflowAuditRecord; jobs: JobAuditRecord[] }> {
-    const run = await this.until(
-      async () => {
-        const r = await this.run(exec);
-        return r && r.execution_status !== 'Running' ? r : undefined;
-      },
-      `run ${exec} to end`,
-      timeoutMs,
-    );
-    await this.settle(timeoutMs);
-    return { run: (await this.run(exec)) ?? run, jobs: await this.jobs(exec) };
-  }
-
-  private activity(): number {
-    let n = this.bus.envelopes.length + this.ssm.runs.length + this.wrapper.callbacks.length + this.logs.puts;
-    n += this.stream.read + this.sqsSource.received;
-    for (const f of this.functions.values()) n += f.invocations;
-    return n;
-  }
-
-  private async quiet(): Promise<boolean> {
-    if (this.bus.pending() || this.ssm.pending() || this.sqsSource.pending() || !this.stream.idle())
-      return false;
-    for (const f of this.functions.values()) if (f.pending()) return false;
-    if (this.wrapper.runningCount() > 0) return false;
-    for (const h of this.hosts) if ((h.active()?.length ?? 0) > 0) return false;
-    return (await this.sqsSource.depth()) === 0;
+    return waitForRunEnd(this, exec, timeoutMs);
   }
 
   /**
@@ -675,33 +521,12 @@ export class AwsHarness {
    * execution or agent job pending, and no new activity over two more reads of the stream.
    */
   async settle(timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await this.quiet()) {
-        const seen = this.activity();
-        const polls = this.stream.polls;
-        while (this.stream.polls < polls + 2 && Date.now() < deadline)
-          await new Promise((r) => setTimeout(r, 50));
-        if (this.activity() === seen && (await this.quiet())) return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`the harness did not settle within ${timeoutMs} ms\n${await this.summary()}`);
+    return settle(this, timeoutMs);
   }
 
   /** What is still moving (for failure messages). */
   async summary(): Promise<string> {
-    const fns = [...this.functions.values()].map((f) => `${f.name}=${f.pending()}`).join(' ');
-    return [
-      `bus pending ${this.bus.pending()}, ssm pending ${this.ssm.pending()}, sqs batches ${this.sqsSource.pending()}, queue depth ${await this.sqsSource.depth().catch(() => '?')}`,
-      `stream idle ${this.stream.idle()}, functions ${fns}`,
-      `wrapper executions running: ${this.wrapper
-        .executions()
-        .filter((e) => e.status === 'RUNNING')
-        .map((e) => e.name)
-        .join(', ')}`,
-      `agents: ${this.hosts.map((h) => `${h.instanceId} ${JSON.stringify(h.active() ?? '(process)')}`).join('; ')}`,
-    ].join('\n');
+    return describeMotion(this);
   }
 
   /**
@@ -729,20 +554,15 @@ export class AwsHarness {
       ...this.sqsSource.errors.map((e) => `sqs: ${e}`),
       ...this.unexpected.map((u) => `unexpected AWS call ${u}`),
     ];
-    const dlq = await this.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: this.queues.dlq.queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages'],
-      }),
+    out.push(
+      ...(await queueAndLogProblems(
+        this.sqs,
+        this.queues.dlq.queueUrl,
+        this.handlerLogs.lines,
+        this.agentLog(),
+        allowErrors,
+      )),
     );
-    const inDlq = Number(dlq.Attributes?.ApproximateNumberOfMessages ?? 0);
-    if (inDlq > 0) out.push(`${inDlq} message(s) in the job queue's dead-letter queue`);
-    for (const l of this.handlerLogs.lines)
-      if (l.level === 'ERROR' && !allowErrors.some((re) => re.test(String(l.message))))
-        out.push(`handler ERROR: ${l.message} ${JSON.stringify(l).slice(0, 400)}`);
-    for (const l of this.agentLog())
-      if (l.level === 'error' && !allowErrors.some((re) => re.test(l.message)))
-        out.push(`agent ${l.host} error: ${l.message} ${JSON.stringify(l.fields).slice(0, 300)}`);
     return out;
   }
 
@@ -755,48 +575,12 @@ export class AwsHarness {
     reached: Promise<void>;
     release(): void;
   } {
-    let release!: () => void;
-    let hit!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    const reached = new Promise<void>((r) => {
-      hit = r;
-    });
-    const entry = { match, gate, hit };
-    this.deliveryHolds.push(entry);
-    return {
-      reached,
-      release: () => {
-        const i = this.deliveryHolds.indexOf(entry);
-        if (i >= 0) this.deliveryHolds.splice(i, 1);
-        release();
-      },
-    };
-  }
-
-  private deliveryHold(encoded: string | undefined): Promise<void> | undefined {
-    if (!encoded || this.deliveryHolds.length === 0) return undefined;
-    let job: Record<string, unknown>;
-    try {
-      job = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')) as Record<string, unknown>;
-    } catch {
-      return undefined;
-    }
-    const h = this.deliveryHolds.find((x) => x.match(job));
-    if (!h) return undefined;
-    h.hit();
-    return h.gate;
+    return this.deliveryHolds.hold(match);
   }
 
   /** The SSM commands sent for a job attempt (decoded `job` parameter), in order. */
   commandsFor(jobRunName: string, kind: 'job' | 'cancel' = 'job') {
-    return this.ssm.commands.filter((c) => {
-      const job = c.parameters.job?.[0];
-      if (job === undefined) return false;
-      const decoded = JSON.parse(Buffer.from(job, 'base64').toString('utf8'));
-      return decoded.job_run_name === jobRunName && (decoded.kind === 'cancel') === (kind === 'cancel');
-    });
+    return commandsFor(this.ssm, jobRunName, kind);
   }
 
   /**
@@ -809,34 +593,8 @@ export class AwsHarness {
     for (const [name, f] of this.functions)
       lambda[name] = { invocations: f.invocations, billedMs: f.billedMs };
     const accepted = this.bus.requests.filter((r) => !r.rejected && r.caller !== 'test');
-    const sqsByOperation: Record<string, number> = {};
-    let sqsRequests = 0;
-    let emptyReceives = 0;
-    const byCaller: Record<string, { wru: number; rru: number }> = {};
-    const byRequest: Record<string, { requests: number; units: number }> = {};
-    let wru = 0;
-    let rru = 0;
-    let failedWriteUnits = 0;
-    const writes = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
-    for (const r of this.requests.snapshot()) {
-      if (r.service === 'SQS') {
-        sqsRequests += r.requests;
-        emptyReceives += r.empty;
-        sqsByOperation[r.operation] = (sqsByOperation[r.operation] ?? 0) + r.requests;
-      } else if (r.service === 'DynamoDB') {
-        const c = byCaller[r.caller] ?? { wru: 0, rru: 0 };
-        byCaller[r.caller] = c;
-        byRequest[`${r.caller} ${r.operation}`] = { requests: r.requests, units: r.units + r.failedUnits };
-        if (writes.has(r.operation)) {
-          c.wru += r.units + r.failedUnits;
-          wru += r.units;
-          failedWriteUnits += r.failedUnits;
-        } else {
-          c.rru += r.units;
-          rru += r.units;
-        }
-      }
-    }
+    const { sqsRequests, emptyReceives, sqsByOperation, byCaller, byRequest, wru, rru, failedWriteUnits } =
+      tallyRequests(this.requests.snapshot());
     return {
       lambda,
       wrapperTransitions: this.wrapper.executions().reduce((n, e) => n + e.transitions, 0),
@@ -871,20 +629,11 @@ export class AwsHarness {
    * job logs, SSM command parameters, task outputs (as the wrapper simulator received them).
    */
   async everythingVisible(execs: string[]): Promise<string> {
-    const rows = [];
-    for (const e of execs) rows.push(await this.run(e), await this.jobs(e));
-    return [
-      JSON.stringify(this.bus.envelopes),
-      JSON.stringify(rows),
-      this.handlerLogs.raw(),
-      JSON.stringify(this.agentLog()),
-      this.logs.allText(),
-      JSON.stringify(this.ssm.runs),
-    ].join('\n');
+    return everythingVisible(this, execs);
   }
 
   async dispose(): Promise<void> {
-    for (const h of this.callHolds.splice(0)) h.open();
+    this.callHolds.openAll();
     for (const h of this.hosts) await h.stop().catch(() => {});
     await this.sqsSource?.stop();
     await this.stream?.stop();
@@ -896,7 +645,7 @@ export class AwsHarness {
     for (const h of this.hosts) await killLeftoverJobs(h.config.spoolDir);
     this.handlerLogs.restore();
     this.requests.uninstall();
-    for (const h of this.deliveryHolds.splice(0)) h.hit();
+    this.deliveryHolds.clear();
     vi.unstubAllEnvs();
     this.sqs?.destroy();
     this.clients?.dynamodb.destroy();
@@ -905,39 +654,6 @@ export class AwsHarness {
     rmSync(this.root, { recursive: true, force: true });
     active = undefined;
   }
-}
-
-async function killLeftoverJobs(spoolDir: string) {
-  const dir = path.join(spoolDir, 'state');
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    try {
-      const s = JSON.parse(readFileSync(path.join(dir, n), 'utf8')) as {
-        pid?: number | null;
-        start_ticks?: string | null;
-        phase?: string;
-      };
-      if (s.pid && s.phase !== 'done' && isSameProcessAlive(s.pid, s.start_ticks ?? undefined))
-        await killProcessTree(s.pid, 200);
-    } catch {
-      // not a state file
-    }
-  }
-}
-
-function writeAgentShim(file: string) {
-  const root = path.resolve(import.meta.dirname, '..', '..');
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    `#!/bin/sh\n# The agent as installed on a host (agent/install): this package's rsqlo-agent.\nexec '${process.execPath}' '${path.join(root, 'bin', 'rsqlo-agent.js')}' "$@"\n`,
-  );
-  chmodSync(file, 0o755);
 }
 
 /** Starts a harness (one at a time per test file). */

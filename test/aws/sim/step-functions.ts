@@ -30,11 +30,14 @@
  *   aborts a running execution (ExecutionDoesNotExist for an unknown one).
  *
  * Time is real: tests that exercise timeouts give their jobs a few seconds.
+ *
+ * This file is the service: the API calls, task tokens, time and the Task resources (service
+ * integrations). The States Language itself is interpreted by states-interpreter.ts over the shapes
+ * of states-model.ts.
  */
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import type { ExecutionStatus as SdkExecutionStatus } from '@aws-sdk/client-sfn';
 import {
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
@@ -46,127 +49,33 @@ import {
   TaskTimedOut,
   ValidationException,
 } from '@aws-sdk/client-sfn';
+import { type AslContext, evaluateParameters, readPath } from './asl.js';
+import { type InterpreterHost, runExecution } from './states-interpreter.js';
 import {
-  type AslContext,
-  AslError,
-  applyResultPath,
-  type ChoiceRule,
-  checkErrorHandlers,
-  choiceMatches,
-  evaluateParameters,
-  firstMatching,
-  passOutput,
-  readPath,
-} from './asl.js';
+  type Definition,
+  executionArnOf,
+  parseDefinition,
+  type SimExecution,
+  type StateDef,
+  StatesError,
+  type TaskOutcome,
+} from './states-model.js';
 
-interface Retrier {
-  ErrorEquals: string[];
-  IntervalSeconds?: number;
-  MaxAttempts?: number;
-  BackoffRate?: number;
-}
-interface Catcher {
-  ErrorEquals: string[];
-  ResultPath?: string | null;
-  Next: string;
-}
-interface StateDef {
-  Type: 'Task' | 'Succeed' | 'Fail' | 'Pass' | 'Choice' | 'Wait';
-  Choices?: ChoiceRule[];
-  Default?: string;
-  Seconds?: number;
-  SecondsPath?: string;
-  Timestamp?: string;
-  TimestampPath?: string;
-  Result?: unknown;
-  Resource?: string;
-  Parameters?: unknown;
-  TimeoutSeconds?: number;
-  TimeoutSecondsPath?: string;
-  HeartbeatSeconds?: number;
-  HeartbeatSecondsPath?: string;
-  ResultPath?: string | null;
-  Retry?: Retrier[];
-  Catch?: Catcher[];
-  Next?: string;
-  End?: boolean;
-  Error?: string;
-  Cause?: string;
-}
-interface Definition {
-  StartAt: string;
-  States: Record<string, StateDef>;
-}
-
-/** A state's failure: an error name and a cause (optional, as in SendTaskFailure), as Retry / Catch see them. */
-export class StatesError extends Error {
-  constructor(
-    readonly error: string,
-    override readonly cause: string | undefined,
-  ) {
-    super(`${error}: ${cause ?? '(no cause)'}`);
-    this.name = error;
-  }
-}
-
-/** "The maximum wait time that you can specify for Standard Workflows ... is one year". */
-const MAX_STANDARD_WAIT_MS = 365 * 86_400_000;
-
-/**
- * When a Wait state with a Timestamp ends, per the Step Functions developer guide ("Wait workflow
- * state"): "Timestamps must conform to the RFC3339 profile of ISO 8601, with the further
- * restrictions that an uppercase T must separate the date and time portions, and an uppercase Z
- * must denote that a numeric time zone offset is not present, for example, 2024-08-18T17:33:00Z"
- * and "Step Functions considers the time value up to seconds and truncates milliseconds".
- * Anything else is an error (the execution fails with States.Runtime).
- */
-export function waitUntilMs(value: unknown): number {
-  const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-  const ms = typeof value === 'string' && rfc3339.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms))
-    throw new AslError(`the Wait timestamp ${JSON.stringify(value)} is not an RFC 3339 timestamp`);
-  return Math.floor(ms / 1000) * 1000;
-}
+export {
+  type ExecutionStatus,
+  executionArnOf,
+  type SimExecution,
+  StatesError,
+  type TaskOutcome,
+  waitUntilMs,
+} from './states-model.js';
 
 const meta = { $metadata: { httpStatusCode: 400 } };
-
-/**
- * The statuses the simulator gives an execution: a subset of the AWS SDK's own model of
- * DescribeExecution's `status` ("The current status of the execution", API reference), so a name
- * AWS does not use cannot compile. TIMED_OUT (the execution's own TimeoutSeconds, which the
- * wrapper does not set) and PENDING_REDRIVE (redrive) are not simulated.
- */
-export type ExecutionStatus = OneOf<SdkExecutionStatus, 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED'>;
-type OneOf<All, T extends All> = T;
-
-/** One simulated execution, as tests inspect it. */
-export interface SimExecution {
-  arn: string;
-  name: string;
-  input: string;
-  status: ExecutionStatus;
-  startDate: Date;
-  stopDate?: Date;
-  error?: string;
-  cause?: string;
-  /** A SUCCEEDED execution's output (JSON), as DescribeExecution returns it. */
-  output?: string;
-  /** States entered, in order, with their entered time. */
-  path: Array<{ state: string; enteredTime: string }>;
-  /** How many times the task function was invoked (with duplicates). */
-  invocations: number;
-  /**
-   * State transitions, as Step Functions bills them: "Step Functions counts a state transition
-   * each time a step of your workflow is executed … including retries" (AWS Step Functions
-   * pricing). One per state entered plus one per retry.
-   */
-  transitions: number;
-}
 
 interface OpenTask {
   token: string;
   exec: SimExecution;
-  settle: (r: { ok: true; output: unknown } | { ok: false; error: StatesError }) => void;
+  settle: (r: TaskOutcome) => void;
   heartbeatMs: number | undefined;
   heartbeatTimer?: NodeJS.Timeout;
   timeoutTimer?: NodeJS.Timeout;
@@ -209,8 +118,20 @@ export class WrapperSimulator {
   /** Things the definition asked for that the simulator refused (should stay empty). */
   readonly violations: string[] = [];
 
+  /** The interpreter's view of this simulator. */
+  private readonly host: InterpreterHost;
+
   constructor(private readonly opts: WrapperSimulatorOptions) {
     this.def = parseDefinition(opts.definition);
+    this.host = {
+      stateMachineArn: opts.stateMachineArn,
+      retryScale: opts.retryScale ?? 1,
+      violations: this.violations,
+      isDisposed: () => this.disposed,
+      sleep: (ms) => this.sleep(ms),
+      wait: (seconds) => this.wait(seconds),
+      runTask: (exec, state, data, ctx) => this.runTask(exec, state, data, ctx),
+    };
   }
 
   /**
@@ -283,7 +204,7 @@ export class WrapperSimulator {
       transitions: 0,
     };
     this.executionsByName.set(name, exec);
-    const p = this.run(exec, parsed).catch((err: unknown) => {
+    const p = runExecution(this.host, this.def, exec, parsed).catch((err: unknown) => {
       this.violations.push(`execution ${name} crashed: ${(err as Error).message}`);
     });
     this.running.add(p);
@@ -411,11 +332,7 @@ export class WrapperSimulator {
     return token;
   }
 
-  private settleTask(
-    task: OpenTask,
-    result: { ok: true; output: unknown } | { ok: false; error: StatesError },
-    why: Closed,
-  ) {
+  private settleTask(task: OpenTask, result: TaskOutcome, why: Closed) {
     if (!this.open.has(task.token)) return;
     this.open.delete(task.token);
     this.closed.set(task.token, why);
@@ -438,7 +355,7 @@ export class WrapperSimulator {
     );
   }
 
-  // -- the interpreter -----------------------------------------------------------------------
+  // -- time ----------------------------------------------------------------------------------
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -470,172 +387,7 @@ export class WrapperSimulator {
       this.waits.delete(wake);
     }
   }
-
-  private context(exec: SimExecution, state: string, entered: string, retryCount: number): AslContext {
-    return {
-      Execution: {
-        Id: exec.arn,
-        Input: JSON.parse(exec.input),
-        Name: exec.name,
-        StartTime: exec.startDate.toISOString(),
-        RoleArn: 'arn:aws:iam::123456789012:role/rsqlo-job-wrapper',
-      },
-      State: { EnteredTime: entered, Name: state, RetryCount: retryCount },
-      StateMachine: { Id: this.opts.stateMachineArn, Name: this.opts.stateMachineArn.split(':').pop() ?? '' },
-    };
-  }
-
-  private async run(exec: SimExecution, input: unknown): Promise<void> {
-    const def = this.def;
-    let name: string | undefined = def.StartAt;
-    let data = input;
-    while (name !== undefined) {
-      if (exec.status !== 'RUNNING' || this.disposed) return;
-      const state: StateDef | undefined = def.States[name];
-      if (!state) throw new Error(`no state ${name}`);
-      const enteredTime = new Date().toISOString();
-      exec.path.push({ state: name, enteredTime });
-      exec.transitions++;
-      switch (state.Type) {
-        case 'Succeed':
-          this.end(exec, 'SUCCEEDED', undefined, undefined, data);
-          return;
-        case 'Fail':
-          this.end(exec, 'FAILED', state.Error, state.Cause);
-          return;
-        case 'Pass':
-          data = passOutput(state, data, this.context(exec, name, enteredTime, 0));
-          name = state.End ? undefined : state.Next;
-          break;
-        case 'Choice': {
-          const ctx = this.context(exec, name, enteredTime, 0);
-          let next: string | undefined;
-          try {
-            next = (state.Choices ?? []).find((c) => choiceMatches(c, data, ctx))?.Next ?? state.Default;
-          } catch (err) {
-            this.end(exec, 'FAILED', 'States.Runtime', (err as Error).message);
-            return;
-          }
-          if (next === undefined) {
-            this.end(exec, 'FAILED', 'States.NoChoiceMatched', `no Choice Rule of ${name} matched`);
-            return;
-          }
-          name = next;
-          break;
-        }
-        case 'Wait': {
-          if (state.Timestamp !== undefined || state.TimestampPath !== undefined) {
-            let until: number;
-            try {
-              const ts =
-                state.TimestampPath !== undefined
-                  ? readPath(state.TimestampPath, data, this.context(exec, name, enteredTime, 0))
-                  : state.Timestamp;
-              until = waitUntilMs(ts);
-            } catch (err) {
-              this.end(exec, 'FAILED', 'States.Runtime', `${name}: ${(err as Error).message}`);
-              return;
-            }
-            const ms = Math.max(0, until - Date.now());
-            if (ms > MAX_STANDARD_WAIT_MS)
-              this.violations.push(`${exec.name}: ${name} waits ${ms} ms, beyond a Standard workflow's year`);
-            await this.wait(ms / 1000);
-            name = state.End ? undefined : state.Next;
-            break;
-          }
-          let seconds = state.Seconds;
-          if (state.SecondsPath !== undefined) {
-            try {
-              seconds = readPath(state.SecondsPath, data, this.context(exec, name, enteredTime, 0)) as number;
-            } catch (err) {
-              this.end(exec, 'FAILED', 'States.Runtime', (err as Error).message);
-              return;
-            }
-          }
-          if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0) {
-            this.end(exec, 'FAILED', 'States.Runtime', `${name}: the wait is not a non-negative integer`);
-            return;
-          }
-          await this.wait(seconds);
-          name = state.End ? undefined : state.Next;
-          break;
-        }
-        case 'Task': {
-          const r = await this.runTaskWithRetries(exec, name, state, data, enteredTime);
-          if (exec.status !== 'RUNNING') return;
-          if (r.ok) {
-            data = applyResultPath(data, r.output, state.ResultPath);
-            name = state.End ? undefined : state.Next;
-            break;
-          }
-          const catcher = firstMatching(state.Catch, r.error.error);
-          if (!catcher) {
-            this.end(exec, 'FAILED', r.error.error, r.error.cause);
-            return;
-          }
-          // The Error Output "MUST have ... Error" and "SHOULD have ... Cause": none when none was given.
-          const output =
-            r.error.cause === undefined
-              ? { Error: r.error.error }
-              : { Error: r.error.error, Cause: r.error.cause };
-          data = applyResultPath(data, output, catcher.ResultPath);
-          name = catcher.Next;
-          break;
-        }
-        default:
-          throw new Error(`state type ${(state as StateDef).Type} is not simulated`);
-      }
-    }
-    this.end(exec, 'SUCCEEDED', undefined, undefined, data);
-  }
-
-  private end(exec: SimExecution, status: ExecutionStatus, error?: string, cause?: string, output?: unknown) {
-    if (exec.status !== 'RUNNING') return;
-    exec.status = status;
-    if (status === 'SUCCEEDED') exec.output = JSON.stringify(output ?? null);
-    exec.stopDate = new Date();
-    exec.error = error;
-    exec.cause = cause;
-  }
-
-  private async runTaskWithRetries(
-    exec: SimExecution,
-    name: string,
-    state: StateDef,
-    data: unknown,
-    enteredTime: string,
-  ): Promise<{ ok: true; output: unknown } | { ok: false; error: StatesError }> {
-    const counts = new Map<Retrier, number>();
-    let retryCount = 0;
-    for (;;) {
-      const ctx = this.context(exec, name, enteredTime, retryCount);
-      let r: { ok: true; output: unknown } | { ok: false; error: StatesError };
-      try {
-        r = { ok: true, output: await this.runTask(exec, state, data, ctx) };
-      } catch (err) {
-        r = {
-          ok: false,
-          error:
-            err instanceof StatesError
-              ? err
-              : err instanceof AslError
-                ? new StatesError('States.Runtime', err.message)
-                : new StatesError('States.Runtime', String(err)),
-        };
-      }
-      if (r.ok || exec.status !== 'RUNNING') return r;
-      const error = r.error.error;
-      const retrier = firstMatching(state.Retry, error);
-      if (!retrier) return r;
-      const n = counts.get(retrier) ?? 0;
-      if (n >= (retrier.MaxAttempts ?? 3)) return r;
-      counts.set(retrier, n + 1);
-      retryCount++;
-      exec.transitions++;
-      const seconds = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** n;
-      await this.sleep(seconds * 1000 * (this.opts.retryScale ?? 1));
-    }
-  }
+  // -- task resources (the service integrations) ----------------------------------------------
 
   private async runTask(
     exec: SimExecution,
@@ -677,28 +429,26 @@ export class WrapperSimulator {
         this.violations.push(
           `${exec.name}: HeartbeatSeconds ${heartbeat} is not below TimeoutSeconds ${timeout}`,
         );
-      const result = new Promise<{ ok: true; output: unknown } | { ok: false; error: StatesError }>(
-        (settle) => {
-          const task: OpenTask = {
-            token,
-            exec,
-            settle,
-            heartbeatMs: heartbeat === undefined ? undefined : heartbeat * 1000,
-          };
-          this.open.set(token, task);
-          task.timeoutTimer = setTimeout(
-            () =>
-              this.settleTask(
-                task,
-                { ok: false, error: new StatesError('States.Timeout', 'the task timed out') },
-                'timed-out',
-              ),
-            timeout * 1000,
-          );
-          this.armHeartbeat(task);
-          void this.invokeTask(exec, task, invoke, params.FunctionName as string, params.Payload);
-        },
-      );
+      const result = new Promise<TaskOutcome>((settle) => {
+        const task: OpenTask = {
+          token,
+          exec,
+          settle,
+          heartbeatMs: heartbeat === undefined ? undefined : heartbeat * 1000,
+        };
+        this.open.set(token, task);
+        task.timeoutTimer = setTimeout(
+          () =>
+            this.settleTask(
+              task,
+              { ok: false, error: new StatesError('States.Timeout', 'the task timed out') },
+              'timed-out',
+            ),
+          timeout * 1000,
+        );
+        this.armHeartbeat(task);
+        void this.invokeTask(exec, task, invoke, params.FunctionName as string, params.Payload);
+      });
       const r = await result;
       if (r.ok) return r.output;
       throw r.error;
@@ -763,19 +513,4 @@ export class WrapperSimulator {
       }
     }
   }
-}
-
-/** `arn:…:stateMachine:<sm>` + name → `arn:…:execution:<sm>:<name>`. */
-export function executionArnOf(stateMachineArn: string, name: string): string {
-  const parts = stateMachineArn.split(':');
-  return [...parts.slice(0, 5), 'execution', parts[6], name].join(':');
-}
-
-function parseDefinition(text: string): Definition {
-  const def = JSON.parse(text) as Definition;
-  if (!def.States[def.StartAt]) throw new Error('definition: StartAt names no state');
-  // CreateStateMachine refuses these definitions; so does the simulator.
-  const problems = checkErrorHandlers(def.States);
-  if (problems.length) throw new Error(`definition: ${problems.join('; ')}`);
-  return def;
 }
