@@ -8,8 +8,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { RUN_OVERDUE_ERROR } from '../../contracts/run-watch.js';
 import { NO_AGENT_ERROR } from '../../runtime/aws/wrapper-definition.js';
-import { RUN_OVERDUE_ERROR } from '../../services/watchdog/service.js';
 
 export interface MonitoringProps {
   /** Dashboard name. */
@@ -60,7 +60,7 @@ export const NO_AGENT_METRIC = 'NoAgentOnline';
 export const NO_AGENT_FILTER_PATTERN = `{ $.error_name = "${NO_AGENT_ERROR}" }`;
 /** Runs found still Running past their deadline (one per RunOverdue line of the watchdog). */
 export const RUNS_OVERDUE_METRIC = 'RunsOverdue';
-/** The watchdog's line for an overdue run (services/watchdog/service.ts), as a JSON filter pattern. */
+/** The watchdog's line for an overdue run (contracts/run-watch.ts), as a JSON filter pattern. */
 export const RUN_OVERDUE_FILTER_PATTERN = `{ $.error_name = "${RUN_OVERDUE_ERROR}" }`;
 
 /**

@@ -6,20 +6,10 @@
  * `error_name` RunOverdue, which a metric filter turns into the "runs overdue" alarm
  * (infra/constructs/monitoring.ts). A run that ended, or that does not exist, ends the check quietly.
  */
-import { z } from 'zod';
-import { ExecutionId, WorkflowId } from '../../contracts/common.js';
+import { RUN_OVERDUE_ERROR } from '../../contracts/run-watch.js';
 import type { Logger, RunStatusReader, WatchedRun } from '../ports.js';
 
-/** The error name of an overdue run (the log line the alarm's metric filter matches). */
-export const RUN_OVERDUE_ERROR = 'RunOverdue';
-
-/** What a check is invoked with (the schedule's Input, written by the starter's RunDeadlineWatch). */
-export const WatchedRunInput = z.strictObject({
-  workflow_id: WorkflowId,
-  workflow_execution_id: ExecutionId,
-  started_at: z.string().min(1),
-  deadline_at: z.string().min(1),
-});
+export { RUN_OVERDUE_ERROR, WatchedRunInput } from '../../contracts/run-watch.js';
 
 export type CheckResult =
   | { outcome: 'overdue'; workflow_execution_id: string }
