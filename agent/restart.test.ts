@@ -72,7 +72,14 @@ describe('rsqlo-agent daemon process', () => {
     });
     expect(code).toBe(0);
     await until(() => events(w, 'JobStarted').length === 1, 'JobStarted from the first daemon', 30_000);
-    const pid = Number(readFileSync(path.join(w.out, '1.1.pid'), 'utf8'));
+    // JobStarted goes out once the process runs; the script writes its pid a moment later.
+    const pidFile = path.join(w.out, '1.1.pid');
+    await until(
+      () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'),
+      'the job to write its pid',
+      30_000,
+    );
+    const pid = Number(readFileSync(pidFile, 'utf8'));
     // Kill it once it has recorded what it delivered (a kill in between is redelivered: at least once).
     const stateFile = path.join(w.spool, 'state', `${cmd.job_run_name}.json`);
     await until(() => {

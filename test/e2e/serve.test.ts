@@ -204,7 +204,12 @@ describe('rsqlo serve (real processes, real home)', () => {
     expect(run.stderr()).toContain('stopped before t-1 ended; the next engine adopts its jobs');
 
     const second = await serve();
-    expect(second.p.stdout()).toContain('resuming 1 unfinished run(s)');
+    // Said right after the URL line, in a write of its own: wait for it, do not race it.
+    await until(
+      () => second.p.stdout().includes('resuming 1 unfinished run(s)'),
+      `the second server to say it resumes t-1 (stdout: ${second.p.stdout()})`,
+      30_000,
+    );
     writeFileSync(path.join(ws.dir, 'go'), '');
     await until(async () => {
       const st = start(['status', 't-1', '--home', ws.home, '--json']);
