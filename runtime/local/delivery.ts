@@ -1,0 +1,278 @@
+/**
+ * The embedded engine's deliveries: each pass fires the due timers, delivers the ready outbox rows
+ * to the services the routing table chose, and hands the visible queue messages to the dispatcher,
+ * each delivery in one unit of work together with what it causes at once. A delivery that fails is
+ * retried with a doubling pause and dead-lettered after MAX_DELIVERY_ATTEMPTS (at once when it can
+ * never succeed); a failure of the store itself is thrown for the engine to wait or halt. The
+ * chaos switch duplicates and shuffles everything (outcomes must not change).
+ */
+import type { JobAuditRecord } from '../../contracts/audit.js';
+import { ContractError, parseContract } from '../../contracts/common.js';
+import { JobMessage } from '../../contracts/jobs.js';
+import { type EventEnvelope, type ParsedEnvelope, parseEnvelope } from '../../events/envelope.js';
+import type { createAggregatorService } from '../../services/aggregator/service.js';
+import type { createDispatcherService } from '../../services/dispatcher/service.js';
+import { NonRetriableError } from '../../services/errors.js';
+import type { createPlannerService } from '../../services/planner/service.js';
+import type { Clock, Logger } from '../../services/ports.js';
+import type { createRecorderService } from '../../services/recorder/service.js';
+import { deliverEvent } from '../../services/shared/dispatch.js';
+import type { createStarterService } from '../../services/starter/service.js';
+import type { ChaosOptions } from './engine-options.js';
+import { type FreshRow, type LocalStore, type OutboxRow, type QueueRow, storeFailure } from './store.js';
+
+/** Deliveries retried this many times before going to the dead-letter table. */
+const MAX_DELIVERY_ATTEMPTS = 8;
+/** Most rows of a kind one pass takes; a full batch means the next pass looks again at once. */
+export const BATCH = 64;
+/** Most deliveries one transaction carries (a delivery and what it causes at once). */
+const CASCADE_LIMIT = 32;
+
+/** The five services, as the engine composed them. */
+export interface LocalServices {
+  starter: ReturnType<typeof createStarterService>;
+  planner: ReturnType<typeof createPlannerService>;
+  dispatcher: ReturnType<typeof createDispatcherService>;
+  recorder: ReturnType<typeof createRecorderService>;
+  aggregator: ReturnType<typeof createAggregatorService>;
+}
+
+/** What deliveries need: the store, the services, the clock, the chaos switch, the wrapper's timeout. */
+export interface DeliveryDeps {
+  store: LocalStore;
+  services: LocalServices;
+  clock: Clock;
+  log: Logger;
+  /** The test switch (see ChaosOptions); default: none. */
+  chaos: ChaosOptions | undefined;
+  /** A job run's timeout fired (the local wrapper's). */
+  onTimeout: (name: string) => Promise<void>;
+}
+
+/** A small seeded PRNG: the chaos switch's shuffles and delays, the same for the same seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The engine's deliveries (see the module's comment). Callers run one pass at a time. */
+export class Deliveries {
+  private readonly random: () => number;
+
+  constructor(private readonly deps: DeliveryDeps) {
+    this.random = mulberry32(deps.chaos?.seed ?? 1);
+  }
+
+  /** One pass: due timers, outbox deliveries, queue messages. Returns how many things it did. */
+  async step(): Promise<number> {
+    const due = this.deps.store.due;
+    const now = this.deps.clock.now().getTime();
+    let n = 0;
+    // Each kind: assume this pass takes everything due; what handlers write meanwhile lowers
+    // `due` again; a full batch means there may be more.
+    if (due.timer <= now) {
+      due.timer = Number.POSITIVE_INFINITY;
+      const fired = await this.fireTimers();
+      if (fired >= BATCH) due.timer = 0;
+      else this.deps.store.drained('timer', now);
+      n += fired;
+    }
+    if (due.outbox <= now) {
+      due.outbox = Number.POSITIVE_INFINITY;
+      const delivered = await this.deliverOutbox();
+      if (delivered >= BATCH) due.outbox = 0;
+      else this.deps.store.drained('outbox', now);
+      n += delivered;
+    }
+    if (due.queue <= now) {
+      due.queue = Number.POSITIVE_INFINITY;
+      const received = await this.receiveQueue();
+      if (received >= BATCH) due.queue = 0;
+      else this.deps.store.drained('queue', now);
+      n += received;
+    }
+    return n;
+  }
+
+  private shuffle<T>(rows: T[]): T[] {
+    if (!this.deps.chaos?.reorder) return rows;
+    for (let i = rows.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [rows[i], rows[j]] = [rows[j] as T, rows[i] as T];
+    }
+    return rows;
+  }
+
+  private async fireTimers(): Promise<number> {
+    const due = this.deps.store.dueTimers(BATCH);
+    for (const t of this.shuffle(due)) {
+      const { name } = JSON.parse(t.payload) as { name: string };
+      if (t.key.startsWith('timeout:')) {
+        await this.deps.store.unit(() => this.deps.onTimeout(name));
+        if (this.deps.chaos?.duplicate) await this.deps.store.unit(() => this.deps.onTimeout(name));
+      }
+    }
+    return due.length;
+  }
+
+  private async deliverOutbox(): Promise<number> {
+    const rows = this.shuffle(this.deps.store.readyOutbox(BATCH));
+    for (const row of rows) await this.process({ kind: 'outbox', row });
+    return rows.length;
+  }
+
+  /**
+   * Handles one outbox row or queue message in one transaction, together with what it causes at
+   * once (the events, change records and messages its handler wrote), depth-first, up to
+   * CASCADE_LIMIT deliveries: a job's completion, counting, planning and the next dispatch commit
+   * once instead of once per hop. If anything in the cascade fails, it is all rolled back and the
+   * row is handled alone, so a failure is charged to the delivery that failed. Under the chaos
+   * switch every delivery goes alone through the shuffled, duplicated path.
+   */
+  private async process(first: FreshRow): Promise<void> {
+    if (!this.deps.chaos) {
+      let failed: unknown;
+      try {
+        await this.cascade([first]);
+        return;
+      } catch (err) {
+        // Fall back to handling the row alone (below), which charges the failure correctly.
+        failed = err;
+      }
+      // The store failed (busy, full): not the delivery's fault; the caller waits or stops.
+      if (storeFailure(failed, this.deps.store.file)) throw failed;
+    }
+    try {
+      await this.deps.store.unit(() => this.handleOne(first));
+    } catch (err) {
+      if (storeFailure(err, this.deps.store.file)) throw err;
+      if (first.kind === 'outbox') this.failDelivery(first.row, err);
+      else this.failQueueRow(first.row, err);
+    }
+  }
+
+  /**
+   * In one unit of work: `before` (a job's report), then the rows in `pending` and what they and it
+   * cause at once, depth-first, up to CASCADE_LIMIT deliveries. Throws whatever failed, with all
+   * of it rolled back.
+   */
+  async cascade(pending: FreshRow[], before?: () => void): Promise<void> {
+    try {
+      await this.deps.store.unit(async () => {
+        this.deps.store.fresh = pending;
+        before?.();
+        for (let n = 0; n < CASCADE_LIMIT && pending.length > 0; n++) {
+          await this.handleOne(pending.shift() as FreshRow);
+        }
+      });
+    } finally {
+      this.deps.store.fresh = undefined;
+    }
+  }
+
+  /** One delivery: the handler, then the removal (or re-hiding) of what it consumed. */
+  private async handleOne(item: FreshRow): Promise<void> {
+    const now = () => this.deps.clock.now().getTime();
+    const duplicate = this.deps.chaos?.duplicate === true;
+    if (item.kind === 'outbox') {
+      const row = item.row;
+      await this.deliver(row);
+      this.deps.store.deleteOutbox(row.id);
+      if (duplicate && row.copy === 0) {
+        this.deps.store.enqueueOutbox(row.target, row.payload, now() + Math.floor(this.random() * 15), 1);
+      }
+      return;
+    }
+    const row = item.row;
+    const msg = parseContract(JobMessage, JSON.parse(row.body), 'job message');
+    const result = await this.deps.services.dispatcher.handleMessage(msg);
+    if (result.ack) {
+      this.deps.store.deleteQueue(row.id);
+      if (duplicate && row.copy === 0)
+        this.deps.store.sendQueue(row.body, now() + Math.floor(this.random() * 15), 1);
+    } else {
+      this.deps.store.changeVisibility(row.id, now() + result.retryAfterSeconds * 1000);
+    }
+  }
+
+  private failDelivery(row: OutboxRow, err: unknown): void {
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const final =
+      err instanceof NonRetriableError ||
+      err instanceof ContractError ||
+      row.attempts + 1 >= MAX_DELIVERY_ATTEMPTS;
+    this.deps.store.tx(() => {
+      if (final) {
+        this.deps.store.deadLetter(row.target, row.payload, message);
+        this.deps.store.deleteOutbox(row.id);
+      } else {
+        const backoff = Math.min(30_000, 100 * 2 ** row.attempts);
+        this.deps.store.retryOutbox(row.id, this.deps.clock.now().getTime() + backoff, message);
+      }
+    });
+    (final ? this.deps.log.error : this.deps.log.warn)(
+      final ? 'delivery dead-lettered' : 'delivery failed; will retry',
+      {
+        target: row.target,
+        error: message,
+      },
+    );
+  }
+
+  private async deliver(row: OutboxRow): Promise<void> {
+    const s = this.deps.services;
+    const payload: unknown = JSON.parse(row.payload);
+    switch (row.target) {
+      case 'aggregator':
+        // The change feed is written by this store from rows it validated when they were created.
+        await s.aggregator.handleJobChange(payload as JobAuditRecord);
+        return;
+      default: {
+        // Requests may come from other processes (rsqlo kill): check them in full. Everything else
+        // in the outbox was written by this engine's services from typed, validated values. The
+        // row's target is the service the routing table chose for this copy (the dispatch map).
+        const type = (payload as EventEnvelope)['detail-type'];
+        const env =
+          type === 'WorkflowRequested' || type === 'WorkflowCancelRequested'
+            ? parseEnvelope(payload)
+            : (trusted(payload as EventEnvelope) as ParsedEnvelope);
+        await deliverEvent(s, row.target, env);
+      }
+    }
+  }
+
+  private async receiveQueue(): Promise<number> {
+    const rows = this.shuffle(this.deps.store.visibleQueue(BATCH));
+    for (const row of rows) await this.process({ kind: 'queue', row });
+    return rows.length;
+  }
+
+  private failQueueRow(row: QueueRow, err: unknown): void {
+    const now = this.deps.clock.now().getTime();
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const final =
+      err instanceof NonRetriableError ||
+      err instanceof ContractError ||
+      row.receives + 1 >= MAX_DELIVERY_ATTEMPTS;
+    this.deps.store.tx(() => {
+      if (final) {
+        this.deps.store.deadLetter('queue', row.body, message);
+        this.deps.store.deleteQueue(row.id);
+      } else {
+        this.deps.store.failQueue(row.id, now + Math.min(30_000, 100 * 2 ** row.receives));
+      }
+    });
+    this.deps.log.warn('queue message failed', { error: message, final });
+  }
+}
+
+/** An envelope this engine's services wrote, typed without re-validation. */
+function trusted(e: EventEnvelope): { id: string; time: string; detailType: string; detail: unknown } {
+  return { id: e.id, time: e.time, detailType: e['detail-type'], detail: e.detail };
+}
