@@ -10,14 +10,11 @@ import type { JobAuditRecord } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
 import { JobMessage } from '../../contracts/jobs.js';
 import { type EventEnvelope, type ParsedEnvelope, parseEnvelope } from '../../events/envelope.js';
-import type { createAggregatorService } from '../../services/aggregator/service.js';
-import type { createDispatcherService } from '../../services/dispatcher/service.js';
+import type { AggregatorService } from '../../services/aggregator/service.js';
+import type { DispatcherService } from '../../services/dispatcher/service.js';
 import { NonRetriableError } from '../../services/errors.js';
-import type { createPlannerService } from '../../services/planner/service.js';
 import type { Clock, Logger } from '../../services/ports.js';
-import type { createRecorderService } from '../../services/recorder/service.js';
-import { deliverEvent } from '../../services/shared/dispatch.js';
-import type { createStarterService } from '../../services/starter/service.js';
+import { type BusServices, deliverEvent } from '../../services/shared/dispatch.js';
 import type { ChaosOptions } from './engine-options.js';
 import { type FreshRow, type LocalStore, type OutboxRow, type QueueRow, storeFailure } from './store.js';
 
@@ -28,14 +25,11 @@ export const BATCH = 64;
 /** Most deliveries one transaction carries (a delivery and what it causes at once). */
 const CASCADE_LIMIT = 32;
 
-/** The five services, as the engine composed them. */
-export interface LocalServices {
-  starter: ReturnType<typeof createStarterService>;
-  planner: ReturnType<typeof createPlannerService>;
-  dispatcher: ReturnType<typeof createDispatcherService>;
-  recorder: ReturnType<typeof createRecorderService>;
-  aggregator: ReturnType<typeof createAggregatorService>;
-}
+/**
+ * The services deliveries reach: those the routing table delivers events to (BusServices: a new
+ * one is added there, once), the dispatcher (queue messages) and the aggregator (the change feed).
+ */
+export type LocalServices = BusServices & { dispatcher: DispatcherService; aggregator: AggregatorService };
 
 /** What deliveries need: the store, the services, the clock, the chaos switch, the wrapper's timeout. */
 export interface DeliveryDeps {
