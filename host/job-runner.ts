@@ -51,17 +51,7 @@ import { LOST_CLAIM_EXIT, WRAPPER_SHELL, wrapperInvocation } from './wrapper.js'
 export { DEFAULT_KILL_GRACE_MS } from '../platform/processes.js';
 export { readExitFile, readJournal, reclaimAbandonedAttempt } from './exit-journal.js';
 export { visibleCarriageReturns } from './job-log.js';
-export {
-  EXIT_FILE_ENV,
-  EXIT_KEY_ENV,
-  exitKey,
-  type JobOutcome,
-  type JobSpec,
-  jobEnvironment,
-  type KillReason,
-  killReasons,
-  type RunningJob,
-} from './job-spec.js';
+export * from './job-spec.js';
 export {
   bashPath,
   resolveCommand,

@@ -67,29 +67,21 @@ export class Deliveries {
   async step(): Promise<number> {
     const due = this.deps.store.due;
     const now = this.deps.clock.now().getTime();
+    const passes = [
+      ['timer', () => this.fireTimers()],
+      ['outbox', () => this.deliverOutbox()],
+      ['queue', () => this.receiveQueue()],
+    ] as const;
     let n = 0;
-    // Each kind: assume this pass takes everything due; what handlers write meanwhile lowers
-    // `due` again; a full batch means there may be more.
-    if (due.timer <= now) {
-      due.timer = Number.POSITIVE_INFINITY;
-      const fired = await this.fireTimers();
-      if (fired >= BATCH) due.timer = 0;
-      else this.deps.store.drained('timer', now);
-      n += fired;
-    }
-    if (due.outbox <= now) {
-      due.outbox = Number.POSITIVE_INFINITY;
-      const delivered = await this.deliverOutbox();
-      if (delivered >= BATCH) due.outbox = 0;
-      else this.deps.store.drained('outbox', now);
-      n += delivered;
-    }
-    if (due.queue <= now) {
-      due.queue = Number.POSITIVE_INFINITY;
-      const received = await this.receiveQueue();
-      if (received >= BATCH) due.queue = 0;
-      else this.deps.store.drained('queue', now);
-      n += received;
+    // Each kind in turn: assume this pass takes everything due; what handlers write meanwhile
+    // lowers `due` again; a full batch means there may be more.
+    for (const [kind, take] of passes) {
+      if (due[kind] > now) continue;
+      due[kind] = Number.POSITIVE_INFINITY;
+      const taken = await take();
+      if (taken >= BATCH) due[kind] = 0;
+      else this.deps.store.drained(kind, now);
+      n += taken;
     }
     return n;
   }
@@ -196,11 +188,7 @@ export class Deliveries {
   }
 
   private failDelivery(row: OutboxRow, err: unknown): void {
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    const final =
-      err instanceof NonRetriableError ||
-      err instanceof ContractError ||
-      row.attempts + 1 >= MAX_DELIVERY_ATTEMPTS;
+    const { message, final } = failureOf(err, row.attempts);
     this.deps.store.tx(() => {
       if (final) {
         this.deps.store.deadLetter(row.target, row.payload, message);
@@ -249,11 +237,7 @@ export class Deliveries {
 
   private failQueueRow(row: QueueRow, err: unknown): void {
     const now = this.deps.clock.now().getTime();
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    const final =
-      err instanceof NonRetriableError ||
-      err instanceof ContractError ||
-      row.receives + 1 >= MAX_DELIVERY_ATTEMPTS;
+    const { message, final } = failureOf(err, row.receives);
     this.deps.store.tx(() => {
       if (final) {
         this.deps.store.deadLetter('queue', row.body, message);
@@ -269,4 +253,17 @@ export class Deliveries {
 /** An envelope this engine's services wrote, typed without re-validation. */
 function trusted(e: EventEnvelope): { id: string; time: string; detailType: string; detail: unknown } {
   return { id: e.id, time: e.time, detailType: e['detail-type'], detail: e.detail };
+}
+
+/**
+ * A failed delivery's error in words, and whether it is final (dead-lettered now): it can never
+ * succeed (a NonRetriableError, a ContractError), or this was try MAX_DELIVERY_ATTEMPTS.
+ */
+function failureOf(err: unknown, triesBefore: number): { message: string; final: boolean } {
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const final =
+    err instanceof NonRetriableError ||
+    err instanceof ContractError ||
+    triesBefore + 1 >= MAX_DELIVERY_ATTEMPTS;
+  return { message, final };
 }
