@@ -21,7 +21,7 @@ import { type FreshRow, type LocalStore, type OutboxRow, type QueueRow, storeFai
 /** Deliveries retried this many times before going to the dead-letter table. */
 const MAX_DELIVERY_ATTEMPTS = 8;
 /** Most rows of a kind one pass takes; a full batch means the next pass looks again at once. */
-export const BATCH = 64;
+const BATCH = 64;
 /** Most deliveries one transaction carries (a delivery and what it causes at once). */
 const CASCADE_LIMIT = 32;
 

@@ -38,6 +38,7 @@ export { type StoreOptions, type StoreWaiter, UnitSpannedTurnError } from './uni
 /** Wrapper execution states (what Step Functions would say about one job run). */
 export type JobRunStatus = 'Running' | 'Succeeded' | 'Failed' | 'TimedOut' | 'Aborted';
 
+/** One row of `job_runs`: one execution of the local wrapper (a job attempt's Step Functions run). */
 export interface JobRunRow {
   name: string;
   exec: string;
