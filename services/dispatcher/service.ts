@@ -105,7 +105,10 @@ export function createDispatcherService(deps: DispatcherDeps) {
       const job = await jobs.getJob(msg.workflow_execution_id, msg.job_key);
       if (!job) return { ack: true, note: 'unknown job' };
       if (job.attempt !== msg.attempt) return { ack: true, note: `stale: job is at attempt ${job.attempt}` };
-      if (job.execution_status !== 'Queued' && job.execution_status !== 'Dispatched') {
+      // Dispatched is written only after the wrapper started (below, or by the wrapper's own task),
+      // so a message for a Dispatched job is a repeat (the aggregator's repair of a send it could
+      // not see, a redelivery): nothing to start, no run to read, no write to lose.
+      if (job.execution_status !== 'Queued') {
         return { ack: true, note: `job is ${job.execution_status}` };
       }
       const now = clock.now();
