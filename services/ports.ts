@@ -92,6 +92,11 @@ export interface JobClaim {
   /** Jobs moving Pending → Queued (their current attempt). */
   jobs: Array<{ jobKey: string; attempt: number }>;
   at: string;
+  /**
+   * The run as the caller just read it (strongly consistent), so a store that checks the claim
+   * before writing need not read it again; the write's own conditions decide. Optional.
+   */
+  run?: WorkflowRunState;
 }
 
 /** The aggregator's decision that a stage is over. */
@@ -140,6 +145,8 @@ export interface RunRepository {
       status: TerminalJobStatus;
       /** Kept on the run (first 10) when the job did not complete. */
       failure: FailedJobSummary | null;
+      /** The run as the caller just read it (see JobClaim.run): spares the store a read. Optional. */
+      run?: WorkflowRunState;
     },
     /** Effects of the count, derived from the run as it is right after it; committed with the count. */
     derive: (run: WorkflowRunState) => Effects,

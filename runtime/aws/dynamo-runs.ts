@@ -380,7 +380,9 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
         `a claim of ${claim.jobs.length} jobs does not fit one transaction (at most ${MAX_TRANSACT_ITEMS - 1})`,
       );
     }
-    const run = await getRun(exec);
+    // The planner's own read (strongly consistent, a moment ago) decides as well as a new one would:
+    // the transaction's conditions re-check all of it against the item as it is.
+    const run = claim.run ?? (await getRun(exec));
     const i = claim.stage - 1;
     const st = run?.stages[i];
     if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
@@ -432,7 +434,9 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
   ): Promise<{ counted: boolean; run: WorkflowRunState | undefined }> {
     const exec = c.workflowExecutionId;
     for (let attempt = 1; attempt <= MAX_DECISION_ATTEMPTS; attempt++) {
-      const run = await getRun(exec);
+      // First try: the caller's read (the transaction's conditions guard what it decides); a
+      // retry reads again.
+      const run = attempt === 1 && c.run ? c.run : await getRun(exec);
       if (!run) return { counted: false, run: undefined };
       const i = c.stage - 1;
       if (!run.stages[i]) return { counted: false, run };

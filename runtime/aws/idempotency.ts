@@ -1,10 +1,11 @@
 /**
  * Powertools idempotency for the one Lambda entry with a side effect outside our own conditional
  * writes: the dispatcher's task handler, which sends an SSM command (not idempotent: a second
- * SendCommand runs the script twice). The dispatcher service already refuses a second command once
- * the job row records the instance; this closes the window between the send and that record, for
- * a repeated invocation with the same task token (Step Functions retrying a Lambda error after the
- * function ran). Every other handler's effects are conditional writes, idempotent names
+ * SendCommand runs the script twice). Only a retried Dispatch (`dispatch` > 0) uses it: the first
+ * try's command is guarded by the job row (the host is claimed with a conditional write before the
+ * send, and a repeat that finds it claimed sends nothing), while a retry re-sends the live token to
+ * the claimed host with no write in front of it, so a repeated invocation with the same token goes
+ * through this record. Every other handler's effects are conditional writes, idempotent names
  * (StartExecution) or events consumers dedupe by id, so they need none.
  *
  * The table (the CDK app creates it, named by RSQLO_IDEMPOTENCY_TABLE): partition key `id` (S), TTL

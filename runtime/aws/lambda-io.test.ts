@@ -7,12 +7,14 @@ import { jobToItem } from './dynamo-items.js';
 import {
   createLambdaLogger,
   loggerPort,
+  logSummary,
   readBusEvent,
   readJobChange,
   readJobMessage,
   readTaskRequest,
   redactToken,
 } from './lambda-io.js';
+import { captureLogs, lambdaContext } from './testing/lambda-harness.js';
 import { planned } from './testing/port-scenario.js';
 
 function logger() {
@@ -136,5 +138,61 @@ describe('loggerPort', () => {
     port.warn('b');
     expect(info).toHaveBeenCalledWith('a', { x: 1 });
     expect(warn).toHaveBeenCalledWith('b', {});
+  });
+});
+
+describe('the summary line', () => {
+  const context = { ...lambdaContext(), awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678' };
+  const fields = { event_id: 'e-1', applied: true, records: 3 };
+
+  function summaryAt(env: NodeJS.ProcessEnv) {
+    const logs = captureLogs();
+    try {
+      const l = createLambdaLogger('recorder', env);
+      l.addContext(context as never);
+      logSummary(l, 'job report recorded', fields);
+      return { line: logs.lines[0] ?? {}, bytes: Buffer.byteLength(logs.raw()) };
+    } finally {
+      logs.restore();
+    }
+  }
+
+  it('at the default level names the invocation and what it did, without the rest of the context', () => {
+    const { line } = summaryAt({});
+    expect(line).toEqual({
+      level: 'INFO',
+      message: 'job report recorded',
+      timestamp: expect.any(String),
+      service: 'rsqlo-recorder',
+      function_name: 'rsqlo-test',
+      function_request_id: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
+      ...fields,
+    });
+  });
+
+  it('is smaller than the full format by the context fields it drops', () => {
+    const compact = summaryAt({});
+    const full = summaryAt({ LOG_LEVEL: 'INFO' });
+    expect(full.line).toMatchObject({
+      function_arn: context.invokedFunctionArn,
+      function_memory_size: context.memoryLimitInMB,
+      cold_start: expect.any(Boolean),
+      function_request_id: context.awsRequestId,
+      sampling_rate: 0,
+    });
+    const dropped = ['cold_start', 'function_arn', 'function_memory_size', 'sampling_rate']
+      .map((k) => `"${k}":${JSON.stringify((full.line as Record<string, unknown>)[k])},`)
+      .join('');
+    expect(full.bytes - compact.bytes).toBe(Buffer.byteLength(dropped));
+  });
+
+  it('keeps the X-Ray trace id when tracing is on (it finds the invocation in X-Ray)', () => {
+    // Powertools reads Lambda's trace header from the environment as each line is written.
+    vi.stubEnv('_X_AMZN_TRACE_ID', 'Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1');
+    try {
+      expect(summaryAt({}).line.xray_trace_id).toBe('1-5759e988-bd862e3fe1be46a994272793');
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });

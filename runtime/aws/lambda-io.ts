@@ -7,7 +7,8 @@
  * stream's on-failure destination), a bus event's invocation fails into the function's
  * asynchronous on-failure destination, a wrapper task fails into its Catch.
  */
-import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { LogFormatter, LogItem, Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import type { LogAttributes, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, SQSRecord } from 'aws-lambda';
@@ -42,12 +43,43 @@ export function lambdaLogLevel(env: NodeJS.ProcessEnv = process.env): LevelName 
 }
 
 /**
+ * The line format at the default level: what finds an invocation and says what it did — level,
+ * message, timestamp, service, `function_name`, `function_request_id` (the id of Lambda's own
+ * START/END/REPORT lines, which give its duration and memory), the X-Ray trace id when tracing is
+ * on, and the fields the line was given (outcome, counts). Powertools' other context fields
+ * (`function_arn`, `function_memory_size`, `cold_start`, `sampling_rate`: about 170 bytes on every
+ * line) say nothing the log group and the REPORT line do not, and CloudWatch bills each byte.
+ * A function set to INFO or DEBUG logs Powertools' full format again.
+ */
+export class CompactLogFormatter extends LogFormatter {
+  formatAttributes(attributes: UnformattedAttributes, additional: LogAttributes): LogItem {
+    const base: LogAttributes = {
+      level: attributes.logLevel,
+      message: attributes.message,
+      timestamp: this.formatTimestamp(attributes.timestamp),
+      service: attributes.serviceName,
+      function_name: attributes.lambdaContext?.functionName,
+      function_request_id: attributes.lambdaContext?.awsRequestId,
+      xray_trace_id: attributes.xRayTraceId,
+    };
+    return new LogItem({ attributes: base }).addAttributes(additional);
+  }
+}
+
+/**
  * A Powertools logger for one service (`rsqlo-<service>`). Level: POWERTOOLS_LOG_LEVEL or LOG_LEVEL,
  * default WARN ({@link DEFAULT_LAMBDA_LOG_LEVEL}); Lambda's own log-level control
- * (AWS_LAMBDA_LOG_LEVEL) still wins, as Powertools documents.
+ * (AWS_LAMBDA_LOG_LEVEL) still wins, as Powertools documents. At WARN and above its lines are in
+ * the {@link CompactLogFormatter} format; at INFO and below, Powertools' full one.
  */
-export function createLambdaLogger(service: string): PowertoolsLogger {
-  return new PowertoolsLogger({ serviceName: `rsqlo-${service}`, logLevel: lambdaLogLevel() });
+export function createLambdaLogger(service: string, env: NodeJS.ProcessEnv = process.env): PowertoolsLogger {
+  const level = lambdaLogLevel(env);
+  const compact = LEVELS.indexOf(level) >= LEVELS.indexOf('WARN');
+  return new PowertoolsLogger({
+    serviceName: `rsqlo-${service}`,
+    logLevel: level,
+    ...(compact ? { logFormatter: new CompactLogFormatter() } : {}),
+  });
 }
 
 /**

@@ -282,6 +282,7 @@ export function createAggregatorService(deps: AggregatorDeps) {
                   error_message: job.error_message,
                   log_location: job.log_location,
                 },
+          run,
         },
         derive,
       );

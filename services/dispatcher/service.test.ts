@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { JobMessage, TaskRequest } from '../../contracts/jobs.js';
 import { NoAgentAvailableError, StaleTaskError } from '../errors.js';
 import { parallel, sequential, workflow } from '../testing/fixtures.js';
@@ -9,6 +9,7 @@ import {
   type Simulation,
   type SimulationOptions,
 } from '../testing/in-memory.js';
+import { createDispatcherService } from './service.js';
 
 async function expectSameUnderChaos(
   opts: SimulationOptions,
@@ -85,8 +86,14 @@ describe('dispatcher: queue messages', () => {
   it('starts the wrapper once however often the message comes', async () => {
     const sim = await queuedRun();
     await sim.services.dispatcher.handleMessage(message());
-    expect(await sim.services.dispatcher.handleMessage(message())).toEqual({ ack: true, note: 'dispatched' });
-    expect(sim.wrapper.starts.map((s) => s.result)).toEqual(['started', 'exists']);
+    // A repeat finds the job Dispatched (marked after its wrapper started): acked, nothing read or started.
+    const runReads = sim.store.calls.get('getRun');
+    expect(await sim.services.dispatcher.handleMessage(message())).toEqual({
+      ack: true,
+      note: 'job is Dispatched',
+    });
+    expect(sim.store.calls.get('getRun')).toBe(runReads);
+    expect(sim.wrapper.starts.map((s) => s.result)).toEqual(['started']);
     expect(sim.wrapper.runs.size).toBe(1);
   });
 
@@ -151,10 +158,44 @@ describe('dispatcher: wrapper tasks', () => {
       timeout_seconds: 120,
       heartbeat_seconds: 119,
     });
+    // The host is on the row; the command id comes with the agent's JobStarted (one write less).
     expect(sim.job('r1', '1.1')).toMatchObject({
       execution_status: 'Dispatched',
       instance_id: 'i-sim-1',
+      ssm_command_id: null,
+    });
+    await sim.advance(0);
+    expect(sim.job('r1', '1.1')).toMatchObject({
+      execution_status: 'Running',
+      instance_id: 'i-sim-1',
       ssm_command_id: 'cmd-r1--1-1--a1',
+    });
+  });
+
+  it('reads the run once and writes the job row once per dispatch', async () => {
+    const sim = await queuedRun();
+    await sim.services.dispatcher.handleMessage(message());
+    const runs = sim.store.runs();
+    const jobs = sim.store.jobs();
+    const getRun = vi.spyOn(runs, 'getRun');
+    const getJob = vi.spyOn(jobs, 'getJob');
+    const transition = vi.spyOn(jobs, 'transition');
+    const d = createDispatcherService({
+      runs,
+      jobs,
+      orchestrator: { start: async () => 'started' as const, stop: async () => {} },
+      agents: sim.agent,
+      clock: { now: () => new Date() },
+      log: { info() {}, warn() {}, error() {} },
+    });
+    await d.handleTask(taskFor(sim, 'r1--1-1--a1'));
+    expect(sim.agent.sends).toHaveLength(1);
+    expect([getJob.mock.calls.length, getRun.mock.calls.length, transition.mock.calls.length]).toEqual([
+      1, 1, 1,
+    ]);
+    expect(transition.mock.calls[0]?.[0].set).toEqual({
+      execution_status: 'Dispatched',
+      instance_id: 'i-sim-1',
     });
   });
 
@@ -163,7 +204,11 @@ describe('dispatcher: wrapper tasks', () => {
     await sim.services.dispatcher.handleMessage(message());
     const task = taskFor(sim, 'r1--1-1--a1');
     const first = await sim.services.dispatcher.handleTask(task);
-    expect(await sim.services.dispatcher.handleTask(task)).toEqual(first);
+    // The repeat names the host; the command id is on the row once the agent reported it.
+    expect(await sim.services.dispatcher.handleTask(task)).toEqual({
+      instanceId: first.instanceId,
+      commandId: null,
+    });
     // Still answered after the agent reported the start: the script is running, the attempt is alive.
     await sim.advance(0);
     expect(sim.job('r1', '1.1')?.execution_status).toBe('Running');
@@ -217,17 +262,17 @@ describe('dispatcher: wrapper tasks', () => {
     });
   });
 
-  it('records the host before sending and reads the run again: a cancel landing in between stops the send', async () => {
+  it('records the host before sending and then reads the run: a cancel landing in between stops the send', async () => {
     const sim = await queuedRun();
     await sim.services.dispatcher.handleMessage(message());
-    // The cancel comes while the dispatcher picks an agent (after its first read of the run).
+    // The cancel comes while the dispatcher picks an agent (before its claim and its read of the run).
     const pick = sim.agent.pick.bind(sim.agent);
     sim.agent.pick = async (name) => {
       await sim.store.runs().requestCancel('r1');
       return pick(name);
     };
     await expect(sim.services.dispatcher.handleTask(taskFor(sim, 'r1--1-1--a1'))).rejects.toThrow(
-      /cancelled while dispatching/,
+      /not running/,
     );
     expect(sim.agent.sends).toEqual([]);
     expect(sim.job('r1', '1.1')).toMatchObject({ execution_status: 'Cancelled', instance_id: 'i-sim-1' });
@@ -261,7 +306,7 @@ describe('dispatcher: wrapper tasks', () => {
     // A repeat of the first invocation (same token) still sends nothing.
     await sim.services.dispatcher.handleTask({ ...first, dispatch: 0 });
     expect(sim.agent.sends).toHaveLength(2);
-    expect(sim.job('r1', '1.1')).toMatchObject({ instance_id: 'i-sim-1', ssm_command_id: 'cmd-r1--1-1--a1' });
+    expect(sim.job('r1', '1.1')).toMatchObject({ instance_id: 'i-sim-1' });
   });
 
   it.each([

@@ -105,7 +105,10 @@ export function createDispatcherService(deps: DispatcherDeps) {
       const job = await jobs.getJob(msg.workflow_execution_id, msg.job_key);
       if (!job) return { ack: true, note: 'unknown job' };
       if (job.attempt !== msg.attempt) return { ack: true, note: `stale: job is at attempt ${job.attempt}` };
-      if (job.execution_status !== 'Queued' && job.execution_status !== 'Dispatched') {
+      // Dispatched is written only after the wrapper started (below, or by the wrapper's own task),
+      // so a message for a Dispatched job is a repeat (the aggregator's repair of a send it could
+      // not see, a redelivery): nothing to start, no run to read, no write to lose.
+      if (job.execution_status !== 'Queued') {
         return { ack: true, note: `job is ${job.execution_status}` };
       }
       const now = clock.now();
@@ -159,7 +162,7 @@ export function createDispatcherService(deps: DispatcherDeps) {
      * wrapper never runs a script twice.
      *
      * The chosen host is recorded on the job row BEFORE the command goes out, then the run is read
-     * again: a cancel that came in between is seen here (nothing is sent, the job is settled
+     * (once per dispatch: strongly consistent, after the claim): a cancel that came in between is seen here (nothing is sent, the job is settled
      * Cancelled), and a cancel that comes later finds the host to send its kill to. Every refusal of
      * a live attempt settles it, so no job is left Dispatched with nobody to finish it.
      *
@@ -184,11 +187,8 @@ export function createDispatcherService(deps: DispatcherDeps) {
         );
       }
       if (job.instance_id !== null) return sendToClaimedHost(job, job.instance_id, req);
-      const run = await runs.getRun(job.workflow_execution_id);
-      if (!accepting(run)) {
-        await settleRefused(job);
-        throw new StaleTaskError(`run ${job.workflow_execution_id} is not running`);
-      }
+      // The run is read once, after the claim (below): a read before it would only spare a claim
+      // on a run that stopped taking work, and that claim is settled Cancelled all the same.
       const agent = await agents.pick(input.job_run_name);
       // Claimed only while no host is recorded: another Dispatch try of this attempt may run beside
       // this one (its invocation's answer was lost, Lambda.SdkClientException, and Step Functions
@@ -216,15 +216,14 @@ export function createDispatcherService(deps: DispatcherDeps) {
       const now = await runs.getRun(job.workflow_execution_id);
       if (!accepting(now)) {
         await settleRefused(claimed);
-        throw new StaleTaskError(`run ${job.workflow_execution_id} was cancelled while dispatching`);
+        throw new StaleTaskError(
+          `run ${job.workflow_execution_id} is not running (cancelled or ended before this job was sent)`,
+        );
       }
+      // The command id is not written here: the agent reports it in JobStarted (the recorder puts
+      // it on the row), nothing reads it from the row before that, and the summary log line of the
+      // task entry names it for an attempt whose agent never reported. One write per job less.
       const { commandId } = await agents.send(agent, command(claimed, req, now.parameters));
-      await jobs.transition({
-        workflowExecutionId: job.workflow_execution_id,
-        jobKey: job.job_key,
-        expect: { attempt: job.attempt, statuses: ['Dispatched', 'Running'] },
-        set: { ssm_command_id: commandId },
-      });
       log.info('job sent to agent', {
         job_run_name: input.job_run_name,
         instance_id: agent.instanceId,

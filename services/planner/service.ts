@@ -98,6 +98,7 @@ export function createPlannerService(deps: PlannerDeps) {
             newCursor: cursor,
             jobs: take.map((j) => ({ jobKey: j.job_key, attempt: j.attempt })),
             at,
+            run,
           },
           { messages, events: more ? [stageReadyEvent(run, ev.stage, `claimed-${cursor}`, at)] : [] },
         );

@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { JobAuditRecord } from '../../contracts/audit.js';
 import type { JobFinished, JobStarted } from '../../contracts/events.js';
 import { sequential, workflow } from '../testing/fixtures.js';
 import { createSimulation, type Simulation } from '../testing/in-memory.js';
-import { MAX_ERROR_MESSAGE } from './service.js';
+import { createRecorderService, MAX_ERROR_MESSAGE } from './service.js';
 
 const WF = workflow('wf', [sequential(['a.sh', 'b.sh'])], { defaults: { retries: 1 } });
 
@@ -167,6 +167,33 @@ describe('recorder', () => {
     });
     await sim.services.recorder.handleJobStarted({ ...started(), ssm_command_id: null });
     expect(row(sim)).toMatchObject({ execution_status: 'Running', ssm_command_id: 'cmd-from-dispatcher' });
+  });
+
+  it('reads the row for a report only when the report lacks what JobStarted said', async () => {
+    const sim = await dispatchedRun();
+    const jobs = sim.store.jobs();
+    const getJob = vi.spyOn(jobs, 'getJob');
+    const recorder = createRecorderService({ jobs, log: { info() {}, warn() {}, error() {} } });
+    await recorder.handleJobStarted(started());
+    // The agent's report carries start, host, command and log: one conditional write, no read.
+    expect((await recorder.handleJobFinished(finished())).applied).toBe(true);
+    expect(getJob).not.toHaveBeenCalled();
+    expect(row(sim)).toMatchObject({
+      execution_status: 'Completed',
+      ssm_command_id: 'cmd-1',
+      instance_id: 'i-1',
+    });
+    // A report without them (the wrapper's) reads the row to keep them.
+    const sim2 = await dispatchedRun();
+    const jobs2 = sim2.store.jobs();
+    const getJob2 = vi.spyOn(jobs2, 'getJob');
+    const recorder2 = createRecorderService({ jobs: jobs2, log: { info() {}, warn() {}, error() {} } });
+    await recorder2.handleJobStarted(started());
+    await recorder2.handleJobFinished(
+      finished({ status: 'TimedOut', exit_code: null, reported_by: 'wrapper', instance_id: null }),
+    );
+    expect(getJob2).toHaveBeenCalledTimes(1);
+    expect(sim2.job('r1', '1.1')).toMatchObject({ execution_status: 'TimedOut', instance_id: 'i-1' });
   });
 
   it('keeps the end of a long error message', async () => {

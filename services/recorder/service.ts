@@ -43,7 +43,14 @@ export function createRecorderService(deps: RecorderDeps) {
     },
 
     async handleJobFinished(ev: JobFinished): Promise<RecordResult> {
-      const current = await jobs.getJob(ev.workflow_execution_id, ev.job_key);
+      // The row is read only to keep what JobStarted recorded when this report lacks it (the
+      // wrapper's reports say nothing of the host); an agent's report carries it all.
+      const complete =
+        ev.started_at !== null &&
+        ev.instance_id !== null &&
+        ev.ssm_command_id !== null &&
+        ev.log_location !== null;
+      const current = complete ? undefined : await jobs.getJob(ev.workflow_execution_id, ev.job_key);
       const job = await jobs.transition({
         workflowExecutionId: ev.workflow_execution_id,
         jobKey: ev.job_key,

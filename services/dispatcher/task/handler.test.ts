@@ -1,3 +1,4 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -58,11 +59,15 @@ describe.skipIf(!ddb.endpoint)('dispatcher task handler (DynamoDB Local)', () =>
   let mod: typeof import('./handler.js');
   let jobs: ReturnType<typeof createDynamoJobRepository>;
   const logs = captureLogs();
+  let idempotencyTable = '';
+  const idempotencyRecords = async () =>
+    (await clients.dynamodb.send(new ScanCommand({ TableName: idempotencyTable, Select: 'COUNT' }))).Count;
 
   beforeAll(async () => {
     await waitForDynamo(endpoint);
     clients = localClients(endpoint);
     const tables = await createTestTables(clients.dynamodb);
+    idempotencyTable = tables.idempotency;
     const repos = testRepositories(clients, tables);
     await repos.definitions.put(WF as { workflow_id: string } & Record<string, unknown>);
     const runs = repos.runs;
@@ -147,12 +152,19 @@ describe.skipIf(!ddb.endpoint)('dispatcher task handler (DynamoDB Local)', () =>
     const sent = ssm.commandCalls(SendCommandCommand);
     expect(sent).toHaveLength(1);
     expect(sent[0]?.args[0].input.InstanceIds).toHaveLength(1);
+    // The host is claimed on the row before the send; the command id comes with JobStarted.
     expect(await jobs.getJob('r1', '1.1')).toMatchObject({
       execution_status: 'Dispatched',
-      ssm_command_id: 'cmd-1',
+      instance_id: sent[0]?.args[0].input.InstanceIds?.[0],
+      ssm_command_id: null,
     });
+    // A first try is guarded by that claim alone: no idempotency record (two writes per job less).
+    expect(await idempotencyRecords()).toBe(0);
     expect(await mod.taskHandler({ task_token: TOKEN, job: input('1.1') }, lambdaContext() as never)).toEqual(
-      first,
+      {
+        instanceId: sent[0]?.args[0].input.InstanceIds?.[0],
+        commandId: null,
+      },
     );
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
     // The task entry never starts or stops wrappers: that is the queue entry's (its own role).
@@ -161,9 +173,8 @@ describe.skipIf(!ddb.endpoint)('dispatcher task handler (DynamoDB Local)', () =>
     expect(logs.messages()).toContain('INFO: job dispatched to an agent');
   });
 
-  it('task: two invocations with the same token at once send one command (idempotency)', async () => {
+  it('task: two first tries with the same token at once send one command (the claim)', async () => {
     online();
-    // The first invocation's SendCommand is held until the second has answered: they overlap for sure.
     let release: () => void = () => {};
     const held = new Promise<void>((r) => {
       release = r;
@@ -181,8 +192,42 @@ describe.skipIf(!ddb.endpoint)('dispatcher task handler (DynamoDB Local)', () =>
     release();
     const results = await Promise.all(calls);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
-    expect(results).toContainEqual({ inProgress: true, job_run_name: 'r1--1-3--a1' });
+    const host = ssm.commandCalls(SendCommandCommand)[0]?.args[0].input.InstanceIds?.[0];
+    expect(results).toEqual(
+      expect.arrayContaining([
+        { instanceId: host, commandId: 'cmd-3' },
+        { instanceId: host, commandId: null },
+      ]),
+    );
+    expect(await idempotencyRecords()).toBe(0);
+  });
+
+  it('task: two invocations of a retried Dispatch with the same token at once send one command (idempotency)', async () => {
+    online();
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-2' } });
+    await mod.taskHandler({ task_token: `${TOKEN}-1.2`, job: input('1.2') }, lambdaContext() as never);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(1);
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    ssm.on(SendCommandCommand).callsFake(async () => {
+      await held;
+      return { Command: { CommandId: 'cmd-2b' } };
+    });
+    const retry = { task_token: `${TOKEN}-1.2-retry`, job: input('1.2'), dispatch: 1 };
+    const calls = [
+      mod.taskHandler(retry, lambdaContext() as never),
+      mod.taskHandler(retry, lambdaContext() as never),
+    ];
+    await Promise.race(calls);
+    release();
+    const results = await Promise.all(calls);
+    // The first try's command and ONE re-send with the live token.
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(2);
+    expect(results).toContainEqual({ inProgress: true, job_run_name: 'r1--1-2--a1' });
     expect(logs.messages()).toContain('WARN: task already being dispatched by another invocation');
+    expect(await idempotencyRecords()).toBe(1);
   });
 
   it('task: a token for an attempt the job left behind is a StaleTaskError (the wrapper ends quietly)', async () => {

@@ -59,7 +59,19 @@ const idempotency = createTaskIdempotency({
   client: aws.clients.dynamodb,
 });
 
-const dispatchTask = makeIdempotent((req: TaskRequest) => dispatcher.handleTask(req), idempotency);
+const idempotentTask = makeIdempotent((req: TaskRequest) => dispatcher.handleTask(req), idempotency);
+
+/**
+ * The first try of an attempt (`dispatch` 0) goes straight to the service: its one command is
+ * guarded by the job row itself (the host is claimed with a conditional write before the send, and
+ * a repeat that finds the host claimed sends nothing), so an idempotency record would cost two more
+ * writes per job and guard nothing. A retried Dispatch re-sends to the claimed host with its live
+ * token; that send has no row write of its own in front of it, so a repeated invocation of a retry
+ * goes through the idempotency record (one command per token).
+ */
+function dispatchTask(req: TaskRequest) {
+  return (req.dispatch ?? 0) === 0 ? dispatcher.handleTask(req) : idempotentTask(req);
+}
 
 /** What the task entry returns (the wrapper ignores it: the agent's report ends the wait). */
 export type TaskResult =
