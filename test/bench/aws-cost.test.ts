@@ -70,10 +70,12 @@ describe('aws-cost: $ per 1,000 jobs from request counts', () => {
     expect(line(r, 'SSM Run Command', 'commands').usdPer1000Jobs).toBe(0);
     // Half a GB shipped by the agents + half a GB of function logs.
     expect(line(r, 'CloudWatch Logs', 'GB ingested').usdPer1000Jobs).toBeCloseTo(0.5, 10);
-    expect(line(r, 'Secrets Manager', 'GetSecretValue calls').usdPer1000Jobs).toBeCloseTo(0.005, 10);
+    // Per host and day with the agent's cache, not per job: said, not priced per job.
+    expect(r.lines.find((l) => l.service === 'Secrets Manager')).toBeUndefined();
+    expect(r.notes.find((n) => n.startsWith('Secrets Manager:'))).toMatch(/at most 96 times a day/);
     // 2,000 run-check invocations × $1.00 / 1M (creating the schedules is not billed).
     expect(line(r, 'EventBridge Scheduler', 'invocations').usdPer1000Jobs).toBeCloseTo(0.002, 10);
-    expect(r.usdPer1000Jobs).toBeCloseTo(0.57051667, 7);
+    expect(r.usdPer1000Jobs).toBeCloseTo(0.56551667, 7);
     expect(r.usdPer1000Jobs).toBeCloseTo(
       r.lines.reduce((n, l) => n + l.usdPer1000Jobs, 0),
       12,
@@ -100,7 +102,7 @@ describe('aws-cost: $ per 1,000 jobs from request counts', () => {
 
   it('prints a table with every service and the total', () => {
     const text = formatCost('aws.test', costOf(usage()));
-    expect(text).toContain('aws.test: $0.5705 per 1,000 jobs, 2.006 state transitions per successful job');
+    expect(text).toContain('aws.test: $0.5655 per 1,000 jobs, 2.006 state transitions per successful job');
     for (const s of [
       'Step Functions',
       'Lambda',
@@ -111,7 +113,8 @@ describe('aws-cost: $ per 1,000 jobs from request counts', () => {
       'EventBridge Scheduler',
     ])
       expect(text).toContain(s);
-    expect(text).toMatch(/total\s+\$0\.57052/);
+    expect(text).toMatch(/total\s+\$0\.56552/);
     expect(text).toContain('500 empty receives left out');
+    expect(text).toContain('Secrets Manager: 1000 GetSecretValue call(s)');
   });
 });

@@ -134,7 +134,6 @@ export function costOf(u: AwsUsage): CostReport {
   add('SSM Run Command', 'commands', u.ssmCommands, PRICES.ssmCommand);
   add('EventBridge Scheduler', 'invocations', u.schedulerInvocations, PRICES.schedulerInvocation);
   add('CloudWatch Logs', 'GB ingested', (u.logBytes + u.handlerLogBytes) / GB, PRICES.logsIngestedGb);
-  add('Secrets Manager', 'GetSecretValue calls', u.secretsCalls, PRICES.secretsCall);
   const total = lines.reduce((n, l) => n + l.usdPer1000Jobs, 0);
   const api = Object.entries(u.stepFunctionsApi)
     .map(([k, v]) => `${k} ${v}`)
@@ -151,6 +150,7 @@ export function costOf(u: AwsUsage): CostReport {
       )
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
+      `Secrets Manager: ${u.secretsCalls} GetSecretValue call(s) (each host's first read) left out: the agent caches the secret (15 min by default), so a host reads it at most 96 times a day, whatever the job count — a cost per host and day (≤ $${(96 * PRICES.secretsCall).toFixed(5)}), like the hosts themselves`,
       `DynamoDB: ${u.dynamo.failedWriteUnits} of the write units are failed conditional writes (AWS bills them)`,
       `CloudWatch Logs: ${u.putLogEvents} PutLogEvents (${u.logBytes} bytes) from the agents + ${u.handlerLogBytes} bytes of function logs; Lambda's START/END/REPORT lines and storage are not counted`,
       'Lambda GB-seconds: handler time measured on this (shared) machine against DynamoDB Local and fauxqs',
