@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { JobCommand } from '../contracts/jobs.js';
 import { type HostedJob, JobHost } from '../host/job-host.js';
 import { type JobOutcome, type JobSpec, resolveCommand, resolveScript } from '../host/job-runner.js';
-import { agentJobStarted, outcomeStatus } from '../host/reports.js';
+import { agentJobStarted, jobIdentityEnv, outcomeStatus } from '../host/reports.js';
 import { errorText as describeError, TaskCallbackRejectedError } from '../runtime/aws/task-callbacks.js';
 import type { AgentContext } from './agent-context.js';
 import type { AttemptTokens } from './attempt-tokens.js';
@@ -236,13 +236,7 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
       ...config.env,
       ...cmd.parameters,
       ...creds,
-      RSQLO_WORKFLOW_ID: cmd.workflow_id,
-      RSQLO_EXECUTION_ID: cmd.workflow_execution_id,
-      RSQLO_JOB_KEY: cmd.job_key,
-      RSQLO_JOB_NAME: cmd.job_name,
-      RSQLO_STAGE: String(cmd.stage),
-      RSQLO_ATTEMPT: String(cmd.attempt),
-      RSQLO_JOB_RUN: cmd.job_run_name,
+      ...jobIdentityEnv(cmd),
     };
   }
 

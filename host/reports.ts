@@ -136,3 +136,20 @@ export function makeRedactor(secrets: Iterable<string>): (text: string) => strin
     return out;
   };
 }
+
+/**
+ * The variables that tell a job who it is (`RSQLO_WORKFLOW_ID`, `RSQLO_JOB_KEY`, …), the same from
+ * both agents: scripts read them, and the local engine's soak and ledgers key on them. They go on
+ * top of everything else in the job's environment, so a workflow parameter cannot fake them.
+ */
+export function jobIdentityEnv(cmd: JobCommand): Record<string, string> {
+  return {
+    RSQLO_WORKFLOW_ID: cmd.workflow_id,
+    RSQLO_EXECUTION_ID: cmd.workflow_execution_id,
+    RSQLO_JOB_KEY: cmd.job_key,
+    RSQLO_JOB_NAME: cmd.job_name,
+    RSQLO_STAGE: String(cmd.stage),
+    RSQLO_ATTEMPT: String(cmd.attempt),
+    RSQLO_JOB_RUN: cmd.job_run_name,
+  };
+}

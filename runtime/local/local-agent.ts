@@ -25,7 +25,7 @@ import {
   type UnknownReason,
   unknownOutcomeMessage,
 } from '../../host/recovery.js';
-import { agentJobFinished, agentJobStarted, outcomeStatus } from '../../host/reports.js';
+import { agentJobFinished, agentJobStarted, jobIdentityEnv, outcomeStatus } from '../../host/reports.js';
 import { isSameProcessAlive, jobContainment } from '../../platform/processes.js';
 import type { AgentFleet, AgentRef, Logger } from '../../services/ports.js';
 import type { JobRunRow, LocalStore } from './store.js';
@@ -311,13 +311,7 @@ export class LocalAgent implements AgentFleet {
       ...this.o.baseEnv(),
       ...this.prepared,
       ...cmd.parameters,
-      RSQLO_WORKFLOW_ID: cmd.workflow_id,
-      RSQLO_EXECUTION_ID: cmd.workflow_execution_id,
-      RSQLO_JOB_KEY: cmd.job_key,
-      RSQLO_JOB_NAME: cmd.job_name,
-      RSQLO_STAGE: String(cmd.stage),
-      RSQLO_ATTEMPT: String(cmd.attempt),
-      RSQLO_JOB_RUN: cmd.job_run_name,
+      ...jobIdentityEnv(cmd),
     };
   }
 
