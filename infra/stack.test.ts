@@ -3,6 +3,7 @@ import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AgentConfigSchema } from '../agent/config.js';
 import { EVENT_SOURCE } from '../contracts/events.js';
+import { RUN_OVERDUE_ERROR } from '../contracts/run-watch.js';
 import { ALERT_ROUTES, BUS_SERVICES, routedDetailTypes, SERVICE_ROUTES } from '../events/routing.js';
 import { DEFAULT_LOG_GROUP } from '../runtime/aws/cloudwatch-logs.js';
 import { IDEMPOTENCY_TABLE } from '../runtime/aws/idempotency.js';
@@ -17,7 +18,6 @@ import {
 import { ALERT_LEASE_SECONDS, ALERT_MEMORY_SECONDS } from '../services/notifier/service.js';
 import { deployedWrapperDefinitionString, placeholder } from './constructs/job-wrapper.js';
 import { SUBSCRIBER_RULE_ACTIONS } from './constructs/rsqlo-event-bus.js';
-import { RUN_OVERDUE_ERROR } from './constructs/run-watchdog.js';
 import { FUNCTION_IDS, FUNCTIONS } from './rsqlo-stack.js';
 import { registrySchemas } from './schema-registry.js';
 import {

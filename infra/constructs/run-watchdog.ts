@@ -5,8 +5,6 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
-export { RUN_OVERDUE_ERROR } from '../../contracts/run-watch.js';
-
 export interface RunWatchdogProps {
   /** The run watchdog function (services/watchdog/handler.ts): what each run's schedule invokes. */
   watchdog: lambda.IFunction;

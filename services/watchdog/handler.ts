@@ -5,11 +5,12 @@
  */
 import type { Context } from 'aws-lambda';
 import { parseContract } from '../../contracts/common.js';
+import { WatchedRunInput } from '../../contracts/run-watch.js';
 import { composeAws } from '../../runtime/aws/compose.js';
 import { createLambdaLogger, loggerPort, logSummary } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { InvalidInputError } from '../errors.js';
-import { type CheckResult, createWatchdogService, WatchedRunInput } from './service.js';
+import { type CheckResult, createWatchdogService } from './service.js';
 
 const settings = readSettings(['workflowAuditTable']);
 const logger = createLambdaLogger('watchdog');

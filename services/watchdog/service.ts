@@ -9,8 +9,6 @@
 import { RUN_OVERDUE_ERROR } from '../../contracts/run-watch.js';
 import type { Logger, RunStatusReader, WatchedRun } from '../ports.js';
 
-export { RUN_OVERDUE_ERROR, WatchedRunInput } from '../../contracts/run-watch.js';
-
 export type CheckResult =
   | { outcome: 'overdue'; workflow_execution_id: string }
   | { outcome: 'ended'; workflow_execution_id: string; status: string }

@@ -6,8 +6,8 @@
  * read) is what the `aws.*` bench counts, so these tests pin the path it takes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { RUN_OVERDUE_ERROR } from '../../contracts/run-watch.js';
 import { validateDefinition } from '../../contracts/workflow.js';
-import { RUN_OVERDUE_ERROR } from '../../infra/constructs/run-watchdog.js';
 import { deadlineAt, runDeadlineSeconds } from '../../services/starter/deadline.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { stages, workspace } from '../support/workspace.js';
