@@ -3,9 +3,11 @@
  * (test/support/workspace.ts) so the same folder serves as the agents' script root and as the
  * local engine's workflow folder.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { stages, type Workspace, workspace } from '../support/workspace.js';
+import { type AwsHarness, createAwsHarness } from './harness.js';
 
 /** A script that succeeds and says so. */
 export const OK = 'echo "$RSQLO_JOB_KEY ok (attempt $RSQLO_ATTEMPT)"';
@@ -59,4 +61,28 @@ export function peakOverlap(intervals: Array<[start: number, end: number]>): num
     peak = Math.max(peak, now);
   }
   return peak;
+}
+
+/**
+ * The blog workflow (examples/blog, its RSQL against `database`) on a fresh AWS-path harness with
+ * the functions logging at their deployed level, requested as `exec`: what the cost bench and the
+ * pinned request counts both measure.
+ */
+export async function requestBlogRun(o: {
+  endpoint: string;
+  database: PgConnectionInfo | undefined;
+  exec: string;
+}): Promise<AwsHarness> {
+  const blog = path.resolve('examples/blog');
+  const definition = JSON.parse(readFileSync(path.join(blog, 'workflow.json'), 'utf8'));
+  const h = await createAwsHarness({
+    endpoint: o.endpoint,
+    scriptRoot: path.join(blog, 'scripts'),
+    database: o.database,
+    ssmMode: 'in-process',
+    logLevel: 'deployed',
+  });
+  await h.putDefinition(definition);
+  h.request({ workflow_id: definition.workflow_id, workflow_execution_id: o.exec });
+  return h;
 }

@@ -8,11 +8,10 @@
  * measured here, never asserted in a test) to the JSON file named by RSQLO_AWS_BENCH_OUT.
  * test/bench/aws-cost.ts prices them.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
-import { peakOverlap } from '../aws/fixtures.js';
+import { peakOverlap, requestBlogRun } from '../aws/fixtures.js';
 import { type AwsHarness, createAwsHarness } from '../aws/harness.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { createTestDatabase } from '../support/postgres.js';
@@ -63,17 +62,11 @@ describe.skipIf(!ddb.endpoint || !OUT)('AWS cost scenarios', () => {
   });
 
   it('the blog workflow', async () => {
-    const blog = path.resolve('examples/blog');
-    const definition = JSON.parse(readFileSync(path.join(blog, 'workflow.json'), 'utf8'));
-    h = await createAwsHarness({
+    h = await requestBlogRun({
       endpoint: ddb.endpoint as string,
-      scriptRoot: path.join(blog, 'scripts'),
       database: db?.connection,
-      ssmMode: 'in-process',
-      logLevel: 'deployed',
+      exec: 'cost-blog-1',
     });
-    await h.putDefinition(definition);
-    h.request({ workflow_id: definition.workflow_id, workflow_execution_id: 'cost-blog-1' });
     results.blog = (await measure(h, 'cost-blog-1')).usage;
   });
 

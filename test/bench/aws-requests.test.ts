@@ -1,21 +1,7 @@
-/**
- * The DynamoDB requests and write units the blog workflow costs on the AWS path, pinned. Request
- * counts are deterministic where time is not involved, so a change that adds a read or a write per
- * job (or makes an item bill another KB) fails here, with the caller and the API call named, long
- * before anyone prices a bench run (test/bench/aws-cost.ts; `npm run bench` measures the rest).
- *
- * Counted: successful requests and the units DynamoDB Local reported for them, per function and
- * API call (test/aws/sim/aws-requests.ts). Left out of the exact table, and bounded instead, is
- * what depends on timing: a transaction or update that lost to a concurrent one and was retried
- * (a failed request, then the same one again), and the queue entry's extra reads for the
- * aggregator's repair of a queue message it re-sends when it sees a job still Queued (each repeat
- * costs that entry one job read: a Dispatched job is acked unread otherwise).
- */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
-import { type AwsHarness, createAwsHarness } from '../aws/harness.js';
+import { requestBlogRun } from '../aws/fixtures.js';
+import type { AwsHarness } from '../aws/harness.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { createTestDatabase } from '../support/postgres.js';
 
@@ -33,17 +19,11 @@ describe.skipIf(!ddb.endpoint)('the blog workflow: DynamoDB requests per run, pi
   });
 
   it('costs exactly these reads and writes (6 jobs, 3 stages, 4 claims)', async () => {
-    const blog = path.resolve('examples/blog');
-    const definition = JSON.parse(readFileSync(path.join(blog, 'workflow.json'), 'utf8'));
-    h = await createAwsHarness({
+    h = await requestBlogRun({
       endpoint: ddb.endpoint as string,
-      scriptRoot: path.join(blog, 'scripts'),
       database: db?.connection,
-      ssmMode: 'in-process',
-      logLevel: 'deployed',
+      exec: 'requests-blog-1',
     });
-    await h.putDefinition(definition);
-    h.request({ workflow_id: definition.workflow_id, workflow_execution_id: 'requests-blog-1' });
     const { run, jobs } = await h.finished('requests-blog-1', 600_000);
     expect(run.execution_status).toBe('Completed');
     expect(jobs.map((j) => j.execution_status)).toEqual(Array(6).fill('Completed'));
