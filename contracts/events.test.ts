@@ -33,6 +33,8 @@ const OPTIONAL_FIELDS: Record<DetailType, readonly string[]> = {
   StageReady: [],
   JobStarted: [],
   JobFinished: [],
+  SlaMissed: [],
+  RunLongerThanUsual: [],
   StageCompleted: [],
   WorkflowFinished: [],
 };

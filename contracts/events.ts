@@ -178,6 +178,41 @@ export const WorkflowFinished = z.object({
 });
 export type WorkflowFinished = z.infer<typeof WorkflowFinished>;
 
+/**
+ * A run crossed one of its definition's service-level lines (contracts/sla.ts) while still active:
+ * `finish_by` / `max_duration` (a run still Running at the line), `start_by` (a scheduled run had
+ * not started by then; the execution id is the one the schedule's request would have made). Once
+ * per run and kind (services/sla).
+ */
+export const SlaMissed = z.object({
+  ...base,
+  kind: z.enum(['finish_by', 'start_by', 'max_duration']),
+  /** The instant of the line that was crossed (UTC). */
+  line_at: Timestamp,
+  /** The line as the definition says it: `06:00 Europe/Berlin`, `3600 s`. */
+  line: z.string(),
+  /** When the run started; null for start_by (no run started). */
+  started_at: Timestamp.nullable(),
+});
+export type SlaMissed = z.infer<typeof SlaMissed>;
+
+/**
+ * A run is still active past 1.5 × the 90th percentile of the durations of its workflow's last 20
+ * Completed runs (no configuration; not before 20 such runs exist). Once per run (services/sla).
+ */
+export const RunLongerThanUsual = z.object({
+  ...base,
+  started_at: Timestamp,
+  /** started_at + threshold_seconds: when the check found the run still active. */
+  line_at: Timestamp,
+  /** The 90th percentile of the history's durations, in seconds. */
+  p90_seconds: z.number().nonnegative(),
+  threshold_seconds: z.number().nonnegative(),
+  /** How many Completed runs the percentile was taken over (20). */
+  history_runs: PositiveInt,
+});
+export type RunLongerThanUsual = z.infer<typeof RunLongerThanUsual>;
+
 /** detail-type → detail schema: the one place the set of events is defined. */
 export const EVENT_SCHEMAS = {
   WorkflowRequested,
@@ -189,6 +224,8 @@ export const EVENT_SCHEMAS = {
   JobFinished,
   StageCompleted,
   WorkflowFinished,
+  SlaMissed,
+  RunLongerThanUsual,
 } as const;
 
 export type DetailType = keyof typeof EVENT_SCHEMAS;
@@ -212,4 +249,6 @@ export const eventIds = {
   stageCompleted: (exec: string, stage: number) => `StageCompleted:${exec}:${stage}`,
   workflowFinished: (exec: string) => `WorkflowFinished:${exec}`,
   workflowRejected: (requestId: string) => `WorkflowRejected:${requestId}`,
+  slaMissed: (exec: string, kind: string) => `SlaMissed:${exec}:${kind}`,
+  runLongerThanUsual: (exec: string) => `RunLongerThanUsual:${exec}`,
 } as const;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type ContractIssue, formatPath, Parameters, toContractIssues, WorkflowId } from './common.js';
 import { type JsonSyntaxError, jsonErrorOffset, lineColumn, scanJsonText } from './json-text.js';
 import { definitionLimitIssues } from './limits.js';
+import { Sla } from './sla.js';
 
 /** A job with no timeout of its own gets this many seconds (24 h): a stuck script never waits forever. */
 export const DEFAULT_TIMEOUT_SECONDS = 86_400;
@@ -229,6 +230,8 @@ export const WorkflowDefinition = z.strictObject(
       .positive({ error: 'must be at least 1' })
       .optional(),
     parameters: Parameters.optional(),
+    /** Service-level lines (contracts/sla.ts): SlaMissed when a run crosses one. */
+    sla: Sla.optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
 );

@@ -31,6 +31,10 @@ const EVENT_DESCRIPTIONS: Record<DetailType, string> = {
   StageCompleted: 'Stage N is done (Completed, Failed or Cancelled), with its job counts.',
   WorkflowFinished:
     'A run ended (Completed, Failed or Cancelled), with its job counts, duration and failed jobs.',
+  SlaMissed:
+    'A run crossed a service-level line of its definition (finish_by, start_by or max_duration) while active; once per run and kind.',
+  RunLongerThanUsual:
+    'A run is still active past 1.5 x the 90th percentile of its workflow\u2019s last 20 Completed runs\u2019 durations; once per run.',
 };
 
 const EVOLUTION_NOTE =

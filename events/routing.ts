@@ -103,6 +103,16 @@ export const ALERT_ROUTES: readonly AlertRoute[] = [
     description: 'a workflow request was refused (unknown workflow, invalid definition, overlap)',
     pattern: { source: [EVENT_SOURCE], 'detail-type': ['WorkflowRejected'] },
   },
+  {
+    id: 'alert-sla-missed',
+    description: 'a run crossed a service-level line of its definition (finish_by, start_by, max_duration)',
+    pattern: { source: [EVENT_SOURCE], 'detail-type': ['SlaMissed'] },
+  },
+  {
+    id: 'alert-run-longer-than-usual',
+    description: 'a run is still active past 1.5 x the 90th percentile of its last 20 Completed runs',
+    pattern: { source: [EVENT_SOURCE], 'detail-type': ['RunLongerThanUsual'] },
+  },
 ];
 
 /** Services an envelope is delivered to, in table order. */

@@ -41,6 +41,8 @@ export interface DeliveryDeps {
   chaos: ChaosOptions | undefined;
   /** A job run's timeout fired (the local wrapper's). */
   onTimeout: (name: string) => Promise<void>;
+  /** An SLA line's timer fired (runtime/local/sla-timers.ts). */
+  onSlaTimer?: (key: string, payload: string) => Promise<unknown>;
 }
 
 /** The engine's deliveries (see the module's comment). Callers run one pass at a time. */
@@ -87,6 +89,12 @@ export class Deliveries {
   private async fireTimers(): Promise<number> {
     const due = this.deps.store.dueTimers(BATCH);
     for (const t of this.shuffle(due)) {
+      const onSla = this.deps.onSlaTimer;
+      if (t.key.startsWith('sla:') && onSla) {
+        await this.deps.store.unit(() => onSla(t.key, t.payload));
+        if (this.deps.chaos?.duplicate) await this.deps.store.unit(() => onSla(t.key, t.payload));
+        continue;
+      }
       const { name } = JSON.parse(t.payload) as { name: string };
       if (t.key.startsWith('timeout:')) {
         await this.deps.store.unit(() => this.deps.onTimeout(name));

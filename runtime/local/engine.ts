@@ -23,6 +23,7 @@ import type { EngineOptions } from './engine-options.js';
 import { LocalAgent } from './local-agent.js';
 import { LocalWrapper } from './local-wrapper.js';
 import { BusyBackoff, ReportCommits } from './report-commit.js';
+import { createLocalSlaCheck, createLocalSlaWatch, fireSlaTimer } from './sla-timers.js';
 import { lostRuns, missingOrEmpty, moveAside } from './state-file.js';
 import { LocalStore, LostStateError, type StoreError, storeFailure } from './store.js';
 
@@ -160,12 +161,19 @@ export class LocalEngine {
     const jobs = store.jobs();
     const common = { runs, jobs, clock: this.clock, log: this.log };
     this.services = {
-      starter: createStarterService({ ...common, definitions: store.definitions(), events, orchestrator }),
+      starter: createStarterService({
+        ...common,
+        definitions: store.definitions(),
+        events,
+        orchestrator,
+        sla: { watch: createLocalSlaWatch(store), usual: 'every-run' },
+      }),
       planner: createPlannerService(common),
       dispatcher: createDispatcherService({ ...common, orchestrator, agents: this.agent }),
       recorder: createRecorderService({ jobs, log: this.log }),
       aggregator: createAggregatorService({ ...common, events }),
     };
+    const slaCheck = createLocalSlaCheck(store, this.clock, this.log);
     this.delivery = new Deliveries({
       store,
       services: this.services,
@@ -173,6 +181,7 @@ export class LocalEngine {
       log: this.log,
       chaos: opts.chaos,
       onTimeout: (name) => orchestrator.onTimeout(name),
+      onSlaTimer: (key, payload) => fireSlaTimer(store, slaCheck, key, payload, this.log),
     });
     this.reports = new ReportCommits({
       store,

@@ -149,6 +149,30 @@ export function formatAlert(e: AlertEnvelope, ctx: AlertContext): Alert {
   } else if (type === 'WorkflowRejected') {
     subject = `rsqlo: request for workflow ${text(d.workflow_id)} rejected (${text(d.reason)})`;
     body = [...head, line('status', `rejected: ${text(d.reason)}`), line('error', d.message)];
+  } else if (type === 'SlaMissed') {
+    const late =
+      d.kind === 'start_by'
+        ? 'not started by'
+        : d.kind === 'max_duration'
+          ? 'running past'
+          : 'not finished by';
+    subject = `rsqlo: SLA missed: ${text(d.workflow_id)} ${late} ${text(d.line)}`;
+    body = [
+      ...head,
+      line('sla', `${text(d.kind)} ${text(d.line)}: ${late} it`),
+      line('line at', d.line_at),
+      line('started', d.started_at ?? 'no run started'),
+    ];
+  } else if (type === 'RunLongerThanUsual') {
+    subject = `rsqlo: ${text(d.workflow_id)} running longer than usual`;
+    body = [
+      ...head,
+      line('started', d.started_at),
+      line(
+        'usual',
+        `still running ${text(d.threshold_seconds)} s after its start: 1.5 x the 90th percentile (${text(d.p90_seconds)} s) of the last ${text(d.history_runs)} Completed runs`,
+      ),
+    ];
   } else {
     subject = `rsqlo: ${type}`;
     body = [...head, line('detail', JSON.stringify(d, null, 2))];

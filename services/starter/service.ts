@@ -28,6 +28,7 @@ import {
   stageOutcome,
   stageReadyEvent,
 } from '../shared/progress.js';
+import { armRunLines, type SlaArming } from '../sla/arm.js';
 import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
 import { planRun } from './plan.js';
@@ -51,6 +52,8 @@ export interface StarterDeps {
    * by the redelivery. Without it, runs are not watched (the local engine has no deadline check).
    */
   watch?: RunDeadlineWatch;
+  /** Arms each new run's SLA and "longer than usual" lines (services/sla). Without it, none. */
+  sla?: SlaArming;
   clock: Clock;
   log: Logger;
 }
@@ -70,7 +73,7 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  * work; on WorkflowCancelRequested it stops the run's jobs.
  */
 export function createStarterService(deps: StarterDeps) {
-  const { definitions, runs, jobs, events, orchestrator, agents, watch, clock, log } = deps;
+  const { definitions, runs, jobs, events, orchestrator, agents, watch, sla, clock, log } = deps;
 
   /**
    * The announcement of a run that exists already (a redelivery, or a concurrent delivery created
@@ -313,6 +316,7 @@ export function createStarterService(deps: StarterDeps) {
       };
       const at = now.toISOString();
       const deadline = runDeadlineAt(plan.run, plan.jobs);
+      if (sla) await armRunLines(sla, runs, definition, { ...run, started_at: run.execution_start_ts });
       let result: Awaited<ReturnType<RunRepository['createRun']>>;
       try {
         result = await runs.createRun(
