@@ -42,7 +42,12 @@ function setup(chaos = false) {
   });
   // Under the chaos switch duplicates are delayed by a few ms of engine time: let fake time move.
   const until = async (done: () => boolean) => {
-    const tick = chaos ? setInterval(() => (clock.advance(20), engine.wake()), 5) : undefined;
+    const tick = chaos
+      ? setInterval(() => {
+          clock.advance(20);
+          engine.wake();
+        }, 5)
+      : undefined;
     try {
       await engine.runUntil(done);
     } finally {
