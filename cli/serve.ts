@@ -16,6 +16,7 @@ import { composeLocalEngine } from '../runtime/local/compose.js';
 import { createControlHandler, listenControl, readServeInfo } from '../runtime/local/control.js';
 import type { LocalEngine } from '../runtime/local/engine.js';
 import { createLocalLogSource } from '../runtime/local/log-source.js';
+import { AlertNotifier } from '../runtime/local/notify-command.js';
 import { createLocalRunViewSource } from '../runtime/local/run-view-source.js';
 import {
   type LocalSchedule,
@@ -35,7 +36,7 @@ import { lineProgress } from './progress.js';
 import { asServer } from './remote.js';
 
 export const SERVE_USAGE = `Usage: rsqlo serve [--home DIR] [--host 127.0.0.1] [--port 8686] [--workflows DIR]
-                   [--database-url URL | --no-database] [--forget-lost]
+                   [--database-url URL | --no-database] [--forget-lost] [--notify-command CMD]
 
 One long-running engine for the home: it runs any number of workflows at once, fires the
 schedules of the workflows in --workflows DIR (every *.json there, and every DIR/*/workflow.json),
@@ -43,6 +44,9 @@ and shows every run at http://HOST:PORT/. While it runs, rsqlo run, restart, kil
 history and logs on the same home go to it (over <home>/serve.sock). Ctrl-C or SIGTERM stops it;
 running jobs go on and the next engine (rsqlo serve or rsqlo resume) adopts them.
   --port 0 picks a free port (the URL is printed).
+  --notify-command CMD runs CMD (through sh -c) once per alert (a failed run or job, a refused
+    request, SlaMissed, RunLongerThanUsual) with the event's JSON on its stdin; at most 4 at once,
+    each for at most 30 s; a failing one is logged, not retried. Alerts are listed at /alerts.
 `;
 
 type Main = (argv: string[], io: Io) => Promise<number>;
@@ -199,6 +203,7 @@ export async function serveCommand(
         'database-url': { type: 'string' },
         'no-database': { type: 'boolean' },
         'forget-lost': { type: 'boolean' },
+        'notify-command': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -250,12 +255,22 @@ export async function serveCommand(
         sinks.delete(exec);
     },
   };
+  const notifyCommand = values['notify-command'] as string | undefined;
+  if (notifyCommand !== undefined && notifyCommand.trim() === '') {
+    io.stderr.write('rsqlo serve: --notify-command must not be empty\n');
+    return EXIT.usage;
+  }
+  const alerts = new AlertNotifier({
+    command: notifyCommand,
+    warn: (line) => void io.stderr.write(`rsqlo: ${line}\n`),
+  });
   let composed: ReturnType<typeof composeLocalEngine>;
   try {
     composed = composeLocalEngine({
       home,
       database: databaseOf(values, home),
       onEvent: (e) => progress.event(e),
+      onAlert: (e, rule) => alerts.deliver(e, rule),
       onWarning: (m) =>
         io.stderr.write(
           `rsqlo: the database could not be started: ${m}\n  jobs are not run without it; fix the cause and restart the run, or serve with --no-database\n`,
@@ -278,6 +293,7 @@ export async function serveCommand(
   const source = createLocalRunViewSource({ home });
   const cleanups: Array<() => Promise<void> | void> = [];
   const cleanup = async () => {
+    alerts.close();
     for (const c of cleanups.reverse()) {
       try {
         await c();
@@ -297,6 +313,7 @@ export async function serveCommand(
       source,
       logs,
       actions: engineActions(engine),
+      alerts: () => alerts.recent(),
       allowedHosts: isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host],
     });
     cleanups.push(() => view.close());

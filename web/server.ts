@@ -14,6 +14,7 @@ import {
   type WorkflowPage,
 } from '../contracts/run-view.js';
 import { ACTION_SPECS, actionStates } from './actions.js';
+import { type AlertView, alertsPage } from './alerts.js';
 import { clientAssets } from './assets.js';
 import { BadQueryError, type LogSource, type RunActions, type RunViewSource } from './ports.js';
 
@@ -22,6 +23,8 @@ export interface RunViewDeps {
   logs: LogSource;
   /** Operator actions; those missing are shown as unavailable. Default: none. */
   actions?: RunActions;
+  /** The recent alerts (`/alerts`, `/api/alerts`), newest first. Default: none listed. */
+  alerts?: () => readonly AlertView[];
   /**
    * Host names (without port) the view answers to besides `localhost` and IP literals: a request
    * naming any other Host is refused, so a web page elsewhere cannot read the view through DNS
@@ -173,6 +176,8 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
         if (!page) throw new HttpError(404, `no workflow ${wf}`);
         return json(res, 200, { ...page, now: iso() });
       }
+      if (parts[1] === 'alerts' && parts.length === 2)
+        return json(res, 200, { alerts: deps.alerts?.() ?? [], now: iso() });
       throw new HttpError(404, 'no such API');
     }
     if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `${method} is not allowed here`);
@@ -187,6 +192,8 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
       (parts.length === 2 && parts[0] === 'runs' && ExecutionId.safeParse(parts[1]).success) ||
       (parts.length === 2 && parts[0] === 'workflows' && WorkflowId.safeParse(parts[1]).success);
     if (page) return send(res, 200, 'text/html; charset=utf-8', SHELL, 'no-cache');
+    if (parts.length === 1 && parts[0] === 'alerts')
+      return send(res, 200, 'text/html; charset=utf-8', alertsPage(deps.alerts?.() ?? []), 'no-store');
     if (parts[0] === 'favicon.ico') return send(res, 204, 'text/plain', '', 'max-age=86400');
     return send(res, 404, 'text/html; charset=utf-8', SHELL, 'no-cache');
   }
