@@ -18,3 +18,18 @@ export const WatchedRunInput = z.strictObject({
   started_at: z.string().min(1),
   deadline_at: z.string().min(1),
 });
+
+/**
+ * What an SLA line check is invoked with (issue 15): the line the starter armed as a one-time
+ * schedule (services/sla/lines.ts SlaLine), handed to the same watchdog function as the deadline
+ * check; told apart from it by `kind`.
+ */
+export const SlaLineInput = z.strictObject({
+  workflow_id: WorkflowId,
+  workflow_execution_id: ExecutionId,
+  kind: z.enum(['finish_by', 'start_by', 'max_duration', 'longer_than_usual']),
+  line_at: z.string().min(1),
+  line: z.string().max(256),
+  started_at: z.string().min(1).nullable(),
+  p90_seconds: z.number().nonnegative().optional(),
+});

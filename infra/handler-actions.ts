@@ -39,6 +39,8 @@ export const ADAPTERS: Record<string, { module: string; factory: string }> = {
   alertDedupe: { module: 'runtime/aws/dynamo-alert-dedupe.ts', factory: 'createDynamoAlertDedupe' },
   runWatch: { module: 'runtime/aws/scheduler-run-watch.ts', factory: 'createSchedulerRunWatch' },
   runStatus: { module: 'runtime/aws/dynamo-run-status.ts', factory: 'createDynamoRunStatusReader' },
+  slaWatch: { module: 'runtime/aws/scheduler-run-watch.ts', factory: 'createSchedulerSlaWatch' },
+  slaMarks: { module: 'runtime/aws/dynamo-sla-marks.ts', factory: 'createDynamoSlaMarks' },
 };
 
 /** Adapters that hand their effects to other adapters, when the named setting is configured. */

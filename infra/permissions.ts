@@ -45,7 +45,9 @@ export type PermissionSource =
   | 'alerts'
   | 'alertDedupe'
   | 'runWatch'
-  | 'runStatus';
+  | 'runStatus'
+  | 'slaWatch'
+  | 'slaMarks';
 
 const index = (tableArn: string, name: string) => `${tableArn}/index/${name}`;
 
@@ -187,6 +189,31 @@ export function sourceStatements(
           actions: ['iam:PassRole'],
           resources: [t.runWatchRole],
           conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        },
+      ];
+    case 'slaWatch':
+      // scheduler-run-watch.ts createSchedulerSlaWatch: the SLA lines' schedules, in the same group
+      // with the same target and role as the deadline checks.
+      return [
+        {
+          sid: 'CodeCreateSlaChecks',
+          actions: ['scheduler:CreateSchedule'],
+          resources: [t.runWatchSchedules],
+        },
+        {
+          sid: 'CodePassSlaCheckRole',
+          actions: ['iam:PassRole'],
+          resources: [t.runWatchRole],
+          conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        },
+      ];
+    case 'slaMarks':
+      // dynamo-sla-marks.ts: the conditional mark on the run item, and the read of why it failed.
+      return [
+        {
+          sid: 'CodeSlaMarks',
+          actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
+          resources: [t.workflowAuditTable],
         },
       ];
     case 'runStatus':

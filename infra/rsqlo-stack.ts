@@ -84,7 +84,7 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
       'runWatchDeadLetterArn',
     ],
     // runWatch: each run's deadline check, a one-time EventBridge Scheduler schedule.
-    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents', 'runWatch'],
+    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents', 'runWatch', 'slaWatch'],
     timeout: Duration.seconds(60),
   },
   planner: {
@@ -150,9 +150,9 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
   watchdog: {
     entry: 'services/watchdog/handler.ts',
     handlerExport: 'handler',
-    description: 'Run deadline check: report a run still Running past its deadline (RunOverdue)',
-    settings: ['workflowAuditTable'],
-    sources: ['runStatus'],
+    description: 'Run deadline and SLA line checks: RunOverdue, SlaMissed, RunLongerThanUsual',
+    settings: ['workflowAuditTable', 'eventBus'],
+    sources: ['runStatus', 'slaMarks', 'events'],
     timeout: Duration.seconds(30),
   },
 };

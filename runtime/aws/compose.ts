@@ -28,15 +28,18 @@ import type {
   RunDeadlineWatch,
   RunStatusReader,
 } from '../../services/ports.js';
+import type { SlaLineWatch } from '../../services/sla/lines.js';
+import type { SlaMarks } from '../../services/sla/service.js';
 import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
 import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } from './dynamo-definitions.js';
 import { createDynamoJobRepository } from './dynamo-jobs.js';
 import { createDynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
+import { createDynamoSlaMarks } from './dynamo-sla-marks.js';
 import { createEffectsSink, type EffectsSink } from './effects.js';
 import { createEventBridgePublisher } from './eventbridge-publisher.js';
 import type { RetryOptions } from './retry.js';
-import { createSchedulerRunWatch } from './scheduler-run-watch.js';
+import { createSchedulerRunWatch, createSchedulerSlaWatch } from './scheduler-run-watch.js';
 import { ENV, type SettingName, SettingsError } from './settings.js';
 import { createSnsAlertPublisher } from './sns-alert-publisher.js';
 import { createSqsJobQueue, type SqsJobQueue } from './sqs-job-queue.js';
@@ -106,6 +109,10 @@ export interface AwsRuntime {
   runWatch(): RunDeadlineWatch;
   /** The run watchdog's read of a run's status. */
   runStatus(): RunStatusReader;
+  /** The starter's SLA line checks (one Scheduler schedule per armed line, same group and target). */
+  slaWatch(): SlaLineWatch;
+  /** The SLA check's once-per-run-and-kind guard (a conditional write on the run item). */
+  slaMarks(): SlaMarks;
 }
 
 export interface ComposeOptions {
@@ -230,6 +237,20 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
         tableName: need('workflowAuditTable'),
         retry,
       }),
+    ),
+    slaWatch: once(() =>
+      createSchedulerSlaWatch({
+        client: clients.scheduler,
+        groupName: need('runWatchGroup'),
+        targetArn: need('runWatchTargetArn'),
+        roleArn: need('runWatchRoleArn'),
+        deadLetterArn: need('runWatchDeadLetterArn'),
+        clock,
+        retry,
+      }),
+    ),
+    slaMarks: once(() =>
+      createDynamoSlaMarks({ client: clients.documents, tableName: need('workflowAuditTable'), retry }),
     ),
   };
 }

@@ -28,6 +28,7 @@ import {
   type SchedulerClient,
 } from '@aws-sdk/client-scheduler';
 import type { Clock, RunDeadlineWatch, WatchedRun } from '../../services/ports.js';
+import type { LineKind, SlaLine, SlaLineWatch } from '../../services/sla/lines.js';
 import { isServerError, isThrottling, type RetryOptions, withRetries } from './retry.js';
 
 /** The schedule of a run: its name in the group (deterministic, see the module comment). */
@@ -106,6 +107,82 @@ export function createSchedulerRunWatch(deps: SchedulerRunWatchDeps): RunDeadlin
   return {
     async watch(run) {
       const request = createScheduleRequest(deps, run, deps.clock.now());
+      try {
+        await withRetries(
+          `CreateSchedule ${request.Name}`,
+          () => deps.client.send(new CreateScheduleCommand(request)),
+          (err) => isThrottling(err) || isServerError(err),
+          deps.retry,
+        );
+        return 'created';
+      } catch (err) {
+        if (err instanceof ConflictException || (err as Error | undefined)?.name === 'ConflictException')
+          return 'exists';
+        throw err;
+      }
+    },
+  };
+}
+
+/** Short names of the line kinds in schedule names (a name is at most 64 characters). */
+const KIND_CODES: Record<LineKind, string> = {
+  finish_by: 'fin',
+  start_by: 'start',
+  max_duration: 'max',
+  longer_than_usual: 'usual',
+};
+
+/**
+ * The schedule of one SLA line of a run (issue 15): `sla-<kind>-<workflow_execution_id>`,
+ * deterministic per run and kind like the deadline check's, so a redelivered request gets
+ * ConflictException ("made already"). At most 10 + 48 characters: always within Scheduler's 64.
+ */
+export function slaScheduleName(workflowExecutionId: string, kind: LineKind): string {
+  return `sla-${KIND_CODES[kind]}-${workflowExecutionId}`;
+}
+
+/** The exact CreateSchedule request for an SLA line: the deadline check's, with the line as Input. */
+export function createSlaScheduleRequest(
+  deps: Pick<SchedulerRunWatchDeps, 'groupName' | 'targetArn' | 'roleArn' | 'deadLetterArn'>,
+  line: SlaLine,
+  now: Date,
+): CreateScheduleCommandInput {
+  const input: SlaLine = {
+    workflow_id: line.workflow_id,
+    workflow_execution_id: line.workflow_execution_id,
+    kind: line.kind,
+    line_at: line.line_at,
+    line: line.line,
+    started_at: line.started_at,
+    ...(line.p90_seconds !== undefined ? { p90_seconds: line.p90_seconds } : {}),
+  };
+  const base = createScheduleRequest(
+    deps,
+    {
+      workflow_id: line.workflow_id,
+      workflow_execution_id: line.workflow_execution_id,
+      started_at: line.started_at ?? line.line_at,
+      deadline_at: line.line_at,
+    },
+    now,
+  );
+  return {
+    ...base,
+    Name: slaScheduleName(line.workflow_execution_id, line.kind),
+    Description: `rsqlo: check run ${line.workflow_execution_id} against its ${line.kind} line`,
+    Target: { ...base.Target, Input: JSON.stringify(input) } as CreateScheduleCommandInput['Target'],
+  };
+}
+
+/**
+ * An SlaLineWatch on EventBridge Scheduler: one one-time schedule per line, invoking the watchdog
+ * function at the line (ConflictException: armed already). Creating a schedule is not billed; the
+ * invocation is ($1.00 per million after the free tier).
+ */
+export function createSchedulerSlaWatch(deps: SchedulerRunWatchDeps): SlaLineWatch {
+  return {
+    async watchLine(line) {
+      const request = createSlaScheduleRequest(deps, line, deps.clock.now());
       try {
         await withRetries(
           `CreateSchedule ${request.Name}`,

@@ -42,6 +42,9 @@ const starter = createStarterService({
   agents: aws.agents(),
   // Each run's deadline check: a one-time EventBridge Scheduler schedule invoking the watchdog.
   watch: aws.runWatch(),
+  // SLA lines (issue 15): one schedule per armed line; "longer than usual" only for runs of
+  // workflows with an sla block, so a run without one adds no request.
+  sla: { watch: aws.slaWatch(), usual: 'sla-runs' },
   clock: aws.clock,
   log: aws.log,
 });

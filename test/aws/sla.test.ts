@@ -1,0 +1,132 @@
+/**
+ * SLA lines on the AWS path (issue 15): the starter arms one EventBridge Scheduler one-time
+ * schedule per line of a run's `sla` (runtime/aws/scheduler-run-watch.ts, checked by the simulator
+ * against Scheduler's API model), invoking the watchdog function at the line; the SLA check marks
+ * the run item in DynamoDB Local with a conditional write and publishes SlaMissed once, which the
+ * alert rule sends to the notifier and SNS. Time is moved with a faked Date, as Scheduler would
+ * invoke at the line and not before.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { dynamoLocal } from '../support/dynamodb-local.js';
+import { until } from '../support/processes.js';
+import { stages, workspace } from '../support/workspace.js';
+import { OK } from './fixtures.js';
+import { type AwsHarness, createAwsHarness } from './harness.js';
+
+const ddb = dynamoLocal('test/aws/sla.test.ts');
+const SLA_DEF = {
+  workflow_id: 'aws_sla',
+  workflow_stages: stages(['sequential', ['ok.sh']]),
+  sla: { max_duration_seconds: 3600 },
+};
+const PLAIN_DEF = { workflow_id: 'aws_plain', workflow_stages: stages(['sequential', ['ok.sh']]) };
+
+describe.skipIf(!ddb.endpoint)('AWS path: SLA lines', () => {
+  let h: AwsHarness | undefined;
+  afterEach(async () => {
+    vi.useRealTimers();
+    await h?.dispose();
+    h = undefined;
+  });
+
+  async function harness(opts: { duplicate?: boolean } = {}) {
+    const ws = workspace('rsqlo-aws-sla-');
+    ws.script('ok.sh', OK);
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: ws.scripts,
+      hosts: 1,
+      ssmMode: 'in-process',
+      ...opts,
+    });
+    await h.putDefinition(SLA_DEF);
+    await h.putDefinition(PLAIN_DEF);
+    return h;
+  }
+
+  it('a run still Running past max_duration_seconds: one SlaMissed, even when its schedule fires again', async () => {
+    const h = await harness();
+    const stuck = h.fn('dispatcherTask').hold(() => true);
+    h.request({ workflow_id: 'aws_sla', workflow_execution_id: 'sla-stuck-1' });
+    await stuck.reached;
+    const run = await h.run('sla-stuck-1');
+    expect(run?.execution_status).toBe('Running');
+    const names = h.scheduler.requests.map((r) => r.Name).sort();
+    expect(names).toEqual(['run-sla-stuck-1', 'sla-max-sla-stuck-1']);
+    const line = h.scheduler.requests.find((r) => r.Name === 'sla-max-sla-stuck-1');
+    const lineAt = new Date(
+      Math.ceil((Date.parse(run?.execution_start_ts as string) + 3_600_000) / 1000) * 1000,
+    )
+      .toISOString()
+      .replace('.000Z', 'Z');
+    expect(line).toMatchObject({
+      GroupName: 'rsqlo-runs',
+      ScheduleExpression: `at(${lineAt.slice(0, 19)})`,
+      ActionAfterCompletion: 'DELETE',
+    });
+    expect(JSON.parse(line?.Target?.Input ?? '{}')).toEqual({
+      workflow_id: 'aws_sla',
+      workflow_execution_id: 'sla-stuck-1',
+      kind: 'max_duration',
+      line_at: lineAt,
+      line: '3600 s',
+      started_at: run?.execution_start_ts,
+    });
+
+    // An hour and a minute later, as Scheduler would invoke it.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.parse(lineAt) + 60_000);
+    const fired = await h.elapseRunDeadlines();
+    const sla = fired.find((f) => f.name === 'sla-max-sla-stuck-1');
+    expect(sla?.result).toMatchObject({
+      outcome: 'missed',
+      kind: 'max_duration',
+      event_id: 'SlaMissed:sla-stuck-1:max_duration',
+    });
+    // A duplicate invocation of the same line (Scheduler's at-least-once, or a replayed schedule).
+    const again = await h.fn('watchdog').invoke(JSON.parse(line?.Target?.Input ?? '{}'));
+    expect(again).toMatchObject({ outcome: 'already', kind: 'max_duration' });
+    // The job is held, so the harness never settles: wait for the alert to reach SNS.
+    await until(() => h.sns.published.some((p) => p.subject?.includes('SLA missed')), 'the SLA alert');
+    const missed = h.bus.events('SlaMissed');
+    expect(missed).toHaveLength(1);
+    expect(missed[0]?.detail).toMatchObject({
+      kind: 'max_duration',
+      line_at: lineAt,
+      workflow_execution_id: 'sla-stuck-1',
+    });
+    expect(h.bus.alerts.filter((a) => a.rule === 'alert-sla-missed')).toHaveLength(1);
+    expect(h.sns.published.filter((p) => p.subject?.includes('SLA missed'))).toHaveLength(1);
+    expect(await h.run('sla-stuck-1')).toMatchObject({
+      sla_missed_max_duration: expect.any(String),
+      sla_sent_max_duration: true,
+    });
+
+    vi.useRealTimers();
+    stuck.release();
+    await h.finished('sla-stuck-1');
+  });
+
+  it('a run finishing in time: its line fires, finds it Completed, and emits nothing', async () => {
+    const h = await harness();
+    h.request({ workflow_id: 'aws_sla', workflow_execution_id: 'sla-ok-1' });
+    const { run } = await h.finished('sla-ok-1');
+    expect(run.execution_status).toBe('Completed');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.parse(run.execution_start_ts) + 3_700_000);
+    const fired = await h.elapseRunDeadlines();
+    expect(fired.find((f) => f.name === 'sla-max-sla-ok-1')?.result).toMatchObject({ outcome: 'ended' });
+    await h.settle();
+    expect(h.bus.events('SlaMissed')).toEqual([]);
+  });
+
+  it('a run without an sla arms nothing but its deadline check, and reads no history', async () => {
+    const h = await harness();
+    h.request({ workflow_id: 'aws_plain', workflow_execution_id: 'plain-1' });
+    await h.finished('plain-1');
+    expect(h.scheduler.requests.map((r) => r.Name)).toEqual(['run-plain-1']);
+    expect(h.requests.snapshot().filter((r) => r.caller === 'starter' && r.operation === 'Query')).toEqual(
+      [],
+    );
+  });
+});
