@@ -25,6 +25,7 @@ import {
   scheduleOf,
   type Timers,
 } from '../runtime/local/scheduler.js';
+import { armStartBy } from '../runtime/local/sla-timers.js';
 import type { Clock } from '../services/ports.js';
 import { deriveExecutionId, newExecutionId } from '../services/starter/execution-id.js';
 import type { RunActions } from '../web/ports.js';
@@ -383,6 +384,9 @@ export async function serveCommand(
           scheduled_time,
           requested_by: `schedule:local/${s.workflow_id}`,
         });
+        // sla.start_by: SlaMissed if this firing's run has not started by then (issue 15).
+        const def = loaded.find((l) => l.definition.workflow_id === s.workflow_id)?.definition;
+        if (def && armStartBy(engine.store, def, exec, at)) engine.wake();
       },
     });
     cleanups.push(() => scheduler.stop());

@@ -7,8 +7,9 @@
  * row (`sla_missed_<kind>` in its JSON body, set only while the run is Running and unmarked), so a
  * duplicated or replayed timer emits nothing a second time.
  */
+import type { WorkflowDefinition } from '../../contracts/workflow.js';
 import type { Logger } from '../../services/ports.js';
-import type { SlaLine, SlaLineWatch } from '../../services/sla/lines.js';
+import { type SlaLine, type SlaLineWatch, startByLine } from '../../services/sla/lines.js';
 import {
   createSlaService,
   type SlaCheckResult,
@@ -46,6 +47,7 @@ export function createLocalSlaMarks(store: LocalStore): SlaMarks {
   const path = (attr: string) => `$.${attr}`;
   return {
     async claim(exec, kind, at) {
+      if (kind === 'start_by') return claimStartBy(store, exec, at);
       return store.tx(() => {
         const row = store.db
           .prepare(
@@ -66,6 +68,7 @@ export function createLocalSlaMarks(store: LocalStore): SlaMarks {
       });
     },
     async sent(exec, kind) {
+      if (kind === 'start_by') return;
       store.tx(() => {
         store.db
           .prepare('UPDATE runs SET body = json_set(body, ?, json(?)) WHERE id = ?')
@@ -73,6 +76,45 @@ export function createLocalSlaMarks(store: LocalStore): SlaMarks {
       });
     },
   };
+}
+
+/**
+ * start_by is about a run that may not exist: a scheduled run that started (in any state now) met
+ * it; one that does not exist missed it, and the mark is a row of the state's `meta` table
+ * (`sla-start_by:<execution id>`, inserted only if absent), written in the same transaction as the
+ * event, so "sent" is implied.
+ */
+function claimStartBy(store: LocalStore, exec: string, at: string): 'claimed' | 'sent' | 'ended' {
+  return store.tx(() => {
+    if (store.db.prepare('SELECT 1 FROM runs WHERE id = ?').get(exec) !== undefined) return 'ended';
+    const r = store.db
+      .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
+      .run(`sla-start_by:${exec}`, at);
+    return r.changes === 1 ? 'claimed' : 'sent';
+  });
+}
+
+/**
+ * Arms a scheduled firing's start_by line (`rsqlo serve` calls it when a schedule fires for a
+ * workflow whose sla has start_by): a timer that, at the line, emits SlaMissed unless the run the
+ * firing asked for exists by then. A firing missed while no server ran arms nothing.
+ */
+export function armStartBy(
+  store: LocalStore,
+  definition: WorkflowDefinition,
+  exec: string,
+  scheduledAt: Date,
+): boolean {
+  const sla = definition.sla;
+  if (!sla?.start_by) return false;
+  const line = startByLine(
+    definition.workflow_id,
+    exec,
+    { ...sla, start_by: sla.start_by },
+    scheduledAt.getTime(),
+  );
+  store.tx(() => store.setTimer(slaTimerKey(exec, 'start_by'), Date.parse(line.line_at), line));
+  return true;
 }
 
 /** The check of the engine (its store as marks and outbox). */

@@ -9,10 +9,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
+import { validateDefinition, type WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import type { EventEnvelope } from '../../events/envelope.js';
 import { LocalEngine } from '../../runtime/local/engine.js';
-import { slaTimerKey } from '../../runtime/local/sla-timers.js';
+import { armStartBy, slaTimerKey } from '../../runtime/local/sla-timers.js';
 import type { Logger } from '../../services/ports.js';
 import { FakeClock } from '../../services/testing/fake-clock.js';
 
@@ -222,4 +222,50 @@ describe('SLA lines on the local engine', () => {
     });
     expect(existsSync(gate)).toBe(true);
   }, 120_000);
+
+  it('start_by: a scheduled firing whose run never started emits SlaMissed once; one that started, none', async () => {
+    env = setup();
+    const { engine, clock, events, scripts } = env;
+    const definition = {
+      ...def('gated', 'wait.sh', { start_by: '02:30', timezone: 'Europe/Berlin' }),
+      max_active_runs: 1,
+    };
+    engine.putDefinition(definition as never, scripts);
+    const parsed = validateDefinition(definition);
+    if (!parsed.ok) throw new Error('invalid test definition');
+    // g-1 runs (and holds the only slot); the firing at 01:00 Berlin (00:00 UTC) asks for g-2,
+    // which is refused (max_active_runs), so it never starts.
+    engine.request({ version: 1, workflow_id: 'gated', workflow_execution_id: 'g-1' });
+    await engine.runUntil(() => of(events, 'JobStarted', 'g-1').length > 0);
+    clock.set(Date.parse('2026-12-06T00:00:00Z'));
+    engine.request({ version: 1, workflow_id: 'gated', workflow_execution_id: 'g-2' });
+    const at = new Date(clock.millis);
+    expect(armStartBy(engine.store, parsed.definition, 'g-2', at)).toBe(true);
+    expect(armStartBy(engine.store, parsed.definition, 'g-1', at)).toBe(true);
+    await engine.runUntil(() => of(events, 'WorkflowRejected').length > 0);
+    // 02:29 Berlin: not yet.
+    clock.set(Date.parse('2026-12-06T01:29:00Z'));
+    engine.wake();
+    await engine.runUntil(() => engine.store.outboxSize() === 0);
+    expect(of(events, 'SlaMissed')).toEqual([]);
+    // 02:30 Berlin (01:30 UTC): g-2 missed it; g-1 (started) did not. A replayed timer adds nothing.
+    clock.set(Date.parse('2026-12-06T01:30:00Z'));
+    engine.wake();
+    await engine.runUntil(
+      () => engine.store.dueTimers(10).length === 0 && of(events, 'SlaMissed').length > 0,
+    );
+    expect(armStartBy(engine.store, parsed.definition, 'g-2', at)).toBe(true);
+    engine.wake();
+    await engine.runUntil(() => engine.store.dueTimers(10).length === 0 && engine.store.outboxSize() === 0);
+    const missed = of(events, 'SlaMissed');
+    expect(missed).toHaveLength(1);
+    expect(missed[0]?.detail).toMatchObject({
+      event_id: 'SlaMissed:g-2:start_by',
+      workflow_execution_id: 'g-2',
+      kind: 'start_by',
+      line_at: '2026-12-06T01:30:00Z',
+      line: '02:30 Europe/Berlin',
+      started_at: null,
+    });
+  }, 60_000);
 });
