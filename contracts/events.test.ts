@@ -72,6 +72,8 @@ describe('the set of events', () => {
       'JobFinished',
       'StageCompleted',
       'WorkflowFinished',
+      'SlaMissed',
+      'RunLongerThanUsual',
     ]);
     expect(EVENT_SOURCE).toBe('rsqlo');
     expect(EVENT_VERSION).toBe(1);

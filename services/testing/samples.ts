@@ -1,4 +1,5 @@
 import { DETAIL_TYPES, type DetailType, type RsqloEvent } from '../../contracts/events.js';
+import { missedEvent } from '../sla/service.js';
 import { BLOG_WORKFLOW } from './fixtures.js';
 import { createSimulation } from './in-memory.js';
 
@@ -22,6 +23,24 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
     detailType: 'WorkflowCancelRequested',
     detail: { version: 1, workflow_id: BLOG_WORKFLOW.workflow_id, workflow_execution_id: exec },
   });
+  // The SLA check's events (services/sla), for a line of the same run.
+  const line = {
+    workflow_id: BLOG_WORKFLOW.workflow_id,
+    workflow_execution_id: exec,
+    line_at: '2024-01-01T01:00:00Z',
+    started_at: '2024-01-01T00:00:00.000Z',
+  };
+  out.set(
+    'SlaMissed',
+    missedEvent({ ...line, kind: 'max_duration', line: '3600 s' }, '2024-01-01T01:00:00.100Z'),
+  );
+  out.set(
+    'RunLongerThanUsual',
+    missedEvent(
+      { ...line, kind: 'longer_than_usual', line: '1.5 x p90', p90_seconds: 2400 },
+      '2024-01-01T01:00:00.100Z',
+    ),
+  );
   const missing = DETAIL_TYPES.filter((t) => !out.has(t));
   if (missing.length) throw new Error(`sampleEvents: no sample of ${missing.join(', ')}`);
   return out;
