@@ -19,6 +19,7 @@ const SLA_DEF = {
   workflow_stages: stages(['sequential', ['ok.sh']]),
   sla: { max_duration_seconds: 3600 },
 };
+const USUAL_DEF = { workflow_id: 'aws_usual', workflow_stages: stages(['sequential', ['ok.sh']]), sla: {} };
 const PLAIN_DEF = { workflow_id: 'aws_plain', workflow_stages: stages(['sequential', ['ok.sh']]) };
 
 describe.skipIf(!ddb.endpoint)('AWS path: SLA lines', () => {
@@ -41,6 +42,7 @@ describe.skipIf(!ddb.endpoint)('AWS path: SLA lines', () => {
     });
     await h.putDefinition(SLA_DEF);
     await h.putDefinition(PLAIN_DEF);
+    await h.putDefinition(USUAL_DEF);
     return h;
   }
 
@@ -129,4 +131,39 @@ describe.skipIf(!ddb.endpoint)('AWS path: SLA lines', () => {
       [],
     );
   });
+
+  it('RunLongerThanUsual after 20 Completed runs (an sla block), not with 19; once', async () => {
+    const h = await harness();
+    // History through the real services and DynamoDB Local: 20 runs of the workflow.
+    for (let i = 0; i < 20; i++) {
+      h.request({ workflow_id: 'aws_usual', workflow_execution_id: `usual-${i}` });
+      expect((await h.finished(`usual-${i}`)).run.execution_status).toBe('Completed');
+    }
+    // Run 20 (index 19) had 19 Completed runs before it: no usual line; every other line kind none.
+    const armed = h.scheduler.requests.map((r) => r.Name).filter((n) => n?.startsWith('sla-'));
+    expect(armed).toEqual([]);
+    const stuck = h.fn('dispatcherTask').hold(() => true);
+    h.request({ workflow_id: 'aws_usual', workflow_execution_id: 'usual-20' });
+    await stuck.reached;
+    const line = h.scheduler.requests.find((r) => r.Name === 'sla-usual-usual-20');
+    const input = JSON.parse(line?.Target?.Input ?? '{}');
+    expect(input).toMatchObject({ kind: 'longer_than_usual', workflow_execution_id: 'usual-20' });
+    expect(input.p90_seconds).toBeGreaterThan(0);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.parse(input.line_at) + 60_000);
+    const fired = await h.elapseRunDeadlines();
+    expect(fired.find((f) => f.name === 'sla-usual-usual-20')?.result).toMatchObject({ outcome: 'missed' });
+    expect(await h.fn('watchdog').invoke(input)).toMatchObject({ outcome: 'already' });
+    await until(() => h.bus.events('RunLongerThanUsual').length > 0, 'the event');
+    const usual = h.bus.events('RunLongerThanUsual');
+    expect(usual).toHaveLength(1);
+    expect(usual[0]?.detail).toMatchObject({
+      event_id: 'RunLongerThanUsual:usual-20',
+      p90_seconds: input.p90_seconds,
+      history_runs: 20,
+    });
+    vi.useRealTimers();
+    stuck.release();
+    await h.finished('usual-20');
+  }, 600_000);
 });
