@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WorkflowStatus } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
-import { RUN_OVERDUE_ERROR, WatchedRunInput } from '../../contracts/run-watch.js';
+import { RUN_OVERDUE_ERROR, SlaLineInput, WatchedRunInput } from '../../contracts/run-watch.js';
 import type { Logger, RunStatusReader } from '../ports.js';
 import { createWatchdogService } from './service.js';
 
@@ -92,5 +92,40 @@ describe('run watchdog input (the schedule Input)', () => {
 
   it.each([null, 'run', 42, []])('refuses %j outright', (input) => {
     expect(() => parseContract(WatchedRunInput, input, 'run check')).toThrow(ContractError);
+  });
+});
+
+describe('SLA line check input (an SLA schedule Input)', () => {
+  const LINE = {
+    workflow_id: 'nightly',
+    workflow_execution_id: 'nightly-2026-12-06',
+    kind: 'max_duration',
+    line_at: '2026-12-06T02:00:00Z',
+    line: '3600 s',
+    started_at: '2026-12-06T01:00:00.000Z',
+  };
+
+  it('accepts a line as the starter writes it, and a start_by one without a start', () => {
+    expect(parseContract(SlaLineInput, LINE, 'SLA line check')).toEqual(LINE);
+    expect(
+      parseContract(SlaLineInput, { ...LINE, kind: 'start_by', started_at: null }, 'x').started_at,
+    ).toBeNull();
+  });
+
+  it.each([
+    ['an unknown kind', { ...LINE, kind: 'whenever' }, 'kind'],
+    ['an unknown field', { ...LINE, extra: 1 }, 'extra'],
+    ['an execution id with a slash', { ...LINE, workflow_execution_id: 'a/b' }, 'workflow_execution_id'],
+    ['no line time', { ...LINE, line_at: undefined }, 'line_at'],
+    ['a negative percentile', { ...LINE, p90_seconds: -1 }, 'p90_seconds'],
+  ])('refuses %s, naming the field', (_what, input, field) => {
+    let err: unknown;
+    try {
+      parseContract(SlaLineInput, input, 'SLA line check');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ContractError);
+    expect(String((err as Error).message)).toContain(field);
   });
 });

@@ -268,4 +268,35 @@ describe('SLA lines on the local engine', () => {
       started_at: null,
     });
   }, 60_000);
+
+  it('armed lines survive the engine stopping: the next engine on the home fires them; a bad timer is dropped', async () => {
+    env = setup();
+    const { engine, clock, scripts, dir } = env;
+    engine.putDefinition(def('durable', 'wait.sh', { max_duration_seconds: 600 }) as never, scripts);
+    engine.request({ version: 1, workflow_id: 'durable', workflow_execution_id: 'd-1' });
+    await engine.runUntil(() => of(env?.events ?? [], 'JobStarted', 'd-1').length > 0);
+    // A timer row nobody could have written: dropped with an error line, never retried.
+    engine.store.tx(() => engine.store.setTimer(slaTimerKey('d-x', 'max_duration'), 0, 'not a line'));
+    engine.close();
+    // The next engine on the same home (the job's process goes on and is adopted).
+    const events: EventEnvelope[] = [];
+    const errors: string[] = [];
+    const next = LocalEngine.open({
+      home: path.join(dir, 'home'),
+      clock,
+      pollMs: 20,
+      log: { info() {}, warn() {}, error: (m) => void errors.push(m) },
+      onEvent: (e) => events.push(e),
+    });
+    env.engine = next;
+    await next.runUntil(() => next.store.dueTimers(10).length === 0);
+    expect(errors).toEqual(['dropped a malformed SLA timer']);
+    clock.advance(601_000);
+    next.wake();
+    await next.runUntil(() => of(events, 'SlaMissed', 'd-1').length > 0);
+    expect(of(events, 'SlaMissed', 'd-1')[0]?.detail).toMatchObject({ kind: 'max_duration', line: '600 s' });
+    writeFileSync(env.gate, '');
+    await next.runUntil(() => next.isSettled('d-1'));
+    expect(next.getRun('d-1')?.execution_status).toBe('Completed');
+  }, 60_000);
 });
