@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { EVENT_EXAMPLES } from '../../contracts/examples.js';
 import {
   type AlertEnvelope,
   formatAlert,
@@ -248,5 +249,37 @@ describe('one alert per fact', () => {
     for (const bad of [null, {}, { 'detail-type': 'JobFinished', detail: {} }, { detail: { event_id: 'x' } }])
       await expect(service.notify(bad)).rejects.toBeInstanceOf(NotAnAlertError);
     expect(published).toHaveLength(0);
+  });
+});
+
+describe('SLA alerts people can read', () => {
+  it("SlaMissed says which line the run missed, in the definition's words", () => {
+    const { subject, message } = formatAlert(
+      {
+        'detail-type': 'SlaMissed',
+        time: '2024-05-01T04:00:00Z',
+        region: 'eu-west-1',
+        account: '123456789012',
+        detail: EVENT_EXAMPLES.SlaMissed as unknown as Record<string, unknown>,
+      },
+      ctx,
+    );
+    expect(subject).toBe('rsqlo: SLA missed: blog_test_workflow not finished by 06:00 Europe/Berlin');
+    expect(message).toContain('sla:       finish_by 06:00 Europe/Berlin: not finished by it');
+    expect(message).toContain('line at:   2024-05-01T04:00:00.000Z');
+  });
+
+  it('RunLongerThanUsual gives the percentile and the threshold', () => {
+    const { subject, message } = formatAlert(
+      {
+        'detail-type': 'RunLongerThanUsual',
+        detail: EVENT_EXAMPLES.RunLongerThanUsual as unknown as Record<string, unknown>,
+      },
+      ctx,
+    );
+    expect(subject).toBe('rsqlo: blog_test_workflow running longer than usual');
+    expect(message).toContain(
+      'still running 2700 s after its start: 1.5 x the 90th percentile (1800 s) of the last 20 Completed runs',
+    );
   });
 });
