@@ -14,6 +14,7 @@ import { ENV, type SettingName } from '../runtime/aws/settings.js';
 import { AGGREGATOR_STREAM_FILTERS } from '../runtime/aws/tables.js';
 import { acknowledge } from './acknowledge.js';
 import { AgentHostAccess, SSM_CORE_POLICY } from './constructs/agent-host-access.js';
+import { AgentInstall } from './constructs/agent-install.js';
 import { AlertsToSns } from './constructs/alerts-to-sns.js';
 import { DynamoDBStreamToLambda } from './constructs/dynamodb-stream-to-lambda.js';
 import { EventBridgeToLambda } from './constructs/eventbridge-to-lambda.js';
@@ -185,6 +186,8 @@ export class RsqloStack extends Stack {
   readonly bus: RsqloEventBus;
   readonly wrapper: JobWrapper;
   readonly agent: AgentHostAccess;
+  /** The agent bundle and the associations that install it on the hosts. */
+  readonly agentInstall: AgentInstall;
   readonly alerts: AlertsToSns;
   readonly jobQueue: SqsToLambda;
   readonly aggregatorStream: DynamoDBStreamToLambda;
@@ -343,6 +346,23 @@ export class RsqloStack extends Stack {
       logRetention: retention,
     });
 
+    const agentConfig = {
+      region: this.region,
+      eventBusName: bus.eventBusName,
+      logGroup: c.jobLogGroup,
+      redshiftSecretId: c.redshiftSecretId,
+      scriptRoot: c.rsqlScriptPath,
+      logDir: c.rsqlLogPath,
+    };
+    this.agentInstall = new AgentInstall(this, 'AgentInstall', {
+      projectRoot: root,
+      namePrefix: c.stackName,
+      instanceIds: c.agentInstanceIds,
+      instanceTag: c.agentInstanceTag,
+      agentConfig,
+      hostPolicy: this.agent.policy,
+    });
+
     this.alerts = new AlertsToSns(this, 'Alerts', {
       bus,
       routes: ALERT_ROUTES,
@@ -413,14 +433,11 @@ export class RsqloStack extends Stack {
     });
     new CfnOutput(this, 'AgentConfig', {
       description: 'The agent configuration (/etc/rsqlo/agent.json) for agent/install/install.sh',
-      value: this.toJsonString({
-        region: this.region,
-        eventBusName: bus.eventBusName,
-        logGroup: c.jobLogGroup,
-        redshiftSecretId: c.redshiftSecretId,
-        scriptRoot: c.rsqlScriptPath,
-        logDir: c.rsqlLogPath,
-      }),
+      value: this.toJsonString(agentConfig),
+    });
+    new CfnOutput(this, 'AgentInstallDocumentName', {
+      value: this.agentInstall.document.ref,
+      description: 'The State Manager document that installs or upgrades the agent on the hosts',
     });
   }
 
