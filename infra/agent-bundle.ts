@@ -5,11 +5,12 @@
  * an asset (infra/constructs/agent-install.ts). Deterministic: the same sources give the same
  * bytes, so an unchanged agent keeps its asset hash and a redeploy installs nothing new.
  */
-import { createHash } from 'node:crypto';
-import path from 'node:path';
+
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 /** The bundle's file name on the hosts (`/opt/rsqlo/bin/rsqlo-agent.mjs`). */
 export const AGENT_BUNDLE_NAME = 'rsqlo-agent.mjs';
@@ -81,7 +82,8 @@ export function buildAgentBundle(root: string): AgentBundle {
       ['--input-type=module', '-e', BUILD_SCRIPT, JSON.stringify({ root, options, stub: LOADER_STUB })],
       { encoding: 'utf8', timeout: 120_000 },
     );
-    if (r.status !== 0) throw new Error(`bundling the agent failed: ${r.stderr || r.error?.message || `exit ${r.status}`}`);
+    if (r.status !== 0)
+      throw new Error(`bundling the agent failed: ${r.stderr || r.error?.message || `exit ${r.status}`}`);
     const code = readFileSync(outfile);
     return { code, sha256: createHash('sha256').update(code).digest('hex') };
   } finally {

@@ -18,7 +18,6 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import { Template } from 'aws-cdk-lib/assertions';
 import { RE2JS } from 're2js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,13 +66,18 @@ describe('the stack publishes the agent and installs it with State Manager', () 
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(s.stack.agentInstall.sha256);
 
     const [, policy] = resources(s.json, 'AWS::IAM::ManagedPolicy').find(([, r]) =>
-      JSON.stringify(r).includes('ReadAgentBundle'),
-    ) as [string, { Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }];
+      JSON.stringify(r).includes('ReadShippedFiles'),
+    ) as unknown as [
+      string,
+      { Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } },
+    ];
     const reads = policy.Properties.PolicyDocument.Statement.filter((st) =>
       JSON.stringify(st.Action).includes('s3:'),
     );
     expect(reads).toHaveLength(1);
     expect(reads[0]?.Action).toBe('s3:GetObject');
+    // The bundle by its exact key (the fixture workflows ship no scripts: nothing else).
+    expect(Array.isArray(reads[0]?.Resource)).toBe(false);
     expect(JSON.stringify(reads[0]?.Resource)).toContain(`/rsqlo-agent-${s.stack.agentInstall.sha256}.mjs"`);
   });
 
@@ -87,9 +91,9 @@ describe('the stack publishes the agent and installs it with State Manager', () 
         .find();
     expect(ok('agentSha256', s.stack.agentInstall.sha256)).toBe(true);
     expect(ok('agentSha256', `${s.stack.agentInstall.sha256}; reboot`)).toBe(false);
-    expect(ok('agentUri', `s3://cdk-hnb659fds-assets-123456789012-us-east-1/rsqlo-agent-${'a'.repeat(64)}.mjs`)).toBe(
-      true,
-    );
+    expect(
+      ok('agentUri', `s3://cdk-hnb659fds-assets-123456789012-us-east-1/rsqlo-agent-${'a'.repeat(64)}.mjs`),
+    ).toBe(true);
     expect(ok('agentUri', 's3://bucket/key $(reboot)')).toBe(false);
     expect(ok('config', Buffer.from('{"region":"us-east-1"}').toString('base64'))).toBe(true);
     expect(ok('runUser', 'rsqlo')).toBe(true);
@@ -120,7 +124,10 @@ function fakeAws(): Promise<{ server: Server; url: string; calls: AwsCall[] }> {
       let out: unknown = {};
       if (target.endsWith('.PutEvents')) {
         const entries = (parsed.Entries as unknown[]) ?? [];
-        out = { FailedEntryCount: 0, Entries: entries.map((_, i) => ({ EventId: `event-${calls.length}-${i}` })) };
+        out = {
+          FailedEntryCount: 0,
+          Entries: entries.map((_, i) => ({ EventId: `event-${calls.length}-${i}` })),
+        };
       }
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
       res.end(JSON.stringify(out));
@@ -139,16 +146,12 @@ function fakeAws(): Promise<{ server: Server; url: string; calls: AwsCall[] }> {
 function installStack() {
   const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'rsqlo-install-cdk-')) });
   const stack = new Stack(app, 'install', { env: { account: '123456789012', region: 'us-east-1' } });
-  const policy = new iam.ManagedPolicy(stack, 'HostPolicy', {
-    statements: [new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: ['*'] })],
-  });
   const install = new AgentInstall(stack, 'Install', {
     projectRoot: PROJECT_ROOT,
     namePrefix: 'rsqlo',
     instanceIds: [],
     instanceTag: { key: 'rsqlo-agent', value: 'true' },
     agentConfig: { region: 'us-east-1' },
-    hostPolicy: policy,
   });
   const json = Template.fromStack(stack).toJSON() as {
     Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -159,7 +162,12 @@ function installStack() {
   };
   const assembly = app.synth();
   const bundle = readFileSync(path.join(assembly.directory, `asset.rsqlo-agent-${install.sha256}.mjs`));
-  return { install, commands: content.mainSteps[0]?.inputs.runCommand ?? [], bundle, outdir: assembly.directory };
+  return {
+    install,
+    commands: content.mainSteps[0]?.inputs.runCommand ?? [],
+    bundle,
+    outdir: assembly.directory,
+  };
 }
 
 const FAKE_AWS_CLI = `#!/bin/sh
@@ -231,7 +239,9 @@ describe('the install document on a simulated host', () => {
   }
 
   const daemonPid = () =>
-    existsSync(path.join(root, 'daemon.pid')) ? Number(readFileSync(path.join(root, 'daemon.pid'), 'utf8')) : 0;
+    existsSync(path.join(root, 'daemon.pid'))
+      ? Number(readFileSync(path.join(root, 'daemon.pid'), 'utf8'))
+      : 0;
 
   beforeAll(async () => {
     built = installStack();

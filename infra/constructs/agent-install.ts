@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Aws, Fn, Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { type AgentBundle, buildAgentBundle } from '../agent-bundle.js';
@@ -106,8 +105,6 @@ export interface AgentInstallProps {
   instanceTag: { key: string; value: string } | undefined;
   /** The agent configuration the hosts get (/etc/rsqlo/agent.json); may hold tokens. */
   agentConfig: Record<string, unknown>;
-  /** The hosts' policy: it gets read access to exactly the bundle. */
-  hostPolicy: iam.ManagedPolicy;
   /** User the daemon and the jobs run as. Default `rsqlo`. */
   runUser?: string;
   /**
@@ -123,7 +120,8 @@ export interface AgentInstallProps {
  * installs it with its systemd unit and config (agent/install/install-bundle.sh), and State
  * Manager associations that run the document on the agent hosts — by tag (every instance that
  * carries it, including ones launched later) and/or by instance id, the same targets the
- * dispatcher sends jobs to. An association runs when created and again whenever its parameters
+ * dispatcher sends jobs to (the hosts' policy must allow s3:GetObject on {@link bundle}'s
+ * `objectArn`: the stack grants it). An association runs when created and again whenever its parameters
  * change, so a redeploy with a new agent (new hash) or config upgrades every host.
  */
 export class AgentInstall extends Construct {
@@ -151,13 +149,6 @@ export class AgentInstall extends Construct {
       updateMethod: 'NewVersion',
       content: installDocumentContent(props.projectRoot),
     });
-    props.hostPolicy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'ReadAgentBundle',
-        actions: ['s3:GetObject'],
-        resources: [this.bundle.objectArn],
-      }),
-    );
     const parameters: Record<InstallParameter, string[]> = {
       agentUri: [this.bundle.s3Uri],
       agentSha256: [bundle.sha256],
