@@ -34,7 +34,7 @@ describe('the stack publishes the agent and installs it with State Manager', () 
   it('has one association per target kind, on the install document, with the bundle and its hash', () => {
     const byKey = Object.fromEntries(
       associations.map(([, r]) => {
-        const t = (r.Properties?.Targets as Array<{ Key: string; Values: string[] }>)[0];
+        const t = (r.Properties?.Targets as Array<{ Key: string; Values: string[] }> | undefined)?.[0];
         return [t?.Key, t?.Values];
       }),
     );
