@@ -3,7 +3,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createScriptCache, SCRIPT_BUNDLE_FORMAT, type ScriptSource, ScriptVersionError } from './script-cache.js';
+import {
+  createScriptCache,
+  SCRIPT_BUNDLE_FORMAT,
+  type ScriptSource,
+  ScriptVersionError,
+} from './script-cache.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -20,7 +25,10 @@ function bundle(files: Record<string, Record<string, string>>, mode = 0o755) {
     Object.entries(files).map(([wf, fs]) => [
       wf,
       Object.fromEntries(
-        Object.entries(fs).map(([rel, text]) => [rel, { mode, base64: Buffer.from(text).toString('base64') }]),
+        Object.entries(fs).map(([rel, text]) => [
+          rel,
+          { mode, base64: Buffer.from(text).toString('base64') },
+        ]),
       ),
     ]),
   );
@@ -105,7 +113,9 @@ describe('the shipped scripts cache', () => {
     const src = source(objects);
     const cache = createScriptCache({ dir, source: src });
     await expect(cache.rootFor(v1.version, 'wf')).rejects.toThrow(ScriptVersionError);
-    await expect(cache.rootFor(v1.version, 'wf')).rejects.toThrow(/is not in s3:\/\/bucket\/rsqlo-scripts-.*NoSuchKey/);
+    await expect(cache.rootFor(v1.version, 'wf')).rejects.toThrow(
+      /is not in s3:\/\/bucket\/rsqlo-scripts-.*NoSuchKey/,
+    );
     objects.set(v1.version, v1.bytes);
     expect(await cache.rootFor(v1.version, 'wf')).toBe(path.join(dir, v1.version, 'wf'));
   });
@@ -123,7 +133,10 @@ describe('the shipped scripts cache', () => {
   it('refuses a bundle whose file names leave their folder (nothing written outside)', async () => {
     const dir = tmp();
     const evil = bundle({ wf: { '../../escaped.sh': 'echo pwned' } });
-    const cache = createScriptCache({ dir: path.join(dir, 'cache'), source: source(new Map([[evil.version, evil.bytes]])) });
+    const cache = createScriptCache({
+      dir: path.join(dir, 'cache'),
+      source: source(new Map([[evil.version, evil.bytes]])),
+    });
     await expect(cache.rootFor(evil.version, 'wf')).rejects.toThrow(/leaves its folder/);
     expect(existsSync(path.join(dir, 'escaped.sh'))).toBe(false);
     expect(readdirSync(path.join(dir, 'cache'))).toEqual([]);

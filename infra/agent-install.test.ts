@@ -76,9 +76,11 @@ describe('the stack publishes the agent and installs it with State Manager', () 
     );
     expect(reads).toHaveLength(1);
     expect(reads[0]?.Action).toBe('s3:GetObject');
-    // The bundle by its exact key (the fixture workflows ship no scripts: nothing else).
-    expect(Array.isArray(reads[0]?.Resource)).toBe(false);
-    expect(JSON.stringify(reads[0]?.Resource)).toContain(`/rsqlo-agent-${s.stack.agentInstall.sha256}.mjs"`);
+    // The bundle by its exact key, and this stack's script versions (the fixtures ship scripts).
+    const [bundle, scripts, ...rest] = reads[0]?.Resource as unknown[];
+    expect(rest).toEqual([]);
+    expect(JSON.stringify(bundle)).toContain(`/rsqlo-agent-${s.stack.agentInstall.sha256}.mjs"`);
+    expect(JSON.stringify(scripts)).toContain('/rsqlo-scripts-*.json"');
   });
 
   it('every allowedPattern of the install document compiles in RE2 and admits what the stack passes', () => {
@@ -183,6 +185,10 @@ cp "$FAKE_S3/$src" "$4"
 // root) in the background, as systemd would, and remembers its pid.
 const FAKE_SYSTEMCTL = `#!/bin/sh
 echo "systemctl $*" >>"$FAKE_LOG"
+if [ "$1" = "is-active" ]; then
+  [ -f "$RSQLO_INSTALL_ROOT/daemon.pid" ] && kill -0 "$(cat "$RSQLO_INSTALL_ROOT/daemon.pid")" 2>/dev/null
+  exit $?
+fi
 if [ "$1" = "restart" ]; then
   unit="$RSQLO_INSTALL_ROOT/etc/systemd/system/$2"
   cmd="$(sed -n 's/^ExecStart=//p' "$unit" | sed -e "s|/opt/rsqlo/|$RSQLO_INSTALL_ROOT/opt/rsqlo/|g" -e "s|/etc/rsqlo/|$RSQLO_INSTALL_ROOT/etc/rsqlo/|g")"
@@ -360,11 +366,41 @@ describe('the install document on a simulated host', () => {
     expect(readFileSync(logFile, 'utf8')).toContain('hello from 1.1');
   });
 
+  it('applied again with the same bundle and config (its schedule), it downloads nothing and leaves the daemon alone', () => {
+    const pid = daemonPid();
+    rmSync(path.join(s3, KEY), { force: true });
+    writeFileSync(log, '');
+    const r = runDocument();
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('already installed and running: nothing to do');
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([
+      'systemctl enable rsqlo-agent.service',
+      'systemctl is-active --quiet rsqlo-agent.service',
+    ]);
+    expect(daemonPid()).toBe(pid);
+    writeFileSync(path.join(s3, KEY), built.bundle);
+  });
+
+  it('a config change alone restarts the daemon with it', () => {
+    const pid = daemonPid();
+    writeFileSync(log, '');
+    const r = runDocument({
+      SSM_config: Buffer.from(JSON.stringify({ ...config(), maxConcurrency: 2 })).toString('base64'),
+    });
+    expect(r.status).toBe(0);
+    expect(readFileSync(log, 'utf8')).not.toContain('aws s3 cp');
+    expect(readFileSync(log, 'utf8')).toContain('systemctl restart rsqlo-agent.service');
+    expect(daemonPid()).not.toBe(pid);
+    expect(JSON.parse(readFileSync(path.join(root, 'etc/rsqlo/agent.json'), 'utf8')).maxConcurrency).toBe(2);
+  });
+
   it('an upgrade with a corrupt bundle leaves the installed agent in place and running', () => {
     const before = readFileSync(path.join(root, 'opt/rsqlo/bin/rsqlo-agent.mjs'));
     const pid = daemonPid();
     writeFileSync(path.join(s3, KEY), Buffer.concat([built.bundle, Buffer.from('\n// tampered\n')]));
-    const r = runDocument();
+    // A new version is announced (another hash) but what arrives is not it.
+    const r = runDocument({ SSM_agentSha256: 'f'.repeat(64) });
     expect(r.status).not.toBe(0);
     expect(readFileSync(path.join(root, 'opt/rsqlo/bin/rsqlo-agent.mjs')).equals(before)).toBe(true);
     expect(daemonPid()).toBe(pid);

@@ -118,7 +118,9 @@ describe('bundleScripts', () => {
     const dir = folder({ 'a/workflow.json': wf('wf_a', ['x.sh', 'y.sh']) });
     const none = bundleScripts(dir, loadWorkflowFolder(dir));
     expect(none.workflows).toEqual([]);
-    expect(none.notShipped).toEqual([{ workflowId: 'wf_a', reason: 'none of its scripts is in a or a/scripts' }]);
+    expect(none.notShipped).toEqual([
+      { workflowId: 'wf_a', reason: 'none of its scripts is in a or a/scripts' },
+    ]);
     writeFileSync(path.join(dir, 'a/x.sh'), 'echo x');
     expect(() => bundleScripts(dir, loadWorkflowFolder(dir))).toThrow(
       /a\/workflow\.json: scripts not found in a or a\/scripts: y\.sh/,

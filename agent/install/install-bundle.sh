@@ -2,8 +2,8 @@
 # association document (infra/constructs/agent-install.ts puts this file, after the lines that set
 # the variables below from the document's parameters, into its runCommand). No git, no npm: Node.js
 # 20+ (installed with dnf when missing), the AWS CLI (on Amazon Linux 2023 by default) and systemd.
-# Running it again with the same bundle changes nothing but restarting the daemon; running jobs
-# survive the restart (the unit's KillMode=process).
+# Running it again with the same bundle, config and unit changes nothing (the daemon keeps
+# running); otherwise the daemon is restarted, and running jobs survive (the unit's KillMode=process).
 #
 # Inputs (environment):
 #   RSQLO_AGENT_URI     s3://bucket/key of the bundle (the stack's asset)
@@ -43,31 +43,39 @@ if ! node_bin="$(find_node)"; then
   node_bin="$(find_node)" || die "Node.js 20+ is still not on PATH after dnf install nodejs20"
 fi
 
-# Download to a temporary file, check the hash, then move into place: a partial or corrupt
-# download never replaces a working agent.
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-aws s3 cp "$RSQLO_AGENT_URI" "$work/rsqlo-agent.mjs" --region "$RSQLO_REGION" --only-show-errors
-got="$(sha256sum "$work/rsqlo-agent.mjs" | cut -d' ' -f1)"
-[ "$got" = "$RSQLO_AGENT_SHA256" ] || die "the bundle's SHA-256 is $got, expected $RSQLO_AGENT_SHA256: not installed"
-"$node_bin" "$work/rsqlo-agent.mjs" help >/dev/null || die "the bundle does not run on $("$node_bin" --version)"
-
 if ! id -u "$RSQLO_RUN_USER" >/dev/null 2>&1; then
   useradd --system --create-home --home-dir "/var/lib/${RSQLO_RUN_USER}" --shell /sbin/nologin "$RSQLO_RUN_USER"
 fi
 run_group="$(id -gn "$RSQLO_RUN_USER")"
-
-install -d -m 0755 "${prefix}/bin"
-install -m 0755 "$work/rsqlo-agent.mjs" "${prefix}/bin/.rsqlo-agent.mjs.new"
-mv -f "${prefix}/bin/.rsqlo-agent.mjs.new" "${prefix}/bin/rsqlo-agent.mjs"
+# Whether anything changed: the association also runs on a schedule, and a host that is already
+# as it should be is left alone (its daemon is not restarted).
+changed=no
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+installed="${prefix}/bin/rsqlo-agent.mjs"
+if [ ! -f "$installed" ] || [ "$(sha256sum "$installed" | cut -d' ' -f1)" != "$RSQLO_AGENT_SHA256" ]; then
+  # Download to a temporary file, check the hash, then move into place: a partial or corrupt
+  # download never replaces a working agent.
+  aws s3 cp "$RSQLO_AGENT_URI" "$work/rsqlo-agent.mjs" --region "$RSQLO_REGION" --only-show-errors
+  got="$(sha256sum "$work/rsqlo-agent.mjs" | cut -d' ' -f1)"
+  [ "$got" = "$RSQLO_AGENT_SHA256" ] || die "the bundle's SHA-256 is $got, expected $RSQLO_AGENT_SHA256: not installed"
+  "$node_bin" "$work/rsqlo-agent.mjs" help >/dev/null || die "the bundle does not run on $("$node_bin" --version)"
+  install -d -m 0755 "${prefix}/bin"
+  install -m 0755 "$work/rsqlo-agent.mjs" "${prefix}/bin/.rsqlo-agent.mjs.new"
+  mv -f "${prefix}/bin/.rsqlo-agent.mjs.new" "$installed"
+  changed=yes
+fi
 # The command the job document runs (/opt/rsqlo/bin/rsqlo-agent submit): the bundle on this Node.
-cat >"${prefix}/bin/.rsqlo-agent.new" <<WRAPPER
+cat >"$work/wrapper" <<WRAPPER
 #!/bin/sh
 # rsqlo-agent, installed by the rsqlo stack's SSM association: its one-file bundle on Node.
 exec "${node_bin}" "\$(dirname "\$0")/rsqlo-agent.mjs" "\$@"
 WRAPPER
-chmod 0755 "${prefix}/bin/.rsqlo-agent.new"
-mv -f "${prefix}/bin/.rsqlo-agent.new" "${prefix}/bin/rsqlo-agent"
+if ! cmp -s "$work/wrapper" "${prefix}/bin/rsqlo-agent"; then
+  install -m 0755 "$work/wrapper" "${prefix}/bin/.rsqlo-agent.new"
+  mv -f "${prefix}/bin/.rsqlo-agent.new" "${prefix}/bin/rsqlo-agent"
+  changed=yes
+fi
 
 install -d -m 0755 "$config_dir"
 config_tmp="$(mktemp "${config_dir}/.agent.json.XXXXXX")"
@@ -78,7 +86,12 @@ if ! "${prefix}/bin/rsqlo-agent" check-config --config "$config_tmp" >/dev/null;
   rm -f "$config_tmp"
   die "the agent configuration is invalid (see above)"
 fi
-mv -f "$config_tmp" "${config_dir}/agent.json"
+if cmp -s "$config_tmp" "${config_dir}/agent.json"; then
+  rm -f "$config_tmp"
+else
+  mv -f "$config_tmp" "${config_dir}/agent.json"
+  changed=yes
+fi
 # Folders the config names (under the install root in tests).
 spool="$("${prefix}/bin/rsqlo-agent" check-config --config "${config_dir}/agent.json" | "$node_bin" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const c=JSON.parse(s);process.stdout.write(c.spoolDir+"\n"+c.logDir+"\n"+c.scriptRoot)})')"
 spool_dir="$(printf '%s\n' "$spool" | sed -n 1p)"
@@ -90,10 +103,20 @@ install -d -m 0755 "$script_dir"
 
 install -d -m 0755 "$(dirname "$unit_file")"
 printf '%s' "$RSQLO_UNIT_B64" | base64 -d |
-  sed -e "s|^User=.*|User=${RSQLO_RUN_USER}|" -e "s|^Group=.*|Group=${run_group}|" >"${unit_file}.tmp"
-chmod 0644 "${unit_file}.tmp"
-mv -f "${unit_file}.tmp" "$unit_file"
-systemctl daemon-reload
+  sed -e "s|^User=.*|User=${RSQLO_RUN_USER}|" -e "s|^Group=.*|Group=${run_group}|" >"$work/unit"
+if ! cmp -s "$work/unit" "$unit_file"; then
+  install -m 0644 "$work/unit" "${unit_file}.tmp"
+  mv -f "${unit_file}.tmp" "$unit_file"
+  systemctl daemon-reload
+  changed=yes
+fi
 systemctl enable rsqlo-agent.service
-systemctl restart rsqlo-agent.service
-printf 'rsqlo agent %s installed and (re)started\n' "$RSQLO_AGENT_SHA256"
+if [ "$changed" = yes ]; then
+  systemctl restart rsqlo-agent.service
+  printf 'rsqlo agent %s installed and (re)started\n' "$RSQLO_AGENT_SHA256"
+elif ! systemctl is-active --quiet rsqlo-agent.service; then
+  systemctl restart rsqlo-agent.service
+  printf 'rsqlo agent %s was not running: started\n' "$RSQLO_AGENT_SHA256"
+else
+  printf 'rsqlo agent %s already installed and running: nothing to do\n' "$RSQLO_AGENT_SHA256"
+fi

@@ -119,7 +119,7 @@ export interface AgentInstallProps {
  * (`<prefix>-agent-<sha256>.mjs`), a Command document that downloads it, checks its SHA-256 and
  * installs it with its systemd unit and config (agent/install/install-bundle.sh), and State
  * Manager associations that run the document on the agent hosts — by tag (every instance that
- * carries it, including ones launched later) and/or by instance id, the same targets the
+ * carries it, picked up at the latest at the association's next run) and/or by instance id, the same targets the
  * dispatcher sends jobs to (the hosts' policy must allow s3:GetObject on {@link bundle}'s
  * `objectArn`: the stack grants it). An association runs when created and again whenever its parameters
  * change, so a redeploy with a new agent (new hash) or config upgrades every host.
@@ -168,6 +168,11 @@ export class AgentInstall extends Construct {
         associationName: `${props.namePrefix}-install-agent-${t.id === 'ByTag' ? 'tagged' : 'listed'}`,
         targets: [{ key: t.key, values: t.values }],
         parameters,
+        // Applied at once when created or updated (a redeploy with a new bundle or config), and
+        // again every 30 minutes: instances tagged later get the agent, and a host that lost it is
+        // repaired. A host already as it should be is left alone (the daemon keeps running).
+        scheduleExpression: 'rate(30 minutes)',
+        applyOnlyAtCronInterval: false,
         maxErrors: '10%',
         maxConcurrency: '50%',
         complianceSeverity: 'HIGH',

@@ -106,7 +106,12 @@ describe.skipIf(!ddb.endpoint)('AWS path: scripts shipped as versions', () => {
     // The hosts' own script folder is empty: a job that ran from it would fail "not found".
     const emptyRoot = path.join(root, 'rsql_script_path');
     mkdirSync(emptyRoot);
-    h = await createAwsHarness({ endpoint: ddb.endpoint as string, scriptRoot: emptyRoot, hosts: 2, ssmMode: 'in-process' });
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: emptyRoot,
+      hosts: 2,
+      ssmMode: 'in-process',
+    });
     vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
     // The agents as the stack's association installs them: with shippedScripts in their config.
     for (const host of h.hosts) {
@@ -118,7 +123,10 @@ describe.skipIf(!ddb.endpoint)('AWS path: scripts shipped as versions', () => {
     await h.putDefinition(definition);
 
     h.request({ workflow_id: WF, workflow_execution_id: 'ship-1' });
-    await h.until(async () => (await h?.job('ship-1', '2.1'))?.execution_status === 'Running', 'hold.sh running');
+    await h.until(
+      async () => (await h?.job('ship-1', '2.1'))?.execution_status === 'Running',
+      'hold.sh running',
+    );
 
     // A deploy while ship-1 runs: v2 published, the starter's environment now names it.
     await publish(v2);
@@ -175,7 +183,12 @@ describe.skipIf(!ddb.endpoint)('AWS path: scripts shipped as versions', () => {
     // Nothing published (e.g. removed by `cdk gc`).
     const emptyRoot = path.join(root, 'rsql_script_path');
     mkdirSync(emptyRoot);
-    h = await createAwsHarness({ endpoint: ddb.endpoint as string, scriptRoot: emptyRoot, hosts: 1, ssmMode: 'in-process' });
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: emptyRoot,
+      hosts: 1,
+      ssmMode: 'in-process',
+    });
     vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
     for (const host of h.hosts) {
       await host.stop();
@@ -190,6 +203,8 @@ describe.skipIf(!ddb.endpoint)('AWS path: scripts shipped as versions', () => {
     const failed = run.jobs.filter((j) => j.execution_status === 'Failed');
     expect(failed.length).toBeGreaterThan(0);
     for (const j of failed)
-      expect(j.error_message).toContain(`script version ${v1.version} is not in s3://${BUCKET}/${KEY_PREFIX}${v1.version}.json`);
+      expect(j.error_message).toContain(
+        `script version ${v1.version} is not in s3://${BUCKET}/${KEY_PREFIX}${v1.version}.json`,
+      );
   }, 120_000);
 });
