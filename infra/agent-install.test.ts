@@ -77,7 +77,7 @@ describe('the stack publishes the agent and installs it with State Manager', () 
     expect(reads).toHaveLength(1);
     expect(reads[0]?.Action).toBe('s3:GetObject');
     // The bundle by its exact key, and this stack's script versions (the fixtures ship scripts).
-    const [bundle, scripts, ...rest] = reads[0]?.Resource as unknown[];
+    const [bundle, scripts, ...rest] = (reads[0]?.Resource ?? []) as unknown[];
     expect(rest).toEqual([]);
     expect(JSON.stringify(bundle)).toContain(`/rsqlo-agent-${s.stack.agentInstall.sha256}.mjs"`);
     expect(JSON.stringify(scripts)).toContain('/rsqlo-scripts-*.json"');
