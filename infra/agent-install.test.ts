@@ -46,6 +46,8 @@ describe('the stack publishes the agent and installs it with State Manager', () 
     const sha = s.stack.agentInstall.sha256;
     for (const [, r] of associations) {
       expect(r.Properties?.Name).toEqual({ Ref: docId });
+      expect(r.Properties?.DocumentVersion).toBe('$LATEST');
+      expect(r.Properties?.ScheduleExpression).toBe('rate(30 minutes)');
       const p = r.Properties?.Parameters as Record<string, unknown[]>;
       expect(p.agentSha256).toEqual([sha]);
       expect(JSON.stringify(p.agentUri)).toContain(`/rsqlo-agent-${sha}.mjs`);

@@ -165,6 +165,8 @@ export class AgentInstall extends Construct {
       const a = new ssm.CfnAssociation(this, t.id, {
         // The document's Ref (its name): the association is created after it.
         name: this.document.ref,
+        // The document is updated as a new version (updateMethod NewVersion): run the newest.
+        documentVersion: '$LATEST',
         associationName: `${props.namePrefix}-install-agent-${t.id === 'ByTag' ? 'tagged' : 'listed'}`,
         targets: [{ key: t.key, values: t.values }],
         parameters,
