@@ -48,6 +48,18 @@ export const AgentConfigSchema = z.strictObject(
     secretRefreshSeconds: positive.default(900),
     /** Where scripts live (the seed's `rsql_script_path`); job script names resolve under it. */
     scriptRoot: absolutePath,
+    /**
+     * The scripts the stack ships (infra/constructs/script-assets.ts): a run that carries a
+     * `script_version` runs its jobs from that version, fetched from `s3://<bucket>/<keyPrefix><version>.json`
+     * and kept under `cacheDir` (default `<spoolDir>/scripts`). Absent: every job runs from `scriptRoot`.
+     */
+    shippedScripts: z
+      .strictObject({
+        bucket: str().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'must be an S3 bucket name' }),
+        keyPrefix: str().regex(/^[A-Za-z0-9!_.*()/-]*$/, { error: 'must be an S3 key prefix' }),
+        cacheDir: absolutePath.optional(),
+      })
+      .optional(),
     /** Where job logs are written, one file per attempt (the seed's `rsql_log_path`). */
     logDir: absolutePath,
     /** The daemon's spool: submitted jobs, their state and pending reports; default /var/spool/rsqlo. */

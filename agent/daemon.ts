@@ -45,6 +45,7 @@ import { createLauncher, type JobLauncher } from './launcher.js';
 import { createLogShipping } from './log-shipping.js';
 import { createRecovery } from './recovery.js';
 import { createReportOutbox } from './report-outbox.js';
+import { createScriptCache, type ScriptSource } from './script-cache.js';
 import { ensureSpool, listStates, removeFile, stateFile } from './spool.js';
 
 export type { CredentialSource } from './credentials.js';
@@ -59,6 +60,8 @@ export interface AgentDaemonDeps {
   logs: LogShipper;
   /** Default: none (jobs get no credentials). */
   credentials?: CredentialSource;
+  /** Where shipped script versions come from (config `shippedScripts`); default none. */
+  scriptSource?: ScriptSource;
   log: Logger;
   /** Default: a JobHost (host/job-host.ts), which outlives the daemon. */
   launcher?: (onLost: (id: string) => void) => JobLauncher;
@@ -125,6 +128,14 @@ export function createAgentDaemon(deps: AgentDaemonDeps): AgentDaemon {
     tokens,
     recovery,
     ...(deps.credentials ? { credentials: deps.credentials } : {}),
+    ...(deps.scriptSource
+      ? {
+          scripts: createScriptCache({
+            dir: deps.config.shippedScripts?.cacheDir ?? path.join(deps.config.spoolDir, 'scripts'),
+            source: deps.scriptSource,
+          }),
+        }
+      : {}),
     ...(deps.launcher ? { launcher: deps.launcher } : {}),
     ...(deps.baseEnv ? { baseEnv: deps.baseEnv } : {}),
   });

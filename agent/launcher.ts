@@ -19,6 +19,7 @@ import { type CredentialSource, isAuthFailure } from './credentials.js';
 import type { JobEnding } from './job-ending.js';
 import { backoff, type Job } from './job-state.js';
 import type { Recovery } from './recovery.js';
+import { type ScriptCache, ScriptVersionError } from './script-cache.js';
 
 /** Starts job processes; default: the job host process (survives the daemon). */
 export interface JobLauncher {
@@ -35,6 +36,8 @@ export interface LauncherDeps {
   credentials?: CredentialSource;
   /** Default: a {@link JobHost}. */
   launcher?: (onLost: (id: string) => void) => JobLauncher;
+  /** The shipped scripts by version; without it a job that names a version cannot start. */
+  scripts?: ScriptCache;
   /** Base environment of jobs before config.env; default PATH (config), HOME, LANG, TZ of the daemon. */
   baseEnv?: Record<string, string>;
 }
@@ -74,10 +77,37 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
     return n;
   }
 
-  /** The script, checked as it starts (symlinks resolved now): the check the local engine shares. */
-  function scriptProblem(cmd: JobCommand): { path: string } | { problem: string } {
+  /**
+   * The folder a job's script resolves under: its run's script version (fetched once per host and
+   * version, the same for every job of the run), else `scriptRoot`. Undefined: it waits (the
+   * download failed for a reason that may pass).
+   */
+  async function scriptRootOf(job: Job): Promise<{ root: string } | { problem: string } | undefined> {
+    const version = job.cmd.script_version;
+    if (!version) return { root: config.scriptRoot };
+    if (!deps.scripts)
+      return {
+        problem: `the run uses shipped script version ${version}, but this agent has no shippedScripts in its config (reinstall it with the stack's association)`,
+      };
     try {
-      return { path: resolveScript(config.scriptRoot, cmd.script) };
+      return { root: await deps.scripts.rootFor(version, job.cmd.workflow_id) };
+    } catch (err) {
+      if (err instanceof ScriptVersionError) return { problem: err.message };
+      job.startFailures++;
+      job.startNotBefore = now() + backoff(job.startFailures, 1000, 60_000);
+      log.warn('cannot fetch the run’s scripts; the job waits', {
+        job_run_name: job.state.name,
+        script_version: version,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return undefined;
+    }
+  }
+
+  /** The script, checked as it starts (symlinks resolved now): the check the local engine shares. */
+  function scriptProblem(root: string, cmd: JobCommand): { path: string } | { problem: string } {
+    try {
+      return { path: resolveScript(root, cmd.script) };
     } catch (err) {
       return { problem: err instanceof Error ? err.message : String(err) };
     }
@@ -140,7 +170,10 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
     try {
       if (!(await confirmLive(job))) return;
       if (!mayStart(job)) return;
-      const script = scriptProblem(cmd);
+      const where = await scriptRootOf(job);
+      if (!where || !mayStart(job)) return;
+      const root = 'root' in where ? where.root : config.scriptRoot;
+      const script = 'problem' in where ? where : scriptProblem(root, cmd);
       let problem = 'problem' in script ? script.problem : undefined;
       let creds: Record<string, string> = {};
       if (!problem && deps.credentials) {
@@ -175,7 +208,7 @@ export function createLauncher(ctx: AgentContext, deps: LauncherDeps): Launcher 
       let spec: JobSpec;
       try {
         // Checked again right before it starts: the folder may have changed while we waited.
-        const scriptPath = resolveScript(config.scriptRoot, cmd.script);
+        const scriptPath = resolveScript(root, cmd.script);
         const c = resolveCommand(scriptPath, cmd.args, { rsqlCommand: config.rsqlCommand });
         spec = {
           command: c.command,

@@ -6,6 +6,7 @@
  */
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createCloudWatchLogShipper } from '../runtime/aws/cloudwatch-logs.js';
@@ -18,6 +19,7 @@ import { type AgentConfig, AgentConfigError, configPath, loadAgentConfig } from 
 import { type CredentialSource, secretCredentials } from './credentials.js';
 import { AgentLockedError, createAgentDaemon } from './daemon.js';
 import { createJsonLogger } from './logger.js';
+import { createS3ScriptSource } from './s3-scripts.js';
 import { submitMain } from './submit.js';
 
 const USAGE = `usage: rsqlo-agent <command>
@@ -69,6 +71,16 @@ export function awsPorts(
       retry,
     }),
     credentials,
+    // The scripts the stack ships, by version (S3 GetObject; config shippedScripts).
+    ...(config.shippedScripts
+      ? {
+          scriptSource: createS3ScriptSource({
+            client: new S3Client({ region }),
+            bucket: config.shippedScripts.bucket,
+            keyPrefix: config.shippedScripts.keyPrefix,
+          }),
+        }
+      : {}),
   };
 }
 

@@ -131,6 +131,9 @@ export const DefinitionSource = z.object({
 });
 export type DefinitionSource = z.infer<typeof DefinitionSource>;
 
+/** A shipped script set's version: the SHA-256 (hex) of its bundle. */
+export const ScriptVersion = z.string().regex(/^[0-9a-f]{64}$/, { error: 'must be a SHA-256 in hex' });
+
 /**
  * The workflow audit record. The seed's attribute names come first (workflow_execution_id,
  * workflow_id, execution_start_ts, execution_end_ts, execution_status, rsql_jobs); the rest is
@@ -150,6 +153,13 @@ export const WorkflowAuditRecord = z.object({
    * atomic write that creates the restarting run, and a second restart is refused naming it.
    */
   restarted_as: ExecutionId.nullable().optional(),
+  /**
+   * The version of the scripts the stack shipped (the SHA-256 of the script bundle of its
+   * `workflows_path`) that every job of this run uses, recorded when the run started; a restart is
+   * a new run and records the version current then. Absent: the run's scripts came from
+   * `rsql_script_path` (managed on the hosts by hand), or the run predates shipped scripts.
+   */
+  script_version: ScriptVersion.optional(),
   /** Which definition the run used (see DefinitionSource); absent when nobody said. */
   definition_source: DefinitionSource.nullable().optional(),
   /**

@@ -78,6 +78,14 @@ export const JobCommand = z.object({
    * from an earlier try, whatever order the commands and its checks come back in.
    */
   dispatch: z.number().int().min(0).optional(),
+  /**
+   * The shipped script version of the job's run (WorkflowAuditRecord.script_version): the agent
+   * runs the script from that version (agent/script-cache.ts). Absent: from its `scriptRoot`.
+   */
+  script_version: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type JobCommand = z.infer<typeof JobCommand>;
 

@@ -3,7 +3,7 @@ import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ContextError, parseContext, type RsqloContext } from './context.js';
 import { PROJECT_ROOT, RsqloStack } from './rsqlo-stack.js';
-import { type DeployedWorkflow, loadWorkflowFolder } from './workflows.js';
+import { bundleScripts, type DeployedWorkflow, loadWorkflowFolder } from './workflows.js';
 
 /**
  * Context keys that make the CloudFormation validator (aws-cdk-lib's built-in
@@ -41,13 +41,21 @@ export function buildApp(app: App, opts: { projectRoot?: string } = {}): BuiltAp
   const config = parseContext((k) => app.node.tryGetContext(k));
   const folder = workflowsFolder(config, opts.projectRoot);
   const workflows = folder ? loadWorkflowFolder(folder) : [];
+  // The scripts beside the definitions, shipped as a versioned asset (infra/constructs/script-assets.ts).
+  const scripts = folder ? bundleScripts(folder, workflows) : undefined;
   const stack = new RsqloStack(app, config.stackName, {
     config,
     workflows,
+    scripts,
     projectRoot: opts.projectRoot,
     description: 'rsqlo: event-driven orchestration of Amazon Redshift RSQL workflows',
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
+  for (const n of scripts?.notShipped ?? [])
+    Validations.of(stack).addWarning(
+      `rsqlo:scripts-not-shipped-${n.workflowId}`,
+      `workflow ${n.workflowId}: ${n.reason}; its jobs run from rsql_script_path on the hosts`,
+    );
   for (const key of config.ignored)
     Validations.of(stack).addWarning(
       `rsqlo:ignored-context-${key}`,

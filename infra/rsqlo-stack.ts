@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArnFormat, CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct, IConstruct } from 'constructs';
 import {
@@ -14,6 +15,7 @@ import { ENV, type SettingName } from '../runtime/aws/settings.js';
 import { AGGREGATOR_STREAM_FILTERS } from '../runtime/aws/tables.js';
 import { acknowledge } from './acknowledge.js';
 import { AgentHostAccess, SSM_CORE_POLICY } from './constructs/agent-host-access.js';
+import { AgentInstall } from './constructs/agent-install.js';
 import { AlertsToSns } from './constructs/alerts-to-sns.js';
 import { DynamoDBStreamToLambda } from './constructs/dynamodb-stream-to-lambda.js';
 import { EventBridgeToLambda } from './constructs/eventbridge-to-lambda.js';
@@ -24,11 +26,12 @@ import { RsqloEventBus } from './constructs/rsqlo-event-bus.js';
 import { RsqloFunction } from './constructs/rsqlo-function.js';
 import { RsqloTables } from './constructs/rsqlo-tables.js';
 import { RunWatchdog } from './constructs/run-watchdog.js';
+import { ScriptAssets } from './constructs/script-assets.js';
 import { SqsToLambda } from './constructs/sqs-to-lambda.js';
 import { WorkflowDeployment } from './constructs/workflow-deployment.js';
 import type { RsqloContext } from './context.js';
 import { type PermissionSource, type PermissionTargets, sourceStatements } from './permissions.js';
-import type { DeployedWorkflow } from './workflows.js';
+import type { DeployedWorkflow, ScriptBundle } from './workflows.js';
 
 /** The repository root (handlers, lock file, tsconfig). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -82,6 +85,8 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
       'runWatchTargetArn',
       'runWatchRoleArn',
       'runWatchDeadLetterArn',
+      'scriptVersion',
+      'scriptWorkflows',
     ],
     // runWatch: each run's deadline check, a one-time EventBridge Scheduler schedule.
     sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents', 'runWatch', 'slaWatch'],
@@ -164,6 +169,8 @@ export interface RsqloStackProps extends StackProps {
   workflows: readonly DeployedWorkflow[];
   /** The repository root (handlers, lock file, tsconfig). Default PROJECT_ROOT. */
   projectRoot?: string;
+  /** The deployed workflows' scripts (infra/workflows.ts bundleScripts); none: nothing shipped. */
+  scripts?: ScriptBundle;
 }
 
 const DESCRIBE_AGENTS_REASON =
@@ -185,6 +192,10 @@ export class RsqloStack extends Stack {
   readonly bus: RsqloEventBus;
   readonly wrapper: JobWrapper;
   readonly agent: AgentHostAccess;
+  /** The agent bundle and the associations that install it on the hosts. */
+  readonly agentInstall: AgentInstall;
+  /** The shipped scripts (a versioned asset), when the workflows folder has any. */
+  readonly scripts: ScriptAssets | undefined;
   readonly alerts: AlertsToSns;
   readonly jobQueue: SqsToLambda;
   readonly aggregatorStream: DynamoDBStreamToLambda;
@@ -282,8 +293,14 @@ export class RsqloStack extends Stack {
       scheduleGroupName: name('runs'),
       deadLetterQueue: undelivered,
     });
+    this.scripts = props.scripts?.workflows.length
+      ? new ScriptAssets(this, 'Scripts', { namePrefix: c.stackName, bundle: props.scripts })
+      : undefined;
     const starter = fn('starter', {
       ...withQueue,
+      ...(this.scripts
+        ? { scriptVersion: this.scripts.version, scriptWorkflows: this.scripts.workflowIds.join(',') }
+        : {}),
       runWatchGroup: name('runs'),
       runWatchTargetArn: watchdog.function.functionArn,
       runWatchRoleArn: this.watchdog.role.roleArn,
@@ -342,6 +359,33 @@ export class RsqloStack extends Stack {
       logGroupName: c.jobLogGroup,
       logRetention: retention,
     });
+
+    const agentConfig = {
+      region: this.region,
+      eventBusName: bus.eventBusName,
+      logGroup: c.jobLogGroup,
+      redshiftSecretId: c.redshiftSecretId,
+      scriptRoot: c.rsqlScriptPath,
+      logDir: c.rsqlLogPath,
+      ...(this.scripts
+        ? { shippedScripts: { bucket: this.scripts.bucketName, keyPrefix: this.scripts.keyPrefix } }
+        : {}),
+    };
+    this.agentInstall = new AgentInstall(this, 'AgentInstall', {
+      projectRoot: root,
+      namePrefix: c.stackName,
+      instanceIds: c.agentInstanceIds,
+      instanceTag: c.agentInstanceTag,
+      agentConfig,
+    });
+    // The hosts read exactly the agent bundle and the script versions of this stack.
+    this.agent.policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'ReadShippedFiles',
+        actions: ['s3:GetObject'],
+        resources: [this.agentInstall.bundle.objectArn, ...(this.scripts ? [this.scripts.versionsArn] : [])],
+      }),
+    );
 
     this.alerts = new AlertsToSns(this, 'Alerts', {
       bus,
@@ -413,14 +457,11 @@ export class RsqloStack extends Stack {
     });
     new CfnOutput(this, 'AgentConfig', {
       description: 'The agent configuration (/etc/rsqlo/agent.json) for agent/install/install.sh',
-      value: this.toJsonString({
-        region: this.region,
-        eventBusName: bus.eventBusName,
-        logGroup: c.jobLogGroup,
-        redshiftSecretId: c.redshiftSecretId,
-        scriptRoot: c.rsqlScriptPath,
-        logDir: c.rsqlLogPath,
-      }),
+      value: this.toJsonString(agentConfig),
+    });
+    new CfnOutput(this, 'AgentInstallDocumentName', {
+      value: this.agentInstall.document.ref,
+      description: 'The State Manager document that installs or upgrades the agent on the hosts',
     });
   }
 
@@ -525,6 +566,19 @@ export class RsqloStack extends Stack {
       `AwsSolutions-IAM5[Resource::${nagArn('states', `execution:${this.wrapperName}:*`)}]`,
       'DescribeExecution acts on executions of the job wrapper only; execution names are per job attempt (<execution>--<stage>-<job>--a<attempt>), so the statement names the wrapper and leaves the execution name open.',
     );
+    if (this.scripts) {
+      // The assets bucket's name as cdk-nag prints it: its Fn::Sub text, pseudo parameters in <>.
+      const resolved = this.resolve(this.scripts.bucketName) as string | { 'Fn::Sub'?: string };
+      const bucket = (typeof resolved === 'string' ? resolved : (resolved['Fn::Sub'] ?? '')).replace(
+        /\$\{([^}]+)\}/g,
+        '<$1>',
+      );
+      acknowledge(
+        this.agent.policy,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${this.scripts.keyPrefix}*.json]`,
+        "s3:GetObject on this stack's shipped script versions only (<stack>-scripts-<sha256>.json in the assets bucket): a run started before a deploy keeps fetching its own version, so every published version stays readable; the key names the stack and leaves the version open.",
+      );
+    }
     acknowledge(
       this.functions.starter.role,
       `AwsSolutions-IAM5[Resource::${nagArn('scheduler', `schedule/${this.config.stackName}-runs/*`)}]`,

@@ -436,7 +436,7 @@ describe('single-job wrapper', () => {
 
 describe('agent hosts', () => {
   it('deploys exactly runtime/aws/ssm-document.ts as a Command document updated in place', () => {
-    const [, d] = one('AWS::SSM::Document');
+    const [, d] = one('AWS::SSM::Document', (p) => p.Name === 'rsqlo-submit-job');
     expect(d).toMatchObject({
       Name: 'rsqlo-submit-job',
       DocumentType: 'Command',
@@ -463,6 +463,8 @@ describe('agent hosts', () => {
       ],
       ['ReadWrapperExecutions', ['states:DescribeExecution']],
       ['WriteJobLogs', ['logs:CreateLogStream', 'logs:PutLogEvents']],
+      // The agent bundle (infra/agent-install.test.ts) and the shipped script versions.
+      ['ReadShippedFiles', ['s3:GetObject']],
     ]);
     expect(JSON.stringify(st[0].Resource)).toContain(':secret:rsqlo/redshift-??????');
     expect(st[1].Resource).toEqual(getAtt(lid(s, s.stack.bus.bus), 'Arn'));
@@ -494,14 +496,22 @@ describe('agent hosts', () => {
     const text = JSON.stringify(out);
     const keys = [...text.matchAll(/\\"([A-Za-z]+)\\":/g)].map((m) => m[1] as string);
     expect(keys.sort()).toEqual([
+      'bucket',
       'eventBusName',
+      'keyPrefix',
       'logDir',
       'logGroup',
       'redshiftSecretId',
       'region',
       'scriptRoot',
+      'shippedScripts',
     ]);
-    for (const k of keys) expect(Object.keys(AgentConfigSchema.shape)).toContain(k);
+    // bucket and keyPrefix sit inside shippedScripts (the fixture workflows ship scripts).
+    const nested = ['bucket', 'keyPrefix'];
+    for (const k of keys.filter((k) => !nested.includes(k)))
+      expect(Object.keys(AgentConfigSchema.shape)).toContain(k);
+    for (const k of nested)
+      expect(Object.keys(AgentConfigSchema.shape.shippedScripts.unwrap().shape)).toContain(k);
     expect(text).toContain(TEST_CONTEXT.rsql_script_path);
     expect(text).toContain(TEST_CONTEXT.rsql_log_path);
   });

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseDefinitionText, type WorkflowDefinition } from '../contracts/workflow.js';
+import { listScripts, parseDefinitionText, type WorkflowDefinition } from '../contracts/workflow.js';
 
 /** A workflow definition found in the deployed folder. */
 export interface DeployedWorkflow {
@@ -70,6 +71,105 @@ function listJson(root: string, rel = ''): string[] {
     if (e.isDirectory()) {
       if (!SKIPPED_DIRS.has(e.name)) out.push(...listJson(root, p));
     } else if (e.isFile() && e.name.endsWith('.json')) out.push(p);
+  }
+  return out;
+}
+
+/** The scripts bundle's format (agent/script-cache.ts reads it). */
+export const SCRIPT_BUNDLE_FORMAT = 'rsqlo-scripts/1';
+/** Largest scripts bundle: every host downloads it whole, once per version. */
+export const MAX_SCRIPT_BUNDLE_BYTES = 50 * 1024 * 1024;
+
+/** The scripts of the deployed workflows, as one file whose SHA-256 is its version. */
+export interface ScriptBundle {
+  bytes: Buffer;
+  /** SHA-256 (hex) of `bytes`. */
+  version: string;
+  /** The workflows it holds scripts for, and where each one's scripts were found. */
+  workflows: Array<{ workflowId: string; root: string; files: number }>;
+  /** Workflows whose scripts are not beside their definition: they run from `rsql_script_path`. */
+  notShipped: Array<{ workflowId: string; reason: string }>;
+}
+
+/**
+ * Packs the scripts of the definitions in `folder` (as loaded by {@link loadWorkflowFolder}): for
+ * each, the first of its definition's folder or that folder's `scripts/` that holds every script
+ * it names (the place `rsqlo run` looks too), with everything below it except other workflows'
+ * folders and definition files. A workflow with none of its scripts there is not shipped (its
+ * jobs keep running from the hosts' `rsql_script_path`); one with only some of them is an error.
+ * Deterministic: the same files give the same bytes, hence the same version.
+ */
+export function bundleScripts(folder: string, workflows: readonly DeployedWorkflow[]): ScriptBundle {
+  const definitionFiles = new Set(workflows.map((w) => path.resolve(folder, w.file)));
+  const definitionDirs = new Set([...definitionFiles].map((f) => path.dirname(f)));
+  const out: Record<string, Record<string, { mode: number; base64: string }>> = {};
+  const shipped: ScriptBundle['workflows'] = [];
+  const notShipped: ScriptBundle['notShipped'] = [];
+  const problems: string[] = [];
+  let total = 0;
+  const sorted = [...workflows].sort((a, b) => cmp(a.definition.workflow_id, b.definition.workflow_id));
+  for (const wf of sorted) {
+    const id = wf.definition.workflow_id;
+    const dir = path.dirname(path.resolve(folder, wf.file));
+    const scripts = [...new Set(listScripts(wf.definition).map((s) => s.script))];
+    const candidates = [dir, path.join(dir, 'scripts')];
+    const found = candidates.map((root) => scripts.filter((s) => isFile(path.join(root, s))));
+    const full = candidates.findIndex((_, i) => found[i]?.length === scripts.length);
+    if (full < 0) {
+      const best = Math.max(...found.map((f) => f.length));
+      const where = candidates.map((c) => path.relative(folder, c) || '.').join(' or ');
+      if (best === 0) {
+        notShipped.push({ workflowId: id, reason: `none of its scripts is in ${where}` });
+        continue;
+      }
+      const have = found.find((f) => f.length === best) ?? [];
+      const missing = scripts.filter((s) => !have.includes(s));
+      problems.push(`${wf.file}: scripts not found in ${where}: ${missing.join(', ')}`);
+      continue;
+    }
+    const root = candidates[full] as string;
+    const files: Record<string, { mode: number; base64: string }> = {};
+    for (const rel of listFiles(root, root === dir ? definitionDirs : new Set(), definitionFiles)) {
+      const abs = path.join(root, rel);
+      const content = readFileSync(abs);
+      total += content.length;
+      files[rel] = { mode: statSync(abs).mode & 0o755, base64: content.toString('base64') };
+    }
+    out[id] = files;
+    shipped.push({ workflowId: id, root, files: Object.keys(files).length });
+  }
+  if (problems.length)
+    throw new WorkflowFolderError(`workflows folder ${folder}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (total > MAX_SCRIPT_BUNDLE_BYTES)
+    throw new WorkflowFolderError(
+      `workflows folder ${folder}: the scripts take ${total} bytes, more than ${MAX_SCRIPT_BUNDLE_BYTES} (every host downloads them whole); keep data files out of the script folders`,
+    );
+  const bytes = Buffer.from(JSON.stringify({ format: SCRIPT_BUNDLE_FORMAT, workflows: out }));
+  return { bytes, version: createHash('sha256').update(bytes).digest('hex'), workflows: shipped, notShipped };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Regular files under `root` (sorted, `/`-separated), minus other workflows' folders and definitions. */
+function listFiles(root: string, skipDirs: Set<string>, skipFiles: Set<string>, rel = ''): string[] {
+  const out: string[] = [];
+  const here = path.join(root, rel);
+  const entries = readdirSync(here, { withFileTypes: true }).sort((a, b) => cmp(a.name, b.name));
+  for (const e of entries) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    const abs = path.join(root, p);
+    if (e.isDirectory() || (e.isSymbolicLink() && statSync(abs).isDirectory())) {
+      if (SKIPPED_DIRS.has(e.name) || skipDirs.has(abs)) continue;
+      out.push(...listFiles(root, skipDirs, skipFiles, p));
+    } else if (isFile(abs) && !skipFiles.has(abs)) out.push(p);
   }
   return out;
 }

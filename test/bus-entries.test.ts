@@ -34,6 +34,8 @@ const SETTINGS: Record<SettingName, string> = {
   runWatchTargetArn: 'arn:aws:lambda:us-east-1:123456789012:function:watchdog',
   runWatchRoleArn: 'arn:aws:iam::123456789012:role/run-checks',
   runWatchDeadLetterArn: 'arn:aws:sqs:us-east-1:123456789012:undelivered',
+  scriptVersion: 'a'.repeat(64),
+  scriptWorkflows: 'blog_test_workflow',
 };
 
 describe('bus Lambda entries', () => {

@@ -30,6 +30,10 @@ export const ENV = {
   runWatchRoleArn: 'RSQLO_RUN_WATCH_ROLE_ARN',
   /** The dead-letter queue of checks that could not be invoked. */
   runWatchDeadLetterArn: 'RSQLO_RUN_WATCH_DLQ_ARN',
+  /** The version (SHA-256) of the scripts the stack ships (infra/constructs/script-assets.ts). */
+  scriptVersion: 'RSQLO_SCRIPT_VERSION',
+  /** Comma-separated ids of the workflows whose scripts that version holds. */
+  scriptWorkflows: 'RSQLO_SCRIPT_WORKFLOWS',
 } as const;
 
 export type SettingName = keyof typeof ENV;
@@ -70,6 +74,10 @@ const SCHEMAS: Record<SettingName, z.ZodType<string>> = {
   runWatchDeadLetterArn: z
     .string()
     .regex(/^arn:aws(-[a-z]+)?:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]+$/, 'must be an SQS queue ARN'),
+  scriptVersion: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex'),
+  scriptWorkflows: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$/, 'must be comma-separated workflow ids'),
 };
 
 /**

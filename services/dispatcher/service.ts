@@ -55,7 +55,12 @@ export function createDispatcherService(deps: DispatcherDeps) {
     if (done) log.info('job not dispatched: its run was cancelled', { job_key: job.job_key });
   }
 
-  function command(job: JobAuditRecord, req: TaskRequest, parameters: Record<string, string>): JobCommand {
+  function command(
+    job: JobAuditRecord,
+    req: TaskRequest,
+    parameters: Record<string, string>,
+    scriptVersion: string | undefined,
+  ): JobCommand {
     return {
       version: EVENT_VERSION,
       task_token: req.task_token,
@@ -73,6 +78,8 @@ export function createDispatcherService(deps: DispatcherDeps) {
       parameters,
       ...(req.execution_arn ? { execution_arn: req.execution_arn } : {}),
       ...(req.dispatch !== undefined ? { dispatch: req.dispatch } : {}),
+      // The run's shipped script version: every job of the run runs the same scripts.
+      ...(scriptVersion ? { script_version: scriptVersion } : {}),
     };
   }
 
@@ -90,7 +97,10 @@ export function createDispatcherService(deps: DispatcherDeps) {
     if ((req.dispatch ?? 0) === 0) return { instanceId, commandId: job.ssm_command_id };
     const run = await runs.getRun(job.workflow_execution_id);
     const agent = { instanceId };
-    const { commandId } = await agents.send(agent, command(job, req, run?.parameters ?? {}));
+    const { commandId } = await agents.send(
+      agent,
+      command(job, req, run?.parameters ?? {}, run?.script_version),
+    );
     log.info('retried dispatch: the live task token sent to the host that has the job', {
       job_run_name: req.job.job_run_name,
       instance_id: agent.instanceId,
@@ -223,7 +233,10 @@ export function createDispatcherService(deps: DispatcherDeps) {
       // The command id is not written here: the agent reports it in JobStarted (the recorder puts
       // it on the row), nothing reads it from the row before that, and the summary log line of the
       // task entry names it for an attempt whose agent never reported. One write per job less.
-      const { commandId } = await agents.send(agent, command(claimed, req, now.parameters));
+      const { commandId } = await agents.send(
+        agent,
+        command(claimed, req, now.parameters, now.script_version),
+      );
       log.info('job sent to agent', {
         job_run_name: input.job_run_name,
         instance_id: agent.instanceId,

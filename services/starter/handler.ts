@@ -28,8 +28,10 @@ const settings = readSettings(
     'runWatchRoleArn',
     'runWatchDeadLetterArn',
   ],
-  ['agentInstanceIds', 'agentTag'],
+  ['agentInstanceIds', 'agentTag', 'scriptVersion', 'scriptWorkflows'],
 );
+/** The workflows whose scripts the stack ships, at the version deployed with this function. */
+const shipped = new Set(settings.scriptWorkflows?.split(',') ?? []);
 const logger = createLambdaLogger('starter');
 const aws = composeAws(settings, { log: loggerPort(logger) });
 const starter = createStarterService({
@@ -45,6 +47,9 @@ const starter = createStarterService({
   // SLA lines (issue 15): one schedule per armed line; "longer than usual" only for runs of
   // workflows with an sla block, so a run without one adds no request.
   sla: { watch: aws.slaWatch(), usual: 'sla-runs' },
+  // New runs of a shipped workflow record the deployed script version (a deploy updates this
+  // function's environment, so runs started after it take the new one).
+  scriptVersion: (workflowId) => (shipped.has(workflowId) ? settings.scriptVersion : undefined),
   clock: aws.clock,
   log: aws.log,
 });

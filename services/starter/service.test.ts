@@ -681,3 +681,44 @@ describe('starter: cancel', () => {
     expect(before?.execution_status).toBe('Completed');
   });
 });
+
+describe('starter: shipped script versions', () => {
+  const V1 = '1'.repeat(64);
+  const V2 = '2'.repeat(64);
+
+  it('records the deployed version on each new run of a shipped workflow, every job carries it, a restart takes the version current then', async () => {
+    let deployed = V1;
+    const failOnce = new Set(['r1']);
+    const sim = createSimulation({
+      definitions: [THREE_STAGES, workflow('own', [sequential(['x.sh'])])],
+      scriptVersion: (id) => (id === 'wf' ? deployed : undefined),
+      // b.sh fails in r1 only, so r1 can be restarted.
+      script: (cmd) =>
+        cmd.job_key === '1.2' && failOnce.has(cmd.workflow_execution_id)
+          ? { outcome: 'fail', exitCode: 3, message: 'broken' }
+          : undefined,
+    });
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r1' });
+    await sim.runUntilIdle();
+    expect(sim.run('r1')).toMatchObject({ execution_status: 'Failed', script_version: V1 });
+    const r1Sends = sim.agent.sends.filter((s) => s.command.workflow_execution_id === 'r1');
+    expect(r1Sends.length).toBeGreaterThan(0);
+    for (const s of r1Sends) expect(s.command.script_version).toBe(V1);
+
+    deployed = V2; // a deploy
+    sim.request({ workflow_id: 'wf', workflow_execution_id: 'r2', restart_of: 'r1' });
+    await sim.runUntilIdle();
+    expect(sim.run('r2')).toMatchObject({ execution_status: 'Completed', script_version: V2 });
+    expect(sim.run('r1')?.script_version).toBe(V1);
+    for (const s of sim.agent.sends.filter((x) => x.command.workflow_execution_id === 'r2'))
+      expect(s.command.script_version).toBe(V2);
+
+    // A workflow the stack does not ship: no version, its jobs run from rsql_script_path.
+    sim.request({ workflow_id: 'own', workflow_execution_id: 'o1' });
+    await sim.runUntilIdle();
+    expect(sim.run('o1')?.execution_status).toBe('Completed');
+    expect(sim.run('o1')).not.toHaveProperty('script_version');
+    for (const s of sim.agent.sends.filter((x) => x.command.workflow_execution_id === 'o1'))
+      expect(s.command).not.toHaveProperty('script_version');
+  });
+});

@@ -54,6 +54,12 @@ export interface StarterDeps {
   watch?: RunDeadlineWatch;
   /** Arms each new run's SLA and "longer than usual" lines (services/sla). Without it, none. */
   sla?: SlaArming;
+  /**
+   * The version of the scripts the stack ships for a workflow (infra/constructs/script-assets.ts),
+   * recorded on each new run so every job of it runs that version; undefined (the default, and for
+   * workflows the stack did not ship): the hosts' own `rsql_script_path`.
+   */
+  scriptVersion?: (workflowId: string) => string | undefined;
   clock: Clock;
   log: Logger;
 }
@@ -74,6 +80,12 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  */
 export function createStarterService(deps: StarterDeps) {
   const { definitions, runs, jobs, events, orchestrator, agents, watch, sla, clock, log } = deps;
+
+  /** `{ script_version }` when the stack ships this workflow's scripts, else nothing. */
+  function scriptVersionOf(workflowId: string): { script_version?: string } {
+    const v = deps.scriptVersion?.(workflowId);
+    return v ? { script_version: v } : {};
+  }
 
   /**
    * The announcement of a run that exists already (a redelivery, or a concurrent delivery created
@@ -313,6 +325,7 @@ export function createStarterService(deps: StarterDeps) {
         ...plan.run,
         requested_parameters: requested,
         ...(req.definition_source ? { definition_source: req.definition_source } : {}),
+        ...scriptVersionOf(req.workflow_id),
       };
       const at = now.toISOString();
       const deadline = runDeadlineAt(plan.run, plan.jobs);

@@ -95,6 +95,8 @@ export interface SimulationOptions {
   maxTaskAttempts?: number;
   /** Safety net against livelock: most deliveries one `runUntilIdle` makes (default 200 000). */
   maxSteps?: number;
+  /** The starter's shipped script version per workflow (StarterDeps.scriptVersion); default none. */
+  scriptVersion?: (workflowId: string) => string | undefined;
 }
 
 /** A delivery the simulation will make, or a timer it will fire. */

@@ -133,6 +133,7 @@ export class Simulation {
         definitions: this.store.definitions(),
         events,
         orchestrator: this.wrapper,
+        ...(opts.scriptVersion ? { scriptVersion: opts.scriptVersion } : {}),
       }),
       planner: createPlannerService(common),
       dispatcher: createDispatcherService({ ...common, orchestrator: this.wrapper, agents: this.agent }),

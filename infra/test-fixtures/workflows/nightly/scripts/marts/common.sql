@@ -1,0 +1,2 @@
+-- a helper the scripts include
+select 1;

@@ -1,0 +1,2 @@
+#!/bin/bash
+echo "stage/load_items.sh"
