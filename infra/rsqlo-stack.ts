@@ -43,6 +43,7 @@ export const FUNCTION_IDS = [
   'aggregator',
   'notifier',
   'watchdog',
+  'trigger',
 ] as const;
 export type FunctionId = (typeof FUNCTION_IDS)[number];
 
@@ -84,7 +85,8 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
       'runWatchDeadLetterArn',
     ],
     // runWatch: each run's deadline check, a one-time EventBridge Scheduler schedule.
-    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents', 'runWatch'],
+    // calendars: a scheduled request on a day its workflow's calendar excludes is skipped.
+    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents', 'runWatch', 'calendars'],
     timeout: Duration.seconds(60),
   },
   planner: {
@@ -153,6 +155,16 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     description: 'Run deadline check: report a run still Running past its deadline (RunOverdue)',
     settings: ['workflowAuditTable'],
     sources: ['runStatus'],
+    timeout: Duration.seconds(30),
+  },
+  // services/trigger/: runs that start when others finish (trigger.after).
+  trigger: {
+    entry: 'services/trigger/handler.ts',
+    handlerExport: 'handler',
+    description:
+      'WorkflowFinished: collect the arrival for workflows waiting on it; request a run when all arrived',
+    settings: ['configTable', 'workflowAuditTable', 'eventBus'],
+    sources: ['definitions', 'triggers', 'events'],
     timeout: Duration.seconds(30),
   },
 };
@@ -291,6 +303,7 @@ export class RsqloStack extends Stack {
     });
     const planner = fn('planner', withQueue);
     const recorder = fn('recorder', withQueue);
+    const trigger = fn('trigger', common);
     const aggregator = fn('aggregator', withQueue);
     // Its topic ARN is added by the alerts construct, which creates the topic.
     const notifier = fn('notifier', common);
@@ -303,10 +316,11 @@ export class RsqloStack extends Stack {
       aggregator,
       notifier,
       watchdog,
+      trigger,
     };
 
     // Bus rules: exactly the routing table.
-    const busFunctions: Record<BusService, RsqloFunction> = { starter, planner, recorder };
+    const busFunctions: Record<BusService, RsqloFunction> = { starter, planner, recorder, trigger };
     for (const service of BUS_SERVICES) {
       const routes = SERVICE_ROUTES.filter((r) => r.target === service);
       if (routes.length === 0) continue;

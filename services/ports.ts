@@ -274,11 +274,22 @@ export interface TriggerRepository {
   /** Downstream workflows whose `trigger.after` names `upstream`: an index read, never a scan. */
   dependents(upstream: string): Promise<string[]>;
   get(downstream: string): Promise<TriggerState | undefined>;
+  /** When the downstream's latest run started (arrivals before it do not count); undefined: never ran. */
+  lastRunStart(downstream: string): Promise<string | undefined>;
   /**
    * Writes `next` only if the stored state is still at `expectedVersion` (0: none stored), with
    * its effects (the WorkflowRequested when the run is due). False when someone wrote meanwhile.
    */
   save(downstream: string, expectedVersion: number, next: TriggerState, effects: Effects): Promise<boolean>;
+}
+
+/**
+ * The deployed business calendars (AWS: `calendar:<name>` items of the config table), which the
+ * starter checks scheduled requests against.
+ */
+export interface CalendarRepository {
+  /** The calendar as stored (validated by the caller), or undefined when none has that name. */
+  get(name: string): Promise<unknown | undefined>;
 }
 
 /** Counts handed to WorkflowFinished etc. */

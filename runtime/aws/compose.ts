@@ -20,6 +20,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AlertDedupe, AlertPublisher } from '../../services/notifier/service.js';
 import type {
   AgentFleet,
+  CalendarRepository,
   Clock,
   EventPublisher,
   JobRepository,
@@ -27,12 +28,14 @@ import type {
   Logger,
   RunDeadlineWatch,
   RunStatusReader,
+  TriggerRepository,
 } from '../../services/ports.js';
 import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
 import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } from './dynamo-definitions.js';
 import { createDynamoJobRepository } from './dynamo-jobs.js';
 import { createDynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
+import { createDynamoCalendarReader, createDynamoTriggerRepository } from './dynamo-trigger.js';
 import { createEffectsSink, type EffectsSink } from './effects.js';
 import { createEventBridgePublisher } from './eventbridge-publisher.js';
 import type { RetryOptions } from './retry.js';
@@ -106,6 +109,10 @@ export interface AwsRuntime {
   runWatch(): RunDeadlineWatch;
   /** The run watchdog's read of a run's status. */
   runStatus(): RunStatusReader;
+  /** The trigger service's index and state (config table items; services/trigger/). */
+  triggers(): TriggerRepository;
+  /** The deployed calendars (config table items), which the starter checks scheduled requests against. */
+  calendars(): CalendarRepository;
 }
 
 export interface ComposeOptions {
@@ -230,6 +237,18 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
         tableName: need('workflowAuditTable'),
         retry,
       }),
+    ),
+    triggers: once(() =>
+      createDynamoTriggerRepository({
+        client: clients.documents,
+        configTable: need('configTable'),
+        workflowAuditTable: need('workflowAuditTable'),
+        events: events(),
+        retry,
+      }),
+    ),
+    calendars: once(() =>
+      createDynamoCalendarReader({ client: clients.documents, configTable: need('configTable'), retry }),
     ),
   };
 }

@@ -216,6 +216,12 @@ export class LocalStore extends DeliveryTables {
           | undefined;
         return r ? (JSON.parse(r.body) as TriggerState) : undefined;
       },
+      lastRunStart: async (downstream) =>
+        (
+          this.stmt('SELECT MAX(start_ts) AS t FROM runs WHERE workflow_id = ?').get(downstream) as {
+            t: string | null;
+          }
+        ).t ?? undefined,
       save: async (downstream, expected, next, effects) =>
         this.tx(() => {
           const body = JSON.stringify(next);

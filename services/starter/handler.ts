@@ -42,6 +42,8 @@ const starter = createStarterService({
   agents: aws.agents(),
   // Each run's deadline check: a one-time EventBridge Scheduler schedule invoking the watchdog.
   watch: aws.runWatch(),
+  // A scheduled request on a day its workflow's calendar excludes is skipped (no run, no alert).
+  calendars: aws.calendars(),
   clock: aws.clock,
   log: aws.log,
 });

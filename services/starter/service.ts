@@ -8,10 +8,12 @@ import {
   type WorkflowRequested,
 } from '../../contracts/events.js';
 import { jobRunName } from '../../contracts/jobs.js';
-import { validateDefinition } from '../../contracts/workflow.js';
+import { validateCalendar } from '../../contracts/calendar.js';
+import { validateDefinition, type WorkflowDefinition } from '../../contracts/workflow.js';
 import { RecordTooLargeError } from '../errors.js';
 import type {
   AgentFleet,
+  CalendarRepository,
   Clock,
   DefinitionRepository,
   EventPublisher,
@@ -28,6 +30,7 @@ import {
   stageOutcome,
   stageReadyEvent,
 } from '../shared/progress.js';
+import { firesOnCalendarDay } from '../scheduler/calendar.js';
 import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
 import { planRun } from './plan.js';
@@ -51,6 +54,13 @@ export interface StarterDeps {
    * by the redelivery. Without it, runs are not watched (the local engine has no deadline check).
    */
   watch?: RunDeadlineWatch;
+  /**
+   * The deployed calendars (AWS). With it, a scheduled request (one with `scheduled_time`) of a
+   * workflow with a `calendar` for a day that is not a calendar day (in the schedule's time zone)
+   * is skipped: no run, no event, no alert. Without it (the local engine, whose scheduler never
+   * fires on such a day), calendars are not checked here.
+   */
+  calendars?: CalendarRepository;
   clock: Clock;
   log: Logger;
 }
@@ -58,7 +68,9 @@ export interface StarterDeps {
 export type StartResult =
   | { outcome: 'started'; workflowExecutionId: string }
   | { outcome: 'duplicate'; workflowExecutionId: string }
-  | { outcome: 'rejected'; rejection: WorkflowRejected };
+  | { outcome: 'rejected'; rejection: WorkflowRejected }
+  /** A scheduled request for a day its workflow's calendar excludes: nothing was written. */
+  | { outcome: 'skipped'; reason: string };
 
 /** Restarts are allowed from runs that ended without completing. */
 const RESTARTABLE = ['Failed', 'Cancelled'] as const;
@@ -70,7 +82,7 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  * work; on WorkflowCancelRequested it stops the run's jobs.
  */
 export function createStarterService(deps: StarterDeps) {
-  const { definitions, runs, jobs, events, orchestrator, agents, watch, clock, log } = deps;
+  const { definitions, runs, jobs, events, orchestrator, agents, watch, calendars, clock, log } = deps;
 
   /**
    * The announcement of a run that exists already (a redelivery, or a concurrent delivery created
@@ -205,6 +217,39 @@ export function createStarterService(deps: StarterDeps) {
     );
   }
 
+  /**
+   * A scheduled request on a non-calendar day is skipped (not an alert: the calendar says so); a
+   * calendar that is not deployed or not valid refuses the request (an alert: the deployment is
+   * broken). Undefined: the day is a calendar day.
+   */
+  async function calendarCheck(
+    req: WorkflowRequested,
+    requestId: string,
+    execId: string,
+    definition: WorkflowDefinition,
+    name: string,
+  ): Promise<StartResult | undefined> {
+    const raw = await calendars?.get(name);
+    const checked = raw === undefined ? undefined : validateCalendar(raw);
+    if (!checked?.ok) {
+      const why = checked
+        ? checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')
+        : 'it is not deployed';
+      return reject(req, requestId, execId, 'InvalidDefinition', `calendar "${name}" cannot be used: ${why}`);
+    }
+    const at = new Date(req.scheduled_time as string);
+    if (Number.isNaN(at.getTime())) return undefined;
+    const tz = typeof definition.schedule === 'object' ? definition.schedule.timezone : undefined;
+    if (firesOnCalendarDay(checked.calendar, at, tz)) return undefined;
+    const reason = `${req.scheduled_time} is not a day of calendar "${name}"${tz ? ` (in ${tz})` : ' (UTC)'}: the schedule does not fire then`;
+    log.info('scheduled request skipped', {
+      workflow_id: req.workflow_id,
+      scheduled_time: req.scheduled_time,
+      calendar: name,
+    });
+    return { outcome: 'skipped', reason };
+  }
+
   return {
     /**
      * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
@@ -269,6 +314,11 @@ export function createStarterService(deps: StarterDeps) {
           'InvalidDefinition',
           `the stored definition's workflow_id is "${definition.workflow_id}"`,
         );
+      }
+
+      if (req.scheduled_time && definition.calendar !== undefined && calendars) {
+        const outcome = await calendarCheck(req, id, exec, definition, definition.calendar);
+        if (outcome) return outcome;
       }
 
       let restart: { run: WorkflowRunState; jobs: JobAuditRecord[] } | undefined;

@@ -135,6 +135,14 @@ export class InMemoryStore {
         const t = this.triggerRows.get(downstream);
         return t ? clone(t) : undefined;
       },
+      lastRunStart: async (downstream) => {
+        this.count('triggers.lastRunStart');
+        let last: string | undefined;
+        for (const r of this.runRows.values())
+          if (r.workflow_id === downstream && (last === undefined || r.execution_start_ts > last))
+            last = r.execution_start_ts;
+        return last;
+      },
       save: async (downstream, expected, next, effects) =>
         this.mutate('saveTrigger', () => {
           if ((this.triggerRows.get(downstream)?.version ?? 0) !== expected) return false;

@@ -143,7 +143,6 @@ export class Simulation {
       trigger: createTrigger({
         definitions: this.store.definitions(),
         triggers: this.store.triggers(),
-        runs,
         events,
         clock: this.clock,
         log: this.log,

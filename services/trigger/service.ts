@@ -23,7 +23,6 @@ import type {
   DefinitionRepository,
   EventPublisher,
   Logger,
-  RunRepository,
   TriggerArrival,
   TriggerRepository,
   TriggerState,
@@ -32,8 +31,6 @@ import type {
 export interface TriggerDeps {
   definitions: DefinitionRepository;
   triggers: TriggerRepository;
-  /** The downstream's latest run: arrivals before it started do not count. */
-  runs: Pick<RunRepository, 'listRuns'>;
   events: EventPublisher;
   clock: Clock;
   log: Logger;
@@ -106,7 +103,7 @@ const newer = (a: TriggerArrival, b: TriggerArrival | undefined) =>
 
 /** The trigger service: see the module comment. */
 export function createTrigger(deps: TriggerDeps) {
-  const { definitions, triggers, runs, events, log } = deps;
+  const { definitions, triggers, events, log } = deps;
 
   async function triggerOf(downstream: string, upstream: string): Promise<Trigger | undefined> {
     const raw = await definitions.get(downstream);
@@ -127,8 +124,8 @@ export function createTrigger(deps: TriggerDeps) {
     upstream: string,
     arrival: TriggerArrival,
   ): Promise<TriggerOutcome> {
-    const latestRun = (await runs.listRuns(downstream, 1))[0];
-    const since = latestRun ? Date.parse(latestRun.execution_start_ts) : Number.NEGATIVE_INFINITY;
+    const lastStart = await triggers.lastRunStart(downstream);
+    const since = lastStart ? Date.parse(lastStart) : Number.NEGATIVE_INFINITY;
     for (let write = 0; write < MAX_WRITES; write++) {
       const state = (await triggers.get(downstream)) ?? EMPTY;
       const last = state.last_request;

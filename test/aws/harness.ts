@@ -111,7 +111,8 @@ export type FunctionName =
   | 'dispatcher'
   | 'dispatcherTask'
   | 'notifier'
-  | 'watchdog';
+  | 'watchdog'
+  | 'trigger';
 
 // The handler modules, loaded once per container (vi.resetModules in between: a fresh module scope).
 // biome-ignore lint/suspicious/noExplicitAny: handlers of every shape
@@ -125,6 +126,7 @@ const LOADERS: Record<FunctionName, () => Promise<AnyHandler>> = {
   dispatcherTask: async () => (await import('../../services/dispatcher/task/handler.js')).taskHandler,
   notifier: async () => (await import('../../services/notifier/handler.js')).handler,
   watchdog: async () => (await import('../../services/watchdog/handler.js')).handler,
+  trigger: async () => (await import('../../services/trigger/handler.js')).handler,
 };
 
 /**
@@ -141,6 +143,7 @@ const DEFAULT_CONTAINERS: Record<FunctionName, number> = {
   dispatcherTask: 4,
   notifier: 2,
   watchdog: 1,
+  trigger: 2,
 };
 
 const eventBridge = mockClient(EventBridgeClient);
@@ -355,6 +358,7 @@ export class AwsHarness {
         starter: (e) => this.fn('starter').invoke(e),
         planner: (e) => this.fn('planner').invoke(e),
         recorder: (e) => this.fn('recorder').invoke(e),
+        trigger: (e) => this.fn('trigger').invoke(e),
         notifier: (e) => this.fn('notifier').invoke(e),
       },
     });
