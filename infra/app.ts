@@ -3,7 +3,7 @@ import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ContextError, parseContext, type RsqloContext } from './context.js';
 import { PROJECT_ROOT, RsqloStack } from './rsqlo-stack.js';
-import { type DeployedWorkflow, loadWorkflowFolder } from './workflows.js';
+import { type DeployedWorkflow, loadCalendarFolder, loadWorkflowFolder } from './workflows.js';
 
 /**
  * Context keys that make the CloudFormation validator (aws-cdk-lib's built-in
@@ -44,6 +44,7 @@ export function buildApp(app: App, opts: { projectRoot?: string } = {}): BuiltAp
   const stack = new RsqloStack(app, config.stackName, {
     config,
     workflows,
+    calendars: folder ? loadCalendarFolder(folder) : [],
     projectRoot: opts.projectRoot,
     description: 'rsqlo: event-driven orchestration of Amazon Redshift RSQL workflows',
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

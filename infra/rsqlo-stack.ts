@@ -25,10 +25,11 @@ import { RsqloFunction } from './constructs/rsqlo-function.js';
 import { RsqloTables } from './constructs/rsqlo-tables.js';
 import { RunWatchdog } from './constructs/run-watchdog.js';
 import { SqsToLambda } from './constructs/sqs-to-lambda.js';
+import { DependencyDeployment } from './constructs/dependency-deployment.js';
 import { WorkflowDeployment } from './constructs/workflow-deployment.js';
 import type { RsqloContext } from './context.js';
 import { type PermissionSource, type PermissionTargets, sourceStatements } from './permissions.js';
-import type { DeployedWorkflow } from './workflows.js';
+import type { DeployedCalendar, DeployedWorkflow } from './workflows.js';
 
 /** The repository root (handlers, lock file, tsconfig). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -174,6 +175,8 @@ export interface RsqloStackProps extends StackProps {
   config: RsqloContext;
   /** The deployed workflow definitions (infra/workflows.ts loadWorkflowFolder). */
   workflows: readonly DeployedWorkflow[];
+  /** The calendars beside them (infra/workflows.ts loadCalendarFolder). Default none. */
+  calendars?: readonly DeployedCalendar[];
   /** The repository root (handlers, lock file, tsconfig). Default PROJECT_ROOT. */
   projectRoot?: string;
 }
@@ -375,6 +378,13 @@ export class RsqloStack extends Stack {
       bus,
       scheduleGroupName: c.stackName,
       deadLetterQueue: undelivered,
+      logRetention: retention,
+    });
+    // The trigger index and the calendars (config table items the trigger and the starter read).
+    new DependencyDeployment(this, 'Dependencies', {
+      workflows: props.workflows,
+      calendars: props.calendars ?? [],
+      configTable: t.config,
       logRetention: retention,
     });
 

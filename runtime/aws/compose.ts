@@ -243,7 +243,7 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
         client: clients.documents,
         configTable: need('configTable'),
         workflowAuditTable: need('workflowAuditTable'),
-        events: events(),
+        effects: effects(),
         retry,
       }),
     ),

@@ -25,11 +25,11 @@ import { dependentsIndex } from '../../contracts/dependencies.js';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
 import type {
   CalendarRepository,
-  EventPublisher,
   TriggerRepository,
   TriggerState,
 } from '../../services/ports.js';
 import { retried } from './dynamo-operations.js';
+import type { EffectsSink } from './effects.js';
 import type { RetryOptions } from './retry.js';
 import { RUNS_BY_WORKFLOW_INDEX } from './tables.js';
 
@@ -67,7 +67,7 @@ export interface DynamoTriggerDeps {
   /** Physical name of the workflow audit table (a workflow's latest run start, on by_workflow). */
   workflowAuditTable: string;
   /** Where a due run's WorkflowRequested goes, after its state is written. */
-  events: EventPublisher;
+  effects: EffectsSink;
   retry?: RetryOptions;
 }
 
@@ -149,7 +149,7 @@ export function createDynamoTriggerRepository(deps: DynamoTriggerDeps): TriggerR
         if (err instanceof Error && err.name === 'ConditionalCheckFailedException') return false;
         throw err;
       }
-      if (effects.events?.length) await deps.events.publish(effects.events);
+      await deps.effects.apply(effects);
       return true;
     },
   };
