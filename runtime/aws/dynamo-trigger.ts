@@ -23,11 +23,7 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { dependentsIndex } from '../../contracts/dependencies.js';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
-import type {
-  CalendarRepository,
-  TriggerRepository,
-  TriggerState,
-} from '../../services/ports.js';
+import type { CalendarRepository, TriggerRepository, TriggerState } from '../../services/ports.js';
 import { retried } from './dynamo-operations.js';
 import type { EffectsSink } from './effects.js';
 import type { RetryOptions } from './retry.js';

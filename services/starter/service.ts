@@ -1,4 +1,5 @@
 import type { JobAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
+import { validateCalendar } from '../../contracts/calendar.js';
 import {
   EVENT_VERSION,
   eventIds,
@@ -8,7 +9,6 @@ import {
   type WorkflowRequested,
 } from '../../contracts/events.js';
 import { jobRunName } from '../../contracts/jobs.js';
-import { validateCalendar } from '../../contracts/calendar.js';
 import { validateDefinition, type WorkflowDefinition } from '../../contracts/workflow.js';
 import { RecordTooLargeError } from '../errors.js';
 import type {
@@ -23,6 +23,7 @@ import type {
   RunDeadlineWatch,
   RunRepository,
 } from '../ports.js';
+import { firesOnCalendarDay } from '../scheduler/calendar.js';
 import {
   completionEvents,
   eventBase,
@@ -30,7 +31,6 @@ import {
   stageOutcome,
   stageReadyEvent,
 } from '../shared/progress.js';
-import { firesOnCalendarDay } from '../scheduler/calendar.js';
 import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
 import { planRun } from './plan.js';
