@@ -270,7 +270,7 @@ describe('rules from the routing table', () => {
   });
 
   it('sends events a bus-driven function keeps failing on to the failed-events queue', () => {
-    for (const fid of ['starter', 'planner', 'recorder', 'notifier'] as const) {
+    for (const fid of ['starter', 'planner', 'recorder', 'trigger', 'notifier'] as const) {
       const [, c] = one('AWS::Lambda::EventInvokeConfig', (p) => p.FunctionName?.Ref === fnId(fid));
       expect(c).toMatchObject({
         MaximumRetryAttempts: 2,
