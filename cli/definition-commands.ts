@@ -2,6 +2,9 @@
  * The commands over definition files, which never start an engine: `validate`, `plan`, `init`
  * and `completion`.
  */
+import { formatCycle, triggerCycles } from '../contracts/dependencies.js';
+import type { WorkflowDefinition } from '../contracts/workflow.js';
+import { calendarFor } from './calendar.js';
 import { loadRunnable, parse, UsageError } from './command-kit.js';
 import { completionScript } from './completion.js';
 import { formatIssues, loadDefinition } from './definition.js';
@@ -10,20 +13,44 @@ import { initWorkflow, workflowIdFor } from './init.js';
 import { command as suggest } from './invocation.js';
 import { formatPlan, planWorkflow } from './plan.js';
 
-/** `rsqlo validate`: each file checked, one line per file. */
-export function validateCommand(argv: string[], io: Io): number {
-  const { positionals, values } = parse(argv, { scripts: { type: 'string' } });
-  if (positionals.length === 0) throw new UsageError('validate needs at least one file');
+/**
+ * `rsqlo validate`: each file checked, one line per file; the files given are also checked as a
+ * set (no trigger cycle among them). `--workflows DIR` checks a whole folder as `rsqlo serve`
+ * loads it: every definition, the calendars, and across them unknown `trigger.after` names,
+ * cycles and unknown calendars.
+ */
+export async function validateCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals, values } = parse(argv, { scripts: { type: 'string' }, workflows: { type: 'string' } });
+  const dir = values.workflows as string | undefined;
+  if (positionals.length === 0 && dir === undefined) throw new UsageError('validate needs at least one file');
   let bad = 0;
+  const defs: WorkflowDefinition[] = [];
   for (const arg of positionals) {
     const r = loadDefinition(arg, values.scripts as string | undefined);
-    if (r.ok)
+    if (r.ok) {
+      defs.push(r.definition);
       io.stdout.write(
         `${r.file}: ok (${r.definition.workflow_id}, ${r.definition.workflow_stages.length} stages)\n`,
       );
-    else {
+    } else {
       bad++;
       io.stderr.write(`${formatIssues(r.file, r.issues)}\n`);
+    }
+  }
+  for (const c of triggerCycles(defs)) {
+    bad++;
+    io.stderr.write(`rsqlo: dependency cycle ${formatCycle(c)}: each would wait for the other\n`);
+  }
+  if (dir !== undefined) {
+    const { loadWorkflows } = await import('./serve.js');
+    const r = loadWorkflows(dir);
+    if (r.ok)
+      io.stdout.write(
+        `${dir}: ok (${r.loaded.length} workflow(s), ${r.calendars.size} calendar(s), triggers without cycles)\n`,
+      );
+    else {
+      bad++;
+      io.stderr.write(`${r.problems.join('\n')}\n`);
     }
   }
   return bad ? EXIT.usage : 0;
@@ -39,7 +66,14 @@ export function planCommand(argv: string[], io: Io): number {
   const runnable = loadRunnable('plan', positionals, values, io);
   if (!runnable) return EXIT.usage;
   const { loaded, params } = runnable;
-  const plan = planWorkflow(loaded.definition, loaded.file, loaded.scriptRoot, params);
+  const cal = calendarFor(loaded.definition, loaded.file);
+  if ('error' in cal) {
+    io.stderr.write(`${cal.error}\n`);
+    return EXIT.usage;
+  }
+  const plan = planWorkflow(loaded.definition, loaded.file, loaded.scriptRoot, params, {
+    calendar: cal.calendar,
+  });
   io.stdout.write(
     values.json === true
       ? `${JSON.stringify(plan, null, 2)}\n`

@@ -24,12 +24,15 @@ export const COMMANDS: Record<string, { usage: string; about: string; options: s
     ],
   },
   validate: {
-    usage: 'rsqlo validate <definition.json | folder>... [--scripts DIR]',
+    usage: 'rsqlo validate <definition.json | folder>... [--scripts DIR] [--workflows DIR]',
     about:
       'Checks definitions and their scripts without running anything: the JSON, every field, that\n' +
       'each script exists inside the script folder as a regular file, is executable when run\n' +
-      'directly, and that shell scripts have no CRLF line endings. Exit 2 when anything is wrong.',
-    options: ['--scripts'],
+      'directly, and that shell scripts have no CRLF line endings. --workflows DIR checks a whole\n' +
+      'folder as rsqlo serve loads it: its calendars/, and across the definitions every trigger.after\n' +
+      'known, no dependency cycle (named: wf_a → wf_b → wf_a), every calendar known. Exit 2 when\n' +
+      'anything is wrong.',
+    options: ['--scripts', '--workflows'],
   },
   plan: {
     usage: 'rsqlo plan <definition.json | folder> [--param KEY=VALUE]... [--scripts DIR] [--json]',
@@ -37,6 +40,15 @@ export const COMMANDS: Record<string, { usage: string; about: string; options: s
       'Shows the stages and jobs as they would run — resolved script paths, how each runs, its\n' +
       'policy (timeout, heartbeat, retries), what is disabled, the parameters — without running anything.',
     options: ['--param', '--scripts', '--json'],
+  },
+  calendar: {
+    usage: 'rsqlo calendar <name> [--workflows DIR] [--workflow ID] [--next N] [--from TIME] [--json]',
+    about:
+      'Lists the next N (default 10) days of the business calendar DIR/calendars/<name>.json (DIR\n' +
+      'default "."), from the date of --from (default now, UTC). With --workflow ID (a definition in\n' +
+      "DIR, as rsqlo serve --workflows loads them), the next firings of that workflow's schedule that\n" +
+      "fall on calendar days, read in the schedule's time zone (correct across DST changes).",
+    options: ['--workflows', '--workflow', '--next', '--from', '--json'],
   },
   init: {
     usage: 'rsqlo init <folder> [--workflow-id ID]',

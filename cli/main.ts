@@ -3,6 +3,7 @@ import path from 'node:path';
 import { EngineLockedError } from '../host/lock.js';
 import { ConfigError } from '../runtime/local/compose.js';
 import { packageRoot } from '../runtime/package-root.js';
+import { calendarCommand } from './calendar.js';
 import { UsageError } from './command-kit.js';
 import { completionCommand, initCommand, planCommand, validateCommand } from './definition-commands.js';
 import { EXIT, type Io } from './drive.js';
@@ -25,6 +26,9 @@ Usage:
             [--home DIR] [--json]
   rsqlo validate <file>...
   rsqlo plan <definition.json | folder> [--param KEY=VALUE]... [--json]
+  rsqlo calendar <name> [--workflows DIR] [--workflow ID] [--next N] [--from TIME] [--json]
+      the next days of calendars/<name>.json, or with --workflow the next firings of that
+      workflow's schedule on them (in the schedule's time zone).
   rsqlo init <folder> [--workflow-id ID]
   rsqlo status <execution-id> [--home DIR] [--json]
   rsqlo history <workflow_id> [--home DIR] [--json] [--limit N]
@@ -88,6 +92,7 @@ export const COMMAND_RUNNERS: ReadonlyMap<string, CommandRunner> = new Map<strin
   ['sql', sqlCommand],
   ['serve', (argv, io) => serveCommand(argv, io, main)],
   ['runs', runsCommand],
+  ['calendar', calendarCommand],
 ]);
 
 /** The rsqlo command: a thin layer over the local engine. Returns the exit code; never throws. */

@@ -1,6 +1,8 @@
 import path from 'node:path';
+import type { Calendar } from '../contracts/calendar.js';
 import type { WorkflowDefinition } from '../contracts/workflow.js';
 import { scriptName } from '../contracts/workflow.js';
+import { nextCalendarFireTimes } from '../services/scheduler/calendar.js';
 import { jobPolicy } from '../services/starter/plan.js';
 
 /** One job as it would run. */
@@ -28,6 +30,12 @@ export interface PlannedWorkflow {
   script_root: string;
   max_active_runs: number;
   schedule: unknown;
+  /** The calendar the schedule fires on (its days only), or null. */
+  calendar: string | null;
+  /** The schedule's next firings (on calendar days), ISO; empty without a schedule. */
+  next_fire_times: string[];
+  /** `trigger.after` (runs once each of these has Completed), or null. */
+  trigger: WorkflowDefinition['trigger'] | null;
   parameters: Record<string, string>;
   stages: Array<{
     stage: number;
@@ -49,7 +57,18 @@ export function planWorkflow(
   file: string,
   scriptRoot: string,
   params: Record<string, string>,
+  firings: { calendar?: Calendar; from?: Date; count?: number } = {},
 ): PlannedWorkflow {
+  const s = def.schedule;
+  const spec =
+    s === undefined || (typeof s === 'object' && s.enabled === false)
+      ? undefined
+      : typeof s === 'string'
+        ? { expression: s }
+        : { expression: s.expression, timezone: s.timezone };
+  const next = spec
+    ? nextCalendarFireTimes(spec, firings.calendar, firings.from ?? new Date(), firings.count ?? 5)
+    : [];
   return {
     workflow_id: def.workflow_id,
     workflow_description: def.workflow_description ?? null,
@@ -57,6 +76,9 @@ export function planWorkflow(
     script_root: scriptRoot,
     max_active_runs: def.max_active_runs ?? 1,
     schedule: def.schedule ?? null,
+    calendar: def.calendar ?? null,
+    next_fire_times: next.map((t) => t.toISOString()),
+    trigger: def.trigger ?? null,
     parameters: { ...(def.parameters ?? {}), ...params },
     stages: def.workflow_stages.map((st, si) => {
       const enabled = st.execution_flag === 'y';
@@ -98,6 +120,12 @@ export function formatPlan(p: PlannedWorkflow, fromParams: ReadonlySet<string>):
   out.push(
     `  max_active_runs ${p.max_active_runs}; schedule ${p.schedule === null ? 'none' : JSON.stringify(p.schedule)}`,
   );
+  if (p.calendar !== null) out.push(`  calendar   ${p.calendar} (the schedule fires on its days only)`);
+  if (p.next_fire_times.length > 0) out.push(`  next fires ${p.next_fire_times.join(', ')}`);
+  if (p.trigger)
+    out.push(
+      `  trigger    runs once each of ${p.trigger.after.join(', ')} has Completed${p.trigger.within_hours !== undefined ? ` (within ${p.trigger.within_hours} h of each other)` : ''}`,
+    );
   const names = Object.keys(p.parameters).sort();
   out.push(
     `  parameters ${names.length === 0 ? 'none' : names.map((k) => `${k}=${JSON.stringify(p.parameters[k])}${fromParams.has(k) ? ' (--param)' : ''}`).join(', ')}`,

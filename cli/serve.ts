@@ -9,6 +9,8 @@ import { readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Calendar } from '../contracts/calendar.js';
+import { dependencyIssues } from '../contracts/dependencies.js';
 import type { ActionResult } from '../contracts/run-view.js';
 import type { WorkflowDefinition } from '../contracts/workflow.js';
 import { EngineLockedError } from '../host/lock.js';
@@ -30,6 +32,7 @@ import type { Clock } from '../services/ports.js';
 import { deriveExecutionId, newExecutionId } from '../services/starter/execution-id.js';
 import type { RunActions } from '../web/ports.js';
 import { createRunViewHandler } from '../web/server.js';
+import { loadCalendars } from './calendar.js';
 import { databaseOf } from './command-kit.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { EXIT, type Io } from './drive.js';
@@ -75,10 +78,14 @@ function definitionFiles(dir: string): string[] {
   return out;
 }
 
-/** Loads and checks every definition of the folder; the problems, all of them, when any is bad. */
+/**
+ * Loads and checks every definition of the folder, and its calendars (`calendars/` there), and the
+ * set as a whole (every trigger.after known, no dependency cycle, every calendar known); the
+ * problems, all of them, when any is bad.
+ */
 export function loadWorkflows(
   dir: string,
-): { ok: true; loaded: Loaded[] } | { ok: false; problems: string[] } {
+): { ok: true; loaded: Loaded[]; calendars: Map<string, Calendar> } | { ok: false; problems: string[] } {
   let files: string[];
   try {
     files = definitionFiles(path.resolve(dir));
@@ -117,7 +124,20 @@ export function loadWorkflows(
   }
   if (files.length === 0)
     problems.push(`--workflows ${dir}: no workflow definitions (*.json, */workflow.json) there`);
-  return problems.length ? { ok: false, problems } : { ok: true, loaded };
+  const cals = loadCalendars(dir);
+  if (!cals.ok) problems.push(...cals.problems);
+  const calendars = cals.ok ? cals.calendars : new Map<string, Calendar>();
+  if (problems.length === 0) {
+    const fileOf = new Map(loaded.map((l) => [l.definition.workflow_id, l.file]));
+    for (const i of dependencyIssues(
+      loaded.map((l) => l.definition),
+      new Set(calendars.keys()),
+    ))
+      problems.push(
+        `${fileOf.get(i.workflow_id) ?? i.workflow_id}: invalid workflow definition\n  ${i.path}: ${i.message}`,
+      );
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, loaded, calendars };
 }
 
 /** The run view's actions, done by the engine itself (the rules are enforced again by the starter). */
@@ -230,6 +250,7 @@ export async function serveCommand(
   const host = String(values.host);
   const home = path.resolve((values.home as string | undefined) ?? process.env.RSQLO_HOME ?? '.rsqlo');
   let loaded: Loaded[] = [];
+  let calendars = new Map<string, Calendar>();
   if (values.workflows !== undefined) {
     const r = loadWorkflows(values.workflows as string);
     if (!r.ok) {
@@ -237,6 +258,7 @@ export async function serveCommand(
       return EXIT.usage;
     }
     loaded = r.loaded;
+    calendars = r.calendars;
   }
 
   const say = (line: string) => void io.stdout.write(`${line}\n`);
@@ -394,7 +416,10 @@ export async function serveCommand(
     say(`rsqlo serve: ${home} at ${url}/ (pid ${process.pid}; Ctrl-C stops)`);
     if (resumed > 0) say(`resuming ${resumed} unfinished run(s) found in ${home}`);
     for (const l of loaded) say(`workflow ${l.definition.workflow_id} from ${l.file}`);
-    scheduler.load(loaded.map((l) => l.definition));
+    scheduler.load(
+      loaded.map((l) => l.definition),
+      calendars,
+    );
     for (const u of scheduler.upcoming())
       say(`schedule: ${u.workflow_id} next at ${u.next ? u.next.toISOString() : 'never (no time left)'}`);
     opts.onListening?.(url);

@@ -210,6 +210,48 @@ export const Defaults = z.strictObject(
 );
 export type Defaults = z.infer<typeof Defaults>;
 
+/** Longest `within_hours` of a trigger: a year (an arrival older than that is history). */
+export const MAX_TRIGGER_WITHIN_HOURS = 8760;
+
+/**
+ * `"trigger": {"after": ["wf_a", "wf_b"], "within_hours": 24}`: start a run once each named
+ * workflow has Completed since this workflow's last run started (AND; Failed runs do not count).
+ * With `within_hours`, only arrivals within that many hours of the latest one count (default: no
+ * bound). services/trigger/ does it; contracts/dependencies.ts refuses cycles and unknown names.
+ */
+export const Trigger = z
+  .strictObject(
+    {
+      after: z
+        .array(WorkflowId, { error: 'must be an array of workflow ids' })
+        .min(1, { error: 'names at least one workflow' })
+        .max(20, { error: 'names at most 20 workflows' }),
+      within_hours: z
+        .number({ error: 'must be a number of hours' })
+        .positive({ error: 'must be more than 0' })
+        .max(MAX_TRIGGER_WITHIN_HOURS, { error: `must be at most ${MAX_TRIGGER_WITHIN_HOURS}` })
+        .optional(),
+    },
+    {
+      error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined),
+    },
+  )
+  .superRefine((t, ctx) => {
+    const seen = new Set<string>();
+    t.after.forEach((id, i) => {
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['after', i], message: `names "${id}" twice` });
+      seen.add(id);
+    });
+  });
+export type Trigger = z.infer<typeof Trigger>;
+
+/** A calendar's name: `calendars/<name>.json` beside the definitions. */
+export const CalendarName = z
+  .string({ error: 'must be a string naming a calendar' })
+  .min(1, { error: 'must not be empty' })
+  .max(64, { error: 'must be at most 64 characters' })
+  .regex(/^[A-Za-z0-9_-]+$/, { error: 'may only contain letters, digits, "_" and "-"' });
+
 /**
  * A workflow definition: the seed's config item (which validates unchanged) plus the optional
  * extensions of ARCHITECTURE.md §2. Unknown fields are refused so that a misspelt option never silently
@@ -232,6 +274,9 @@ export const WorkflowDefinition = z.strictObject(
     parameters: Parameters.optional(),
     /** Service-level lines (contracts/sla.ts): SlaMissed when a run crosses one. */
     sla: Sla.optional(),
+    trigger: Trigger.optional(),
+    /** The schedule fires only on this calendar's days (contracts/calendar.ts). */
+    calendar: CalendarName.optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
 );

@@ -2,7 +2,7 @@ import { DETAIL_TYPES, type DetailType, EVENT_SOURCE } from '../contracts/events
 import { type EventPattern, matchesPattern, validatePattern } from './pattern.js';
 
 /** Services that react to bus events (the dispatcher reads the queue, the aggregator the change feed). */
-export const BUS_SERVICES = ['starter', 'planner', 'recorder'] as const;
+export const BUS_SERVICES = ['starter', 'planner', 'recorder', 'trigger'] as const;
 export type BusService = (typeof BUS_SERVICES)[number];
 
 export interface ServiceRoute<S extends BusService = BusService, T extends DetailType = DetailType> {
@@ -62,6 +62,12 @@ export const SERVICE_ROUTES = [
     target: 'recorder',
     events: ['JobStarted', 'JobFinished'],
     description: 'JobStarted / JobFinished from agents and the wrapper update the job audit row',
+  }),
+  serviceRoute({
+    id: 'trigger-workflow-finished',
+    target: 'trigger',
+    events: ['WorkflowFinished'],
+    description: 'WorkflowFinished: runs waiting for this workflow (trigger.after) collect it and may start',
   }),
 ] as const satisfies readonly ServiceRoute[];
 

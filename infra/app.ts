@@ -3,7 +3,7 @@ import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ContextError, parseContext, type RsqloContext } from './context.js';
 import { PROJECT_ROOT, RsqloStack } from './rsqlo-stack.js';
-import { bundleScripts, type DeployedWorkflow, loadWorkflowFolder } from './workflows.js';
+import { bundleScripts, type DeployedWorkflow, loadCalendarFolder, loadWorkflowFolder } from './workflows.js';
 
 /**
  * Context keys that make the CloudFormation validator (aws-cdk-lib's built-in
@@ -47,6 +47,7 @@ export function buildApp(app: App, opts: { projectRoot?: string } = {}): BuiltAp
     config,
     workflows,
     scripts,
+    calendars: folder ? loadCalendarFolder(folder) : [],
     projectRoot: opts.projectRoot,
     description: 'rsqlo: event-driven orchestration of Amazon Redshift RSQL workflows',
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

@@ -41,6 +41,8 @@ export const ADAPTERS: Record<string, { module: string; factory: string }> = {
   runStatus: { module: 'runtime/aws/dynamo-run-status.ts', factory: 'createDynamoRunStatusReader' },
   slaWatch: { module: 'runtime/aws/scheduler-run-watch.ts', factory: 'createSchedulerSlaWatch' },
   slaMarks: { module: 'runtime/aws/dynamo-sla-marks.ts', factory: 'createDynamoSlaMarks' },
+  triggers: { module: 'runtime/aws/dynamo-trigger.ts', factory: 'createDynamoTriggerRepository' },
+  calendars: { module: 'runtime/aws/dynamo-trigger.ts', factory: 'createDynamoCalendarReader' },
 };
 
 /** Adapters that hand their effects to other adapters, when the named setting is configured. */
@@ -53,6 +55,8 @@ export const EFFECT_TARGETS: Record<string, Array<{ setting: SettingName; adapte
     { setting: 'eventBus', adapter: 'events' },
     { setting: 'jobQueueUrl', adapter: 'queue' },
   ],
+  // dynamo-trigger.ts publishes a due run's request after writing the state.
+  triggers: [{ setting: 'eventBus', adapter: 'events' }],
 };
 
 export const COMPOSE_MODULE = 'runtime/aws/compose.ts';

@@ -44,6 +44,7 @@ const PLATFORM: Record<FunctionId, Record<string, string[]>> = {
   },
   // Invoked by EventBridge Scheduler (its role holds lambda:InvokeFunction), no trigger of its own.
   watchdog: { ...LOGS, ...XRAY },
+  trigger: { ...LOGS, ...XRAY, ...BUS_TRIGGER },
   aggregator: {
     ...LOGS,
     ...XRAY,

@@ -1,5 +1,6 @@
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { ALERT_KEY_PREFIX } from '../runtime/aws/dynamo-alert-dedupe.js';
+import { AFTER_KEY_PREFIX, CALENDAR_KEY_PREFIX, TRIGGER_KEY_PREFIX } from '../runtime/aws/dynamo-trigger.js';
 import type { SettingName } from '../runtime/aws/settings.js';
 import { JOBS_BY_SEQUENCE_INDEX, RUNS_BY_WORKFLOW_INDEX } from '../runtime/aws/tables.js';
 
@@ -47,7 +48,9 @@ export type PermissionSource =
   | 'runWatch'
   | 'runStatus'
   | 'slaWatch'
-  | 'slaMarks';
+  | 'slaMarks'
+  | 'triggers'
+  | 'calendars';
 
 const index = (tableArn: string, name: string) => `${tableArn}/index/${name}`;
 
@@ -214,6 +217,36 @@ export function sourceStatements(
           sid: 'CodeSlaMarks',
           actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
           resources: [t.workflowAuditTable],
+        },
+      ];
+    case 'triggers':
+      // dynamo-trigger.ts: the `after:` index and `trigger:` state items of the config table (get,
+      // conditional put: only those keys), a workflow's newest run start on by_workflow.
+      return [
+        {
+          sid: 'CodeTriggerState',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          resources: [t.configTable],
+          conditions: {
+            'ForAllValues:StringLike': {
+              'dynamodb:LeadingKeys': [`${AFTER_KEY_PREFIX}*`, `${TRIGGER_KEY_PREFIX}*`],
+            },
+          },
+        },
+        {
+          sid: 'CodeTriggerLatestRun',
+          actions: ['dynamodb:Query'],
+          resources: [index(t.workflowAuditTable, RUNS_BY_WORKFLOW_INDEX)],
+        },
+      ];
+    case 'calendars':
+      // dynamo-trigger.ts: one GetItem of a `calendar:` item of the config table.
+      return [
+        {
+          sid: 'CodeReadCalendars',
+          actions: ['dynamodb:GetItem'],
+          resources: [t.configTable],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${CALENDAR_KEY_PREFIX}*`] } },
         },
       ];
     case 'runStatus':

@@ -17,6 +17,7 @@ import { acknowledge } from './acknowledge.js';
 import { AgentHostAccess, SSM_CORE_POLICY } from './constructs/agent-host-access.js';
 import { AgentInstall } from './constructs/agent-install.js';
 import { AlertsToSns } from './constructs/alerts-to-sns.js';
+import { DependencyDeployment } from './constructs/dependency-deployment.js';
 import { DynamoDBStreamToLambda } from './constructs/dynamodb-stream-to-lambda.js';
 import { EventBridgeToLambda } from './constructs/eventbridge-to-lambda.js';
 import { JobWrapper } from './constructs/job-wrapper.js';
@@ -31,7 +32,7 @@ import { SqsToLambda } from './constructs/sqs-to-lambda.js';
 import { WorkflowDeployment } from './constructs/workflow-deployment.js';
 import type { RsqloContext } from './context.js';
 import { type PermissionSource, type PermissionTargets, sourceStatements } from './permissions.js';
-import type { DeployedWorkflow, ScriptBundle } from './workflows.js';
+import type { DeployedCalendar, DeployedWorkflow, ScriptBundle } from './workflows.js';
 
 /** The repository root (handlers, lock file, tsconfig). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -46,6 +47,7 @@ export const FUNCTION_IDS = [
   'aggregator',
   'notifier',
   'watchdog',
+  'trigger',
 ] as const;
 export type FunctionId = (typeof FUNCTION_IDS)[number];
 
@@ -89,7 +91,18 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
       'scriptWorkflows',
     ],
     // runWatch: each run's deadline check, a one-time EventBridge Scheduler schedule.
-    sources: ['definitions', 'runs', 'jobs', 'events', 'orchestrator', 'agents', 'runWatch', 'slaWatch'],
+    // calendars: a scheduled request on a day its workflow's calendar excludes is skipped.
+    sources: [
+      'definitions',
+      'runs',
+      'jobs',
+      'events',
+      'orchestrator',
+      'agents',
+      'runWatch',
+      'slaWatch',
+      'calendars',
+    ],
     timeout: Duration.seconds(60),
   },
   planner: {
@@ -160,6 +173,16 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     sources: ['runStatus', 'slaMarks', 'events'],
     timeout: Duration.seconds(30),
   },
+  // services/trigger/: runs that start when others finish (trigger.after).
+  trigger: {
+    entry: 'services/trigger/handler.ts',
+    handlerExport: 'handler',
+    description:
+      'WorkflowFinished: collect the arrival for workflows waiting on it; request a run when all arrived',
+    settings: ['configTable', 'workflowAuditTable', 'eventBus'],
+    sources: ['definitions', 'triggers', 'events'],
+    timeout: Duration.seconds(30),
+  },
 };
 
 export interface RsqloStackProps extends StackProps {
@@ -167,6 +190,8 @@ export interface RsqloStackProps extends StackProps {
   config: RsqloContext;
   /** The deployed workflow definitions (infra/workflows.ts loadWorkflowFolder). */
   workflows: readonly DeployedWorkflow[];
+  /** The calendars beside them (infra/workflows.ts loadCalendarFolder). Default none. */
+  calendars?: readonly DeployedCalendar[];
   /** The repository root (handlers, lock file, tsconfig). Default PROJECT_ROOT. */
   projectRoot?: string;
   /** The deployed workflows' scripts (infra/workflows.ts bundleScripts); none: nothing shipped. */
@@ -308,6 +333,7 @@ export class RsqloStack extends Stack {
     });
     const planner = fn('planner', withQueue);
     const recorder = fn('recorder', withQueue);
+    const trigger = fn('trigger', common);
     const aggregator = fn('aggregator', withQueue);
     // Its topic ARN is added by the alerts construct, which creates the topic.
     const notifier = fn('notifier', common);
@@ -320,10 +346,11 @@ export class RsqloStack extends Stack {
       aggregator,
       notifier,
       watchdog,
+      trigger,
     };
 
     // Bus rules: exactly the routing table.
-    const busFunctions: Record<BusService, RsqloFunction> = { starter, planner, recorder };
+    const busFunctions: Record<BusService, RsqloFunction> = { starter, planner, recorder, trigger };
     for (const service of BUS_SERVICES) {
       const routes = SERVICE_ROUTES.filter((r) => r.target === service);
       if (routes.length === 0) continue;
@@ -405,6 +432,13 @@ export class RsqloStack extends Stack {
       bus,
       scheduleGroupName: c.stackName,
       deadLetterQueue: undelivered,
+      logRetention: retention,
+    });
+    // The trigger index and the calendars (config table items the trigger and the starter read).
+    new DependencyDeployment(this, 'Dependencies', {
+      workflows: props.workflows,
+      calendars: props.calendars ?? [],
+      configTable: t.config,
       logRetention: retention,
     });
 

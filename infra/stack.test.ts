@@ -270,7 +270,7 @@ describe('rules from the routing table', () => {
   });
 
   it('sends events a bus-driven function keeps failing on to the failed-events queue', () => {
-    for (const fid of ['starter', 'planner', 'recorder', 'notifier'] as const) {
+    for (const fid of ['starter', 'planner', 'recorder', 'trigger', 'notifier'] as const) {
       const [, c] = one('AWS::Lambda::EventInvokeConfig', (p) => p.FunctionName?.Ref === fnId(fid));
       expect(c).toMatchObject({
         MaximumRetryAttempts: 2,
@@ -561,10 +561,10 @@ describe('IAM resources per function', () => {
     expect(arnsOf('recorder', 'dynamodb:UpdateItem')).toEqual([table('jobAudit')]);
   });
 
-  it('lets only the starter and the aggregator touch the config table, and only the starter read definitions', () => {
+  it('lets only the starter, the aggregator and the trigger touch the config table, and only the starter and the trigger read definitions', () => {
     for (const fid of FUNCTION_IDS) {
       const touches = arnsOf(fid, 'dynamodb:GetItem').includes(table('config'));
-      expect(touches, fid).toBe(fid === 'starter' || fid === 'aggregator');
+      expect(touches, fid).toBe(fid === 'starter' || fid === 'aggregator' || fid === 'trigger');
     }
     expect(arnsOf('starter', 'dynamodb:PutItem')).toContain(table('config'));
     expect(arnsOf('aggregator', 'dynamodb:PutItem')).not.toContain(table('config'));

@@ -248,5 +248,49 @@ export interface AgentFleet {
   cancel?(agent: AgentRef, cancel: JobCancel): Promise<{ commandId: string | null }>;
 }
 
+/** An upstream run that Completed, as a workflow's trigger collects it (services/trigger/). */
+export interface TriggerArrival {
+  workflow_execution_id: string;
+  finished_at: string;
+}
+
+/**
+ * What a downstream workflow's trigger has collected: one conditional item per downstream
+ * workflow (AWS: an item of the config table; locally a row of `trigger_state`).
+ */
+export interface TriggerState {
+  /** Bumped by every write, and the condition of the next one; 0 when nothing is stored yet. */
+  version: number;
+  /** Upstream workflow id → its latest Completed run not yet used by a requested run. */
+  arrivals: Record<string, TriggerArrival>;
+  /** Upstream workflow id → the arrival the last requested run used: it and older ones never count again. */
+  consumed: Record<string, TriggerArrival>;
+  /** The last run this trigger requested (so a redelivery re-publishes the same request). */
+  last_request: { event_id: string; occurred_at: string; arrivals: Record<string, TriggerArrival> } | null;
+}
+
+/** The trigger service's state and its reverse index (who waits for whom). */
+export interface TriggerRepository {
+  /** Downstream workflows whose `trigger.after` names `upstream`: an index read, never a scan. */
+  dependents(upstream: string): Promise<string[]>;
+  get(downstream: string): Promise<TriggerState | undefined>;
+  /** When the downstream's latest run started (arrivals before it do not count); undefined: never ran. */
+  lastRunStart(downstream: string): Promise<string | undefined>;
+  /**
+   * Writes `next` only if the stored state is still at `expectedVersion` (0: none stored), with
+   * its effects (the WorkflowRequested when the run is due). False when someone wrote meanwhile.
+   */
+  save(downstream: string, expectedVersion: number, next: TriggerState, effects: Effects): Promise<boolean>;
+}
+
+/**
+ * The deployed business calendars (AWS: `calendar:<name>` items of the config table), which the
+ * starter checks scheduled requests against.
+ */
+export interface CalendarRepository {
+  /** The calendar as stored (validated by the caller), or undefined when none has that name. */
+  get(name: string): Promise<unknown | undefined>;
+}
+
 /** Counts handed to WorkflowFinished etc. */
 export type { JobCounts };

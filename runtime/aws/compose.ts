@@ -20,6 +20,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AlertDedupe, AlertPublisher } from '../../services/notifier/service.js';
 import type {
   AgentFleet,
+  CalendarRepository,
   Clock,
   EventPublisher,
   JobRepository,
@@ -27,6 +28,7 @@ import type {
   Logger,
   RunDeadlineWatch,
   RunStatusReader,
+  TriggerRepository,
 } from '../../services/ports.js';
 import type { SlaLineWatch } from '../../services/sla/lines.js';
 import type { SlaMarks } from '../../services/sla/service.js';
@@ -36,6 +38,7 @@ import { createDynamoJobRepository } from './dynamo-jobs.js';
 import { createDynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
 import { createDynamoSlaMarks } from './dynamo-sla-marks.js';
+import { createDynamoCalendarReader, createDynamoTriggerRepository } from './dynamo-trigger.js';
 import { createEffectsSink, type EffectsSink } from './effects.js';
 import { createEventBridgePublisher } from './eventbridge-publisher.js';
 import type { RetryOptions } from './retry.js';
@@ -113,6 +116,10 @@ export interface AwsRuntime {
   slaWatch(): SlaLineWatch;
   /** The SLA check's once-per-run-and-kind guard (a conditional write on the run item). */
   slaMarks(): SlaMarks;
+  /** The trigger service's index and state (config table items; services/trigger/). */
+  triggers(): TriggerRepository;
+  /** The deployed calendars (config table items), which the starter checks scheduled requests against. */
+  calendars(): CalendarRepository;
 }
 
 export interface ComposeOptions {
@@ -251,6 +258,18 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
     ),
     slaMarks: once(() =>
       createDynamoSlaMarks({ client: clients.documents, tableName: need('workflowAuditTable'), retry }),
+    ),
+    triggers: once(() =>
+      createDynamoTriggerRepository({
+        client: clients.documents,
+        configTable: need('configTable'),
+        workflowAuditTable: need('workflowAuditTable'),
+        effects: effects(),
+        retry,
+      }),
+    ),
+    calendars: once(() =>
+      createDynamoCalendarReader({ client: clients.documents, configTable: need('configTable'), retry }),
     ),
   };
 }

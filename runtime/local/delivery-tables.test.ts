@@ -43,30 +43,23 @@ describe('DeliveryTables', () => {
       expect(heard).toEqual([]);
     });
     tables.fresh = undefined;
-    // WorkflowCancelRequested goes to the starter; nothing subscribes to WorkflowFinished here.
+    // WorkflowCancelRequested goes to the starter, WorkflowFinished to the trigger.
     expect(heard).toEqual(['WorkflowCancelRequested', 'WorkflowFinished']);
     const rows = tables.readyOutbox(10);
-    expect(rows.map((r) => r.target)).toEqual(['starter']);
+    expect(rows.map((r) => r.target)).toEqual(['starter', 'trigger']);
     expect(JSON.parse(rows[0]?.payload ?? '{}')).toMatchObject({
       'detail-type': 'WorkflowCancelRequested',
       source: 'rsqlo',
       time: new Date(clock.t).toISOString(),
       detail: { workflow_execution_id: 'wf-1' },
     });
-    // The row the unit wrote, handed on for delivery in the same transaction.
-    expect(fresh).toEqual([
-      {
+    // The rows the unit wrote, handed on for delivery in the same transaction.
+    expect(fresh).toEqual(
+      rows.map((r) => ({
         kind: 'outbox',
-        row: {
-          id: rows[0]?.id,
-          target: 'starter',
-          payload: rows[0]?.payload,
-          available_at: clock.t,
-          attempts: 0,
-          copy: 0,
-        },
-      },
-    ]);
+        row: { id: r.id, target: r.target, payload: r.payload, available_at: clock.t, attempts: 0, copy: 0 },
+      })),
+    );
     tables.close();
   });
 

@@ -17,6 +17,7 @@ import { createPlannerService } from '../../services/planner/service.js';
 import type { Clock, EventPublisher, Logger } from '../../services/ports.js';
 import { createRecorderService } from '../../services/recorder/service.js';
 import { createStarterService } from '../../services/starter/service.js';
+import { createTrigger } from '../../services/trigger/service.js';
 import { Deliveries, type LocalServices } from './delivery.js';
 import { DiskReserve } from './disk-reserve.js';
 import type { EngineOptions } from './engine-options.js';
@@ -172,6 +173,12 @@ export class LocalEngine {
       dispatcher: createDispatcherService({ ...common, orchestrator, agents: this.agent }),
       recorder: createRecorderService({ jobs, log: this.log }),
       aggregator: createAggregatorService({ ...common, events }),
+      trigger: createTrigger({
+        ...common,
+        definitions: store.definitions(),
+        triggers: store.triggers(),
+        events,
+      }),
     };
     const slaCheck = createLocalSlaCheck(store, this.clock, this.log);
     this.delivery = new Deliveries({

@@ -1,6 +1,8 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Calendar } from '../../contracts/calendar.js';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
 import type { Clock } from '../../services/ports.js';
+import { firesOnCalendarDay, nextCalendarFireTime } from '../../services/scheduler/calendar.js';
 import {
   firingsBetween,
   nextFireTime,
@@ -12,20 +14,45 @@ import {
 export interface LocalSchedule extends ScheduleSpec {
   workflow_id: string;
   catchup: boolean;
+  /** The workflow's `calendar`: the schedule fires only on its days (in the schedule's time zone). */
+  calendar?: Calendar;
 }
 
-/** The schedule a definition asks for (undefined: none, or switched off with `enabled: false`). */
-export function scheduleOf(def: WorkflowDefinition): LocalSchedule | undefined {
+/**
+ * The schedule a definition asks for (undefined: none, or switched off with `enabled: false`),
+ * with its calendar from `calendars` when it names one.
+ */
+export function scheduleOf(
+  def: WorkflowDefinition,
+  calendars?: ReadonlyMap<string, Calendar>,
+): LocalSchedule | undefined {
   const s = def.schedule;
   if (s === undefined) return undefined;
-  if (typeof s === 'string') return { workflow_id: def.workflow_id, expression: s, catchup: false };
+  const calendar = def.calendar !== undefined ? calendars?.get(def.calendar) : undefined;
+  const withCalendar = calendar ? { calendar } : {};
+  if (typeof s === 'string')
+    return { workflow_id: def.workflow_id, expression: s, catchup: false, ...withCalendar };
   if (s.enabled === false) return undefined;
   return {
     workflow_id: def.workflow_id,
     expression: s.expression,
     timezone: s.timezone,
     catchup: s.catchup === true,
+    ...withCalendar,
   };
+}
+
+/** The firings in (`after`, `until`] on calendar days (all of them without a calendar). */
+function calendarFiringsBetween(
+  schedule: LocalSchedule,
+  after: Date,
+  until: Date,
+  anchor: Date,
+  limit: number,
+): Date[] {
+  const all = firingsBetween(schedule, after, until, anchor, limit);
+  const cal = schedule.calendar;
+  return cal ? all.filter((d) => firesOnCalendarDay(cal, d, schedule.timezone)) : all;
 }
 
 /** What the scheduler keeps between servers (`<home>/schedules.json`), per workflow. */
@@ -90,12 +117,15 @@ export class LocalScheduler {
     nextFireTime(schedule, new Date(0));
   }
 
-  /** Takes the schedules of these definitions, handles what was missed, and arms the timer. */
-  load(defs: readonly WorkflowDefinition[]): void {
+  /**
+   * Takes the schedules of these definitions (each with its calendar from `calendars`), handles
+   * what was missed, and arms the timer.
+   */
+  load(defs: readonly WorkflowDefinition[], calendars?: ReadonlyMap<string, Calendar>): void {
     const now = this.opts.clock.now();
     const kept = this.read();
     for (const def of defs) {
-      const schedule = scheduleOf(def);
+      const schedule = scheduleOf(def, calendars);
       if (!schedule) continue;
       const prev = kept[schedule.workflow_id];
       let anchor: Date;
@@ -114,7 +144,7 @@ export class LocalScheduler {
       this.entries.set(schedule.workflow_id, {
         schedule,
         anchor,
-        next: nextFireTime(schedule, from, anchor),
+        next: nextCalendarFireTime(schedule, schedule.calendar, from, anchor),
       });
       kept[schedule.workflow_id] = this.keep(schedule, anchor, from);
     }
@@ -124,7 +154,7 @@ export class LocalScheduler {
 
   private missed(schedule: LocalSchedule, anchor: Date, from: Date, now: Date): void {
     if (from.getTime() >= now.getTime()) return;
-    const missed = firingsBetween(schedule, from, now, anchor, 10_000);
+    const missed = calendarFiringsBetween(schedule, from, now, anchor, 10_000);
     const latest = missed[missed.length - 1];
     if (!latest) return;
     const what = `${missed.length}${missed.length >= 10_000 ? ' or more' : ''} firing(s) of ${schedule.workflow_id}'s schedule (${schedule.expression}) while no server ran, the latest at ${latest.toISOString()}`;
@@ -152,14 +182,15 @@ export class LocalScheduler {
     let changed = false;
     for (const e of this.entries.values()) {
       if (!e.next || e.next.getTime() > now.getTime()) continue;
-      const due = [e.next, ...firingsBetween(e.schedule, e.next, now, e.anchor, 10_000)];
+      const due = [e.next, ...calendarFiringsBetween(e.schedule, e.next, now, e.anchor, 10_000)];
       const latest = due[due.length - 1] as Date;
       if (due.length > 1)
         this.opts.notify(
           `${due.length - 1} earlier firing(s) of ${e.schedule.workflow_id} were due at once (the clock jumped); only the latest runs`,
         );
       this.fireSafely(e.schedule, latest, false);
-      e.next = nextFireTime(e.schedule, latest, e.anchor);
+      // The next firing on a calendar day (a non-calendar day's firings are skipped, not missed).
+      e.next = nextCalendarFireTime(e.schedule, e.schedule.calendar, latest, e.anchor);
       kept[e.schedule.workflow_id] = this.keep(e.schedule, e.anchor, latest);
       changed = true;
     }

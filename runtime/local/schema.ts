@@ -7,7 +7,8 @@
 export const SCHEMA_VERSION = 1;
 
 /**
- * Every table of the state: definitions, runs and jobs (the repositories), the outbox, queue,
+ * Every table of the state: definitions, runs and jobs (the repositories), the trigger service's
+ * index (`trigger_after`: who waits for whom, kept with each definition) and state, the outbox, queue,
  * timers and dead letters (the delivery tables), the local wrapper's job runs, and `meta` (the
  * schema version). Idempotent: applied on every open.
  */
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS job_runs (
 CREATE INDEX IF NOT EXISTS job_runs_active ON job_runs (status);
 CREATE TABLE IF NOT EXISTS run_definitions (
   exec TEXT PRIMARY KEY, file TEXT, script_root TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trigger_after (
+  upstream TEXT NOT NULL, downstream TEXT NOT NULL, PRIMARY KEY (upstream, downstream)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trigger_after_downstream ON trigger_after (downstream);
+CREATE TABLE IF NOT EXISTS trigger_state (downstream TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL);
 `;

@@ -23,6 +23,8 @@ import type {
   JobTransition,
   RunRepository,
   StageCompletion,
+  TriggerRepository,
+  TriggerState,
 } from '../../services/ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../../services/shared/progress.js';
 import { DeliveryTables } from './delivery-tables.js';
@@ -173,16 +175,80 @@ export class LocalStore extends DeliveryTables {
 
   // ---- definitions -------------------------------------------------------------------------
 
+  /**
+   * Stores a definition and, in the same transaction, its rows of the trigger index (one per
+   * workflow its `trigger.after` names), so "who waits for wf_a" is an index read.
+   */
   putDefinition(workflowId: string, body: unknown, scriptRoot: string): void {
-    this.tx(() =>
+    this.tx(() => {
       this.run(
         this.rst.putDef,
         workflowId,
         JSON.stringify(body),
         scriptRoot,
         new Date(this.now()).toISOString(),
-      ),
-    );
+      );
+      this.run(this.stmt('DELETE FROM trigger_after WHERE downstream = ?'), workflowId);
+      const after = (body as { trigger?: { after?: unknown } } | null)?.trigger?.after;
+      if (Array.isArray(after))
+        for (const up of after)
+          if (typeof up === 'string')
+            this.run(
+              this.stmt('INSERT OR IGNORE INTO trigger_after (upstream, downstream) VALUES (?, ?)'),
+              up,
+              workflowId,
+            );
+    });
+  }
+
+  /** The trigger service's port: the index above and one versioned state row per downstream. */
+  triggers(): TriggerRepository {
+    return {
+      dependents: async (upstream) =>
+        (
+          this.stmt('SELECT downstream FROM trigger_after WHERE upstream = ? ORDER BY downstream').all(
+            upstream,
+          ) as Array<{ downstream: string }>
+        ).map((r) => r.downstream),
+      get: async (downstream) => {
+        const r = this.stmt('SELECT body FROM trigger_state WHERE downstream = ?').get(downstream) as
+          | { body: string }
+          | undefined;
+        return r ? (JSON.parse(r.body) as TriggerState) : undefined;
+      },
+      lastRunStart: async (downstream) =>
+        (
+          this.stmt('SELECT MAX(start_ts) AS t FROM runs WHERE workflow_id = ?').get(downstream) as {
+            t: string | null;
+          }
+        ).t ?? undefined,
+      save: async (downstream, expected, next, effects) =>
+        this.tx(() => {
+          const body = JSON.stringify(next);
+          const r =
+            expected === 0
+              ? this.run(
+                  this.stmt(
+                    'INSERT INTO trigger_state (downstream, version, body) VALUES (?, ?, ?) ON CONFLICT (downstream) DO NOTHING',
+                  ),
+                  downstream,
+                  next.version,
+                  body,
+                )
+              : this.run(
+                  this.stmt(
+                    'UPDATE trigger_state SET version = ?, body = ? WHERE downstream = ? AND version = ?',
+                  ),
+                  next.version,
+                  body,
+                  downstream,
+                  expected,
+                );
+          if (r.changes === 0) return false;
+          this.applyEffects(effects);
+          return true;
+        }),
+    };
   }
 
   getDefinition(workflowId: string): { body: unknown; scriptRoot: string } | undefined {

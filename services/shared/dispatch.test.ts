@@ -74,6 +74,7 @@ describe('the dispatch map', () => {
       'StageReady → planner.handleStageReady',
       'JobStarted → recorder.handleJobStarted',
       'JobFinished → recorder.handleJobFinished',
+      'WorkflowFinished → trigger.handleFinished',
     ]);
     // Each of those is a method of the real service (the simulation composes the real ones).
     const real = createSimulation().services;
@@ -142,6 +143,7 @@ describe('the dispatch map', () => {
     expect(routedDetailTypes('starter')).toEqual(['WorkflowRequested', 'WorkflowCancelRequested']);
     expect(routedDetailTypes('planner')).toEqual(['StageReady']);
     expect(routedDetailTypes('recorder')).toEqual(['JobStarted', 'JobFinished']);
+    expect(routedDetailTypes('trigger')).toEqual(['WorkflowFinished']);
     const routedAnywhere = BUS_SERVICES.flatMap((s) => routedDetailTypes(s));
     expect(routedAnywhere.every((t) => DETAIL_TYPES.includes(t))).toBe(true);
   });

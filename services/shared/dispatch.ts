@@ -17,12 +17,14 @@ import { NonRetriableError } from '../errors.js';
 import type { PlannerService } from '../planner/service.js';
 import type { RecorderService } from '../recorder/service.js';
 import type { StarterService } from '../starter/service.js';
+import type { TriggerService } from '../trigger/service.js';
 
 /** The services that consume bus events (the dispatcher reads the queue, the aggregator the change feed). */
 export interface BusServices {
   starter: StarterService;
   planner: PlannerService;
   recorder: RecorderService;
+  trigger: TriggerService;
 }
 
 /** A parsed envelope of detail-type `T`. */
@@ -51,6 +53,9 @@ export const DISPATCH = {
   recorder: {
     JobStarted: (recorder, env) => recorder.handleJobStarted(env.detail),
     JobFinished: (recorder, env) => recorder.handleJobFinished(env.detail),
+  },
+  trigger: {
+    WorkflowFinished: (trigger, env) => trigger.handleFinished(env.detail),
   },
 } as const satisfies DispatchMap;
 

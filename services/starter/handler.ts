@@ -50,6 +50,8 @@ const starter = createStarterService({
   // New runs of a shipped workflow record the deployed script version (a deploy updates this
   // function's environment, so runs started after it take the new one).
   scriptVersion: (workflowId) => (shipped.has(workflowId) ? settings.scriptVersion : undefined),
+  // A scheduled request on a day its workflow's calendar excludes is skipped (no run, no alert).
+  calendars: aws.calendars(),
   clock: aws.clock,
   log: aws.log,
 });

@@ -1,4 +1,5 @@
 import type { JobAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
+import { validateCalendar } from '../../contracts/calendar.js';
 import {
   EVENT_VERSION,
   eventIds,
@@ -8,10 +9,11 @@ import {
   type WorkflowRequested,
 } from '../../contracts/events.js';
 import { jobRunName } from '../../contracts/jobs.js';
-import { validateDefinition } from '../../contracts/workflow.js';
+import { validateDefinition, type WorkflowDefinition } from '../../contracts/workflow.js';
 import { RecordTooLargeError } from '../errors.js';
 import type {
   AgentFleet,
+  CalendarRepository,
   Clock,
   DefinitionRepository,
   EventPublisher,
@@ -21,6 +23,7 @@ import type {
   RunDeadlineWatch,
   RunRepository,
 } from '../ports.js';
+import { firesOnCalendarDay } from '../scheduler/calendar.js';
 import {
   completionEvents,
   eventBase,
@@ -60,6 +63,13 @@ export interface StarterDeps {
    * workflows the stack did not ship): the hosts' own `rsql_script_path`.
    */
   scriptVersion?: (workflowId: string) => string | undefined;
+  /**
+   * The deployed calendars (AWS). With it, a scheduled request (one with `scheduled_time`) of a
+   * workflow with a `calendar` for a day that is not a calendar day (in the schedule's time zone)
+   * is skipped: no run, no event, no alert. Without it (the local engine, whose scheduler never
+   * fires on such a day), calendars are not checked here.
+   */
+  calendars?: CalendarRepository;
   clock: Clock;
   log: Logger;
 }
@@ -67,7 +77,9 @@ export interface StarterDeps {
 export type StartResult =
   | { outcome: 'started'; workflowExecutionId: string }
   | { outcome: 'duplicate'; workflowExecutionId: string }
-  | { outcome: 'rejected'; rejection: WorkflowRejected };
+  | { outcome: 'rejected'; rejection: WorkflowRejected }
+  /** A scheduled request for a day its workflow's calendar excludes: nothing was written. */
+  | { outcome: 'skipped'; reason: string };
 
 /** Restarts are allowed from runs that ended without completing. */
 const RESTARTABLE = ['Failed', 'Cancelled'] as const;
@@ -79,7 +91,7 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  * work; on WorkflowCancelRequested it stops the run's jobs.
  */
 export function createStarterService(deps: StarterDeps) {
-  const { definitions, runs, jobs, events, orchestrator, agents, watch, sla, clock, log } = deps;
+  const { definitions, runs, jobs, events, orchestrator, agents, watch, sla, calendars, clock, log } = deps;
 
   /** `{ script_version }` when the stack ships this workflow's scripts, else nothing. */
   function scriptVersionOf(workflowId: string): { script_version?: string } {
@@ -220,6 +232,39 @@ export function createStarterService(deps: StarterDeps) {
     );
   }
 
+  /**
+   * A scheduled request on a non-calendar day is skipped (not an alert: the calendar says so); a
+   * calendar that is not deployed or not valid refuses the request (an alert: the deployment is
+   * broken). Undefined: the day is a calendar day.
+   */
+  async function calendarCheck(
+    req: WorkflowRequested,
+    requestId: string,
+    execId: string,
+    definition: WorkflowDefinition,
+    name: string,
+  ): Promise<StartResult | undefined> {
+    const raw = await calendars?.get(name);
+    const checked = raw === undefined ? undefined : validateCalendar(raw);
+    if (!checked?.ok) {
+      const why = checked
+        ? checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')
+        : 'it is not deployed';
+      return reject(req, requestId, execId, 'InvalidDefinition', `calendar "${name}" cannot be used: ${why}`);
+    }
+    const at = new Date(req.scheduled_time as string);
+    if (Number.isNaN(at.getTime())) return undefined;
+    const tz = typeof definition.schedule === 'object' ? definition.schedule.timezone : undefined;
+    if (firesOnCalendarDay(checked.calendar, at, tz)) return undefined;
+    const reason = `${req.scheduled_time} is not a day of calendar "${name}"${tz ? ` (in ${tz})` : ' (UTC)'}: the schedule does not fire then`;
+    log.info('scheduled request skipped', {
+      workflow_id: req.workflow_id,
+      scheduled_time: req.scheduled_time,
+      calendar: name,
+    });
+    return { outcome: 'skipped', reason };
+  }
+
   return {
     /**
      * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
@@ -284,6 +329,11 @@ export function createStarterService(deps: StarterDeps) {
           'InvalidDefinition',
           `the stored definition's workflow_id is "${definition.workflow_id}"`,
         );
+      }
+
+      if (req.scheduled_time && definition.calendar !== undefined && calendars) {
+        const outcome = await calendarCheck(req, id, exec, definition, definition.calendar);
+        if (outcome) return outcome;
       }
 
       let restart: { run: WorkflowRunState; jobs: JobAuditRecord[] } | undefined;

@@ -25,6 +25,8 @@ import type {
   OutgoingMessage,
   RunRepository,
   StageCompletion,
+  TriggerRepository,
+  TriggerState,
 } from '../ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
 
@@ -44,7 +46,8 @@ export type StoreMethod =
   | 'completeStage'
   | 'requestCancel'
   | 'transition'
-  | 'skipPending';
+  | 'skipPending'
+  | 'saveTrigger';
 
 /** A planned failure: `before` throws without changing anything, `after` commits and then throws. */
 export interface StoreFault {
@@ -87,6 +90,8 @@ export class InMemoryStore {
   /** Job keys per run in (stage, job) order. */
   private readonly jobOrder = new Map<string, string[]>();
   private readonly definitionRows = new Map<string, unknown>();
+  /** Trigger state per downstream workflow (services/trigger/). */
+  private readonly triggerRows = new Map<string, TriggerState>();
   private readonly listeners: Array<(records: OutboxRecord[]) => void> = [];
   private readonly faults: Array<Required<StoreFault>> = [];
   private pending: OutboxRecord[] | null = null;
@@ -108,6 +113,44 @@ export class InMemoryStore {
   /** Stores a definition as-is (the starter validates it, so invalid ones can be stored too). */
   putDefinition(workflowId: string, body: unknown): void {
     this.definitionRows.set(workflowId, clone(body));
+  }
+
+  /**
+   * The trigger port: who waits for whom is read from the stored definitions' `trigger.after`
+   * (an in-memory index; the runtimes keep theirs as rows), the state one conditional row each.
+   */
+  triggers(): TriggerRepository {
+    return {
+      dependents: async (upstream) => {
+        this.count('triggers.dependents');
+        const out: string[] = [];
+        for (const [id, body] of this.definitionRows) {
+          const after = (body as { trigger?: { after?: unknown } }).trigger?.after;
+          if (Array.isArray(after) && after.includes(upstream)) out.push(id);
+        }
+        return out.sort();
+      },
+      get: async (downstream) => {
+        this.count('triggers.get');
+        const t = this.triggerRows.get(downstream);
+        return t ? clone(t) : undefined;
+      },
+      lastRunStart: async (downstream) => {
+        this.count('triggers.lastRunStart');
+        let last: string | undefined;
+        for (const r of this.runRows.values())
+          if (r.workflow_id === downstream && (last === undefined || r.execution_start_ts > last))
+            last = r.execution_start_ts;
+        return last;
+      },
+      save: async (downstream, expected, next, effects) =>
+        this.mutate('saveTrigger', () => {
+          if ((this.triggerRows.get(downstream)?.version ?? 0) !== expected) return false;
+          this.triggerRows.set(downstream, clone(next));
+          this.applyEffects(effects);
+          return true;
+        }),
+    };
   }
 
   definitions(): DefinitionRepository {

@@ -28,6 +28,7 @@ import { deliverEvent } from '../shared/dispatch.js';
 import { MAX_DELIVERY_ATTEMPTS, redeliveryDelayMs } from '../shared/redelivery.js';
 import { seededRandom } from '../shared/seeded-random.js';
 import { createStarterService, type StarterService } from '../starter/service.js';
+import { createTrigger, type TriggerService } from '../trigger/service.js';
 import { FakeClock, MemoryLogger } from './fake-clock.js';
 import { FakeWrapper } from './fake-wrapper.js';
 import { InMemoryStore, type OutboxRecord } from './in-memory-store.js';
@@ -62,6 +63,7 @@ export interface SimulationServices {
   dispatcher: DispatcherService;
   recorder: RecorderService;
   aggregator: AggregatorService;
+  trigger: TriggerService;
 }
 
 /**
@@ -139,6 +141,13 @@ export class Simulation {
       dispatcher: createDispatcherService({ ...common, orchestrator: this.wrapper, agents: this.agent }),
       recorder: createRecorderService({ jobs, log: this.log }),
       aggregator: createAggregatorService({ ...common, events }),
+      trigger: createTrigger({
+        definitions: this.store.definitions(),
+        triggers: this.store.triggers(),
+        events,
+        clock: this.clock,
+        log: this.log,
+      }),
     };
   }
 

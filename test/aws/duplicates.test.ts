@@ -72,7 +72,7 @@ describe.skipIf(!ddb.endpoint)('AWS path: duplicated deliveries at every hop', (
       const lines = ran(harness);
       const stats = {
         routed: harness.bus.envelopes.reduce((n, e) => n + routeEvent(e).length, 0),
-        busInvocations: ['starter', 'planner', 'recorder'].reduce(
+        busInvocations: ['starter', 'planner', 'recorder', 'trigger'].reduce(
           (n, f) => n + harness.fn(f as 'starter').invocations,
           0,
         ),

@@ -47,15 +47,17 @@ import {
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { vi } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { WorkflowRequested } from '../../contracts/events.js';
-import type { WorkflowDefinitionInput } from '../../contracts/workflow.js';
+import type { WorkflowDefinition, WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { DEFAULT_LOG_GROUP } from '../../runtime/aws/cloudwatch-logs.js';
+import { dependencyItems } from '../../runtime/aws/dynamo-trigger.js';
 import { ssmDocumentContent } from '../../runtime/aws/ssm-document.js';
 import { captureLogs, stubLambdaEnv } from '../../runtime/aws/testing/lambda-harness.js';
 import {
@@ -111,7 +113,8 @@ export type FunctionName =
   | 'dispatcher'
   | 'dispatcherTask'
   | 'notifier'
-  | 'watchdog';
+  | 'watchdog'
+  | 'trigger';
 
 // The handler modules, loaded once per container (vi.resetModules in between: a fresh module scope).
 // biome-ignore lint/suspicious/noExplicitAny: handlers of every shape
@@ -125,6 +128,7 @@ const LOADERS: Record<FunctionName, () => Promise<AnyHandler>> = {
   dispatcherTask: async () => (await import('../../services/dispatcher/task/handler.js')).taskHandler,
   notifier: async () => (await import('../../services/notifier/handler.js')).handler,
   watchdog: async () => (await import('../../services/watchdog/handler.js')).handler,
+  trigger: async () => (await import('../../services/trigger/handler.js')).handler,
 };
 
 /**
@@ -141,6 +145,7 @@ const DEFAULT_CONTAINERS: Record<FunctionName, number> = {
   dispatcherTask: 4,
   notifier: 2,
   watchdog: 1,
+  trigger: 2,
 };
 
 const eventBridge = mockClient(EventBridgeClient);
@@ -355,6 +360,7 @@ export class AwsHarness {
         starter: (e) => this.fn('starter').invoke(e),
         planner: (e) => this.fn('planner').invoke(e),
         recorder: (e) => this.fn('recorder').invoke(e),
+        trigger: (e) => this.fn('trigger').invoke(e),
         notifier: (e) => this.fn('notifier').invoke(e),
       },
     });
@@ -466,6 +472,23 @@ export class AwsHarness {
   /** Stores a definition in the config table (as the stack's deployment does). */
   async putDefinition(def: WorkflowDefinitionInput | Record<string, unknown>): Promise<void> {
     await this.repos.definitions.put(def as { workflow_id: string } & Record<string, unknown>);
+  }
+
+  /**
+   * Writes the trigger index and the calendars of these definitions into the config table, exactly
+   * the items the stack's DependencyDeployment writes (runtime/aws/dynamo-trigger.ts dependencyItems).
+   */
+  async putDependencyItems(
+    definitions: ReadonlyArray<WorkflowDefinitionInput>,
+    calendars: ReadonlyArray<{ name: string; raw: Record<string, unknown> }> = [],
+  ): Promise<void> {
+    for (const item of dependencyItems(definitions as WorkflowDefinition[], calendars))
+      await this.clients.documents.send(
+        new PutCommand({
+          TableName: this.tables.config,
+          Item: { workflow_id: item.workflow_id, ...item.attributes },
+        }),
+      );
   }
 
   /**

@@ -57,6 +57,8 @@ describe.skipIf(!ddb.endpoint)('the blog workflow: DynamoDB requests per run, pi
       // run read and the stage's completion.
       'aggregator GetItem': { ok: 21, units: 21 },
       'aggregator TransactWriteItems': { ok: 9, units: 50 },
+      // WorkflowFinished: who waits for the blog workflow (its after: index item; nobody does).
+      'trigger GetItem': { ok: 1, units: 1 },
     });
     // The queue entry: one job read and one run read per job, the Dispatched mark once per job;
     // a repeat reads the job (and the run too when it comes before the mark).
