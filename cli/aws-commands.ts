@@ -8,7 +8,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { WorkflowStatus } from '../contracts/audit.js';
+import { type WorkflowAuditRecord, WorkflowStatus } from '../contracts/audit.js';
 import { ExecutionId, WorkflowId } from '../contracts/common.js';
 import { MAX_RUN_LIST_LIMIT } from '../contracts/run-view.js';
 import { WorkflowDefinition } from '../contracts/workflow.js';
@@ -370,7 +370,16 @@ async function historyAws(argv: string[], io: Io, deps: AwsCliDeps): Promise<num
   const limit = values.limit === undefined ? 20 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
   const t = await connectStack(values, deps);
-  const runs = await t.runs.listRuns(wf, limit);
+  const listed = await t.runs.listRuns(wf, limit);
+  // The full records, as the local history prints them: the run items keep each script name once,
+  // so `rsql_jobs` (every job's script, in order) is rebuilt from the job rows (getRunRecord).
+  const runs: WorkflowAuditRecord[] = [];
+  for (let i = 0; i < listed.length; i += 8) {
+    const part = await Promise.all(
+      listed.slice(i, i + 8).map((r) => t.runs.getRunRecord(r.workflow_execution_id)),
+    );
+    for (const r of part) if (r) runs.push(r);
+  }
   if (values.json) io.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
   else if (runs.length === 0) io.stdout.write(`no runs of ${wf} ${where(t)}\n`);
   else for (const r of runs) io.stdout.write(runLine(r));
