@@ -23,6 +23,7 @@ describe.skipIf(!ddb.endpoint)('rsqlo kill/restart --aws with agent processes', 
     'long.sh',
     [
       'if [ -f "$(dirname "$0")/fast" ]; then echo "fast this time"; exit 0; fi',
+      'echo "long started"',
       'echo $$ > "$TEST_OUT/long.pid"',
       'sleep 300 &',
       'echo $! > "$TEST_OUT/long.child"',
@@ -67,6 +68,28 @@ describe.skipIf(!ddb.endpoint)('rsqlo kill/restart --aws with agent processes', 
     );
     expect(pids.every((p) => isSameProcessAlive(p, undefined))).toBe(true);
 
+    // Following the job's log while it runs: what it printed so far, then on until it ends.
+    const following = rsqloAws(deps, 'logs', ['kill-1', '1.2', '--aws', '--follow']);
+    await h.until(
+      async () => h.logs.text('kill-1--1-2--a1').includes('long started'),
+      'the log to be shipped',
+    );
+    // Another run while this one is active: the starter refuses it (max_active_runs 1); the CLI
+    // cannot hear the refusal on the bus, so it says the run did not start and why it may not have.
+    const second = await rsqloAws({ ...deps, startTimeoutMs: 1500 }, 'run', [
+      'cli_kill',
+      '--aws',
+      '--execution-id',
+      'kill-x',
+    ]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(
+      /^rsqlo: the run kill-x did not start in stack rsqlo \(us-east-1\) within 2 s: the starter refused/,
+    );
+    expect(h.bus.events('WorkflowRejected').map((e) => (e.detail as { reason: string }).reason)).toEqual([
+      'ActiveRunLimit',
+    ]);
+
     const kill = await rsqloAws(deps, 'kill', ['kill-1', '--aws']);
     expect(kill.stderr).toBe('');
     expect(kill.code).toBe(0);
@@ -81,6 +104,12 @@ describe.skipIf(!ddb.endpoint)('rsqlo kill/restart --aws with agent processes', 
     await h.until(
       async () => pids.every((p) => !isSameProcessAlive(p, undefined)),
       'the job tree to be killed',
+    );
+
+    const log = await following;
+    expect(log.code).toBe(0);
+    expect(log.stdout).toMatch(
+      /^==> 1\.2 long\.sh attempt 1 \(Running\) cloudwatch:\/ops\/rsql-logs\/:kill-1--1-2--a1 <==\nlong started\n/,
     );
 
     // The run being followed ends Cancelled: exit 1, with what the kill cut.

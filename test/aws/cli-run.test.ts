@@ -97,6 +97,26 @@ describe.skipIf(!ddb.endpoint)('rsqlo --aws on the AWS-path harness', () => {
     expect(await h.problems()).toEqual([]);
   });
 
+  it('validate --aws: each file checked, and compared with what the stack stores', async () => {
+    const same = await rsqloAws(deps, 'validate', [BLOG, '--aws']);
+    expect(same).toMatchObject({ code: 0, stderr: '' });
+    expect(same.stdout).toBe(
+      `${path.join(BLOG, 'workflow.json')}: ok (blog_test_workflow, 3 stages); the same in stack rsqlo\n`,
+    );
+    const changed = workspace('rsqlo-cli-validate-');
+    cpSync(BLOG, changed.dir, { recursive: true });
+    const def = JSON.parse(readFileSync(path.join(BLOG, 'workflow.json'), 'utf8'));
+    changed.workflow({ ...def, workflow_description: 'changed' });
+    const differs = await rsqloAws(deps, 'validate', [changed.dir, '--aws']);
+    expect(differs.stdout).toMatch(
+      /: ok \(blog_test_workflow, 3 stages\); differs from stack rsqlo's: push it with /,
+    );
+    changed.workflow({ ...def, workflow_id: 'not_pushed' });
+    expect((await rsqloAws(deps, 'validate', [changed.dir, '--aws'])).stdout).toMatch(
+      /; not in stack rsqlo: push it/,
+    );
+  });
+
   it('without a terminal: one line per event on stderr and the result document on stdout (--json)', async () => {
     const run = await rsqloAws(deps, 'run', [
       'blog_test_workflow',
