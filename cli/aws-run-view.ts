@@ -129,9 +129,7 @@ export function createAwsRunViewSource(
     async listWorkflows(): Promise<WorkflowSummary[]> {
       const defs = await t.view.listDefinitions();
       const described = new Map(defs.map((d) => [d.workflow_id, d.workflow_description]));
-      const ids = [
-        ...new Set([...defs.map((d) => d.workflow_id), ...(await t.view.workflowsWithRuns())]),
-      ].sort();
+      const ids = [...new Set([...defs.map((d) => d.workflow_id), ...(await t.view.workflowIds())])].sort();
       const out: WorkflowSummary[] = [];
       for (const id of ids) {
         const last = (await t.runs.listRuns(id, 1))[0];

@@ -5,12 +5,14 @@
  * the runs and jobs themselves are read through the services' repositories (dynamo-runs.ts,
  * dynamo-jobs.ts), so a run looks the same to the view as to the services.
  *
- * Listing every run without a workflow: the `by_workflow` index is KEYS_ONLY (tables.ts), so a
- * Scan of it reads only keys (workflow id, start time, execution id; ~100 bytes a run, 1 MB per
- * page), which are sorted here, and only the page's runs are then read from the table (BatchGetItem,
- * strongly consistent). With a workflow, a Query of the index does the same for that workflow.
+ * Listing every run without a workflow: each workflow's runs come from a Query of the `by_workflow`
+ * index (KEYS_ONLY, newest first, a page at a time), merged newest first across workflows, and only
+ * the runs of the page being built are read from the table (BatchGetItem, strongly consistent). The
+ * workflows are the config table's items (one per workflow; a definition removed by a deploy keeps
+ * its item, so its runs stay listed). Reading costs grow with the page and the number of workflows,
+ * not with the history: the run view re-reads its page every few seconds.
  */
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowRunState, WorkflowStatus } from '../../contracts/audit.js';
 import { ACTIVE_RUNS_ATTRIBUTE, runFromItem } from './dynamo-items.js';
 import { batchGetAll, queryAll, retried } from './dynamo-operations.js';
@@ -44,8 +46,16 @@ export interface DynamoRunView {
   restartsOf(run: WorkflowRunState): Promise<string[]>;
   /** Every stored definition (the slot attribute left out), by workflow id. */
   listDefinitions(): Promise<Array<Record<string, unknown> & { workflow_id: string }>>;
-  /** The ids of every workflow that has runs. */
-  workflowsWithRuns(): Promise<string[]>;
+  /** The ids of every workflow the config table has an item for (defined, or defined once). */
+  workflowIds(): Promise<string[]>;
+}
+
+/** Newest first: by start time, then by id (as the local store orders runs). */
+function newestFirst(a: RunPosition, b: RunPosition): number {
+  return (
+    b.execution_start_ts.localeCompare(a.execution_start_ts) ||
+    b.workflow_execution_id.localeCompare(a.workflow_execution_id)
+  );
 }
 
 /** Keys read per BatchGetItem round while filling a page (a status filter may skip many). */
@@ -69,45 +79,92 @@ export function createDynamoRunView(deps: DynamoRunViewDeps): DynamoRunView {
     return out;
   }
 
-  async function runKeys(workflowId: string | undefined): Promise<RunPosition[]> {
-    const items = workflowId
-      ? await queryAll(
-          client,
-          {
-            TableName: tables.workflowAudit,
-            IndexName: RUNS_BY_WORKFLOW_INDEX,
-            KeyConditionExpression: 'workflow_id = :w',
-            ExpressionAttributeValues: { ':w': workflowId },
-            ScanIndexForward: false,
-          },
-          `list runs of ${workflowId}`,
-          { retry },
-        )
-      : await scanAll({ TableName: tables.workflowAudit, IndexName: RUNS_BY_WORKFLOW_INDEX }, 'list runs');
-    return items.map((i) => ({
-      execution_start_ts: String(i.execution_start_ts),
-      workflow_execution_id: String(i.workflow_execution_id),
-    }));
+  /**
+   * A workflow's run keys, newest first, from `before` on (exclusive), read a page at a time as the
+   * merge asks for them.
+   */
+  function keysOf(workflowId: string, before: RunPosition | undefined) {
+    const buffer: RunPosition[] = [];
+    let start: Record<string, unknown> | undefined;
+    let done = false;
+    return {
+      async peek(): Promise<RunPosition | undefined> {
+        while (buffer.length === 0 && !done) {
+          const page = await retried(
+            `list runs of ${workflowId}`,
+            () =>
+              client.send(
+                new QueryCommand({
+                  TableName: tables.workflowAudit,
+                  IndexName: RUNS_BY_WORKFLOW_INDEX,
+                  KeyConditionExpression: before
+                    ? 'workflow_id = :w AND execution_start_ts <= :t'
+                    : 'workflow_id = :w',
+                  ExpressionAttributeValues: {
+                    ':w': workflowId,
+                    ...(before ? { ':t': before.execution_start_ts } : {}),
+                  },
+                  ScanIndexForward: false,
+                  Limit: PAGE_READ,
+                  ...(start ? { ExclusiveStartKey: start } : {}),
+                }),
+              ),
+            retry,
+          );
+          for (const i of page.Items ?? []) {
+            const k = {
+              execution_start_ts: String(i.execution_start_ts),
+              workflow_execution_id: String(i.workflow_execution_id),
+            };
+            if (!before || newestFirst(before, k) < 0) buffer.push(k);
+          }
+          // Runs of one millisecond come in any order from the index: sort what was read.
+          buffer.sort(newestFirst);
+          start = page.LastEvaluatedKey;
+          done = !start;
+        }
+        return buffer[0];
+      },
+      take(): RunPosition | undefined {
+        return buffer.shift();
+      },
+    };
   }
 
-  const newestFirst = (a: RunPosition, b: RunPosition) =>
-    b.execution_start_ts.localeCompare(a.execution_start_ts) ||
-    b.workflow_execution_id.localeCompare(a.workflow_execution_id);
+  async function workflowIds(): Promise<string[]> {
+    const items = await scanAll(
+      { TableName: tables.config, ProjectionExpression: 'workflow_id' },
+      'list workflows',
+    );
+    return items.map((i) => String(i.workflow_id)).sort();
+  }
 
   return {
+    workflowIds,
     async listRuns(q) {
-      let keys = (await runKeys(q.workflow_id)).sort(newestFirst);
-      const before = q.before;
-      if (before) keys = keys.filter((k) => newestFirst(before, k) < 0);
+      const ids = q.workflow_id !== undefined ? [q.workflow_id] : await workflowIds();
+      const streams = ids.map((w) => keysOf(w, q.before));
       const runs: WorkflowRunState[] = [];
-      let i = 0;
-      while (i < keys.length && runs.length <= q.limit) {
-        const part = keys.slice(i, i + PAGE_READ);
-        i += part.length;
+      // Newest first across workflows, a batch of keys at a time, until the page (and one more,
+      // to know whether there is more) is full or every workflow is read.
+      while (runs.length <= q.limit) {
+        const batch: RunPosition[] = [];
+        while (batch.length < PAGE_READ) {
+          let best: { s: (typeof streams)[number]; k: RunPosition } | undefined;
+          for (const st of streams) {
+            const k = await st.peek();
+            if (k && (!best || newestFirst(k, best.k) < 0)) best = { s: st, k };
+          }
+          if (!best) break;
+          batch.push(best.k);
+          best.s.take();
+          if (q.status === undefined && runs.length + batch.length > q.limit) break;
+        }
+        if (batch.length === 0) break;
         const items = await batchGetAll(
           client,
           tables.workflowAudit,
-          part as unknown as Record<string, unknown>[],
+          batch as unknown as Record<string, unknown>[],
           ['workflow_execution_id'],
           'read runs',
           { consistentRead: true, retry },
@@ -158,18 +215,6 @@ export function createDynamoRunView(deps: DynamoRunViewDeps): DynamoRunView {
         })
         .filter((d) => Object.keys(d).some((k) => k !== 'workflow_id'))
         .sort((a, b) => a.workflow_id.localeCompare(b.workflow_id));
-    },
-
-    async workflowsWithRuns() {
-      const items = await scanAll(
-        {
-          TableName: tables.workflowAudit,
-          IndexName: RUNS_BY_WORKFLOW_INDEX,
-          ProjectionExpression: 'workflow_id',
-        },
-        'list workflows with runs',
-      );
-      return [...new Set(items.map((i) => String(i.workflow_id)))].sort();
     },
   };
 }
