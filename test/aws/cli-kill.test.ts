@@ -4,13 +4,15 @@
  * tree (the script and the child it started); a restart is a new run from the point of failure.
  * And `definitions push` then `run --aws` runs what was pushed.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveAws } from '../../cli/aws-serve.js';
+import { ActionResult } from '../../contracts/run-view.js';
 import { isSameProcessAlive } from '../../platform/processes.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { stages, workspace } from '../support/workspace.js';
-import { rsqloAws, stackDeps } from './cli-stack.js';
+import { captureIo, rsqloAws, stackDeps } from './cli-stack.js';
 import { type AwsHarness, createAwsHarness } from './harness.js';
 
 const ddb = dynamoLocal('test/aws/cli-kill.test.ts');
@@ -199,5 +201,75 @@ describe.skipIf(!ddb.endpoint)('rsqlo kill/restart --aws with agent processes', 
       /^note: .*workflow\.json differs from the definition of cli_kill in stack rsqlo/,
     );
     expect((await h.run('kill-4'))?.counts.total).toBe(3);
+  });
+
+  it('serve --aws: kill and restart from the run view go on the bus; --region and --profile reach the clients', async () => {
+    rmSync(path.join(ws.scripts, 'fast'), { force: true });
+    ws.workflow(definition);
+    expect((await rsqloAws(deps, 'definitions', ['push', ws.dir, '--aws'])).code).toBe(0);
+    const running = rsqloAws(deps, 'run', ['cli_kill', '--aws', '--execution-id', 'kill-5']);
+    await h.until(async () => (await h.job('kill-5', '1.2'))?.execution_status === 'Running', 'the long job');
+
+    const conns: unknown[] = [];
+    let stop!: () => void;
+    const stopSignal = new Promise<void>((r) => {
+      stop = r;
+    });
+    let url = '';
+    const served = serveAws(
+      ['--aws', '--port', '0', '--region', 'us-east-1', '--profile', 'ops'],
+      captureIo(),
+      {
+        ...deps,
+        connect: (conn) => {
+          conns.push(conn);
+          return (deps.connect as NonNullable<typeof deps.connect>)(conn);
+        },
+        stopSignal,
+        onListening: (u) => {
+          url = u;
+        },
+      },
+    );
+    await h.until(async () => url !== '', 'the view to listen');
+    const act = (run: string, name: string) =>
+      fetch(`${url}/api/runs/${run}/actions/${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: url },
+        body: '{}',
+      });
+    try {
+      expect(conns).toEqual([{ region: 'us-east-1', profile: 'ops' }]);
+      const kill = await act('kill-5', 'kill');
+      expect(kill.status).toBe(200);
+      expect(ActionResult.parse(await kill.json())).toMatchObject({ ok: true });
+      expect(h.bus.events('WorkflowCancelRequested').at(-1)?.detail).toEqual({
+        version: 1,
+        workflow_id: 'cli_kill',
+        workflow_execution_id: 'kill-5',
+        reason: 'killed from the run view',
+        requested_by: 'rsqlo-web',
+      });
+      const followed = await running;
+      expect(followed.code).toBe(1);
+      expect(followed.stdout).toContain('cli_kill kill-5: Cancelled');
+
+      writeFileSync(path.join(ws.scripts, 'fast'), '');
+      const restart = await act('kill-5', 'restart');
+      expect(restart.status).toBe(200);
+      const result = ActionResult.parse(await restart.json());
+      expect(result).toMatchObject({ ok: true });
+      const next = result.execution_id as string;
+      const { run } = await h.finished(next);
+      expect(run).toMatchObject({ execution_status: 'Completed', restart_of: 'kill-5' });
+      // A second restart of the same run is refused by the view, and nothing goes on the bus.
+      const requests = h.bus.requests.length;
+      expect((await act('kill-5', 'restart')).status).toBe(409);
+      expect(h.bus.requests.length).toBe(requests);
+    } finally {
+      stop();
+    }
+    expect(await served).toBe(0);
+    expect(await h.problems()).toEqual([]);
   });
 });
