@@ -124,7 +124,14 @@ async function followAndReport(
 ): Promise<number> {
   const progress = progressSink(io, json);
   const outcome = await followRun(
-    { getRunRecord: (e) => t.runs.getRunRecord(e), listJobs: (e) => t.jobs.listJobs(e) },
+    {
+      // The run item as the record the view shows (`rsql_jobs` is only read once, at the end).
+      getRun: async (e) => (await t.runs.getRun(e)) as WorkflowAuditRecord | undefined,
+      getRunRecord: (e) => t.runs.getRunRecord(e),
+      // A stage holds fewer than a million jobs (dynamo-jobs.ts MAX_JOB_NO): the whole stage.
+      listStageJobs: (e, stage) => t.jobs.listStageJobs(e, stage, 0, 999_999),
+      listJobs: (e) => t.jobs.listJobs(e),
+    },
     exec,
     progress,
     {

@@ -143,10 +143,18 @@ describe('events told from two reads of the audit tables', () => {
     ];
     let i = 0;
     let current = reads[0];
+    const stageReads: number[] = [];
     const reader = {
-      async getRunRecord() {
+      async getRun() {
         current = reads[Math.min(i++, reads.length - 1)];
         return current?.run;
+      },
+      async getRunRecord() {
+        return current?.run;
+      },
+      async listStageJobs(_e: string, stage: number) {
+        stageReads.push(stage);
+        return (current?.jobs ?? []).filter((j) => j.stage === stage);
       },
       async listJobs() {
         return current?.jobs ?? [];
@@ -176,8 +184,15 @@ describe('events told from two reads of the audit tables', () => {
       'stage 1 Completed: 1 completed, 0 failed, 0 skipped of 1',
       'workflow e1 Completed in 2.00 s: 1 completed, 0 failed, 0 timed out, 0 cancelled, 0 skipped',
     ]);
+    // Stage 1 was read while it ran and once more when it had ended, then not again.
+    expect(stageReads).toEqual([1, 1]);
     const never = await followRun(
-      { getRunRecord: async () => undefined, listJobs: async () => [] },
+      {
+        getRun: async () => undefined,
+        getRunRecord: async () => undefined,
+        listStageJobs: async () => [],
+        listJobs: async () => [],
+      },
       'e2',
       lineProgress(() => {}),
       { pollMs: 1, startTimeoutMs: 20, cancel: async () => {} },

@@ -11,7 +11,12 @@ import type { ProgressSink } from './progress.js';
 
 /** The reads a follower makes (the services' repositories on AWS). */
 export interface RunReader {
+  /** The run item alone (polled: it changes as jobs are counted and stages end). */
+  getRun(exec: string): Promise<WorkflowAuditRecord | undefined>;
+  /** The full audit record (read once, at the end: it rebuilds `rsql_jobs` from the job rows). */
   getRunRecord(exec: string): Promise<WorkflowAuditRecord | undefined>;
+  /** One stage's jobs, in job order. */
+  listStageJobs(exec: string, stage: number): Promise<JobAuditRecord[]>;
   listJobs(exec: string): Promise<JobAuditRecord[]>;
 }
 
@@ -174,17 +179,27 @@ export async function followRun(
   process.on('SIGTERM', onSignal);
   const startedWaiting = Date.now();
   let prev: { run?: WorkflowAuditRecord; jobs: JobAuditRecord[] } = { jobs: [] };
+  // Jobs by stage. A stage's jobs change only while it has not ended, so each read lists the jobs
+  // of the stages that had not ended at the previous read (a long run's finished stages, and a
+  // wide stage once it ended, are not read again).
+  const byStage = new Map<number, JobAuditRecord[]>();
+  const open = new Set<number>();
   try {
     for (;;) {
       if (interrupts > 1) return { kind: 'left', run: prev.run };
-      const run = await reader.getRunRecord(exec);
+      const run = await reader.getRun(exec);
       if (run) {
-        const jobs = await reader.listJobs(exec);
-        for (const e of derivedEvents(prev, { run, jobs })) progress.event(e);
-        prev = { run, jobs };
-        progress.refresh(run, () => jobs);
-        if (run.execution_status !== 'Running')
-          return { kind: 'ended', run, jobs, interrupted: interrupts > 0 };
+        if (!prev.run) for (const st of run.stages) open.add(st.stage);
+        for (const stage of [...open]) byStage.set(stage, await reader.listStageJobs(exec, stage));
+        for (const st of run.stages) if (!['Pending', 'Running'].includes(st.status)) open.delete(st.stage);
+        let jobs = run.stages.flatMap((st) => byStage.get(st.stage) ?? []);
+        const ended = run.execution_status !== 'Running';
+        const record = ended ? ((await reader.getRunRecord(exec)) ?? run) : run;
+        if (ended) jobs = await reader.listJobs(exec);
+        for (const e of derivedEvents(prev, { run: record, jobs })) progress.event(e);
+        prev = { run: record, jobs };
+        progress.refresh(record, () => jobs);
+        if (ended) return { kind: 'ended', run: record, jobs, interrupted: interrupts > 0 };
       } else {
         progress.refresh(undefined, () => []);
         if (Date.now() - startedWaiting > opts.startTimeoutMs)
