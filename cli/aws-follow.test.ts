@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
 import { derivedEvents, followRun } from './aws-follow.js';
@@ -198,5 +199,68 @@ describe('events told from two reads of the audit tables', () => {
       { pollMs: 1, startTimeoutMs: 20, cancel: async () => {} },
     );
     expect(never).toEqual({ kind: 'not-started', interrupted: false });
+  });
+
+  it('Ctrl-C cancels the run once and follows it to its end; a second Ctrl-C leaves it running', async () => {
+    const running = {
+      run: run('Running'),
+      jobs: [job({ execution_status: 'Running', execution_start_ts: T0 })],
+    };
+    const cancelled = {
+      run: run('Cancelled', { status: 'Cancelled', finished_at: T2 }),
+      jobs: [job({ execution_status: 'Cancelled', execution_start_ts: T0, execution_end_ts: T1 })],
+    };
+    let state = running;
+    const cancels: string[] = [];
+    const reader = {
+      getRun: async () => state.run,
+      getRunRecord: async () => state.run,
+      listStageJobs: async () => state.jobs,
+      listJobs: async () => state.jobs,
+    };
+    const signals = new EventEmitter();
+    const followed = followRun(
+      reader,
+      'e1',
+      lineProgress(() => {}),
+      {
+        pollMs: 5,
+        startTimeoutMs: 1000,
+        signals,
+        cancel: async () => {
+          cancels.push('cancel');
+          state = cancelled; // the stack cancels it
+        },
+      },
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    signals.emit('SIGINT');
+    expect(await followed).toMatchObject({
+      kind: 'ended',
+      interrupted: true,
+      run: { execution_status: 'Cancelled' },
+    });
+    expect(cancels).toEqual(['cancel']);
+    expect(signals.listenerCount('SIGINT')).toBe(0);
+
+    state = running;
+    const left = followRun(
+      reader,
+      'e1',
+      lineProgress(() => {}),
+      {
+        pollMs: 5,
+        startTimeoutMs: 1000,
+        signals,
+        cancel: async () => {
+          cancels.push('cancel again');
+        },
+      },
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    signals.emit('SIGINT');
+    signals.emit('SIGTERM');
+    expect(await left).toMatchObject({ kind: 'left' });
+    expect(cancels).toEqual(['cancel', 'cancel again']);
   });
 });

@@ -166,8 +166,15 @@ export async function followRun(
   reader: RunReader,
   exec: string,
   progress: ProgressSink,
-  opts: { pollMs: number; startTimeoutMs: number; cancel: () => Promise<void> },
+  opts: {
+    pollMs: number;
+    startTimeoutMs: number;
+    cancel: () => Promise<void>;
+    /** Where SIGINT and SIGTERM are heard (default: the process). */
+    signals?: NodeJS.EventEmitter;
+  },
 ): Promise<FollowOutcome> {
+  const signals = opts.signals ?? process;
   let interrupts = 0;
   let wake: (() => void) | undefined;
   const onSignal = () => {
@@ -175,8 +182,8 @@ export async function followRun(
     wake?.();
     if (interrupts === 1) void opts.cancel().catch(() => {});
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
   const startedWaiting = Date.now();
   let prev: { run?: WorkflowAuditRecord; jobs: JobAuditRecord[] } = { jobs: [] };
   // Jobs by stage. A stage's jobs change only while it has not ended, so each read lists the jobs
@@ -215,8 +222,8 @@ export async function followRun(
       wake = undefined;
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
     progress.done();
   }
 }
