@@ -8,7 +8,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { type WorkflowAuditRecord, WorkflowStatus } from '../contracts/audit.js';
+import { isTerminalJobStatus, type WorkflowAuditRecord, WorkflowStatus } from '../contracts/audit.js';
 import { ExecutionId, WorkflowId } from '../contracts/common.js';
 import { MAX_RUN_LIST_LIMIT } from '../contracts/run-view.js';
 import { WorkflowDefinition } from '../contracts/workflow.js';
@@ -113,6 +113,24 @@ async function storedDefinition(t: StackTarget, workflowId: string, io: Io) {
   return { raw, definition: parsed.data };
 }
 
+/**
+ * The starter's max_active_runs refusal, said before a request is put (exit 3, as locally): the
+ * starter decides atomically, this read only spares a request that would be refused now.
+ */
+async function activeRunLimit(
+  t: StackTarget,
+  workflowId: string,
+  max: number,
+  io: Io,
+): Promise<number | undefined> {
+  const active = await t.view.activeRuns(workflowId);
+  if (active.length < max) return undefined;
+  io.stderr.write(
+    `rsqlo: request refused (ActiveRunLimit): workflow ${workflowId} already has ${active.length} active run(s) (${active.join(', ')}); max_active_runs is ${max}\n`,
+  );
+  return EXIT.rejected;
+}
+
 /** Follows a requested run to its end and says how it ended, as `rsqlo run` does locally. */
 async function followAndReport(
   t: StackTarget,
@@ -147,6 +165,11 @@ async function followAndReport(
     return EXIT.interrupted;
   }
   if (outcome.kind === 'not-started') {
+    // Another run took the last slot between our check and the starter's: refused, as locally.
+    const stored = await storedDefinition(t, workflowId, io);
+    const refused =
+      stored && (await activeRunLimit(t, workflowId, stored.definition.max_active_runs ?? 1, io));
+    if (refused !== undefined && !outcome.interrupted) return refused;
     io.stderr.write(
       `rsqlo: the run ${exec} did not start ${where(t)} within ${Math.round((deps.startTimeoutMs ?? 60_000) / 1000)} s: ` +
         `the starter refused the request (another run active and max_active_runs reached, an invalid definition) or has not received it; ` +
@@ -225,6 +248,9 @@ async function runAws(argv: string[], io: Io, deps: AwsCliDeps): Promise<number>
     io,
   );
   if (!params) return EXIT.usage;
+  // The starter's default: one run at a time (services/starter/service.ts).
+  const refused = await activeRunLimit(t, workflowId, stored.definition.max_active_runs ?? 1, io);
+  if (refused !== undefined) return refused;
   const exec = given ?? newExecutionId(workflowId, new Date());
   await t.events.publish([
     {
@@ -328,9 +354,12 @@ async function killAws(argv: string[], io: Io, deps: AwsCliDeps): Promise<number
   const deadline = Date.now() + (deps.startTimeoutMs ?? 120_000);
   for (;;) {
     const after = await t.runs.getRunRecord(exec);
-    if (after && after.execution_status !== 'Running') {
+    const jobs = after && after.execution_status !== 'Running' ? await t.jobs.listJobs(exec) : [];
+    // Ended, and every job's row final (the jobs a cancel skips are written after the run's end).
+    const settled = jobs.every((j) => isTerminalJobStatus(j.execution_status)) || Date.now() > deadline;
+    if (after && after.execution_status !== 'Running' && settled) {
       io.stdout.write(`${exec} is ${after.execution_status}\n`);
-      const lines = cutLines(after, await t.jobs.listJobs(exec));
+      const lines = cutLines(after, jobs);
       if (after.execution_status === 'Cancelled')
         lines.push(`restart with: ${suggest(`restart ${exec}${t.flags}`)}`);
       if (lines.length > 0) io.stdout.write(`${lines.join('\n')}\n`);

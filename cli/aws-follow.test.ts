@@ -263,4 +263,30 @@ describe('events told from two reads of the audit tables', () => {
     expect(await left).toMatchObject({ kind: 'left' });
     expect(cancels).toEqual(['cancel', 'cancel again']);
   });
+
+  it('a run that ended while some job rows are not final yet is followed until they are', async () => {
+    const ended = run('Cancelled', { status: 'Cancelled', finished_at: T2 });
+    const pending = job({ job_key: '1.2', job_no: 2, execution_status: 'Pending' });
+    let reads = 0;
+    const reader = {
+      getRun: async () => ended,
+      getRunRecord: async () => ended,
+      listStageJobs: async () => [],
+      // The skipped row lands on the third read.
+      listJobs: async () =>
+        ++reads < 3 ? [pending] : [{ ...pending, execution_status: 'Skipped' as const }],
+    };
+    const out = await followRun(
+      reader,
+      'e1',
+      lineProgress(() => {}),
+      {
+        pollMs: 1,
+        startTimeoutMs: 1000,
+        cancel: async () => {},
+      },
+    );
+    expect(out).toMatchObject({ kind: 'ended', jobs: [{ job_key: '1.2', execution_status: 'Skipped' }] });
+    expect(reads).toBe(3);
+  });
 });

@@ -149,6 +149,9 @@ function jobFinished(
   });
 }
 
+/** How long a run that ended may still have jobs whose rows are not final (then they are shown as they are). */
+const SETTLE_MS = 10_000;
+
 /** How following ended. */
 export type FollowOutcome =
   | { kind: 'ended'; run: WorkflowAuditRecord; jobs: JobAuditRecord[]; interrupted: boolean }
@@ -191,6 +194,7 @@ export async function followRun(
   // wide stage once it ended, are not read again).
   const byStage = new Map<number, JobAuditRecord[]>();
   const open = new Set<number>();
+  let endedAt: number | undefined;
   try {
     for (;;) {
       if (interrupts > 1) return { kind: 'left', run: prev.run };
@@ -200,9 +204,16 @@ export async function followRun(
         for (const stage of [...open]) byStage.set(stage, await reader.listStageJobs(exec, stage));
         for (const st of run.stages) if (!['Pending', 'Running'].includes(st.status)) open.delete(st.stage);
         let jobs = run.stages.flatMap((st) => byStage.get(st.stage) ?? []);
-        const ended = run.execution_status !== 'Running';
+        let ended = run.execution_status !== 'Running';
         const record = ended ? ((await reader.getRunRecord(exec)) ?? run) : run;
-        if (ended) jobs = await reader.listJobs(exec);
+        if (ended) {
+          jobs = await reader.listJobs(exec);
+          // The run's end is written before the last rows are (the jobs a cancel or a failure
+          // skips): wait for every job to be final, a bounded while, so the summary is whole.
+          endedAt ??= Date.now();
+          if (jobs.some((j) => !isTerminalJobStatus(j.execution_status)) && Date.now() - endedAt < SETTLE_MS)
+            ended = false;
+        }
         for (const e of derivedEvents(prev, { run: record, jobs })) progress.event(e);
         prev = { run: record, jobs };
         progress.refresh(record, () => jobs);

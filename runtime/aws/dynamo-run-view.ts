@@ -12,7 +12,7 @@
  * its item, so its runs stay listed). Reading costs grow with the page and the number of workflows,
  * not with the history: the run view re-reads its page every few seconds.
  */
-import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowRunState, WorkflowStatus } from '../../contracts/audit.js';
 import { ACTIVE_RUNS_ATTRIBUTE, runFromItem } from './dynamo-items.js';
 import { batchGetAll, queryAll, retried } from './dynamo-operations.js';
@@ -46,6 +46,8 @@ export interface DynamoRunView {
   restartsOf(run: WorkflowRunState): Promise<string[]>;
   /** Every stored definition (the slot attribute left out), by workflow id. */
   listDefinitions(): Promise<Array<Record<string, unknown> & { workflow_id: string }>>;
+  /** The runs holding the workflow's active-run slots (as the starter counts max_active_runs). */
+  activeRuns(workflowId: string): Promise<string[]>;
   /** The ids of every workflow the config table has an item for (defined, or defined once). */
   workflowIds(): Promise<string[]>;
 }
@@ -141,6 +143,24 @@ export function createDynamoRunView(deps: DynamoRunViewDeps): DynamoRunView {
 
   return {
     workflowIds,
+    async activeRuns(workflowId) {
+      const out = await retried(
+        `read active runs of ${workflowId}`,
+        () =>
+          client.send(
+            new GetCommand({
+              TableName: tables.config,
+              Key: { workflow_id: workflowId },
+              ConsistentRead: true,
+              ProjectionExpression: '#slots',
+              ExpressionAttributeNames: { '#slots': ACTIVE_RUNS_ATTRIBUTE },
+            }),
+          ),
+        retry,
+      );
+      const slots = out.Item?.[ACTIVE_RUNS_ATTRIBUTE] as Set<string> | undefined;
+      return slots ? [...slots].sort() : [];
+    },
     async listRuns(q) {
       const ids = q.workflow_id !== undefined ? [q.workflow_id] : await workflowIds();
       const streams = ids.map((w) => keysOf(w, q.before));

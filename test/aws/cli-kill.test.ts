@@ -76,21 +76,15 @@ describe.skipIf(!ddb.endpoint)('rsqlo kill/restart --aws with agent processes', 
       async () => h.logs.text('kill-1--1-2--a1').includes('long started'),
       'the log to be shipped',
     );
-    // Another run while this one is active: the starter refuses it (max_active_runs 1); the CLI
-    // cannot hear the refusal on the bus, so it says the run did not start and why it may not have.
-    const second = await rsqloAws({ ...deps, startTimeoutMs: 1500 }, 'run', [
-      'cli_kill',
-      '--aws',
-      '--execution-id',
-      'kill-x',
-    ]);
-    expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(
-      /^rsqlo: the run kill-x did not start in stack rsqlo \(us-east-1\) within 2 s: the starter refused/,
-    );
-    expect(h.bus.events('WorkflowRejected').map((e) => (e.detail as { reason: string }).reason)).toEqual([
-      'ActiveRunLimit',
-    ]);
+    // Another run while this one is active: refused as locally (exit 3), before any request.
+    const requests = h.bus.requests.length;
+    const second = await rsqloAws(deps, 'run', ['cli_kill', '--aws', '--execution-id', 'kill-x']);
+    expect(second).toMatchObject({
+      code: 3,
+      stderr:
+        'rsqlo: request refused (ActiveRunLimit): workflow cli_kill already has 1 active run(s) (kill-1); max_active_runs is 1\n',
+    });
+    expect(h.bus.requests.length).toBe(requests);
 
     const kill = await rsqloAws(deps, 'kill', ['kill-1', '--aws']);
     expect(kill.stderr).toBe('');
