@@ -145,7 +145,36 @@ export const COMMANDS: Record<string, { usage: string; about: string; options: s
       'eval "$(rsqlo completion zsh)" in ~/.zshrc.',
     options: [],
   },
+  definitions: {
+    usage:
+      'rsqlo definitions push <folder> --aws [--stack NAME] [--region R] [--profile P]\n' +
+      '       rsqlo definitions list --aws [--json] [--stack NAME] [--region R] [--profile P]',
+    about:
+      "push validates every definition in the folder and stores them in the stack's config table\n" +
+      '(all or none, as a deploy does; runs in flight keep their slots); list shows what it stores.',
+    options: ['--aws', '--stack', '--region', '--profile', '--json'],
+  },
 };
+
+/** What --aws adds to the commands that also work on a deployed stack (cli/aws-commands.ts). */
+export const AWS_HELP =
+  '\nWith --aws [--stack NAME] [--region R] [--profile P] it works on a deployed stack (default\n' +
+  'stack rsqlo; region and credentials as the AWS CLI finds them): names come from the stack\n' +
+  'outputs, requests go on its bus, runs are read from its audit tables and logs from CloudWatch.\n';
+
+/** The commands that take --aws, and the options it brings. */
+export const AWS_ENABLED = [
+  'run',
+  'restart',
+  'kill',
+  'status',
+  'history',
+  'runs',
+  'logs',
+  'validate',
+  'serve',
+];
+for (const name of AWS_ENABLED) COMMANDS[name]?.options.push('--aws', '--stack', '--region', '--profile');
 
 const EXITS =
   'Exit codes: 0 Completed; 1 Failed or cancelled; 2 usage or definition errors (nothing is written);\n' +
@@ -156,7 +185,7 @@ export function commandHelp(name: string, invoked: string): string | undefined {
   const c = COMMANDS[name];
   if (!c) return undefined;
   const usage = c.usage.replaceAll('rsqlo ', `${invoked} `);
-  return `Usage: ${usage}\n\n${c.about}\n\n${EXITS}Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).\n`;
+  return `Usage: ${usage}\n\n${c.about}\n${AWS_ENABLED.includes(name) ? AWS_HELP : ''}\n${EXITS}Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).\n`;
 }
 
 /** Edit distance (insert, delete, substitute, swap neighbours), for "did you mean". */

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { EngineLockedError } from '../host/lock.js';
 import { ConfigError } from '../runtime/local/compose.js';
 import { packageRoot } from '../runtime/package-root.js';
+import { awsCommand, wantsAws } from './aws-commands.js';
+import { definitionsCommand } from './aws-definitions.js';
 import { calendarCommand } from './calendar.js';
 import { UsageError } from './command-kit.js';
 import { completionCommand, initCommand, planCommand, validateCommand } from './definition-commands.js';
@@ -51,6 +53,8 @@ Usage:
       started if needed): rsqlo sql -c "select 1", rsqlo sql -f script.sql, or a script on stdin.
       --install-compat (re)installs Redshift's functions and system views there first (a
       superuser is needed; the embedded database gets them automatically).
+  rsqlo definitions push <folder> | list --aws
+      the definitions a deployed stack stores (push validates, then writes all or none).
   rsqlo completion bash|zsh     shell completion: eval "$(rsqlo completion bash)"
   rsqlo <command> --help        what a command does and its options
 
@@ -63,6 +67,8 @@ Exit codes: 0 the workflow Completed; 1 it Failed (or was cancelled); 2 usage or
 errors (nothing is written); 3 the request was refused (another run is active, the run was
 restarted already, another engine owns the home); 130 interrupted.
 Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).
+run, restart, kill, status, runs, history, logs, validate and serve take --aws [--stack NAME]
+[--region R] [--profile P] to work on a deployed stack instead (default stack rsqlo).
 `;
 
 /** The command being parsed (for "see rsqlo run --help" and "did you mean"). */
@@ -93,6 +99,7 @@ export const COMMAND_RUNNERS: ReadonlyMap<string, CommandRunner> = new Map<strin
   ['serve', (argv, io) => serveCommand(argv, io, main)],
   ['runs', runsCommand],
   ['calendar', calendarCommand],
+  ['definitions', (argv, io) => definitionsCommand(argv, io, {})],
 ]);
 
 /** The rsqlo command: a thin layer over the local engine. Returns the exit code; never throws. */
@@ -109,6 +116,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.stdout.write(commandHelp(command, invokedAs()) ?? USAGE);
       return 0;
     }
+    // --aws: the command works on a deployed stack (serve and definitions parse it themselves).
+    if (command && command !== 'serve' && command !== 'definitions' && wantsAws(rest))
+      return await awsCommand(command, rest, io);
     // A server owns the home: read-only commands are answered by it (the same output).
     const relayed = await relayToServer(command, rest, io);
     if (relayed !== undefined) return relayed;

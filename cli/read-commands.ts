@@ -2,6 +2,7 @@
  * The read-only commands over the home's state: `status`, `history` and `logs` (`runs` is in
  * runs.ts).
  */
+import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
 import { WorkflowId } from '../contracts/common.js';
 import { homeOf, parse, readStore, UsageError } from './command-kit.js';
 import { EXIT, type Io, resultDocument } from './drive.js';
@@ -28,6 +29,12 @@ export function statusCommand(argv: string[], io: Io): number {
     io.stdout.write(`${JSON.stringify(resultDocument(run, jobs), null, 2)}\n`);
     return 0;
   }
+  io.stdout.write(statusText(run, jobs));
+  return 0;
+}
+
+/** What `rsqlo status` prints for a run (locally and with --aws): the run, its stages and jobs. */
+export function statusText(run: WorkflowAuditRecord, jobs: JobAuditRecord[]): string {
   const out: string[] = [];
   out.push(`${run.workflow_id}  ${run.workflow_execution_id}  ${run.execution_status}`);
   out.push(
@@ -52,8 +59,7 @@ export function statusCommand(argv: string[], io: Io): number {
       );
     }
   }
-  io.stdout.write(`${out.join('\n')}\n`);
-  return 0;
+  return `${out.join('\n')}\n`;
 }
 
 /** `rsqlo history`: a workflow's runs, newest first. */

@@ -14,8 +14,16 @@ export function exitFor(run: WorkflowAuditRecord | undefined): number {
   return run?.execution_status === 'Completed' ? EXIT.completed : EXIT.failed;
 }
 
-/** The lines a run ends with: its counts, each failed job with its last error lines and log. */
-export function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: string): string {
+/**
+ * The lines a run ends with: its counts, each failed job with its last error lines and log.
+ * `flags` end the suggested restart command (default: the home's --home, if not the default one).
+ */
+export function summary(
+  run: WorkflowAuditRecord,
+  jobs: JobAuditRecord[],
+  home: string,
+  flags: string = homeArg(home),
+): string {
   const c = run.counts;
   const lines = [
     `${run.workflow_id} ${run.workflow_execution_id}: ${run.execution_status} (${c.completed} completed, ${c.failed} failed, ${c.timed_out} timed out, ${c.cancelled} cancelled, ${c.skipped} skipped of ${c.total})`,
@@ -31,7 +39,7 @@ export function summary(run: WorkflowAuditRecord, jobs: JobAuditRecord[], home: 
   }
   lines.push(...cutLines(run, jobs));
   if (run.execution_status === 'Failed' || run.execution_status === 'Cancelled') {
-    lines.push(`restart with: ${suggest(`restart ${run.workflow_execution_id}${homeArg(home)}`)}`);
+    lines.push(`restart with: ${suggest(`restart ${run.workflow_execution_id}${flags}`)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -32,6 +32,8 @@ import type { Clock } from '../services/ports.js';
 import { deriveExecutionId, newExecutionId } from '../services/starter/execution-id.js';
 import type { RunActions } from '../web/ports.js';
 import { createRunViewHandler } from '../web/server.js';
+import { wantsAws } from './aws-commands.js';
+import { serveAws } from './aws-serve.js';
 import { loadCalendars } from './calendar.js';
 import { databaseOf } from './command-kit.js';
 import { formatIssues, loadDefinition } from './definition.js';
@@ -212,6 +214,8 @@ export async function serveCommand(
   main: Main,
   opts: ServeOptions = {},
 ): Promise<number> {
+  // --aws: the view of a deployed stack (it runs nothing here).
+  if (wantsAws(argv)) return serveAws(argv, io, opts);
   let values: Record<string, string | boolean | undefined>;
   try {
     const parsed = parseArgs({

@@ -108,7 +108,18 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   // The RSQL interpreter: a leaf over the process helpers.
   rsql: ['platform'],
   // The command line over the local runtime (and rsql, the run view).
-  cli: ['contracts', 'events', 'services', 'runtime', 'runtime/local', 'host', 'rsql', 'platform', 'web'],
+  cli: [
+    'contracts',
+    'events',
+    'services',
+    'runtime',
+    'runtime/local',
+    'runtime/aws',
+    'host',
+    'rsql',
+    'platform',
+    'web',
+  ],
   // The CDK app: contracts, the routing table, and what the AWS adapters say about tables/settings.
   infra: ['contracts', 'events', 'runtime/aws'],
   // The run view (its own test narrows this to services/ports.ts).

@@ -314,7 +314,8 @@ export function createLocalRunViewSource(opts: LocalRunViewSourceOptions): Local
   return new LocalRunViewSource(opts);
 }
 
-function summary(run: WorkflowRunState): RunSummary {
+/** A run as the run view lists it (shared with the view served from a stack, cli/aws-run-view.ts). */
+export function summary(run: WorkflowRunState): RunSummary {
   return {
     workflow_execution_id: run.workflow_execution_id,
     workflow_id: run.workflow_id,
@@ -329,7 +330,7 @@ function summary(run: WorkflowRunState): RunSummary {
   };
 }
 
-function stageView(st: StageProgress): StageView {
+export function stageView(st: StageProgress): StageView {
   return {
     stage: st.stage,
     stage_description: st.stage_description,
@@ -350,7 +351,7 @@ function stageView(st: StageProgress): StageView {
   };
 }
 
-function jobView(job: JobAuditRecord): JobView {
+export function jobView(job: JobAuditRecord): JobView {
   const previous: JobAttemptView[] = [...job.previous_attempts]
     .filter((a) => a.attempt < job.attempt)
     .sort((a, b) => a.attempt - b.attempt)

@@ -29,6 +29,7 @@ import path from 'node:path';
 import {
   CloudWatchLogsClient,
   CreateLogStreamCommand,
+  GetLogEventsCommand,
   PutLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
@@ -275,6 +276,8 @@ export class AwsHarness {
         return this.logs.createLogStream(i);
       case 'logs:PutLogEvents':
         return this.logs.putLogEvents(i);
+      case 'logs:GetLogEvents':
+        return this.logs.getLogEvents(i);
       case 'secrets:GetSecretValue':
         return this.secrets.getSecretValue(i);
       case 'sns:Publish':
@@ -311,6 +314,7 @@ export class AwsHarness {
     route(cloudWatchLogs, 'logs', {
       CreateLogStream: CreateLogStreamCommand,
       PutLogEvents: PutLogEventsCommand,
+      GetLogEvents: GetLogEventsCommand,
     });
     route(secretsManager, 'secrets', { GetSecretValue: GetSecretValueCommand });
     snsClient.reset();
@@ -459,6 +463,16 @@ export class AwsHarness {
       mode: o.agentMode ?? 'in-process',
       awsCall: (s, c, i) => this.awsCall(s, c, i),
     });
+  }
+
+  /** The tables' physical names (what a deployed stack's outputs name). */
+  get tableNames(): Readonly<Awaited<ReturnType<typeof createTestTables>>> {
+    return this.tables;
+  }
+
+  /** The job log group the agents ship to (the stack's JobLogGroupName output). */
+  get logGroup(): string {
+    return DEFAULT_LOG_GROUP;
   }
 
   fn(name: FunctionName): LambdaFunction {

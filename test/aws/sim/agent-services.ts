@@ -87,6 +87,73 @@ export class LogsSimulator {
     return { nextSequenceToken: String(this.puts) };
   }
 
+  /** GetLogEvents requests answered. */
+  reads = 0;
+
+  /**
+   * GetLogEvents (API reference): "By default, this operation returns as many log events as can
+   * fit in a response size of 1MB, up to 10,000 log events"; without a token, `startFromHead`
+   * false (the default) returns the latest events; the tokens page forward and backward, and "If
+   * you have reached the end of the stream, it returns the same token you passed in." A missing
+   * stream is ResourceNotFoundException. Tokens here are `f/<index>` and `b/<index>`.
+   */
+  getLogEvents(input: {
+    logGroupName?: string;
+    logStreamName?: string;
+    nextToken?: string;
+    startFromHead?: boolean;
+    limit?: number;
+  }) {
+    this.checkGroup('GetLogEvents', input.logGroupName);
+    this.reads++;
+    const stream = this.streams.get(input.logStreamName ?? '');
+    if (!stream)
+      throw new ResourceNotFoundException({ message: 'The specified log stream does not exist.', ...meta });
+    const limit = input.limit ?? 10_000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      this.violations.push(`GetLogEvents: limit ${limit} (1–10,000)`);
+      throw this.invalid('limit must be from 1 to 10000');
+    }
+    const token = input.nextToken;
+    const m = token === undefined ? null : /^([fb])\/(\d+)$/.exec(token);
+    if (token !== undefined && !m) {
+      this.violations.push(`GetLogEvents: a token it never gave: ${token}`);
+      throw this.invalid('The specified nextToken is invalid.');
+    }
+    let start: number;
+    let end: number;
+    if (m?.[1] === 'b') {
+      end = Math.min(stream.length, Number(m[2]));
+      start = Math.max(0, end - limit);
+    } else if (m) {
+      start = Math.min(stream.length, Number(m[2]));
+      end = Math.min(stream.length, start + limit);
+    } else if (input.startFromHead) {
+      start = 0;
+      end = Math.min(stream.length, limit);
+    } else {
+      end = stream.length;
+      start = Math.max(0, end - limit);
+    }
+    // 1 MB per response, counted as PutLogEvents counts (message + 26 bytes).
+    let bytes = 0;
+    let cut = start;
+    while (cut < end) {
+      const size = Buffer.byteLength((stream[cut] as { message: string }).message, 'utf8') + 26;
+      if (bytes + size > 1_048_576 && cut > start) break;
+      bytes += size;
+      cut++;
+    }
+    end = cut;
+    const forward = `f/${end}`;
+    const backward = `b/${start}`;
+    return {
+      events: stream.slice(start, end).map((e) => ({ ...e, ingestionTime: e.timestamp })),
+      nextForwardToken: token !== undefined && m?.[1] === 'f' && end === start ? token : forward,
+      nextBackwardToken: token !== undefined && m?.[1] === 'b' && end === start ? token : backward,
+    };
+  }
+
   /** Stream names created so far. */
   streamNames(): string[] {
     return [...this.streams.keys()];
