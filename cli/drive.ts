@@ -44,6 +44,8 @@ export async function drive(
     watch?: () => string | undefined;
   },
 ): Promise<{ interrupted: boolean; stuck: string[] }> {
+  // A foreground command starts no other workflow (trigger.after): `rsqlo serve` does (issue 15).
+  engine.holdTriggers();
   const abort = new AbortController();
   let interrupts = 0;
   const onSigint = () => {

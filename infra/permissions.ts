@@ -1,5 +1,6 @@
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { ALERT_KEY_PREFIX } from '../runtime/aws/dynamo-alert-dedupe.js';
+import { START_BY_MARK_PREFIX } from '../runtime/aws/dynamo-sla-marks.js';
 import { AFTER_KEY_PREFIX, CALENDAR_KEY_PREFIX, TRIGGER_KEY_PREFIX } from '../runtime/aws/dynamo-trigger.js';
 import type { SettingName } from '../runtime/aws/settings.js';
 import { JOBS_BY_SEQUENCE_INDEX, RUNS_BY_WORKFLOW_INDEX } from '../runtime/aws/tables.js';
@@ -217,6 +218,14 @@ export function sourceStatements(
           sid: 'CodeSlaMarks',
           actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
           resources: [t.workflowAuditTable],
+        },
+        {
+          // start_by has no run item to mark: its marks are `sla-start_by#` items of the
+          // idempotency table, and only those.
+          sid: 'CodeSlaStartByMarks',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          resources: [t.idempotencyTable],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${START_BY_MARK_PREFIX}*`] } },
         },
       ];
     case 'triggers':

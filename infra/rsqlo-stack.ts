@@ -169,7 +169,7 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     entry: 'services/watchdog/handler.ts',
     handlerExport: 'handler',
     description: 'Run deadline and SLA line checks: RunOverdue, SlaMissed, RunLongerThanUsual',
-    settings: ['workflowAuditTable', 'eventBus'],
+    settings: ['workflowAuditTable', 'eventBus', 'idempotencyTable'],
     sources: ['runStatus', 'slaMarks', 'events'],
     timeout: Duration.seconds(30),
   },

@@ -573,9 +573,10 @@ describe('IAM resources per function', () => {
   it('lets only the dispatcher task use the idempotency table; only it and the starter (cancel) send SSM commands, to the agents only', () => {
     for (const fid of FUNCTION_IDS) {
       const dispatch = fid === 'dispatcherTask';
-      // The notifier keeps its alert items there too, and only those (its statement's LeadingKeys).
+      // The notifier keeps its alert items there too, and the watchdog its start_by marks, and
+      // only those (their statements' LeadingKeys).
       expect(arnsOf(fid, 'dynamodb:PutItem').includes(table('idempotency')), fid).toBe(
-        dispatch || fid === 'notifier',
+        dispatch || fid === 'notifier' || fid === 'watchdog',
       );
       expect(arnsOf(fid, 'ssm:SendCommand').length > 0, fid).toBe(dispatch || fid === 'starter');
     }
@@ -584,6 +585,12 @@ describe('IAM resources per function', () => {
     );
     expect(alertItems.map((x) => x.Condition)).toEqual([
       { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['alert#*'] } },
+    ]);
+    const startByMarks = roleStatements(s.json, roleId('watchdog')).filter((x) =>
+      resourcesOf(x).some((r) => JSON.stringify(r) === table('idempotency')),
+    );
+    expect(startByMarks.map((x) => x.Condition)).toEqual([
+      { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['sla-start_by#*'] } },
     ]);
     for (const fid of ['dispatcherTask', 'starter'] as const) {
       const send = roleStatements(s.json, roleId(fid)).filter((x) =>

@@ -257,7 +257,12 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
       }),
     ),
     slaMarks: once(() =>
-      createDynamoSlaMarks({ client: clients.documents, tableName: need('workflowAuditTable'), retry }),
+      createDynamoSlaMarks({
+        client: clients.documents,
+        tableName: need('workflowAuditTable'),
+        marksTable: need('idempotencyTable'),
+        retry,
+      }),
     ),
     triggers: once(() =>
       createDynamoTriggerRepository({

@@ -32,6 +32,46 @@ const finished = {
 } as unknown as RsqloEvent;
 
 describe('DeliveryTables', () => {
+  it('holdTriggers: trigger rows of a workflow someone waits for stay pending, uncounted, never blocking others', () => {
+    const { tables, clock } = open();
+    const done = (wf: string, n: number) =>
+      ({
+        detailType: 'WorkflowFinished',
+        detail: { ...finished.detail, workflow_id: wf, workflow_execution_id: `${wf}-${n}` },
+      }) as unknown as RsqloEvent;
+    tables.tx(() => {
+      tables.db.prepare("INSERT INTO trigger_after (upstream, downstream) VALUES ('up', 'down')").run();
+      // More held rows than a pass takes (64): they must not starve the rows behind them.
+      for (let i = 0; i < 70; i++) tables.publish([done('up', i)]);
+      tables.publish([done('alone', 1), cancel]);
+    });
+    tables.holdTriggers = true;
+    const ready = tables.readyOutbox(64);
+    expect(ready.map((r) => [r.target, JSON.parse(r.payload).detail.workflow_id])).toEqual([
+      ['trigger', 'alone'],
+      ['starter', 'wf'],
+    ]);
+    expect(tables.outboxSize()).toBe(2);
+    expect(
+      tables.isHeld({ target: 'trigger', payload: JSON.stringify({ detail: { workflow_id: 'up' } }) }),
+    ).toBe(true);
+    expect(
+      tables.isHeld({ target: 'trigger', payload: JSON.stringify({ detail: { workflow_id: 'alone' } }) }),
+    ).toBe(false);
+    tables.tx(() => {
+      for (const r of ready) tables.deleteOutbox(r.id);
+    });
+    // Nothing left to do for this process: not due, not counted, nothing to wait for.
+    tables.refreshDue('outbox');
+    expect(tables.due.outbox).toBe(Number.POSITIVE_INFINITY);
+    expect(tables.outboxSize()).toBe(0);
+    // Released (rsqlo serve): all 70 are there to deliver.
+    tables.holdTriggers = false;
+    expect(tables.outboxSize()).toBe(70);
+    tables.refreshDue('outbox');
+    expect(tables.due.outbox).toBe(clock.t);
+  });
+
   it('publishes one outbox row per routed service, and observers hear every event only once committed', () => {
     const { tables, clock } = open();
     const heard: string[] = [];

@@ -36,16 +36,27 @@ export interface QueueRow {
   copy: number;
 }
 
+/**
+ * An outbox row held back while `holdTriggers` is set (the one parameter, 1 or 0): a delivery to
+ * the trigger service of a workflow that some other workflow waits for (trigger_after).
+ */
+const HELD = `(? AND outbox.target = 'trigger' AND EXISTS (SELECT 1 FROM trigger_after t WHERE t.upstream = json_extract(outbox.payload, '$.detail.workflow_id')))`;
+
 function prepareDelivery(d: Database.Database) {
   return {
     insertOutbox: d.prepare('INSERT INTO outbox (target, payload, available_at, copy) VALUES (?, ?, ?, ?)'),
-    readyOutbox: d.prepare('SELECT * FROM outbox WHERE available_at <= ? ORDER BY available_at, id LIMIT ?'),
+    readyOutbox: d.prepare(
+      `SELECT * FROM outbox WHERE available_at <= ? AND NOT ${HELD} ORDER BY available_at, id LIMIT ?`,
+    ),
+    isHeld: d.prepare(
+      "SELECT 1 FROM trigger_after WHERE upstream = json_extract(?, '$.detail.workflow_id') LIMIT 1",
+    ),
     deleteOutbox: d.prepare('DELETE FROM outbox WHERE id = ?'),
     retryOutbox: d.prepare(
       'UPDATE outbox SET attempts = attempts + 1, available_at = ?, last_error = ? WHERE id = ?',
     ),
-    nextOutbox: d.prepare('SELECT MIN(available_at) AS t FROM outbox'),
-    countOutbox: d.prepare('SELECT COUNT(*) AS n FROM outbox'),
+    nextOutbox: d.prepare(`SELECT MIN(available_at) AS t FROM outbox WHERE NOT ${HELD}`),
+    countOutbox: d.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE NOT ${HELD}`),
     sendQueue: d.prepare('INSERT INTO queue (body, visible_at, copy) VALUES (?, ?, ?)'),
     visibleQueue: d.prepare('SELECT * FROM queue WHERE visible_at <= ? ORDER BY visible_at, id LIMIT ?'),
     hideQueue: d.prepare('UPDATE queue SET visible_at = ?, receives = receives + 1 WHERE id = ?'),
@@ -73,6 +84,13 @@ export class DeliveryTables extends UnitOfWork {
    * skip queries that would find nothing. Other processes' writes are found by polling.
    */
   readonly due = { outbox: 0, queue: 0, timer: 0 };
+  /**
+   * Whether deliveries to the trigger service of workflows another one waits for (trigger_after)
+   * stay pending: not taken, counted or waited for by this process. A plain `rsqlo run` sets it,
+   * so the next `rsqlo serve` of the home delivers them; a finished workflow nobody waits for is
+   * delivered (a no-op) so that nothing piles up. Default false: everything is delivered.
+   */
+  holdTriggers = false;
   /** Future times this process wrote (delayed rows, hidden messages, timers): what `due` falls back to. */
   private readonly later = { outbox: new MinHeap(), queue: new MinHeap(), timer: new MinHeap() };
   private readonly dst: ReturnType<typeof prepareDelivery>;
@@ -136,7 +154,16 @@ export class DeliveryTables extends UnitOfWork {
   }
 
   readyOutbox(limit: number): OutboxRow[] {
-    return this.dst.readyOutbox.all(this.now(), limit) as OutboxRow[];
+    return this.dst.readyOutbox.all(this.now(), this.held(), limit) as OutboxRow[];
+  }
+
+  /** Whether this row stays pending (see `holdTriggers`). */
+  isHeld(row: Pick<OutboxRow, 'target' | 'payload'>): boolean {
+    return this.holdTriggers && row.target === 'trigger' && this.dst.isHeld.get(row.payload) !== undefined;
+  }
+
+  private held(): number {
+    return this.holdTriggers ? 1 : 0;
   }
 
   deleteOutbox(id: number): void {
@@ -149,7 +176,7 @@ export class DeliveryTables extends UnitOfWork {
   }
 
   outboxSize(): number {
-    return (this.dst.countOutbox.get() as { n: number }).n;
+    return (this.dst.countOutbox.get(this.held()) as { n: number }).n;
   }
 
   // ---- queue -------------------------------------------------------------------------------
@@ -241,7 +268,7 @@ export class DeliveryTables extends UnitOfWork {
   refreshDue(kind: 'outbox' | 'queue' | 'timer'): void {
     const stmt =
       kind === 'outbox' ? this.dst.nextOutbox : kind === 'queue' ? this.dst.nextQueue : this.dst.nextTimer;
-    const t = (stmt.get() as { t: number | null }).t;
+    const t = ((kind === 'outbox' ? stmt.get(this.held()) : stmt.get()) as { t: number | null }).t;
     this.due[kind] = t ?? Number.POSITIVE_INFINITY;
   }
 

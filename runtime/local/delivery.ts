@@ -165,6 +165,8 @@ export class Deliveries {
     const duplicate = this.deps.chaos?.duplicate === true;
     if (item.kind === 'outbox') {
       const row = item.row;
+      // A held target's row (a plain run's trigger deliveries) stays pending for `rsqlo serve`.
+      if (this.deps.store.isHeld(row)) return;
       await this.deliver(row);
       this.deps.store.deleteOutbox(row.id);
       if (duplicate && row.copy === 0) {

@@ -34,6 +34,14 @@ export interface EngineOptions {
   pollMs?: number;
   /** Hears every event after it is committed (progress display). */
   onEvent?: (e: EventEnvelope) => void;
+  /**
+   * Leave the trigger service's deliveries (`trigger.after`) pending instead of starting the
+   * workflows that wait for a finished one: a plain `rsqlo run` does not start another workflow
+   * and exit while it runs; the next `rsqlo serve` of the home delivers them (the trigger's own
+   * rules then decide). The CLI's foreground commands turn it on (cli/drive.ts,
+   * {@link LocalEngine.holdTriggers}). Default false: delivered (`rsqlo serve`).
+   */
+  holdTriggers?: boolean;
   /** Hears events that match an alert rule. */
   onAlert?: (e: EventEnvelope, rule: string) => void;
   /** Runs before the first job starts; returns variables for every job (the database connection). */

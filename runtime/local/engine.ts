@@ -9,6 +9,7 @@ import {
   WorkflowRequested as WorkflowRequestedSchema,
 } from '../../contracts/events.js';
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
+import type { EventEnvelope } from '../../events/envelope.js';
 import { alertsFor } from '../../events/routing.js';
 import { acquireLock, LOCK_DB } from '../../host/lock.js';
 import { createAggregatorService } from '../../services/aggregator/service.js';
@@ -113,6 +114,8 @@ export class LocalEngine {
       );
     }
     if (opts.onEvent) this.store.onCommittedEvent(opts.onEvent);
+    if (opts.holdTriggers) this.holdTriggers();
+    this.store.onCommittedEvent((e) => this.noteHeldTrigger(e));
     if (opts.onAlert) {
       const onAlert = opts.onAlert;
       this.store.onCommittedEvent((e) => {
@@ -232,6 +235,34 @@ export class LocalEngine {
       if (run) this.store.putRunDefinition(run.exec, def, path.resolve(scriptRoot), run.file);
     });
     this.scriptRoots.delete(def.workflow_id);
+  }
+
+  /**
+   * From now on, leave the trigger service's deliveries pending (see EngineOptions.holdTriggers)
+   * and say once per waiting workflow that `rsqlo serve` starts it.
+   */
+  holdTriggers(): void {
+    this.store.holdTriggers = true;
+  }
+
+  /** Downstream workflows already told about (once each). */
+  private readonly toldWaiting = new Set<string>();
+
+  /** A Completed run whose trigger delivery is held: name who waits for it, once each. */
+  private noteHeldTrigger(e: EventEnvelope): void {
+    if (!this.store.holdTriggers || e['detail-type'] !== 'WorkflowFinished') return;
+    const d = e.detail as { workflow_id?: string; status?: string };
+    if (d.status !== 'Completed' || !d.workflow_id) return;
+    const waiting = this.store.db
+      .prepare('SELECT downstream FROM trigger_after WHERE upstream = ? ORDER BY downstream')
+      .all(d.workflow_id) as Array<{ downstream: string }>;
+    for (const { downstream } of waiting) {
+      if (this.toldWaiting.has(downstream)) continue;
+      this.toldWaiting.add(downstream);
+      this.notify(
+        `${downstream} waits for ${d.workflow_id} (trigger.after): it starts under \`rsqlo serve\` of ${this.home}, not in this run`,
+      );
+    }
   }
 
   request(detail: WorkflowRequested): void {

@@ -7,7 +7,7 @@
  */
 import type { WorkflowDefinition } from '../../contracts/workflow.js';
 import type { RunRepository } from '../ports.js';
-import { runLines, type SlaLineWatch } from './lines.js';
+import { runLines, type SlaLineWatch, startByLine } from './lines.js';
 
 /** Runs read to find the last 20 Completed ones (failed and cancelled runs in between are skipped). */
 export const HISTORY_READ_LIMIT = 60;
@@ -35,4 +35,28 @@ export async function armRunLines(
   const lines = runLines(run, definition.sla, history);
   for (const line of lines) await arming.watch.watchLine(line);
   return lines.length;
+}
+
+/**
+ * Arms a scheduled firing's start_by line (issue 15): asked by the starter for a request with a
+ * `scheduled_time` whose definition's sla has `start_by`, before the run is written or refused
+ * (max_active_runs), so a refused or lost firing is still caught. `exec` is the firing's
+ * deterministic execution id (services/starter/execution-id.ts): at the line, the check looks
+ * for that run. The watch is idempotent per execution id and kind, so a redelivered firing arms
+ * nothing more; a workflow without start_by (or a request without a scheduled time) costs nothing.
+ * Returns whether a line was asked for.
+ */
+export async function armStartByLine(
+  arming: SlaArming,
+  definition: WorkflowDefinition,
+  exec: string,
+  scheduledTime: string | undefined,
+): Promise<boolean> {
+  const sla = definition.sla;
+  if (!sla?.start_by || scheduledTime === undefined) return false;
+  const scheduledMs = Date.parse(scheduledTime);
+  if (Number.isNaN(scheduledMs)) return false;
+  const line = startByLine(definition.workflow_id, exec, { ...sla, start_by: sla.start_by }, scheduledMs);
+  await arming.watch.watchLine(line);
+  return true;
 }

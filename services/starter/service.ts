@@ -31,7 +31,7 @@ import {
   stageOutcome,
   stageReadyEvent,
 } from '../shared/progress.js';
-import { armRunLines, type SlaArming } from '../sla/arm.js';
+import { armRunLines, armStartByLine, type SlaArming } from '../sla/arm.js';
 import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
 import { planRun } from './plan.js';
@@ -335,6 +335,9 @@ export function createStarterService(deps: StarterDeps) {
         const outcome = await calendarCheck(req, id, exec, definition, definition.calendar);
         if (outcome) return outcome;
       }
+      // sla.start_by of a scheduled firing (a calendar day): armed before anything can refuse the
+      // request, so a firing refused by max_active_runs is still reported at its line.
+      if (sla) await armStartByLine(sla, definition, exec, req.scheduled_time);
 
       let restart: { run: WorkflowRunState; jobs: JobAuditRecord[] } | undefined;
       if (req.restart_of) {

@@ -13,7 +13,7 @@ import { InvalidInputError } from '../errors.js';
 import { createSlaService, type SlaCheckResult } from '../sla/service.js';
 import { type CheckResult, createWatchdogService } from './service.js';
 
-const settings = readSettings(['workflowAuditTable', 'eventBus']);
+const settings = readSettings(['workflowAuditTable', 'eventBus', 'idempotencyTable']);
 const logger = createLambdaLogger('watchdog');
 const aws = composeAws(settings, { log: loggerPort(logger) });
 const watchdog = createWatchdogService({ runs: aws.runStatus(), log: aws.log });

@@ -7,6 +7,7 @@
  * invoke at the line and not before.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { deriveExecutionId } from '../../services/starter/execution-id.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { until } from '../support/processes.js';
 import { stages, workspace } from '../support/workspace.js';
@@ -20,6 +21,15 @@ const SLA_DEF = {
   sla: { max_duration_seconds: 3600 },
 };
 const USUAL_DEF = { workflow_id: 'aws_usual', workflow_stages: stages(['sequential', ['ok.sh']]), sla: {} };
+// A scheduled workflow whose firing must have started by 02:30 UTC (the firing is due at 02:00).
+const START_DEF = {
+  workflow_id: 'aws_start',
+  workflow_stages: stages(['sequential', ['ok.sh']]),
+  schedule: 'cron(0 2 * * ? *)',
+  sla: { start_by: '02:30', timezone: 'UTC' },
+};
+const FIRING = '2026-03-02T02:00:00.000Z';
+const FIRING_EXEC = deriveExecutionId('aws_start', `schedule:${FIRING}`, new Date(FIRING));
 const PLAIN_DEF = { workflow_id: 'aws_plain', workflow_stages: stages(['sequential', ['ok.sh']]) };
 
 describe.skipIf(!ddb.endpoint)('AWS path: SLA lines', () => {
@@ -43,6 +53,7 @@ describe.skipIf(!ddb.endpoint)('AWS path: SLA lines', () => {
     await h.putDefinition(SLA_DEF);
     await h.putDefinition(PLAIN_DEF);
     await h.putDefinition(USUAL_DEF);
+    await h.putDefinition(START_DEF);
     return h;
   }
 
@@ -166,4 +177,108 @@ describe.skipIf(!ddb.endpoint)('AWS path: SLA lines', () => {
     stuck.release();
     await h.finished('usual-20');
   }, 600_000);
+
+  // start_by (issue 15): the firing's WorkflowRequested (what the workflow's Scheduler schedule puts
+  // on the bus: its scheduled_time, no execution id) arms `sla-start-<the firing's execution id>`
+  // before the starter can refuse it; at the line the watchdog looks for that run.
+  async function refusedFiring(opts: { duplicate?: boolean }) {
+    const h = await harness(opts);
+    const stuck = h.fn('dispatcherTask').hold(() => true);
+    h.request({ workflow_id: 'aws_start', workflow_execution_id: 'start-manual-1' });
+    await stuck.reached;
+    h.request({ workflow_id: 'aws_start', scheduled_time: FIRING });
+    await until(() => h.bus.events('WorkflowRejected').length > 0, 'the refusal');
+    expect(h.bus.events('WorkflowRejected')[0]?.detail).toMatchObject({
+      reason: 'ActiveRunLimit',
+      workflow_execution_id: FIRING_EXEC,
+    });
+    await until(
+      () => h.scheduler.requests.some((r) => r.Name === `sla-start-${FIRING_EXEC}`),
+      'the start_by schedule',
+    );
+    return { h, stuck };
+  }
+
+  async function expectOneStartByMiss(h: AwsHarness) {
+    const schedule = h.scheduler.requests.find((r) => r.Name === `sla-start-${FIRING_EXEC}`);
+    const input = JSON.parse(schedule?.Target?.Input ?? '{}');
+    expect(input).toEqual({
+      workflow_id: 'aws_start',
+      workflow_execution_id: FIRING_EXEC,
+      kind: 'start_by',
+      line_at: '2026-03-02T02:30:00Z',
+      line: '02:30 UTC',
+      started_at: null,
+    });
+    expect(schedule).toMatchObject({ GroupName: 'rsqlo-runs', ActionAfterCompletion: 'DELETE' });
+    // The line is long past: the schedule was set a minute ahead (Scheduler's precision).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 120_000);
+    const fired = await h.elapseRunDeadlines();
+    expect(fired.filter((f) => f.name === `sla-start-${FIRING_EXEC}`).map((f) => f.result)).toEqual([
+      expect.objectContaining({ outcome: 'missed', kind: 'start_by' }),
+    ]);
+    // Scheduler invokes at least once: a second invocation publishes nothing.
+    expect(await h.fn('watchdog').invoke(input)).toMatchObject({ outcome: 'already', kind: 'start_by' });
+    await until(() => h.sns.published.some((p) => p.subject?.includes('SLA missed')), 'the SLA alert');
+    const missed = h.bus.events('SlaMissed');
+    expect(new Set(missed.map((e) => (e.detail as { event_id: string }).event_id))).toEqual(
+      new Set([`SlaMissed:${FIRING_EXEC}:start_by`]),
+    );
+    expect(missed[0]?.detail).toMatchObject({
+      kind: 'start_by',
+      workflow_execution_id: FIRING_EXEC,
+      line_at: '2026-03-02T02:30:00Z',
+      started_at: null,
+    });
+    expect(h.sns.published.filter((p) => p.subject?.includes('SLA missed'))).toHaveLength(1);
+    return missed.length;
+  }
+
+  it('start_by: a firing refused by max_active_runs gives one SlaMissed at its line', async () => {
+    const { h, stuck } = await refusedFiring({});
+    expect(await expectOneStartByMiss(h)).toBe(1);
+    expect(h.scheduler.requests.filter((r) => r.Name === `sla-start-${FIRING_EXEC}`)).toHaveLength(1);
+    vi.useRealTimers();
+    stuck.release();
+    await h.finished('start-manual-1');
+  });
+
+  it('start_by: the firing delivered twice arms one schedule and gives one SlaMissed', async () => {
+    const { h, stuck } = await refusedFiring({ duplicate: true });
+    await until(
+      () => h.scheduler.requests.filter((r) => r.Name === `sla-start-${FIRING_EXEC}`).length === 2,
+      'the second delivery asking for the schedule',
+    );
+    // Both deliveries asked; the second got ConflictException: one schedule exists.
+    expect(h.scheduler.pending().filter((k) => k.endsWith(`sla-start-${FIRING_EXEC}`))).toHaveLength(1);
+    await expectOneStartByMiss(h);
+    vi.useRealTimers();
+    stuck.release();
+    await h.finished('start-manual-1');
+  });
+
+  it('start_by: a firing whose run starts in time emits nothing', async () => {
+    const h = await harness();
+    h.request({ workflow_id: 'aws_start', scheduled_time: FIRING });
+    const { run } = await h.finished(FIRING_EXEC);
+    expect(run.execution_status).toBe('Completed');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 120_000);
+    const fired = await h.elapseRunDeadlines();
+    expect(fired.find((f) => f.name === `sla-start-${FIRING_EXEC}`)?.result).toMatchObject({
+      outcome: 'ended',
+      kind: 'start_by',
+    });
+    await h.settle();
+    expect(h.bus.events('SlaMissed')).toEqual([]);
+  });
+
+  it('a scheduled request of a workflow without start_by arms no start_by line', async () => {
+    const h = await harness();
+    h.request({ workflow_id: 'aws_plain', scheduled_time: FIRING });
+    const exec = deriveExecutionId('aws_plain', `schedule:${FIRING}`, new Date(FIRING));
+    await h.finished(exec);
+    expect(h.scheduler.requests.map((r) => r.Name)).toEqual([`run-${exec}`]);
+  });
 });
