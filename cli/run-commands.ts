@@ -253,6 +253,8 @@ export async function resumeCommand(argv: string[], io: Io): Promise<number> {
     forgetLostRuns: values['forget-lost'] === true,
   });
   const engine = composed.engine;
+  // Held trigger rows wait for `rsqlo serve`: they are not work for this resume (drive holds them too).
+  engine.holdTriggers();
   try {
     const execs = engine.store.activeRuns().map((r) => r.workflow_execution_id);
     const pending = engine.store.outboxSize() + engine.store.queueSize();

@@ -111,6 +111,8 @@ describe('trigger.after and a plain rsqlo run', () => {
     // Another plain run (resume) delivers nothing either.
     const resume = await cli(['resume', '--home', ws.home]);
     expect(resume.code, resume.stderr).toBe(0);
+    // The held row is not work for a resume: it says so rather than "resuming 0 run(s)".
+    expect(resume.stdout).toBe('nothing to resume\n');
     expect(outbox(ws.home)).toHaveLength(1);
     expect(await runs(ws, 'down')).toHaveLength(1);
 
