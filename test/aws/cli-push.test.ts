@@ -12,6 +12,7 @@ import { ScanCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AwsCliDeps } from '../../cli/aws-stack.js';
+import { PushConflictError, readStoredConfig, writePush } from '../../runtime/aws/definition-update.js';
 import { deriveExecutionId } from '../../services/starter/execution-id.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { stages, workspace } from '../support/workspace.js';
@@ -280,5 +281,35 @@ ${'push_cal'.padEnd(32)}   1 stages  calendar push_business
     const ok = folder([wf('cyc_d', { trigger: { after: ['cyc_b'] }, calendar: 'cyc_cal' })]);
     expect(await rsqloAws(deps, 'definitions', ['push', ok, '--aws'])).toMatchObject({ code: 0, stderr: '' });
     expect(await item('after:cyc_b')).toEqual({ workflow_id: 'after:cyc_b', dependents: ['cyc_d'] });
+  }, 120_000);
+
+  it('two pushes racing on one upstream: the later writer is cancelled whole, and the index keeps both', async () => {
+    expect(await rsqloAws(deps, 'definitions', ['push', folder([wf('race_up')]), '--aws'])).toMatchObject({
+      code: 0,
+    });
+    const config = h.tableNames.config;
+    const first = {
+      definitions: [{ raw: wf('race_x', { trigger: { after: ['race_up'] } }), source: 'x' }],
+      calendars: [],
+    };
+    const second = {
+      definitions: [{ raw: wf('race_y', { trigger: { after: ['race_up'] } }), source: 'y' }],
+      calendars: [],
+    };
+    // Both read the table before either writes (no after:race_up item yet).
+    const seenByFirst = await readStoredConfig(clients.dynamodb, config);
+    const seenBySecond = await readStoredConfig(clients.dynamodb, config);
+    await writePush(clients.dynamodb, config, first, seenByFirst);
+    const before = await table();
+    await expect(writePush(clients.dynamodb, config, second, seenBySecond)).rejects.toThrow(
+      PushConflictError,
+    );
+    expect(await table()).toEqual(before); // race_y not written either
+    // Pushed again, it reads the new index and keeps race_x.
+    await writePush(clients.dynamodb, config, second, await readStoredConfig(clients.dynamodb, config));
+    expect(await item('after:race_up')).toEqual({
+      workflow_id: 'after:race_up',
+      dependents: ['race_x', 'race_y'],
+    });
   }, 120_000);
 });
