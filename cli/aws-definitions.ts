@@ -5,7 +5,12 @@
  * scripts found beside them) and writes nothing unless all are valid; then it writes them with the
  * UpdateItem the deploy-time custom resource uses (runtime/aws/definition-update.ts: the file's
  * attributes SET, the others REMOVEd, the workflow's active-run slots left alone), all in one
- * transaction, so a failure leaves the table as it was.
+ * transaction, so a failure leaves the table as it was. The same transaction keeps what the
+ * trigger service and the starter read true, as a deploy does: the `after:<upstream>` index items
+ * of every upstream a pushed definition names now or named before, and the folder's
+ * `calendars/*.json` as `calendar:<name>` items. Before anything is written, each `trigger.after`
+ * and `calendar` must name something pushed or stored, and the pushed definitions may make no
+ * trigger cycle with the stored ones. `list` shows each definition's trigger and calendar.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
