@@ -87,6 +87,7 @@ function definitionFiles(dir: string): string[] {
  */
 export function loadWorkflows(
   dir: string,
+  opts: { crossCheck?: boolean } = {},
 ): { ok: true; loaded: Loaded[]; calendars: Map<string, Calendar> } | { ok: false; problems: string[] } {
   let files: string[];
   try {
@@ -129,7 +130,8 @@ export function loadWorkflows(
   const cals = loadCalendars(dir);
   if (!cals.ok) problems.push(...cals.problems);
   const calendars = cals.ok ? cals.calendars : new Map<string, Calendar>();
-  if (problems.length === 0) {
+  // `definitions push --aws` checks names and cycles against the stack's stored definitions instead.
+  if (problems.length === 0 && opts.crossCheck !== false) {
     const fileOf = new Map(loaded.map((l) => [l.definition.workflow_id, l.file]));
     for (const i of dependencyIssues(
       loaded.map((l) => l.definition),

@@ -4,14 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import {
-  AFTER_KEY_PREFIX,
-  CALENDAR_KEY_PREFIX,
-  type DependencyItem,
-  dependencyItems,
-} from '../../runtime/aws/dynamo-trigger.js';
+import { dependencyItemUpdate } from '../../runtime/aws/definition-update.js';
+import { AFTER_KEY_PREFIX, CALENDAR_KEY_PREFIX, dependencyItems } from '../../runtime/aws/dynamo-trigger.js';
 import type { DeployedCalendar, DeployedWorkflow } from '../workflows.js';
-import { toAttributeValue } from './workflow-deployment.js';
 
 export interface DependencyDeploymentProps {
   workflows: readonly DeployedWorkflow[];
@@ -22,17 +17,7 @@ export interface DependencyDeploymentProps {
   logRetention?: logs.RetentionDays;
 }
 
-/** The UpdateItem that writes one item (SET its attributes; the key is `workflow_id`). */
-export function dependencyItemUpdate(tableName: string, item: DependencyItem) {
-  const [[name, value]] = Object.entries(item.attributes) as [[string, unknown]];
-  return {
-    TableName: tableName,
-    Key: { workflow_id: { S: item.workflow_id } },
-    UpdateExpression: 'SET #a = :v',
-    ExpressionAttributeNames: { '#a': name },
-    ExpressionAttributeValues: { ':v': toAttributeValue(value, `$.${name}`) },
-  };
-}
+export { dependencyItemUpdate };
 
 /**
  * Deploys what the trigger service and the starter read besides the definitions

@@ -228,13 +228,17 @@ export function createDynamoRunView(deps: DynamoRunViewDeps): DynamoRunView {
 
     async listDefinitions() {
       const items = await scanAll({ TableName: tables.config, ConsistentRead: true }, 'list definitions');
-      return items
-        .map((item) => {
-          const { [ACTIVE_RUNS_ATTRIBUTE]: _slots, ...definition } = item;
-          return definition as Record<string, unknown> & { workflow_id: string };
-        })
-        .filter((d) => Object.keys(d).some((k) => k !== 'workflow_id'))
-        .sort((a, b) => a.workflow_id.localeCompare(b.workflow_id));
+      return (
+        items
+          .map((item) => {
+            const { [ACTIVE_RUNS_ATTRIBUTE]: _slots, ...definition } = item;
+            return definition as Record<string, unknown> & { workflow_id: string };
+          })
+          // The config table also holds `after:`, `trigger:` and `calendar:` items (dynamo-trigger.ts),
+          // keyed with a ":" no workflow_id has.
+          .filter((d) => !d.workflow_id.includes(':') && Object.keys(d).some((k) => k !== 'workflow_id'))
+          .sort((a, b) => a.workflow_id.localeCompare(b.workflow_id))
+      );
     },
   };
 }

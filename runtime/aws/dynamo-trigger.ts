@@ -5,15 +5,16 @@
  *
  * - `after:<upstream>` → `dependents`: the workflows whose `trigger.after` names it. Written at
  *   deploy from the whole folder (infra/constructs/dependency-deployment.ts, {@link dependencyItems}),
- *   so "who waits for wf_a" is one GetItem per WorkflowFinished, never a scan of the table. An
+ *   and kept true by `rsqlo definitions push --aws` for the definitions it pushes
+ *   (definition-update.ts pushTransaction, in the same transaction as the definitions), so "who waits for wf_a" is one GetItem per WorkflowFinished, never a scan of the table. An
  *   entry the definition no longer backs is harmless: the service re-reads the downstream's
  *   definition and ignores it.
  * - `trigger:<downstream>` → `version` + `state`: what the downstream's trigger has collected;
  *   written with a PutItem conditional on the version read (or on there being no item), then its
  *   WorkflowRequested published (a crash in between is repaired by the redelivery: the service
  *   re-publishes the request the state records).
- * - `calendar:<name>` → `calendar`: a business calendar as written in calendars/<name>.json, which
- *   the starter reads to refuse a scheduled request for a non-calendar day.
+ * - `calendar:<name>` → `calendar`: a business calendar as written in calendars/<name>.json (by a
+ *   deploy or a push), which the starter reads to refuse a scheduled request for a non-calendar day.
  *
  * Why the config table and not a table of their own: these items are configuration (the index,
  * the calendars) or as small and rare as the config table's active-run slots (one state item per
