@@ -113,6 +113,33 @@ describe('longer than usual', () => {
     const older = history(20, () => 6000);
     expect(usualThreshold([...newest, ...older], 'x')).toEqual({ p90Seconds: 60, thresholdSeconds: 90 });
   });
+
+  it('never sooner than a minute: quick runs (or runs of 0 s) do not alert on every small delay', () => {
+    expect(
+      usualThreshold(
+        history(20, () => 0),
+        'x',
+      ),
+    ).toEqual({ p90Seconds: 0, thresholdSeconds: 60 });
+    expect(
+      usualThreshold(
+        history(20, () => 2),
+        'x',
+      ),
+    ).toEqual({ p90Seconds: 2, thresholdSeconds: 60 });
+    expect(
+      usualThreshold(
+        history(20, () => 40),
+        'x',
+      ),
+    ).toEqual({ p90Seconds: 40, thresholdSeconds: 60 });
+    expect(
+      usualThreshold(
+        history(20, () => 41),
+        'x',
+      ),
+    ).toEqual({ p90Seconds: 41, thresholdSeconds: 61.5 });
+  });
 });
 
 describe('the sla block of a definition', () => {

@@ -18,9 +18,11 @@
  * at which the zone's clock reaches `HH:MM`, by the same rules.
  *
  * **Longer than usual** is the start plus 1.5 × the 90th percentile (nearest rank) of the durations
- * of the workflow's last 20 Completed runs; none while fewer than 20 exist.
+ * of the workflow's last 20 Completed runs, and never sooner than USUAL_MIN_SECONDS after the start;
+ * none while fewer than 20 exist.
  */
 import type { Sla, SlaKind } from '../../contracts/sla.js';
+import { wallTime } from '../scheduler/expression.js';
 
 /** The zone wall-clock times are read in when the definition names none. */
 export const DEFAULT_SLA_TIMEZONE = 'UTC';
@@ -29,6 +31,12 @@ export const USUAL_HISTORY_RUNS = 20;
 /** The percentile and the factor of "longer than usual". */
 export const USUAL_PERCENTILE = 0.9;
 export const USUAL_FACTOR = 1.5;
+/**
+ * The earliest "longer than usual" line, in seconds after the start (default 60). Workflows whose
+ * runs take a few seconds (or round to 0) would otherwise alert on every run that meets any delay;
+ * a minute is less than anyone pages for and more than scheduling jitter.
+ */
+export const USUAL_MIN_SECONDS = 60;
 
 /** What a line check is: the kinds of SlaMissed, and the run's "longer than usual" line. */
 export type LineKind = SlaKind | 'longer_than_usual';
@@ -56,31 +64,10 @@ export interface SlaLineWatch {
   watchLine(line: SlaLine): Promise<'created' | 'exists'>;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function formatter(zone: string): Intl.DateTimeFormat {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(zone, f);
-  }
-  return f;
-}
-
 /** The zone's wall clock at `utcMs`, as if it were UTC (ms since the epoch). */
 function wallMs(zone: string, utcMs: number): number {
-  const p: Record<string, number> = {};
-  for (const part of formatter(zone).formatToParts(new Date(utcMs)))
-    if (part.type !== 'literal') p[part.type] = Number(part.value);
-  return Date.UTC(p.year ?? 0, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0);
+  const w = wallTime(utcMs, zone);
+  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
 }
 
 /** The zone's offset from UTC at `utcMs` (ms, whole seconds). */
@@ -158,8 +145,8 @@ export interface HistoryRun {
 
 /**
  * "Longer than usual" for a run of a workflow whose runs, newest first, are `history`: the p90 of
- * the last USUAL_HISTORY_RUNS Completed ones (other than the run itself) and 1.5 × it, in seconds;
- * undefined while fewer exist.
+ * the last USUAL_HISTORY_RUNS Completed ones (other than the run itself) and 1.5 × it (at least
+ * USUAL_MIN_SECONDS), in seconds; undefined while fewer exist.
  */
 export function usualThreshold(
   history: readonly HistoryRun[],
@@ -175,7 +162,8 @@ export function usualThreshold(
   }
   if (durations.length < USUAL_HISTORY_RUNS) return undefined;
   const p90 = percentile90(durations) as number;
-  return { p90Seconds: p90, thresholdSeconds: Math.round(p90 * USUAL_FACTOR * 1000) / 1000 };
+  const threshold = Math.max(USUAL_MIN_SECONDS, p90 * USUAL_FACTOR);
+  return { p90Seconds: p90, thresholdSeconds: Math.round(threshold * 1000) / 1000 };
 }
 
 /**
