@@ -177,12 +177,16 @@ describe('SLA lines on the local engine', () => {
     env = setup();
     const { engine, clock, events, scripts, gate } = env;
     engine.putDefinition(def('usual', 'wait.sh') as never, scripts);
-    // History through the engine itself: each run takes 10 minutes of fake time.
-    writeFileSync(gate, '');
+    // History through the engine itself: each run takes 10 minutes of fake time. The gate opens
+    // only after the clock moved, so no run can end at the fake instant it started (a fast job
+    // used to finish before the advance, giving 0-second runs and a 0-second threshold).
     const runOnce = async (exec: string, minutes: number) => {
+      rmSync(gate, { force: true });
       engine.request({ version: 1, workflow_id: 'usual', workflow_execution_id: exec });
       await engine.runUntil(() => of(events, 'JobStarted', exec).length > 0);
       clock.advance(minutes * 60_000);
+      writeFileSync(gate, '');
+      engine.wake();
       await engine.runUntil(() => engine.isSettled(exec));
     };
     for (let i = 0; i < 19; i++) await runOnce(`u-${i}`, 10);
