@@ -99,28 +99,37 @@ export function createScheduleRequest(
 }
 
 /**
+ * Creates one schedule: `created`, or `exists` on ConflictException (a schedule of that name was made
+ * already: a redelivery). Throttling and server errors are retried above the SDK's attempts;
+ * anything else is thrown.
+ */
+async function createOnce(
+  deps: SchedulerRunWatchDeps,
+  request: CreateScheduleCommandInput,
+): Promise<'created' | 'exists'> {
+  try {
+    await withRetries(
+      `CreateSchedule ${request.Name}`,
+      () => deps.client.send(new CreateScheduleCommand(request)),
+      (err) => isThrottling(err) || isServerError(err),
+      deps.retry,
+    );
+    return 'created';
+  } catch (err) {
+    if (err instanceof ConflictException || (err as Error | undefined)?.name === 'ConflictException')
+      return 'exists';
+    throw err;
+  }
+}
+
+/**
  * A RunDeadlineWatch on EventBridge Scheduler. ConflictException (the schedule exists: this run was
  * watched already) is `exists`; throttling and server errors are retried above the SDK's attempts;
  * anything else is thrown (the starter's invocation fails and is retried, then dead-lettered).
  */
 export function createSchedulerRunWatch(deps: SchedulerRunWatchDeps): RunDeadlineWatch {
   return {
-    async watch(run) {
-      const request = createScheduleRequest(deps, run, deps.clock.now());
-      try {
-        await withRetries(
-          `CreateSchedule ${request.Name}`,
-          () => deps.client.send(new CreateScheduleCommand(request)),
-          (err) => isThrottling(err) || isServerError(err),
-          deps.retry,
-        );
-        return 'created';
-      } catch (err) {
-        if (err instanceof ConflictException || (err as Error | undefined)?.name === 'ConflictException')
-          return 'exists';
-        throw err;
-      }
-    },
+    watch: (run) => createOnce(deps, createScheduleRequest(deps, run, deps.clock.now())),
   };
 }
 
@@ -181,21 +190,6 @@ export function createSlaScheduleRequest(
  */
 export function createSchedulerSlaWatch(deps: SchedulerRunWatchDeps): SlaLineWatch {
   return {
-    async watchLine(line) {
-      const request = createSlaScheduleRequest(deps, line, deps.clock.now());
-      try {
-        await withRetries(
-          `CreateSchedule ${request.Name}`,
-          () => deps.client.send(new CreateScheduleCommand(request)),
-          (err) => isThrottling(err) || isServerError(err),
-          deps.retry,
-        );
-        return 'created';
-      } catch (err) {
-        if (err instanceof ConflictException || (err as Error | undefined)?.name === 'ConflictException')
-          return 'exists';
-        throw err;
-      }
-    },
+    watchLine: (line) => createOnce(deps, createSlaScheduleRequest(deps, line, deps.clock.now())),
   };
 }
