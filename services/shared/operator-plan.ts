@@ -419,4 +419,3 @@ function reopening(run: WorkflowRunState, stage: number, own: StageChange): { st
   }
   return { stages };
 }
-
