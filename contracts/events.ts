@@ -9,7 +9,17 @@ import {
   Timestamp,
   WorkflowId,
 } from './common.js';
-import { OperatorAction, OperatorReason, PoolName, PoolSlots, PoolSource, RequestedBy } from './operator.js';
+import {
+  OPERATOR_REJECTION_REASONS,
+  OperatorAction,
+  OperatorReason,
+  PoolName,
+  PoolSlots,
+  PoolSource,
+  RequestedBy,
+} from './operator.js';
+
+export { OPERATOR_REJECTION_REASONS };
 
 /** EventBridge `source` of every rsqlo event. */
 export const EVENT_SOURCE = 'rsqlo';
@@ -375,14 +385,6 @@ export const PoolSlotFreed = z.object({
   attempt: PositiveInt,
 });
 export type PoolSlotFreed = z.infer<typeof PoolSlotFreed>;
-
-export const OPERATOR_REJECTION_REASONS = [
-  'NoSuchRun',
-  'NoSuchJob',
-  'NotAllowed',
-  'ActiveRunLimit',
-  'RestartedAlready',
-] as const;
 
 /** An operator request that was refused, and why (the CLI prints `message`). */
 export const OperatorActionRejected = z.object({

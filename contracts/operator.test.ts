@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { HoldState, newerRequest, PoolName, PoolSlots } from './operator.js';
+import {
+  bypassRefusal,
+  HoldState,
+  holdRefusal,
+  newerRequest,
+  PoolName,
+  PoolSlots,
+  rerunRefusal,
+  setOkRefusal,
+} from './operator.js';
 
 const req = (requested_at: string, request_id: string) => ({ requested_at, request_id });
 
@@ -58,5 +67,64 @@ describe('pool and hold shapes', () => {
     expect(HoldState.parse(h)).toEqual(h);
     expect(HoldState.safeParse({ ...h, scope: 'stage' }).success).toBe(false);
     expect(HoldState.safeParse({ ...h, requested_at: 'yesterday' }).success).toBe(false);
+  });
+});
+
+describe('the rules of the job actions (one wording for starter, CLI and web)', () => {
+  const run = { workflow_execution_id: 'wf-1', execution_status: 'Failed' as const, restarted_as: null };
+  const job = (execution_status: string, skip_reason: string | null = null) => ({
+    job_key: '2.1',
+    execution_status,
+    attempt: 1,
+    skip_reason,
+  });
+
+  it('set OK: only a Failed or TimedOut job, at the attempt asked about, of a run not restarted', () => {
+    expect(setOkRefusal(run, job('Failed'))).toBeNull();
+    expect(setOkRefusal({ ...run, execution_status: 'Running' }, job('TimedOut'))).toBeNull();
+    expect(setOkRefusal(run, job('Completed'))).toEqual({
+      reason: 'NotAllowed',
+      message: 'job 2.1 is Completed: only a Failed or TimedOut job can be set OK',
+    });
+    expect(setOkRefusal(run, job('Failed'), 2)?.message).toBe(
+      'job 2.1 is at attempt 1, not 2: the request is about an attempt that is over',
+    );
+    expect(setOkRefusal({ ...run, restarted_as: 'wf-2' }, job('Failed'))?.reason).toBe('RestartedAlready');
+  });
+
+  it('rerun: a finished, not Skipped job of a Completed or Failed run', () => {
+    expect(rerunRefusal({ ...run, execution_status: 'Completed' }, job('Completed'))).toBeNull();
+    expect(rerunRefusal(run, job('Failed'))).toBeNull();
+    expect(rerunRefusal({ ...run, execution_status: 'Running' }, job('Completed'))?.reason).toBe(
+      'NotAllowed',
+    );
+    expect(rerunRefusal({ ...run, execution_status: 'Cancelled' }, job('Completed'))?.message).toMatch(
+      /restart it/,
+    );
+    expect(rerunRefusal(run, job('Skipped'))?.message).toMatch(/never ran/);
+    expect(rerunRefusal(run, job('Queued'))?.message).toMatch(/only a finished job/);
+  });
+
+  it('bypass: not started in a Running run, or left never started by a Failed run; needs a reason', () => {
+    const running = { ...run, execution_status: 'Running' as const };
+    expect(bypassRefusal(running, job('Pending'))).toBeNull();
+    expect(bypassRefusal(running, job('Queued'))).toBeNull();
+    expect(bypassRefusal(run, job('Skipped', 'not started: stage 2 failed'))).toBeNull();
+    expect(bypassRefusal(running, job('Skipped', 'not started: the run was cancelled'))?.message).toMatch(
+      /Skipped already/,
+    );
+    expect(bypassRefusal(running, job('Running'))?.message).toMatch(/has started \(Running\)/);
+    expect(bypassRefusal(running, job('Pending'), 1, null)?.message).toBe(
+      'a bypass needs a reason (--reason TEXT)',
+    );
+    expect(bypassRefusal(run, job('Pending'))?.message).toMatch(/^run wf-1 is Failed/);
+  });
+
+  it('hold and free: a Running run only', () => {
+    expect(holdRefusal({ ...run, execution_status: 'Running' }, 'hold')).toBeNull();
+    expect(holdRefusal(run, 'free')).toEqual({
+      reason: 'NotAllowed',
+      message: 'run wf-1 is Failed: only a Running run can be freed',
+    });
   });
 });

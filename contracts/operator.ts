@@ -101,3 +101,131 @@ export function newerRequest(
   if (ta !== tb) return ta > tb;
   return a.request_id > b.request_id;
 }
+
+/** Why an operator request was refused (OperatorActionRejected.reason). */
+export const OPERATOR_REJECTION_REASONS = [
+  'NoSuchRun',
+  'NoSuchJob',
+  'NotAllowed',
+  'ActiveRunLimit',
+  'RestartedAlready',
+] as const;
+export type OperatorRejectionReason = (typeof OPERATOR_REJECTION_REASONS)[number];
+
+/** A refused action: the reason the rejection event carries and the sentence people read. */
+export interface Refusal {
+  reason: OperatorRejectionReason;
+  message: string;
+}
+
+/** What the rules read of a run (the audit record, a run view and the web all have these). */
+export interface RunFacts {
+  workflow_execution_id: string;
+  execution_status: 'Running' | 'Completed' | 'Failed' | 'Cancelled';
+  restarted_as?: string | null;
+}
+
+/** What the rules read of a job. */
+export interface JobFacts {
+  job_key: string;
+  execution_status: string;
+  attempt: number;
+  skip_reason: string | null;
+}
+
+const FAILED_STAGE_SKIP = /^not started: stage \d+ failed$/;
+
+/**
+ * The rules of the job actions, in one wording for the starter (which enforces them), the CLI
+ * (which pre-checks, exit 3) and the web view (which greys out buttons). `attempt` is the attempt
+ * the request is about (absent: the job's current one). Null: allowed.
+ */
+export function setOkRefusal(run: RunFacts, job: JobFacts, attempt = job.attempt): Refusal | null {
+  const common = commonRefusal(run, job, attempt, 'set OK');
+  if (common) return common;
+  if (job.execution_status !== 'Failed' && job.execution_status !== 'TimedOut') {
+    return notAllowed(
+      `job ${job.job_key} is ${job.execution_status}: only a Failed or TimedOut job can be set OK`,
+    );
+  }
+  return null;
+}
+
+/** Rerun: a finished (not Skipped) job of a Completed or Failed run. */
+export function rerunRefusal(run: RunFacts, job: JobFacts, attempt = job.attempt): Refusal | null {
+  const common = commonRefusal(run, job, attempt, 'rerun');
+  if (common) return common;
+  if (run.execution_status === 'Running') {
+    return notAllowed(
+      `run ${run.workflow_execution_id} is still Running: rerun a job once the run has ended`,
+    );
+  }
+  if (run.execution_status === 'Cancelled') {
+    return notAllowed(
+      `run ${run.workflow_execution_id} was Cancelled: restart it (rsqlo restart) instead of rerunning one job`,
+    );
+  }
+  if (job.execution_status === 'Skipped') {
+    return notAllowed(`job ${job.job_key} never ran (Skipped): there is nothing to rerun`);
+  }
+  if (!['Completed', 'Failed', 'TimedOut', 'Cancelled'].includes(job.execution_status)) {
+    return notAllowed(`job ${job.job_key} is ${job.execution_status}: only a finished job can be rerun`);
+  }
+  return null;
+}
+
+/**
+ * Bypass: a job that has not started, of a Running run; or one a Failed run left never started
+ * (so a set-ok that continues the run leaves it out). Needs a reason.
+ */
+export function bypassRefusal(
+  run: RunFacts,
+  job: JobFacts,
+  attempt = job.attempt,
+  reason: string | null = 'given',
+): Refusal | null {
+  const common = commonRefusal(run, job, attempt, 'bypass');
+  if (common) return common;
+  if (!reason) return notAllowed('a bypass needs a reason (--reason TEXT)');
+  const s = job.execution_status;
+  if (s === 'Skipped') {
+    if (run.execution_status === 'Failed' && FAILED_STAGE_SKIP.test(job.skip_reason ?? '')) return null;
+    return notAllowed(`job ${job.job_key} is Skipped already (${job.skip_reason ?? 'no reason'})`);
+  }
+  if (s === 'Pending' || s === 'Queued') {
+    if (run.execution_status === 'Running') return null;
+    return notAllowed(
+      `run ${run.workflow_execution_id} is ${run.execution_status}: only a job of a Running run (or one a failure skipped) can be bypassed`,
+    );
+  }
+  return notAllowed(`job ${job.job_key} has started (${s}): only a job that has not started can be bypassed`);
+}
+
+/** Hold and free act on a Running run (a workflow-scope hold has no run to check). */
+export function holdRefusal(run: RunFacts, action: 'hold' | 'free'): Refusal | null {
+  if (run.execution_status !== 'Running') {
+    return notAllowed(
+      `run ${run.workflow_execution_id} is ${run.execution_status}: only a Running run can be ${action === 'hold' ? 'held' : 'freed'}`,
+    );
+  }
+  return null;
+}
+
+function commonRefusal(run: RunFacts, job: JobFacts, attempt: number, verb: string): Refusal | null {
+  if (run.restarted_as) {
+    return {
+      reason: 'RestartedAlready',
+      message: `run ${run.workflow_execution_id} was restarted as ${run.restarted_as}: ${verb} there instead`,
+    };
+  }
+  if (job.attempt !== attempt) {
+    return notAllowed(
+      `job ${job.job_key} is at attempt ${job.attempt}, not ${attempt}: the request is about an attempt that is over`,
+    );
+  }
+  return null;
+}
+
+function notAllowed(message: string): Refusal {
+  return { reason: 'NotAllowed', message };
+}

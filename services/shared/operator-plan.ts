@@ -15,16 +15,18 @@ import {
   type JobAuditRecord,
   type WorkflowRunState,
 } from '../../contracts/audit.js';
-import type { OPERATOR_REJECTION_REASONS } from '../../contracts/events.js';
 import {
+  bypassRefusal,
   MAX_JOB_OPERATOR_ACTIONS,
   MAX_RUN_OPERATOR_ACTIONS,
   type OperatorActionRecord,
+  type OperatorRejectionReason,
+  type Refusal,
+  rerunRefusal,
+  setOkRefusal,
 } from '../../contracts/operator.js';
 import type { JobActionPlan, StageChange, StageCounter } from '../ports.js';
 import { totalCounts } from './progress.js';
-
-export type OperatorRejectionReason = (typeof OPERATOR_REJECTION_REASONS)[number];
 
 /** The request refused: `reason` is what OperatorActionRejected carries, the message says why. */
 export class JobActionRefused extends Error {
@@ -81,7 +83,6 @@ export function attemptRecord(job: JobAuditRecord): AttemptRecord {
 export function failedStageSkipReason(stage: number): string {
   return `not started: stage ${stage} failed`;
 }
-const FAILED_STAGE_SKIP = /^not started: stage \d+ failed$/;
 
 /**
  * Set OK: a Failed or TimedOut (counted) attempt becomes Completed. If the run Failed in this
@@ -95,14 +96,10 @@ export function planSetOk(
   at: string,
 ): JobActionPlanResult {
   if (applied(job, req)) return 'already-applied';
-  common(run, job, req, 'set OK');
+  sameRun(run, job);
+  refuse(setOkRefusal(run, job, req.attempt));
   const status = job.execution_status;
-  if (status !== 'Failed' && status !== 'TimedOut') {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `job ${job.job_key} is ${status}: only a Failed or TimedOut job can be set OK`,
-    );
-  }
+  if (status !== 'Failed' && status !== 'TimedOut') throw new Error('unreachable: setOkRefusal allowed it');
   if (!job.counted) throw new JobNotCountedYet(job.job_key, job.attempt);
   const own: StageChange = { stage: job.stage, delta: { [countField(status)]: -1, completed: 1 } };
   const reopen = reopening(run, job.stage, own);
@@ -144,32 +141,11 @@ export function planRerun(
   at: string,
 ): JobActionPlanResult {
   if (applied(job, req)) return 'already-applied';
-  common(run, job, req, 'rerun');
-  if (run.execution_status === 'Running') {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `run ${run.workflow_execution_id} is still Running: rerun a job once the run has ended`,
-    );
-  }
-  if (run.execution_status === 'Cancelled') {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `run ${run.workflow_execution_id} was Cancelled: restart it (rsqlo restart) instead of rerunning one job`,
-    );
-  }
+  sameRun(run, job);
+  refuse(rerunRefusal(run, job, req.attempt));
   const status = job.execution_status;
-  if (status === 'Skipped') {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `job ${job.job_key} never ran (Skipped): there is nothing to rerun`,
-    );
-  }
-  if (!isTerminalJobStatus(status)) {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `job ${job.job_key} is ${status}: only a finished job can be rerun`,
-    );
-  }
+  if (status === 'Skipped' || !isTerminalJobStatus(status))
+    throw new Error('unreachable: rerunRefusal allowed it');
   if (!job.counted) throw new JobNotCountedYet(job.job_key, job.attempt);
   const own: StageChange = {
     stage: job.stage,
@@ -230,8 +206,8 @@ export function planBypass(
   at: string,
 ): JobActionPlanResult {
   if (applied(job, req)) return 'already-applied';
-  common(run, job, req, 'bypass');
-  if (!req.reason) throw new JobActionRefused('NotAllowed', 'a bypass needs a reason (--reason TEXT)');
+  sameRun(run, job);
+  refuse(bypassRefusal(run, job, req.attempt, req.reason));
   const st = run.stages[job.stage - 1];
   if (!st)
     throw new JobActionRefused('NoSuchJob', `run ${run.workflow_execution_id} has no stage ${job.stage}`);
@@ -246,36 +222,19 @@ export function planBypass(
   };
   let change: StageChange;
   let expect: JobActionPlan['job']['expect'];
-  if (
-    status === 'Skipped' &&
-    run.execution_status === 'Failed' &&
-    FAILED_STAGE_SKIP.test(job.skip_reason ?? '')
-  ) {
+  if (status === 'Skipped') {
+    // A job a Failed run left never started (bypassRefusal allows no other Skipped one).
     change = { stage: job.stage, delta: { pre_skipped: 1 } };
     expect = { attempt: job.attempt, statuses: ['Skipped'], counted: true };
   } else if (status === 'Pending' || status === 'Queued') {
-    if (run.execution_status !== 'Running') {
-      throw new JobActionRefused(
-        'NotAllowed',
-        `run ${run.workflow_execution_id} is ${run.execution_status}: only a job of a Running run (or one a failure skipped) can be bypassed`,
-      );
-    }
     const launched = status === 'Queued' || job.attempt > 1 || job.job_no <= st.cursor;
     change = launched
       ? { stage: job.stage, delta: { finished: 1, skipped: 1 } }
       : { stage: job.stage, delta: { pre_skipped: 1, skipped: 1 } };
     if (!launched && st.status === 'Pending' && st.pre_skipped + 1 >= st.total) change.status = 'Skipped';
     expect = { attempt: job.attempt, statuses: [status], counted: false, instanceId: null };
-  } else if (status === 'Skipped') {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `job ${job.job_key} is Skipped already (${job.skip_reason ?? 'no reason'})`,
-    );
   } else {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `job ${job.job_key} has started (${status}): only a job that has not started can be bypassed`,
-    );
+    throw new Error('unreachable: bypassRefusal allowed a job that has started');
   }
   return {
     action: 'bypass',
@@ -335,25 +294,18 @@ function applied(job: JobAuditRecord, req: JobActionRequest): boolean {
   return job.operator_actions?.some((a) => a.action_id === req.action_id) ?? false;
 }
 
-function common(run: WorkflowRunState, job: JobAuditRecord, req: JobActionRequest, verb: string): void {
+function sameRun(run: WorkflowRunState, job: JobAuditRecord): void {
   if (job.workflow_execution_id !== run.workflow_execution_id) {
     throw new JobActionRefused(
       'NoSuchJob',
       `job ${job.job_key} is not a job of run ${run.workflow_execution_id}`,
     );
   }
-  if (run.restarted_as) {
-    throw new JobActionRefused(
-      'RestartedAlready',
-      `run ${run.workflow_execution_id} was restarted as ${run.restarted_as}: ${verb} there instead`,
-    );
-  }
-  if (job.attempt !== req.attempt) {
-    throw new JobActionRefused(
-      'NotAllowed',
-      `job ${job.job_key} is at attempt ${job.attempt}, not ${req.attempt}: the request is about an attempt that is over`,
-    );
-  }
+}
+
+/** The shared rule's refusal (contracts/operator.ts), thrown. */
+function refuse(r: Refusal | null): void {
+  if (r) throw new JobActionRefused(r.reason, r.message);
 }
 
 function generation(run: WorkflowRunState): number {
