@@ -16,7 +16,13 @@ import {
   planRerun,
   planSetOk,
 } from './operator-plan.js';
-import { totalCounts } from './progress.js';
+import {
+  applyStageCompletion,
+  completionEvents,
+  planStageCompletion,
+  stageOutcome,
+  totalCounts,
+} from './progress.js';
 
 const EXEC = 'wf-1';
 const T0 = '2024-05-01T10:00:00.000Z';
@@ -640,5 +646,155 @@ describe('operator action history', () => {
     expect(after.operator_actions).toHaveLength(50);
     expect(after.operator_actions?.[0]?.action_id).toBe('old-1');
     expect(after.operator_action_count).toBe(71);
+  });
+});
+
+/** What the planner and the aggregator do to the counters when one job of `stage` runs and is counted. */
+function runOne(
+  r: WorkflowRunState,
+  stageNo: number,
+  outcome: 'completed' | 'failed',
+  launch: boolean,
+): WorkflowRunState {
+  const stages = r.stages.map((s) => ({ ...s }));
+  const s = stages[stageNo - 1];
+  if (!s) throw new Error(`no stage ${stageNo}`);
+  if (launch) {
+    s.cursor += 1;
+    s.launched += 1;
+  }
+  s.finished += 1;
+  s[outcome] += 1;
+  return { ...r, stages, counts: totalCounts(stages) };
+}
+
+/** What advance() does once the stage's counters say it is over: the completion and its events. */
+function finishStage(r: WorkflowRunState, stageNo: number, at: string) {
+  const st = r.stages[stageNo - 1];
+  if (!st) throw new Error(`no stage ${stageNo}`);
+  const o = stageOutcome(st, r.cancel_requested);
+  if (!o.done) throw new Error(`stage ${stageNo} is not over`);
+  const c = planStageCompletion(r, stageNo, o.status, at);
+  const events = completionEvents(r, c);
+  return { c, after: applyStageCompletion(r, c), events };
+}
+
+const LATER = '2024-05-01T11:05:00.000Z';
+
+describe('a reopened run ends again (planStageCompletion over operator-plan)', () => {
+  it('set-ok of the failed job: the run goes on and ends Completed, its endings carry :g1', () => {
+    const { run: r, failed } = failedRun();
+    let cur = applyJobAction(r, plan(planSetOk(r, failed, req(), AT)));
+    cur = runOne(runOne(cur, 2, 'completed', true), 2, 'completed', true);
+    const two = finishStage(cur, 2, LATER);
+    expect(two.c).toMatchObject({ nextStage: 3, runStatus: null });
+    expect(two.events.map((e) => e.detail.event_id)).toEqual([
+      'StageCompleted:wf-1:2:g1',
+      'StageReady:wf-1:3:start',
+    ]);
+    expect(two.events[0]?.detail).toMatchObject({ generation: 1, status: 'Completed' });
+    cur = runOne(runOne(two.after, 3, 'completed', true), 3, 'completed', true);
+    const three = finishStage(cur, 3, LATER);
+    expect(three.c.runStatus).toBe('Completed');
+    expect(three.events.map((e) => e.detail.event_id)).toEqual([
+      'StageCompleted:wf-1:3:g1',
+      'WorkflowFinished:wf-1:g1',
+    ]);
+    expect(three.events[1]?.detail).toMatchObject({
+      status: 'Completed',
+      failed_stage: null,
+      failed_jobs: [],
+      generation: 1,
+      counts: { total: 6, completed: 6, failed: 0, skipped: 0 },
+    });
+    expect(three.after).toMatchObject({ execution_status: 'Completed', execution_end_ts: LATER });
+    expectConsistent(three.after);
+  });
+
+  it('a rerun in an earlier stage of a run that Failed later ends Failed, naming the stage that failed', () => {
+    const { run: r } = failedRun();
+    const first = job('1.1', { execution_status: 'Completed', counted: true });
+    const reopened = applyJobAction(r, plan(planRerun(r, first, req(), AT)));
+    const done = finishStage(runOne(reopened, 1, 'completed', false), 1, LATER);
+    // Stage 1 is the last stage to run (2 Failed, 3 Skipped stay): without the recompute the run
+    // would end Completed with a job Failed in it.
+    expect(done.c).toMatchObject({
+      nextStage: null,
+      runStatus: 'Failed',
+      skippedByStage: {},
+      endedStages: [],
+    });
+    expect(done.after).toMatchObject({ execution_status: 'Failed', execution_end_ts: LATER, generation: 1 });
+    expect(done.after.stages.map((s) => s.status)).toEqual(['Completed', 'Failed', 'Skipped']);
+    expect(done.events.map((e) => e.detail.event_id)).toEqual([
+      'StageCompleted:wf-1:1:g1',
+      'WorkflowFinished:wf-1:g1',
+    ]);
+    expect(done.events[1]?.detail).toMatchObject({
+      status: 'Failed',
+      failed_stage: 2,
+      failed_jobs: [failure('2.1')],
+      generation: 1,
+    });
+    expectConsistent(done.after);
+  });
+
+  it('a rerun of a Completed run that completes ends Completed again under :g1', () => {
+    const { run: r } = failedRun();
+    const ok = run(
+      r.stages.map((s) =>
+        s.stage === 1
+          ? s
+          : {
+              ...s,
+              status: 'Completed' as const,
+              launched: s.total,
+              cursor: s.total,
+              finished: s.total,
+              completed: s.total,
+              failed: 0,
+              skipped: 0,
+            },
+      ),
+      { execution_status: 'Completed', execution_end_ts: T0, current_stage: 3 },
+    );
+    const j = job('2.2', { execution_status: 'Completed', counted: true });
+    const reopened = applyJobAction(ok, plan(planRerun(ok, j, req(), AT)));
+    const done = finishStage(runOne(reopened, 2, 'completed', false), 2, LATER);
+    expect(done.c).toMatchObject({ nextStage: null, runStatus: 'Completed' });
+    expect(done.events.map((e) => e.detail.event_id)).toEqual([
+      'StageCompleted:wf-1:2:g1',
+      'WorkflowFinished:wf-1:g1',
+    ]);
+    expect(done.after.counts).toEqual(ok.counts);
+  });
+
+  it('set-ok after a failed rerun in an earlier stage does not revive the stages behind the other failure', () => {
+    const { run: r } = failedRun();
+    const first = job('1.1', { execution_status: 'Completed', counted: true });
+    const rerun = plan(planRerun(r, first, req(), AT));
+    // The rerun fails: stage 1 and stage 2 are both Failed, the run Failed in stage 1 (generation 1).
+    const failedAgain = finishStage(runOne(applyJobAction(r, rerun), 1, 'failed', false), 1, LATER).after;
+    expect(failedAgain.stages.map((s) => s.status)).toEqual(['Failed', 'Failed', 'Skipped']);
+    expect(failedAgain).toMatchObject({ execution_status: 'Failed', current_stage: 1, generation: 1 });
+    const firstAgain: JobAuditRecord = {
+      ...applyJobActionToJob(first, rerun),
+      execution_status: 'Failed',
+      counted: true,
+    };
+    expect(firstAgain.attempt).toBe(2);
+    const setOk = plan(planSetOk(failedAgain, firstAgain, req({ action_id: 'req-2', attempt: 2 }), LATER));
+    const reopened = applyJobAction(failedAgain, setOk);
+    // Stage 1 reopens; stage 2 stays Failed and stage 3 stays Skipped (its jobs never ran: stage 2 failed).
+    expect(reopened.stages.map((s) => s.status)).toEqual(['Running', 'Failed', 'Skipped']);
+    expect(reopened.generation).toBe(2);
+    expectConsistent(reopened);
+    const done = finishStage(reopened, 1, LATER);
+    expect(done.c).toMatchObject({ nextStage: null, runStatus: 'Failed' });
+    expect(done.events.map((e) => e.detail.event_id)).toEqual([
+      'StageCompleted:wf-1:1:g2',
+      'WorkflowFinished:wf-1:g2',
+    ]);
+    expect(done.events[1]?.detail).toMatchObject({ failed_stage: 2 });
   });
 });

@@ -342,7 +342,8 @@ function jobActions(job: JobAuditRecord, r: OperatorActionRecord): OperatorActio
 /**
  * Whether the action reopens a run that Failed in `stage`: only when the run is Failed there, was
  * not cancelled, and `own` leaves the stage without a failure. Then the stage runs again (its jobs
- * the failure skipped are no longer skipped) and every later stage the failure skipped is Pending.
+ * the failure skipped are no longer skipped) and every later stage the failure skipped is Pending,
+ * up to a later stage that is itself Failed (planStageCompletion then ends the run Failed there).
  */
 function reopening(run: WorkflowRunState, stage: number, own: StageChange): { stages: StageChange[] } | null {
   if (run.execution_status !== 'Failed' || run.cancel_requested || run.current_stage !== stage) return null;
@@ -360,7 +361,11 @@ function reopening(run: WorkflowRunState, stage: number, own: StageChange): { st
     },
   ];
   for (const s of run.stages) {
-    if (s.stage > stage && s.status === 'Skipped' && s.total > s.pre_skipped) {
+    if (s.stage <= stage) continue;
+    // A later stage that still stands Failed (it failed in an earlier generation; a rerun here
+    // then failed too) is where the run stops again: nothing after it comes back.
+    if (s.status === 'Failed' || s.status === 'Cancelled') break;
+    if (s.status === 'Skipped' && s.total > s.pre_skipped) {
       stages.push({
         stage: s.stage,
         delta: { skipped: -(s.total - s.pre_skipped) },
