@@ -1,4 +1,9 @@
-import { emptyCounts, type JobCounts, type StageProgress, type WorkflowRunState } from '../../contracts/audit.js';
+import {
+  emptyCounts,
+  type JobCounts,
+  type StageProgress,
+  type WorkflowRunState,
+} from '../../contracts/audit.js';
 import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
 import type { StageCompletion } from '../ports.js';
 
@@ -94,7 +99,7 @@ export function planStageCompletion(
     // The last stage to run ended well. In an ordinary run every other stage Completed (or was
     // Skipped); a reopened run (a rerun in an earlier stage of a run that Failed later) still has
     // its Failed stage, and the run ends as its stages say: Failed.
-    else runStatus = run.stages.some((s) => s.stage !== stage && s.status === 'Failed') ? 'Failed' : 'Completed';
+    else runStatus = otherStageFailed(run, stage) ? 'Failed' : 'Completed';
   } else {
     runStatus = status;
     const st = run.stages[stage - 1];
@@ -119,6 +124,10 @@ export function planStageCompletion(
     skippedByStage,
     endedStages,
   };
+}
+
+function otherStageFailed(run: WorkflowRunState, stage: number): boolean {
+  return run.stages.some((s) => s.stage !== stage && s.status === 'Failed');
 }
 
 /** The run as it is after a completion is applied (what the adapters write, computed once here). */
@@ -162,7 +171,6 @@ export function applyStageCompletion(run: WorkflowRunState, c: StageCompletion):
 /** The events a completion emits: StageCompleted, then StageReady for the next stage or WorkflowFinished. */
 export function completionEvents(before: WorkflowRunState, c: StageCompletion): RsqloEvent[] {
   const after = applyStageCompletion(before, c);
-  const exec = after.workflow_execution_id;
   const st = after.stages[c.stage - 1];
   const events: RsqloEvent[] = [];
   if (st) events.push(stageCompletedEvent(after, c.stage, c.status, c.at));
