@@ -219,4 +219,98 @@ describe('audit records', () => {
     expect(WorkflowAuditRecord.parse(run)).toEqual(run);
     expect(WorkflowAuditRecord.safeParse({ ...run, execution_status: 'Pending' }).success).toBe(false);
   });
+
+  const setOk = {
+    action_id: 'req-1',
+    action: 'set_ok' as const,
+    job_key: '2.1',
+    attempt: 1,
+    previous_status: 'Failed',
+    reason: 'fixed by hand',
+    requested_by: 'user:oncall',
+    requested_at: '2024-05-01T11:00:00.000Z',
+    applied_at: '2024-05-01T11:00:00.120Z',
+  };
+
+  it('a job row written before issue 14 (no pool, waiting_for or operator_actions) still parses', () => {
+    const r = JobAuditRecordSchema.parse(job);
+    expect(r).not.toHaveProperty('pool');
+    expect(r).not.toHaveProperty('operator_actions');
+  });
+
+  it('a job row carries its pool, what it waits for and its operator actions', () => {
+    const row = {
+      ...job,
+      execution_status: 'Queued' as const,
+      pool: 'wlm',
+      pool_slots_default: 2,
+      waiting_for: 'pool:wlm',
+      operator_actions: [setOk],
+    };
+    expect(JobAuditRecordSchema.parse(row)).toEqual(row);
+    expect(JobAuditRecordSchema.parse({ ...row, waiting_for: 'hold' }).waiting_for).toBe('hold');
+    expect(JobAuditRecordSchema.parse({ ...row, pool: null, waiting_for: null }).pool).toBeNull();
+  });
+
+  it('refuses a waiting_for that is neither hold nor pool:<NAME>, and a bad operator action', () => {
+    const bad = (over: Record<string, unknown>) => {
+      const r = JobAuditRecordSchema.safeParse({ ...job, ...over });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(bad({ waiting_for: 'pool:' })).toEqual(['waiting_for: must be "hold" or "pool:<NAME>"']);
+    expect(bad({ waiting_for: 'slot' })).toEqual(['waiting_for: must be "hold" or "pool:<NAME>"']);
+    expect(bad({ operator_actions: [{ ...setOk, action: 'delete' }] })[0]).toMatch(
+      /^operator_actions\.0\.action/,
+    );
+    expect(bad({ operator_actions: [{ ...setOk, requested_by: '' }] })).toEqual([
+      'operator_actions.0.requested_by: must not be empty',
+    ]);
+    expect(bad({ operator_actions: Array(21).fill(setOk) })[0]).toMatch(/^operator_actions: /);
+    expect(bad({ pool_slots_default: 1001 })[0]).toMatch(/^pool_slots_default: must be at most 1000/);
+  });
+
+  it('a run row carries its hold state, generation, operator actions and created pools', () => {
+    const base = {
+      workflow_execution_id: 'demo_test_26',
+      workflow_id: 'blog_test_workflow',
+      execution_start_ts: '2024-05-01T10:00:00.000Z',
+      execution_end_ts: null,
+      execution_status: 'Running' as const,
+      rsql_jobs: [],
+      workflow_description: null,
+      restart_of: null,
+      current_stage: 1,
+      cancel_requested: false,
+      parameters: {},
+      stages: [],
+      counts: emptyCounts(0),
+      failed_jobs: [],
+    };
+    expect(WorkflowAuditRecord.parse(base)).not.toHaveProperty('hold_state');
+    const run = {
+      ...base,
+      hold_state: {
+        held: true,
+        scope: 'workflow' as const,
+        reason: 'patching',
+        requested_by: 'user:oncall',
+        requested_at: '2024-05-01T09:00:00.000Z',
+        request_id: 'req-h',
+      },
+      generation: 1,
+      operator_actions: [setOk],
+      operator_action_count: 1,
+      pools_created: [{ pool: 'wlm', slots: 2, source: 'definition' as const }],
+    };
+    expect(WorkflowAuditRecord.parse(run)).toEqual(run);
+    expect(WorkflowAuditRecord.safeParse({ ...run, generation: -1 }).success).toBe(false);
+    expect(WorkflowAuditRecord.safeParse({ ...run, hold_state: { held: true } }).success).toBe(false);
+    expect(
+      WorkflowAuditRecord.safeParse({ ...run, pools_created: [{ pool: 'wlm', slots: 2, source: 'x' }] })
+        .success,
+    ).toBe(false);
+    expect(WorkflowAuditRecord.safeParse({ ...run, operator_actions: Array(51).fill(setOk) }).success).toBe(
+      false,
+    );
+  });
 });

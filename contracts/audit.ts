@@ -8,6 +8,15 @@ import {
   Timestamp,
   WorkflowId,
 } from './common.js';
+import {
+  HoldState,
+  MAX_JOB_OPERATOR_ACTIONS,
+  MAX_RUN_OPERATOR_ACTIONS,
+  OperatorActionRecord,
+  PoolCreatedRecord,
+  PoolName,
+  PoolSlots,
+} from './operator.js';
 
 /** Job lifecycle words (ARCHITECTURE.md §1). Order matters: it is the forward order of a single attempt. */
 export const JOB_STATUSES = [
@@ -175,6 +184,19 @@ export const WorkflowAuditRecord = z.object({
   counts: JobCounts,
   /** The first jobs (at most 10) that did not complete, for alerts and `rsqlo status`. */
   failed_jobs: z.array(FailedJobSummary),
+  /**
+   * Whether the run (scope run) or its workflow (scope workflow, when it was created) is held: a
+   * held run stays Running and starts no new job. Absent or null: never held.
+   */
+  hold_state: HoldState.nullable().optional(),
+  /** How often set-ok or rerun reopened the finished run; absent = 0 (never). */
+  generation: NonNegativeInt.optional(),
+  /** The operator actions applied to this run and its jobs, oldest first (the last 50). */
+  operator_actions: z.array(OperatorActionRecord).max(MAX_RUN_OPERATOR_ACTIONS).optional(),
+  /** How many operator actions were applied in all (operator_actions keeps the last 50). */
+  operator_action_count: NonNegativeInt.optional(),
+  /** The pools this run's start created (the CLI says so once). */
+  pools_created: z.array(PoolCreatedRecord).optional(),
 });
 export type WorkflowAuditRecord = z.infer<typeof WorkflowAuditRecord>;
 
@@ -255,6 +277,21 @@ export const JobAuditRecord = z.object({
   /** Set once the aggregator has counted this job's final outcome into the stage counters. */
   counted: z.boolean(),
   previous_attempts: z.array(AttemptRecord),
+  /** The resource pool this job takes a slot of while it runs; absent or null: none. */
+  pool: PoolName.nullable().optional(),
+  /** The size the pool is created with if it does not exist yet (the definition's `pools`, else 1). */
+  pool_slots_default: PoolSlots.nullable().optional(),
+  /**
+   * Why a Queued job has not started: `pool:<NAME>` (no free slot; not counted against its
+   * timeout) or `hold` (its run is held). Absent or null: not waiting.
+   */
+  waiting_for: z
+    .string()
+    .regex(/^(hold|pool:[A-Za-z0-9_-]{1,64})$/, { error: 'must be "hold" or "pool:<NAME>"' })
+    .nullable()
+    .optional(),
+  /** The operator actions applied to this job (set-ok, rerun, bypass), oldest first (the last 20). */
+  operator_actions: z.array(OperatorActionRecord).max(MAX_JOB_OPERATOR_ACTIONS).optional(),
 });
 export type JobAuditRecord = z.infer<typeof JobAuditRecord>;
 

@@ -9,6 +9,7 @@ import {
   EVENT_VERSION,
   eventIds,
   isDetailType,
+  OPERATOR_REQUEST_TYPES,
 } from './events.js';
 import { EVENT_EXAMPLES } from './examples.js';
 
@@ -37,6 +38,21 @@ const OPTIONAL_FIELDS: Record<DetailType, readonly string[]> = {
   RunLongerThanUsual: [],
   StageCompleted: [],
   WorkflowFinished: [],
+  JobSetOkRequested: ['version', 'event_id', 'occurred_at'],
+  JobRerunRequested: ['version', 'event_id', 'occurred_at', 'reason'],
+  JobBypassRequested: ['version', 'event_id', 'occurred_at'],
+  HoldRequested: ['version', 'event_id', 'workflow_execution_id', 'reason'],
+  FreeRequested: ['version', 'event_id', 'workflow_execution_id', 'reason'],
+  PoolResizeRequested: ['version', 'event_id', 'reason'],
+  JobSetOk: [],
+  JobRerunStarted: [],
+  JobBypassed: [],
+  RunHeld: [],
+  RunFreed: [],
+  PoolResized: [],
+  PoolCreated: [],
+  PoolSlotFreed: [],
+  OperatorActionRejected: [],
 };
 
 /** Details the engine emits: they carry every common field of ARCHITECTURE.md §1. */
@@ -74,6 +90,16 @@ describe('the set of events', () => {
       'WorkflowFinished',
       'SlaMissed',
       'RunLongerThanUsual',
+      ...OPERATOR_REQUEST_TYPES,
+      'JobSetOk',
+      'JobRerunStarted',
+      'JobBypassed',
+      'RunHeld',
+      'RunFreed',
+      'PoolResized',
+      'PoolCreated',
+      'PoolSlotFreed',
+      'OperatorActionRejected',
     ]);
     expect(EVENT_SOURCE).toBe('rsqlo');
     expect(EVENT_VERSION).toBe(1);
@@ -122,6 +148,8 @@ describe.each(DETAIL_TYPES)('%s', (dt) => {
     ['version', 0],
     ['event_id', ''],
   ])('refuses an invalid %s', (field, bad) => {
+    // Pool events carry no run: they have no workflow fields to refuse.
+    if (!(field in (EVENT_SCHEMAS[dt] as z.ZodObject).shape)) return;
     expect(issuePaths(dt, { ...example(dt), [field]: bad })).toEqual([field]);
   });
 
@@ -249,5 +277,95 @@ describe('eventIds', () => {
   it('ids of the longest execution ids fit the event_id bound', () => {
     const id = eventIds.jobFinished('e'.repeat(48), '999.999', 11);
     expect(EVENT_SCHEMAS.JobFinished.shape.event_id.safeParse(id).success).toBe(true);
+  });
+});
+
+describe('operator requests and outcomes (issue 14)', () => {
+  const job = { workflow_id: 'wf', workflow_execution_id: 'wf-1', job_key: '2.1', attempt: 1 };
+
+  it('set-ok and bypass need a reason and who asked; rerun only who asked', () => {
+    expect(issuePaths('JobSetOkRequested', { ...job, requested_by: 'user:a' })).toEqual(['reason']);
+    expect(issuePaths('JobBypassRequested', { ...job, reason: 'x' })).toEqual(['requested_by']);
+    expect(issuePaths('JobSetOkRequested', { ...job, reason: '', requested_by: 'user:a' })).toEqual([
+      'reason',
+    ]);
+    expect(EVENT_SCHEMAS.JobRerunRequested.parse({ ...job, requested_by: 'user:a' })).toEqual({
+      ...job,
+      requested_by: 'user:a',
+      version: EVENT_VERSION,
+    });
+  });
+
+  it('job requests name the attempt (the dedupe key) and a real job key', () => {
+    const { attempt: _, ...noAttempt } = job;
+    expect(issuePaths('JobRerunRequested', { ...noAttempt, requested_by: 'user:a' })).toEqual(['attempt']);
+    expect(issuePaths('JobRerunRequested', { ...job, attempt: 0, requested_by: 'user:a' })).toEqual([
+      'attempt',
+    ]);
+    expect(issuePaths('JobRerunRequested', { ...job, job_key: '2', requested_by: 'user:a' })).toEqual([
+      'job_key',
+    ]);
+  });
+
+  it('refuses a reason longer than 1024 characters and a requested_by longer than 256', () => {
+    const d = { ...job, reason: 'r'.repeat(1025), requested_by: 'u'.repeat(257) };
+    expect(issuePaths('JobSetOkRequested', d).sort()).toEqual(['reason', 'requested_by']);
+  });
+
+  it('hold/free need occurred_at (they are ordered by it); the execution id is optional (workflow scope)', () => {
+    const hold = { workflow_id: 'wf', requested_by: 'user:a' };
+    expect(issuePaths('HoldRequested', hold)).toEqual(['occurred_at']);
+    const parsed = EVENT_SCHEMAS.FreeRequested.parse({ ...hold, occurred_at: '2024-05-01T00:00:00.000Z' });
+    expect(parsed.workflow_execution_id).toBeUndefined();
+  });
+
+  it('pool sizes are whole numbers from 0 (drain) to 1000, pool names a safe charset', () => {
+    const req = { pool: 'wlm', requested_by: 'user:a', occurred_at: '2024-05-01T00:00:00.000Z' };
+    expect(EVENT_SCHEMAS.PoolResizeRequested.safeParse({ ...req, slots: 0 }).success).toBe(true);
+    expect(EVENT_SCHEMAS.PoolResizeRequested.safeParse({ ...req, slots: 1000 }).success).toBe(true);
+    for (const slots of [-1, 1001, 1.5, '2']) {
+      expect(issuePaths('PoolResizeRequested', { ...req, slots }), String(slots)).toEqual(['slots']);
+    }
+    for (const pool of ['', 'a b', 'p:1', 'x'.repeat(65)]) {
+      expect(new Set(issuePaths('PoolResizeRequested', { ...req, slots: 1, pool })), pool).toEqual(
+        new Set(['pool']),
+      );
+    }
+  });
+
+  it('RunHeld/RunFreed and OperatorActionRejected allow a null run', () => {
+    expect(EVENT_SCHEMAS.RunFreed.safeParse(EVENT_EXAMPLES.RunFreed).success).toBe(true);
+    expect(EVENT_EXAMPLES.RunFreed.workflow_execution_id).toBeNull();
+    const rej = { ...EVENT_EXAMPLES.OperatorActionRejected, workflow_id: null, workflow_execution_id: null };
+    expect(EVENT_SCHEMAS.OperatorActionRejected.safeParse({ ...rej, action: 'pool_set' }).success).toBe(true);
+    expect(issuePaths('OperatorActionRejected', { ...rej, reason: 'Because' })).toEqual(['reason']);
+  });
+
+  it('gives deterministic ids; a reopened run ending again gets a :g<n> id, generation 0 keeps the old id', () => {
+    expect(eventIds.stageCompleted('e', 2)).toBe('StageCompleted:e:2');
+    expect(eventIds.stageCompleted('e', 2, 0)).toBe('StageCompleted:e:2');
+    expect(eventIds.stageCompleted('e', 2, 1)).toBe('StageCompleted:e:2:g1');
+    expect(eventIds.workflowFinished('e')).toBe('WorkflowFinished:e');
+    expect(eventIds.workflowFinished('e', 3)).toBe('WorkflowFinished:e:g3');
+    expect(eventIds.jobSetOk('e', '2.1', 1)).toBe('JobSetOk:e:2.1:a1');
+    expect(eventIds.jobRerunStarted('e', '2.1', 2)).toBe('JobRerun:e:2.1:a2');
+    expect(eventIds.jobBypassed('e', '3.1', 1)).toBe('JobBypassed:e:3.1:a1');
+    expect(eventIds.runHeld({ workflow_id: 'wf', workflow_execution_id: 'e' }, 'r1')).toBe('RunHeld:e:r1');
+    expect(eventIds.runFreed({ workflow_id: 'wf', workflow_execution_id: null }, 'r2')).toBe(
+      'RunFreed:wf:wf:r2',
+    );
+    expect(eventIds.poolCreated('wlm')).toBe('PoolCreated:wlm');
+    expect(eventIds.poolSlotFreed('wlm', 'e-2-1-a1')).toBe('PoolSlotFreed:wlm:e-2-1-a1');
+    expect(eventIds.poolResized('wlm', 'r3')).toBe('PoolResized:wlm:r3');
+    expect(eventIds.operatorActionRejected('r4')).toBe('OperatorActionRejected:r4');
+  });
+
+  it('StageCompleted and WorkflowFinished take an optional generation', () => {
+    expect(
+      EVENT_SCHEMAS.WorkflowFinished.parse({ ...EVENT_EXAMPLES.WorkflowFinished, generation: 1 }).generation,
+    ).toBe(1);
+    expect(issuePaths('StageCompleted', { ...EVENT_EXAMPLES.StageCompleted, generation: -1 })).toEqual([
+      'generation',
+    ]);
   });
 });

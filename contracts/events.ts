@@ -9,6 +9,17 @@ import {
   Timestamp,
   WorkflowId,
 } from './common.js';
+import {
+  OPERATOR_REJECTION_REASONS,
+  OperatorAction,
+  OperatorReason,
+  PoolName,
+  PoolSlots,
+  PoolSource,
+  RequestedBy,
+} from './operator.js';
+
+export { OPERATOR_REJECTION_REASONS };
 
 /** EventBridge `source` of every rsqlo event. */
 export const EVENT_SOURCE = 'rsqlo';
@@ -161,6 +172,8 @@ export const StageCompleted = z.object({
   stage: PositiveInt,
   status: z.enum(['Completed', 'Failed', 'Cancelled']),
   counts: JobCounts,
+  /** How often the run was reopened (set-ok, rerun) before this ending; absent = 0. */
+  generation: NonNegativeInt.optional(),
 });
 export type StageCompleted = z.infer<typeof StageCompleted>;
 
@@ -175,6 +188,8 @@ export const WorkflowFinished = z.object({
   failed_stage: PositiveInt.nullable(),
   /** Up to 10 jobs that did not complete, for alerts. */
   failed_jobs: z.array(FailedJobSummary),
+  /** How often the run was reopened (set-ok, rerun) before this ending; absent = 0. */
+  generation: NonNegativeInt.optional(),
 });
 export type WorkflowFinished = z.infer<typeof WorkflowFinished>;
 
@@ -213,6 +228,180 @@ export const RunLongerThanUsual = z.object({
 });
 export type RunLongerThanUsual = z.infer<typeof RunLongerThanUsual>;
 
+/* ---- Operator actions and pools (issue 14): requests, answered by outcome events. ---- */
+
+/** What every operator request carries: who asked (required) and, when told, why. */
+const operatorRequest = {
+  version: version.default(EVENT_VERSION),
+  event_id: eventId.optional(),
+  occurred_at: Timestamp.optional(),
+  requested_by: RequestedBy,
+};
+
+const jobRequest = {
+  ...operatorRequest,
+  workflow_id: WorkflowId,
+  workflow_execution_id: ExecutionId,
+  job_key: JobKey,
+  /** The attempt the action is about: the dedupe key (a duplicate never acts twice). */
+  attempt: PositiveInt,
+};
+
+/** Please mark a Failed or TimedOut job Completed ("set OK"); a Failed run goes on from there. */
+export const JobSetOkRequested = z.object({ ...jobRequest, reason: OperatorReason });
+export type JobSetOkRequested = z.infer<typeof JobSetOkRequested>;
+
+/** Please run one finished job of a finished run again, as a new attempt in the same run. */
+export const JobRerunRequested = z.object({ ...jobRequest, reason: OperatorReason.optional() });
+export type JobRerunRequested = z.infer<typeof JobRerunRequested>;
+
+/** Please skip a job that has not started; the run continues as if it had completed. */
+export const JobBypassRequested = z.object({ ...jobRequest, reason: OperatorReason });
+export type JobBypassRequested = z.infer<typeof JobBypassRequested>;
+
+/**
+ * Please hold (or free) a run, or, without an execution id, every new run of a workflow. Holds and
+ * frees are ordered by (occurred_at, event_id), so occurred_at is required: a reordered older
+ * request never undoes a newer one.
+ */
+const holdRequest = {
+  ...operatorRequest,
+  occurred_at: Timestamp,
+  workflow_id: WorkflowId,
+  workflow_execution_id: ExecutionId.optional(),
+  reason: OperatorReason.optional(),
+};
+export const HoldRequested = z.object(holdRequest);
+export type HoldRequested = z.infer<typeof HoldRequested>;
+export const FreeRequested = z.object(holdRequest);
+export type FreeRequested = z.infer<typeof FreeRequested>;
+
+/** Please give pool NAME this many slots (created if absent; 0 drains). Ordered by occurred_at. */
+export const PoolResizeRequested = z.object({
+  ...operatorRequest,
+  occurred_at: Timestamp,
+  pool: PoolName,
+  slots: PoolSlots,
+  reason: OperatorReason.optional(),
+});
+export type PoolResizeRequested = z.infer<typeof PoolResizeRequested>;
+
+/** The detail-types a person sends; they come from other processes, so they are parsed in full. */
+export const OPERATOR_REQUEST_TYPES = [
+  'JobSetOkRequested',
+  'JobRerunRequested',
+  'JobBypassRequested',
+  'HoldRequested',
+  'FreeRequested',
+  'PoolResizeRequested',
+] as const;
+
+const who = {
+  requested_by: RequestedBy,
+  requested_at: Timestamp,
+};
+
+/** A Failed or TimedOut job was set OK (Completed) by a person. */
+export const JobSetOk = z.object({
+  ...base,
+  ...jobIdentity,
+  previous_status: z.enum(['Failed', 'TimedOut']),
+  reason: z.string().max(1024),
+  ...who,
+  /** Whether the run, Failed because of this job, goes on from there. */
+  run_continues: z.boolean(),
+});
+export type JobSetOk = z.infer<typeof JobSetOk>;
+
+/** One job of a finished run runs again as attempt `attempt` (the run reopens: `generation`). */
+export const JobRerunStarted = z.object({
+  ...base,
+  ...jobIdentity,
+  previous_status: z.enum(JOB_FINAL_STATUSES),
+  reason: z.string().max(1024).nullable(),
+  ...who,
+  generation: PositiveInt,
+});
+export type JobRerunStarted = z.infer<typeof JobRerunStarted>;
+
+/** A job that had not started was bypassed: Skipped with skip_reason "bypassed: <reason>". */
+export const JobBypassed = z.object({
+  ...base,
+  ...jobIdentity,
+  reason: z.string().max(1024),
+  ...who,
+});
+export type JobBypassed = z.infer<typeof JobBypassed>;
+
+const holdOutcome = {
+  version,
+  event_id: eventId,
+  occurred_at: Timestamp,
+  workflow_id: WorkflowId,
+  /** Null when the whole workflow (its new runs) is held or freed. */
+  workflow_execution_id: ExecutionId.nullable(),
+  scope: z.enum(['run', 'workflow']),
+  reason: z.string().max(1024).nullable(),
+  ...who,
+};
+/** A run (or a workflow's new runs) is held: no new job starts until freed. */
+export const RunHeld = z.object(holdOutcome);
+export type RunHeld = z.infer<typeof RunHeld>;
+/** A hold ended: the run's next jobs may start. */
+export const RunFreed = z.object(holdOutcome);
+export type RunFreed = z.infer<typeof RunFreed>;
+
+/** A pool's size changed (an operator's `pool set`). */
+export const PoolResized = z.object({
+  version,
+  event_id: eventId,
+  occurred_at: Timestamp,
+  pool: PoolName,
+  slots: PoolSlots,
+  previous_slots: PoolSlots.nullable(),
+  reason: z.string().max(1024).nullable(),
+  ...who,
+});
+export type PoolResized = z.infer<typeof PoolResized>;
+
+/** A pool came into being: from a definition's `pools`, the default of 1 slot, or an operator. */
+export const PoolCreated = z.object({
+  version,
+  event_id: eventId,
+  occurred_at: Timestamp,
+  pool: PoolName,
+  slots: PoolSlots,
+  source: PoolSource,
+  workflow_id: WorkflowId.nullable(),
+  workflow_execution_id: ExecutionId.nullable(),
+});
+export type PoolCreated = z.infer<typeof PoolCreated>;
+
+/** A job attempt gave its pool slot back (exactly once per attempt): one waiting job may start. */
+export const PoolSlotFreed = z.object({
+  ...base,
+  pool: PoolName,
+  job_key: JobKey,
+  attempt: PositiveInt,
+});
+export type PoolSlotFreed = z.infer<typeof PoolSlotFreed>;
+
+/** An operator request that was refused, and why (the CLI prints `message`). */
+export const OperatorActionRejected = z.object({
+  version,
+  event_id: eventId,
+  occurred_at: Timestamp,
+  workflow_id: WorkflowId.nullable(),
+  workflow_execution_id: ExecutionId.nullable(),
+  action: z.union([OperatorAction, z.literal('pool_set')]),
+  job_key: JobKey.nullable(),
+  pool: PoolName.nullable(),
+  reason: z.enum(OPERATOR_REJECTION_REASONS),
+  message: z.string(),
+  requested_by: RequestedBy,
+});
+export type OperatorActionRejected = z.infer<typeof OperatorActionRejected>;
+
 /** detail-type → detail schema: the one place the set of events is defined. */
 export const EVENT_SCHEMAS = {
   WorkflowRequested,
@@ -226,6 +415,21 @@ export const EVENT_SCHEMAS = {
   WorkflowFinished,
   SlaMissed,
   RunLongerThanUsual,
+  JobSetOkRequested,
+  JobRerunRequested,
+  JobBypassRequested,
+  HoldRequested,
+  FreeRequested,
+  PoolResizeRequested,
+  JobSetOk,
+  JobRerunStarted,
+  JobBypassed,
+  RunHeld,
+  RunFreed,
+  PoolResized,
+  PoolCreated,
+  PoolSlotFreed,
+  OperatorActionRejected,
 } as const;
 
 export type DetailType = keyof typeof EVENT_SCHEMAS;
@@ -246,9 +450,36 @@ export const eventIds = {
   stageReady: (exec: string, stage: number, cause: string) => `StageReady:${exec}:${stage}:${cause}`,
   jobStarted: (exec: string, jobKey: string, attempt: number) => `JobStarted:${exec}:${jobKey}:a${attempt}`,
   jobFinished: (exec: string, jobKey: string, attempt: number) => `JobFinished:${exec}:${jobKey}:a${attempt}`,
-  stageCompleted: (exec: string, stage: number) => `StageCompleted:${exec}:${stage}`,
-  workflowFinished: (exec: string) => `WorkflowFinished:${exec}`,
+  /** `generation` > 0: a reopened run's later ending (set-ok, rerun) gets its own id (`:g<n>`). */
+  stageCompleted: (exec: string, stage: number, generation = 0) =>
+    `StageCompleted:${exec}:${stage}${generationSuffix(generation)}`,
+  workflowFinished: (exec: string, generation = 0) =>
+    `WorkflowFinished:${exec}${generationSuffix(generation)}`,
   workflowRejected: (requestId: string) => `WorkflowRejected:${requestId}`,
   slaMissed: (exec: string, kind: string) => `SlaMissed:${exec}:${kind}`,
   runLongerThanUsual: (exec: string) => `RunLongerThanUsual:${exec}`,
+  jobSetOk: (exec: string, jobKey: string, attempt: number) => `JobSetOk:${exec}:${jobKey}:a${attempt}`,
+  /** `attempt` is the new attempt (n + 1). */
+  jobRerunStarted: (exec: string, jobKey: string, attempt: number) =>
+    `JobRerun:${exec}:${jobKey}:a${attempt}`,
+  jobBypassed: (exec: string, jobKey: string, attempt: number) => `JobBypassed:${exec}:${jobKey}:a${attempt}`,
+  /** `exec` null: a workflow-scope hold (`wf:<workflow_id>`). */
+  runHeld: (target: HoldTarget, requestId: string) => `RunHeld:${holdTarget(target)}:${requestId}`,
+  runFreed: (target: HoldTarget, requestId: string) => `RunFreed:${holdTarget(target)}:${requestId}`,
+  poolResized: (pool: string, requestId: string) => `PoolResized:${pool}:${requestId}`,
+  poolCreated: (pool: string) => `PoolCreated:${pool}`,
+  /** `holder` is the attempt's jobRunName: one id per attempt, so a slot is freed once per attempt. */
+  poolSlotFreed: (pool: string, holder: string) => `PoolSlotFreed:${pool}:${holder}`,
+  operatorActionRejected: (requestId: string) => `OperatorActionRejected:${requestId}`,
 } as const;
+
+/** What a hold or free is about: one run, or (exec null) a workflow's new runs. */
+export type HoldTarget = { workflow_id: string; workflow_execution_id: string | null };
+
+function holdTarget(t: HoldTarget): string {
+  return t.workflow_execution_id ?? `wf:${t.workflow_id}`;
+}
+
+function generationSuffix(generation: number): string {
+  return generation > 0 ? `:g${generation}` : '';
+}

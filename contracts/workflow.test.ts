@@ -512,3 +512,46 @@ describe('DefinitionError', () => {
     );
   });
 });
+
+describe('resource pools (issue 14)', () => {
+  it('accepts pool on a stage and on one script, and pools sizes at workflow level', () => {
+    const def = valid({
+      ...stage({ pool: 'wlm', scripts: ['a.sh', { script: 'b.sh', pool: 'heavy_q' }] }),
+      pools: { wlm: 2, heavy_q: 0 },
+    });
+    expect(def.workflow_stages[0]?.pool).toBe('wlm');
+    expect(def.workflow_stages[0]?.scripts[1]).toEqual({ script: 'b.sh', pool: 'heavy_q' });
+    expect(def.pools).toEqual({ wlm: 2, heavy_q: 0 });
+  });
+
+  it('a definition without pools is unchanged (no field added)', () => {
+    const def = valid(minimal());
+    expect(def).not.toHaveProperty('pools');
+    expect(def.workflow_stages[0]).not.toHaveProperty('pool');
+  });
+
+  it('refuses a pool name with characters that cannot be a key, naming the path', () => {
+    expect(onlyIssue(stage({ pool: 'w l m' }))).toEqual({
+      path: 'workflow_stages[0].pool',
+      message: 'may only contain letters, digits, "_" and "-"',
+    });
+    expect(onlyIssue(stage({ scripts: [{ script: 'a.sh', pool: 'x'.repeat(65) }] }))).toEqual({
+      path: 'workflow_stages[0].scripts[0].pool',
+      message: 'must be at most 64 characters',
+    });
+  });
+
+  it('refuses pool sizes that are negative, fractional or above 1000, naming the pool', () => {
+    expect(onlyIssue(minimal({ pools: { wlm: -1 } }))).toEqual({
+      path: 'pools.wlm',
+      message: 'must be at least 0 (0 drains the pool)',
+    });
+    expect(onlyIssue(minimal({ pools: { wlm: 1.5 } })).message).toBe('must be a whole number');
+    expect(onlyIssue(minimal({ pools: { wlm: 1001 } })).message).toBe('must be at most 1000');
+    expect(onlyIssue(minimal({ pools: [] })).path).toBe('pools');
+    expect(onlyIssue(minimal({ pools: { 'bad name': 1 } }))).toEqual({
+      path: 'pools["bad name"]',
+      message: 'is not a pool name: 1 to 64 letters, digits, "_" and "-"',
+    });
+  });
+});

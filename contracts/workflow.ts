@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type ContractIssue, formatPath, Parameters, toContractIssues, WorkflowId } from './common.js';
 import { type JsonSyntaxError, jsonErrorOffset, lineColumn, scanJsonText } from './json-text.js';
 import { definitionLimitIssues } from './limits.js';
+import { PoolName, PoolSlots } from './operator.js';
 import { Sla } from './sla.js';
 
 /** A job with no timeout of its own gets this many seconds (24 h): a stuck script never waits forever. */
@@ -70,6 +71,8 @@ export const ScriptObject = z.strictObject(
     timeout_seconds: seconds('timeout_seconds').optional(),
     heartbeat_seconds: seconds('heartbeat_seconds').optional(),
     retries: retries.optional(),
+    /** The resource pool this script takes a slot of while it runs (overrides its stage's). */
+    pool: PoolName.optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
 );
@@ -108,6 +111,11 @@ export const Stage = z
         .int({ error: 'must be a whole number' })
         .positive({ error: 'must be at least 1' })
         .optional(),
+      /**
+       * The resource pool each of this stage's scripts takes a slot of while it runs, across every
+       * workflow of the home (local) or stack (AWS); a script's own `pool` wins. None: no limit.
+       */
+      pool: PoolName.optional(),
     },
     {
       error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined),
@@ -277,6 +285,21 @@ export const WorkflowDefinition = z.strictObject(
     trigger: Trigger.optional(),
     /** The schedule fires only on this calendar's days (contracts/calendar.ts). */
     calendar: CalendarName.optional(),
+    /**
+     * The size a pool is created with when a run of this workflow first needs it (`"wlm": 2`);
+     * a pool named nowhere here is created with 1 slot. An existing pool keeps its size
+     * (`rsqlo pool set` changes it).
+     */
+    pools: z
+      .record(PoolName, PoolSlots, {
+        error: (iss) =>
+          iss.code === 'invalid_type'
+            ? 'must be an object of pool name to slots'
+            : iss.code === 'invalid_key'
+              ? 'is not a pool name: 1 to 64 letters, digits, "_" and "-"'
+              : undefined,
+      })
+      .optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field ${quoteKeys(iss.keys)}` : undefined) },
 );

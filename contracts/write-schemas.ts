@@ -35,6 +35,28 @@ const EVENT_DESCRIPTIONS: Record<DetailType, string> = {
     'A run crossed a service-level line of its definition (finish_by, start_by or max_duration) while active; once per run and kind.',
   RunLongerThanUsual:
     'A run is still active past 1.5 x the 90th percentile of its workflow\u2019s last 20 Completed runs\u2019 durations; once per run.',
+  JobSetOkRequested:
+    'Please mark a Failed or TimedOut job attempt Completed ("set OK", with a reason); a run Failed because of it goes on from there under the same execution id.',
+  JobRerunRequested:
+    'Please run one finished job of a finished run again, as a new attempt in the same run; attempt names the attempt to rerun, so a duplicate never reruns twice.',
+  JobBypassRequested:
+    'Please skip a job that has not started (skip_reason "bypassed: <reason>"); the run continues as if it had completed.',
+  HoldRequested:
+    'Please hold a run (no new job starts; running ones finish) or, without workflow_execution_id, every new run of a workflow; ordered by (occurred_at, event_id).',
+  FreeRequested: 'Please end a hold (of a run, or of a workflow); ordered by (occurred_at, event_id).',
+  PoolResizeRequested:
+    'Please give a resource pool this many slots (created if absent; 0 drains: running jobs finish, nothing new starts).',
+  JobSetOk: 'A Failed or TimedOut job was set OK (Completed) by a person, with who, when and why.',
+  JobRerunStarted: 'One job of a finished run runs again as a new attempt; the run reopened (generation).',
+  JobBypassed: 'A job that had not started was bypassed (Skipped) by a person, with who, when and why.',
+  RunHeld:
+    'A run, or a workflow\u2019s new runs (workflow_execution_id null), is held: no new job starts until freed.',
+  RunFreed: 'A hold ended: the run\u2019s next jobs may start.',
+  PoolResized: 'A resource pool\u2019s number of slots changed.',
+  PoolCreated:
+    'A resource pool was created: from a definition\u2019s pools, with the default of 1 slot, or by an operator.',
+  PoolSlotFreed: 'A job attempt gave its pool slot back (once per attempt); one waiting job may start.',
+  OperatorActionRejected: 'An operator request was refused, and why.',
 };
 
 const EVOLUTION_NOTE =

@@ -21,6 +21,7 @@ import type {
 } from '../contracts/audit.js';
 import type { RsqloEvent } from '../contracts/events.js';
 import type { JobCancel, JobCommand, JobMessage, JobRunInput } from '../contracts/jobs.js';
+import type { HoldState, OperatorActionRecord, PoolSource } from '../contracts/operator.js';
 
 /** A queue message and how long to hide it first (retry backoff). */
 export interface OutgoingMessage {
@@ -294,3 +295,146 @@ export interface CalendarRepository {
 
 /** Counts handed to WorkflowFinished etc. */
 export type { JobCounts };
+
+/* ---- Operator actions and pools (issue 14). New interfaces only: no existing port changes. ---- */
+
+/** A stage counter an operator action moves. */
+export type StageCounter =
+  | 'finished'
+  | 'pre_skipped'
+  | 'completed'
+  | 'failed'
+  | 'timed_out'
+  | 'cancelled'
+  | 'skipped';
+
+/** What one operator job action does to one stage of the run. */
+export interface StageChange {
+  stage: number;
+  /** Added to the counters (negative to take away); absent counters are unchanged. */
+  delta: Partial<Record<StageCounter, number>>;
+  /** The stage's new status and, when it reopens, `finished_at: null`. */
+  status?: StageStatus;
+  reopen?: boolean;
+}
+
+/**
+ * The write of one set-ok, rerun or bypass, computed once by `services/shared/operator-plan.ts`
+ * (`planSetOk|planRerun|planBypass`) and written as-is by every store (SQLite, in-memory,
+ * DynamoDB) in one atomic write; `applyJobAction(run, plan)` is the run it leaves.
+ */
+export interface JobActionPlan {
+  action: 'set_ok' | 'rerun' | 'bypass';
+  workflowExecutionId: string;
+  jobKey: string;
+  stage: number;
+  /** The job row change, conditional on `expect` (attempt, status, counted, no host yet). */
+  job: {
+    expect: { attempt: number; statuses: readonly JobStatus[]; counted: boolean; instanceId?: null };
+    set: JobTransition['set'];
+  };
+  /** The run change applies only while the run is still as read: this status and generation. */
+  expectRun: { status: WorkflowStatus; generation: number };
+  stages: StageChange[];
+  /** The run's new status (a reopened run is Running again) and the fields that go with it. */
+  run: {
+    status: WorkflowStatus;
+    /** Set when the run reopens (Failed/Completed → Running): end time cleared, slot re-taken. */
+    reopens: boolean;
+    generation: number;
+    current_stage: number | null;
+    /** The run's failed_jobs after the action (set-ok/rerun take the job out). */
+    failed_jobs: FailedJobSummary[];
+  };
+  /**
+   * Jobs Skipped "not started: stage N failed" that go back to Pending before the run reopens
+   * (`OperatorRepository.reviveSkipped`): from this stage on. Null: none.
+   */
+  revive: { fromStage: number; reason: string } | null;
+  /** Recorded on the job row and the run row in the same write (who/when/why). */
+  record: OperatorActionRecord;
+}
+
+/** Who holds (or waits for) a pool slot: one job attempt. */
+export interface PoolHolder {
+  /** `jobRunName(exec, job_key, attempt)`: per attempt, so a slot is released once per attempt. */
+  holder: string;
+  workflowExecutionId: string;
+  jobKey: string;
+  attempt: number;
+  /** When it asked (ISO): waiters are served in (since, holder) order across every workflow. */
+  since: string;
+}
+
+/** A pool as stored: its size, who holds a slot and who waits, oldest first. */
+export interface PoolState {
+  name: string;
+  slots: number;
+  holders: string[];
+  waiters: PoolHolder[];
+  created_by: string;
+  /** The newest resize applied (ordered by `newerRequest`); null when never resized. */
+  last_change: { requested_at: string; request_id: string } | null;
+}
+
+/** Resource pools shared by every workflow of a home (local) or stack (AWS). */
+export interface PoolRepository {
+  get(name: string): Promise<PoolState | undefined>;
+  list(): Promise<PoolState[]>;
+  /** Creates the pool with `slots` unless it exists (its size then stays). */
+  ensure(
+    name: string,
+    slots: number,
+    origin: { source: PoolSource; created_by: string },
+    effects: Effects,
+  ): Promise<'created' | 'exists'>;
+  /** Sets the size if `change` is newer than the last applied one (creates the pool if absent). */
+  resize(
+    name: string,
+    slots: number,
+    change: { requested_at: string; request_id: string; created_by: string },
+    effects: Effects,
+  ): Promise<'applied' | 'same' | 'stale'>;
+  /** Takes a slot if one is free and nobody waits (no queue jumping); already a holder ⇒ acquired. */
+  acquire(name: string, holder: PoolHolder): Promise<'acquired' | 'full' | 'missing'>;
+  /** Joins the waiters (idempotent); says how many slots are free and how many wait now. */
+  enqueue(name: string, holder: PoolHolder): Promise<{ queued: boolean; free: number; waiting: number }>;
+  /** Moves a waiter to the holders and clears the job's `waiting_for`, atomically, with the job's message. */
+  grant(
+    name: string,
+    holder: PoolHolder,
+    job: JobTransition,
+    effects: Effects,
+  ): Promise<'granted' | 'no-slot' | 'gone'>;
+  /** Gives the slot back, once per attempt: a second call is 'not-held'. */
+  release(name: string, holder: string, effects: Effects): Promise<'released' | 'not-held'>;
+  /** Leaves the waiters (a cancelled or bypassed job); false when it was not waiting. */
+  dequeue(name: string, holder: string): Promise<boolean>;
+}
+
+/** The state changes of operator actions (issue 14). */
+export interface OperatorRepository {
+  /**
+   * Writes a set-ok/rerun/bypass plan atomically: the job (its `expect`), the run (its
+   * `expectRun`), the stage counters and, when it reopens, the active-run slot ('limit' when
+   * the workflow has max_active_runs runs Running). 'conflict': a condition failed.
+   */
+  applyJobAction(plan: JobActionPlan, effects: Effects): Promise<'applied' | 'conflict' | 'limit'>;
+  /** Skipped rows with exactly `reason` in stage ≥ fromStage go back to Pending, uncounted. */
+  reviveSkipped(workflowExecutionId: string, fromStage: number, reason: string): Promise<number>;
+  /** Holds or frees a Running run, if `next` is newer than its stored hold state. */
+  setRunHold(
+    workflowExecutionId: string,
+    next: HoldState,
+    action: OperatorActionRecord,
+    effects: Effects,
+  ): Promise<'applied' | 'same' | 'stale' | 'not-running'>;
+  getWorkflowHold(workflowId: string): Promise<HoldState | undefined>;
+  setWorkflowHold(
+    workflowId: string,
+    next: HoldState,
+    effects: Effects,
+  ): Promise<'applied' | 'same' | 'stale'>;
+  /** Running runs of the workflow held with scope workflow, in start order. */
+  heldRuns(workflowId: string): Promise<string[]>;
+}

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { JobAuditRecord, JobStatus } from '../../contracts/audit.js';
+import type { JobAuditRecord, JobStatus, StageProgress, WorkflowRunState } from '../../contracts/audit.js';
+import {
+  applyStageCompletion,
+  completionEvents,
+  planStageCompletion,
+  totalCounts,
+} from '../shared/progress.js';
 import { parallel, scripts, sequential, workflow } from '../testing/fixtures.js';
 import {
   compareUnderChaos,
@@ -8,7 +14,12 @@ import {
   type Simulation,
   type SimulationOptions,
 } from '../testing/in-memory.js';
-import { isAggregatorChange, MAX_RETRY_BACKOFF_SECONDS, retryDelaySeconds } from './service.js';
+import {
+  isAggregatorChange,
+  MAX_RETRY_BACKOFF_SECONDS,
+  replayCompletion,
+  retryDelaySeconds,
+} from './service.js';
 
 async function expectSameUnderChaos(
   opts: SimulationOptions,
@@ -408,5 +419,67 @@ describe('aggregator: redelivery after a crash derives the same events', () => {
       ['2.2', 'Skipped'],
       ['3.1', 'Skipped'],
     ]);
+  });
+});
+
+describe('replayCompletion of a reopened run', () => {
+  const st = (n: number, over: Partial<StageProgress>): StageProgress => ({
+    stage: n,
+    stage_description: null,
+    execution_type: 'sequential',
+    enabled: true,
+    max_concurrency: null,
+    status: 'Pending',
+    started_at: null,
+    finished_at: null,
+    cursor: 0,
+    launched: 0,
+    finished: 0,
+    pre_skipped: 0,
+    total: 1,
+    completed: 0,
+    failed: 0,
+    timed_out: 0,
+    cancelled: 0,
+    skipped: 0,
+    ...over,
+  });
+
+  it('re-emits exactly what the ending emitted: same :g<n> ids, generation and failed stage', () => {
+    // A rerun of 1.1 (generation 1) of a run that Failed in stage 2 has just completed.
+    const stages = [
+      st(1, {
+        status: 'Running',
+        started_at: '2024-01-01T00:00:00.000Z',
+        cursor: 1,
+        launched: 1,
+        finished: 1,
+        completed: 1,
+      }),
+      st(2, { status: 'Failed', cursor: 1, launched: 1, finished: 1, failed: 1 }),
+    ];
+    const before: WorkflowRunState = {
+      workflow_execution_id: 'r1',
+      workflow_id: 'wf',
+      execution_start_ts: '2024-01-01T00:00:00.000Z',
+      execution_end_ts: null,
+      execution_status: 'Running',
+      workflow_description: null,
+      restart_of: null,
+      current_stage: 1,
+      cancel_requested: false,
+      parameters: {},
+      stages,
+      counts: totalCounts(stages),
+      failed_jobs: [],
+      generation: 1,
+    };
+    const c = planStageCompletion(before, 1, 'Completed', '2024-01-01T01:00:00.000Z');
+    const emitted = completionEvents(before, c);
+    expect(emitted.map((e) => e.detail.event_id)).toEqual([
+      'StageCompleted:r1:1:g1',
+      'WorkflowFinished:r1:g1',
+    ]);
+    expect(replayCompletion(applyStageCompletion(before, c), 1)).toEqual(emitted);
   });
 });

@@ -4,7 +4,7 @@ import type {
   TerminalJobStatus,
   WorkflowRunState,
 } from '../../contracts/audit.js';
-import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
+import { EVENT_VERSION, type RsqloEvent } from '../../contracts/events.js';
 import type {
   Clock,
   EventPublisher,
@@ -16,8 +16,8 @@ import type {
 } from '../ports.js';
 import {
   completionEvents,
-  eventBase,
   planStageCompletion,
+  stageCompletedEvent,
   stageOutcome,
   stageReadyEvent,
   workflowFinishedEvent,
@@ -87,24 +87,8 @@ export function replayCompletion(run: WorkflowRunState, stage: number): RsqloEve
   const st = run.stages[stage - 1];
   if (!st || (st.status !== 'Completed' && st.status !== 'Failed' && st.status !== 'Cancelled')) return [];
   const at = st.finished_at ?? run.execution_end_ts ?? run.execution_start_ts;
-  const out: RsqloEvent[] = [
-    {
-      detailType: 'StageCompleted',
-      detail: {
-        ...eventBase(run, eventIds.stageCompleted(run.workflow_execution_id, stage), at),
-        stage,
-        status: st.status,
-        counts: {
-          total: st.total,
-          completed: st.completed,
-          failed: st.failed,
-          timed_out: st.timed_out,
-          cancelled: st.cancelled,
-          skipped: st.skipped,
-        },
-      },
-    },
-  ];
+  // The same builder as completionEvents: a reopened run's ending keeps its `:g<n>` id on replay.
+  const out: RsqloEvent[] = [stageCompletedEvent(run, stage, st.status, at)];
   const next = run.stages.find((s) => s.stage > stage && s.started_at !== null);
   if (next) out.push(stageReadyEvent(run, next.stage, 'start', at));
   else if (run.execution_status !== 'Running' && (run.current_stage ?? stage) === stage) {

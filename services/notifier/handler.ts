@@ -52,7 +52,9 @@ export async function handler(event: unknown, context?: Context): Promise<{ outc
     {
       event_id: env.detail.event_id,
       detail_type: env.detailType,
-      workflow_execution_id: env.detail.workflow_execution_id,
+      // Pool events (issue 14) carry no run; alerts route none of them today.
+      workflow_execution_id:
+        'workflow_execution_id' in env.detail ? env.detail.workflow_execution_id : undefined,
       outcome,
     },
   );

@@ -6,6 +6,7 @@ import {
   completionEvents,
   inFlight,
   planStageCompletion,
+  stageCompletedEvent,
   stageOutcome,
   stageReadyEvent,
   totalCounts,
@@ -304,5 +305,75 @@ describe('stageReadyEvent', () => {
     const c = stageReadyEvent(r, 1, '1.3.a1', AT);
     expect(a.detail.event_id).toBe(b.detail.event_id);
     expect(a.detail.event_id).not.toBe(c.detail.event_id);
+  });
+});
+
+describe('a reopened run (generation > 0)', () => {
+  const reopened = () =>
+    run(
+      [
+        stage(1, { status: 'Running', total: 2, cursor: 2, launched: 2, finished: 2, completed: 2 }),
+        stage(2, { status: 'Failed', total: 2, cursor: 1, launched: 1, finished: 1, failed: 1, skipped: 1 }),
+        stage(3, { status: 'Skipped', total: 1, skipped: 1 }),
+      ],
+      { generation: 2 },
+    );
+
+  it('ends Failed when the last stage to run completes while another stage stands Failed', () => {
+    const c = planStageCompletion(reopened(), 1, 'Completed', AT);
+    expect(c).toMatchObject({ nextStage: null, runStatus: 'Failed', skippedByStage: {}, endedStages: [] });
+    // A Skipped or Completed other stage does not fail it.
+    const ok = reopened();
+    ok.stages[1] = stage(2, {
+      status: 'Completed',
+      total: 2,
+      cursor: 2,
+      launched: 2,
+      finished: 2,
+      completed: 2,
+    });
+    expect(planStageCompletion(ok, 1, 'Completed', AT).runStatus).toBe('Completed');
+  });
+
+  it('gives StageCompleted and WorkflowFinished a :g<n> id and the generation; n = 0 keeps both as before', () => {
+    const r = reopened();
+    const events = completionEvents(r, planStageCompletion(r, 1, 'Completed', AT));
+    expect(events.map((e) => [e.detailType, e.detail.event_id])).toEqual([
+      ['StageCompleted', 'StageCompleted:exec-1:1:g2'],
+      ['WorkflowFinished', 'WorkflowFinished:exec-1:g2'],
+    ]);
+    expect(events.map((e) => 'generation' in e.detail && e.detail.generation)).toEqual([2, 2]);
+    expect(events[1]?.detail).toMatchObject({ status: 'Failed', failed_stage: 2 });
+    for (const e of events) expect(EVENT_SCHEMAS[e.detailType].parse(e.detail)).toEqual(e.detail);
+
+    const zero = { ...r, generation: 0 };
+    const plain = completionEvents(zero, planStageCompletion(zero, 1, 'Completed', AT));
+    expect(plain.map((e) => e.detail.event_id)).toEqual([
+      'StageCompleted:exec-1:1',
+      'WorkflowFinished:exec-1',
+    ]);
+    for (const e of plain) expect(Object.keys(e.detail)).not.toContain('generation');
+  });
+
+  it('stageCompletedEvent is what completionEvents emits (the aggregator replays with it)', () => {
+    const r = reopened();
+    const c = planStageCompletion(r, 1, 'Completed', AT);
+    const after = applyStageCompletion(r, c);
+    expect(stageCompletedEvent(after, 1, 'Completed', AT)).toEqual(completionEvents(r, c)[0]);
+  });
+
+  it('WorkflowFinished names the stage the run ended in when that stage failed', () => {
+    const r = reopened();
+    r.stages[0] = stage(1, {
+      status: 'Failed',
+      total: 2,
+      cursor: 2,
+      launched: 2,
+      finished: 2,
+      failed: 1,
+      completed: 1,
+    });
+    const e = workflowFinishedEvent({ ...r, execution_status: 'Failed', execution_end_ts: AT }, 1);
+    expect(e.detail).toMatchObject({ failed_stage: 1, event_id: 'WorkflowFinished:exec-1:g2' });
   });
 });

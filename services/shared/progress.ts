@@ -1,4 +1,9 @@
-import type { JobCounts, StageProgress, WorkflowRunState } from '../../contracts/audit.js';
+import {
+  emptyCounts,
+  type JobCounts,
+  type StageProgress,
+  type WorkflowRunState,
+} from '../../contracts/audit.js';
 import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
 import type { StageCompletion } from '../ports.js';
 
@@ -91,7 +96,10 @@ export function planStageCompletion(
   if (status === 'Completed') {
     const next = run.stages.find((s) => s.stage > stage && s.status === 'Pending');
     if (next) nextStage = next.stage;
-    else runStatus = 'Completed';
+    // The last stage to run ended well. In an ordinary run every other stage Completed (or was
+    // Skipped); a reopened run (a rerun in an earlier stage of a run that Failed later) still has
+    // its Failed stage, and the run ends as its stages say: Failed.
+    else runStatus = otherStageFailed(run, stage) ? 'Failed' : 'Completed';
   } else {
     runStatus = status;
     const st = run.stages[stage - 1];
@@ -116,6 +124,10 @@ export function planStageCompletion(
     skippedByStage,
     endedStages,
   };
+}
+
+function otherStageFailed(run: WorkflowRunState, stage: number): boolean {
+  return run.stages.some((s) => s.stage !== stage && s.status === 'Failed');
 }
 
 /** The run as it is after a completion is applied (what the adapters write, computed once here). */
@@ -159,39 +171,73 @@ export function applyStageCompletion(run: WorkflowRunState, c: StageCompletion):
 /** The events a completion emits: StageCompleted, then StageReady for the next stage or WorkflowFinished. */
 export function completionEvents(before: WorkflowRunState, c: StageCompletion): RsqloEvent[] {
   const after = applyStageCompletion(before, c);
-  const exec = after.workflow_execution_id;
   const st = after.stages[c.stage - 1];
   const events: RsqloEvent[] = [];
-  if (st) {
-    events.push({
-      detailType: 'StageCompleted',
-      detail: {
-        ...eventBase(after, eventIds.stageCompleted(exec, c.stage), c.at),
-        stage: c.stage,
-        status: c.status,
-        counts: stageCounts(st),
-      },
-    });
-  }
+  if (st) events.push(stageCompletedEvent(after, c.stage, c.status, c.at));
   if (c.nextStage !== null) events.push(stageReadyEvent(after, c.nextStage, 'start', c.at));
   if (c.runStatus) events.push(workflowFinishedEvent(after, c.runStatus === 'Completed' ? null : c.stage));
   return events;
 }
 
+/** How often the run was reopened (set-ok, rerun); absent = 0. */
+export function runGeneration(run: Pick<WorkflowRunState, 'generation'>): number {
+  return run.generation ?? 0;
+}
+
+/**
+ * StageCompleted of `stage` with the counters the run has now. A reopened run's endings (generation
+ * n > 0) get their own id (`:g<n>`) and carry `generation`, so consumers that dedupe on event_id
+ * see the second ending; for n = 0 the event is exactly what it always was. Used by
+ * completionEvents and by the aggregator's replay alike, so a redelivery re-emits the same id.
+ */
+export function stageCompletedEvent(
+  run: WorkflowRunState,
+  stage: number,
+  status: 'Completed' | 'Failed' | 'Cancelled',
+  at: string,
+): RsqloEvent {
+  const st = run.stages[stage - 1];
+  const gen = runGeneration(run);
+  return {
+    detailType: 'StageCompleted',
+    detail: {
+      ...eventBase(run, eventIds.stageCompleted(run.workflow_execution_id, stage, gen), at),
+      stage,
+      status,
+      counts: st ? stageCounts(st) : emptyCounts(),
+      ...(gen > 0 ? { generation: gen } : {}),
+    },
+  };
+}
+
+/**
+ * WorkflowFinished of the run as it is now. `failedStage` is the stage the run ended in (null when
+ * Completed); when that stage itself Completed but the run Failed (a reopened run whose earlier
+ * Failed stage still stands) the event names the first Failed stage instead. Generation as in
+ * stageCompletedEvent.
+ */
 export function workflowFinishedEvent(run: WorkflowRunState, failedStage: number | null): RsqloEvent {
   const end = run.execution_end_ts ?? run.execution_start_ts;
   const status = run.execution_status === 'Running' ? 'Completed' : run.execution_status;
+  const gen = runGeneration(run);
   return {
     detailType: 'WorkflowFinished',
     detail: {
-      ...eventBase(run, eventIds.workflowFinished(run.workflow_execution_id), end),
+      ...eventBase(run, eventIds.workflowFinished(run.workflow_execution_id, gen), end),
       status,
       counts: run.counts,
       started_at: run.execution_start_ts,
       finished_at: end,
       duration_ms: Math.max(0, Date.parse(end) - Date.parse(run.execution_start_ts)),
-      failed_stage: failedStage,
+      failed_stage: endedIn(run, status, failedStage),
       failed_jobs: run.failed_jobs.slice(0, 10),
+      ...(gen > 0 ? { generation: gen } : {}),
     },
   };
+}
+
+function endedIn(run: WorkflowRunState, status: string, failedStage: number | null): number | null {
+  if (status !== 'Failed' || failedStage === null) return failedStage;
+  if (run.stages[failedStage - 1]?.status !== 'Completed') return failedStage;
+  return run.stages.find((s) => s.status === 'Failed')?.stage ?? failedStage;
 }

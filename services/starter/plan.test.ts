@@ -164,6 +164,8 @@ describe('jobPolicy', () => {
       max_attempts: 2,
       retry_backoff_seconds: 7,
       retry_backoff_rate: 1.5,
+      pool: null,
+      pool_slots_default: null,
     });
     expect(jobPolicy(d, 0, 1)).toEqual({
       args: ['--full'],
@@ -172,6 +174,8 @@ describe('jobPolicy', () => {
       max_attempts: 4,
       retry_backoff_seconds: 7,
       retry_backoff_rate: 1.5,
+      pool: null,
+      pool_slots_default: null,
     });
   });
 
@@ -179,5 +183,75 @@ describe('jobPolicy', () => {
     const p = jobPolicy(def(workflow('wf', [sequential(['a.sh'])])), 0, 0);
     expect(p.max_attempts).toBe(1);
     expect(p.timeout_seconds).toBe(86_400);
+  });
+
+  it("takes a script's own pool over its stage's, sized by the workflow's pools, else 1 slot", () => {
+    const d = def(
+      workflow(
+        'wf',
+        [
+          {
+            ...parallel(['a.sh', { script: 'b.sh', pool: 'batch' }, { script: 'c.sh', pool: 'adhoc' }]),
+            pool: 'wlm',
+          },
+          sequential(['d.sh', { script: 'e.sh', pool: 'constructor' }]),
+        ],
+        { pools: { wlm: 2, batch: 0 } },
+      ),
+    );
+    const pools = [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [1, 0],
+      [1, 1],
+    ].map(([s, j]) => {
+      const p = jobPolicy(d, s ?? 0, j ?? 0);
+      return [p.pool, p.pool_slots_default];
+    });
+    expect(pools).toEqual([
+      ['wlm', 2], // the stage's pool, sized by the definition
+      ['batch', 0], // the script's own wins; 0 (drained) is kept, not taken for "unset"
+      ['adhoc', 1], // named nowhere in pools: 1 slot
+      [null, null], // no pool anywhere
+      ['constructor', 1], // an inherited property of {} is not a size
+    ]);
+  });
+});
+
+describe('planRun with pools', () => {
+  it('copies pool and pool_slots_default onto the rows of jobs that have a pool, and only those', () => {
+    const p = plan(
+      workflow(
+        'wf',
+        [{ ...sequential(['a.sh', { script: 'b.sh', pool: 'adhoc' }]), pool: 'wlm' }, sequential(['c.sh'])],
+        {
+          pools: { wlm: 3 },
+        },
+      ),
+    );
+    expect(p.jobs.map((j) => [j.job_key, j.pool, j.pool_slots_default])).toEqual([
+      ['1.1', 'wlm', 3],
+      ['1.2', 'adhoc', 1],
+      ['2.1', undefined, undefined],
+    ]);
+    // A pool-less row has no pool fields at all (rows of existing workflows are unchanged).
+    expect(Object.keys(p.jobs[2] ?? {})).not.toContain('pool');
+    for (const j of p.jobs) expect(JobAuditRecordSchema.parse(j)).toEqual(j);
+  });
+
+  it('keeps the pool on the rows a restart skips, so the row says where the job would have run', () => {
+    const input = workflow('wf', [{ ...sequential(['a.sh', 'b.sh']), pool: 'wlm' }]);
+    const first = plan(input, undefined, 'run-1');
+    const done = first.jobs.map((j, i) =>
+      i === 0
+        ? { ...j, execution_status: 'Completed' as const }
+        : { ...j, execution_status: 'Failed' as const },
+    );
+    const p = plan(input, { run: { ...first.run, execution_status: 'Failed' }, jobs: done });
+    expect(p.jobs.map((j) => [j.execution_status, j.pool, j.pool_slots_default])).toEqual([
+      ['Skipped', 'wlm', 1],
+      ['Pending', 'wlm', 1],
+    ]);
   });
 });

@@ -26,13 +26,24 @@ export interface JobPolicy {
   max_attempts: number;
   retry_backoff_seconds: number;
   retry_backoff_rate: number;
+  /** The pool the job takes a slot of while it runs: the script's own, else its stage's; null: none. */
+  pool: string | null;
+  /**
+   * The size the pool is created with if it does not exist when the job needs it: the workflow's
+   * `pools[NAME]`, else 1; null when the job has no pool.
+   */
+  pool_slots_default: number | null;
 }
+
+/** Slots of a pool the definition does not size (issue 14: "else 1 slot"). */
+export const DEFAULT_POOL_SLOTS = 1;
 
 export function jobPolicy(def: WorkflowDefinition, stageIndex: number, jobIndex: number): JobPolicy {
   const ref = def.workflow_stages[stageIndex]?.scripts[jobIndex];
   const own = typeof ref === 'object' ? ref : undefined;
   const d = def.defaults ?? {};
   const timeout = own?.timeout_seconds ?? d.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS;
+  const pool = own?.pool ?? def.workflow_stages[stageIndex]?.pool ?? null;
   return {
     args: own?.args ?? [],
     timeout_seconds: timeout,
@@ -45,7 +56,15 @@ export function jobPolicy(def: WorkflowDefinition, stageIndex: number, jobIndex:
     max_attempts: (own?.retries ?? d.retries ?? DEFAULT_RETRIES) + 1,
     retry_backoff_seconds: d.retry_backoff_seconds ?? DEFAULT_RETRY_BACKOFF_SECONDS,
     retry_backoff_rate: d.retry_backoff_rate ?? DEFAULT_RETRY_BACKOFF_RATE,
+    pool,
+    pool_slots_default: pool === null ? null : poolSlotsDefault(def, pool),
   };
+}
+
+/** The definition's size for `pool`, else 1; own keys only (a pool may be named "constructor"). */
+function poolSlotsDefault(def: WorkflowDefinition, pool: string): number {
+  const pools = def.pools;
+  return pools && Object.hasOwn(pools, pool) ? (pools[pool] ?? DEFAULT_POOL_SLOTS) : DEFAULT_POOL_SLOTS;
 }
 
 export interface PlanInput {
@@ -134,6 +153,8 @@ export function planRun(input: PlanInput): Plan {
         not_before: null,
         counted: skipReason !== null,
         previous_attempts: [],
+        // Only jobs with a pool carry the fields, so rows of pool-less workflows stay as they were.
+        ...(policy.pool === null ? {} : { pool: policy.pool, pool_slots_default: policy.pool_slots_default }),
       });
     });
     const total = stageDef.scripts.length;

@@ -1,4 +1,5 @@
-import { DETAIL_TYPES, type DetailType, type RsqloEvent } from '../../contracts/events.js';
+import { DETAIL_TYPES, type DetailType, EVENT_SCHEMAS, type RsqloEvent } from '../../contracts/events.js';
+import { EVENT_EXAMPLES } from '../../contracts/examples.js';
 import { missedEvent } from '../sla/service.js';
 import { BLOG_WORKFLOW } from './fixtures.js';
 import { createSimulation } from './in-memory.js';
@@ -41,7 +42,32 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
       '2024-01-01T01:00:00.100Z',
     ),
   );
+  // Operator actions and pools (issue 14): no service produces them yet, so their contract
+  // examples stand in until the services do (then the simulation's own take precedence).
+  for (const t of OPERATOR_EVENT_TYPES) {
+    if (!out.has(t))
+      out.set(t, { detailType: t, detail: EVENT_SCHEMAS[t].parse(EVENT_EXAMPLES[t]) } as RsqloEvent);
+  }
   const missing = DETAIL_TYPES.filter((t) => !out.has(t));
   if (missing.length) throw new Error(`sampleEvents: no sample of ${missing.join(', ')}`);
   return out;
 }
+
+/** The detail-types of issue 14 that the sample takes from the contract examples when no service emitted one. */
+const OPERATOR_EVENT_TYPES = [
+  'JobSetOkRequested',
+  'JobRerunRequested',
+  'JobBypassRequested',
+  'HoldRequested',
+  'FreeRequested',
+  'PoolResizeRequested',
+  'JobSetOk',
+  'JobRerunStarted',
+  'JobBypassed',
+  'RunHeld',
+  'RunFreed',
+  'PoolResized',
+  'PoolCreated',
+  'PoolSlotFreed',
+  'OperatorActionRejected',
+] as const satisfies readonly DetailType[];
