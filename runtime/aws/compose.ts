@@ -26,10 +26,13 @@ import type {
   JobRepository,
   JobRunOrchestrator,
   Logger,
+  OperatorRepository,
+  PoolRepository,
   RunDeadlineWatch,
   RunStatusReader,
   TriggerRepository,
 } from '../../services/ports.js';
+import { unimplementedPort } from '../../services/shared/unimplemented-port.js';
 import type { SlaLineWatch } from '../../services/sla/lines.js';
 import type { SlaMarks } from '../../services/sla/service.js';
 import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
@@ -120,6 +123,10 @@ export interface AwsRuntime {
   triggers(): TriggerRepository;
   /** The deployed calendars (config table items), which the starter checks scheduled requests against. */
   calendars(): CalendarRepository;
+  /** Resource pools across the stack (config table `pool:` items; issue 14). */
+  pools(): PoolRepository;
+  /** Operator actions: set-ok, rerun, bypass, holds (issue 14). */
+  operator(): OperatorRepository;
 }
 
 export interface ComposeOptions {
@@ -276,5 +283,7 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
     calendars: once(() =>
       createDynamoCalendarReader({ client: clients.documents, configTable: need('configTable'), retry }),
     ),
+    pools: once(() => unimplementedPort<PoolRepository>('AwsRuntime.pools')),
+    operator: once(() => unimplementedPort<OperatorRepository>('AwsRuntime.operator')),
   };
 }

@@ -21,12 +21,15 @@ import type {
   JobClaim,
   JobRepository,
   JobTransition,
+  OperatorRepository,
+  PoolRepository,
   RunRepository,
   StageCompletion,
   TriggerRepository,
   TriggerState,
 } from '../../services/ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../../services/shared/progress.js';
+import { unimplementedPort } from '../../services/shared/unimplemented-port.js';
 import { DeliveryTables } from './delivery-tables.js';
 import { knownRuns } from './state-file.js';
 import type { StoreOptions } from './unit-of-work.js';
@@ -199,6 +202,16 @@ export class LocalStore extends DeliveryTables {
               workflowId,
             );
     });
+  }
+
+  /** Resource pools across every workflow of the home (issue 14). */
+  pools(): PoolRepository {
+    return unimplementedPort<PoolRepository>('LocalStore.pools');
+  }
+
+  /** Operator actions: set-ok, rerun, bypass, holds (issue 14). */
+  operator(): OperatorRepository {
+    return unimplementedPort<OperatorRepository>('LocalStore.operator');
   }
 
   /** The trigger service's port: the index above and one versioned state row per downstream. */

@@ -22,13 +22,16 @@ import type {
   JobClaim,
   JobRepository,
   JobTransition,
+  OperatorRepository,
   OutgoingMessage,
+  PoolRepository,
   RunRepository,
   StageCompletion,
   TriggerRepository,
   TriggerState,
 } from '../ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
+import { unimplementedPort } from '../shared/unimplemented-port.js';
 
 /** One thing a committed state change causes, in commit order. */
 export type OutboxRecord =
@@ -228,6 +231,16 @@ export class InMemoryStore {
           .map(clone);
       },
     };
+  }
+
+  /** Resource pools across every workflow (issue 14). */
+  pools(): PoolRepository {
+    return unimplementedPort<PoolRepository>('InMemoryStore.pools');
+  }
+
+  /** Operator actions: set-ok, rerun, bypass, holds (issue 14). */
+  operator(): OperatorRepository {
+    return unimplementedPort<OperatorRepository>('InMemoryStore.operator');
   }
 
   jobs(): JobRepository {
