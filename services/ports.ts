@@ -81,7 +81,13 @@ export type CreateRunResult =
   | { outcome: 'exists'; run: WorkflowRunState }
   | { outcome: 'limit'; active: string[] }
   /** The run named by `restartOf` was restarted already, by run `by`: nothing was written. */
-  | { outcome: 'restarted'; by: string };
+  | { outcome: 'restarted'; by: string }
+  /**
+   * The workflow's hold (`OperatorRepository.setWorkflowHold`) is not what `opts.workflowHeld`
+   * said: a hold or free landed between the starter's read and this write. Nothing was written;
+   * the starter reads the hold again and retries.
+   */
+  | { outcome: 'hold-changed' };
 
 /** The planner's claim of the next jobs of a stage. */
 export interface JobClaim {
@@ -124,11 +130,14 @@ export interface RunRepository {
    * workflow already has `maxActiveRuns` runs Running; that check and the write are atomic.
    * With `restartOf`, the write also sets that run's `restarted_as` to this run, only if nobody
    * restarted it yet (outcome 'restarted' otherwise), in the same atomic write.
+   * With `workflowHeld` (the workflow hold state the caller read: held or not), the write also
+   * checks the stored workflow hold still says so (outcome 'hold-changed' otherwise). Absent: no
+   * check (callers that do not know about holds).
    */
   createRun(
     run: WorkflowAuditRecord,
     jobs: JobAuditRecord[],
-    opts: { maxActiveRuns: number; restartOf?: string },
+    opts: { maxActiveRuns: number; restartOf?: string; workflowHeld?: boolean },
     effects: Effects,
   ): Promise<CreateRunResult>;
   /** Moves the stage cursor and the claimed jobs Pending → Queued and enqueues their messages. */
