@@ -163,7 +163,15 @@ export class LocalEngine {
     });
     const runs = store.runs();
     const jobs = store.jobs();
-    const common = { runs, jobs, clock: this.clock, log: this.log };
+    // pools/operator (issue 14): the services that need them take them from here.
+    const common = {
+      runs,
+      jobs,
+      pools: store.pools(),
+      operator: store.operator(),
+      clock: this.clock,
+      log: this.log,
+    };
     this.services = {
       starter: createStarterService({
         ...common,

@@ -128,7 +128,15 @@ export class Simulation {
     };
     const runs = this.store.runs();
     const jobs = this.store.jobs();
-    const common = { runs, jobs, clock: this.clock, log: this.log };
+    // pools/operator (issue 14): the services that need them take them from here.
+    const common = {
+      runs,
+      jobs,
+      pools: this.store.pools(),
+      operator: this.store.operator(),
+      clock: this.clock,
+      log: this.log,
+    };
     this.services = {
       starter: createStarterService({
         ...common,
