@@ -53,7 +53,7 @@ export function inMemoryOperator(s: OperatorStoreInternals): OperatorRepository 
         let n = 0;
         for (const key of s.jobKeys(exec)) {
           const job = s.job(exec, key);
-          if (!job || job.execution_status !== 'Skipped' || job.stage < fromStage) continue;
+          if (job?.execution_status !== 'Skipped' || job.stage < fromStage) continue;
           if (job.skip_reason !== reason) continue;
           s.writeJob(
             {
