@@ -586,6 +586,8 @@ describe('starter: cancel', () => {
     const starter = createStarterService({
       definitions: sim.store.definitions(),
       runs: sim.store.runs(),
+      operator: sim.store.operator(),
+      pools: sim.store.pools(),
       jobs: racingJobs,
       events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
       orchestrator: sim.wrapper,
@@ -619,6 +621,8 @@ describe('starter: cancel', () => {
     const starter = createStarterService({
       definitions: sim.store.definitions(),
       runs: sim.store.runs(),
+      operator: sim.store.operator(),
+      pools: sim.store.pools(),
       jobs: sim.store.jobs(),
       events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
       orchestrator: sim.wrapper,
