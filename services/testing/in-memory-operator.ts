@@ -145,6 +145,9 @@ function applyPlan(
     (e.instanceId !== undefined && job.instance_id !== e.instanceId)
   )
     return 'conflict';
+  // This very action is written already (a plan that leaves the run as read, e.g. a bypass of a
+  // job a failure skipped, would otherwise match its own conditions again and count twice).
+  if (job.operator_actions?.some((x) => x.action_id === plan.record.action_id)) return 'conflict';
   if (plan.run.reopens && run.execution_status !== 'Running') {
     // The reopened run takes an active-run slot again, under the workflow's max_active_runs.
     const max = maxActiveRuns(s.definition(run.workflow_id));
