@@ -13,6 +13,7 @@ import type {
   JobSetOkRequested,
 } from '../../contracts/events.js';
 import type { HoldState } from '../../contracts/operator.js';
+import { createPlannerService } from '../planner/service.js';
 import type { RunRepository } from '../ports.js';
 import { JobNotCountedYet } from '../shared/operator-plan.js';
 import { sequential, workflow } from '../testing/fixtures.js';
@@ -213,6 +214,74 @@ describe('starter: set OK', () => {
     expect(after.map((j) => [j.job_key, j.execution_status, j.skip_reason, j.counted])).toEqual(
       before.map((j) => [j.job_key, j.execution_status, j.skip_reason, j.counted]),
     );
+  });
+});
+
+describe('starter: crashes around the write', () => {
+  it('a crash right after the set-ok write (outcome committed with it): the redelivery finishes the follow-ups', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    await failedRun(sim);
+    sim.store.injectFault({ method: 'applyJobAction', when: 'after' });
+    const req = jobReq(sim, 'r1', '1.1');
+    await expect(sim.services.starter.handleSetOkRequested(req, 'e')).rejects.toThrow('injected fault after');
+    // The write and its outcome event are in; the follow-up (StageReady) never went out.
+    expect(sim.job('r1', '1.1')?.execution_status).toBe('Completed');
+    expect(sim.eventsOf('StageReady', 'r1').some((e) => e.event_id.includes('setok'))).toBe(false);
+    expect((await sim.services.starter.handleSetOkRequested(req, 'e')).outcome).toBe('duplicate');
+    await sim.runUntilIdle();
+    expect(sim.run('r1')?.execution_status).toBe('Completed');
+    expect(sim.eventsOf('JobSetOk')).toHaveLength(1);
+    expect(sim.problems()).toEqual([]);
+  });
+
+  it('a failure before the hold is written leaves nothing: the redelivery applies it once', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    sim.script('a.sh', { outcome: 'hang' });
+    sim.request({ workflow_id: 'ops', workflow_execution_id: 'r1' });
+    await sim.advance(1);
+    sim.store.injectFault({ method: 'setRunHold', when: 'before' });
+    const hold = holdReq(sim, { workflow_execution_id: 'r1' });
+    await expect(sim.services.starter.handleHoldRequested(hold, 'e')).rejects.toThrow(
+      'injected fault before',
+    );
+    expect(sim.run('r1')?.hold_state ?? null).toBeNull();
+    expect((await sim.services.starter.handleHoldRequested(hold, 'e')).outcome).toBe('applied');
+    expect(sim.run('r1')?.operator_action_count).toBe(1);
+  });
+
+  it('a hold landing between the planner reading the run and its claim: the claim is refused', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    await sim.services.starter.handleRequested(
+      { version: 1, workflow_id: 'ops', workflow_execution_id: 'r1' },
+      'e',
+    );
+    sim.unschedule(() => true);
+    // The planner's claim of a.sh: the hold is written just before it (after the planner's read).
+    const runs = sim.store.runs();
+    const racing: RunRepository = {
+      ...runs,
+      claimJobs: async (claim, fx) => {
+        await sim.services.starter.handleHoldRequested(holdReq(sim, { workflow_execution_id: 'r1' }), 'e');
+        return runs.claimJobs(claim, fx);
+      },
+    };
+    const planner = createPlannerService({
+      runs: racing,
+      jobs: sim.store.jobs(),
+      clock: sim.clock,
+      log: sim.log,
+    });
+    const r = await planner.handleStageReady({
+      version: 1,
+      event_id: 'StageReady:r1:1:test',
+      occurred_at: sim.clock.now().toISOString(),
+      workflow_id: 'ops',
+      workflow_execution_id: 'r1',
+      stage: 1,
+    });
+    expect(r).toEqual({ queued: [], reason: 'run is held' });
+    expect(sim.job('r1', '1.1')?.execution_status).toBe('Pending');
+    expect(sim.run('r1')?.stages[0]?.cursor).toBe(0);
   });
 });
 
