@@ -14,7 +14,7 @@ import type {
 } from '../../contracts/events.js';
 import type { HoldState } from '../../contracts/operator.js';
 import { createPlannerService } from '../planner/service.js';
-import type { RunRepository } from '../ports.js';
+import type { PoolRepository, RunRepository } from '../ports.js';
 import { JobNotCountedYet } from '../shared/operator-plan.js';
 import { sequential, workflow } from '../testing/fixtures.js';
 import { createSimulation, type Simulation } from '../testing/in-memory.js';
@@ -368,6 +368,56 @@ describe('starter: bypass', () => {
     await sim.runUntilIdle();
     expect(ran(sim, 'r1')).toEqual(['1.1.a1', '1.2.a1']);
     expect(sim.run('r1')?.execution_status).toBe('Completed');
+  });
+
+  it('a bypassed job of a pool leaves its waiters and gives back a slot it was granted (PoolSlotFreed)', async () => {
+    const pooled = workflow('ops', [{ ...sequential(['a.sh', 'b.sh']), pool: 'wlm' }]);
+    const sim = createSimulation({ definitions: [pooled] });
+    sim.script('a.sh', { outcome: 'hang' });
+    await sim.services.starter.handleRequested(
+      { version: 1, workflow_id: 'ops', workflow_execution_id: 'r1' },
+      'e',
+    );
+    await sim.advance(1);
+    expect(sim.job('r1', '1.2')).toMatchObject({ execution_status: 'Pending', pool: 'wlm' });
+    const calls: unknown[] = [];
+    const pools = {
+      ...sim.store.pools(),
+      dequeue: async (name: string, holder: string) => {
+        calls.push(['dequeue', name, holder]);
+        return true;
+      },
+      release: async (name: string, holder: string, fx: { events?: unknown[] }) => {
+        calls.push(['release', name, holder, fx.events]);
+        return 'released' as const;
+      },
+    } as unknown as PoolRepository;
+    const starter = createStarterService({
+      definitions: sim.store.definitions(),
+      runs: sim.store.runs(),
+      jobs: sim.store.jobs(),
+      operator: sim.store.operator(),
+      pools,
+      events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
+      orchestrator: sim.wrapper,
+      clock: sim.clock,
+      log: sim.log,
+    });
+    expect((await starter.handleBypassRequested(jobReq(sim, 'r1', '1.2'), 'e')).outcome).toBe('applied');
+    expect(calls).toEqual([
+      ['dequeue', 'wlm', 'r1--1-2--a1'],
+      [
+        'release',
+        'wlm',
+        'r1--1-2--a1',
+        [
+          expect.objectContaining({
+            detailType: 'PoolSlotFreed',
+            detail: expect.objectContaining({ event_id: 'PoolSlotFreed:wlm:r1--1-2--a1', job_key: '1.2' }),
+          }),
+        ],
+      ],
+    ]);
   });
 
   it('refuses a job that has started', async () => {
