@@ -217,6 +217,47 @@ describe('starter: set OK', () => {
   });
 });
 
+describe('starter: set OK and rerun in a run still Running, or in the stage a run failed in', () => {
+  it('set OK of the job that doomed a parallel stage lets the stage launch again', async () => {
+    const wide = workflow('ops', [
+      {
+        execution_flag: 'y',
+        execution_type: 'parallel',
+        max_concurrency: 2,
+        scripts: ['p.sh', 'q.sh', 'r.sh'],
+      },
+    ]);
+    const sim = createSimulation({ definitions: [wide] });
+    sim.script('p.sh', { outcome: 'fail', durationSeconds: 1 });
+    sim.script('q.sh', { outcome: 'hang' });
+    sim.request({ workflow_id: 'ops', workflow_execution_id: 'r1' });
+    await sim.advance(5);
+    // p failed: nothing new starts in the stage while q runs.
+    expect(ran(sim, 'r1')).toEqual(['1.1.a1', '1.2.a1']);
+    expect(sim.run('r1')?.stages[0]?.failed).toBe(1);
+    const r = await sim.services.starter.handleSetOkRequested(jobReq(sim, 'r1', '1.1'), 'e');
+    expect(r.outcome).toBe('applied');
+    await sim.advance(20);
+    expect(ran(sim, 'r1')).toEqual(['1.1.a1', '1.2.a1', '1.3.a1']);
+    sim.finishJob('q.sh', { outcome: 'complete' });
+    await sim.runUntilIdle();
+    expect(sim.run('r1')).toMatchObject({ execution_status: 'Completed', generation: 0 });
+    expect(sim.eventsOf('JobSetOk')[0]?.run_continues).toBe(false);
+  });
+
+  it('rerun of the job a run Failed in: the run reopens and goes on when the new attempt completes', async () => {
+    const sim = createSimulation({ definitions: [wf] });
+    await failedRun(sim);
+    const r = await sim.services.starter.handleRerunRequested(jobReq(sim, 'r1', '1.1'), 'e');
+    expect(r.outcome).toBe('applied');
+    await sim.runUntilIdle();
+    expect(ran(sim, 'r1')).toEqual(['1.1.a1', '1.1.a2', '1.2.a1', '2.1.a1']);
+    expect(sim.run('r1')).toMatchObject({ execution_status: 'Completed', generation: 1, failed_jobs: [] });
+    expect(sim.job('r1', '1.1')).toMatchObject({ attempt: 2, execution_status: 'Completed' });
+    expect(sim.problems()).toEqual([]);
+  });
+});
+
 describe('starter: crashes around the write', () => {
   it('a crash right after the set-ok write (outcome committed with it): the redelivery finishes the follow-ups', async () => {
     const sim = createSimulation({ definitions: [wf] });
