@@ -21,7 +21,6 @@ function starterWith(calendars: Record<string, unknown>) {
     runs: sim.store.runs(),
     jobs: sim.store.jobs(),
     operator: sim.store.operator(),
-    pools: sim.store.pools(),
     events: { publish: async (e) => void published.push(...e), ensurePublished: async () => {} },
     orchestrator: sim.wrapper,
     calendars: { get: async (name) => calendars[name] },

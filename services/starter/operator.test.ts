@@ -306,12 +306,15 @@ describe('starter: crashes around the write', () => {
         return runs.claimJobs(claim, fx);
       },
     };
-    const planner = createPlannerService({
+    // Not a literal: PlannerDeps gains `pools` with issue 14's pool half (h21pools).
+    const plannerDeps = {
       runs: racing,
       jobs: sim.store.jobs(),
+      pools: sim.store.pools(),
       clock: sim.clock,
       log: sim.log,
-    });
+    };
+    const planner = createPlannerService(plannerDeps);
     const r = await planner.handleStageReady({
       version: 1,
       event_id: 'StageReady:r1:1:test',

@@ -59,8 +59,12 @@ export interface OperatorActionDeps {
   events: EventPublisher;
   /** The writes of set-ok/rerun/bypass and the holds (plan §3). */
   operator: OperatorRepository;
-  /** A bypassed job that waited for (or was granted) a pool slot leaves the queue / gives it back. */
-  pools: PoolRepository;
+  /**
+   * A bypassed job that waited for (or was granted) a pool slot leaves the queue / gives it back.
+   * The starter's own deps require it (pools, services/starter/pools.ts); optional here only so
+   * the two issue-14 halves compose in either order.
+   */
+  pools?: PoolRepository;
   clock: Clock;
   log: Logger;
 }
@@ -181,7 +185,7 @@ export function createOperatorActions(deps: OperatorActionDeps) {
    * per attempt: the release is a membership test), waking the next waiter through PoolSlotFreed.
    */
   async function leavePool(run: WorkflowRunState, job: JobAuditRecord): Promise<void> {
-    if (!job.pool) return;
+    if (!job.pool || !pools) return;
     const holder = jobRunName(job.workflow_execution_id, job.job_key, job.attempt);
     await pools.dequeue(job.pool, holder);
     const freed: RsqloEvent = {
