@@ -34,7 +34,9 @@ import {
 } from '../shared/operator-plan.js';
 import { planStageCompletion } from '../shared/progress.js';
 import { planRun } from '../starter/plan.js';
+import { FakeClock } from './fake-clock.js';
 import { parallel, sequential, workflow } from './fixtures.js';
+import { InMemoryStore } from './in-memory-store.js';
 
 /** What the suite needs of a store: its repositories, a definition writer and what it committed. */
 export interface OperatorPortsHarness {
@@ -53,6 +55,25 @@ export interface OperatorPortsHarness {
 }
 
 export type MakeOperatorPortsHarness = () => OperatorPortsHarness | Promise<OperatorPortsHarness>;
+
+/**
+ * The in-memory store's harness: `describePoolRepositoryContract('in-memory', inMemoryHarness)`
+ * (and the same for the operator) once its `pools()` and `operator()` are implemented.
+ */
+export function inMemoryHarness(): OperatorPortsHarness {
+  const store = new InMemoryStore(new FakeClock('2026-12-06T10:00:00.000Z'));
+  return {
+    pools: store.pools(),
+    operator: store.operator(),
+    runs: store.runs(),
+    jobs: store.jobs(),
+    putDefinition: (def) => store.putDefinition(def.workflow_id, def),
+    committed: () => ({
+      events: store.outbox.flatMap((r) => (r.kind === 'event' ? [r.event] : [])),
+      messages: store.outbox.flatMap((r) => (r.kind === 'message' ? [r.message.body] : [])),
+    }),
+  };
+}
 
 const T0 = Date.parse('2026-12-06T10:00:00.000Z');
 /** A timestamp `s` seconds after the suite's epoch. */
@@ -498,6 +519,12 @@ export function describePoolRepositoryContract(label: string, make: MakeOperator
       expect(await h.pools.acquire('wlm', c)).toBe('full');
       expect(await h.pools.enqueue('wlm', c)).toEqual({ queued: true, free: 1, waiting: 2 });
       expect(await h.pools.enqueue('nope', c)).toEqual({ queued: false, free: 0, waiting: 0 });
+      // `queued` says whether it waits after the call: a holder (granted meanwhile) does not.
+      const d = holder('e3', '1.1', 1, 4);
+      await h.pools.ensure('big', 5, { source: 'definition', created_by: 'workflow:wf_a' }, {});
+      expect(await h.pools.acquire('big', d)).toBe('acquired');
+      expect(await h.pools.enqueue('big', d)).toEqual({ queued: false, free: 4, waiting: 0 });
+      expect((await h.pools.get('big'))?.waiters).toEqual([]);
     });
 
     it('waiters are kept in (since, holder) order across workflows, whatever order they came in', async () => {
@@ -762,6 +789,25 @@ export function describeOperatorRepositoryContract(label: string, make: MakeOper
         counted: true,
       });
       expect(eventIdsOf(h)).toEqual(expect.arrayContaining(['rerun:wf_a-5:1.1:a1', 'bypass:wf_c-1:2.1:a1']));
+    });
+
+    it('the same plan twice on a run it leaves as read (bypass of a job a failure skipped) applies once', async () => {
+      const h = harness();
+      const run = await failedRun(h, 'wf_a-7', 'wf_a');
+      const skipped = await mustJob(h, 'wf_a-7', '2.1');
+      const plan = planBypass(run, skipped, request('bypass-7', 1, 'not needed today'), at(100));
+      if (plan === 'already-applied') throw new Error('planned nothing');
+      expect(plan.expectRun).toEqual({ status: 'Failed', generation: 0 });
+      expect(await h.operator.applyJobAction(plan, actionEvent(run, skipped, 'bypass'))).toBe('applied');
+      const after = await mustRun(h, 'wf_a-7');
+      expect(after).toEqual(applyJobAction(run, plan));
+      expect(after.stages[1]?.pre_skipped).toBe(1);
+      const again = await committedBy(h, () =>
+        h.operator.applyJobAction(plan, actionEvent(run, skipped, 'bypass-again')),
+      );
+      expect(again).toEqual({ r: 'conflict', ids: [] });
+      expect(await mustRun(h, 'wf_a-7')).toEqual(after);
+      expect((await mustJob(h, 'wf_a-7', '2.1')).operator_actions).toHaveLength(1);
     });
 
     it('reviveSkipped brings back exactly the rows skipped with that reason, from that stage on', async () => {
