@@ -16,7 +16,9 @@ import { LocalStore } from '../../runtime/local/store.js';
 import type { PoolHolder } from '../../services/ports.js';
 
 const [file, mode, ...args] = process.argv.slice(2) as [string, string, ...string[]];
-const store = new LocalStore(file);
+// A short busy timeout: a write that finds the lock taken tries again at once instead of sleeping
+// in SQLite's growing busy backoff, so the two processes' writes really interleave.
+const store = new LocalStore(file, { busyTimeoutMs: 1 });
 const pools = store.pools();
 const since = () => new Date().toISOString();
 /**
