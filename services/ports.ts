@@ -379,7 +379,9 @@ export interface PoolHolder {
 export interface PoolState {
   name: string;
   slots: number;
+  /** Sorted by name. */
   holders: string[];
+  /** Oldest first: by `since`, then `holder`. */
   waiters: PoolHolder[];
   created_by: string;
   /** The newest resize applied (ordered by `newerRequest`); null when never resized. */
@@ -406,9 +408,17 @@ export interface PoolRepository {
   ): Promise<'applied' | 'same' | 'stale'>;
   /** Takes a slot if one is free and nobody waits (no queue jumping); already a holder ⇒ acquired. */
   acquire(name: string, holder: PoolHolder): Promise<'acquired' | 'full' | 'missing'>;
-  /** Joins the waiters (idempotent); says how many slots are free and how many wait now. */
+  /**
+   * Joins the waiters (idempotent: a duplicate keeps its first `since`); says how many slots are
+   * free and how many wait now. `queued`: it waits after the call (false: no such pool, or it
+   * holds a slot already).
+   */
   enqueue(name: string, holder: PoolHolder): Promise<{ queued: boolean; free: number; waiting: number }>;
-  /** Moves a waiter to the holders and clears the job's `waiting_for`, atomically, with the job's message. */
+  /**
+   * Moves a waiter to the holders and applies `job` (clearing its `waiting_for`), atomically, with
+   * the job's message. 'gone': it is not waiting, or the job is not as `job.expect` says with
+   * `waiting_for = pool:<name>` (nothing moves; the caller dequeues it). 'no-slot': all taken.
+   */
   grant(
     name: string,
     holder: PoolHolder,
@@ -426,7 +436,9 @@ export interface OperatorRepository {
   /**
    * Writes a set-ok/rerun/bypass plan atomically: the job (its `expect`), the run (its
    * `expectRun`), the stage counters and, when it reopens, the active-run slot ('limit' when
-   * the workflow has max_active_runs runs Running). 'conflict': a condition failed.
+   * the workflow has max_active_runs runs Running, read from its stored definition, default 1).
+   * 'conflict': a condition failed, or the run already carries this action (`record.action_id`).
+   * Writes no other job row (the caller revives skipped ones first: `reviveSkipped`).
    */
   applyJobAction(plan: JobActionPlan, effects: Effects): Promise<'applied' | 'conflict' | 'limit'>;
   /** Skipped rows with exactly `reason` in stage ≥ fromStage go back to Pending, uncounted. */

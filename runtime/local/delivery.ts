@@ -8,6 +8,7 @@
  */
 import type { JobAuditRecord } from '../../contracts/audit.js';
 import { ContractError, parseContract } from '../../contracts/common.js';
+import { OPERATOR_REQUEST_TYPES } from '../../contracts/events.js';
 import { JobMessage } from '../../contracts/jobs.js';
 import { type EventEnvelope, type ParsedEnvelope, parseEnvelope } from '../../events/envelope.js';
 import type { AggregatorService } from '../../services/aggregator/service.js';
@@ -19,6 +20,17 @@ import { MAX_DELIVERY_ATTEMPTS, redeliveryDelayMs } from '../../services/shared/
 import { seededRandom } from '../../services/shared/seeded-random.js';
 import type { ChaosOptions } from './engine-options.js';
 import { type FreshRow, type LocalStore, type OutboxRow, type QueueRow, storeFailure } from './store.js';
+
+/**
+ * Detail-types other processes write into the outbox (the CLI, the web view, a second engine):
+ * parsed in full, so a bad one is refused with a ContractError that names the field (and
+ * dead-lettered at once) instead of reaching a service.
+ */
+const FROM_OTHER_PROCESSES: ReadonlySet<string> = new Set([
+  'WorkflowRequested',
+  'WorkflowCancelRequested',
+  ...OPERATOR_REQUEST_TYPES,
+]);
 
 /** Most rows of a kind one pass takes; a full batch means the next pass looks again at once. */
 const BATCH = 64;
@@ -215,14 +227,14 @@ export class Deliveries {
         await s.aggregator.handleJobChange(payload as JobAuditRecord);
         return;
       default: {
-        // Requests may come from other processes (rsqlo kill): check them in full. Everything else
-        // in the outbox was written by this engine's services from typed, validated values. The
-        // row's target is the service the routing table chose for this copy (the dispatch map).
+        // Requests may come from other processes (rsqlo kill, the operator's set-ok, hold, pool
+        // set…): check them in full. Everything else in the outbox was written by this engine's
+        // services from typed, validated values. The row's target is the service the routing
+        // table chose for this copy (the dispatch map).
         const type = (payload as EventEnvelope)['detail-type'];
-        const env =
-          type === 'WorkflowRequested' || type === 'WorkflowCancelRequested'
-            ? parseEnvelope(payload)
-            : (trusted(payload as EventEnvelope) as ParsedEnvelope);
+        const env = FROM_OTHER_PROCESSES.has(type)
+          ? parseEnvelope(payload)
+          : (trusted(payload as EventEnvelope) as ParsedEnvelope);
         await deliverEvent(s, row.target, env);
       }
     }

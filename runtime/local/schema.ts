@@ -3,14 +3,19 @@
  * the version an engine checks before it uses a home (the read-only run view checks it too).
  */
 
-/** Bumped when the schema changes; an engine refuses a home written by a newer one. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped when the schema changes; an engine refuses a home written by a newer one, and upgrades an
+ * older one when it opens it (the tables are `IF NOT EXISTS`). 2: resource pools and workflow
+ * holds (issue 14), so an engine from before them refuses a home that has them.
+ */
+export const SCHEMA_VERSION = 2;
 
 /**
  * Every table of the state: definitions, runs and jobs (the repositories), the trigger service's
  * index (`trigger_after`: who waits for whom, kept with each definition) and state, the outbox, queue,
- * timers and dead letters (the delivery tables), the local wrapper's job runs, and `meta` (the
- * schema version). Idempotent: applied on every open.
+ * timers and dead letters (the delivery tables), the local wrapper's job runs, the resource pools
+ * (`pools`, their holders per job attempt and waiters in request order) and workflow holds, and
+ * `meta` (the schema version). Idempotent: applied on every open.
  */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,4 +53,15 @@ CREATE INDEX IF NOT EXISTS trigger_after_downstream ON trigger_after (downstream
 CREATE TABLE IF NOT EXISTS trigger_state (downstream TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pools (
+  name TEXT PRIMARY KEY, slots INTEGER NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL, last_change TEXT);
+CREATE TABLE IF NOT EXISTS pool_holders (
+  pool TEXT NOT NULL, holder TEXT NOT NULL, exec TEXT NOT NULL, job_key TEXT NOT NULL, attempt INTEGER NOT NULL,
+  since TEXT NOT NULL, PRIMARY KEY (pool, holder)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pool_waiters (
+  pool TEXT NOT NULL, holder TEXT NOT NULL, exec TEXT NOT NULL, job_key TEXT NOT NULL, attempt INTEGER NOT NULL,
+  since TEXT NOT NULL, since_ms INTEGER NOT NULL, PRIMARY KEY (pool, holder)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pool_waiters_order ON pool_waiters (pool, since_ms, holder);
+CREATE TABLE IF NOT EXISTS workflow_holds (workflow_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 `;

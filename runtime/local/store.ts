@@ -29,8 +29,8 @@ import type {
   TriggerState,
 } from '../../services/ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../../services/shared/progress.js';
-import { unimplementedPort } from '../../services/shared/unimplemented-port.js';
 import { DeliveryTables } from './delivery-tables.js';
+import { localOperator, localPools, type StoreAccess, workflowHold } from './operator-store.js';
 import { knownRuns } from './state-file.js';
 import type { StoreOptions } from './unit-of-work.js';
 
@@ -204,15 +204,36 @@ export class LocalStore extends DeliveryTables {
     });
   }
 
-  /** Resource pools across every workflow of the home (issue 14). */
+  /** Resource pools across every workflow of the home (issue 14; runtime/local/operator-store.ts). */
   pools(): PoolRepository {
-    return unimplementedPort<PoolRepository>('LocalStore.pools');
+    return localPools(this.access());
   }
 
-  /** Operator actions: set-ok, rerun, bypass, holds (issue 14). */
+  /** Operator actions: set-ok, rerun, bypass, holds (issue 14; runtime/local/operator-store.ts). */
   operator(): OperatorRepository {
-    return unimplementedPort<OperatorRepository>('LocalStore.operator');
+    return localOperator(this.access());
   }
+
+  /** The row operations operator-store.ts builds on, bound to this store. */
+  private access(): StoreAccess {
+    this.accessor ??= {
+      tx: (fn) => this.tx(fn),
+      read: (fn) => (this.inTransaction ? fn() : this.db.transaction(fn).deferred()),
+      write: (sql, ...args) => this.run(this.stmt(sql), ...args).changes,
+      get: (sql, ...args) => this.stmt(sql).get(...args) as never,
+      all: (sql, ...args) => this.stmt(sql).all(...args) as never,
+      getRun: (exec) => this.getRunSync(exec),
+      writeRun: (run) => this.writeRun(run),
+      getJob: (exec, key) => this.getJobSync(exec, key),
+      writeJob: (job) => this.writeJob(job),
+      applyEffects: (effects) => this.applyEffects(effects),
+      definition: (wf) => this.getDefinition(wf)?.body,
+      now: () => this.now(),
+    };
+    return this.accessor;
+  }
+
+  private accessor: StoreAccess | undefined;
 
   /** The trigger service's port: the index above and one versioned state row per downstream. */
   triggers(): TriggerRepository {
@@ -331,8 +352,7 @@ export class LocalStore extends DeliveryTables {
   runs(): RunRepository {
     return {
       getRun: async (exec) => this.getRunSync(exec),
-      createRun: async (run, jobs, opts, effects) =>
-        this.createRun(run, jobs, opts.maxActiveRuns, effects, opts.restartOf),
+      createRun: async (run, jobs, opts, effects) => this.createRun(run, jobs, opts, effects),
       claimJobs: async (claim, effects) => this.claimJobs(claim, effects),
       countJob: async (c, derive) => this.countJob(c, derive),
       completeStage: async (c, effects) => this.completeStage(c, effects),
@@ -351,13 +371,19 @@ export class LocalStore extends DeliveryTables {
   private createRun(
     run: WorkflowAuditRecord,
     jobs: JobAuditRecord[],
-    maxActive: number,
+    opts: Parameters<RunRepository['createRun']>[2],
     effects: Effects,
-    restartOf?: string,
   ): CreateRunResult {
+    const { maxActiveRuns: maxActive, restartOf } = opts;
     return this.tx(() => {
       const existing = this.getRunSync(run.workflow_execution_id);
       if (existing) return { outcome: 'exists', run: existing };
+      // The workflow hold the starter read must still stand (a hold or free may have landed since).
+      if (
+        opts.workflowHeld !== undefined &&
+        (workflowHold(this.access(), run.workflow_id)?.held ?? false) !== opts.workflowHeld
+      )
+        return { outcome: 'hold-changed' };
       const prev = restartOf !== undefined ? this.getRunSync(restartOf) : undefined;
       if (prev?.restarted_as) return { outcome: 'restarted', by: prev.restarted_as };
       if (run.execution_status === 'Running') {
@@ -402,6 +428,8 @@ export class LocalStore extends DeliveryTables {
         if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
         // A claim never races a failure or a cancel: once the stage may not launch, nothing is queued.
         if (!canLaunch(st, run.cancel_requested)) return 'conflict';
+        // Nor a hold: a held run starts no new job (issue 14).
+        if (run.hold_state?.held) return 'conflict';
         for (const c of claim.jobs) {
           const job = this.getJobSync(claim.workflowExecutionId, c.jobKey);
           if (!job || job.attempt !== c.attempt || job.execution_status !== 'Pending')

@@ -110,6 +110,15 @@ export class UnitOfWork {
         throw new StoreVersionError(
           `${file} was written by a newer rsqlo (schema ${v.value}); upgrade rsqlo`,
         );
+      } else if (Number(v.value) < SCHEMA_VERSION) {
+        // An older home: SCHEMA above created the tables it lacked (every change so far only adds
+        // tables). Recording the version makes an older engine refuse it from now on. Conditional,
+        // so two engines opening the same old home at once both end at this version.
+        this.waitFor(() =>
+          this.db
+            .prepare("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?")
+            .run(String(SCHEMA_VERSION), SCHEMA_VERSION),
+        );
       }
       this.tst = {
         begin: this.db.prepare('BEGIN IMMEDIATE'),
