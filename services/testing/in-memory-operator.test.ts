@@ -6,6 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { planBypass } from '../shared/operator-plan.js';
 import { sequential, workflow } from './fixtures.js';
 import { createSimulation } from './in-memory.js';
+import { describeOperatorRepositoryContract, inMemoryHarness } from './operator-ports-contract.js';
+
+// The port contract every store keeps (SQLite runs it in runtime/local/operator-store.test.ts).
+describeOperatorRepositoryContract('in-memory', inMemoryHarness);
 
 describe('in-memory operator port', () => {
   it('writes a plan once: the same bypass plan again (the run left as read) is a conflict, counted once', async () => {
