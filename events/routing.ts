@@ -52,10 +52,28 @@ export const SERVICE_ROUTES = [
     description: 'WorkflowRequested / WorkflowCancelRequested start or cancel a run',
   }),
   serviceRoute({
+    id: 'starter-operator-requests',
+    target: 'starter',
+    events: [
+      'JobSetOkRequested',
+      'JobRerunRequested',
+      'JobBypassRequested',
+      'HoldRequested',
+      'FreeRequested',
+    ],
+    description: 'operator requests: set-ok, rerun, bypass a job; hold or free a run or a workflow',
+  }),
+  serviceRoute({
     id: 'planner-stage-ready',
     target: 'planner',
     events: ['StageReady'],
     description: 'StageReady: the planner queues what may run in that stage',
+  }),
+  serviceRoute({
+    id: 'planner-run-freed',
+    target: 'planner',
+    events: ['RunFreed'],
+    description: 'RunFreed: the planner wakes the jobs parked while the run was held and plans its stage',
   }),
   serviceRoute({
     id: 'recorder-job-reports',

@@ -4,7 +4,7 @@ import type {
   TerminalJobStatus,
   WorkflowRunState,
 } from '../../contracts/audit.js';
-import { EVENT_VERSION, type RsqloEvent } from '../../contracts/events.js';
+import { EVENT_VERSION } from '../../contracts/events.js';
 import type {
   Clock,
   EventPublisher,
@@ -14,14 +14,8 @@ import type {
   OutgoingMessage,
   RunRepository,
 } from '../ports.js';
-import {
-  completionEvents,
-  planStageCompletion,
-  stageCompletedEvent,
-  stageOutcome,
-  stageReadyEvent,
-  workflowFinishedEvent,
-} from '../shared/progress.js';
+import { completeIfDone } from '../shared/advance.js';
+import { stageOutcome, stageReadyEvent } from '../shared/progress.js';
 
 export interface AggregatorDeps {
   runs: RunRepository;
@@ -72,30 +66,8 @@ function attemptRecord(job: JobAuditRecord): AttemptRecord {
   };
 }
 
-function skipReason(run: WorkflowRunState, stage: number): () => string {
-  const reason = run.cancel_requested
-    ? 'not started: the run was cancelled'
-    : `not started: stage ${stage} failed`;
-  return () => reason;
-}
-
-/**
- * What finishing `stage` emitted, re-derived from the run as it is now: StageCompleted, then the
- * StageReady of the next stage it started, or WorkflowFinished when the run ended with it.
- */
-export function replayCompletion(run: WorkflowRunState, stage: number): RsqloEvent[] {
-  const st = run.stages[stage - 1];
-  if (!st || (st.status !== 'Completed' && st.status !== 'Failed' && st.status !== 'Cancelled')) return [];
-  const at = st.finished_at ?? run.execution_end_ts ?? run.execution_start_ts;
-  // The same builder as completionEvents: a reopened run's ending keeps its `:g<n>` id on replay.
-  const out: RsqloEvent[] = [stageCompletedEvent(run, stage, st.status, at)];
-  const next = run.stages.find((s) => s.stage > stage && s.started_at !== null);
-  if (next) out.push(stageReadyEvent(run, next.stage, 'start', at));
-  else if (run.execution_status !== 'Running' && (run.current_stage ?? stage) === stage) {
-    out.push(workflowFinishedEvent(run, run.execution_status === 'Completed' ? null : stage));
-  }
-  return out;
-}
+/** Re-exported: its home is services/shared/advance.ts, shared with the starter's operator actions. */
+export { replayCompletion } from '../shared/advance.js';
 
 /**
  * The aggregator reacts to job audit row changes (DynamoDB stream / local change feed). A job that
@@ -174,38 +146,6 @@ export function createAggregatorService(deps: AggregatorDeps) {
     return next !== undefined;
   }
 
-  /** Moves the run on from the state of `stage` (idempotent: re-emits what a finished step emitted). */
-  async function advance(run: WorkflowRunState, stage: number, cause: string): Promise<void> {
-    const at = clock.now().toISOString();
-    const st = run.stages[stage - 1];
-    if (!st) return;
-    if (run.execution_status !== 'Running' || st.status !== 'Running') {
-      // Already moved on (a redelivery): make sure what that step emitted went out, and that
-      // the jobs a failed run will never start are marked.
-      if (st.status === 'Completed' || st.status === 'Failed' || st.status === 'Cancelled') {
-        await events.ensurePublished(replayCompletion(run, stage));
-        if (run.execution_status !== 'Running' && run.execution_status !== 'Completed') {
-          const last = run.current_stage ?? stage;
-          const lastSt = run.stages[last - 1] ?? st;
-          await jobs.skipPending(run.workflow_execution_id, last, lastSt.cursor, skipReason(run, last));
-        }
-      }
-      return;
-    }
-    const outcome = stageOutcome(st, run.cancel_requested);
-    if (!outcome.done) return;
-    const completion = planStageCompletion(run, stage, outcome.status, at);
-    const applied = await runs.completeStage(completion, { events: completionEvents(run, completion) });
-    if (!applied) {
-      const fresh = await runs.getRun(run.workflow_execution_id);
-      if (fresh) return advance(fresh, stage, cause);
-      return;
-    }
-    if (completion.runStatus && completion.runStatus !== 'Completed') {
-      await jobs.skipPending(run.workflow_execution_id, stage, st.cursor, skipReason(run, stage));
-    }
-  }
-
   return {
     async handleJobChange(job: JobAuditRecord): Promise<void> {
       if (job.execution_status === 'Queued') {
@@ -273,7 +213,7 @@ export function createAggregatorService(deps: AggregatorDeps) {
       if (!after) return;
       // Counted before (a redelivery): what the count emitted may not have gone out.
       if (!counted) await events.ensurePublished(derive(after).events ?? []);
-      await advance(after, job.stage, cause);
+      await completeIfDone(deps, after, job.stage);
     },
   };
 }

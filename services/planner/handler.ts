@@ -1,7 +1,8 @@
 /**
  * Lambda entry of the planner (its EventBridge rules: events/routing.ts): takes the detail-types
  * the routing table delivers to the planner and hands each to its method in the dispatch map
- * (services/shared/dispatch.ts): StageReady queues the stage's runnable jobs. Composition root at module scope; configuration is read once and a missing
+ * (services/shared/dispatch.ts): StageReady queues the stage's runnable jobs; RunFreed (a held run
+ * freed) wakes its parked jobs and plans its stage. Composition root at module scope; configuration is read once and a missing
  * variable fails the cold start with a message naming it.
  */
 import type { Context } from 'aws-lambda';
@@ -21,6 +22,16 @@ const ACCEPTED = routedDetailTypes('planner');
 export async function handler(event: unknown, context?: Context): Promise<PlanResult> {
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ACCEPTED, logger);
+  if (env.detailType === 'RunFreed') {
+    const result = await dispatch('planner', planner, env);
+    logSummary(logger, 'run freed', {
+      event_id: env.id,
+      workflow_id: env.detail.workflow_id,
+      workflow_execution_id: env.detail.workflow_execution_id,
+      ...result,
+    });
+    return result;
+  }
   const result = await dispatch('planner', planner, env);
   logSummary(logger, 'stage planned', {
     event_id: env.id,

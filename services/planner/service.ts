@@ -1,5 +1,5 @@
 import type { JobAuditRecord } from '../../contracts/audit.js';
-import type { StageReady } from '../../contracts/events.js';
+import type { RunFreed, StageReady } from '../../contracts/events.js';
 import { EVENT_VERSION } from '../../contracts/events.js';
 import type { Clock, JobRepository, Logger, OutgoingMessage, RunRepository } from '../ports.js';
 import { inFlight, stageOutcome, stageReadyEvent } from '../shared/progress.js';
@@ -33,7 +33,7 @@ export function createPlannerService(deps: PlannerDeps) {
   const { runs, jobs, clock, log } = deps;
   const maxConflicts = deps.maxConflicts ?? 5;
 
-  return {
+  const planner = {
     async handleStageReady(ev: StageReady): Promise<PlanResult> {
       for (let round = 0; round <= maxConflicts; round++) {
         const run = await runs.getRun(ev.workflow_execution_id);
@@ -43,6 +43,11 @@ export function createPlannerService(deps: PlannerDeps) {
         }
         if (run.execution_status !== 'Running')
           return { queued: [], reason: `run is ${run.execution_status}` };
+        // A held run starts no new job until freed (claimJobs refuses it too, atomically).
+        if (run.hold_state?.held) {
+          log.info('run is held: nothing planned', { workflow_execution_id: run.workflow_execution_id });
+          return { queued: [], reason: 'run is held' };
+        }
         const st = run.stages[ev.stage - 1];
         if (!st) return { queued: [], reason: `no stage ${ev.stage}` };
         if (st.status !== 'Running') return { queued: [], reason: `stage is ${st.status}` };
@@ -109,6 +114,74 @@ export function createPlannerService(deps: PlannerDeps) {
         });
       }
       return { queued: [], reason: 'gave up after repeated conflicts' };
+    },
+
+    /**
+     * RunFreed: the run's hold ended. Wakes the jobs the dispatcher parked while it was held
+     * (`Queued`, `waiting_for: 'hold'`: cleared, with their message again) and plans the current
+     * stage as a StageReady would. A workflow-scope RunFreed (no run) does nothing here: each run
+     * that workflow held gets its own. O(cursor), once per free.
+     */
+    async handleRunFreed(ev: RunFreed): Promise<PlanResult & { woken: string[] }> {
+      const exec = ev.workflow_execution_id;
+      if (exec === null)
+        return { queued: [], woken: [], reason: 'workflow scope: its runs are freed one by one' };
+      const run = await runs.getRun(exec);
+      if (!run) {
+        log.warn('RunFreed for an unknown run', { workflow_execution_id: exec });
+        return { queued: [], woken: [], reason: 'unknown run' };
+      }
+      if (run.execution_status !== 'Running')
+        return { queued: [], woken: [], reason: `run is ${run.execution_status}` };
+      // A newer hold stands (a free and a hold crossed): it keeps the run held.
+      if (run.hold_state?.held) return { queued: [], woken: [], reason: 'run is held' };
+      const stage = run.current_stage;
+      const st = stage === null ? undefined : run.stages[stage - 1];
+      if (stage === null || !st) return { queued: [], woken: [], reason: 'no current stage' };
+      const woken: string[] = [];
+      let after = 0;
+      while (after < st.cursor) {
+        const page = await jobs.listStageJobs(exec, stage, after, Math.min(PAGE, st.cursor - after));
+        if (page.length === 0) break;
+        for (const job of page) {
+          after = job.job_no;
+          if (job.execution_status !== 'Queued' || job.waiting_for !== 'hold') continue;
+          const moved = await jobs.transition(
+            {
+              workflowExecutionId: exec,
+              jobKey: job.job_key,
+              expect: { attempt: job.attempt, statuses: ['Queued'] },
+              set: { waiting_for: null },
+            },
+            { messages: [jobMessage(job)] },
+          );
+          if (moved) woken.push(job.job_key);
+        }
+      }
+      if (woken.length > 0) log.info('parked jobs woken', { workflow_execution_id: exec, jobs: woken });
+      const planned = await planner.handleStageReady({
+        version: EVENT_VERSION,
+        event_id: ev.event_id,
+        occurred_at: ev.occurred_at,
+        workflow_id: run.workflow_id,
+        workflow_execution_id: exec,
+        stage,
+      });
+      return { ...planned, woken };
+    },
+  };
+  return planner;
+}
+
+/** The queue message of a job's current attempt. */
+function jobMessage(job: JobAuditRecord): OutgoingMessage {
+  return {
+    body: {
+      version: EVENT_VERSION,
+      workflow_id: job.workflow_id,
+      workflow_execution_id: job.workflow_execution_id,
+      job_key: job.job_key,
+      attempt: job.attempt,
     },
   };
 }

@@ -71,7 +71,13 @@ describe('the dispatch map', () => {
     expect(seen).toEqual([
       'WorkflowRequested → starter.handleRequested',
       'WorkflowCancelRequested → starter.handleCancelRequested',
+      'JobSetOkRequested → starter.handleSetOkRequested',
+      'JobRerunRequested → starter.handleRerunRequested',
+      'JobBypassRequested → starter.handleBypassRequested',
+      'HoldRequested → starter.handleHoldRequested',
+      'FreeRequested → starter.handleFreeRequested',
       'StageReady → planner.handleStageReady',
+      'RunFreed → planner.handleRunFreed',
       'JobStarted → recorder.handleJobStarted',
       'JobFinished → recorder.handleJobFinished',
       'WorkflowFinished → trigger.handleFinished',
@@ -140,8 +146,16 @@ describe('the dispatch map', () => {
   });
 
   it('gives each bus service the detail-types of its routes, all of them known', () => {
-    expect(routedDetailTypes('starter')).toEqual(['WorkflowRequested', 'WorkflowCancelRequested']);
-    expect(routedDetailTypes('planner')).toEqual(['StageReady']);
+    expect(routedDetailTypes('starter')).toEqual([
+      'WorkflowRequested',
+      'WorkflowCancelRequested',
+      'JobSetOkRequested',
+      'JobRerunRequested',
+      'JobBypassRequested',
+      'HoldRequested',
+      'FreeRequested',
+    ]);
+    expect(routedDetailTypes('planner')).toEqual(['StageReady', 'RunFreed']);
     expect(routedDetailTypes('recorder')).toEqual(['JobStarted', 'JobFinished']);
     expect(routedDetailTypes('trigger')).toEqual(['WorkflowFinished']);
     const routedAnywhere = BUS_SERVICES.flatMap((s) => routedDetailTypes(s));

@@ -46,9 +46,15 @@ export const DISPATCH = {
   starter: {
     WorkflowRequested: (starter, env) => starter.handleRequested(env.detail, env.id, env.time),
     WorkflowCancelRequested: (starter, env) => starter.handleCancelRequested(env.detail),
+    JobSetOkRequested: (starter, env) => starter.handleSetOkRequested(env.detail, env.id),
+    JobRerunRequested: (starter, env) => starter.handleRerunRequested(env.detail, env.id),
+    JobBypassRequested: (starter, env) => starter.handleBypassRequested(env.detail, env.id),
+    HoldRequested: (starter, env) => starter.handleHoldRequested(env.detail, env.id),
+    FreeRequested: (starter, env) => starter.handleFreeRequested(env.detail, env.id),
   },
   planner: {
     StageReady: (planner, env) => planner.handleStageReady(env.detail),
+    RunFreed: (planner, env) => planner.handleRunFreed(env.detail),
   },
   recorder: {
     JobStarted: (recorder, env) => recorder.handleJobStarted(env.detail),

@@ -20,6 +20,7 @@ function starterWith(calendars: Record<string, unknown>) {
     definitions: sim.store.definitions(),
     runs: sim.store.runs(),
     jobs: sim.store.jobs(),
+    operator: sim.store.operator(),
     events: { publish: async (e) => void published.push(...e), ensurePublished: async () => {} },
     orchestrator: sim.wrapper,
     calendars: { get: async (name) => calendars[name] },

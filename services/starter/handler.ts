@@ -13,6 +13,7 @@ import { composeAws } from '../../runtime/aws/compose.js';
 import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
+import type { OperatorResult } from './operator.js';
 import { createStarterService, type StartResult } from './service.js';
 
 const settings = readSettings(
@@ -52,6 +53,9 @@ const starter = createStarterService({
   scriptVersion: (workflowId) => (shipped.has(workflowId) ? settings.scriptVersion : undefined),
   // A scheduled request on a day its workflow's calendar excludes is skipped (no run, no alert).
   calendars: aws.calendars(),
+  // Operator actions (issue 14): set-ok/rerun/bypass/hold writes, and a bypassed job's pool slot.
+  operator: aws.operator(),
+  pools: aws.pools(),
   clock: aws.clock,
   log: aws.log,
 });
@@ -60,12 +64,26 @@ const ACCEPTED = routedDetailTypes('starter');
 
 export type StarterResult =
   | StartResult
+  | OperatorResult
   | { outcome: 'cancel-requested' | 'unknown-run'; workflowExecutionId: string };
 
 export async function handler(event: unknown, context?: Context): Promise<StarterResult> {
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ACCEPTED, logger);
-  if (env.detailType !== 'WorkflowCancelRequested') {
+  if (env.detailType !== 'WorkflowCancelRequested' && env.detailType !== 'WorkflowRequested') {
+    // Operator requests (issue 14): the outcome event or OperatorActionRejected is the answer.
+    const result = await dispatch('starter', starter, env);
+    logSummary(logger, 'operator request handled', {
+      event_id: env.id,
+      detail_type: env.detailType,
+      workflow_id: env.detail.workflow_id,
+      workflow_execution_id: env.detail.workflow_execution_id ?? null,
+      requested_by: env.detail.requested_by,
+      ...result,
+    });
+    return result;
+  }
+  if (env.detailType === 'WorkflowRequested') {
     const result = await dispatch('starter', starter, env);
     logSummary(logger, 'workflow request handled', {
       event_id: env.id,

@@ -586,6 +586,7 @@ describe('starter: cancel', () => {
     const starter = createStarterService({
       definitions: sim.store.definitions(),
       runs: sim.store.runs(),
+      operator: sim.store.operator(),
       jobs: racingJobs,
       events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
       orchestrator: sim.wrapper,
@@ -619,6 +620,7 @@ describe('starter: cancel', () => {
     const starter = createStarterService({
       definitions: sim.store.definitions(),
       runs: sim.store.runs(),
+      operator: sim.store.operator(),
       jobs: sim.store.jobs(),
       events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
       orchestrator: sim.wrapper,

@@ -9,6 +9,7 @@ import {
   type WorkflowRequested,
 } from '../../contracts/events.js';
 import { jobRunName } from '../../contracts/jobs.js';
+import type { HoldState } from '../../contracts/operator.js';
 import { validateDefinition, type WorkflowDefinition } from '../../contracts/workflow.js';
 import { RecordTooLargeError } from '../errors.js';
 import type {
@@ -31,12 +32,15 @@ import {
   stageOutcome,
   stageReadyEvent,
 } from '../shared/progress.js';
+import { PortNotImplementedError } from '../shared/unimplemented-port.js';
 import { armRunLines, armStartByLine, type SlaArming } from '../sla/arm.js';
 import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
+import { createOperatorActions, type OperatorActionDeps } from './operator.js';
 import { planRun } from './plan.js';
 
-export interface StarterDeps {
+/** The operator actions' deps (operator, pools) come with OperatorActionDeps (./operator.ts). */
+export interface StarterDeps extends OperatorActionDeps {
   definitions: DefinitionRepository;
   runs: RunRepository;
   jobs: JobRepository;
@@ -81,6 +85,9 @@ export type StartResult =
   /** A scheduled request for a day its workflow's calendar excludes: nothing was written. */
   | { outcome: 'skipped'; reason: string };
 
+/** How often a request re-reads its workflow's hold when a hold or free lands during createRun. */
+const MAX_HOLD_LOOKS = 5;
+
 /** Restarts are allowed from runs that ended without completing. */
 const RESTARTABLE = ['Failed', 'Cancelled'] as const;
 
@@ -92,6 +99,21 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  */
 export function createStarterService(deps: StarterDeps) {
   const { definitions, runs, jobs, events, orchestrator, agents, watch, sla, calendars, clock, log } = deps;
+
+  /**
+   * The workflow's hold: `held` when it is held (its new runs start held); `known: false` while the
+   * store has no holds yet (the issue-14 stand-in port): no hold, and createRun checks none.
+   */
+  async function workflowHold(workflowId: string): Promise<{ known: boolean; held?: HoldState }> {
+    let h: HoldState | undefined;
+    try {
+      h = await deps.operator.getWorkflowHold(workflowId);
+    } catch (err) {
+      if (err instanceof PortNotImplementedError) return { known: false };
+      throw err;
+    }
+    return h?.held ? { known: true, held: h } : { known: true };
+  }
 
   /** `{ script_version }` when the stack ships this workflow's scripts, else nothing. */
   function scriptVersionOf(workflowId: string): { script_version?: string } {
@@ -266,6 +288,8 @@ export function createStarterService(deps: StarterDeps) {
   }
 
   return {
+    // Operator actions (issue 14): set-ok, rerun, bypass, hold, free.
+    ...createOperatorActions(deps),
     /**
      * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
      * an execution id missing from the request is derived from it. `requestTime` (the envelope's
@@ -383,23 +407,35 @@ export function createStarterService(deps: StarterDeps) {
       const at = now.toISOString();
       const deadline = runDeadlineAt(plan.run, plan.jobs);
       if (sla) await armRunLines(sla, runs, definition, { ...run, started_at: run.execution_start_ts });
-      let result: Awaited<ReturnType<RunRepository['createRun']>>;
-      try {
-        result = await runs.createRun(
-          run,
-          plan.jobs,
-          {
-            maxActiveRuns: definition.max_active_runs ?? 1,
-            ...(req.restart_of ? { restartOf: req.restart_of } : {}),
-          },
-          { events: startEvents(run, at, deadline) },
-        );
-      } catch (err) {
-        // Too large to store (e.g. hundreds of KB of parameters): nothing was written, and retrying
-        // cannot help, so the request is refused like any other, with the reason.
-        if (err instanceof RecordTooLargeError)
-          return reject(req, id, exec, 'RequestTooLarge', `the run cannot be stored: ${err.message}`);
-        throw err;
+      let result: Awaited<ReturnType<RunRepository['createRun']>> = { outcome: 'hold-changed' };
+      // A held workflow's new runs are accepted and wait Held (issue 14): the hold read here is
+      // checked again by createRun, and read again when a hold or free landed in between.
+      for (let look = 0; look < MAX_HOLD_LOOKS && result.outcome === 'hold-changed'; look++) {
+        const { known, held: hold } =
+          run.execution_status === 'Running' ? await workflowHold(req.workflow_id) : { known: false };
+        const created = hold ? { ...run, hold_state: hold } : run;
+        try {
+          result = await runs.createRun(
+            created,
+            plan.jobs,
+            {
+              maxActiveRuns: definition.max_active_runs ?? 1,
+              ...(req.restart_of ? { restartOf: req.restart_of } : {}),
+              ...(known ? { workflowHeld: hold !== undefined } : {}),
+            },
+            { events: startEvents(created, at, deadline) },
+          );
+        } catch (err) {
+          // Too large to store (e.g. hundreds of KB of parameters): nothing was written, and retrying
+          // cannot help, so the request is refused like any other, with the reason.
+          if (err instanceof RecordTooLargeError)
+            return reject(req, id, exec, 'RequestTooLarge', `the run cannot be stored: ${err.message}`);
+          throw err;
+        }
+      }
+      if (result.outcome === 'hold-changed') {
+        // Retriable: the request is redelivered and reads the hold again.
+        throw new Error(`workflow ${req.workflow_id}: its hold kept changing while run ${exec} was created`);
       }
       if (result.outcome === 'restarted') {
         return alreadyRestarted(req, id, exec, req.restart_of as string, result.by);

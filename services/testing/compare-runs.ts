@@ -12,6 +12,8 @@ const TIMESTAMP_KEYS = new Set([
   'finished_at',
   'not_before',
   'occurred_at',
+  // When a service applied an operator action (its clock): the request's own time stays compared.
+  'applied_at',
 ]);
 
 function stripTimestamps(v: unknown): unknown {

@@ -13,6 +13,7 @@ import {
   withRsqlJobs,
 } from '../../contracts/audit.js';
 import type { RsqloEvent } from '../../contracts/events.js';
+import type { HoldState } from '../../contracts/operator.js';
 import { isAggregatorChange } from '../aggregator/service.js';
 import type {
   Clock,
@@ -32,6 +33,7 @@ import type {
 } from '../ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
 import { unimplementedPort } from '../shared/unimplemented-port.js';
+import { inMemoryOperator, type OperatorStoreMethod } from './in-memory-operator.js';
 
 /** One thing a committed state change causes, in commit order. */
 export type OutboxRecord =
@@ -50,7 +52,8 @@ export type StoreMethod =
   | 'requestCancel'
   | 'transition'
   | 'skipPending'
-  | 'saveTrigger';
+  | 'saveTrigger'
+  | OperatorStoreMethod;
 
 /** A planned failure: `before` throws without changing anything, `after` commits and then throws. */
 export interface StoreFault {
@@ -95,6 +98,8 @@ export class InMemoryStore {
   private readonly definitionRows = new Map<string, unknown>();
   /** Trigger state per downstream workflow (services/trigger/). */
   private readonly triggerRows = new Map<string, TriggerState>();
+  /** Workflow-scope holds (OperatorRepository.setWorkflowHold), read by createRun. */
+  private readonly workflowHolds = new Map<string, HoldState>();
   private readonly listeners: Array<(records: OutboxRecord[]) => void> = [];
   private readonly faults: Array<Required<StoreFault>> = [];
   private pending: OutboxRecord[] | null = null;
@@ -205,7 +210,7 @@ export class InMemoryStore {
         return this.getRunSync(exec);
       },
       createRun: async (run, jobs, opts, effects) =>
-        this.createRun(run, jobs, opts.maxActiveRuns, effects, opts.restartOf),
+        this.createRun(run, jobs, opts.maxActiveRuns, effects, opts.restartOf, opts.workflowHeld),
       claimJobs: async (claim, effects) => this.claimJobs(claim, effects),
       countJob: async (c, derive) => this.countJob(c, derive),
       completeStage: async (c, effects) => this.completeStage(c, effects),
@@ -240,7 +245,19 @@ export class InMemoryStore {
 
   /** Operator actions: set-ok, rerun, bypass, holds (issue 14). */
   operator(): OperatorRepository {
-    return unimplementedPort<OperatorRepository>('InMemoryStore.operator');
+    return inMemoryOperator({
+      mutate: (method, fn) => this.mutate(method, fn),
+      count: (method) => this.count(method),
+      run: (exec) => this.runRows.get(exec),
+      allRuns: () => this.runRows.values(),
+      job: (exec, key) => this.jobRows.get(rowKey(exec, key)),
+      jobKeys: (exec) => this.jobOrder.get(exec) ?? [],
+      definition: (id) => this.definitionRows.get(id),
+      writeRun: (run) => this.writeRun(run),
+      writeJob: (job, operatorMove) => this.writeJob(job, operatorMove),
+      applyEffects: (effects) => this.applyEffects(effects),
+      workflowHolds: this.workflowHolds,
+    });
   }
 
   jobs(): JobRepository {
@@ -294,12 +311,19 @@ export class InMemoryStore {
     maxActive: number,
     effects: Effects,
     restartOf?: string,
+    workflowHeld?: boolean,
   ): Promise<CreateRunResult> {
     return this.mutate('createRun', (): CreateRunResult => {
       const existing = this.runRows.get(run.workflow_execution_id);
       if (existing) return { outcome: 'exists', run: clone(existing) };
       const prev = restartOf !== undefined ? this.runRows.get(restartOf) : undefined;
       if (prev?.restarted_as) return { outcome: 'restarted', by: prev.restarted_as };
+      // The workflow hold the starter read must still stand (a hold or free may have landed since).
+      if (
+        workflowHeld !== undefined &&
+        (this.workflowHolds.get(run.workflow_id)?.held ?? false) !== workflowHeld
+      )
+        return { outcome: 'hold-changed' };
       if (run.execution_status === 'Running') {
         const active = [...this.runRows.values()]
           .filter((r) => r.workflow_id === run.workflow_id && r.execution_status === 'Running')
@@ -334,6 +358,8 @@ export class InMemoryStore {
       if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
       // A claim never races a failure or a cancel: once the stage may not launch, nothing is queued.
       if (!canLaunch(st, run.cancel_requested)) return 'conflict';
+      // A held run starts nothing until freed (issue 14): refused here, atomically with the claim.
+      if (run.hold_state?.held) return 'conflict';
       // All or nothing: check every job before writing any (the SQLite transaction rolls back).
       const rows: JobAuditRecord[] = [];
       for (const c of claim.jobs) {
@@ -480,11 +506,13 @@ export class InMemoryStore {
     return withRsqlJobs(clone(run), [...(this.runJobNames.get(run.workflow_execution_id) ?? [])]);
   }
 
-  private writeJob(job: JobAuditRecord): void {
+  /** `operatorMove`: an operator action moves the row out of a final status on purpose (set-ok, rerun). */
+  private writeJob(job: JobAuditRecord, operatorMove = false): void {
     const key = rowKey(job.workflow_execution_id, job.job_key);
     const prev = this.jobRows.get(key);
     if (
       prev &&
+      !operatorMove &&
       (prev.attempt !== job.attempt || prev.execution_status !== job.execution_status) &&
       !isForwardTransition(
         { attempt: prev.attempt, status: prev.execution_status },
@@ -495,7 +523,7 @@ export class InMemoryStore {
         `job ${job.workflow_execution_id}/${job.job_key} moved backwards: ${prev.execution_status}@${prev.attempt} → ${job.execution_status}@${job.attempt}`,
       );
     }
-    if (prev?.counted && !job.counted) {
+    if (prev?.counted && !job.counted && !operatorMove) {
       this.violations.push(`job ${job.workflow_execution_id}/${job.job_key} lost its counted flag`);
     }
     this.checkJob(job);

@@ -2,7 +2,7 @@ import { DETAIL_TYPES, type DetailType, EVENT_SCHEMAS, type RsqloEvent } from '.
 import { EVENT_EXAMPLES } from '../../contracts/examples.js';
 import { missedEvent } from '../sla/service.js';
 import { BLOG_WORKFLOW } from './fixtures.js';
-import { createSimulation } from './in-memory.js';
+import { createSimulation, type Simulation } from './in-memory.js';
 
 /**
  * One valid event of every detail-type, as the services really produce them (a simulated run of the
@@ -42,8 +42,13 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
       '2024-01-01T01:00:00.100Z',
     ),
   );
-  // Operator actions and pools (issue 14): no service produces them yet, so their contract
-  // examples stand in until the services do (then the simulation's own take precedence).
+  // Operator actions (issue 14), as the starter answers them: a run of the blog workflow fails,
+  // a skipped job is bypassed, the failed one set OK (the run goes on), one job rerun; a workflow
+  // held and freed; a hold of an ended run refused.
+  for (const p of (await operatorSamples()).published)
+    if (!out.has(p.event.detailType)) out.set(p.event.detailType, p.event);
+  // Pools (issue 14): no service produces them yet, so their contract examples stand in until the
+  // services do (then the simulation's own take precedence).
   for (const t of OPERATOR_EVENT_TYPES) {
     if (!out.has(t))
       out.set(t, { detailType: t, detail: EVENT_SCHEMAS[t].parse(EVENT_EXAMPLES[t]) } as RsqloEvent);
@@ -53,21 +58,48 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
   return out;
 }
 
+/** The operator actions of the samples, played on a simulation of the blog workflow. */
+async function operatorSamples(): Promise<Simulation> {
+  const sim = createSimulation({ definitions: [BLOG_WORKFLOW] });
+  const wf = BLOG_WORKFLOW.workflow_id;
+  const exec = 'sample-operator-run';
+  const who = { requested_by: 'user:sample', workflow_id: wf };
+  sim.script({ job: 'rsql_blog_script_1.sh', attempt: 1 }, { outcome: 'fail', message: 'sample failure' });
+  sim.request({ workflow_id: wf, workflow_execution_id: exec });
+  await sim.runUntilIdle();
+  const job = { ...who, workflow_execution_id: exec, attempt: 1 };
+  sim.publish([
+    { detailType: 'JobBypassRequested', detail: { version: 1, ...job, job_key: '2.2', reason: 'sample' } },
+  ]);
+  await sim.runUntilIdle();
+  sim.publish([
+    { detailType: 'JobSetOkRequested', detail: { version: 1, ...job, job_key: '1.1', reason: 'sample' } },
+  ]);
+  await sim.runUntilIdle();
+  sim.publish([{ detailType: 'JobRerunRequested', detail: { version: 1, ...job, job_key: '1.2' } }]);
+  await sim.runUntilIdle();
+  const at = sim.clock.now().toISOString();
+  // Holds and frees are ordered by their time: the free comes after the hold.
+  const later = new Date(sim.clock.now().getTime() + 1).toISOString();
+  sim.publish([
+    { detailType: 'HoldRequested', detail: { version: 1, ...who, occurred_at: at, event_id: 'sample-hold' } },
+    {
+      detailType: 'FreeRequested',
+      detail: { version: 1, ...who, occurred_at: later, event_id: 'sample-free' },
+    },
+    {
+      detailType: 'HoldRequested',
+      detail: { version: 1, ...who, workflow_execution_id: exec, occurred_at: at, event_id: 'sample-late' },
+    },
+  ]);
+  await sim.runUntilIdle();
+  return sim;
+}
+
 /** The detail-types of issue 14 that the sample takes from the contract examples when no service emitted one. */
 const OPERATOR_EVENT_TYPES = [
-  'JobSetOkRequested',
-  'JobRerunRequested',
-  'JobBypassRequested',
-  'HoldRequested',
-  'FreeRequested',
   'PoolResizeRequested',
-  'JobSetOk',
-  'JobRerunStarted',
-  'JobBypassed',
-  'RunHeld',
-  'RunFreed',
   'PoolResized',
   'PoolCreated',
   'PoolSlotFreed',
-  'OperatorActionRejected',
 ] as const satisfies readonly DetailType[];
