@@ -58,6 +58,18 @@ export const SERVICE_ROUTES = [
     description: 'StageReady: the planner queues what may run in that stage',
   }),
   serviceRoute({
+    id: 'planner-pool-wake',
+    target: 'planner',
+    events: ['PoolSlotFreed', 'PoolResized'],
+    description: 'PoolSlotFreed / PoolResized: the planner grants free pool slots to the oldest waiting jobs',
+  }),
+  serviceRoute({
+    id: 'starter-pool-requests',
+    target: 'starter',
+    events: ['PoolResizeRequested'],
+    description: 'PoolResizeRequested (rsqlo pool set): the starter resizes the pool, or creates it',
+  }),
+  serviceRoute({
     id: 'recorder-job-reports',
     target: 'recorder',
     events: ['JobStarted', 'JobFinished'],

@@ -46,9 +46,12 @@ export const DISPATCH = {
   starter: {
     WorkflowRequested: (starter, env) => starter.handleRequested(env.detail, env.id, env.time),
     WorkflowCancelRequested: (starter, env) => starter.handleCancelRequested(env.detail),
+    PoolResizeRequested: (starter, env) => starter.handlePoolResizeRequested(env.detail, env.id),
   },
   planner: {
     StageReady: (planner, env) => planner.handleStageReady(env.detail),
+    PoolSlotFreed: (planner, env) => planner.handlePoolWake(env.detail.pool),
+    PoolResized: (planner, env) => planner.handlePoolWake(env.detail.pool),
   },
   recorder: {
     JobStarted: (recorder, env) => recorder.handleJobStarted(env.detail),

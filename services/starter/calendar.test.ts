@@ -22,6 +22,7 @@ function starterWith(calendars: Record<string, unknown>) {
     jobs: sim.store.jobs(),
     events: { publish: async (e) => void published.push(...e), ensurePublished: async () => {} },
     orchestrator: sim.wrapper,
+    pools: sim.store.pools(),
     calendars: { get: async (name) => calendars[name] },
     clock: sim.clock,
     log: sim.log,

@@ -13,6 +13,7 @@ import { composeAws } from '../../runtime/aws/compose.js';
 import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
+import type { PoolResizeResult } from './pools.js';
 import { createStarterService, type StartResult } from './service.js';
 
 const settings = readSettings(
@@ -40,6 +41,8 @@ const starter = createStarterService({
   jobs: aws.jobs(),
   events: aws.events(),
   orchestrator: aws.orchestrator(),
+  // A run's pools are made before it starts; `pool set` resizes one (config table; issue 14).
+  pools: aws.pools(),
   // A cancel tells the host running a job to kill it now (SSM command, the rsqlo document).
   agents: aws.agents(),
   // Each run's deadline check: a one-time EventBridge Scheduler schedule invoking the watchdog.
@@ -60,11 +63,17 @@ const ACCEPTED = routedDetailTypes('starter');
 
 export type StarterResult =
   | StartResult
+  | PoolResizeResult
   | { outcome: 'cancel-requested' | 'unknown-run'; workflowExecutionId: string };
 
 export async function handler(event: unknown, context?: Context): Promise<StarterResult> {
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ACCEPTED, logger);
+  if (env.detailType === 'PoolResizeRequested') {
+    const resized = await dispatch('starter', starter, env);
+    logSummary(logger, 'pool resize handled', { event_id: env.id, ...resized });
+    return resized;
+  }
   if (env.detailType !== 'WorkflowCancelRequested') {
     const result = await dispatch('starter', starter, env);
     logSummary(logger, 'workflow request handled', {

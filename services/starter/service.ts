@@ -20,6 +20,7 @@ import type {
   JobRepository,
   JobRunOrchestrator,
   Logger,
+  PoolRepository,
   RunDeadlineWatch,
   RunRepository,
 } from '../ports.js';
@@ -35,6 +36,7 @@ import { armRunLines, armStartByLine, type SlaArming } from '../sla/arm.js';
 import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
 import { planRun } from './plan.js';
+import { createStarterPools } from './pools.js';
 
 export interface StarterDeps {
   definitions: DefinitionRepository;
@@ -42,6 +44,8 @@ export interface StarterDeps {
   jobs: JobRepository;
   events: EventPublisher;
   orchestrator: JobRunOrchestrator;
+  /** Resource pools (issue 14): a run's pools are made before it starts; `pool set` resizes. */
+  pools: PoolRepository;
   /**
    * Where cancels of jobs already on an agent go (AWS: an SSM command to the host the dispatcher
    * recorded). Without it (or without `cancel`), running jobs are stopped through the orchestrator
@@ -92,6 +96,7 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  */
 export function createStarterService(deps: StarterDeps) {
   const { definitions, runs, jobs, events, orchestrator, agents, watch, sla, calendars, clock, log } = deps;
+  const starterPools = createStarterPools(deps);
 
   /** `{ script_version }` when the stack ships this workflow's scripts, else nothing. */
   function scriptVersionOf(workflowId: string): { script_version?: string } {
@@ -266,6 +271,8 @@ export function createStarterService(deps: StarterDeps) {
   }
 
   return {
+    handlePoolResizeRequested: starterPools.handlePoolResizeRequested,
+
     /**
      * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
      * an execution id missing from the request is derived from it. `requestTime` (the envelope's
@@ -383,6 +390,9 @@ export function createStarterService(deps: StarterDeps) {
       const at = now.toISOString();
       const deadline = runDeadlineAt(plan.run, plan.jobs);
       if (sla) await armRunLines(sla, runs, definition, { ...run, started_at: run.execution_start_ts });
+      // The pools its jobs name exist before the run does (issue 14): created ones are listed.
+      const poolsCreated = await starterPools.ensureRunPools(definition, exec, plan.jobs, at);
+      if (poolsCreated.length > 0) run.pools_created = poolsCreated;
       let result: Awaited<ReturnType<RunRepository['createRun']>>;
       try {
         result = await runs.createRun(

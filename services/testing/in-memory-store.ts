@@ -25,6 +25,7 @@ import type {
   OperatorRepository,
   OutgoingMessage,
   PoolRepository,
+  PoolState,
   RunRepository,
   StageCompletion,
   TriggerRepository,
@@ -32,6 +33,7 @@ import type {
 } from '../ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
 import { unimplementedPort } from '../shared/unimplemented-port.js';
+import { inMemoryPools, type PoolStoreMethod } from './in-memory-pools.js';
 
 /** One thing a committed state change causes, in commit order. */
 export type OutboxRecord =
@@ -50,7 +52,8 @@ export type StoreMethod =
   | 'requestCancel'
   | 'transition'
   | 'skipPending'
-  | 'saveTrigger';
+  | 'saveTrigger'
+  | PoolStoreMethod;
 
 /** A planned failure: `before` throws without changing anything, `after` commits and then throws. */
 export interface StoreFault {
@@ -95,6 +98,8 @@ export class InMemoryStore {
   private readonly definitionRows = new Map<string, unknown>();
   /** Trigger state per downstream workflow (services/trigger/). */
   private readonly triggerRows = new Map<string, TriggerState>();
+  /** Resource pools by name (PoolRepository, services/testing/in-memory-pools.ts). */
+  private readonly poolRows = new Map<string, PoolState>();
   private readonly listeners: Array<(records: OutboxRecord[]) => void> = [];
   private readonly faults: Array<Required<StoreFault>> = [];
   private pending: OutboxRecord[] | null = null;
@@ -235,7 +240,14 @@ export class InMemoryStore {
 
   /** Resource pools across every workflow (issue 14). */
   pools(): PoolRepository {
-    return unimplementedPort<PoolRepository>('InMemoryStore.pools');
+    return inMemoryPools({
+      mutate: (method, fn) => this.mutate(method, fn),
+      count: (method) => this.count(method),
+      job: (exec, key) => this.jobRows.get(rowKey(exec, key)),
+      writeJob: (job) => this.writeJob(job),
+      applyEffects: (effects) => this.applyEffects(effects),
+      pools: this.poolRows,
+    });
   }
 
   /** Operator actions: set-ok, rerun, bypass, holds (issue 14). */
