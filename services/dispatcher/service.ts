@@ -315,7 +315,8 @@ export function createDispatcherService(deps: DispatcherDeps) {
         workflowExecutionId: job.workflow_execution_id,
         jobKey: job.job_key,
         expect: { attempt: job.attempt, statuses: ['Queued'] },
-        set: { execution_status: 'Dispatched' },
+        // A pool job's row says "waits for nothing" once it starts, whether it ever waited or not.
+        set: { execution_status: 'Dispatched', ...(job.pool ? { waiting_for: null } : {}) },
       });
       if (!moved && job.pool) await giveBackIfEnded(job, job.pool);
       return { ack: true, note: 'dispatched' };
@@ -362,7 +363,11 @@ export function createDispatcherService(deps: DispatcherDeps) {
         workflowExecutionId: job.workflow_execution_id,
         jobKey: job.job_key,
         expect: { attempt: job.attempt, statuses: ['Queued', 'Dispatched'], instanceId: null },
-        set: { execution_status: 'Dispatched', instance_id: agent.instanceId },
+        set: {
+          execution_status: 'Dispatched',
+          instance_id: agent.instanceId,
+          ...(job.pool ? { waiting_for: null } : {}),
+        },
       });
       if (!claimed) {
         const now = await jobs.getJob(job.workflow_execution_id, job.job_key);

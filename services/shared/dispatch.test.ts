@@ -72,6 +72,9 @@ describe('the dispatch map', () => {
       'WorkflowRequested → starter.handleRequested',
       'WorkflowCancelRequested → starter.handleCancelRequested',
       'StageReady → planner.handleStageReady',
+      'PoolSlotFreed → planner.handlePoolWake',
+      'PoolResized → planner.handlePoolWake',
+      'PoolResizeRequested → starter.handlePoolResizeRequested',
       'JobStarted → recorder.handleJobStarted',
       'JobFinished → recorder.handleJobFinished',
       'WorkflowFinished → trigger.handleFinished',
@@ -140,8 +143,12 @@ describe('the dispatch map', () => {
   });
 
   it('gives each bus service the detail-types of its routes, all of them known', () => {
-    expect(routedDetailTypes('starter')).toEqual(['WorkflowRequested', 'WorkflowCancelRequested']);
-    expect(routedDetailTypes('planner')).toEqual(['StageReady']);
+    expect(routedDetailTypes('starter')).toEqual([
+      'WorkflowRequested',
+      'WorkflowCancelRequested',
+      'PoolResizeRequested',
+    ]);
+    expect(routedDetailTypes('planner')).toEqual(['StageReady', 'PoolSlotFreed', 'PoolResized']);
     expect(routedDetailTypes('recorder')).toEqual(['JobStarted', 'JobFinished']);
     expect(routedDetailTypes('trigger')).toEqual(['WorkflowFinished']);
     const routedAnywhere = BUS_SERVICES.flatMap((s) => routedDetailTypes(s));
