@@ -14,6 +14,12 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
   const exec = sim.request({ workflow_id: BLOG_WORKFLOW.workflow_id });
   sim.request({ workflow_id: 'no_such_workflow' });
   await sim.runUntilIdle();
+  // Pools (issue 14): a run in a pool created for it (PoolCreated, PoolSlotFreed), then a resize.
+  sim.define(POOLED_WORKFLOW);
+  sim.request({ workflow_id: POOLED_WORKFLOW.workflow_id });
+  await sim.runUntilIdle();
+  sim.publish([{ detailType: 'PoolResizeRequested', detail: POOL_RESIZE }]);
+  await sim.runUntilIdle();
   const out = new Map<DetailType, RsqloEvent>();
   for (const p of sim.published) if (!out.has(p.event.detailType)) out.set(p.event.detailType, p.event);
   out.set('WorkflowRequested', {
@@ -53,6 +59,24 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
   return out;
 }
 
+/** A workflow whose one job takes a slot of pool `wlm` (2 slots). */
+const POOLED_WORKFLOW = {
+  workflow_id: 'pooled_sample',
+  workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', pool: 'wlm', scripts: ['p.sh'] }],
+  pools: { wlm: 2 },
+};
+
+/** `rsqlo pool set wlm 0` as the CLI publishes it (also the PoolResizeRequested sample). */
+const POOL_RESIZE = {
+  version: 1,
+  event_id: 'PoolResizeRequested:sample',
+  occurred_at: '2024-05-01T00:45:00.000Z',
+  requested_by: 'user:oncall',
+  pool: 'wlm',
+  slots: 0,
+  reason: 'drain before the WLM change',
+};
+
 /** The detail-types of issue 14 that the sample takes from the contract examples when no service emitted one. */
 const OPERATOR_EVENT_TYPES = [
   'JobSetOkRequested',
@@ -66,8 +90,5 @@ const OPERATOR_EVENT_TYPES = [
   'JobBypassed',
   'RunHeld',
   'RunFreed',
-  'PoolResized',
-  'PoolCreated',
-  'PoolSlotFreed',
   'OperatorActionRejected',
 ] as const satisfies readonly DetailType[];
