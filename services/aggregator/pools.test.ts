@@ -8,11 +8,10 @@ import type { JobAuditRecord } from '../../contracts/audit.js';
 import { parallel, workflow } from '../testing/fixtures.js';
 import { createSimulation, type Simulation } from '../testing/in-memory.js';
 
-const WF = workflow(
-  'wf',
-  [{ ...parallel([{ script: 'a.sh', retries: 1 }, 'b.sh']), pool: 'wlm' }],
-  { pools: { wlm: 1 }, defaults: { retry_backoff_seconds: 5 } },
-);
+const WF = workflow('wf', [{ ...parallel([{ script: 'a.sh', retries: 1 }, 'b.sh']), pool: 'wlm' }], {
+  pools: { wlm: 1 },
+  defaults: { retry_backoff_seconds: 5 },
+});
 
 const pool = (sim: Simulation) => sim.store.pools().get('wlm');
 const freed = (sim: Simulation) => sim.eventsOf('PoolSlotFreed').map((e) => `${e.job_key}.a${e.attempt}`);

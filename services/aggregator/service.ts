@@ -237,7 +237,8 @@ export function createAggregatorService(deps: AggregatorDeps) {
       log.info('pool slot freed', { pool, holder });
       return;
     }
-    const ran = job.execution_status !== 'Cancelled' || job.instance_id !== null || job.execution_start_ts !== null;
+    const ran =
+      job.execution_status !== 'Cancelled' || job.instance_id !== null || job.execution_start_ts !== null;
     if (ran) await events.ensurePublished([freed]);
   }
 

@@ -160,9 +160,9 @@ describe('dispatcher: pool slots', () => {
     await dispatcher(sim, { orchestrator: cancelling }).handleMessage(message('1.1'));
     expect(sim.job('r1', '1.1')?.execution_status).toBe('Cancelled');
     expect(await pool(sim)).toMatchObject({ holders: [], waiters: [] });
-    expect(sim.store.outbox.filter((r) => r.kind === 'event' && r.event.detailType === 'PoolSlotFreed')).toHaveLength(
-      1,
-    );
+    expect(
+      sim.store.outbox.filter((r) => r.kind === 'event' && r.event.detailType === 'PoolSlotFreed'),
+    ).toHaveLength(1);
     // The aggregator's record of the Cancelled job then frees nothing a second time.
     await sim.services.aggregator.handleJobChange(sim.job('r1', '1.1') as never);
     expect(
@@ -209,7 +209,10 @@ describe('dispatcher: a held run', () => {
     expect(sim.job('r1', '1.1')).toMatchObject({ execution_status: 'Queued', waiting_for: 'hold' });
     expect(sim.wrapper.runs.size).toBe(0);
     // A repeated message is acked, nothing more.
-    expect(await d.handleMessage(message('1.1', 'r1', 'plain'))).toEqual({ ack: true, note: 'waiting for hold' });
+    expect(await d.handleMessage(message('1.1', 'r1', 'plain'))).toEqual({
+      ack: true,
+      note: 'waiting for hold',
+    });
   });
 
   it('gives back a slot the parked job was granted, and wakes the next waiter', async () => {

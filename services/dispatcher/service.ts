@@ -240,7 +240,11 @@ export function createDispatcherService(deps: DispatcherDeps) {
       jobRunName(job.workflow_execution_id, job.job_key, job.attempt),
       { events: [poolSlotFreedEvent(job, pool, at)] },
     );
-    if (released === 'released') log.info('pool slot given back: the job ended before it was dispatched', { job_key: job.job_key, pool });
+    if (released === 'released')
+      log.info('pool slot given back: the job ended before it was dispatched', {
+        job_key: job.job_key,
+        pool,
+      });
     await wake(pool);
   }
 

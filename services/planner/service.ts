@@ -1,7 +1,14 @@
 import type { JobAuditRecord } from '../../contracts/audit.js';
 import type { StageReady } from '../../contracts/events.js';
 import { EVENT_VERSION } from '../../contracts/events.js';
-import type { Clock, JobRepository, Logger, OutgoingMessage, PoolRepository, RunRepository } from '../ports.js';
+import type {
+  Clock,
+  JobRepository,
+  Logger,
+  OutgoingMessage,
+  PoolRepository,
+  RunRepository,
+} from '../ports.js';
 import { type WakeResult, wakePool } from '../shared/pools.js';
 import { inFlight, stageOutcome, stageReadyEvent } from '../shared/progress.js';
 

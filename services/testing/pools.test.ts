@@ -271,7 +271,10 @@ describe('pools: a cancelled waiting job', () => {
     expect(sim.problems()).toEqual([]);
     expect(statuses(sim, 'rx')).toEqual(['Cancelled', 'Cancelled']);
     expect(sim.run('rx')?.execution_status).toBe('Cancelled');
-    expect(await pool(sim, 'solo')).toMatchObject({ holders: [expect.stringContaining('rh--')], waiters: [] });
+    expect(await pool(sim, 'solo')).toMatchObject({
+      holders: [expect.stringContaining('rh--')],
+      waiters: [],
+    });
     expect(sim.finishJob('h1.sh', { outcome: 'complete' })).toBe(true);
     await sim.runUntilIdle();
     expect(await pool(sim, 'solo')).toMatchObject({ slots: 1, holders: [], waiters: [] });
@@ -322,4 +325,3 @@ describe('pools under chaos (every delivery duplicated and shuffled)', () => {
     expect(await pool(clean, 'solo')).toMatchObject({ holders: [], waiters: [] });
   });
 });
-

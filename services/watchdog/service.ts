@@ -8,9 +8,10 @@
  * A run an operator holds (issue 14) is waiting on purpose, not stuck: past its deadline it is
  * logged WARN "held past its deadline", not RunOverdue (no alarm for a decision someone made).
  */
-import { RUN_OVERDUE_ERROR } from '../../contracts/run-watch.js';
+
 import type { WorkflowStatus } from '../../contracts/audit.js';
 import type { HoldState } from '../../contracts/operator.js';
+import { RUN_OVERDUE_ERROR } from '../../contracts/run-watch.js';
 import type { Logger, RunStatusReader, WatchedRun } from '../ports.js';
 
 export type CheckResult =
