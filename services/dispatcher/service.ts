@@ -181,7 +181,8 @@ export function createDispatcherService(deps: DispatcherDeps) {
   ): Promise<MessageResult> {
     const q = await pools.enqueue(pool, holder);
     if (!q.queued) {
-      // It holds a slot already (granted meanwhile): no longer waiting, so it may start.
+      // Not waiting: it holds a slot already (granted meanwhile), or the pool is gone. Its next
+      // message asks again (and acquires, or creates the pool).
       await jobs.transition(
         {
           workflowExecutionId: job.workflow_execution_id,
@@ -191,7 +192,7 @@ export function createDispatcherService(deps: DispatcherDeps) {
         },
         { messages: [{ body: jobMessage(job) }] },
       );
-      return { ack: true, note: `holds a slot of pool ${pool} already` };
+      return { ack: true, note: `not waiting for pool ${pool}: asks again` };
     }
     if (q.free > 0 && q.waiting > 0) await wake(pool);
     log.info('job waits for a pool slot', { job_key: job.job_key, pool, free: q.free, waiting: q.waiting });

@@ -119,7 +119,8 @@ export function inMemoryPools(s: PoolStoreInternals): PoolRepository {
     enqueue: (name, holder) =>
       s.mutate('enqueuePool', () => {
         const p = s.pools.get(name);
-        if (!p) throw new Error(`pool ${name} does not exist: nothing to wait for`);
+        // No pool (deleted meanwhile): nothing to wait for; the caller asks again (and creates it).
+        if (!p) return { queued: false, free: 0, waiting: 0 };
         let queued = false;
         if (!p.holders.includes(holder.holder)) {
           // Idempotent: a second enqueue keeps the first place (its `since`).
