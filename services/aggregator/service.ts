@@ -5,7 +5,6 @@ import type {
   WorkflowRunState,
 } from '../../contracts/audit.js';
 import { EVENT_VERSION, type RsqloEvent } from '../../contracts/events.js';
-import { jobRunName } from '../../contracts/jobs.js';
 import type {
   Clock,
   EventPublisher,
@@ -16,7 +15,7 @@ import type {
   PoolRepository,
   RunRepository,
 } from '../ports.js';
-import { poolSlotFreedEvent } from '../shared/pools.js';
+import { releasePoolSlot } from '../shared/pools.js';
 import {
   completionEvents,
   planStageCompletion,
@@ -111,7 +110,7 @@ export function replayCompletion(run: WorkflowRunState, stage: number): RsqloEve
  * events (same ids) instead of losing them. O(1) per change.
  */
 export function createAggregatorService(deps: AggregatorDeps) {
-  const { runs, jobs, events, pools, clock, log } = deps;
+  const { runs, jobs, events, clock, log } = deps;
 
   /** The queue message of a job's current attempt, hidden until its retry backoff ends. */
   function jobMessage(job: JobAuditRecord): OutgoingMessage {
@@ -214,34 +213,6 @@ export function createAggregatorService(deps: AggregatorDeps) {
     }
   }
 
-  /**
-   * A final attempt gives its pool slot back, exactly once per attempt: the holder is the
-   * attempt's jobRunName, so a duplicate or reordered record finds it released already, and a late
-   * record of attempt n never touches attempt n+1's holder. The release and its PoolSlotFreed (the
-   * wake of the oldest waiters) commit together. `not-held` on a job that ran is a redelivery: the
-   * event is re-derived in case the first delivery crashed between its write and its publish (a
-   * spurious wake is harmless). A job that never got a slot (cancelled while it waited, or before
-   * the dispatcher saw it) leaves the queue instead.
-   */
-  async function releaseSlot(job: JobAuditRecord, pool: string): Promise<void> {
-    const holder = jobRunName(job.workflow_execution_id, job.job_key, job.attempt);
-    if (job.waiting_for) {
-      // Waiting (for a slot or a free) when it ended: a grant clears waiting_for in the same write
-      // as it adds the holder, so it holds nothing.
-      if (await pools.dequeue(pool, holder)) log.info('waiting job left its pool queue', { pool, holder });
-      return;
-    }
-    const freed = poolSlotFreedEvent(job, pool, clock.now().toISOString());
-    const released = await pools.release(pool, holder, { events: [freed] });
-    if (released === 'released') {
-      log.info('pool slot freed', { pool, holder });
-      return;
-    }
-    const ran =
-      job.execution_status !== 'Cancelled' || job.instance_id !== null || job.execution_start_ts !== null;
-    if (ran) await events.ensurePublished([freed]);
-  }
-
   return {
     async handleJobChange(job: JobAuditRecord): Promise<void> {
       if (job.execution_status === 'Queued') {
@@ -255,7 +226,7 @@ export function createAggregatorService(deps: AggregatorDeps) {
       }
       const status = job.execution_status as Exclude<TerminalJobStatus, 'Skipped'>;
       // Before the retry or the count: the slot is the attempt's, whatever follows.
-      if (job.pool) await releaseSlot(job, job.pool);
+      if (job.pool) await releasePoolSlot(deps, job, job.pool);
       const run = await runs.getRun(job.workflow_execution_id);
       if (!run) {
         log.warn('job change for an unknown run', { workflow_execution_id: job.workflow_execution_id });

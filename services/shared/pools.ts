@@ -4,9 +4,19 @@
  * waiting jobs. No polling anywhere: a slot that frees wakes the oldest waiters through the
  * choreography.
  */
+
+import type { JobAuditRecord } from '../../contracts/audit.js';
 import { EVENT_VERSION, eventIds, type RsqloEvent } from '../../contracts/events.js';
 import { jobRunName } from '../../contracts/jobs.js';
-import type { Clock, JobRepository, Logger, PoolHolder, PoolRepository, RunRepository } from '../ports.js';
+import type {
+  Clock,
+  EventPublisher,
+  JobRepository,
+  Logger,
+  PoolHolder,
+  PoolRepository,
+  RunRepository,
+} from '../ports.js';
 
 export interface WakePoolDeps {
   pools: PoolRepository;
@@ -122,4 +132,40 @@ export async function wakePool(deps: WakePoolDeps, pool: string): Promise<WakeRe
   if (result.granted.length > 0 || result.dropped.length > 0)
     log.info('pool woken', { pool, granted: result.granted, dropped: result.dropped });
   return result;
+}
+
+/**
+ * A final attempt gives its pool slot back (the aggregator, on the job's final status), exactly
+ * once per attempt: the holder is the attempt's jobRunName, so a duplicate or reordered record
+ * finds it released already, and a late record of attempt n never touches attempt n+1's holder.
+ * The release and its PoolSlotFreed (the wake of the oldest waiters) commit together. `not-held`
+ * on a job that ran is a redelivery: the event is re-derived in case the first delivery crashed
+ * between its write and its publish (AWS; a spurious wake is harmless). A job that never got a
+ * slot leaves the queue instead (it ended while waiting) or does nothing (it ended before it asked).
+ */
+export async function releasePoolSlot(
+  deps: { pools: PoolRepository; events: EventPublisher; clock: Clock; log: Logger },
+  job: JobAuditRecord,
+  pool: string,
+): Promise<'released' | 'dequeued' | 'not-held'> {
+  const { pools, events, clock, log } = deps;
+  const holder = jobRunName(job.workflow_execution_id, job.job_key, job.attempt);
+  if (job.waiting_for) {
+    // Waiting (for a slot or a free) when it ended: a grant clears waiting_for in the same write
+    // as it adds the holder, so it holds nothing.
+    const left = await pools.dequeue(pool, holder);
+    if (left) log.info('waiting job left its pool queue', { pool, holder });
+    return left ? 'dequeued' : 'not-held';
+  }
+  const freed = poolSlotFreedEvent(job, pool, clock.now().toISOString());
+  if ((await pools.release(pool, holder, { events: [freed] })) === 'released') {
+    log.info('pool slot freed', { pool, holder });
+    return 'released';
+  }
+  // Ended before it was ever dispatched (cancelled while Queued): it never held a slot, and no
+  // PoolSlotFreed of it was ever published. Anything that ran held one (taken before the wrapper).
+  const ran =
+    job.execution_status !== 'Cancelled' || job.instance_id !== null || job.execution_start_ts !== null;
+  if (ran) await events.ensurePublished([freed]);
+  return 'not-held';
 }
