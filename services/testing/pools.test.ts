@@ -306,6 +306,17 @@ describe('pools under chaos (every delivery duplicated and shuffled)', () => {
   };
 
   it('two workflows: the same outcome and audit', async () => {
+    // Started at the very same instant: everything but the pool's creator is the same.
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const sim = createSimulation({ ...OPTS, chaos: { duplicate: true, shuffle: true, seed } });
+      await bothAtOnce(sim);
+      expect(sim.problems()).toEqual([]);
+      expect(sim.maxConcurrent()).toBeLessThanOrEqual(2);
+      expect(starts(sim)).toHaveLength(8);
+      expect(sim.eventsOf('PoolSlotFreed')).toHaveLength(8);
+      expect(new Set(sim.eventsOf('PoolCreated').map((e) => e.event_id)).size).toBe(1);
+      expect([...statuses(sim, 'ra'), ...statuses(sim, 'rb')].every((x) => x === 'Completed')).toBe(true);
+    }
     const clean = await same(raFirst, OPTS, ['ra', 'rb']);
     expect(clean.maxConcurrent()).toBe(2);
   });
@@ -318,6 +329,25 @@ describe('pools under chaos (every delivery duplicated and shuffled)', () => {
       expect(starts(sim)).toHaveLength(8);
     }
     await same(drainAndResume, OPTS, ['ra', 'rb']);
+  });
+
+  it('a pool nobody sized: created with 1 slot, PoolCreated once, the same audit', async () => {
+    const opts = {
+      definitions: [pooled('wf_c', 'etl', undefined), pooled('wf_d', 'etl', undefined)],
+      defaultDurationSeconds: 1,
+    };
+    const scenario: Scenario = async (sim) => {
+      sim.request({ workflow_id: 'wf_c', workflow_execution_id: 'rc' });
+      await sim.advance(0);
+      sim.request({ workflow_id: 'wf_d', workflow_execution_id: 'rd' });
+      await sim.runUntilIdle();
+      const created = new Set(sim.eventsOf('PoolCreated').map((e) => e.event_id));
+      if (created.size !== 1) throw new Error(`PoolCreated ids: ${[...created].join(', ')}`);
+      if (sim.maxConcurrent() > 1)
+        throw new Error(`${sim.maxConcurrent()} jobs ran at once in a 1-slot pool`);
+    };
+    const clean = await same(scenario, opts, ['rc', 'rd']);
+    expect(clean.run('rc')?.pools_created).toEqual([{ pool: 'etl', slots: 1, source: 'default' }]);
   });
 
   it('a cancelled waiting job: the same outcome, no slot leaked', async () => {
