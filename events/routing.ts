@@ -76,6 +76,18 @@ export const SERVICE_ROUTES = [
     description: 'RunFreed: the planner wakes the jobs parked while the run was held and plans its stage',
   }),
   serviceRoute({
+    id: 'planner-pool-wake',
+    target: 'planner',
+    events: ['PoolSlotFreed', 'PoolResized'],
+    description: 'PoolSlotFreed / PoolResized: the planner grants free pool slots to the oldest waiting jobs',
+  }),
+  serviceRoute({
+    id: 'starter-pool-requests',
+    target: 'starter',
+    events: ['PoolResizeRequested'],
+    description: 'PoolResizeRequested (rsqlo pool set): the starter resizes the pool, or creates it',
+  }),
+  serviceRoute({
     id: 'recorder-job-reports',
     target: 'recorder',
     events: ['JobStarted', 'JobFinished'],

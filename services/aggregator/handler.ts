@@ -25,6 +25,8 @@ const aggregator = createAggregatorService({
   runs: aws.runs(),
   jobs: aws.jobs(),
   events: aws.events(),
+  // A final job with a pool gives its slot back (config table `pool:<NAME>` items; issue 14).
+  pools: aws.pools(),
   // The stream is the outbox of Pending → Queued: the aggregator re-sends those messages.
   queue: aws.queue(),
   clock: aws.clock,

@@ -29,6 +29,7 @@ async function setup(withQueue: boolean) {
     runs: store.runs(),
     jobs: store.jobs(),
     events: { publish: async () => {}, ensurePublished: async () => {} },
+    pools: store.pools(),
     clock,
     log: new MemoryLogger(),
     ...(withQueue ? { queue: { ensureSent: async (m: OutgoingMessage[]) => void sent.push(m) } } : {}),
@@ -81,6 +82,26 @@ describe('aggregator: a job just Queued (the AWS stream)', () => {
     await aggregator.handleJobChange(row);
     await aggregator.handleJobChange({ ...row, job_key: '9.9' });
     expect(sent).toEqual([]);
+  });
+
+  it('sends nothing for a parked job (waiting for a pool slot or a free): the wake sends it', async () => {
+    const { aggregator, sent, queue, store } = await setup(true);
+    const waiting = await queue('1.1', { waiting_for: 'pool:wlm' });
+    const held = await queue('1.2', { waiting_for: 'hold' });
+    if (!waiting || !held) throw new Error('not queued');
+    await aggregator.handleJobChange(waiting);
+    await aggregator.handleJobChange(held);
+    expect(sent).toEqual([]);
+    // Woken (waiting_for cleared, AWS stream filter 4): the repair sends its message.
+    const woken = await store.jobs().transition({
+      workflowExecutionId: 'r1',
+      jobKey: '1.1',
+      expect: { attempt: 1, statuses: ['Queued'] },
+      set: { waiting_for: null },
+    });
+    if (!woken) throw new Error('not woken');
+    await aggregator.handleJobChange(woken);
+    expect(sent.map((m) => m[0]?.body.job_key)).toEqual(['1.1']);
   });
 
   it('ignores Queued rows without a queue port (the local runtime), changing nothing', async () => {

@@ -12,15 +12,19 @@ import type {
   Logger,
   MessageQueue,
   OutgoingMessage,
+  PoolRepository,
   RunRepository,
 } from '../ports.js';
 import { completeIfDone } from '../shared/advance.js';
+import { releasePoolSlot } from '../shared/pools.js';
 import { stageOutcome, stageReadyEvent } from '../shared/progress.js';
 
 export interface AggregatorDeps {
   runs: RunRepository;
   jobs: JobRepository;
   events: EventPublisher;
+  /** Resource pools (issue 14): a final job with a `pool` gives its slot back here. */
+  pools: PoolRepository;
   clock: Clock;
   log: Logger;
   /**
@@ -117,6 +121,9 @@ export function createAggregatorService(deps: AggregatorDeps) {
   async function ensureQueued(job: JobAuditRecord, queue: MessageQueue): Promise<void> {
     const current = await jobs.getJob(job.workflow_execution_id, job.job_key);
     if (current?.execution_status !== 'Queued' || current.attempt !== job.attempt) return;
+    // Parked (waiting for a pool slot or a free): its message went out and was acked on purpose;
+    // the grant or the free that ends the wait sends the next one.
+    if (current.waiting_for) return;
     await queue.ensureSent([jobMessage(current)]);
   }
 
@@ -158,6 +165,8 @@ export function createAggregatorService(deps: AggregatorDeps) {
         return;
       }
       const status = job.execution_status as Exclude<TerminalJobStatus, 'Skipped'>;
+      // Before the retry or the count: the slot is the attempt's, whatever follows.
+      if (job.pool) await releasePoolSlot(deps, job, job.pool);
       const run = await runs.getRun(job.workflow_execution_id);
       if (!run) {
         log.warn('job change for an unknown run', { workflow_execution_id: job.workflow_execution_id });

@@ -34,6 +34,7 @@ describe('dispatcher queue handler: configuration', () => {
 
   it('needs no agent hosts, SSM document or idempotency table (the task entry has those)', async () => {
     vi.resetModules();
+    vi.stubEnv('RSQLO_CONFIG_TABLE', 'c');
     vi.stubEnv('RSQLO_WORKFLOW_AUDIT_TABLE', 'a');
     vi.stubEnv('RSQLO_JOB_AUDIT_TABLE', 'b');
     vi.stubEnv('RSQLO_JOB_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/1/q');
@@ -90,6 +91,7 @@ describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs
     vi.resetModules();
     stubLambdaEnv(
       {
+        configTable: tables.config,
         workflowAuditTable: tables.workflowAudit,
         jobAuditTable: tables.jobAudit,
         jobQueueUrl: queueUrl,

@@ -24,6 +24,7 @@ import type { AgentFleet } from '../ports.js';
 import { createDispatcherService } from './service.js';
 
 const settings = readSettings([
+  'configTable',
   'workflowAuditTable',
   'jobAuditTable',
   'jobQueueUrl',
@@ -46,6 +47,8 @@ const dispatcher = createDispatcherService({
   jobs: aws.jobs(),
   orchestrator: aws.orchestrator(),
   agents: noAgents,
+  // Pool slots (issue 14): config table `pool:<NAME>` items; a job without a pool makes no call.
+  pools: aws.pools(),
   clock: aws.clock,
   log: aws.log,
 });

@@ -185,6 +185,7 @@ describe('dispatcher: wrapper tasks', () => {
       jobs,
       orchestrator: { start: async () => 'started' as const, stop: async () => {} },
       agents: sim.agent,
+      pools: sim.store.pools(),
       clock: { now: () => new Date() },
       log: { info() {}, warn() {}, error() {} },
     });

@@ -1,5 +1,5 @@
-import type { JobAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
-import { EVENT_VERSION } from '../../contracts/events.js';
+import type { JobAuditRecord, JobStatus, WorkflowRunState } from '../../contracts/audit.js';
+import { EVENT_VERSION, eventIds } from '../../contracts/events.js';
 import { type JobCommand, type JobMessage, jobRunName, type TaskRequest } from '../../contracts/jobs.js';
 import { StaleTaskError } from '../errors.js';
 import type {
@@ -8,17 +8,24 @@ import type {
   JobRepository,
   JobRunOrchestrator,
   Logger,
+  PoolRepository,
   RunRepository,
 } from '../ports.js';
+import { poolHolder, poolSlotFreedEvent, poolWait, wakePool } from '../shared/pools.js';
 
 export interface DispatcherDeps {
   runs: RunRepository;
   jobs: JobRepository;
   orchestrator: JobRunOrchestrator;
   agents: AgentFleet;
+  /** Resource pools (issue 14): only jobs with a `pool` use them; others make no pool call. */
+  pools: PoolRepository;
   clock: Clock;
   log: Logger;
 }
+
+/** Final job statuses: the attempt is over and holds nothing any more. */
+const FINAL: readonly JobStatus[] = ['Completed', 'Failed', 'TimedOut', 'Cancelled', 'Skipped'];
 
 /** What to do with a queue message: drop it (done or stale), or show it again later (backoff). */
 export type MessageResult = { ack: true; note: string } | { ack: false; retryAfterSeconds: number };
@@ -29,7 +36,7 @@ export type MessageResult = { ack: true; note: string } | { ack: false; retryAft
  * token, and it sends ONE command carrying the job and the token to ONE online agent.
  */
 export function createDispatcherService(deps: DispatcherDeps) {
-  const { runs, jobs, orchestrator, agents, clock, log } = deps;
+  const { runs, jobs, orchestrator, agents, pools, clock, log } = deps;
 
   /** Whether the run still starts work: Running and not being cancelled. */
   function accepting(run: WorkflowRunState | undefined): run is WorkflowRunState {
@@ -110,6 +117,148 @@ export function createDispatcherService(deps: DispatcherDeps) {
     return { instanceId: agent.instanceId, commandId: job.ssm_command_id ?? commandId };
   }
 
+  /** The wake pass both the planner and this dispatcher run (services/shared/pools.ts). */
+  const wake = (pool: string) => wakePool(deps, pool);
+
+  /**
+   * Takes a slot of `pool` for this attempt; undefined when it has one. Otherwise the job waits:
+   * marked `waiting_for: pool:<NAME>` first and only then queued, so a grant always finds the job
+   * marked; the message is acked (no polling: a freed slot wakes it through the choreography).
+   */
+  async function takeSlot(job: JobAuditRecord, pool: string, now: Date): Promise<MessageResult | undefined> {
+    const holder = poolHolder(job, now.toISOString());
+    let got = await pools.acquire(pool, holder);
+    if (got === 'missing') {
+      // Started before its pool existed (or the pool was lost): created with the run's default.
+      const slots = job.pool_slots_default ?? 1;
+      const source = job.pool_slots_default == null ? 'default' : 'definition';
+      const created = await pools.ensure(
+        pool,
+        slots,
+        { source, created_by: `workflow:${job.workflow_id}` },
+        {
+          events: [
+            {
+              detailType: 'PoolCreated',
+              detail: {
+                version: EVENT_VERSION,
+                event_id: eventIds.poolCreated(pool),
+                occurred_at: now.toISOString(),
+                pool,
+                slots,
+                source,
+                workflow_id: job.workflow_id,
+                workflow_execution_id: job.workflow_execution_id,
+              },
+            },
+          ],
+        },
+      );
+      if (created === 'created') log.info('pool created', { pool, slots, source });
+      got = await pools.acquire(pool, holder);
+    }
+    if (got === 'acquired') return undefined;
+    if (got === 'missing') throw new Error(`pool ${pool} vanished while job ${job.job_key} asked for a slot`);
+    const marked = await jobs.transition({
+      workflowExecutionId: job.workflow_execution_id,
+      jobKey: job.job_key,
+      expect: { attempt: job.attempt, statuses: ['Queued'] },
+      set: { waiting_for: poolWait(pool) },
+    });
+    if (!marked) return { ack: true, note: 'job moved on before it could wait for its pool' };
+    return enqueue(marked, pool, holder);
+  }
+
+  /**
+   * Joins the pool's queue (idempotent). Whoever makes "a free slot and a waiter" true wakes the
+   * pool: a slot freed between this job's `full` and its enqueue found nobody waiting (the
+   * lost-wake race), so this call wakes it.
+   */
+  async function enqueue(
+    job: JobAuditRecord,
+    pool: string,
+    holder: ReturnType<typeof poolHolder>,
+  ): Promise<MessageResult> {
+    const q = await pools.enqueue(pool, holder);
+    if (!q.queued) {
+      // Not waiting: it holds a slot already (granted meanwhile), or the pool is gone. Its next
+      // message asks again (and acquires, or creates the pool).
+      await jobs.transition(
+        {
+          workflowExecutionId: job.workflow_execution_id,
+          jobKey: job.job_key,
+          expect: { attempt: job.attempt, statuses: ['Queued'] },
+          set: { waiting_for: null },
+        },
+        { messages: [{ body: jobMessage(job) }] },
+      );
+      return { ack: true, note: `not waiting for pool ${pool}: asks again` };
+    }
+    if (q.free > 0 && q.waiting > 0) await wake(pool);
+    log.info('job waits for a pool slot', { job_key: job.job_key, pool, free: q.free, waiting: q.waiting });
+    return { ack: true, note: `waiting for pool ${pool}` };
+  }
+
+  /**
+   * A message for a parked job: acked. A pool waiter is queued again first (idempotent: it keeps
+   * its place), which repairs a crash between marking it and queueing it.
+   */
+  async function stillWaiting(job: JobAuditRecord, waitingFor: string): Promise<MessageResult> {
+    if (!waitingFor.startsWith('pool:') || !job.pool) return { ack: true, note: `waiting for ${waitingFor}` };
+    return enqueue(job, job.pool, poolHolder(job, clock.now().toISOString()));
+  }
+
+  /**
+   * Parks a Queued job of a held run: `waiting_for: hold` (a free clears it and sends a new
+   * message). A slot it was granted is given back first and its pool woken, so a held run never
+   * sits on slots other workflows wait for.
+   */
+  async function park(job: JobAuditRecord): Promise<MessageResult> {
+    if (job.pool) {
+      await pools.release(job.pool, jobRunName(job.workflow_execution_id, job.job_key, job.attempt), {});
+      await wake(job.pool);
+    }
+    await jobs.transition({
+      workflowExecutionId: job.workflow_execution_id,
+      jobKey: job.job_key,
+      expect: { attempt: job.attempt, statuses: ['Queued'] },
+      set: { waiting_for: 'hold' },
+    });
+    log.info('job parked: its run is held', { job_key: job.job_key });
+    return { ack: true, note: 'run is held' };
+  }
+
+  /**
+   * After the wrapper started, Queued → Dispatched failed: when the row went final meanwhile (a
+   * cancel), nobody else may ever release this attempt's slot, so it is given back here.
+   */
+  async function giveBackIfEnded(job: JobAuditRecord, pool: string): Promise<void> {
+    const now = await jobs.getJob(job.workflow_execution_id, job.job_key);
+    if (!now || now.attempt !== job.attempt || !FINAL.includes(now.execution_status)) return;
+    const at = clock.now().toISOString();
+    const released = await pools.release(
+      pool,
+      jobRunName(job.workflow_execution_id, job.job_key, job.attempt),
+      { events: [poolSlotFreedEvent(job, pool, at)] },
+    );
+    if (released === 'released')
+      log.info('pool slot given back: the job ended before it was dispatched', {
+        job_key: job.job_key,
+        pool,
+      });
+    await wake(pool);
+  }
+
+  function jobMessage(job: JobAuditRecord): JobMessage {
+    return {
+      version: EVENT_VERSION,
+      workflow_id: job.workflow_id,
+      workflow_execution_id: job.workflow_execution_id,
+      job_key: job.job_key,
+      attempt: job.attempt,
+    };
+  }
+
   return {
     async handleMessage(msg: JobMessage): Promise<MessageResult> {
       const job = await jobs.getJob(msg.workflow_execution_id, msg.job_key);
@@ -121,6 +270,8 @@ export function createDispatcherService(deps: DispatcherDeps) {
       if (job.execution_status !== 'Queued') {
         return { ack: true, note: `job is ${job.execution_status}` };
       }
+      // Parked (issue 14): a grant or a free clears waiting_for and sends a new message.
+      if (job.waiting_for) return stillWaiting(job, job.waiting_for);
       const now = clock.now();
       if (job.not_before && Date.parse(job.not_before) > now.getTime()) {
         return {
@@ -144,7 +295,15 @@ export function createDispatcherService(deps: DispatcherDeps) {
         }
         return { ack: true, note: 'run is not accepting work' };
       }
+      // A held run starts nothing (issue 14): its Queued jobs are parked until it is freed.
+      if (run.hold_state?.held) return park(job);
       const name = jobRunName(job.workflow_execution_id, job.job_key, job.attempt);
+      // A pool slot is taken before the wrapper starts, so waiting for one never counts against
+      // the job's timeout (the wrapper's timer starts with the wrapper).
+      if (job.pool) {
+        const waiting = await takeSlot(job, job.pool, now);
+        if (waiting) return waiting;
+      }
       await orchestrator.start({
         version: EVENT_VERSION,
         job_run_name: name,
@@ -157,12 +316,14 @@ export function createDispatcherService(deps: DispatcherDeps) {
         timeout_seconds: job.timeout_seconds,
         heartbeat_seconds: Math.min(job.heartbeat_seconds, job.timeout_seconds),
       });
-      await jobs.transition({
+      const moved = await jobs.transition({
         workflowExecutionId: job.workflow_execution_id,
         jobKey: job.job_key,
         expect: { attempt: job.attempt, statuses: ['Queued'] },
-        set: { execution_status: 'Dispatched' },
+        // A pool job's row says "waits for nothing" once it starts, whether it ever waited or not.
+        set: { execution_status: 'Dispatched', ...(job.pool ? { waiting_for: null } : {}) },
       });
+      if (!moved && job.pool) await giveBackIfEnded(job, job.pool);
       return { ack: true, note: 'dispatched' };
     },
 
@@ -207,7 +368,11 @@ export function createDispatcherService(deps: DispatcherDeps) {
         workflowExecutionId: job.workflow_execution_id,
         jobKey: job.job_key,
         expect: { attempt: job.attempt, statuses: ['Queued', 'Dispatched'], instanceId: null },
-        set: { execution_status: 'Dispatched', instance_id: agent.instanceId },
+        set: {
+          execution_status: 'Dispatched',
+          instance_id: agent.instanceId,
+          ...(job.pool ? { waiting_for: null } : {}),
+        },
       });
       if (!claimed) {
         const now = await jobs.getJob(job.workflow_execution_id, job.job_key);

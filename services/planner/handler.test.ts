@@ -57,6 +57,7 @@ describe.skipIf(!ddb.endpoint)('planner handler (DynamoDB Local, fauxqs)', () =>
     vi.resetModules();
     stubLambdaEnv(
       {
+        configTable: tables.config,
         workflowAuditTable: tables.workflowAudit,
         jobAuditTable: tables.jobAudit,
         eventBus: 'rsqlo-bus',

@@ -2,7 +2,8 @@
  * Lambda entry of the planner (its EventBridge rules: events/routing.ts): takes the detail-types
  * the routing table delivers to the planner and hands each to its method in the dispatch map
  * (services/shared/dispatch.ts): StageReady queues the stage's runnable jobs; RunFreed (a held run
- * freed) wakes its parked jobs and plans its stage. Composition root at module scope; configuration is read once and a missing
+ * freed) wakes its parked jobs and plans its stage; PoolSlotFreed and PoolResized grant free pool
+ * slots to the oldest waiting jobs. Composition root at module scope; configuration is read once and a missing
  * variable fails the cold start with a message naming it.
  */
 import type { Context } from 'aws-lambda';
@@ -11,15 +12,29 @@ import { composeAws } from '../../runtime/aws/compose.js';
 import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
+import type { WakeResult } from '../shared/pools.js';
 import { createPlannerService, type PlanResult } from './service.js';
 
-const settings = readSettings(['workflowAuditTable', 'jobAuditTable', 'eventBus', 'jobQueueUrl']);
+const settings = readSettings([
+  'configTable',
+  'workflowAuditTable',
+  'jobAuditTable',
+  'eventBus',
+  'jobQueueUrl',
+]);
 const logger = createLambdaLogger('planner');
 const aws = composeAws(settings, { log: loggerPort(logger) });
-const planner = createPlannerService({ runs: aws.runs(), jobs: aws.jobs(), clock: aws.clock, log: aws.log });
+const planner = createPlannerService({
+  runs: aws.runs(),
+  jobs: aws.jobs(),
+  // PoolSlotFreed / PoolResized grant free slots (config table `pool:<NAME>` items; issue 14).
+  pools: aws.pools(),
+  clock: aws.clock,
+  log: aws.log,
+});
 const ACCEPTED = routedDetailTypes('planner');
 
-export async function handler(event: unknown, context?: Context): Promise<PlanResult> {
+export async function handler(event: unknown, context?: Context): Promise<PlanResult | WakeResult> {
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ACCEPTED, logger);
   if (env.detailType === 'RunFreed') {
@@ -31,6 +46,11 @@ export async function handler(event: unknown, context?: Context): Promise<PlanRe
       ...result,
     });
     return result;
+  }
+  if (env.detailType === 'PoolSlotFreed' || env.detailType === 'PoolResized') {
+    const woken = await dispatch('planner', planner, env);
+    logSummary(logger, 'pool woken', { event_id: env.id, ...woken });
+    return woken;
   }
   const result = await dispatch('planner', planner, env);
   logSummary(logger, 'stage planned', {

@@ -225,7 +225,13 @@ describe('planner: racing planners', () => {
         return real.claimJobs(claim, effects);
       },
     };
-    const planner = createPlannerService({ runs, jobs: sim.store.jobs(), clock: sim.clock, log: sim.log });
+    const planner = createPlannerService({
+      runs,
+      jobs: sim.store.jobs(),
+      pools: sim.store.pools(),
+      clock: sim.clock,
+      log: sim.log,
+    });
     expect(await planner.handleStageReady(stageReady('r1', 1))).toEqual({
       queued: [],
       reason: 'no free slot',
@@ -251,6 +257,7 @@ describe('planner: racing planners', () => {
     const planner = createPlannerService({
       runs,
       jobs: sim.store.jobs(),
+      pools: sim.store.pools(),
       clock: sim.clock,
       log: sim.log,
       maxConflicts: 2,

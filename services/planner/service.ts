@@ -1,12 +1,22 @@
 import type { JobAuditRecord } from '../../contracts/audit.js';
 import type { RunFreed, StageReady } from '../../contracts/events.js';
 import { EVENT_VERSION } from '../../contracts/events.js';
-import type { Clock, JobRepository, Logger, OutgoingMessage, RunRepository } from '../ports.js';
+import type {
+  Clock,
+  JobRepository,
+  Logger,
+  OutgoingMessage,
+  PoolRepository,
+  RunRepository,
+} from '../ports.js';
+import { type WakeResult, wakePool } from '../shared/pools.js';
 import { inFlight, stageOutcome, stageReadyEvent } from '../shared/progress.js';
 
 export interface PlannerDeps {
   runs: RunRepository;
   jobs: JobRepository;
+  /** Resource pools (issue 14): PoolSlotFreed / PoolResized wake their waiters here. */
+  pools: PoolRepository;
   clock: Clock;
   log: Logger;
   /** How many times to re-read and retry when another planner moved the stage meanwhile (default 5). */
@@ -168,6 +178,15 @@ export function createPlannerService(deps: PlannerDeps) {
         stage,
       });
       return { ...planned, woken };
+    },
+
+    /**
+     * On PoolSlotFreed / PoolResized: grants the pool's free slots to its oldest waiters, each with
+     * its job's message (services/shared/pools.ts). Level-triggered like StageReady: a duplicate or
+     * a stale wake grants nothing more than the pool has free.
+     */
+    async handlePoolWake(pool: string): Promise<WakeResult> {
+      return wakePool(deps, pool);
     },
   };
   return planner;

@@ -78,6 +78,9 @@ describe('the dispatch map', () => {
       'FreeRequested → starter.handleFreeRequested',
       'StageReady → planner.handleStageReady',
       'RunFreed → planner.handleRunFreed',
+      'PoolSlotFreed → planner.handlePoolWake',
+      'PoolResized → planner.handlePoolWake',
+      'PoolResizeRequested → starter.handlePoolResizeRequested',
       'JobStarted → recorder.handleJobStarted',
       'JobFinished → recorder.handleJobFinished',
       'WorkflowFinished → trigger.handleFinished',
@@ -154,8 +157,9 @@ describe('the dispatch map', () => {
       'JobBypassRequested',
       'HoldRequested',
       'FreeRequested',
+      'PoolResizeRequested',
     ]);
-    expect(routedDetailTypes('planner')).toEqual(['StageReady', 'RunFreed']);
+    expect(routedDetailTypes('planner')).toEqual(['StageReady', 'RunFreed', 'PoolSlotFreed', 'PoolResized']);
     expect(routedDetailTypes('recorder')).toEqual(['JobStarted', 'JobFinished']);
     expect(routedDetailTypes('trigger')).toEqual(['WorkflowFinished']);
     const routedAnywhere = BUS_SERVICES.flatMap((s) => routedDetailTypes(s));

@@ -51,10 +51,13 @@ export const DISPATCH = {
     JobBypassRequested: (starter, env) => starter.handleBypassRequested(env.detail, env.id),
     HoldRequested: (starter, env) => starter.handleHoldRequested(env.detail, env.id),
     FreeRequested: (starter, env) => starter.handleFreeRequested(env.detail, env.id),
+    PoolResizeRequested: (starter, env) => starter.handlePoolResizeRequested(env.detail, env.id),
   },
   planner: {
     StageReady: (planner, env) => planner.handleStageReady(env.detail),
     RunFreed: (planner, env) => planner.handleRunFreed(env.detail),
+    PoolSlotFreed: (planner, env) => planner.handlePoolWake(env.detail.pool),
+    PoolResized: (planner, env) => planner.handlePoolWake(env.detail.pool),
   },
   recorder: {
     JobStarted: (recorder, env) => recorder.handleJobStarted(env.detail),

@@ -23,6 +23,7 @@ function starterWith(calendars: Record<string, unknown>) {
     operator: sim.store.operator(),
     events: { publish: async (e) => void published.push(...e), ensurePublished: async () => {} },
     orchestrator: sim.wrapper,
+    pools: sim.store.pools(),
     calendars: { get: async (name) => calendars[name] },
     clock: sim.clock,
     log: sim.log,

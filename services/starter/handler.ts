@@ -14,6 +14,7 @@ import { createLambdaLogger, loggerPort, logSummary, readBusEvent } from '../../
 import { readSettings } from '../../runtime/aws/settings.js';
 import { dispatch } from '../shared/dispatch.js';
 import type { OperatorResult } from './operator.js';
+import type { PoolResizeResult } from './pools.js';
 import { createStarterService, type StartResult } from './service.js';
 
 const settings = readSettings(
@@ -41,6 +42,8 @@ const starter = createStarterService({
   jobs: aws.jobs(),
   events: aws.events(),
   orchestrator: aws.orchestrator(),
+  // A run's pools are made before it starts; `pool set` resizes one (config table; issue 14).
+  pools: aws.pools(),
   // A cancel tells the host running a job to kill it now (SSM command, the rsqlo document).
   agents: aws.agents(),
   // Each run's deadline check: a one-time EventBridge Scheduler schedule invoking the watchdog.
@@ -53,9 +56,9 @@ const starter = createStarterService({
   scriptVersion: (workflowId) => (shipped.has(workflowId) ? settings.scriptVersion : undefined),
   // A scheduled request on a day its workflow's calendar excludes is skipped (no run, no alert).
   calendars: aws.calendars(),
-  // Operator actions (issue 14): set-ok/rerun/bypass/hold writes, and a bypassed job's pool slot.
+  // Operator actions (issue 14): set-ok/rerun/bypass/hold writes (a bypassed job's pool slot
+  // goes back through `pools` above).
   operator: aws.operator(),
-  pools: aws.pools(),
   clock: aws.clock,
   log: aws.log,
 });
@@ -65,11 +68,17 @@ const ACCEPTED = routedDetailTypes('starter');
 export type StarterResult =
   | StartResult
   | OperatorResult
+  | PoolResizeResult
   | { outcome: 'cancel-requested' | 'unknown-run'; workflowExecutionId: string };
 
 export async function handler(event: unknown, context?: Context): Promise<StarterResult> {
   if (context) logger.addContext(context);
   const env = readBusEvent(event, ACCEPTED, logger);
+  if (env.detailType === 'PoolResizeRequested') {
+    const resized = await dispatch('starter', starter, env);
+    logSummary(logger, 'pool resize handled', { event_id: env.id, ...resized });
+    return resized;
+  }
   if (env.detailType !== 'WorkflowCancelRequested' && env.detailType !== 'WorkflowRequested') {
     // Operator requests (issue 14): the outcome event or OperatorActionRejected is the answer.
     const result = await dispatch('starter', starter, env);

@@ -590,6 +590,7 @@ describe('starter: cancel', () => {
       jobs: racingJobs,
       events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
       orchestrator: sim.wrapper,
+      pools: sim.store.pools(),
       clock: sim.clock,
       log: sim.log,
     });
@@ -624,6 +625,7 @@ describe('starter: cancel', () => {
       jobs: sim.store.jobs(),
       events: { publish: async (evs) => sim.publish(evs), ensurePublished: async () => {} },
       orchestrator: sim.wrapper,
+      pools: sim.store.pools(),
       agents: {
         cancel: async (agent, cancel) => {
           cancels.push({ instanceId: agent.instanceId, cancel });

@@ -21,6 +21,7 @@ import type {
   JobRepository,
   JobRunOrchestrator,
   Logger,
+  PoolRepository,
   RunDeadlineWatch,
   RunRepository,
 } from '../ports.js';
@@ -38,6 +39,7 @@ import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
 import { createOperatorActions, type OperatorActionDeps } from './operator.js';
 import { planRun } from './plan.js';
+import { createStarterPools } from './pools.js';
 
 /** The operator actions' deps (operator, pools) come with OperatorActionDeps (./operator.ts). */
 export interface StarterDeps extends OperatorActionDeps {
@@ -46,6 +48,8 @@ export interface StarterDeps extends OperatorActionDeps {
   jobs: JobRepository;
   events: EventPublisher;
   orchestrator: JobRunOrchestrator;
+  /** Resource pools (issue 14): a run's pools are made before it starts; `pool set` resizes. */
+  pools: PoolRepository;
   /**
    * Where cancels of jobs already on an agent go (AWS: an SSM command to the host the dispatcher
    * recorded). Without it (or without `cancel`), running jobs are stopped through the orchestrator
@@ -99,6 +103,7 @@ const RESTARTABLE = ['Failed', 'Cancelled'] as const;
  */
 export function createStarterService(deps: StarterDeps) {
   const { definitions, runs, jobs, events, orchestrator, agents, watch, sla, calendars, clock, log } = deps;
+  const starterPools = createStarterPools(deps);
 
   /**
    * The workflow's hold: `held` when it is held (its new runs start held); `known: false` while the
@@ -290,6 +295,8 @@ export function createStarterService(deps: StarterDeps) {
   return {
     // Operator actions (issue 14): set-ok, rerun, bypass, hold, free.
     ...createOperatorActions(deps),
+    handlePoolResizeRequested: starterPools.handlePoolResizeRequested,
+
     /**
      * `requestId` identifies the request when it carries no event_id (the EventBridge envelope id);
      * an execution id missing from the request is derived from it. `requestTime` (the envelope's
@@ -407,6 +414,9 @@ export function createStarterService(deps: StarterDeps) {
       const at = now.toISOString();
       const deadline = runDeadlineAt(plan.run, plan.jobs);
       if (sla) await armRunLines(sla, runs, definition, { ...run, started_at: run.execution_start_ts });
+      // The pools its jobs name exist before the run does (issue 14): created ones are listed.
+      const poolsCreated = await starterPools.ensureRunPools(definition, exec, plan.jobs, at);
+      if (poolsCreated.length > 0) run.pools_created = poolsCreated;
       let result: Awaited<ReturnType<RunRepository['createRun']>> = { outcome: 'hold-changed' };
       // A held workflow's new runs are accepted and wait Held (issue 14): the hold read here is
       // checked again by createRun, and read again when a hold or free landed in between.

@@ -26,6 +26,7 @@ import type {
   OperatorRepository,
   OutgoingMessage,
   PoolRepository,
+  PoolState,
   RunRepository,
   StageCompletion,
   TriggerRepository,
@@ -34,6 +35,7 @@ import type {
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
 import { unimplementedPort } from '../shared/unimplemented-port.js';
 import { inMemoryOperator, type OperatorStoreMethod } from './in-memory-operator.js';
+import { inMemoryPools, type PoolStoreMethod } from './in-memory-pools.js';
 
 /** One thing a committed state change causes, in commit order. */
 export type OutboxRecord =
@@ -53,7 +55,8 @@ export type StoreMethod =
   | 'transition'
   | 'skipPending'
   | 'saveTrigger'
-  | OperatorStoreMethod;
+  | OperatorStoreMethod
+  | PoolStoreMethod;
 
 /** A planned failure: `before` throws without changing anything, `after` commits and then throws. */
 export interface StoreFault {
@@ -100,6 +103,8 @@ export class InMemoryStore {
   private readonly triggerRows = new Map<string, TriggerState>();
   /** Workflow-scope holds (OperatorRepository.setWorkflowHold), read by createRun. */
   private readonly workflowHolds = new Map<string, HoldState>();
+  /** Resource pools by name (PoolRepository, services/testing/in-memory-pools.ts). */
+  private readonly poolRows = new Map<string, PoolState>();
   private readonly listeners: Array<(records: OutboxRecord[]) => void> = [];
   private readonly faults: Array<Required<StoreFault>> = [];
   private pending: OutboxRecord[] | null = null;
@@ -240,7 +245,14 @@ export class InMemoryStore {
 
   /** Resource pools across every workflow (issue 14). */
   pools(): PoolRepository {
-    return unimplementedPort<PoolRepository>('InMemoryStore.pools');
+    return inMemoryPools({
+      mutate: (method, fn) => this.mutate(method, fn),
+      count: (method) => this.count(method),
+      job: (exec, key) => this.jobRows.get(rowKey(exec, key)),
+      writeJob: (job) => this.writeJob(job),
+      applyEffects: (effects) => this.applyEffects(effects),
+      pools: this.poolRows,
+    });
   }
 
   /** Operator actions: set-ok, rerun, bypass, holds (issue 14). */

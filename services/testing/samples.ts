@@ -14,6 +14,12 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
   const exec = sim.request({ workflow_id: BLOG_WORKFLOW.workflow_id });
   sim.request({ workflow_id: 'no_such_workflow' });
   await sim.runUntilIdle();
+  // Pools (issue 14): a run in a pool created for it (PoolCreated, PoolSlotFreed), then a resize.
+  sim.define(POOLED_WORKFLOW);
+  sim.request({ workflow_id: POOLED_WORKFLOW.workflow_id });
+  await sim.runUntilIdle();
+  sim.publish([{ detailType: 'PoolResizeRequested', detail: POOL_RESIZE }]);
+  await sim.runUntilIdle();
   const out = new Map<DetailType, RsqloEvent>();
   for (const p of sim.published) if (!out.has(p.event.detailType)) out.set(p.event.detailType, p.event);
   out.set('WorkflowRequested', {
@@ -47,12 +53,6 @@ export async function sampleEvents(): Promise<Map<DetailType, RsqloEvent>> {
   // held and freed; a hold of an ended run refused.
   for (const p of (await operatorSamples()).published)
     if (!out.has(p.event.detailType)) out.set(p.event.detailType, p.event);
-  // Pools (issue 14): no service produces them yet, so their contract examples stand in until the
-  // services do (then the simulation's own take precedence).
-  for (const t of OPERATOR_EVENT_TYPES) {
-    if (!out.has(t))
-      out.set(t, { detailType: t, detail: EVENT_SCHEMAS[t].parse(EVENT_EXAMPLES[t]) } as RsqloEvent);
-  }
   const missing = DETAIL_TYPES.filter((t) => !out.has(t));
   if (missing.length) throw new Error(`sampleEvents: no sample of ${missing.join(', ')}`);
   return out;
@@ -95,11 +95,20 @@ async function operatorSamples(): Promise<Simulation> {
   await sim.runUntilIdle();
   return sim;
 }
+/** A workflow whose one job takes a slot of pool `wlm` (2 slots). */
+const POOLED_WORKFLOW = {
+  workflow_id: 'pooled_sample',
+  workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', pool: 'wlm', scripts: ['p.sh'] }],
+  pools: { wlm: 2 },
+};
 
-/** The detail-types of issue 14 that the sample takes from the contract examples when no service emitted one. */
-const OPERATOR_EVENT_TYPES = [
-  'PoolResizeRequested',
-  'PoolResized',
-  'PoolCreated',
-  'PoolSlotFreed',
-] as const satisfies readonly DetailType[];
+/** `rsqlo pool set wlm 0` as the CLI publishes it (also the PoolResizeRequested sample). */
+const POOL_RESIZE = {
+  version: 1,
+  event_id: 'PoolResizeRequested:sample',
+  occurred_at: '2024-05-01T00:45:00.000Z',
+  requested_by: 'user:oncall',
+  pool: 'wlm',
+  slots: 0,
+  reason: 'drain before the WLM change',
+};

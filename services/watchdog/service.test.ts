@@ -51,6 +51,44 @@ describe('run watchdog: one check at the deadline', () => {
     expect(lines[0]?.fields).toEqual({ error_name: RUN_OVERDUE_ERROR, ...RUN });
   });
 
+  it('a held run (issue 14): a WARN "held past its deadline", not RunOverdue', async () => {
+    const { log, lines } = recordingLogger();
+    const hold = {
+      held: true,
+      scope: 'run' as const,
+      reason: 'Redshift patching',
+      requested_by: 'user:alice',
+      requested_at: '2026-12-06T02:00:00.000Z',
+      request_id: 'h1',
+    };
+    const runs = {
+      ...readerOf('Running').runs,
+      read: async () => ({ status: 'Running' as const, hold_state: hold }),
+    };
+    const result = await createWatchdogService({ runs, log }).check(RUN);
+    expect(result).toEqual({ outcome: 'held', workflow_execution_id: RUN.workflow_execution_id });
+    expect(lines).toEqual([
+      {
+        level: 'warn',
+        message: expect.stringContaining('held past its deadline'),
+        fields: {
+          ...RUN,
+          held_by: 'user:alice',
+          held_at: '2026-12-06T02:00:00.000Z',
+          hold_scope: 'run',
+        },
+      },
+    ]);
+    // Freed (held: false kept on the row) and still Running past the deadline: overdue again.
+    const freed = {
+      ...runs,
+      read: async () => ({ status: 'Running' as const, hold_state: { ...hold, held: false } }),
+    };
+    expect(await createWatchdogService({ runs: freed, log }).check(RUN)).toMatchObject({
+      outcome: 'overdue',
+    });
+  });
+
   it.each(['Completed', 'Failed', 'Cancelled'] as const)('a run that ended %s: quiet', async (status) => {
     const { log, lines } = recordingLogger();
     const result = await createWatchdogService({ runs: readerOf(status).runs, log }).check(RUN);

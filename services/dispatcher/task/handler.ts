@@ -27,7 +27,7 @@ import {
 } from '../../../runtime/aws/lambda-io.js';
 import { readSettings } from '../../../runtime/aws/settings.js';
 import { NoAgentAvailableError, StaleTaskError } from '../../errors.js';
-import type { JobRunOrchestrator } from '../../ports.js';
+import type { JobRunOrchestrator, PoolRepository } from '../../ports.js';
 import { createDispatcherService } from '../service.js';
 
 const settings = readSettings(
@@ -46,11 +46,26 @@ const noWrappers: JobRunOrchestrator = {
   stop: () => Promise.reject(new Error('the dispatcher task entry does not stop wrappers')),
 };
 
+/** Nor does it take pool slots (the queue entry takes them before the wrapper starts). */
+const refusePools = () => Promise.reject(new Error('the dispatcher task entry does not take pool slots'));
+const noPools: PoolRepository = {
+  get: refusePools,
+  list: refusePools,
+  ensure: refusePools,
+  resize: refusePools,
+  acquire: refusePools,
+  enqueue: refusePools,
+  grant: refusePools,
+  release: refusePools,
+  dequeue: refusePools,
+};
+
 const dispatcher = createDispatcherService({
   runs: aws.runs(),
   jobs: aws.jobs(),
   orchestrator: noWrappers,
   agents: aws.agents(),
+  pools: noPools,
   clock: aws.clock,
   log: aws.log,
 });
