@@ -32,12 +32,13 @@ import type {
   RunStatusReader,
   TriggerRepository,
 } from '../../services/ports.js';
-import { unimplementedPort } from '../../services/shared/unimplemented-port.js';
 import type { SlaLineWatch } from '../../services/sla/lines.js';
 import type { SlaMarks } from '../../services/sla/service.js';
 import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
 import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } from './dynamo-definitions.js';
 import { createDynamoJobRepository } from './dynamo-jobs.js';
+import { createDynamoOperatorRepository } from './dynamo-operator.js';
+import { createDynamoPoolRepository } from './dynamo-pools.js';
 import { createDynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
 import { createDynamoSlaMarks } from './dynamo-sla-marks.js';
@@ -283,7 +284,27 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
     calendars: once(() =>
       createDynamoCalendarReader({ client: clients.documents, configTable: need('configTable'), retry }),
     ),
-    pools: once(() => unimplementedPort<PoolRepository>('AwsRuntime.pools')),
-    operator: once(() => unimplementedPort<OperatorRepository>('AwsRuntime.operator')),
+    pools: once(() =>
+      createDynamoPoolRepository({
+        client: clients.documents,
+        configTable: need('configTable'),
+        jobAuditTable: need('jobAuditTable'),
+        effects: effects(),
+        clock,
+        retry,
+      }),
+    ),
+    operator: once(() =>
+      createDynamoOperatorRepository({
+        client: clients.documents,
+        tables: {
+          config: need('configTable'),
+          workflowAudit: need('workflowAuditTable'),
+          jobAudit: need('jobAuditTable'),
+        },
+        effects: effects(),
+        retry,
+      }),
+    ),
   };
 }

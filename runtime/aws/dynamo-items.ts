@@ -40,19 +40,15 @@ export const ACTIVE_RUNS_ATTRIBUTE = 'rsqlo_active_runs';
 const RUN_STORAGE_ATTRIBUTES = ['rsql_jobs', RSQL_JOB_COUNT_ATTRIBUTE, RSQL_JOBS_OMITTED_ATTRIBUTE] as const;
 
 /**
- * Job attributes that may be null in the contract and are stored as "absent" instead:
- * - `execution_start_ts` is a key attribute of a secondary index, and DynamoDB refuses a NULL-typed
- *   index key (the row then stays out of that sparse index: `by_job_name` lists started jobs only);
- * - `waiting_for` (issue 14: `pool:<NAME>` or `hold`) is matched by the aggregator's stream filter
- *   with `exists` (AGGREGATOR_STREAM_FILTERS, a woken job), and a stored NULL "exists".
+ * Job attributes that are key attributes of a secondary index and may be null in the contract.
+ * DynamoDB refuses a NULL-typed index key, so a null is stored as "absent" (the row then stays out
+ * of that sparse index: `by_job_name` lists started jobs only).
+ *
+ * `waiting_for` (issue 14) is deliberately not one: a null is stored as NULL and read back as null,
+ * so a row reads the same as in SQLite (absent stays absent, null stays null). The aggregator's
+ * stream filter tells "waiting" by the string type (`waiting_for.S` exists), which a NULL has not.
  */
-export const SPARSE_JOB_ATTRIBUTES = ['execution_start_ts', 'waiting_for'] as const;
-
-/**
- * The sparse attributes read back as null when absent: the ones every job row has in the contract.
- * `waiting_for` is optional there (rows written before issue 14 have none), so absent stays absent.
- */
-const NULL_WHEN_ABSENT_JOB_ATTRIBUTES = ['execution_start_ts'] as const;
+export const SPARSE_JOB_ATTRIBUTES = ['execution_start_ts'] as const;
 
 /**
  * Config item key prefixes of issue 14 (a workflow_id has no ":"): `pool:<NAME>` holds a resource
@@ -80,7 +76,7 @@ export function jobToItem(job: JobAuditRecord): Record<string, unknown> {
 /** A stored job item back as the contract's record. */
 export function jobFromItem(item: Record<string, unknown>): JobAuditRecord {
   const { [JOB_SEQUENCE_ATTRIBUTE]: _seq, ...rest } = item;
-  for (const a of NULL_WHEN_ABSENT_JOB_ATTRIBUTES) if (rest[a] === undefined) rest[a] = null;
+  for (const a of SPARSE_JOB_ATTRIBUTES) if (rest[a] === undefined) rest[a] = null;
   return rest as unknown as JobAuditRecord;
 }
 

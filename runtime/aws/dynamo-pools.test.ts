@@ -54,7 +54,11 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
       effects,
       clock,
     });
-    const jobs = createDynamoJobRepository({ client: dynamo().documents, tableName: tables.jobAudit, effects });
+    const jobs = createDynamoJobRepository({
+      client: dynamo().documents,
+      tableName: tables.jobAudit,
+      effects,
+    });
     const item = async (name: string) =>
       (
         await dynamo().documents.send(
@@ -84,7 +88,9 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
     set: { waiting_for: null },
   });
   const message = (exec: string, key: string): Effects => ({
-    messages: [{ body: { version: 1, workflow_id: 'wf_a', workflow_execution_id: exec, job_key: key, attempt: 1 } }],
+    messages: [
+      { body: { version: 1, workflow_id: 'wf_a', workflow_execution_id: exec, job_key: key, attempt: 1 } },
+    ],
   });
 
   it('compares a path with a path: size(holders) < slots is accepted by DynamoDB and decides acquire', async () => {
@@ -113,7 +119,9 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
         }),
       ),
     ).rejects.toThrow(/conditional request failed/i);
-    expect((await s.item('wlm'))?.holders).toEqual(new Set([jobRunName('r1', '1.1', 1), jobRunName('r1', '1.2', 1)]));
+    expect((await s.item('wlm'))?.holders).toEqual(
+      new Set([jobRunName('r1', '1.1', 1), jobRunName('r1', '1.2', 1)]),
+    );
   });
 
   it('ensure creates once (effects only then); acquire of a pool that is not there says missing', async () => {
@@ -248,7 +256,7 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
     expect(pool?.waiters).toEqual([]);
     const job = await s.jobs.getJob('r1', '1.1');
     expect(job?.execution_status).toBe('Queued');
-    expect(job).not.toHaveProperty('waiting_for');
+    expect(job?.waiting_for).toBeNull();
     expect(s.applied).toEqual([message('r1', '1.1')]);
     // The dispatcher's acquire then finds itself a holder.
     expect(await s.pools.acquire('wlm', a)).toBe('acquired');
@@ -270,7 +278,9 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
     const pool = await s.pools.get('wlm');
     expect(pool?.holders).toHaveLength(1);
     expect(pool?.waiters).toHaveLength(1);
-    const woken = (await s.jobs.listJobs('r1')).filter((j) => j.execution_status === 'Queued' && !j.waiting_for);
+    const woken = (await s.jobs.listJobs('r1')).filter(
+      (j) => j.execution_status === 'Queued' && j.waiting_for === null,
+    );
     expect(woken).toHaveLength(1);
     expect(s.applied).toHaveLength(1);
     // The same waiter granted twice (two wakers read the same list): one wins, the other is 'gone'.
@@ -331,8 +341,14 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
 
   it('resize orders requests (applied, same, stale), creates a missing pool, and shrinking keeps holders', async () => {
     const s = await setup();
-    const c = (at: string, id: string) => ({ requested_at: at, request_id: id, created_by: 'operator:user:ann' });
-    expect(await s.pools.resize('wlm', 2, c('2024-01-01T00:01:00.000Z', 'r-b'), ev('resized'))).toBe('applied');
+    const c = (at: string, id: string) => ({
+      requested_at: at,
+      request_id: id,
+      created_by: 'operator:user:ann',
+    });
+    expect(await s.pools.resize('wlm', 2, c('2024-01-01T00:01:00.000Z', 'r-b'), ev('resized'))).toBe(
+      'applied',
+    );
     expect(await s.pools.get('wlm')).toMatchObject({
       slots: 2,
       created_by: 'operator:user:ann',
@@ -341,7 +357,9 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
     expect(await s.pools.resize('wlm', 2, c('2024-01-01T00:01:00.000Z', 'r-b'), ev('dup'))).toBe('same');
     expect(await s.pools.resize('wlm', 9, c('2024-01-01T00:00:30.000Z', 'r-z'), ev('old'))).toBe('stale');
     // Same millisecond: the request id orders them.
-    expect(await s.pools.resize('wlm', 9, c('2024-01-01T00:01:00.000Z', 'r-a'), ev('older id'))).toBe('stale');
+    expect(await s.pools.resize('wlm', 9, c('2024-01-01T00:01:00.000Z', 'r-a'), ev('older id'))).toBe(
+      'stale',
+    );
     await s.pools.acquire('wlm', holder('r1', '1.1'));
     await s.pools.acquire('wlm', holder('r1', '1.2'));
     expect(await s.pools.resize('wlm', 0, c('2024-01-01T00:02:00.000Z', 'r-c'), ev('drain'))).toBe('applied');
@@ -402,8 +420,13 @@ describe.skipIf(!ddb.endpoint)('PoolRepository on DynamoDB Local', () => {
     const parked = await stream.next();
     expect(parked).toHaveLength(3);
     expect(parked.filter(passesAggregatorFilter)).toEqual([]);
-    // Woken by a grant: Queued, waiting_for gone: the aggregator re-sends its message if lost.
-    await s.pools.resize('wlm', 1, { requested_at: '2024-01-01T00:00:00.000Z', request_id: 'x', created_by: 'op' }, {});
+    // Woken by a grant: Queued, waiting_for null: the aggregator re-sends its message if lost.
+    await s.pools.resize(
+      'wlm',
+      1,
+      { requested_at: '2024-01-01T00:00:00.000Z', request_id: 'x', created_by: 'op' },
+      {},
+    );
     const h = holder('r1', '1.1');
     await s.pools.enqueue('wlm', h);
     expect(await s.pools.grant('wlm', h, wake('r1', '1.1'), message('r1', '1.1'))).toBe('granted');

@@ -17,8 +17,8 @@
  *   `attribute_not_exists(holders) AND slots > 0` (else a pool of 0 slots would admit one).
  * - enqueue: `SET waiters.#me = if_not_exists(waiters.#me, :w)` unless a holder, at most
  *   MAX_POOL_WAITERS waiters; ALL_NEW says how many slots are free and how many wait.
- * - grant: one TransactWriteItems [pool: waiter → holder while a slot is free; job: REMOVE
- *   waiting_for while at the attempt, Queued, waiting for this pool], then the job's message
+ * - grant: one TransactWriteItems [pool: waiter → holder while a slot is free; job: SET
+ *   waiting_for = null while at the attempt, Queued, waiting for this pool], then the job's message
  *   (effects; the aggregator's stream filter for a woken job re-sends a lost one).
  * - release: `DELETE holders :me` if `contains(holders, :me)`; dequeue: `REMOVE waiters.#me`.
  * - resize: read, then `SET slots, last_change` conditional on the `last_change` read (requests
@@ -30,7 +30,6 @@ import {
   PutCommand,
   ScanCommand,
   type TransactWriteCommandInput,
-  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { newerRequest } from '../../contracts/operator.js';
 import type { JobTransition, PoolHolder, PoolRepository, PoolState } from '../../services/ports.js';
@@ -212,7 +211,13 @@ export function createDynamoPoolRepository(deps: DynamoPoolRepositoryDeps): Pool
       for (let attempt = 1; attempt <= MAX_DECISION_ATTEMPTS; attempt++) {
         const item = await read(name);
         if (!item) {
-          if (await create(name, slots, { created_by: change.created_by, source: 'operator', last_change: next })) {
+          if (
+            await create(name, slots, {
+              created_by: change.created_by,
+              source: 'operator',
+              last_change: next,
+            })
+          ) {
             await effects.apply(fx);
             return 'applied';
           }
@@ -302,7 +307,8 @@ export function createDynamoPoolRepository(deps: DynamoPoolRepositoryDeps): Pool
       );
       if (after) return state(after, true);
       const item = await read(name);
-      if (!item) throw new PoolMissingError(`pool ${name} does not exist: ${holder.holder} cannot wait for it`);
+      if (!item)
+        throw new PoolMissingError(`pool ${name} does not exist: ${holder.holder} cannot wait for it`);
       // A holder already (granted meanwhile) or the list is full: not queued.
       return state(item, false);
     },
@@ -322,7 +328,12 @@ export function createDynamoPoolRepository(deps: DynamoPoolRepositoryDeps): Pool
         },
         { Update: jobUpdate(jobAuditTable, job, waitingFor) },
       ];
-      const result = await transactWrite(client, items, `grant ${holder.holder} a slot of pool ${name}`, retry);
+      const result = await transactWrite(
+        client,
+        items,
+        `grant ${holder.holder} a slot of pool ${name}`,
+        retry,
+      );
       if (result.ok) {
         await effects.apply(fx);
         return 'granted';
@@ -381,20 +392,22 @@ export class PoolMissingError extends Error {
 
 /**
  * The job half of a grant: the transition's `set` (nulls of sparse attributes REMOVEd), and
- * `waiting_for` removed, conditional on the transition's `expect` and on the job still waiting for
+ * `waiting_for` cleared (null), conditional on the transition's `expect` and on the job still waiting for
  * this pool.
  */
 function jobUpdate(table: string, t: JobTransition, waitingFor: string): NonNullable<TransactItem['Update']> {
   const names: Record<string, string> = { '#a': 'attempt', '#s': 'execution_status', '#wf': 'waiting_for' };
   const values: Record<string, unknown> = { ':a': t.expect.attempt, ':wf': waitingFor };
   const sets: string[] = [];
-  const removes = new Set<string>(['#wf']);
+  const removes: string[] = [];
+  values[':null'] = null;
+  sets.push('#wf = :null');
   Object.entries(t.set).forEach(([attr, value], n) => {
     if (value === undefined || attr === 'waiting_for') return;
     const nk = `#f${n}`;
     if (value === null && (SPARSE_JOB_ATTRIBUTES as readonly string[]).includes(attr)) {
       names[nk] = attr;
-      removes.add(nk);
+      removes.push(nk);
       return;
     }
     names[nk] = attr;
@@ -420,7 +433,7 @@ function jobUpdate(table: string, t: JobTransition, waitingFor: string): NonNull
   return {
     TableName: table,
     Key: { workflow_execution_id: t.workflowExecutionId, job_key: t.jobKey },
-    UpdateExpression: [sets.length ? `SET ${sets.join(', ')}` : '', `REMOVE ${[...removes].join(', ')}`]
+    UpdateExpression: [`SET ${sets.join(', ')}`, removes.length ? `REMOVE ${removes.join(', ')}` : '']
       .filter(Boolean)
       .join(' '),
     ConditionExpression: `attribute_exists(job_key) AND #a = :a AND #s IN (${statuses.join(', ')}) AND #wf = :wf${host}`,
