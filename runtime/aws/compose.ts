@@ -29,7 +29,6 @@ import type {
   OperatorRepository,
   PoolRepository,
   RunDeadlineWatch,
-  RunStatusReader,
   TriggerRepository,
 } from '../../services/ports.js';
 import type { SlaLineWatch } from '../../services/sla/lines.js';
@@ -39,7 +38,7 @@ import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } fro
 import { createDynamoJobRepository } from './dynamo-jobs.js';
 import { createDynamoOperatorRepository } from './dynamo-operator.js';
 import { createDynamoPoolRepository } from './dynamo-pools.js';
-import { createDynamoRunStatusReader } from './dynamo-run-status.js';
+import { createDynamoRunStatusReader, type DynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
 import { createDynamoSlaMarks } from './dynamo-sla-marks.js';
 import { createDynamoCalendarReader, createDynamoTriggerRepository } from './dynamo-trigger.js';
@@ -114,8 +113,8 @@ export interface AwsRuntime {
   alertDedupe(): AlertDedupe;
   /** The starter's run deadline checks (one Scheduler schedule per run). */
   runWatch(): RunDeadlineWatch;
-  /** The run watchdog's read of a run's status. */
-  runStatus(): RunStatusReader;
+  /** The run watchdog's read of a run's status (and hold: `read`). */
+  runStatus(): DynamoRunStatusReader;
   /** The starter's SLA line checks (one Scheduler schedule per armed line, same group and target). */
   slaWatch(): SlaLineWatch;
   /** The SLA check's once-per-run-and-kind guard (a conditional write on the run item). */

@@ -23,6 +23,7 @@ import { readStoredConfig } from './definition-update.js';
 import { ACTIVE_RUNS_ATTRIBUTE, jobToItem, runToItem } from './dynamo-items.js';
 import { createDynamoOperatorRepository } from './dynamo-operator.js';
 import { createDynamoPoolRepository } from './dynamo-pools.js';
+import { createDynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository } from './dynamo-runs.js';
 import type { EffectsSink } from './effects.js';
 import { planned } from './testing/port-scenario.js';
@@ -446,6 +447,14 @@ describe.skipIf(!ddb.endpoint)('OperatorRepository on DynamoDB Local', () => {
     expect(run.hold_state).toEqual(h);
     expect(run.operator_actions).toEqual([holdRecord(h)]);
     expect(run.operator_action_count).toBe(1);
+    // The watchdog's projected read sees the hold (a held run past its deadline is not overdue).
+    const reader = createDynamoRunStatusReader({
+      client: dynamo().documents,
+      tableName: s.tables.workflowAudit,
+    });
+    expect(await reader.read('r1')).toEqual({ status: 'Running', hold_state: h });
+    expect(await reader.status('r1')).toBe('Running');
+    expect(await reader.read('nope')).toBeUndefined();
     // The planner's claim of a held run is refused, even when its caller did not see the hold.
     const claim = {
       workflowExecutionId: 'r1',

@@ -9,7 +9,8 @@
  * empty: DynamoDB has no empty set), `waiters` M `{<holder>: {since, exec, job_key, attempt}}`
  * (created `{}`), `created_by`, `source`, `created_at`, `last_change` M | NULL.
  *
- * - ensure: Put `attribute_not_exists(workflow_id)`.
+ * - ensure: Put `attribute_not_exists(workflow_id)`, with the name added to the pool index item
+ *   (POOL_INDEX_KEY) in the same transaction, so `list` needs no Scan.
  * - acquire: `ADD holders :me` if a slot is free and nobody waits (no queue jumping), or already a
  *   holder (a duplicate). `size(holders) < slots` compares a path with a path, which the condition
  *   grammar allows (dynamo-pools.test.ts checks it on DynamoDB Local). With no holders at all the
@@ -27,14 +28,12 @@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
-  ScanCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { newerRequest } from '../../contracts/operator.js';
 import type { JobTransition, PoolHolder, PoolRepository, PoolState } from '../../services/ports.js';
 import { POOL_KEY_PREFIX, SPARSE_JOB_ATTRIBUTES } from './dynamo-items.js';
-import { conditionalUpdate, retried, transactWrite } from './dynamo-operations.js';
+import { batchGetAll, conditionalUpdate, retried, transactWrite } from './dynamo-operations.js';
 import type { EffectsSink } from './effects.js';
 import type { RetryOptions } from './retry.js';
 
@@ -60,6 +59,13 @@ export interface DynamoPoolRepositoryDeps {
   clock?: { now(): Date };
   retry?: RetryOptions;
 }
+
+/**
+ * The pool index item: a string set `pools` of every pool's name, added to in the transaction that
+ * creates a pool, so `list` is two reads, never a Scan of the config table. ("::" — no pool name
+ * has a ":", so this key is no pool's, and it still starts with `pool:`.)
+ */
+export const POOL_INDEX_KEY = `${POOL_KEY_PREFIX}:index`;
 
 /** The pool item's key. */
 export function poolKey(name: string): { workflow_id: string } {
@@ -131,62 +137,80 @@ export function createDynamoPoolRepository(deps: DynamoPoolRepositoryDeps): Pool
   }
 
   /** Puts a new pool unless one exists; true when this call created it. */
+  /**
+   * Puts a new pool unless one exists, and names it in the pool index item, in one transaction;
+   * true when this call created it.
+   */
   async function create(
     name: string,
     slots: number,
     fields: { created_by: string; source: string; last_change: PoolState['last_change'] },
   ): Promise<boolean> {
-    try {
-      await retried(
-        `create pool ${name}`,
-        () =>
-          client.send(
-            new PutCommand({
-              TableName: configTable,
-              Item: {
-                ...poolKey(name),
-                pool: name,
-                slots,
-                waiters: {},
-                created_by: fields.created_by,
-                source: fields.source,
-                created_at: clock.now().toISOString(),
-                last_change: fields.last_change,
-              },
-              ConditionExpression: 'attribute_not_exists(workflow_id)',
-            }),
-          ),
-        retry,
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof Error && err.name === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    const result = await transactWrite(
+      client,
+      [
+        {
+          Put: {
+            TableName: configTable,
+            Item: {
+              ...poolKey(name),
+              pool: name,
+              slots,
+              waiters: {},
+              created_by: fields.created_by,
+              source: fields.source,
+              created_at: clock.now().toISOString(),
+              last_change: fields.last_change,
+            },
+            ConditionExpression: 'attribute_not_exists(workflow_id)',
+          },
+        },
+        {
+          Update: {
+            TableName: configTable,
+            Key: { workflow_id: POOL_INDEX_KEY },
+            UpdateExpression: 'ADD #names :name',
+            ExpressionAttributeNames: { '#names': 'pools' },
+            ExpressionAttributeValues: { ':name': new Set([name]) },
+          },
+        },
+      ],
+      `create pool ${name}`,
+      retry,
+    );
+    return result.ok;
   }
 
+  /**
+   * Every pool, by name: the index item's names, then the pool items (BatchGetItem, consistent).
+   * Not a Scan: the functions' roles reach `pool:` keys only (a Scan would read every definition).
+   */
   async function list(): Promise<PoolState[]> {
-    const out: PoolState[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await retried(
-        'list pools',
-        () =>
-          client.send(
-            new ScanCommand({
-              TableName: configTable,
-              ConsistentRead: true,
-              FilterExpression: 'begins_with(workflow_id, :p)',
-              ExpressionAttributeValues: { ':p': POOL_KEY_PREFIX },
-              ExclusiveStartKey: start,
-            }),
-          ),
+    const out = await retried(
+      'read the pool index',
+      () =>
+        client.send(
+          new GetCommand({
+            TableName: configTable,
+            Key: { workflow_id: POOL_INDEX_KEY },
+            ConsistentRead: true,
+          }),
+        ),
+      retry,
+    );
+    const names = [...((out.Item?.pools as Set<string> | undefined) ?? [])].sort();
+    const items = await batchGetAll(
+      client,
+      configTable,
+      names.map(poolKey),
+      ['workflow_id'],
+      'read the pools',
+      {
+        consistentRead: true,
         retry,
-      );
-      for (const item of page.Items ?? []) out.push(poolFromItem(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+      },
+    );
+    return items.map(poolFromItem).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   const names = { '#h': 'holders', '#s': 'slots', '#w': 'waiters' };
