@@ -67,6 +67,14 @@ export function sourceStatements(
   source: PermissionSource,
   t: PermissionTargets,
   settings: ReadonlySet<SettingName>,
+  opts: {
+    /**
+     * Whether the function's run repository keeps active-run slots (creates or ends runs: the
+     * starter, the aggregator). Default true when it reads the config table; false for a function
+     * that reads the config table for its `pool:` items only (planner, dispatcher).
+     */
+    runSlots?: boolean;
+  } = {},
 ): StatementSpec[] {
   switch (source) {
     case 'definitions':
@@ -111,7 +119,7 @@ export function sourceStatements(
           actions: ['dynamodb:Query'],
           resources: [index(t.jobAuditTable, JOBS_BY_SEQUENCE_INDEX)],
         },
-        ...(settings.has('configTable')
+        ...(settings.has('configTable') && opts.runSlots !== false
           ? [
               {
                 sid: 'CodeRunsActiveSlots',

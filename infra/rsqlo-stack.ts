@@ -61,6 +61,11 @@ export interface FunctionSpec {
   settings: readonly SettingName[];
   /** What its code calls AWS through (compose.ts adapters, the idempotency store): its permissions. */
   sources: readonly PermissionSource[];
+  /**
+   * False for a function that reads the config table for pool items only: its run repository
+   * never creates or ends a run, so it gets no access to the active-run slots (permissions.ts).
+   */
+  runSlots?: false;
   timeout: Duration;
 }
 
@@ -116,6 +121,7 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     description: 'StageReady: queue the runnable jobs of a stage; wake jobs waiting for a pool',
     settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'jobQueueUrl'],
     sources: ['runs', 'jobs', 'events', 'queue', 'pools'],
+    runSlots: false,
     timeout: Duration.seconds(30),
   },
   recorder: {
@@ -135,6 +141,7 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     // pools: a job of a pool takes a slot before its wrapper starts, or waits for one.
     settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'jobQueueUrl', 'wrapperStateMachineArn'],
     sources: ['runs', 'jobs', 'orchestrator', 'queue', 'pools'],
+    runSlots: false,
     timeout: Duration.seconds(30),
   },
   dispatcherTask: {
@@ -541,7 +548,7 @@ export class RsqloStack extends Stack {
       const spec = FUNCTIONS[fid];
       const settings = new Set(spec.settings);
       for (const source of spec.sources)
-        for (const st of sourceStatements(source, targets, settings))
+        for (const st of sourceStatements(source, targets, settings, { runSlots: spec.runSlots }))
           this.functions[fid].grant(st.sid, st.actions, st.resources, st.conditions);
     }
   }
