@@ -417,6 +417,24 @@ describe.skipIf(!ddb.endpoint)('OperatorRepository on DynamoDB Local', () => {
     expect(s.applied).toEqual([fx('won')]);
   });
 
+  it('two bypasses of a job a failure skipped, planned from the same read: one applies, pre_skipped +1 once', async () => {
+    const s = await setup();
+    await s.store(failedRun('r1'));
+    const read = await s.state('r1');
+    const job = read.jobs.find((j) => j.job_key === '2.1') as JobAuditRecord;
+    const a = planBypass(read.run, job, req('bypass-a', 1, 'not today'), T1) as JobActionPlan;
+    const b = planBypass(read.run, job, req('bypass-b', 1, 'not today either'), T1) as JobActionPlan;
+    const outcomes = await Promise.all([
+      s.operator.applyJobAction(a, fx('a')),
+      s.operator.applyJobAction(b, fx('b')),
+    ]);
+    expect(outcomes.sort()).toEqual(['applied', 'conflict']);
+    const after = await s.state('r1');
+    expect(after.run.stages[1]?.pre_skipped).toBe(1);
+    expect(after.jobs.find((j) => j.job_key === '2.1')?.operator_actions).toHaveLength(1);
+    expect(s.applied).toHaveLength(1);
+  });
+
   it('reviveSkipped brings back only rows skipped with exactly that reason, from that stage on, once', async () => {
     const s = await setup();
     const f = failedRun('r1');

@@ -27,6 +27,7 @@ import {
 import type { JobCounts, WorkflowRunState } from '../../contracts/audit.js';
 import {
   type HoldState,
+  MAX_JOB_OPERATOR_ACTIONS,
   MAX_RUN_OPERATOR_ACTIONS,
   newerRequest,
   type OperatorActionRecord,
@@ -167,9 +168,11 @@ export function createDynamoOperatorRepository(deps: DynamoOperatorRepositoryDep
       }
       if (c.reopen) sets.push(`${e.stage(i, 'finished_at')} = ${e.value(null)}`);
     }
-    const cn = e.name('counts');
     for (const [k, d] of Object.entries(counts)) {
-      if (d) sets.push(`${cn}.${e.name(k)} = ${cn}.${e.name(k)} + ${e.value(d)}`);
+      if (!d) continue;
+      // Named only when used: DynamoDB refuses an unused ExpressionAttributeNames entry.
+      const cn = e.name('counts');
+      sets.push(`${cn}.${e.name(k)} = ${cn}.${e.name(k)} + ${e.value(d)}`);
     }
     if (plan.run.status !== run.execution_status)
       sets.push(`${e.name('execution_status')} = ${e.value(plan.run.status)}`);
@@ -214,6 +217,22 @@ export function createDynamoOperatorRepository(deps: DynamoOperatorRepositoryDep
       `${e.name('execution_status')} IN (${x.statuses.map((s) => e.value(s)).join(', ')})`,
       `${e.name('counted')} = ${e.value(x.counted)}`,
     ];
+    // The job's action list as the plan read it (below the cap, its length says so): the same plan
+    // twice, or two requests planned from the same read, apply once.
+    const actions = plan.job.set.operator_actions;
+    if (actions && actions.length < MAX_JOB_OPERATOR_ACTIONS) {
+      const oa = e.name('operator_actions');
+      const prior = actions.length - 1;
+      conditions.push(
+        prior === 0
+          ? `(attribute_not_exists(${oa}) OR size(${oa}) = ${e.value(0)})`
+          : `size(${oa}) = ${e.value(prior)}`,
+      );
+    }
+    // A Skipped job is bypassed only while a failure's skip is on it (contracts/operator.ts
+    // bypassRefusal): once relabelled "bypassed: …" it is not again.
+    if (x.statuses.includes('Skipped'))
+      conditions.push(`begins_with(${e.name('skip_reason')}, ${e.value('not started: stage ')})`);
     if (x.instanceId === null) {
       const i = e.name('instance_id');
       conditions.push(`(attribute_not_exists(${i}) OR attribute_type(${i}, ${e.value('NULL')}))`);

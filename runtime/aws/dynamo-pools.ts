@@ -331,8 +331,8 @@ export function createDynamoPoolRepository(deps: DynamoPoolRepositoryDeps): Pool
       );
       if (after) return state(after, true);
       const item = await read(name);
-      if (!item)
-        throw new PoolMissingError(`pool ${name} does not exist: ${holder.holder} cannot wait for it`);
+      // No such pool (the port contract: not queued, nothing free, nobody waiting).
+      if (!item) return { queued: false, free: 0, waiting: 0 };
       // A holder already (granted meanwhile) or the list is full: not queued.
       return state(item, false);
     },
@@ -407,11 +407,6 @@ export function createDynamoPoolRepository(deps: DynamoPoolRepositoryDeps): Pool
       return after !== undefined;
     },
   };
-}
-
-/** A pool was expected to exist (enqueue follows a failed acquire, which creates a missing pool). */
-export class PoolMissingError extends Error {
-  override name = 'PoolMissingError';
 }
 
 /**
