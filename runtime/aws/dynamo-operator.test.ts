@@ -536,6 +536,9 @@ describe.skipIf(!ddb.endpoint)('OperatorRepository on DynamoDB Local', () => {
     }).ensure('wlm', 2, { source: 'default', created_by: 'wf_ops' }, {});
     const stored = await readStoredConfig(dynamo().dynamodb, s.tables.config);
     expect([...stored.definitions.keys()]).toEqual(['wf_ops']);
+    // Nor does the definition reader take one for a definition (a request naming such a key).
+    expect(await s.definitions.get('pool:wlm')).toBeUndefined();
+    expect(await s.definitions.get('hold:wf_ops')).toBeUndefined();
   });
 
   it("createRun re-decides when a workflow hold lands between the starter's read and the write", async () => {
