@@ -43,6 +43,8 @@ export const ADAPTERS: Record<string, { module: string; factory: string }> = {
   slaMarks: { module: 'runtime/aws/dynamo-sla-marks.ts', factory: 'createDynamoSlaMarks' },
   triggers: { module: 'runtime/aws/dynamo-trigger.ts', factory: 'createDynamoTriggerRepository' },
   calendars: { module: 'runtime/aws/dynamo-trigger.ts', factory: 'createDynamoCalendarReader' },
+  pools: { module: 'runtime/aws/dynamo-pools.ts', factory: 'createDynamoPoolRepository' },
+  operator: { module: 'runtime/aws/dynamo-operator.ts', factory: 'createDynamoOperatorRepository' },
 };
 
 /** Adapters that hand their effects to other adapters, when the named setting is configured. */
@@ -57,6 +59,16 @@ export const EFFECT_TARGETS: Record<string, Array<{ setting: SettingName; adapte
   ],
   // dynamo-trigger.ts publishes a due run's request after writing the state.
   triggers: [{ setting: 'eventBus', adapter: 'events' }],
+  // dynamo-pools.ts: PoolCreated/PoolResized/PoolSlotFreed, and a granted job's message.
+  pools: [
+    { setting: 'eventBus', adapter: 'events' },
+    { setting: 'jobQueueUrl', adapter: 'queue' },
+  ],
+  // dynamo-operator.ts: the outcome events of set-ok, rerun, bypass, hold and free.
+  operator: [
+    { setting: 'eventBus', adapter: 'events' },
+    { setting: 'jobQueueUrl', adapter: 'queue' },
+  ],
 };
 
 export const COMPOSE_MODULE = 'runtime/aws/compose.ts';

@@ -1,5 +1,6 @@
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { ALERT_KEY_PREFIX } from '../runtime/aws/dynamo-alert-dedupe.js';
+import { HOLD_KEY_PREFIX, POOL_KEY_PREFIX } from '../runtime/aws/dynamo-items.js';
 import { START_BY_MARK_PREFIX } from '../runtime/aws/dynamo-sla-marks.js';
 import { AFTER_KEY_PREFIX, CALENDAR_KEY_PREFIX, TRIGGER_KEY_PREFIX } from '../runtime/aws/dynamo-trigger.js';
 import type { SettingName } from '../runtime/aws/settings.js';
@@ -51,7 +52,9 @@ export type PermissionSource =
   | 'slaWatch'
   | 'slaMarks'
   | 'triggers'
-  | 'calendars';
+  | 'calendars'
+  | 'pools'
+  | 'operator';
 
 const index = (tableArn: string, name: string) => `${tableArn}/index/${name}`;
 
@@ -64,6 +67,14 @@ export function sourceStatements(
   source: PermissionSource,
   t: PermissionTargets,
   settings: ReadonlySet<SettingName>,
+  opts: {
+    /**
+     * Whether the function's run repository keeps active-run slots (creates or ends runs: the
+     * starter, the aggregator). Default true when it reads the config table; false for a function
+     * that reads the config table for its `pool:` items only (planner, dispatcher).
+     */
+    runSlots?: boolean;
+  } = {},
 ): StatementSpec[] {
   switch (source) {
     case 'definitions':
@@ -79,7 +90,8 @@ export function sourceStatements(
       // dynamo-runs.ts: runs (get, batch get for start times, create, conditional updates, the
       // ConditionCheck of claims), their job rows (created with the run, deleted when a create is
       // rolled back, updated by claims/counts), listRuns on by_workflow, job names on by_sequence,
-      // and the config table's active-run slots.
+      // and the config table's active-run slots and (createRun's ConditionCheck) the workflow's
+      // `hold:` item.
       return [
         {
           sid: 'CodeRunsWorkflowAudit',
@@ -107,11 +119,11 @@ export function sourceStatements(
           actions: ['dynamodb:Query'],
           resources: [index(t.jobAuditTable, JOBS_BY_SEQUENCE_INDEX)],
         },
-        ...(settings.has('configTable')
+        ...(settings.has('configTable') && opts.runSlots !== false
           ? [
               {
                 sid: 'CodeRunsActiveSlots',
-                actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+                actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
                 resources: [t.configTable],
               },
             ]
@@ -258,8 +270,50 @@ export function sourceStatements(
           conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${CALENDAR_KEY_PREFIX}*`] } },
         },
       ];
+    case 'pools':
+      // dynamo-pools.ts: the `pool:` items of the config table and their index item (get, batch
+      // get for list, conditional put/updates, also inside transactions: only those keys), and
+      // grant's job half (clearing the woken job's waiting_for).
+      return [
+        {
+          sid: 'CodePoolItems',
+          actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          resources: [t.configTable],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${POOL_KEY_PREFIX}*`] } },
+        },
+        { sid: 'CodePoolWakeJob', actions: ['dynamodb:UpdateItem'], resources: [t.jobAuditTable] },
+      ];
+    case 'operator':
+      // dynamo-operator.ts: run items (get, the action's update, holds, batch get of a workflow's
+      // active runs), job rows (the action's update, reviving skipped rows found on by_sequence),
+      // the workflow's `hold:` item (get, conditional put/update: only those keys) and the
+      // workflow's config item (max_active_runs and the active-run slot a reopened run takes).
+      return [
+        {
+          sid: 'CodeOperatorRuns',
+          actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
+          resources: [t.workflowAuditTable],
+        },
+        { sid: 'CodeOperatorJobs', actions: ['dynamodb:UpdateItem'], resources: [t.jobAuditTable] },
+        {
+          sid: 'CodeOperatorJobsBySequence',
+          actions: ['dynamodb:Query'],
+          resources: [index(t.jobAuditTable, JOBS_BY_SEQUENCE_INDEX)],
+        },
+        {
+          sid: 'CodeOperatorHolds',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          resources: [t.configTable],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${HOLD_KEY_PREFIX}*`] } },
+        },
+        {
+          sid: 'CodeOperatorActiveSlots',
+          actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+          resources: [t.configTable],
+        },
+      ];
     case 'runStatus':
-      // dynamo-run-status.ts: one GetItem of a run's status.
+      // dynamo-run-status.ts: one GetItem of a run's status (and hold).
       return [{ sid: 'CodeReadRunStatus', actions: ['dynamodb:GetItem'], resources: [t.workflowAuditTable] }];
     case 'alertDedupe':
       // dynamo-alert-dedupe.ts: claim (conditional put, consistent get), complete (put), release

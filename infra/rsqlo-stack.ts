@@ -61,6 +61,11 @@ export interface FunctionSpec {
   settings: readonly SettingName[];
   /** What its code calls AWS through (compose.ts adapters, the idempotency store): its permissions. */
   sources: readonly PermissionSource[];
+  /**
+   * False for a function that reads the config table for pool items only: its run repository
+   * never creates or ends a run, so it gets no access to the active-run slots (permissions.ts).
+   */
+  runSlots?: false;
   timeout: Duration;
 }
 
@@ -92,6 +97,8 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     ],
     // runWatch: each run's deadline check, a one-time EventBridge Scheduler schedule.
     // calendars: a scheduled request on a day its workflow's calendar excludes is skipped.
+    // pools: a run's pools are ensured before it starts, `pool set` resizes one; operator:
+    // set-ok, rerun, bypass, hold and free (issue 14).
     sources: [
       'definitions',
       'runs',
@@ -102,15 +109,19 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
       'runWatch',
       'slaWatch',
       'calendars',
+      'pools',
+      'operator',
     ],
     timeout: Duration.seconds(60),
   },
+  // pools: a freed slot or a resize wakes the oldest waiting jobs (PoolSlotFreed, PoolResized).
   planner: {
     entry: 'services/planner/handler.ts',
     handlerExport: 'handler',
-    description: 'StageReady: queue the runnable jobs of a stage',
-    settings: ['workflowAuditTable', 'jobAuditTable', 'eventBus', 'jobQueueUrl'],
-    sources: ['runs', 'jobs', 'events', 'queue'],
+    description: 'StageReady: queue the runnable jobs of a stage; wake jobs waiting for a pool',
+    settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'jobQueueUrl'],
+    sources: ['runs', 'jobs', 'events', 'queue', 'pools'],
+    runSlots: false,
     timeout: Duration.seconds(30),
   },
   recorder: {
@@ -127,8 +138,10 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     entry: 'services/dispatcher/handler.ts',
     handlerExport: 'handler',
     description: 'Job queue: start the single-job wrapper of each job attempt',
-    settings: ['workflowAuditTable', 'jobAuditTable', 'jobQueueUrl', 'wrapperStateMachineArn'],
-    sources: ['runs', 'jobs', 'orchestrator', 'queue'],
+    // pools: a job of a pool takes a slot before its wrapper starts, or waits for one.
+    settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'jobQueueUrl', 'wrapperStateMachineArn'],
+    sources: ['runs', 'jobs', 'orchestrator', 'queue', 'pools'],
+    runSlots: false,
     timeout: Duration.seconds(30),
   },
   dispatcherTask: {
@@ -151,7 +164,8 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     handlerExport: 'handler',
     description: 'Job audit stream: count outcomes, advance stages, finish runs',
     settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'eventBus', 'jobQueueUrl'],
-    sources: ['runs', 'jobs', 'events', 'queue'],
+    // pools: a job's final outcome gives its slot back (once per attempt).
+    sources: ['runs', 'jobs', 'events', 'queue', 'pools'],
     timeout: Duration.seconds(60),
   },
   // The target of every alert rule. Its timeout stays below the dedupe lease (45 s,
@@ -534,7 +548,7 @@ export class RsqloStack extends Stack {
       const spec = FUNCTIONS[fid];
       const settings = new Set(spec.settings);
       for (const source of spec.sources)
-        for (const st of sourceStatements(source, targets, settings))
+        for (const st of sourceStatements(source, targets, settings, { runSlots: spec.runSlots }))
           this.functions[fid].grant(st.sid, st.actions, st.resources, st.conditions);
     }
   }

@@ -562,12 +562,37 @@ describe('IAM resources per function', () => {
   });
 
   it('lets only the starter, the aggregator and the trigger touch the config table, and only the starter and the trigger read definitions', () => {
+    // Pool items aside (issue 14): every statement on the config table that is not narrowed to
+    // `pool:` keys by its LeadingKeys.
+    const poolOnly = (x: { Condition?: unknown }) =>
+      JSON.stringify(x.Condition) ===
+      JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['pool:*'] } });
+    const configArns = (fid: (typeof FUNCTION_IDS)[number], action: string) =>
+      roleStatements(s.json, roleId(fid))
+        .filter((x) => actionsOf(x).includes(action) && !poolOnly(x))
+        .flatMap((x) => resourcesOf(x).map((r) => JSON.stringify(r)));
     for (const fid of FUNCTION_IDS) {
-      const touches = arnsOf(fid, 'dynamodb:GetItem').includes(table('config'));
+      const touches = configArns(fid, 'dynamodb:GetItem').includes(table('config'));
       expect(touches, fid).toBe(fid === 'starter' || fid === 'aggregator' || fid === 'trigger');
+      expect(arnsOf(fid, 'dynamodb:Scan'), fid).toEqual([]);
     }
     expect(arnsOf('starter', 'dynamodb:PutItem')).toContain(table('config'));
-    expect(arnsOf('aggregator', 'dynamodb:PutItem')).not.toContain(table('config'));
+    expect(configArns('aggregator', 'dynamodb:PutItem')).not.toContain(table('config'));
+  });
+
+  it('gives the planner and the dispatcher the `pool:` items of the config table and nothing else of it', () => {
+    for (const fid of ['planner', 'dispatcher'] as const) {
+      const config = roleStatements(s.json, roleId(fid)).filter((x) =>
+        resourcesOf(x).some((r) => JSON.stringify(r) === table('config')),
+      );
+      expect(
+        config.map((x) => x.Condition),
+        fid,
+      ).toEqual([{ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['pool:*'] } }]);
+    }
+    // The starter's workflow holds are `hold:` items, narrowed the same way.
+    const holds = roleStatements(s.json, roleId('starter')).find((x) => x.Sid === 'CodeOperatorHolds');
+    expect(holds?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['hold:*'] } });
   });
 
   it('lets only the dispatcher task use the idempotency table; only it and the starter (cancel) send SSM commands, to the agents only', () => {

@@ -32,6 +32,27 @@ describe('composeAws', () => {
     expect(() => aws.agents()).toThrow(/set RSQLO_AGENT_INSTANCE_IDS or RSQLO_AGENT_TAG/);
     expect(() => aws.alerts()).toThrow(/RSQLO_ALERT_TOPIC_ARN is not set/);
     expect(() => aws.alertDedupe()).toThrow(/RSQLO_IDEMPOTENCY_TABLE is not set/);
+    // Pools and operator actions live in the config table (pool:, hold: items) beside the audit tables.
+    expect(() => aws.pools()).toThrow(/RSQLO_CONFIG_TABLE is not set/);
+    expect(() => aws.operator()).toThrow(/RSQLO_CONFIG_TABLE is not set/);
+  });
+
+  it('builds the real pool and operator repositories (no stand-ins), once', () => {
+    const aws = composeAws(
+      { configTable: 'c', workflowAuditTable: 'wa', jobAuditTable: 'ja' },
+      { log, clients },
+    );
+    expect(aws.pools()).toBe(aws.pools());
+    expect(aws.operator()).toBe(aws.operator());
+    expect(typeof aws.pools().acquire).toBe('function');
+    expect(Object.keys(aws.operator()).sort()).toEqual([
+      'applyJobAction',
+      'getWorkflowHold',
+      'heldRuns',
+      'reviveSkipped',
+      'setRunHold',
+      'setWorkflowHold',
+    ]);
   });
 
   it('builds the fleet from instance ids and/or a tag', () => {

@@ -29,16 +29,16 @@ import type {
   OperatorRepository,
   PoolRepository,
   RunDeadlineWatch,
-  RunStatusReader,
   TriggerRepository,
 } from '../../services/ports.js';
-import { unimplementedPort } from '../../services/shared/unimplemented-port.js';
 import type { SlaLineWatch } from '../../services/sla/lines.js';
 import type { SlaMarks } from '../../services/sla/service.js';
 import { createDynamoAlertDedupe } from './dynamo-alert-dedupe.js';
 import { createDynamoDefinitionRepository, type DynamoDefinitionRepository } from './dynamo-definitions.js';
 import { createDynamoJobRepository } from './dynamo-jobs.js';
-import { createDynamoRunStatusReader } from './dynamo-run-status.js';
+import { createDynamoOperatorRepository } from './dynamo-operator.js';
+import { createDynamoPoolRepository } from './dynamo-pools.js';
+import { createDynamoRunStatusReader, type DynamoRunStatusReader } from './dynamo-run-status.js';
 import { createDynamoRunRepository, type DynamoRunRepository } from './dynamo-runs.js';
 import { createDynamoSlaMarks } from './dynamo-sla-marks.js';
 import { createDynamoCalendarReader, createDynamoTriggerRepository } from './dynamo-trigger.js';
@@ -113,8 +113,8 @@ export interface AwsRuntime {
   alertDedupe(): AlertDedupe;
   /** The starter's run deadline checks (one Scheduler schedule per run). */
   runWatch(): RunDeadlineWatch;
-  /** The run watchdog's read of a run's status. */
-  runStatus(): RunStatusReader;
+  /** The run watchdog's read of a run's status (and hold: `read`). */
+  runStatus(): DynamoRunStatusReader;
   /** The starter's SLA line checks (one Scheduler schedule per armed line, same group and target). */
   slaWatch(): SlaLineWatch;
   /** The SLA check's once-per-run-and-kind guard (a conditional write on the run item). */
@@ -283,7 +283,27 @@ export function composeAws(settings: AwsSettings, opts: ComposeOptions): AwsRunt
     calendars: once(() =>
       createDynamoCalendarReader({ client: clients.documents, configTable: need('configTable'), retry }),
     ),
-    pools: once(() => unimplementedPort<PoolRepository>('AwsRuntime.pools')),
-    operator: once(() => unimplementedPort<OperatorRepository>('AwsRuntime.operator')),
+    pools: once(() =>
+      createDynamoPoolRepository({
+        client: clients.documents,
+        configTable: need('configTable'),
+        jobAuditTable: need('jobAuditTable'),
+        effects: effects(),
+        clock,
+        retry,
+      }),
+    ),
+    operator: once(() =>
+      createDynamoOperatorRepository({
+        client: clients.documents,
+        tables: {
+          config: need('configTable'),
+          workflowAudit: need('workflowAuditTable'),
+          jobAudit: need('jobAuditTable'),
+        },
+        effects: effects(),
+        retry,
+      }),
+    ),
   };
 }

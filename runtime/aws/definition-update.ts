@@ -14,7 +14,7 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { formatCycle, triggerCycles } from '../../contracts/dependencies.js';
 import { WorkflowDefinition } from '../../contracts/workflow.js';
-import { ACTIVE_RUNS_ATTRIBUTE } from './dynamo-items.js';
+import { ACTIVE_RUNS_ATTRIBUTE, HOLD_KEY_PREFIX, POOL_KEY_PREFIX } from './dynamo-items.js';
 import { cancellationReasons, MAX_TRANSACT_ITEMS, retried } from './dynamo-operations.js';
 import {
   AFTER_KEY_PREFIX,
@@ -139,7 +139,9 @@ export interface StoredConfig {
 /**
  * Reads the whole config table (a consistent, paginated Scan: it holds one item per workflow plus
  * the index, calendars and trigger states, so it is small) and sorts its items into
- * {@link StoredConfig}. `trigger:` state items are the trigger service's and are skipped.
+ * {@link StoredConfig}. `trigger:` state items are the trigger service's, `pool:` and `hold:` items
+ * (issue 14) the pools' and the workflow holds': all skipped, so a push never takes one for a
+ * definition (to compare, or to delete as "no longer in the folder").
  */
 export async function readStoredConfig(client: DynamoDBClient, tableName: string): Promise<StoredConfig> {
   const out: StoredConfig = { definitions: new Map(), index: new Map(), calendars: new Set() };
@@ -159,7 +161,11 @@ export async function readStoredConfig(client: DynamoDBClient, tableName: string
         );
       } else if (key.startsWith(CALENDAR_KEY_PREFIX))
         out.calendars.add(key.slice(CALENDAR_KEY_PREFIX.length));
-      else if (!key.startsWith(TRIGGER_KEY_PREFIX)) {
+      else if (
+        !key.startsWith(TRIGGER_KEY_PREFIX) &&
+        !key.startsWith(POOL_KEY_PREFIX) &&
+        !key.startsWith(HOLD_KEY_PREFIX)
+      ) {
         const { [ACTIVE_RUNS_ATTRIBUTE]: _slots, ...definition } = item;
         // An item holding only the active-run slots is "no definition" (definitionRemoval).
         if (Object.keys(definition).some((k) => k !== 'workflow_id')) out.definitions.set(key, definition);

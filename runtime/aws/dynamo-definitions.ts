@@ -55,6 +55,9 @@ export function createDynamoDefinitionRepository(
 
   return {
     async get(workflowId) {
+      // `pool:`, `hold:`, `after:`, `trigger:` and `calendar:` items share the table under keys
+      // with a ":", which no workflow_id has: none of them is a definition.
+      if (workflowId.includes(':')) return undefined;
       const item = await read(workflowId);
       if (!item) return undefined;
       const { [ACTIVE_RUNS_ATTRIBUTE]: _slots, ...definition } = item;

@@ -43,8 +43,20 @@ const RUN_STORAGE_ATTRIBUTES = ['rsql_jobs', RSQL_JOB_COUNT_ATTRIBUTE, RSQL_JOBS
  * Job attributes that are key attributes of a secondary index and may be null in the contract.
  * DynamoDB refuses a NULL-typed index key, so a null is stored as "absent" (the row then stays out
  * of that sparse index: `by_job_name` lists started jobs only).
+ *
+ * `waiting_for` (issue 14) is deliberately not one: a null is stored as NULL and read back as null,
+ * so a row reads the same as in SQLite (absent stays absent, null stays null). The aggregator's
+ * stream filter tells "waiting" by the string type (`waiting_for.S` exists), which a NULL has not.
  */
 export const SPARSE_JOB_ATTRIBUTES = ['execution_start_ts'] as const;
+
+/**
+ * Config item key prefixes of issue 14 (a workflow_id has no ":"): `pool:<NAME>` holds a resource
+ * pool (runtime/aws/dynamo-pools.ts), `hold:<workflow_id>` a workflow's hold state
+ * (runtime/aws/dynamo-operator.ts). Neither is a definition: readers of definitions skip them.
+ */
+export const POOL_KEY_PREFIX = 'pool:';
+export const HOLD_KEY_PREFIX = 'hold:';
 
 /** An item would exceed what DynamoDB stores in one item (the starter refuses such a request). */
 export class ItemTooLargeError extends RecordTooLargeError {

@@ -7,7 +7,9 @@
  *
  * - createRun: job rows first, then the run row, its active-run slot and (for a restart) the restarted
  *   run's `restarted_as` in one transaction.
- * - claimJobs: the stage cursor and every claimed job in one transaction.
+ * - createRun with `workflowHeld`: also a ConditionCheck that the `hold:<workflow_id>` config item
+ *   still says so (outcome 'hold-changed' otherwise; issue 14).
+ * - claimJobs: the stage cursor and every claimed job in one transaction; a held run claims nothing.
  * - countJob: the job's `counted` flag and the stage and run counters in one transaction.
  * - completeStage: the stage and run change and, when the run ends, the slot release, in one.
  *
@@ -36,7 +38,7 @@ import type {
   StageCompletion,
 } from '../../services/ports.js';
 import { applyStageCompletion, canLaunch } from '../../services/shared/progress.js';
-import { ACTIVE_RUNS_ATTRIBUTE, jobToItem, runFromItem, runToItem } from './dynamo-items.js';
+import { ACTIVE_RUNS_ATTRIBUTE, HOLD_KEY_PREFIX, jobToItem, runFromItem, runToItem } from './dynamo-items.js';
 import {
   batchGetAll,
   chunk,
@@ -100,8 +102,8 @@ export class RunWriteConflictError extends Error {
 /** Attempts of a read-decide-write cycle that lost a race before giving up. */
 const MAX_DECISION_ATTEMPTS = 10;
 
-/** ExpressionAttributeNames/Values builder: placeholders stay unique and readable. */
-class Expr {
+/** ExpressionAttributeNames/Values builder: placeholders stay unique and readable (also dynamo-operator.ts). */
+export class Expr {
   readonly names: Record<string, string> = {};
   readonly values: Record<string, unknown> = {};
   private n = 0;
@@ -270,6 +272,23 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
     }
   }
 
+  /** Whether the workflow is held (its `hold:<workflow_id>` config item; absent: not held). */
+  async function storedHold(workflowId: string): Promise<boolean> {
+    const out = await retried(
+      `read the hold of ${workflowId}`,
+      () =>
+        client.send(
+          new GetCommand({
+            TableName: configTable(),
+            Key: { workflow_id: `${HOLD_KEY_PREFIX}${workflowId}` },
+            ConsistentRead: true,
+          }),
+        ),
+      retry,
+    );
+    return (out.Item?.hold_state as { held?: boolean } | null | undefined)?.held === true;
+  }
+
   const missingConfig = (record: WorkflowAuditRecord) =>
     new ConfigItemMissingError(
       `workflow ${record.workflow_id} has no item in the config table; run ${record.workflow_execution_id} was not started`,
@@ -281,6 +300,7 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
     maxActive: number,
     fx: Effects,
     restartOf?: string,
+    workflowHeld?: boolean,
   ): Promise<CreateRunResult> {
     const exec = record.workflow_execution_id;
     const runItem = runToItem(record);
@@ -293,6 +313,9 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
         const by = (await getRun(restartOf))?.restarted_as;
         if (by) return { outcome: 'restarted', by };
       }
+      // Checked before writing any job row (the transaction below re-checks it atomically).
+      if (workflowHeld !== undefined && (await storedHold(record.workflow_id)) !== workflowHeld)
+        return { outcome: 'hold-changed' };
       if (takesSlot) {
         // Checked before writing any job row, so the common refusal (an overlapping schedule)
         // leaves nothing behind; the transaction below re-checks it atomically.
@@ -341,12 +364,33 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
           },
         });
       }
+      const holdIndex = items.length;
+      if (workflowHeld !== undefined) {
+        // The workflow's hold is still what the starter read (a hold or free may land meanwhile).
+        items.push({
+          ConditionCheck: {
+            TableName: configTable(),
+            Key: { workflow_id: `${HOLD_KEY_PREFIX}${record.workflow_id}` },
+            ConditionExpression: workflowHeld
+              ? '#hs.#held = :true'
+              : 'attribute_not_exists(workflow_id) OR attribute_not_exists(#hs) OR attribute_type(#hs, :null) OR #hs.#held = :false',
+            ExpressionAttributeNames: { '#hs': 'hold_state', '#held': 'held' },
+            ExpressionAttributeValues: workflowHeld
+              ? { ':true': true }
+              : { ':false': false, ':null': 'NULL' },
+          },
+        });
+      }
       const result = await transactWrite(client, items, `create run ${exec}`, retry);
       if (result.ok) {
         await effects.apply(fx);
         return { outcome: 'created' };
       }
       if (result.reasons[0] === 'ConditionalCheckFailed') continue; // created meanwhile: read it
+      if (workflowHeld !== undefined && result.reasons[holdIndex] === 'ConditionalCheckFailed') {
+        await removeOrphanRows(exec, jobs);
+        return { outcome: 'hold-changed' };
+      }
       if (restartOf !== undefined && result.reasons[restartIndex] === 'ConditionalCheckFailed') {
         const prev = await getRun(restartOf);
         if (prev?.restarted_as) {
@@ -387,6 +431,8 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
     const st = run?.stages[i];
     if (!run || !st || st.cursor !== claim.expectedCursor || st.status !== 'Running') return 'conflict';
     if (!canLaunch(st, run.cancel_requested)) return 'conflict';
+    // A held run starts no new job (issue 14); the condition below re-checks it atomically.
+    if (run.hold_state?.held) return 'conflict';
     // canLaunch, as a condition: total and pre_skipped never change, so "finished + pre_skipped <
     // total" is "finished < total - pre_skipped"; cursor < total holds since the cursor is as read.
     const e = new Expr();
@@ -403,6 +449,7 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
           `${e.stage(i, 'timed_out')} = ${e.value(0)}`,
           `${e.stage(i, 'cancelled')} = ${e.value(0)}`,
           `${e.stage(i, 'finished')} < ${e.value(st.total - st.pre_skipped)}`,
+          `(attribute_not_exists(${e.name('hold_state')}) OR attribute_type(${e.name('hold_state')}, ${e.value('NULL')}) OR ${e.name('hold_state')}.${e.name('held')} = ${e.value(false)})`,
         ].join(' AND '),
         ...e.input(),
       },
@@ -632,7 +679,8 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
 
   return {
     getRun,
-    createRun: (run, jobs, opts, fx) => createRun(run, jobs, opts.maxActiveRuns, fx, opts.restartOf),
+    createRun: (run, jobs, opts, fx) =>
+      createRun(run, jobs, opts.maxActiveRuns, fx, opts.restartOf, opts.workflowHeld),
     claimJobs,
     countJob,
     completeStage,

@@ -141,6 +141,13 @@ export function tableNames(prefix = DEFAULT_TABLE_PREFIX): Record<TableSpec['id'
  * changes the local change feed delivers (`isAggregatorChange`) — final outcomes not yet counted and
  * retry transitions — plus jobs just Queued, whose queue message the aggregator makes sure was sent
  * (the stream is the outbox of the planner's claim on AWS). Everything else never invokes it.
+ *
+ * The fourth filter (issue 14) is a woken job: still Queued, its `waiting_for` (`pool:<NAME>` or
+ * `hold`) just cleared to null by a pool grant or a free — the aggregator makes sure its message
+ * was sent, as for a claim. Parking a job (`waiting_for` set) and moving it between waits do not
+ * match. The filter names the string type: a waiting job's `waiting_for` is `{"S": …}`, a cleared
+ * one `{"NULL": true}` (or absent on rows older than issue 14), so `waiting_for.S` exists exactly
+ * when the job is waiting.
  */
 export const AGGREGATOR_STREAM_FILTERS: readonly Record<string, unknown>[] = [
   {
@@ -163,6 +170,13 @@ export const AGGREGATOR_STREAM_FILTERS: readonly Record<string, unknown>[] = [
     dynamodb: {
       NewImage: { execution_status: { S: ['Queued'] } },
       OldImage: { execution_status: { S: ['Pending'] } },
+    },
+  },
+  {
+    eventName: ['MODIFY'],
+    dynamodb: {
+      NewImage: { execution_status: { S: ['Queued'] }, waiting_for: { S: [{ exists: false }] } },
+      OldImage: { waiting_for: { S: [{ exists: true }] } },
     },
   },
 ];
