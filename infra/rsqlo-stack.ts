@@ -139,8 +139,16 @@ export const FUNCTIONS: Record<FunctionId, FunctionSpec> = {
     handlerExport: 'handler',
     description: 'Job queue: start the single-job wrapper of each job attempt',
     // pools: a job of a pool takes a slot before its wrapper starts, or waits for one.
-    settings: ['configTable', 'workflowAuditTable', 'jobAuditTable', 'jobQueueUrl', 'wrapperStateMachineArn'],
-    sources: ['runs', 'jobs', 'orchestrator', 'queue', 'pools'],
+    // The pool writes' events (PoolCreated, PoolSlotFreed) go to the bus.
+    settings: [
+      'configTable',
+      'eventBus',
+      'workflowAuditTable',
+      'jobAuditTable',
+      'jobQueueUrl',
+      'wrapperStateMachineArn',
+    ],
+    sources: ['runs', 'jobs', 'orchestrator', 'queue', 'pools', 'events'],
     runSlots: false,
     timeout: Duration.seconds(30),
   },

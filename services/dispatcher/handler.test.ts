@@ -35,6 +35,7 @@ describe('dispatcher queue handler: configuration', () => {
   it('needs no agent hosts, SSM document or idempotency table (the task entry has those)', async () => {
     vi.resetModules();
     vi.stubEnv('RSQLO_CONFIG_TABLE', 'c');
+    vi.stubEnv('RSQLO_EVENT_BUS', 'rsqlo');
     vi.stubEnv('RSQLO_WORKFLOW_AUDIT_TABLE', 'a');
     vi.stubEnv('RSQLO_JOB_AUDIT_TABLE', 'b');
     vi.stubEnv('RSQLO_JOB_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/1/q');
@@ -92,6 +93,7 @@ describe.skipIf(!ddb.endpoint)('dispatcher queue handler (DynamoDB Local, fauxqs
     stubLambdaEnv(
       {
         configTable: tables.config,
+        eventBus: 'rsqlo',
         workflowAuditTable: tables.workflowAudit,
         jobAuditTable: tables.jobAudit,
         jobQueueUrl: queueUrl,

@@ -25,6 +25,8 @@ import { createDispatcherService } from './service.js';
 
 const settings = readSettings([
   'configTable',
+  // PoolCreated / PoolSlotFreed go out with the pool writes (the write's effects).
+  'eventBus',
   'workflowAuditTable',
   'jobAuditTable',
   'jobQueueUrl',

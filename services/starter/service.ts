@@ -33,7 +33,6 @@ import {
   stageOutcome,
   stageReadyEvent,
 } from '../shared/progress.js';
-import { PortNotImplementedError } from '../shared/unimplemented-port.js';
 import { armRunLines, armStartByLine, type SlaArming } from '../sla/arm.js';
 import { runDeadlineAt } from './deadline.js';
 import { deriveExecutionId } from './execution-id.js';
@@ -106,17 +105,11 @@ export function createStarterService(deps: StarterDeps) {
   const starterPools = createStarterPools(deps);
 
   /**
-   * The workflow's hold: `held` when it is held (its new runs start held); `known: false` while the
-   * store has no holds yet (the issue-14 stand-in port): no hold, and createRun checks none.
+   * The workflow's hold (one consistent read per request): `held` when it is held, so its new runs
+   * start held; createRun checks the same state again in its write.
    */
   async function workflowHold(workflowId: string): Promise<{ known: boolean; held?: HoldState }> {
-    let h: HoldState | undefined;
-    try {
-      h = await deps.operator.getWorkflowHold(workflowId);
-    } catch (err) {
-      if (err instanceof PortNotImplementedError) return { known: false };
-      throw err;
-    }
+    const h = await deps.operator.getWorkflowHold(workflowId);
     return h?.held ? { known: true, held: h } : { known: true };
   }
 

@@ -33,7 +33,6 @@ import type {
   TriggerState,
 } from '../ports.js';
 import { applyStageCompletion, canLaunch, totalCounts } from '../shared/progress.js';
-import { unimplementedPort } from '../shared/unimplemented-port.js';
 import { inMemoryOperator, type OperatorStoreMethod } from './in-memory-operator.js';
 import { inMemoryPools, type PoolStoreMethod } from './in-memory-pools.js';
 
