@@ -42,6 +42,11 @@ export async function drive(
     progress: ProgressSink;
     rejected?: () => boolean;
     watch?: () => string | undefined;
+    /**
+     * Told once per distinct reason when open runs wait for a person (held, a pool with no free
+     * slot): such a run is not stuck, so drive goes on waiting. Default: the progress stream.
+     */
+    waiting?: (line: string) => void;
   },
 ): Promise<{ interrupted: boolean; stuck: string[] }> {
   // A foreground command starts no other workflow (trigger.after): `rsqlo serve` does (issue 15).
@@ -85,6 +90,13 @@ export async function drive(
     }
   };
   const timer = setInterval(refresh, 150);
+  const told = new Set<string>();
+  const sayWaiting = (line: string) => {
+    if (told.has(line)) return;
+    told.add(line);
+    if (opts.waiting) opts.waiting(line);
+    else opts.progress.note?.(line);
+  };
   let quietSince: number | undefined;
   let stuck: string[] = [];
   try {
@@ -101,7 +113,13 @@ export async function drive(
       }
       quietSince ??= Date.now();
       if (Date.now() - quietSince < STUCK_AFTER_MS) return false;
-      stuck = open;
+      // A held run, or one whose jobs wait for a pool slot, waits for a person: say why, once.
+      const reasons = open.map((e) => engine.isWaiting(e));
+      if (reasons.every((r) => r !== null)) {
+        for (const r of reasons) if (r !== null) sayWaiting(r);
+        return false;
+      }
+      stuck = open.filter((_, i) => reasons[i] === null);
       return true;
     }, abort.signal);
   } finally {
