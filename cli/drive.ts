@@ -41,6 +41,11 @@ export async function drive(
     execs: () => string[];
     progress: ProgressSink;
     rejected?: () => boolean;
+    /**
+     * Until this holds, an ended run is not settled: an operator request (set-ok of a Failed run)
+     * reopens it once the engine has handled it. Default: always ready.
+     */
+    ready?: () => boolean;
     watch?: () => string | undefined;
     /**
      * Told once per distinct reason when open runs wait for a person (held, a pool with no free
@@ -104,6 +109,7 @@ export async function drive(
       if (opts.rejected?.()) return true;
       const execs = opts.execs();
       if (execs.length === 0) return engine.isIdle();
+      if (opts.ready && !opts.ready()) return false;
       const open = execs.filter((e) => !engine.isSettled(e));
       if (open.length === 0) return true;
       // Nothing queued, due or running, yet runs are open: they cannot finish by themselves.

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JobCounts, JobStatus, StageProgress, WorkflowStatus } from './audit.js';
 import { ExecutionId, JobKey, Parameters, PositiveInt, Timestamp, WorkflowId } from './common.js';
+import { HoldState, OperatorActionRecord, PoolName, PoolSlots } from './operator.js';
 
 /**
  * What the web run view (web/) receives, whichever runtime serves it: the local engine reads its
@@ -177,6 +178,18 @@ export const WorkflowPage = z.object({
   now: Timestamp,
 });
 export type WorkflowPage = z.infer<typeof WorkflowPage>;
+
+/** A resource pool as `rsqlo pool list` and the web view's pools panel show it. */
+export const PoolView = z.object({
+  pool: PoolName,
+  slots: PoolSlots,
+  /** Job attempts holding a slot now (may exceed `slots` just after a shrink). */
+  in_use: z.number().int().nonnegative(),
+  /** Jobs waiting for a slot, across every workflow. */
+  waiting: z.number().int().nonnegative(),
+  created_by: z.string(),
+});
+export type PoolView = z.infer<typeof PoolView>;
 
 /** Which job attempt's log. */
 export const AttemptRef = z.object({
