@@ -319,7 +319,7 @@ export class LocalEngine {
    */
   isWaiting(exec: string): string | null {
     const run = this.store.getRunRecord(exec);
-    if (!run || run.execution_status !== 'Running') return null;
+    if (run?.execution_status !== 'Running') return null;
     const hold = run.hold_state;
     if (hold?.held) {
       const why = hold.reason ? ` (${hold.reason})` : '';
