@@ -30,11 +30,12 @@ import {
   type ChangeSignal,
   type LogSource,
   type LogStreamOptions,
+  type PoolActions,
   type RunActions,
   type RunViewSource,
 } from '../web/ports.js';
 import type { StackTarget } from './aws-stack.js';
-import { holdRequest, type JobAction, jobRefusal, jobRequest } from './operator-commands.js';
+import { holdRequest, type JobAction, jobRefusal, jobRequest, poolRequest } from './operator-commands.js';
 
 /** The runs list's page cursor: the last run's (start time, id), opaque to the browser. */
 function encodeCursor(r: RunSummary): string {
@@ -347,4 +348,15 @@ async function awsHold(
     ) as RsqloEvent,
   ]);
   return { ok: true, message: `${action} of ${exec} requested`, execution_id: null };
+}
+
+/** The pools panel over a stack: the config table's `pool:` items; setting slots is a request on the bus. */
+export function awsPools(t: StackTarget): PoolActions {
+  return {
+    list: () => t.view.listPools(),
+    async setSlots(pool, slots, ctx) {
+      await t.events.publish([poolRequest(pool, slots, ctx.reason, ctx.requestedBy) as RsqloEvent]);
+      return { ok: true, message: `pool ${pool} set to ${slots} requested`, execution_id: null };
+    },
+  };
 }

@@ -59,7 +59,9 @@ describe.skipIf(!ddb.endpoint)('operator commands --aws', () => {
     stsMock.resetHistory();
     // Usage errors are thrown to main (one line, exit 2).
     await expect(rsqloAws(deps, 'set-ok', ['ops-1', '1.2', '--aws'])).rejects.toThrow(/needs --reason TEXT/);
-    await expect(rsqloAws(deps, 'pool', ['set', 'wlm', '1001', '--aws'])).rejects.toThrow(/must be at most 1000/);
+    await expect(rsqloAws(deps, 'pool', ['set', 'wlm', '1001', '--aws'])).rejects.toThrow(
+      /must be at most 1000/,
+    );
     expect(await rsqloAws(deps, 'set-ok', ['ops-1', '9.9', '--reason', 'x', '--aws'])).toMatchObject({
       code: 2,
       stderr: 'rsqlo: run ops-1 has no job 9.9 (its jobs: 1.1, 1.2, 2.1)\n',
