@@ -130,11 +130,19 @@ export const COMMANDS: Record<string, { usage: string; about: string; options: s
     options: ['--reason', '--home', '--json', '--database-url', '--no-database', '--forget-lost'],
   },
   hold: {
-    usage: 'rsqlo hold <workflow_id | execution-id> [--reason TEXT] [--run | --workflow] [--home DIR]',
+    usage: `rsqlo hold <workflow_id | execution-id> [--reason TEXT] [--run | --workflow] [--home DIR] ${DB}`,
     about:
       'Holds a run (no new job starts; running ones finish) or every new run of a workflow (they are\n' +
       'accepted and wait as Held) until rsqlo free. An id that is a run is a run; --run/--workflow force it.',
-    options: ['--reason', '--run', '--workflow', '--home'],
+    options: [
+      '--reason',
+      '--run',
+      '--workflow',
+      '--home',
+      '--database-url',
+      '--no-database',
+      '--forget-lost',
+    ],
   },
   free: {
     usage: `rsqlo free <workflow_id | execution-id> [--reason TEXT] [--run | --workflow] [--home DIR] [--json] ${DB}`,

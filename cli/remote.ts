@@ -121,6 +121,7 @@ export async function submitAndFollow(
       { definition, request: { ...request, workflow_execution_id: exec } },
       (m) => {
         if (m.t === 'event') progress.event(m.event as EventEnvelope);
+        else if (m.t === 'note') progress.note?.(String(m.line));
         else if (m.t === 'state') {
           run = (m.run as WorkflowAuditRecord | null) ?? undefined;
           jobs = m.jobs as JobAuditRecord[];
@@ -207,6 +208,7 @@ export async function actionOnServer(
       { request, follow },
       (m) => {
         if (m.t === 'event') progress?.event(m.event as EventEnvelope);
+        else if (m.t === 'note') progress?.note?.(String(m.line));
         else if (m.t === 'state')
           progress?.refresh(
             (m.run as WorkflowAuditRecord | null) ?? undefined,

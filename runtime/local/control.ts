@@ -173,6 +173,8 @@ export interface FollowEnd {
 
 export type FollowMessage =
   | { t: 'event'; event: EventEnvelope }
+  /** Why the run waits for a person (held, a pool without a free slot), once per reason. */
+  | { t: 'note'; line: string }
   | { t: 'state'; run: WorkflowAuditRecord | null; jobs: JobAuditRecord[] }
   | FollowEnd;
 
@@ -240,6 +242,7 @@ export function createControlHandler(deps: ControlDeps) {
       send({ t: 'event', event: e });
     });
     let last = '';
+    const told = new Set<string>();
     let quietSince: number | undefined;
     const finish = (extra: Partial<FollowEnd>) => {
       cleanup();
@@ -283,8 +286,18 @@ export function createControlHandler(deps: ControlDeps) {
         return;
       }
       if (settled) return finish({});
-      // A held run, or one waiting for a pool slot, waits for a person: not stuck.
-      if (now?.run && engine.isQuiet() && engine.isWaiting(exec) === null) {
+      // A held run, or one waiting for a pool slot, waits for a person: not stuck; said once.
+      let waiting: string | null = null;
+      try {
+        waiting = now?.run && engine.isQuiet() ? engine.isWaiting(exec) : null;
+      } catch {
+        // busy just now
+      }
+      if (waiting !== null && !told.has(waiting)) {
+        told.add(waiting);
+        send({ t: 'note', line: waiting });
+      }
+      if (now?.run && waiting === null && engine.isQuiet()) {
         quietSince ??= Date.now();
         if (Date.now() - quietSince >= (deps.stuckAfterMs ?? 2000))
           finish({

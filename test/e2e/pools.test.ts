@@ -82,6 +82,9 @@ describe('resource pools (serve, two workflows, real processes)', () => {
     const text = group.start(['pool', 'list', '--home', ws.home]);
     expect(await text.exit).toBe(0);
     expect(text.stdout()).toMatch(/wlm\s+0\s+0\s+6\s/);
+    // The clients following the runs on the server are told why they wait (once), not "stuck".
+    await until(() => /waiting for pool wlm \(/.test(runA.stdout()), 'run A to say it waits for wlm', 60_000);
+    expect(runA.stdout()).not.toContain('cannot make progress');
     const stA = group.start(['status', 'pool-a', '--home', ws.home]);
     expect(await stA.exit).toBe(0);
     expect(stA.stdout()).toContain('Queued — waiting for pool wlm');
