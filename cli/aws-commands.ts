@@ -16,6 +16,7 @@ import { newExecutionId } from '../services/starter/execution-id.js';
 import { definitionsCommand } from './aws-definitions.js';
 import { followRun } from './aws-follow.js';
 import { awsLogsCommand } from './aws-logs.js';
+import { holdAws, jobActionAws, poolAws } from './aws-operator-commands.js';
 import { createAwsRunViewSource } from './aws-run-view.js';
 import {
   AWS_OPTIONS,
@@ -46,6 +47,12 @@ export const AWS_COMMANDS = [
   'logs',
   'validate',
   'definitions',
+  'set-ok',
+  'rerun',
+  'bypass',
+  'hold',
+  'free',
+  'pool',
 ] as const;
 
 /** Whether a command line asks for the stack (`--aws` before any `--`). */
@@ -87,6 +94,15 @@ function dispatch(command: string, argv: string[], io: Io, deps: AwsCliDeps): Pr
       return validateAws(argv, io, deps);
     case 'definitions':
       return definitionsCommand(argv, io, deps);
+    case 'set-ok':
+    case 'rerun':
+    case 'bypass':
+      return jobActionAws(command, argv, io, deps);
+    case 'hold':
+    case 'free':
+      return holdAws(command, argv, io, deps);
+    case 'pool':
+      return poolAws(argv, io, deps);
     default:
       throw new UsageError(
         `${command} does not take --aws (it works on a home: ${AWS_COMMANDS.join(', ')} do)`,
@@ -132,7 +148,7 @@ async function activeRunLimit(
 }
 
 /** Follows a requested run to its end and says how it ended, as `rsqlo run` does locally. */
-async function followAndReport(
+export async function followAndReport(
   t: StackTarget,
   exec: string,
   io: Io,

@@ -6,7 +6,9 @@
  * browser client shows either, and `rsqlo runs --aws` prints what `rsqlo runs` prints.
  */
 import { isTerminalJobStatus, type JobAuditRecord } from '../contracts/audit.js';
+import type { RsqloEvent } from '../contracts/events.js';
 import { jobRunName } from '../contracts/jobs.js';
+import { holdRefusal } from '../contracts/operator.js';
 import type {
   ActionResult,
   AttemptRef,
@@ -23,14 +25,17 @@ import { logStreamName } from '../runtime/aws/cloudwatch-logs.js';
 import { jobView, stageView, summary } from '../runtime/local/run-view-source.js';
 import { newExecutionId } from '../services/starter/execution-id.js';
 import {
+  type ActionContext,
   BadQueryError,
   type ChangeSignal,
   type LogSource,
   type LogStreamOptions,
+  type PoolActions,
   type RunActions,
   type RunViewSource,
 } from '../web/ports.js';
 import type { StackTarget } from './aws-stack.js';
+import { holdRequest, type JobAction, jobRefusal, jobRequest, poolRequest } from './operator-commands.js';
 
 /** The runs list's page cursor: the last run's (start time, id), opaque to the browser. */
 function encodeCursor(r: RunSummary): string {
@@ -293,6 +298,65 @@ export function awsActions(t: StackTarget): RunActions {
         },
       ]);
       return { ok: true, message: `restart of ${exec} requested as ${next}`, execution_id: next };
+    },
+    set_ok: (exec, ctx) => awsJobAction(t, 'set_ok', exec, ctx),
+    rerun: (exec, ctx) => awsJobAction(t, 'rerun', exec, ctx),
+    bypass: (exec, ctx) => awsJobAction(t, 'bypass', exec, ctx),
+    hold: (exec, ctx) => awsHold(t, 'hold', exec, ctx),
+    free: (exec, ctx) => awsHold(t, 'free', exec, ctx),
+  };
+}
+
+/** A job action from the view on a stack: checked against the audit rows, then a request on the bus. */
+async function awsJobAction(
+  t: StackTarget,
+  action: JobAction,
+  exec: string,
+  ctx: ActionContext,
+): Promise<ActionResult> {
+  const run = await t.runs.getRunRecord(exec);
+  const job =
+    run && ctx.jobKey ? (await t.jobs.listJobs(exec)).find((j) => j.job_key === ctx.jobKey) : undefined;
+  if (!run || !job)
+    return { ok: false, message: `no job ${ctx.jobKey ?? '?'} in run ${exec}`, execution_id: null };
+  const refused = jobRefusal(action, run, job, ctx.reason);
+  if (refused) return { ok: false, message: refused.message, execution_id: null };
+  await t.events.publish([jobRequest(action, job, ctx.reason, ctx.requestedBy) as RsqloEvent]);
+  return {
+    ok: true,
+    message: `${action.replace('_', ' ')} of job ${job.job_key} requested`,
+    execution_id: null,
+  };
+}
+
+async function awsHold(
+  t: StackTarget,
+  action: 'hold' | 'free',
+  exec: string,
+  ctx: ActionContext,
+): Promise<ActionResult> {
+  const run = await t.runs.getRunRecord(exec);
+  if (!run) return { ok: false, message: `no run ${exec}`, execution_id: null };
+  const refused = holdRefusal(run, action);
+  if (refused) return { ok: false, message: refused.message, execution_id: null };
+  await t.events.publish([
+    holdRequest(
+      action,
+      { workflow_id: run.workflow_id, workflow_execution_id: exec },
+      ctx.reason,
+      ctx.requestedBy,
+    ) as RsqloEvent,
+  ]);
+  return { ok: true, message: `${action} of ${exec} requested`, execution_id: null };
+}
+
+/** The pools panel over a stack: the config table's `pool:` items; setting slots is a request on the bus. */
+export function awsPools(t: StackTarget): PoolActions {
+  return {
+    list: () => t.view.listPools(),
+    async setSlots(pool, slots, ctx) {
+      await t.events.publish([poolRequest(pool, slots, ctx.reason, ctx.requestedBy) as RsqloEvent]);
+      return { ok: true, message: `pool ${pool} set to ${slots} requested`, execution_id: null };
     },
   };
 }

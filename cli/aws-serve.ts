@@ -3,11 +3,13 @@
  * tables, logs from CloudWatch Logs, kill and restart as requests on its bus (aws-run-view.ts). It
  * runs nothing itself (the stack does), so it needs no home and takes no --workflows.
  */
+
 import { parseArgs } from 'node:util';
 import { createRunViewServer } from '../web/server.js';
-import { awsActions, createAwsLogSource, createAwsRunViewSource } from './aws-run-view.js';
+import { awsActions, awsPools, createAwsLogSource, createAwsRunViewSource } from './aws-run-view.js';
 import { AWS_OPTIONS, type AwsCliDeps, connectStack, stackCommand } from './aws-stack.js';
 import { EXIT, type Io } from './drive.js';
+import { webRequester } from './who.js';
 
 export const SERVE_AWS_USAGE = `Usage: rsqlo serve --aws [--stack NAME] [--region R] [--profile P] [--host 127.0.0.1] [--port 8686]
 
@@ -65,6 +67,8 @@ export async function serveAws(argv: string[], io: Io, opts: ServeAwsOptions = {
       source,
       logs: createAwsLogSource(t, opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
       actions: awsActions(t),
+      pools: awsPools(t),
+      requestedBy: webRequester(),
       allowedHosts: loopback ? [] : [host],
     });
     let url: string;

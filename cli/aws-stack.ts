@@ -6,6 +6,7 @@
  * emulators (AwsCliDeps).
  */
 
+import type { createStsClient } from '../runtime/aws/caller-identity.js';
 import { createCloudWatchLogReader } from '../runtime/aws/cloudwatch-log-view.js';
 import { createDynamoDefinitionRepository } from '../runtime/aws/dynamo-definitions.js';
 import { createDynamoJobRepository } from '../runtime/aws/dynamo-jobs.js';
@@ -37,6 +38,8 @@ export interface AwsCliDeps {
   pollMs?: number;
   /** How long `run --aws` waits for the starter to create the run (default 60 s). */
   startTimeoutMs?: number;
+  /** The STS client for `iam:<arn>` of operator requests (default: the SDK's, same region/profile). */
+  sts?: typeof createStsClient;
 }
 
 /** The options every `--aws` command takes. */

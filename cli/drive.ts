@@ -41,7 +41,17 @@ export async function drive(
     execs: () => string[];
     progress: ProgressSink;
     rejected?: () => boolean;
+    /**
+     * Until this holds, an ended run is not settled: an operator request (set-ok of a Failed run)
+     * reopens it once the engine has handled it. Default: always ready.
+     */
+    ready?: () => boolean;
     watch?: () => string | undefined;
+    /**
+     * Told once per distinct reason when open runs wait for a person (held, a pool with no free
+     * slot): such a run is not stuck, so drive goes on waiting. Default: the progress stream.
+     */
+    waiting?: (line: string) => void;
   },
 ): Promise<{ interrupted: boolean; stuck: string[] }> {
   // A foreground command starts no other workflow (trigger.after): `rsqlo serve` does (issue 15).
@@ -85,6 +95,13 @@ export async function drive(
     }
   };
   const timer = setInterval(refresh, 150);
+  const told = new Set<string>();
+  const sayWaiting = (line: string) => {
+    if (told.has(line)) return;
+    told.add(line);
+    if (opts.waiting) opts.waiting(line);
+    else opts.progress.note?.(line);
+  };
   let quietSince: number | undefined;
   let stuck: string[] = [];
   try {
@@ -92,6 +109,7 @@ export async function drive(
       if (opts.rejected?.()) return true;
       const execs = opts.execs();
       if (execs.length === 0) return engine.isIdle();
+      if (opts.ready && !opts.ready()) return false;
       const open = execs.filter((e) => !engine.isSettled(e));
       if (open.length === 0) return true;
       // Nothing queued, due or running, yet runs are open: they cannot finish by themselves.
@@ -101,7 +119,13 @@ export async function drive(
       }
       quietSince ??= Date.now();
       if (Date.now() - quietSince < STUCK_AFTER_MS) return false;
-      stuck = open;
+      // A held run, or one whose jobs wait for a pool slot, waits for a person: say why, once.
+      const reasons = open.map((e) => engine.isWaiting(e));
+      if (reasons.every((r) => r !== null)) {
+        for (const r of reasons) if (r !== null) sayWaiting(r);
+        return false;
+      }
+      stuck = open.filter((_, i) => reasons[i] === null);
       return true;
     }, abort.signal);
   } finally {

@@ -108,6 +108,67 @@ export const COMMANDS: Record<string, { usage: string; about: string; options: s
     about: 'Cancels a run: its running jobs are killed (everything they started), the rest never start.',
     options: ['--home'],
   },
+  'set-ok': {
+    usage: `rsqlo set-ok <execution-id> <job_key> --reason TEXT [--home DIR] [--json] ${DB}`,
+    about:
+      'Marks a Failed or TimedOut job Completed (set OK, with your name and the reason in the audit);\n' +
+      'if the run Failed because of it, the run goes on from there under the same execution id.',
+    options: ['--reason', '--home', '--json', '--database-url', '--no-database', '--forget-lost'],
+  },
+  rerun: {
+    usage: `rsqlo rerun <execution-id> <job_key> [--reason TEXT] [--home DIR] [--json] ${DB}`,
+    about:
+      'Runs one job of a finished run again, as a new attempt in the same run (the audit keeps\n' +
+      "every attempt); the run's status is recomputed from its jobs when it ends.",
+    options: ['--reason', '--home', '--json', '--database-url', '--no-database', '--forget-lost'],
+  },
+  bypass: {
+    usage: `rsqlo bypass <execution-id> <job_key> --reason TEXT [--home DIR] [--json] ${DB}`,
+    about:
+      'Skips a job that has not started (skip_reason "bypassed: TEXT"); the run continues as if it\n' +
+      'had completed.',
+    options: ['--reason', '--home', '--json', '--database-url', '--no-database', '--forget-lost'],
+  },
+  hold: {
+    usage: `rsqlo hold <workflow_id | execution-id> [--reason TEXT] [--run | --workflow] [--home DIR] ${DB}`,
+    about:
+      'Holds a run (no new job starts; running ones finish) or every new run of a workflow (they are\n' +
+      'accepted and wait as Held) until rsqlo free. An id that is a run is a run; --run/--workflow force it.',
+    options: [
+      '--reason',
+      '--run',
+      '--workflow',
+      '--home',
+      '--database-url',
+      '--no-database',
+      '--forget-lost',
+    ],
+  },
+  free: {
+    usage: `rsqlo free <workflow_id | execution-id> [--reason TEXT] [--run | --workflow] [--home DIR] [--json] ${DB}`,
+    about:
+      "Ends a hold: a freed run goes on (followed to its end, as rsqlo run does); a freed workflow's\n" +
+      'held runs go on.',
+    options: [
+      '--reason',
+      '--run',
+      '--workflow',
+      '--home',
+      '--json',
+      '--database-url',
+      '--no-database',
+      '--forget-lost',
+    ],
+  },
+  pool: {
+    usage:
+      'rsqlo pool set NAME SLOTS [--reason TEXT] [--home DIR]\n       rsqlo pool list [--json] [--home DIR]',
+    about:
+      'Resource pools cap how many jobs of every workflow of the home run at once ("pool": "NAME" on a\n' +
+      'stage or a script). set gives a pool SLOTS (0‥1000; 0 drains: running jobs finish, none starts);\n' +
+      "list shows each pool's slots, slots in use and jobs waiting.",
+    options: ['--reason', '--home', '--json'],
+  },
   runs: {
     usage: 'rsqlo runs [--workflow ID] [--status S] [--limit N] [--home DIR] [--json]',
     about: 'Lists every run of the home, newest first, filtered by workflow and status.',
@@ -173,6 +234,12 @@ export const AWS_ENABLED = [
   'logs',
   'validate',
   'serve',
+  'set-ok',
+  'rerun',
+  'bypass',
+  'hold',
+  'free',
+  'pool',
 ];
 for (const name of AWS_ENABLED) COMMANDS[name]?.options.push('--aws', '--stack', '--region', '--profile');
 

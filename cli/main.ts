@@ -12,6 +12,14 @@ import { EXIT, type Io } from './drive.js';
 import { describeFailure, homeFromArgv } from './errors.js';
 import { COMMANDS, commandHelp, didYouMean } from './help.js';
 import { invokedAs, command as suggest } from './invocation.js';
+import {
+  bypassCommand,
+  freeRunCommand,
+  holdRunCommand,
+  poolCommand,
+  rerunCommand,
+  setOkCommand,
+} from './operator-commands.js';
 import { historyCommand, logsCommand, statusCommand } from './read-commands.js';
 import { relayToServer } from './remote.js';
 import { killCommand, restartCommand, resumeCommand, runCommand } from './run-commands.js';
@@ -43,6 +51,17 @@ Usage:
       --same-definition the one stored with the run; a run is restarted once.
   rsqlo resume [--home DIR] [--json]
   rsqlo kill <execution-id> [--home DIR]
+  rsqlo set-ok <execution-id> <job_key> --reason TEXT [--home DIR]
+      marks a Failed or TimedOut job Completed (the audit keeps who and why); a run Failed
+      because of it goes on from there.
+  rsqlo rerun <execution-id> <job_key> [--reason TEXT] [--home DIR]
+      runs one job of a finished run again, as a new attempt in the same run.
+  rsqlo bypass <execution-id> <job_key> --reason TEXT [--home DIR]
+      skips a job that has not started; the run continues as if it had completed.
+  rsqlo hold|free <workflow_id | execution-id> [--reason TEXT] [--run | --workflow] [--home DIR]
+      a held run starts no new job until freed; a held workflow's new runs wait as Held.
+  rsqlo pool set NAME SLOTS [--reason TEXT] | pool list [--json]   [--home DIR]
+      resource pools shared by every workflow of the home (0 slots drains a pool).
   rsqlo runs [--workflow ID] [--status S] [--limit N] [--home DIR] [--json]
       every run of the home, newest first.
   rsqlo serve [--home DIR] [--host 127.0.0.1] [--port 8686] [--workflows DIR]
@@ -67,7 +86,8 @@ Exit codes: 0 the workflow Completed; 1 it Failed (or was cancelled); 2 usage or
 errors (nothing is written); 3 the request was refused (another run is active, the run was
 restarted already, another engine owns the home); 130 interrupted.
 Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).
-run, restart, kill, status, runs, history, logs, validate and serve take --aws [--stack NAME]
+run, restart, kill, status, runs, history, logs, validate, serve and the operator commands
+(set-ok, rerun, bypass, hold, free, pool) take --aws [--stack NAME]
 [--region R] [--profile P] to work on a deployed stack instead (default stack rsqlo).
 `;
 
@@ -100,6 +120,12 @@ export const COMMAND_RUNNERS: ReadonlyMap<string, CommandRunner> = new Map<strin
   ['runs', runsCommand],
   ['calendar', calendarCommand],
   ['definitions', (argv, io) => definitionsCommand(argv, io, {})],
+  ['set-ok', setOkCommand],
+  ['rerun', rerunCommand],
+  ['bypass', bypassCommand],
+  ['hold', holdRunCommand],
+  ['free', freeRunCommand],
+  ['pool', poolCommand],
 ]);
 
 /** The rsqlo command: a thin layer over the local engine. Returns the exit code; never throws. */

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
 import { toEnvelope } from '../events/envelope.js';
 import { planRun } from '../services/starter/plan.js';
-import { lineProgress, liveProgress } from './progress.js';
+import { jobStatusText, lineProgress, liveProgress, runStatusText } from './progress.js';
+import { statusText } from './read-commands.js';
 
 const plan = planRun({
   definition: {
@@ -99,5 +100,136 @@ describe('live progress', () => {
     expect(second).toMatch(/1\.1 +a\.sh +\S*Completed/);
     p.refresh(ended, () => done);
     expect(out.length).toBe(first.length + second.length); // nothing changed: nothing written
+  });
+});
+
+describe('operator actions and pools in the progress views and status', () => {
+  const ev = (detailType: string, detail: Record<string, unknown>, id: string) =>
+    toEnvelope({ detailType, detail } as Parameters<typeof toEnvelope>[0], { id });
+
+  it('says each outcome and refusal as one line, a new pool once (event or run), and no line for a freed slot', () => {
+    let out = '';
+    const p = lineProgress((s) => {
+      out += s;
+    });
+    const at = '2026-01-01T00:00:02.000Z';
+    p.event(
+      ev(
+        'JobSetOk',
+        {
+          event_id: 'JobSetOk:wf-1:1.2:a1',
+          occurred_at: at,
+          workflow_id: 'wf',
+          workflow_execution_id: 'wf-1',
+          job_key: '1.2',
+          job_name: 'b.sh',
+          previous_status: 'Failed',
+          reason: 'fixed by hand',
+          requested_by: 'user:alice',
+          run_continues: true,
+        },
+        'e1',
+      ),
+    );
+    p.event(
+      ev(
+        'OperatorActionRejected',
+        {
+          event_id: 'OperatorActionRejected:r1',
+          occurred_at: at,
+          action: 'bypass',
+          job_key: '1.1',
+          pool: null,
+          reason: 'NotAllowed',
+          message: 'job 1.1 has started (Running)',
+        },
+        'e2',
+      ),
+    );
+    const created = {
+      event_id: 'PoolCreated:wlm',
+      occurred_at: at,
+      pool: 'wlm',
+      slots: 2,
+      source: 'definition',
+      workflow_id: 'wf',
+      workflow_execution_id: 'wf-1',
+    };
+    p.event(ev('PoolCreated', created, 'e3'));
+    p.event(ev('PoolSlotFreed', { event_id: 'PoolSlotFreed:wlm:x', occurred_at: at, pool: 'wlm' }, 'e4'));
+    // The run says the same pool was created: not said again.
+    p.refresh({ ...plan.run, pools_created: [{ pool: 'wlm', slots: 2, source: 'definition' }] }, () => []);
+    const lines = out.trim().split('\n');
+    expect(lines).toEqual([
+      '00:00:02.000  job 1.2 b.sh set OK (was Failed) by user:alice: fixed by hand; the run goes on',
+      '00:00:02.000  bypass of job 1.1 refused (NotAllowed): job 1.1 has started (Running)',
+      '00:00:02.000  pool wlm created with 2 slots (from the definition of wf)',
+    ]);
+    // A follower that only reads the run (--aws) says it from pools_created, once.
+    let aws = '';
+    const q = lineProgress((s) => {
+      aws += s;
+    });
+    const run = { ...plan.run, pools_created: [{ pool: 'etl', slots: 1, source: 'default' as const }] };
+    q.refresh(run, () => []);
+    q.refresh(run, () => []);
+    expect(aws.match(/pool etl created with 1 slot \(the default/g)).toHaveLength(1);
+  });
+
+  it('shows Held, waiting for pool, set OK by whom and why, and bypassed', () => {
+    expect(runStatusText({ execution_status: 'Running', hold_state: null })).toBe('Running');
+    const hold = {
+      held: true,
+      scope: 'run' as const,
+      reason: 'patching',
+      requested_by: 'user:alice',
+      requested_at: '2026-01-01T00:00:00.000Z',
+      request_id: 'HoldRequested:1',
+    };
+    expect(runStatusText({ execution_status: 'Running', hold_state: hold })).toBe('Held');
+    // A finished run is what it is, even if its last hold state says held.
+    expect(runStatusText({ execution_status: 'Completed', hold_state: hold })).toBe('Completed');
+    const job = plan.jobs[0] as JobAuditRecord;
+    expect(jobStatusText({ ...job, execution_status: 'Queued', waiting_for: 'pool:wlm' })).toBe(
+      'Queued — waiting for pool wlm',
+    );
+    expect(jobStatusText({ ...job, execution_status: 'Queued', waiting_for: 'hold' })).toBe('Queued — held');
+    const setOk = {
+      action_id: 'JobSetOkRequested:1',
+      action: 'set_ok' as const,
+      job_key: '1.1',
+      attempt: 1,
+      previous_status: 'Failed',
+      reason: 'fixed by hand',
+      requested_by: 'user:alice',
+      requested_at: '2026-01-01T00:00:00.000Z',
+      applied_at: '2026-01-01T00:00:00.100Z',
+    };
+    expect(jobStatusText({ ...job, execution_status: 'Completed', operator_actions: [setOk] })).toBe(
+      'Completed (set OK by user:alice: fixed by hand)',
+    );
+    expect(jobStatusText({ ...job, execution_status: 'Completed' })).toBe('Completed');
+    expect(
+      jobStatusText({ ...job, execution_status: 'Skipped', skip_reason: 'bypassed: not needed today' }),
+    ).toBe('Skipped (bypassed: not needed today)');
+    expect(jobStatusText({ ...job, execution_status: 'Skipped', skip_reason: 'completed in run x' })).toBe(
+      'Skipped',
+    );
+    // status prints them, the hold line and the operator actions of the run.
+    const text = statusText(
+      {
+        ...plan.run,
+        execution_status: 'Running',
+        hold_state: hold,
+        operator_actions: [{ ...setOk, action: 'hold' }],
+      },
+      [{ ...job, execution_status: 'Queued', waiting_for: 'pool:wlm' }],
+    );
+    expect(text).toMatch(/^wf {2}wf-1 {2}Held\n/);
+    expect(text).toContain(
+      '  held by user:alice since 2026-01-01T00:00:00.000Z (patching): no new job starts until freed',
+    );
+    expect(text).toMatch(/1\.1 +a\.sh +Queued — waiting for pool wlm/);
+    expect(text).toContain('    2026-01-01T00:00:00.100Z  hold 1.1 (attempt 1) by user:alice: fixed by hand');
   });
 });

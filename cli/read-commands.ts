@@ -8,6 +8,7 @@ import { homeOf, parse, readStore, UsageError } from './command-kit.js';
 import { EXIT, type Io, resultDocument } from './drive.js';
 import { noRun } from './errors.js';
 import { showLogs } from './logs.js';
+import { jobStatusText, poolCreatedLine, runStatusText } from './progress.js';
 import { runLine } from './runs.js';
 
 /** `rsqlo status`: a run's stages and jobs. */
@@ -26,20 +27,44 @@ export function statusCommand(argv: string[], io: Io): number {
   }
   const { run, jobs } = found;
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(resultDocument(run, jobs), null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(statusDocument(run, jobs), null, 2)}\n`);
     return 0;
   }
   io.stdout.write(statusText(run, jobs));
   return 0;
 }
 
+/**
+ * `status --json`: the run and its jobs, with the operator fields always present (null / [] when
+ * nothing was done), so scripts can read `hold_state`, `operator_actions` and `waiting_for`
+ * without checking whether the row predates them.
+ */
+export function statusDocument(run: WorkflowAuditRecord, jobs: JobAuditRecord[]) {
+  return resultDocument(
+    { ...run, hold_state: run.hold_state ?? null, operator_actions: run.operator_actions ?? [] },
+    jobs.map((j) => ({
+      ...j,
+      waiting_for: j.waiting_for ?? null,
+      operator_actions: j.operator_actions ?? [],
+    })),
+  );
+}
+
 /** What `rsqlo status` prints for a run (locally and with --aws): the run, its stages and jobs. */
 export function statusText(run: WorkflowAuditRecord, jobs: JobAuditRecord[]): string {
   const out: string[] = [];
-  out.push(`${run.workflow_id}  ${run.workflow_execution_id}  ${run.execution_status}`);
+  out.push(`${run.workflow_id}  ${run.workflow_execution_id}  ${runStatusText(run)}`);
   out.push(
     `  started ${run.execution_start_ts}${run.execution_end_ts ? `, ended ${run.execution_end_ts}` : ''}${run.restart_of ? `, restart of ${run.restart_of}` : ''}`,
   );
+  const hold = run.hold_state;
+  if (run.execution_status === 'Running' && hold?.held) {
+    out.push(
+      `  held by ${hold.requested_by} since ${hold.requested_at}${hold.reason ? ` (${hold.reason})` : ''}${hold.scope === 'workflow' ? ` with every new run of ${run.workflow_id}` : ''}: no new job starts until freed`,
+    );
+  }
+  for (const p of run.pools_created ?? [])
+    out.push(`  ${poolCreatedLine({ ...p, workflow_id: run.workflow_id })}`);
   for (const st of run.stages) {
     out.push(
       `  stage ${st.stage} ${st.execution_type} ${st.status}${st.stage_description ? ` — ${st.stage_description}` : ''}`,
@@ -49,13 +74,26 @@ export function statusText(run: WorkflowAuditRecord, jobs: JobAuditRecord[]): st
         j.execution_start_ts && j.execution_end_ts
           ? ` ${((Date.parse(j.execution_end_ts) - Date.parse(j.execution_start_ts)) / 1000).toFixed(2)} s`
           : '';
-      const extra = j.skip_reason
-        ? ` (${j.skip_reason})`
-        : j.exit_code !== null && j.exit_code !== 0
-          ? ` (exit ${j.exit_code})`
-          : '';
+      const shown = jobStatusText(j);
+      const extra =
+        shown !== j.execution_status
+          ? ''
+          : j.skip_reason
+            ? ` (${j.skip_reason})`
+            : j.exit_code !== null && j.exit_code !== 0
+              ? ` (exit ${j.exit_code})`
+              : '';
       out.push(
-        `    ${j.job_key.padEnd(6)} ${j.job_name.padEnd(30)} ${j.execution_status.padEnd(10)}${dur}${extra}${j.attempt > 1 ? ` attempt ${j.attempt}` : ''}`,
+        `    ${j.job_key.padEnd(6)} ${j.job_name.padEnd(30)} ${shown.padEnd(10)}${dur}${extra}${j.attempt > 1 ? ` attempt ${j.attempt}` : ''}`,
+      );
+    }
+  }
+  const actions = run.operator_actions ?? [];
+  if (actions.length > 0) {
+    out.push('  operator actions:');
+    for (const a of actions) {
+      out.push(
+        `    ${a.applied_at}  ${a.action.replace('_', ' ')}${a.job_key ? ` ${a.job_key}` : ''}${a.attempt ? ` (attempt ${a.attempt})` : ''} by ${a.requested_by}${a.reason ? `: ${a.reason}` : ''}`,
       );
     }
   }

@@ -17,6 +17,7 @@ import {
   ServerLostError,
   stream,
 } from '../runtime/local/control.js';
+import type { OperatorRequest } from '../runtime/local/engine.js';
 import type { Io } from './drive.js';
 import { homeFromArgv } from './errors.js';
 import type { ProgressSink } from './progress.js';
@@ -35,7 +36,7 @@ export async function serverFor(home: string): Promise<ServerHandle | undefined>
   return findServer(home);
 }
 
-const RELAYED = new Set(['status', 'runs', 'history', 'logs']);
+const RELAYED = new Set(['status', 'runs', 'history', 'logs', 'pool']);
 
 /**
  * A read-only command relayed to the server owning its home, or undefined when there is none
@@ -47,6 +48,8 @@ export async function relayToServer(
   io: Io,
 ): Promise<number | undefined> {
   if (!command || !RELAYED.has(command) || argv.includes('--help') || argv.includes('-h')) return undefined;
+  // Of `pool`, only `pool list` reads: `pool set` is an action (operator-commands.ts).
+  if (command === 'pool' && argv[0] !== 'list') return undefined;
   const server = await serverFor(homeFromArgv(argv));
   if (!server) return undefined;
   try {
@@ -118,6 +121,7 @@ export async function submitAndFollow(
       { definition, request: { ...request, workflow_execution_id: exec } },
       (m) => {
         if (m.t === 'event') progress.event(m.event as EventEnvelope);
+        else if (m.t === 'note') progress.note?.(String(m.line));
         else if (m.t === 'state') {
           run = (m.run as WorkflowAuditRecord | null) ?? undefined;
           jobs = m.jobs as JobAuditRecord[];
@@ -148,4 +152,80 @@ export async function killOnServer(server: ServerHandle, exec: string): Promise<
     else if (m.already === true) status = String(m.status); // it had ended meanwhile
   });
   return status;
+}
+
+/** How an operator request sent to the server without following a run was answered. */
+export interface ActionAnswer {
+  /** The outcome event (RunHeld, PoolResized…) or the refusal; null when the server saw neither. */
+  event: EventEnvelope | null;
+  rejected: { reason: string; message: string } | null;
+  stopping: boolean;
+}
+
+/**
+ * An operator request (set-ok, rerun, bypass, hold, free, pool set) sent to the server owning the
+ * home. With `follow`, the run is followed to its end as `submitAndFollow` does (progress, then
+ * the end); without, the server's answer once the engine has handled it.
+ */
+export async function actionOnServer(
+  server: ServerHandle,
+  request: OperatorRequest,
+  follow: string,
+  progress: ProgressSink,
+): Promise<RemoteOutcome>;
+export async function actionOnServer(
+  server: ServerHandle,
+  request: OperatorRequest,
+  follow: null,
+  progress?: ProgressSink,
+): Promise<ActionAnswer>;
+export async function actionOnServer(
+  server: ServerHandle,
+  request: OperatorRequest,
+  follow: string | null,
+  progress?: ProgressSink,
+): Promise<RemoteOutcome | ActionAnswer> {
+  if (follow === null) {
+    let answer: ActionAnswer = { event: null, rejected: null, stopping: true };
+    await stream(server, '/v1/action', { request, follow: null }, (m) => {
+      if (m.t === 'end') answer = m as unknown as ActionAnswer;
+    });
+    return answer;
+  }
+  let end: FollowEnd | undefined;
+  const abort = new AbortController();
+  let interrupts = 0;
+  // Ctrl-C leaves the run to the server (the action was taken; nothing to undo).
+  const onSigint = () => {
+    interrupts++;
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    await stream(
+      server,
+      '/v1/action',
+      { request, follow },
+      (m) => {
+        if (m.t === 'event') progress?.event(m.event as EventEnvelope);
+        else if (m.t === 'note') progress?.note?.(String(m.line));
+        else if (m.t === 'state')
+          progress?.refresh(
+            (m.run as WorkflowAuditRecord | null) ?? undefined,
+            () => m.jobs as JobAuditRecord[],
+          );
+        else if (m.t === 'end') end = m as unknown as FollowEnd;
+      },
+      abort.signal,
+    );
+  } catch (err) {
+    if (!(err instanceof ServerLostError)) throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (end) progress?.refresh(end.run ?? undefined, () => end?.jobs ?? []);
+    progress?.done();
+  }
+  if (abort.signal.aborted) return { kind: 'left', exec: follow, server };
+  if (!end || end.stopping) return { kind: 'lost', exec: follow, server, interrupted: interrupts > 0 };
+  return { kind: 'ended', end, exec: follow, interrupted: interrupts > 0 };
 }

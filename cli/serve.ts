@@ -11,12 +11,18 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Calendar } from '../contracts/calendar.js';
 import { dependencyIssues } from '../contracts/dependencies.js';
+import { holdRefusal } from '../contracts/operator.js';
 import type { ActionResult } from '../contracts/run-view.js';
 import type { WorkflowDefinition } from '../contracts/workflow.js';
 import { EngineLockedError } from '../host/lock.js';
 import { composeLocalEngine } from '../runtime/local/compose.js';
-import { createControlHandler, listenControl, readServeInfo } from '../runtime/local/control.js';
-import type { LocalEngine } from '../runtime/local/engine.js';
+import {
+  createControlHandler,
+  listenControl,
+  operatorOutcome,
+  readServeInfo,
+} from '../runtime/local/control.js';
+import type { LocalEngine, OperatorRequest } from '../runtime/local/engine.js';
 import { createLocalLogSource } from '../runtime/local/log-source.js';
 import { AlertNotifier } from '../runtime/local/notify-command.js';
 import { createLocalRunViewSource } from '../runtime/local/run-view-source.js';
@@ -30,7 +36,7 @@ import {
 import { armStartBy } from '../runtime/local/sla-timers.js';
 import type { Clock } from '../services/ports.js';
 import { deriveExecutionId, newExecutionId } from '../services/starter/execution-id.js';
-import type { RunActions } from '../web/ports.js';
+import type { ActionContext, PoolActions, RunActions } from '../web/ports.js';
 import { createRunViewHandler } from '../web/server.js';
 import { wantsAws } from './aws-commands.js';
 import { serveAws } from './aws-serve.js';
@@ -38,8 +44,17 @@ import { loadCalendars } from './calendar.js';
 import { databaseOf } from './command-kit.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { EXIT, type Io } from './drive.js';
-import { lineProgress } from './progress.js';
+import {
+  holdRequest,
+  type JobAction,
+  jobRefusal,
+  jobRequest,
+  poolRequest,
+  poolView,
+} from './operator-commands.js';
+import { lineProgress, operatorEventText } from './progress.js';
 import { asServer } from './remote.js';
+import { webRequester } from './who.js';
 
 export const SERVE_USAGE = `Usage: rsqlo serve [--home DIR] [--host 127.0.0.1] [--port 8686] [--workflows DIR]
                    [--database-url URL | --no-database] [--forget-lost] [--notify-command CMD]
@@ -193,6 +208,97 @@ export function engineActions(engine: LocalEngine, restartWaitMs = 20_000): RunA
       });
       return outcome;
     },
+    set_ok: (exec, ctx) => engineJobAction(engine, 'set_ok', exec, ctx, answerWaitMs),
+    rerun: (exec, ctx) => engineJobAction(engine, 'rerun', exec, ctx, answerWaitMs),
+    bypass: (exec, ctx) => engineJobAction(engine, 'bypass', exec, ctx, answerWaitMs),
+    hold: (exec, ctx) => engineHold(engine, 'hold', exec, ctx, answerWaitMs),
+    free: (exec, ctx) => engineHold(engine, 'free', exec, ctx, answerWaitMs),
+  };
+}
+
+/** How long an operator action from the view waits for the engine's answer before saying "requested". */
+const answerWaitMs = 5000;
+
+/**
+ * Publishes an operator request and waits (a little) for its outcome or refusal, so the page can
+ * say which: the starter decides, the buttons only pre-check.
+ */
+async function publishAndWait(
+  engine: LocalEngine,
+  request: OperatorRequest,
+  waitMs: number,
+): Promise<ActionResult> {
+  const answer = new Promise<ActionResult>((resolve) => {
+    const t = setTimeout(() => {
+      off();
+      resolve({
+        ok: true,
+        message: `${request.detailType.replace('Requested', '')} requested`,
+        execution_id: null,
+      });
+    }, waitMs);
+    const off = engine.store.onCommittedEvent((e) => {
+      const out = operatorOutcome(request, e);
+      if (!out) return;
+      clearTimeout(t);
+      off();
+      const text =
+        operatorEventText(e['detail-type'], e.detail as Record<string, unknown>) ?? e['detail-type'];
+      resolve(
+        out.kind === 'rejected'
+          ? { ok: false, message: `refused (${out.reason}): ${out.message}`, execution_id: null }
+          : { ok: true, message: text, execution_id: null },
+      );
+    });
+  });
+  engine.operator(request);
+  return answer;
+}
+
+async function engineJobAction(
+  engine: LocalEngine,
+  action: JobAction,
+  exec: string,
+  ctx: ActionContext,
+  waitMs: number,
+): Promise<ActionResult> {
+  const run = engine.getRun(exec);
+  const job =
+    run && ctx.jobKey ? engine.store.listJobsSync(exec).find((j) => j.job_key === ctx.jobKey) : undefined;
+  if (!run || !job)
+    return { ok: false, message: `no job ${ctx.jobKey ?? '?'} in run ${exec}`, execution_id: null };
+  const refused = jobRefusal(action, run, job, ctx.reason);
+  if (refused) return { ok: false, message: refused.message, execution_id: null };
+  return publishAndWait(engine, jobRequest(action, job, ctx.reason, ctx.requestedBy), waitMs);
+}
+
+async function engineHold(
+  engine: LocalEngine,
+  action: 'hold' | 'free',
+  exec: string,
+  ctx: ActionContext,
+  waitMs: number,
+): Promise<ActionResult> {
+  const run = engine.getRun(exec);
+  if (!run) return { ok: false, message: `no run ${exec}`, execution_id: null };
+  const refused = holdRefusal(run, action);
+  if (refused) return { ok: false, message: refused.message, execution_id: null };
+  const request = holdRequest(
+    action,
+    { workflow_id: run.workflow_id, workflow_execution_id: exec },
+    ctx.reason,
+    ctx.requestedBy,
+  );
+  return publishAndWait(engine, request, waitMs);
+}
+
+/** The pools panel over the engine: the store's pools; setting slots is a PoolResizeRequested. */
+export function enginePools(engine: LocalEngine, waitMs = answerWaitMs): PoolActions {
+  return {
+    list: async () =>
+      (await engine.store.pools().list()).map(poolView).sort((a, b) => a.pool.localeCompare(b.pool)),
+    setSlots: (pool, slots, ctx) =>
+      publishAndWait(engine, poolRequest(pool, slots, ctx.reason, ctx.requestedBy), waitMs),
   };
 }
 
@@ -342,6 +448,8 @@ export async function serveCommand(
       source,
       logs,
       actions: engineActions(engine),
+      pools: enginePools(engine),
+      requestedBy: webRequester(),
       alerts: () => alerts.recent(),
       allowedHosts: isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host],
     });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JobCounts, JobStatus, StageProgress, WorkflowStatus } from './audit.js';
 import { ExecutionId, JobKey, Parameters, PositiveInt, Timestamp, WorkflowId } from './common.js';
+import { HoldState, OperatorActionRecord, PoolName, PoolSlots } from './operator.js';
 
 /**
  * What the web run view (web/) receives, whichever runtime serves it: the local engine reads its
@@ -22,6 +23,9 @@ export const RunSummary = z.object({
   cancel_requested: z.boolean(),
   current_stage: PositiveInt.nullable(),
   counts: JobCounts,
+  /** Held (issue 14): no new job starts until freed; the run is still Running underneath. */
+  held: z.boolean().optional(),
+  hold_state: HoldState.nullable().optional(),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
@@ -76,6 +80,12 @@ export const JobView = z.object({
   not_before: Timestamp.nullable(),
   /** Every attempt, oldest first; the last is the current one. */
   attempts: z.array(JobAttemptView).min(1),
+  /** Why a Queued job has not started: `pool:<NAME>` (no free slot) or `hold`. */
+  waiting_for: z.string().nullable().optional(),
+  /** Set OK, rerun, bypass done on this job: who, when, why. */
+  operator_actions: z.array(OperatorActionRecord).optional(),
+  /** The job actions the run page offers (filled by the view's server, not the read model). */
+  actions: z.array(z.lazy(() => ActionState)).optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -130,7 +140,7 @@ export const MAX_HISTORY_LIMIT = 200;
  * Operator actions on a run. Adding one: its name here, its rule and wording in web/actions.ts,
  * and its implementation in the actions port the composition root wires (web/ports.ts).
  */
-export const ACTION_NAMES = ['restart', 'kill'] as const;
+export const ACTION_NAMES = ['restart', 'kill', 'hold', 'free', 'set_ok', 'rerun', 'bypass'] as const;
 export const ActionName = z.enum(ACTION_NAMES);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -143,8 +153,26 @@ export const ActionState = z.object({
   reason: z.string().nullable(),
   /** The question the confirmation asks. */
   confirm: z.string(),
+  /** Whether it acts on the run or on one job (the job panel's buttons). */
+  scope: z.enum(['run', 'job']),
+  /** Whether the confirmation asks for a reason (kept in the audit): set OK, bypass. */
+  needs_reason: z.boolean(),
 });
 export type ActionState = z.infer<typeof ActionState>;
+
+/** The body of an action's POST: the job it is about (job actions) and why. */
+export const ActionRequest = z.strictObject({
+  job_key: JobKey.optional(),
+  reason: z.string().min(1).max(1024).optional(),
+});
+export type ActionRequest = z.infer<typeof ActionRequest>;
+
+/** The body of `POST /api/pools/<name>/slots`. */
+export const PoolSlotsRequest = z.strictObject({
+  slots: PoolSlots,
+  reason: z.string().min(1).max(1024).optional(),
+});
+export type PoolSlotsRequest = z.infer<typeof PoolSlotsRequest>;
 
 /** What an action did. `execution_id`: the run it started (restart). */
 export const ActionResult = z.object({
@@ -177,6 +205,18 @@ export const WorkflowPage = z.object({
   now: Timestamp,
 });
 export type WorkflowPage = z.infer<typeof WorkflowPage>;
+
+/** A resource pool as `rsqlo pool list` and the web view's pools panel show it. */
+export const PoolView = z.object({
+  pool: PoolName,
+  slots: PoolSlots,
+  /** Job attempts holding a slot now (may exceed `slots` just after a shrink). */
+  in_use: z.number().int().nonnegative(),
+  /** Jobs waiting for a slot, across every workflow. */
+  waiting: z.number().int().nonnegative(),
+  created_by: z.string(),
+});
+export type PoolView = z.infer<typeof PoolView>;
 
 /** Which job attempt's log. */
 export const AttemptRef = z.object({

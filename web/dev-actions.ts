@@ -24,7 +24,24 @@ export interface CliActionsOptions {
  */
 export function cliActions(opts: CliActionsOptions): RunActions {
   const bin = path.join(packageRoot(), 'bin', 'rsqlo.js');
+  /** An operator command (set-ok, rerun, bypass, hold): its output is the answer. */
+  const operator = async (argv: string[], reason: string | undefined) => {
+    const r = await runCli(
+      bin,
+      [...argv, ...(reason ? ['--reason', reason] : []), '--home', opts.home],
+      60_000,
+    );
+    return {
+      ok: r.code === 0,
+      message: (r.code === 0 ? r.stdout : r.stderr || r.stdout).trim() || `rsqlo ${argv[0]} exited ${r.code}`,
+      execution_id: null,
+    } satisfies ActionResult;
+  };
   return {
+    set_ok: (exec, ctx) => operator(['set-ok', exec, ctx.jobKey ?? ''], ctx.reason),
+    rerun: (exec, ctx) => operator(['rerun', exec, ctx.jobKey ?? ''], ctx.reason),
+    bypass: (exec, ctx) => operator(['bypass', exec, ctx.jobKey ?? ''], ctx.reason),
+    hold: (exec, ctx) => operator(['hold', exec, '--run'], ctx.reason),
     async kill(exec) {
       const r = await runCli(bin, ['kill', exec, '--home', opts.home], 60_000);
       return {

@@ -8,6 +8,7 @@ import type {
   ActionResult,
   AttemptRef,
   LogEvent,
+  PoolView,
   RunDetail,
   RunList,
   RunListQuery,
@@ -63,6 +64,19 @@ export interface LogSource {
 export interface ActionContext {
   /** Who asked (shown in the audit where the runtime records it). */
   requestedBy: string;
+  /** The job a job action (set OK, rerun, bypass) is about. */
+  jobKey?: string;
+  /** Why (the confirmation's reason field), kept in the audit. */
+  reason?: string;
+}
+
+/**
+ * Resource pools (issue 14): the runs page's pools panel. Setting the slots is a request, as every
+ * operator action: `ok: false` when refused.
+ */
+export interface PoolActions {
+  list(): Promise<PoolView[]>;
+  setSlots(pool: string, slots: number, ctx: ActionContext): Promise<ActionResult>;
 }
 
 /**

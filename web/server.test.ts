@@ -1,11 +1,18 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
-import { ActionResult, LogEvent, RunListPage, RunPage, WorkflowPage } from '../contracts/run-view.js';
+import {
+  ActionResult,
+  LogEvent,
+  PoolView,
+  RunListPage,
+  RunPage,
+  WorkflowPage,
+} from '../contracts/run-view.js';
 import { createLocalLogSource } from '../runtime/local/log-source.js';
 import { createLocalRunViewSource, type LocalRunViewSource } from '../runtime/local/run-view-source.js';
 import { cli, stages, type Workspace, workspace } from '../test/support/workspace.js';
-import type { RunActions } from './ports.js';
+import type { PoolActions, RunActions } from './ports.js';
 import { createRunViewServer, SHELL } from './server.js';
 import { LIGHT } from './theme.js';
 
@@ -16,7 +23,7 @@ let failed: Doc;
 let source: LocalRunViewSource;
 let view: ReturnType<typeof createRunViewServer>;
 let port: number;
-const calls: Array<[string, string]> = [];
+const calls: unknown[][] = [];
 let restartResult: ActionResult = { ok: true, message: 'restarted as x', execution_id: 'view_http-2' };
 
 interface Reply {
@@ -119,11 +126,34 @@ beforeAll(async () => {
       calls.push(['kill', exec]);
       return { ok: true, message: 'killed', execution_id: null };
     },
+    async set_ok(exec, ctx) {
+      calls.push(['set_ok', exec, ctx]);
+      return { ok: true, message: 'set OK', execution_id: null };
+    },
+    async bypass(exec, ctx) {
+      calls.push(['bypass', exec, ctx]);
+      return { ok: true, message: 'bypassed', execution_id: null };
+    },
+    async hold(exec, ctx) {
+      calls.push(['hold', exec, ctx]);
+      return { ok: true, message: 'held', execution_id: null };
+    },
+  };
+  const pools: PoolActions = {
+    async list() {
+      return [{ pool: 'wlm', slots: 2, in_use: 1, waiting: 3, created_by: 'definition:view_http' }];
+    },
+    async setSlots(pool, slots, ctx) {
+      calls.push(['pool', pool, slots, ctx]);
+      return { ok: true, message: `pool ${pool} now has ${slots} slot(s)`, execution_id: null };
+    },
   };
   view = createRunViewServer({
     source,
     logs: createLocalLogSource({ locate: (ref) => source.attemptLog(ref), pollMs: 25 }),
     actions,
+    pools,
+    requestedBy: 'web:tester',
     allowedHosts: ['etl-box.internal'],
     onError: () => {},
   });
@@ -198,9 +228,32 @@ describe('run view HTTP', () => {
     ]);
     expect(page.jobs[1]?.attempts[0]?.error_message).toBe('<img src=x onerror=alert(1)>');
     expect(page.actions).toEqual([
-      expect.objectContaining({ name: 'restart', available: true, reason: null }),
+      expect.objectContaining({ name: 'restart', available: true, reason: null, scope: 'run' }),
       expect.objectContaining({ name: 'kill', available: false, reason: 'the run is Failed' }),
+      expect.objectContaining({
+        name: 'hold',
+        available: false,
+        reason: expect.stringMatching(/only a Running run can be held/),
+      }),
+      expect.objectContaining({ name: 'free', available: false, reason: 'not available here' }),
     ]);
+    // Job panel buttons, from the shared rules: the Failed job may be set OK (with a reason), the
+    // Completed one not; rerun is not wired here.
+    const byName = (i: number) => Object.fromEntries((page.jobs[i]?.actions ?? []).map((a) => [a.name, a]));
+    expect(byName(1).set_ok).toMatchObject({ available: true, scope: 'job', needs_reason: true });
+    expect(byName(0).set_ok).toMatchObject({
+      available: false,
+      reason: expect.stringMatching(/is Completed: only a Failed or TimedOut job/),
+    });
+    expect(byName(1).rerun).toMatchObject({
+      available: false,
+      reason: 'not available here',
+      needs_reason: false,
+    });
+    expect(byName(1).bypass).toMatchObject({
+      available: false,
+      reason: expect.stringMatching(/has started/),
+    });
     const wf = WorkflowPage.parse(JSON.parse((await request('GET', '/api/workflows/view_http')).body));
     expect(wf.history.map((r) => r.workflow_execution_id)).toEqual([exec]);
     expect(wf.definition?.definition).toMatchObject({ workflow_id: 'view_http' });
@@ -251,6 +304,108 @@ describe('run view HTTP', () => {
     const refused = await request('POST', path('restart'), json, '{}');
     expect(refused.status).toBe(409);
     expect(JSON.parse(refused.body).message).toBe('the engine refused');
+  });
+
+  it('takes job actions with their job_key and reason in the body, 409 with the rule on refusal', async () => {
+    const exec = failed.workflow.workflow_execution_id;
+    const path = (a: string) => `/api/runs/${exec}/actions/${a}`;
+    const json = { 'content-type': 'application/json' };
+    calls.length = 0;
+    // Bad bodies: 400 naming the problem, nothing called.
+    const noJob = await request('POST', path('set_ok'), json, JSON.stringify({ reason: 'fixed' }));
+    expect(noJob.status).toBe(400);
+    expect(JSON.parse(noJob.body).error).toMatch(/needs job_key/);
+    const noReason = await request('POST', path('set_ok'), json, JSON.stringify({ job_key: '1.2' }));
+    expect(noReason.status).toBe(400);
+    expect(JSON.parse(noReason.body).error).toMatch(/needs a reason/);
+    expect(
+      (await request('POST', path('set_ok'), json, JSON.stringify({ job_key: '1.2', extra: 1 }))).status,
+    ).toBe(400);
+    expect(
+      (
+        await request(
+          'POST',
+          path('set_ok'),
+          json,
+          JSON.stringify({ job_key: '1.2', reason: 'x'.repeat(1025) }),
+        )
+      ).status,
+    ).toBe(400);
+    expect((await request('POST', path('set_ok'), json, 'not json')).status).toBe(400);
+    expect(
+      (await request('POST', path('set_ok'), json, JSON.stringify({ job_key: '9.9', reason: 'r' }))).status,
+    ).toBe(404);
+    expect((await request('POST', path('hold'), json, JSON.stringify({ job_key: '1.2' }))).status).toBe(400);
+    expect(calls).toEqual([]);
+    // Refused by the shared rules: 409 with the rule's sentence, nothing called.
+    const completed = await request(
+      'POST',
+      path('set_ok'),
+      json,
+      JSON.stringify({ job_key: '1.1', reason: 'r' }),
+    );
+    expect(completed.status).toBe(409);
+    expect(JSON.parse(completed.body).message).toMatch(
+      /job 1\.1 is Completed: only a Failed or TimedOut job can be set OK/,
+    );
+    const started = await request(
+      'POST',
+      path('bypass'),
+      json,
+      JSON.stringify({ job_key: '1.2', reason: 'r' }),
+    );
+    expect(started.status).toBe(409);
+    expect(JSON.parse(started.body).message).toMatch(/has started \(Failed\)/);
+    const held = await request('POST', path('hold'), json, '{}');
+    expect(held.status).toBe(409);
+    expect(JSON.parse(held.body).message).toMatch(/is Failed: only a Running run can be held/);
+    expect(calls).toEqual([]);
+    // Allowed: the port gets the job, the reason and who asked.
+    const ok = await request(
+      'POST',
+      path('set_ok'),
+      json,
+      JSON.stringify({ job_key: '1.2', reason: 'fixed by hand' }),
+    );
+    expect(ok.status).toBe(200);
+    expect(calls).toEqual([
+      ['set_ok', exec, { requestedBy: 'web:tester', jobKey: '1.2', reason: 'fixed by hand' }],
+    ]);
+  });
+
+  it("lists pools and sets a pool's slots (same-origin JSON, checked name and number)", async () => {
+    const json = { 'content-type': 'application/json' };
+    calls.length = 0;
+    const list = await request('GET', '/api/pools');
+    expect(list.status).toBe(200);
+    expect(JSON.parse(list.body).pools).toEqual([
+      PoolView.parse({ pool: 'wlm', slots: 2, in_use: 1, waiting: 3, created_by: 'definition:view_http' }),
+    ]);
+    expect((await request('POST', '/api/pools/wlm/slots', {}, '{"slots":1}')).status).toBe(415);
+    expect(
+      (
+        await request(
+          'POST',
+          '/api/pools/wlm/slots',
+          { ...json, origin: 'https://attacker.example' },
+          '{"slots":1}',
+        )
+      ).status,
+    ).toBe(403);
+    expect((await request('POST', '/api/pools/wlm/slots', json, '{"slots":1001}')).status).toBe(400);
+    expect((await request('POST', '/api/pools/wlm/slots', json, '{"slots":-1}')).status).toBe(400);
+    expect((await request('POST', '/api/pools/wlm/slots', json, '{"slots":1.5}')).status).toBe(400);
+    expect((await request('POST', '/api/pools/bad%20name/slots', json, '{"slots":1}')).status).toBe(400);
+    expect(calls).toEqual([]);
+    const set = await request(
+      'POST',
+      '/api/pools/wlm/slots',
+      json,
+      JSON.stringify({ slots: 0, reason: 'patching' }),
+    );
+    expect(set.status).toBe(200);
+    expect(JSON.parse(set.body).message).toBe('pool wlm now has 0 slot(s)');
+    expect(calls).toEqual([['pool', 'wlm', 0, { requestedBy: 'web:tester', reason: 'patching' }]]);
   });
 
   it('streams a log attempt: the tail, then resumes after the last event id', async () => {

@@ -1,28 +1,42 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { z } from 'zod';
 import { ExecutionId, toContractIssues, WorkflowId } from '../contracts/common.js';
+import { PoolName } from '../contracts/operator.js';
 import {
   ActionName,
+  ActionRequest,
   type ActionResult,
   AttemptRef,
   DEFAULT_LOG_TAIL_LINES,
   MAX_HISTORY_LIMIT,
   MAX_LOG_TAIL_LINES,
+  PoolSlotsRequest,
   type RunListPage,
   RunListQuery,
   type RunPage,
   type WorkflowPage,
 } from '../contracts/run-view.js';
-import { ACTION_SPECS, actionStates } from './actions.js';
+import { ACTION_SPECS, actionStates, jobActionStates } from './actions.js';
 import { type AlertView, alertsPage } from './alerts.js';
 import { clientAssets } from './assets.js';
-import { BadQueryError, type LogSource, type RunActions, type RunViewSource } from './ports.js';
+import {
+  BadQueryError,
+  type LogSource,
+  type PoolActions,
+  type RunActions,
+  type RunViewSource,
+} from './ports.js';
 
 export interface RunViewDeps {
   source: RunViewSource;
   logs: LogSource;
   /** Operator actions; those missing are shown as unavailable. Default: none. */
   actions?: RunActions;
+  /** Resource pools (list, set slots); absent: the pools panel says they are not available here. */
+  pools?: PoolActions;
+  /** Who the actions are from (the audit's requested_by): `web:<os user>`. Default `rsqlo-web`. */
+  requestedBy?: string;
   /** The recent alerts (`/alerts`, `/api/alerts`), newest first. Default: none listed. */
   alerts?: () => readonly AlertView[];
   /**
@@ -111,7 +125,11 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
   async function runPage(id: string): Promise<Omit<RunPage, 'now'> | undefined> {
     const detail = await deps.source.getRun(id);
     if (!detail) return undefined;
-    return { ...detail, actions: actionStates(detail, actions) };
+    return {
+      ...detail,
+      jobs: detail.jobs.map((j) => ({ ...j, actions: jobActionStates(detail, j, actions) })),
+      actions: actionStates(detail, actions),
+    };
   }
 
   async function runList(q: RunListQuery): Promise<Omit<RunListPage, 'now'>> {
@@ -145,6 +163,12 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
     if (parts[0] === 'api') {
       if (method === 'POST' && parts[1] === 'runs' && parts[3] === 'actions' && parts.length === 5)
         return action(req, res, id(parts[2]), parts[4] as string);
+      if (method === 'POST' && parts[1] === 'pools' && parts[3] === 'slots' && parts.length === 4)
+        return setPoolSlots(req, res, parts[2] as string);
+      if ((method === 'GET' || method === 'HEAD') && parts[1] === 'pools' && parts.length === 2) {
+        if (!deps.pools) throw new HttpError(404, 'pools are not available here');
+        return json(res, 200, { pools: await deps.pools.list(), now: iso() });
+      }
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `${method} is not allowed here`);
       const sse = url.searchParams.get('live') === '1';
       if (parts[1] === 'runs' && parts.length === 2) {
@@ -207,20 +231,46 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
     checkSameOrigin(req);
     const parsed = ActionName.safeParse(name);
     if (!parsed.success) throw new HttpError(404, `no action "${name}"`);
-    await readSmallBody(req);
+    const body = parseBody(ActionRequest, await readSmallBody(req));
     const detail = await deps.source.getRun(exec);
     if (!detail) throw new HttpError(404, `no run ${exec}`);
+    const spec = ACTION_SPECS[parsed.data];
+    let job: (typeof detail.jobs)[number] | undefined;
+    if (spec.scope === 'job') {
+      if (!body.job_key) throw new HttpError(400, `${parsed.data} acts on one job: the body needs job_key`);
+      job = detail.jobs.find((j) => j.job_key === body.job_key);
+      if (!job) throw new HttpError(404, `run ${exec} has no job ${body.job_key}`);
+      if (spec.needsReason && !body.reason)
+        throw new HttpError(400, `${spec.label} needs a reason (it is kept in the audit)`);
+    } else if (body.job_key) throw new HttpError(400, `${parsed.data} acts on the run: no job_key`);
     const impl = actions[parsed.data];
-    const why = impl ? ACTION_SPECS[parsed.data].unavailable(detail) : 'not available here';
+    const why = impl ? spec.unavailable(detail, job, body.reason) : 'not available here';
     if (why !== undefined || !impl) {
       const r: ActionResult = {
         ok: false,
-        message: `cannot ${parsed.data} ${exec}: ${why}`,
+        message: `cannot ${parsed.data}${job ? ` job ${job.job_key} of` : ''} ${exec}: ${why}`,
         execution_id: null,
       };
       return json(res, 409, r);
     }
-    const result = await impl(exec, { requestedBy: 'rsqlo-web' });
+    const result = await impl(exec, {
+      requestedBy: deps.requestedBy ?? 'rsqlo-web',
+      ...(body.job_key ? { jobKey: body.job_key } : {}),
+      ...(body.reason ? { reason: body.reason } : {}),
+    });
+    return json(res, result.ok ? 200 : 409, result);
+  }
+
+  async function setPoolSlots(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    checkSameOrigin(req);
+    if (!deps.pools) throw new HttpError(404, 'pools are not available here');
+    const pool = PoolName.safeParse(name);
+    if (!pool.success) throw new HttpError(400, `pool name "${name}" ${pool.error.issues[0]?.message}`);
+    const body = parseBody(PoolSlotsRequest, await readSmallBody(req));
+    const result = await deps.pools.setSlots(pool.data, body.slots, {
+      requestedBy: deps.requestedBy ?? 'rsqlo-web',
+      ...(body.reason ? { reason: body.reason } : {}),
+    });
     return json(res, result.ok ? 200 : 409, result);
   }
 
@@ -463,12 +513,36 @@ function parseQuery(url: URL): RunListQuery {
   return r.data;
 }
 
-async function readSmallBody(req: IncomingMessage): Promise<void> {
+/** An action's JSON body checked against its schema (an empty body is `{}`); 400 names the problem. */
+function parseBody<T>(schema: z.ZodType<T>, text: string): T {
+  let value: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'the body is not JSON');
+    }
+  }
+  const r = schema.safeParse(value);
+  if (!r.success)
+    throw new HttpError(
+      400,
+      toContractIssues(r.error)
+        .map((i) => `${i.path}: ${i.message}`)
+        .join('; '),
+    );
+  return r.data;
+}
+
+async function readSmallBody(req: IncomingMessage): Promise<string> {
   let size = 0;
+  const chunks: Buffer[] = [];
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > 4096) throw new HttpError(413, 'request body too large');
+    chunks.push(chunk as Buffer);
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function hostName(host: string): string | undefined {

@@ -12,8 +12,10 @@
  * its item, so its runs stay listed). Reading costs grow with the page and the number of workflows,
  * not with the history: the run view re-reads its page every few seconds.
  */
+
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { WorkflowRunState, WorkflowStatus } from '../../contracts/audit.js';
+import type { PoolView } from '../../contracts/run-view.js';
 import { ACTIVE_RUNS_ATTRIBUTE, runFromItem } from './dynamo-items.js';
 import { batchGetAll, queryAll, retried } from './dynamo-operations.js';
 import type { RetryOptions } from './retry.js';
@@ -50,7 +52,28 @@ export interface DynamoRunView {
   activeRuns(workflowId: string): Promise<string[]>;
   /** The ids of every workflow the config table has an item for (defined, or defined once). */
   workflowIds(): Promise<string[]>;
+  /**
+   * Every resource pool of the stack (the config table's `pool:<NAME>` items): slots, slots in
+   * use, jobs waiting and who made it, by name.
+   */
+  listPools(): Promise<PoolView[]>;
 }
+
+/** A `pool:<NAME>` item as `pool list --aws` shows it (holders: a string set; waiters: a map). */
+export function poolItemView(item: Record<string, unknown>): PoolView {
+  const holders = item.holders;
+  const inUse = holders instanceof Set ? holders.size : Array.isArray(holders) ? holders.length : 0;
+  const waiters = item.waiters && typeof item.waiters === 'object' ? Object.keys(item.waiters).length : 0;
+  return {
+    pool: String(item.workflow_id).slice(POOL_PREFIX.length),
+    slots: Number(item.slots ?? 0),
+    in_use: inUse,
+    waiting: waiters,
+    created_by: typeof item.created_by === 'string' ? item.created_by : 'unknown',
+  };
+}
+
+const POOL_PREFIX = 'pool:';
 
 /** Newest first: by start time, then by id (as the local store orders runs). */
 function newestFirst(a: RunPosition, b: RunPosition): number {
@@ -239,6 +262,19 @@ export function createDynamoRunView(deps: DynamoRunViewDeps): DynamoRunView {
           .filter((d) => !d.workflow_id.includes(':') && Object.keys(d).some((k) => k !== 'workflow_id'))
           .sort((a, b) => a.workflow_id.localeCompare(b.workflow_id))
       );
+    },
+
+    async listPools() {
+      const items = await scanAll(
+        {
+          TableName: tables.config,
+          ConsistentRead: true,
+          FilterExpression: 'begins_with(workflow_id, :p)',
+          ExpressionAttributeValues: { ':p': POOL_PREFIX },
+        },
+        'list pools',
+      );
+      return items.map(poolItemView).sort((a, b) => a.pool.localeCompare(b.pool));
     },
   };
 }

@@ -146,6 +146,54 @@ describe('control socket (a real engine, a real socket)', () => {
     expect(composed.engine.store.listRunsSync('w', 10)).toEqual([]);
   });
 
+  it('refuses a bad operator action (400, nothing published) and relays only pool list of pool', async () => {
+    const published: string[] = [];
+    const off = composed.engine.store.onCommittedEvent((e) => published.push(e['detail-type']));
+    const post = (b: unknown) => raw(server.socket, 'POST', '/v1/action', JSON.stringify(b));
+    const unknown = await post({ request: { detailType: 'WorkflowRequested', detail: {} }, follow: null });
+    expect(unknown.status).toBe(400);
+    expect(unknown.text).toContain('an action needs request.detailType, one of JobSetOkRequested');
+    const invalid = await post({
+      request: {
+        detailType: 'PoolResizeRequested',
+        detail: {
+          version: 1,
+          occurred_at: '2026-01-01T00:00:00.000Z',
+          requested_by: 'user:a',
+          pool: 'w l m',
+          slots: 2,
+        },
+      },
+      follow: null,
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.text).toContain('pool');
+    const noRun = await post({
+      request: {
+        detailType: 'FreeRequested',
+        detail: {
+          version: 1,
+          occurred_at: '2026-01-01T00:00:00.000Z',
+          requested_by: 'user:a',
+          workflow_id: 'w',
+          workflow_execution_id: 'w-9',
+        },
+      },
+      follow: 'w-9',
+    });
+    expect(noRun.status).toBe(404);
+    expect(published).toEqual([]);
+    off();
+    // pool set is an action, never relayed as a read command.
+    expect(
+      (await raw(server.socket, 'POST', '/v1/relay', JSON.stringify({ argv: ['pool', 'set', 'wlm', '0'] })))
+        .status,
+    ).toBe(400);
+    expect(
+      (await raw(server.socket, 'POST', '/v1/relay', JSON.stringify({ argv: ['pool', 'list'] }))).status,
+    ).toBe(200);
+  });
+
   it('runs a submitted workflow and streams its events and end; an unknown workflow is refused', async () => {
     const scripts = path.join(dir, 'scripts');
     mkdirSync(scripts);

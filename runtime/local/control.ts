@@ -23,9 +23,65 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
+import { ContractError } from '../../contracts/common.js';
+import { eventIds, OPERATOR_REQUEST_TYPES } from '../../contracts/events.js';
 import { validateDefinition } from '../../contracts/workflow.js';
 import type { EventEnvelope } from '../../events/envelope.js';
-import type { LocalEngine } from './engine.js';
+import type { LocalEngine, OperatorRequest } from './engine.js';
+
+/**
+ * How the engine answered an operator request, read from the events it commits: the outcome
+ * event (`applied`), an OperatorActionRejected for this request (`rejected`), or nothing yet.
+ * The same matcher serves the server (`/v1/action`) and the CLI driving its own engine.
+ */
+export function operatorOutcome(
+  request: OperatorRequest,
+  e: EventEnvelope,
+): { kind: 'applied' } | { kind: 'rejected'; reason: string; message: string } | undefined {
+  const r = request.detail as Record<string, unknown>;
+  const d = e.detail as Record<string, unknown>;
+  const requestId = String(r.event_id ?? '');
+  const type = e['detail-type'];
+  if (type === 'OperatorActionRejected') {
+    if (requestId && d.event_id === eventIds.operatorActionRejected(requestId))
+      return { kind: 'rejected', reason: String(d.reason), message: String(d.message) };
+    return undefined;
+  }
+  const sameJob = d.workflow_execution_id === r.workflow_execution_id && d.job_key === r.job_key;
+  const attempt = Number(r.attempt);
+  const target = {
+    workflow_id: String(r.workflow_id),
+    workflow_execution_id: (r.workflow_execution_id as string | undefined) ?? null,
+  };
+  switch (request.detailType) {
+    case 'JobSetOkRequested':
+      return type === 'JobSetOk' && sameJob && d.attempt === attempt ? { kind: 'applied' } : undefined;
+    case 'JobRerunRequested':
+      return type === 'JobRerunStarted' && sameJob && d.attempt === attempt + 1
+        ? { kind: 'applied' }
+        : undefined;
+    case 'JobBypassRequested':
+      return type === 'JobBypassed' && sameJob && d.attempt === attempt ? { kind: 'applied' } : undefined;
+    case 'HoldRequested':
+      return type === 'RunHeld' && d.event_id === eventIds.runHeld(target, requestId)
+        ? { kind: 'applied' }
+        : undefined;
+    case 'FreeRequested':
+      return type === 'RunFreed' && d.event_id === eventIds.runFreed(target, requestId)
+        ? { kind: 'applied' }
+        : undefined;
+    case 'PoolResizeRequested':
+      return type === 'PoolResized' && d.event_id === eventIds.poolResized(String(r.pool), requestId)
+        ? { kind: 'applied' }
+        : undefined;
+  }
+}
+
+/** What `/v1/action` takes: the request, and the run to follow to its end (null: just the answer). */
+export interface ActionSubmission {
+  request: OperatorRequest;
+  follow: string | null;
+}
 
 /** The socket's name in the home. */
 export const SOCKET_NAME = 'serve.sock';
@@ -117,10 +173,12 @@ export interface FollowEnd {
 
 export type FollowMessage =
   | { t: 'event'; event: EventEnvelope }
+  /** Why the run waits for a person (held, a pool without a free slot), once per reason. */
+  | { t: 'note'; line: string }
   | { t: 'state'; run: WorkflowAuditRecord | null; jobs: JobAuditRecord[] }
   | FollowEnd;
 
-const READ_COMMANDS = new Set(['status', 'runs', 'history', 'logs']);
+const READ_COMMANDS = new Set(['status', 'runs', 'history', 'logs', 'pool']);
 const MAX_BODY = 4 << 20;
 
 class BadRequest extends Error {
@@ -156,20 +214,35 @@ export function createControlHandler(deps: ControlDeps) {
   let closing = false;
 
   /** Streams a run's events and state until it settles (or is refused, stuck, or the server stops). */
-  function follow(exec: string, req: IncomingMessage, res: ServerResponse, before?: () => void): void {
+  function follow(
+    exec: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    before?: () => void,
+    operator?: OperatorRequest,
+  ): void {
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const send = (m: FollowMessage) => {
       if (!res.writableEnded) res.write(`${JSON.stringify(m)}\n`);
     };
     let rejected: FollowEnd['rejected'] = null;
+    // An operator request: a run that has ended (set-ok of a Failed run) is not settled until the
+    // request was answered (its outcome or refusal seen) or at least delivered (the outbox empty).
+    let answered = operator === undefined;
     const unsubscribe = engine.store.onCommittedEvent((e) => {
       const d = e.detail as { workflow_execution_id?: string; reason?: string; message?: string };
+      if (operator) {
+        const out = operatorOutcome(operator, e);
+        if (out) answered = true;
+        if (out?.kind === 'rejected') rejected = { reason: out.reason, message: out.message };
+      }
       if (d.workflow_execution_id !== exec) return;
       if (e['detail-type'] === 'WorkflowRejected')
         rejected = { reason: String(d.reason ?? ''), message: String(d.message ?? '') };
       send({ t: 'event', event: e });
     });
     let last = '';
+    const told = new Set<string>();
     let quietSince: number | undefined;
     const finish = (extra: Partial<FollowEnd>) => {
       cleanup();
@@ -207,12 +280,24 @@ export function createControlHandler(deps: ControlDeps) {
       if (engine.halted) return finish({});
       let settled = false;
       try {
-        settled = engine.isSettled(exec);
+        if (!answered && engine.store.outboxSize() === 0) answered = true;
+        settled = answered && engine.isSettled(exec);
       } catch {
         return;
       }
       if (settled) return finish({});
-      if (now?.run && engine.isQuiet()) {
+      // A held run, or one waiting for a pool slot, waits for a person: not stuck; said once.
+      let waiting: string | null = null;
+      try {
+        waiting = now?.run && engine.isQuiet() ? engine.isWaiting(exec) : null;
+      } catch {
+        // busy just now
+      }
+      if (waiting !== null && !told.has(waiting)) {
+        told.add(waiting);
+        send({ t: 'note', line: waiting });
+      }
+      if (now?.run && waiting === null && engine.isQuiet()) {
         quietSince ??= Date.now();
         if (Date.now() - quietSince >= (deps.stuckAfterMs ?? 2000))
           finish({
@@ -293,13 +378,86 @@ export function createControlHandler(deps: ControlDeps) {
     follow(exec, req, res);
   }
 
+  /**
+   * An operator request (set-ok, rerun, bypass, hold, free, pool set): published like a kill.
+   * With `follow`, the run is streamed until it settles (as `/v1/submit`); else the answer is the
+   * outcome event (or the refusal) as soon as the engine has handled the request.
+   */
+  async function action(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const b = (await body(req)) as Partial<ActionSubmission>;
+    const request = b?.request;
+    if (
+      !request ||
+      typeof request !== 'object' ||
+      !(OPERATOR_REQUEST_TYPES as readonly string[]).includes(String(request.detailType))
+    )
+      throw new BadRequest(`an action needs request.detailType, one of ${OPERATOR_REQUEST_TYPES.join(', ')}`);
+    const follows = typeof b.follow === 'string' ? b.follow : null;
+    const publish = () => {
+      try {
+        engine.operator(request);
+      } catch (err) {
+        if (err instanceof ContractError) throw new BadRequest(err.message);
+        throw err;
+      }
+      const d = request.detail as { requested_by?: string };
+      deps.notify?.(`${request.detailType} from ${d.requested_by ?? 'someone'}`);
+    };
+    if (follows !== null) {
+      const exec = follows;
+      if (!engine.getRun(exec)) return json(res, 404, { message: `no run ${exec}` });
+      // Checked before the answer starts, so a bad request is a 400, not a broken stream.
+      publish();
+      return follow(exec, req, res, undefined, request);
+    }
+    publish();
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    const send = (m: Record<string, unknown>) => {
+      if (!res.writableEnded) res.write(`${JSON.stringify(m)}\n`);
+    };
+    let outcome: { event: EventEnvelope; rejected: { reason: string; message: string } | null } | undefined;
+    const unsubscribe = engine.store.onCommittedEvent((e) => {
+      const out = operatorOutcome(request, e);
+      if (!out || outcome) return;
+      outcome = {
+        event: e,
+        rejected: out.kind === 'rejected' ? { reason: out.reason, message: out.message } : null,
+      };
+    });
+    const finish = (stopping: boolean) => {
+      clearInterval(timer);
+      unsubscribe();
+      open.delete(stop);
+      send({ t: 'end', event: outcome?.event ?? null, rejected: outcome?.rejected ?? null, stopping });
+      res.end();
+    };
+    const timer = setInterval(() => {
+      try {
+        if (outcome || engine.store.outboxSize() === 0) finish(false);
+      } catch {
+        // busy just now: the next look tries again
+      }
+    }, 50);
+    const stop = () => finish(true);
+    open.add(stop);
+    req.on('close', () => {
+      if (!res.writableEnded) {
+        clearInterval(timer);
+        unsubscribe();
+        open.delete(stop);
+      }
+    });
+  }
+
   async function relay(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const b = (await body(req)) as { argv?: unknown };
     const argv = b?.argv;
     if (
       !Array.isArray(argv) ||
       !argv.every((a) => typeof a === 'string') ||
-      !READ_COMMANDS.has(String(argv[0]))
+      !READ_COMMANDS.has(String(argv[0])) ||
+      // `pool list` is read-only; `pool set` goes through /v1/action
+      (argv[0] === 'pool' && argv[1] !== 'list')
     )
       throw new BadRequest(`relay takes one of ${[...READ_COMMANDS].join(', ')} with its arguments`);
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
@@ -358,6 +516,8 @@ export function createControlHandler(deps: ControlDeps) {
         return void done(submit(req, res));
       case 'POST /v1/kill':
         return void done(kill(req, res));
+      case 'POST /v1/action':
+        return void done(action(req, res));
       case 'POST /v1/relay':
         return void done(relay(req, res));
       default:

@@ -3,6 +3,9 @@ import path from 'node:path';
 import type { WorkflowAuditRecord } from '../../contracts/audit.js';
 import { parseContract } from '../../contracts/common.js';
 import {
+  type DetailOf,
+  EVENT_SCHEMAS,
+  type OPERATOR_REQUEST_TYPES,
   type WorkflowCancelRequested,
   WorkflowCancelRequested as WorkflowCancelRequestedSchema,
   type WorkflowRequested,
@@ -28,6 +31,14 @@ import { BusyBackoff, ReportCommits } from './report-commit.js';
 import { createLocalSlaCheck, createLocalSlaWatch, fireSlaTimer } from './sla-timers.js';
 import { lostRuns, missingOrEmpty, moveAside } from './state-file.js';
 import { LocalStore, LostStateError, type StoreError, storeFailure } from './store.js';
+
+/** The detail-types a person sends (contracts/events.ts OPERATOR_REQUEST_TYPES). */
+export type OperatorRequestType = (typeof OPERATOR_REQUEST_TYPES)[number];
+
+/** An operator request (set-ok, rerun, bypass, hold, free, pool set) as the CLI and web send it. */
+export type OperatorRequest = {
+  [T in OperatorRequestType]: { detailType: T; detail: DetailOf<T> };
+}[OperatorRequestType];
 
 // The engine's options, importable from here as before.
 export type { ChaosOptions, EngineOptions } from './engine-options.js';
@@ -283,6 +294,59 @@ export class LocalEngine {
     parseContract(WorkflowCancelRequestedSchema, detail, 'WorkflowCancelRequested');
     this.write(() => this.store.publish([{ detailType: 'WorkflowCancelRequested', detail }]));
     this.wake();
+  }
+
+  /**
+   * An operator request (set-ok, rerun, bypass, hold, free, pool set): checked against its
+   * contract, put into the outbox for the starter, and the loop woken — as `cancel` does. The
+   * starter answers with an outcome event or OperatorActionRejected.
+   */
+  operator(request: OperatorRequest): void {
+    const detail = parseContract(
+      EVENT_SCHEMAS[request.detailType],
+      request.detail,
+      request.detailType,
+    ) as OperatorRequest['detail'];
+    this.write(() => this.store.publish([{ detailType: request.detailType, detail } as OperatorRequest]));
+    this.wake();
+  }
+
+  /**
+   * Why a Running run is waiting rather than stuck, as the one line to tell the user (null: it is
+   * not waiting). A held run waits for `rsqlo free`; a job parked on a pool waits for a slot —
+   * with 0 slots it waits for `rsqlo pool set`. Nothing else will move it, so the CLI says so
+   * once instead of reporting it stuck.
+   */
+  isWaiting(exec: string): string | null {
+    const run = this.store.getRunRecord(exec);
+    if (run?.execution_status !== 'Running') return null;
+    const hold = run.hold_state;
+    if (hold?.held) {
+      const why = hold.reason ? ` (${hold.reason})` : '';
+      const target = hold.scope === 'workflow' ? run.workflow_id : exec;
+      return `held by ${hold.requested_by}${why}: rsqlo free ${target}`;
+    }
+    for (const job of this.store.listJobsSync(exec)) {
+      if (job.execution_status !== 'Queued' || !job.waiting_for) continue;
+      if (job.waiting_for === 'hold') return `job ${job.job_key} is held: rsqlo free ${exec}`;
+      const pool = job.waiting_for.slice('pool:'.length);
+      const slots = this.poolSlots(pool);
+      if (slots === 0) return `waiting for pool ${pool} (0 slots): rsqlo pool set ${pool} N`;
+      return `waiting for pool ${pool} (${slots ?? '?'} slot(s), all in use)`;
+    }
+    return null;
+  }
+
+  /** A pool's size as stored (undefined when it is not there, or the home predates pools). */
+  private poolSlots(pool: string): number | undefined {
+    try {
+      const row = this.store.db.prepare('SELECT slots FROM pools WHERE name = ?').get(pool) as
+        | { slots: number }
+        | undefined;
+      return row?.slots;
+    } catch {
+      return undefined;
+    }
   }
 
   /** A write asked for by the caller: a store failure halts the engine and is thrown. */

@@ -327,6 +327,9 @@ export function summary(run: WorkflowRunState): RunSummary {
     cancel_requested: run.cancel_requested === true,
     current_stage: run.current_stage ?? null,
     counts: run.counts,
+    // Held (issue 14): the run stays Running underneath; the view shows Held.
+    held: run.execution_status === 'Running' && run.hold_state?.held === true,
+    hold_state: run.hold_state ?? null,
   };
 }
 
@@ -388,6 +391,8 @@ export function jobView(job: JobAuditRecord): JobView {
     timeout_seconds: job.timeout_seconds,
     not_before: job.not_before,
     attempts: [...previous, current],
+    waiting_for: job.waiting_for ?? null,
+    operator_actions: job.operator_actions ?? [],
   };
 }
 

@@ -3,69 +3,24 @@
  * submitted by `rsqlo run` from other processes at the same time, answers the other commands,
  * refuses a second server, and leaves nothing that blocks the home when it is killed.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { RunSummary } from '../../contracts/run-view.js';
-import { killProcessesMentioning, type RsqloProcess, spawnRsqlo, until } from '../support/processes.js';
+import { until } from '../support/processes.js';
 import { type Workspace, workspace } from '../support/workspace.js';
+import { processGroup, waitFor, workflowDir } from './serve-helper.js';
 
 type Doc = { workflow: WorkflowAuditRecord; jobs: JobAuditRecord[] };
 
-/** A workflow folder of its own under the workspace: `workflow.json` and its scripts. */
-function workflowDir(ws: Workspace, id: string, scripts: Record<string, string>, extra: object = {}): string {
-  const dir = path.join(ws.dir, id);
-  mkdirSync(dir, { recursive: true });
-  for (const [name, body] of Object.entries(scripts))
-    writeFileSync(path.join(dir, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
-  writeFileSync(
-    path.join(dir, 'workflow.json'),
-    JSON.stringify({
-      workflow_id: id,
-      workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', scripts: Object.keys(scripts) }],
-      ...extra,
-    }),
-  );
-  return dir;
-}
-
-/** Waits (bounded) for a file another job writes; exit 9 if it never comes. */
-const waitFor = (file: string) =>
-  `for i in $(seq 2400); do [ -e ${file} ] && break; sleep 0.05; done; [ -e ${file} ] || exit 9`;
-
 describe('rsqlo serve (real processes, real home)', () => {
   let ws: Workspace;
-  const procs: RsqloProcess[] = [];
+  const group = processGroup();
+  const start = group.start;
+  const serve = () => group.serve(ws.home);
 
-  function start(argv: string[]): RsqloProcess {
-    const p = spawnRsqlo(argv);
-    procs.push(p);
-    return p;
-  }
-
-  async function serve(): Promise<{ p: RsqloProcess; url: string }> {
-    const p = start(['serve', '--home', ws.home, '--port', '0', '--no-database']);
-    const url = await until(
-      () => /rsqlo serve: .* at (http:\/\/127\.0\.0\.1:\d+)\//.exec(p.stdout())?.[1],
-      `the server's URL (stderr: ${p.stderr()})`,
-      60_000,
-    );
-    return { p, url };
-  }
-
-  afterEach(() => {
-    for (const p of procs.splice(0)) {
-      if (p.child.exitCode === null && p.child.signalCode === null && p.child.pid) {
-        try {
-          process.kill(-p.child.pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    }
-    if (ws) killProcessesMentioning(ws.dir);
-  });
+  afterEach(() => group.cleanup(ws?.dir));
 
   it('runs two workflows started from two processes at once; the commands go to it; a second serve is refused (exit 3)', async () => {
     ws = workspace('rsqlo-serve-');

@@ -99,7 +99,13 @@ export function runPage(main: HTMLElement, exec: string): void {
         ' / ',
         link(['workflows', r.workflow_id], r.workflow_id),
       ),
-      h('h1', null, r.workflow_execution_id, ' ', badge(r.execution_status, statusTone(r.execution_status))),
+      h(
+        'h1',
+        null,
+        r.workflow_execution_id,
+        ' ',
+        r.held ? badge('Held', 'waiting') : badge(r.execution_status, statusTone(r.execution_status)),
+      ),
       h(
         'div',
         { class: 'meta' },
@@ -119,15 +125,26 @@ export function runPage(main: HTMLElement, exec: string): void {
         r.cancel_requested && r.execution_status === 'Running'
           ? h('span', { class: 'warn' }, 'kill requested: stopping')
           : null,
+        r.held && r.hold_state
+          ? h(
+              'span',
+              { class: 'warn' },
+              `held by ${r.hold_state.requested_by}${r.hold_state.reason ? ` (${r.hold_state.reason})` : ''}: no new job starts until freed`,
+            )
+          : null,
       ),
       r.workflow_description ? h('p', null, r.workflow_description) : null,
       actionsBar(p.actions),
     );
   }
 
-  function actionsBar(actions: ActionState[]): HTMLElement {
-    const bar = h('div', { class: 'actions', attrs: { role: 'group', 'aria-label': 'Actions' } });
+  function actionsBar(actions: ActionState[], job?: JobView): HTMLElement {
+    const bar = h('div', {
+      class: 'actions',
+      attrs: { role: 'group', 'aria-label': job ? `Actions on job ${job.job_key}` : 'Actions' },
+    });
     for (const a of actions) {
+      const id = `why-${a.name}${job ? `-${job.job_key}` : ''}`;
       append(
         bar,
         h(
@@ -137,24 +154,33 @@ export function runPage(main: HTMLElement, exec: string): void {
             attrs: {
               type: 'button',
               'data-action': a.name,
-              'data-focus-key': `action:${a.name}`,
+              'data-focus-key': `action:${a.name}${job ? `:${job.job_key}` : ''}`,
               disabled: !a.available,
-              'aria-describedby': a.available ? null : `why-${a.name}`,
+              'aria-describedby': a.available ? null : id,
             },
-            on: { click: () => confirmAction(a) },
+            on: { click: () => confirmAction(a, job) },
           },
           a.label,
         ),
-        a.available
-          ? null
-          : h('span', { class: 'why', attrs: { id: `why-${a.name}` } }, `${a.label}: ${a.reason}`),
+        a.available ? null : h('span', { class: 'why', attrs: { id } }, `${a.label}: ${a.reason}`),
       );
     }
     return bar;
   }
 
-  function confirmAction(a: ActionState): void {
+  function confirmAction(a: ActionState, job?: JobView): void {
     clear(dialog);
+    // Set OK and bypass ask why (kept in the audit with who asked); the others may say why.
+    const reason = h('textarea', {
+      attrs: {
+        id: 'action-reason',
+        maxlength: 1024,
+        rows: 2,
+        required: a.needs_reason,
+        placeholder: a.needs_reason ? 'why (required, kept in the audit)' : 'why (optional)',
+      },
+    }) as HTMLTextAreaElement;
+    const showReason = a.scope === 'job' || a.name === 'hold' || a.name === 'free';
     const cancel = h(
       'button',
       { attrs: { type: 'button', autofocus: true }, on: { click: () => dialog.close() } },
@@ -165,27 +191,38 @@ export function runPage(main: HTMLElement, exec: string): void {
       {
         class: a.name === 'kill' ? 'danger' : 'primary',
         attrs: { type: 'button', 'data-confirm': a.name },
-        on: { click: () => void doAction(a) },
+        on: {
+          click: () => {
+            const why = reason.value.trim();
+            if (a.needs_reason && !why) {
+              reason.focus();
+              return;
+            }
+            void doAction(a, job, why || undefined);
+          },
+        },
       },
       a.label,
     );
     append(
       dialog,
-      h('h2', { attrs: { id: 'confirm-title' } }, `${a.label} this run?`),
+      h('h2', { attrs: { id: 'confirm-title' } }, `${a.label} ${job ? `job ${job.job_key}` : 'this run'}?`),
       h('p', null, a.confirm),
+      showReason ? h('label', { attrs: { for: 'action-reason' } }, 'Reason') : null,
+      showReason ? reason : null,
       h('div', { class: 'buttons' }, cancel, go),
     );
     dialog.showModal();
     cancel.focus();
   }
 
-  async function doAction(a: ActionState): Promise<void> {
+  async function doAction(a: ActionState, job?: JobView, reason?: string): Promise<void> {
     dialog.close();
     status.textContent = `${a.label}: asking the engine…`;
     try {
       const r = await postJson<ActionResult & { error?: string }>(
         `/api/runs/${encodeURIComponent(exec)}/actions/${a.name}`,
-        {},
+        { ...(job ? { job_key: job.job_key } : {}), ...(reason ? { reason } : {}) },
       );
       clear(status);
       append(status, r.body.message ?? r.body.error ?? `${r.status}`);
@@ -304,6 +341,10 @@ export function runPage(main: HTMLElement, exec: string): void {
   }
 
   function waitingText(job: JobView): string | null {
+    if (job.execution_status === 'Queued' && job.waiting_for)
+      return job.waiting_for === 'hold'
+        ? 'held'
+        : `waiting for pool ${job.waiting_for.slice('pool:'.length)}`;
     if (job.execution_status === 'Skipped') return job.skip_reason ?? 'skipped';
     if (job.not_before && job.execution_status === 'Pending')
       return `retry after ${new Date(job.not_before).toLocaleTimeString()}`;
@@ -362,7 +403,18 @@ export function runPage(main: HTMLElement, exec: string): void {
         h('span', null, `timeout ${formatDuration(job.timeout_seconds * 1000)}`),
         job.args.length ? h('span', { class: 'mono' }, `args: ${job.args.join(' ')}`) : null,
         job.skip_reason ? h('span', null, job.skip_reason) : null,
+        job.execution_status === 'Queued' && job.waiting_for
+          ? h('span', { class: 'warn' }, waitingText(job))
+          : null,
+        ...(job.operator_actions ?? []).map((o) =>
+          h(
+            'span',
+            null,
+            `${o.action.replace('_', ' ')} by ${o.requested_by} at ${new Date(o.applied_at).toLocaleString()}${o.reason ? `: ${o.reason}` : ''}`,
+          ),
+        ),
       ),
+      job.actions?.length ? actionsBar(job.actions, job) : null,
       attemptsTable(job, attempt),
     );
     const key = `${job.job_key}/${attempt}`;

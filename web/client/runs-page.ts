@@ -1,8 +1,8 @@
-import type { RunList, RunListPage, RunSummary } from '../../contracts/run-view.js';
+import type { ActionResult, PoolView, RunList, RunListPage, RunSummary } from '../../contracts/run-view.js';
 import { elapsed, formatDuration } from '../shared/format.js';
 import { statusTone } from '../theme.js';
 import { append, badge, clear, h, keepFocus, link, time } from './dom.js';
-import { getJson, live, ServerClock } from './live.js';
+import { getJson, live, postJson, ServerClock } from './live.js';
 
 const STATUSES = ['Running', 'Completed', 'Failed', 'Cancelled'];
 
@@ -63,6 +63,7 @@ export function runsPage(main: HTMLElement): void {
       tableBody,
     ),
     more,
+    poolsPanel(),
   );
 
   const onFilter = () => {
@@ -152,7 +153,7 @@ export function runsPage(main: HTMLElement): void {
       h(
         'td',
         null,
-        badge(r.execution_status, statusTone(r.execution_status)),
+        r.held ? badge('Held', 'waiting') : badge(r.execution_status, statusTone(r.execution_status)),
         r.cancel_requested && r.execution_status === 'Running' ? ' stopping' : '',
       ),
       h(
@@ -183,4 +184,90 @@ export function runsPage(main: HTMLElement): void {
   }, 1000);
 
   connect();
+}
+
+/**
+ * The pools panel: each pool's slots, slots in use and jobs waiting, and a field to set its
+ * slots (a PoolResizeRequested; 0 drains). Hidden where pools are not available (404).
+ */
+function poolsPanel(): HTMLElement {
+  const body = h('tbody');
+  const note = h('p', { class: 'meta', attrs: { 'aria-live': 'polite' } });
+  const panel = h(
+    'section',
+    { class: 'pools', attrs: { 'aria-labelledby': 'pools-title' } },
+    h('h2', { attrs: { id: 'pools-title' } }, 'Pools'),
+    h(
+      'table',
+      { attrs: { 'aria-label': 'Resource pools' } },
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          h('th', { attrs: { scope: 'col' } }, 'Pool'),
+          h('th', { class: 'num', attrs: { scope: 'col' } }, 'Slots'),
+          h('th', { class: 'num', attrs: { scope: 'col' } }, 'In use'),
+          h('th', { class: 'num', attrs: { scope: 'col' } }, 'Waiting'),
+          h('th', { attrs: { scope: 'col' } }, 'Set slots'),
+        ),
+      ),
+      body,
+    ),
+    note,
+  );
+  panel.hidden = true;
+  const load = async () => {
+    try {
+      const r = await getJson<{ pools: PoolView[] }>('/api/pools');
+      panel.hidden = false;
+      clear(body);
+      if (r.pools.length === 0) note.textContent = 'No pools yet: a job with "pool" creates its pool.';
+      for (const p of r.pools) {
+        const input = h('input', {
+          attrs: {
+            type: 'number',
+            min: 0,
+            max: 1000,
+            value: String(p.slots),
+            'aria-label': `Slots of ${p.pool}`,
+          },
+        }) as HTMLInputElement;
+        const set = h(
+          'button',
+          {
+            attrs: { type: 'button', 'data-pool': p.pool },
+            on: {
+              click: async () => {
+                const r2 = await postJson<ActionResult & { error?: string }>(
+                  `/api/pools/${encodeURIComponent(p.pool)}/slots`,
+                  { slots: Number(input.value) },
+                );
+                note.textContent = r2.body.message ?? r2.body.error ?? String(r2.status);
+                void load();
+              },
+            },
+          },
+          'Set',
+        );
+        append(
+          body,
+          h(
+            'tr',
+            null,
+            h('td', null, p.pool),
+            h('td', { class: 'num' }, String(p.slots)),
+            h('td', { class: 'num' }, String(p.in_use)),
+            h('td', { class: 'num' }, p.waiting ? badge('waiting', 'waiting', String(p.waiting)) : '0'),
+            h('td', null, input, ' ', set),
+          ),
+        );
+      }
+    } catch {
+      panel.hidden = true; // not available here
+    }
+  };
+  void load();
+  return panel;
 }
