@@ -16,6 +16,10 @@
  * - `definition_source` (run): what the requester said about the definition it meant; the CLI
  *   names its local file (a path that differs between any two workspaces), an AWS requester
  *   usually says nothing. Dropped entirely.
+ * - operator actions (`operator_actions[]`, `hold_state`): `requested_at` / `applied_at` are
+ *   wall-clock times (as above); `requested_by` is the OS user locally (`user:root`) and the IAM
+ *   principal on AWS (`iam:arn:…`); `action_id` / `request_id` are the request's event id, a fresh
+ *   ULID per CLI call. Kept: whether each is set.
  *
  * Everything else — statuses, exit codes, error messages, attempts, skip reasons, counters, stage
  * progress, failed-job summaries, parameters, `restart_of`, `rsql_jobs` — must be equal.
@@ -24,8 +28,16 @@ import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.
 
 /** The fields left out of the comparison (see the file comment). */
 export const RUNTIME_SPECIFIC_FIELDS = {
-  timestamps: ['execution_start_ts', 'execution_end_ts', 'started_at', 'finished_at', 'not_before'],
-  presenceOnly: ['instance_id', 'log_location'],
+  timestamps: [
+    'execution_start_ts',
+    'execution_end_ts',
+    'started_at',
+    'finished_at',
+    'not_before',
+    'requested_at',
+    'applied_at',
+  ],
+  presenceOnly: ['instance_id', 'log_location', 'requested_by', 'action_id', 'request_id'],
   dropped: ['ssm_command_id', 'definition_source'],
 } as const;
 

@@ -86,3 +86,59 @@ export async function requestBlogRun(o: {
   h.request({ workflow_id: definition.workflow_id, workflow_execution_id: o.exec });
   return h;
 }
+
+/**
+ * A script for operator tests: appends `+<exec>/<key>/a<attempt>` to `ledger` beside it when it
+ * starts, waits until its gate file exists (`gate_<key>` or `gate_all` beside it; the tests open
+ * gates, nothing waits on the clock), then appends `-<exec>/<key>/a<attempt>`. The ledger is the
+ * order of starts and ends as the hosts saw them: overlap and "what ran" come from it.
+ */
+export const GATED = [
+  'd="$(cd "$(dirname "$0")" && pwd)"',
+  'me="$RSQLO_EXECUTION_ID/$RSQLO_JOB_KEY/a$RSQLO_ATTEMPT"',
+  'echo "+$me" >> "$d/ledger"',
+  'while [ ! -f "$d/gate_$RSQLO_JOB_KEY" ] && [ ! -f "$d/gate_all" ]; do sleep 0.05; done',
+  'echo "-$me" >> "$d/ledger"',
+].join('\n');
+
+/** The ledger GATED scripts write: its lines, and the most entries open at once. */
+export function readLedger(scripts: string): { lines: string[]; started: string[]; peak: number } {
+  let lines: string[] = [];
+  try {
+    lines = readFileSync(path.join(scripts, 'ledger'), 'utf8').split('\n').filter(Boolean);
+  } catch {
+    lines = [];
+  }
+  let open = 0;
+  let peak = 0;
+  for (const l of lines) {
+    open += l.startsWith('+') ? 1 : -1;
+    peak = Math.max(peak, open);
+  }
+  return { lines, started: lines.filter((l) => l.startsWith('+')).map((l) => l.slice(1)), peak };
+}
+
+/** Opens a GATED script's gate (`key`, or `all`). */
+export function openGate(scripts: string, key: string): void {
+  writeFileSync(path.join(scripts, `gate_${key}`), '');
+}
+
+/**
+ * The operator-parity workflow: stage 1 runs ok_1 and ok_2 in parallel in pool `p1` of 1 slot (so
+ * one after the other), stage 2 runs `fix_me` (exit 3 until fixed), stage 3 runs ok_3. A first run
+ * fails in stage 2; set-ok of 2.1 continues it; a rerun of 1.2 runs that one job again.
+ */
+export function opsParityWorkflow(ws: Workspace = workspace('rsqlo-aws-ops-parity-')) {
+  const f = failingWorkflow(ws);
+  const definition = {
+    workflow_id: 'ops_parity',
+    workflow_description: 'set-ok, rerun, hold/free and a pool on both runtimes',
+    pools: { p1: 1 },
+    workflow_stages: stages(
+      ['parallel', ['ok_1.sh', 'ok_2.sh'], { pool: 'p1' }],
+      ['sequential', ['fix_me.sh']],
+      ['sequential', ['ok_3.sh']],
+    ),
+  };
+  return { ws, definition, file: ws.workflow(definition), fix: f.fix };
+}

@@ -48,12 +48,12 @@ import {
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type FauxqsServer, interceptLocalhostDns, startFauxqs } from 'fauxqs';
 import { vi } from 'vitest';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
-import type { WorkflowRequested } from '../../contracts/events.js';
+import type { OPERATOR_REQUEST_TYPES, WorkflowRequested } from '../../contracts/events.js';
 import type { WorkflowDefinition, WorkflowDefinitionInput } from '../../contracts/workflow.js';
 import { substitutedWrapperDefinition } from '../../infra/constructs/job-wrapper.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
@@ -78,6 +78,7 @@ import {
   cancelEntry,
   createJobQueues,
   databaseSecrets,
+  operatorEntry,
   requestEntry,
   startAgentHosts,
 } from './harness/wiring.js';
@@ -522,6 +523,40 @@ export class AwsHarness {
   /** Puts WorkflowCancelRequested on the bus, as `rsqlo kill` or an operator would. */
   cancel(workflowId: string, exec: string, reason?: string): void {
     this.bus.putEvents({ Entries: [cancelEntry(BUS, workflowId, exec, reason)] }, 'test');
+  }
+
+  /**
+   * Puts an operator request on the bus (JobSetOkRequested, JobRerunRequested, JobBypassRequested,
+   * HoldRequested, FreeRequested, PoolResizeRequested), as `rsqlo <action> --aws` would; returns the
+   * entry's event id. `requested_by`, `occurred_at` and `event_id` default like the CLI's.
+   */
+  operator(detailType: (typeof OPERATOR_REQUEST_TYPES)[number], detail: Record<string, unknown>): string {
+    const entry = operatorEntry(BUS, detailType, detail);
+    this.bus.putEvents({ Entries: [entry] }, 'test');
+    return (JSON.parse(entry.Detail) as { event_id: string }).event_id;
+  }
+
+  /**
+   * The pool's config-table item (`pool:<NAME>`, runtime/aws/dynamo-pools.ts), read consistently:
+   * its size, how many hold a slot and how many wait. Undefined: no such pool yet.
+   */
+  async pool(name: string): Promise<{ slots: number; inUse: number; waiting: number } | undefined> {
+    const r = await this.clients.documents.send(
+      new GetCommand({
+        TableName: this.tables.config,
+        Key: { workflow_id: `pool:${name}` },
+        ConsistentRead: true,
+      }),
+    );
+    const item = r.Item as
+      | { slots?: number; holders?: Set<string>; waiters?: Record<string, unknown> }
+      | undefined;
+    if (!item) return undefined;
+    return {
+      slots: Number(item.slots),
+      inUse: item.holders ? item.holders.size : 0,
+      waiting: item.waiters ? Object.keys(item.waiters).length : 0,
+    };
   }
 
   async run(exec: string): Promise<WorkflowAuditRecord | undefined> {

@@ -6,13 +6,15 @@
 import { cpSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { statusDocument } from '../../cli/read-commands.js';
 import type { JobAuditRecord, WorkflowAuditRecord } from '../../contracts/audit.js';
 import type { PgConnectionInfo } from '../../rsql/embedded-postgres.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
 import { createTestDatabase, query } from '../support/postgres.js';
+import { spawnRsqlo, until } from '../support/processes.js';
 import { cli, workspace } from '../support/workspace.js';
 import { comparable, RUNTIME_SPECIFIC_FIELDS } from './compare.js';
-import { failingWorkflow } from './fixtures.js';
+import { failingWorkflow, opsParityWorkflow } from './fixtures.js';
 import { type AwsHarness, createAwsHarness } from './harness.js';
 
 const ddb = dynamoLocal('test/aws/local-parity.test.ts');
@@ -121,5 +123,96 @@ describe.skipIf(!ddb.endpoint)('the local engine and the AWS path write the same
     ]);
     expect(comparable(local1.workflow, local1.jobs)).toEqual(comparable(aws1.run, aws1.jobs));
     expect(comparable(local2.workflow, local2.jobs)).toEqual(comparable(aws2.run, aws2.jobs));
+  });
+
+  it('operator actions and a pool: set-ok, rerun, a workflow hold and its free', async () => {
+    // AWS path: fail in stage 2, set-ok 2.1 (continues), rerun 1.2; a second run requested under a
+    // workflow hold waits Held until freed.
+    const onAws = opsParityWorkflow();
+    h = await createAwsHarness({
+      endpoint: ddb.endpoint as string,
+      scriptRoot: onAws.ws.scripts,
+      ssmMode: 'in-process',
+    });
+    const hh = h;
+    const awsRun = async (exec: string, ok: (r: WorkflowAuditRecord) => boolean, what: string) => {
+      await hh.until(async () => {
+        const r = await hh.run(exec);
+        return r && ok(r) ? r : undefined;
+      }, what);
+      await hh.settle();
+      return { workflow: (await hh.run(exec)) as WorkflowAuditRecord, jobs: await hh.jobs(exec) };
+    };
+    await hh.putDefinition(onAws.definition);
+    hh.request({ workflow_id: 'ops_parity', workflow_execution_id: 'par-ops-1' });
+    const aws1 = await hh.finished('par-ops-1');
+    onAws.fix();
+    const job = { workflow_id: 'ops_parity', workflow_execution_id: 'par-ops-1' };
+    hh.operator('JobSetOkRequested', { ...job, job_key: '2.1', attempt: 1, reason: 'loaded by hand' });
+    const aws2 = await awsRun('par-ops-1', (r) => r.execution_status === 'Completed', 'set-ok continued');
+    hh.operator('JobRerunRequested', { ...job, job_key: '1.2', attempt: 1, reason: 'reload' });
+    const aws3 = await awsRun(
+      'par-ops-1',
+      (r) => r.execution_status === 'Completed' && r.generation === 2,
+      'the rerun ended',
+    );
+    hh.operator('HoldRequested', { workflow_id: 'ops_parity', reason: 'maintenance' });
+    await hh.until(async () => hh.bus.events('RunHeld').length === 1, 'the workflow held');
+    hh.request({ workflow_id: 'ops_parity', workflow_execution_id: 'par-ops-2' });
+    await awsRun('par-ops-2', (r) => r.hold_state?.held === true, 'par-ops-2 held');
+    hh.operator('FreeRequested', { workflow_id: 'ops_parity' });
+    const aws4 = await awsRun('par-ops-2', (r) => r.execution_status !== 'Running', 'par-ops-2 ended');
+    expect(await hh.problems()).toEqual([]);
+    await hh.dispose();
+    h = undefined;
+
+    // The local engine: the same through the CLI.
+    const onLocal = opsParityWorkflow();
+    const home = onLocal.ws.home;
+    const status = (exec: string) => local(['status', exec, '--home', home]);
+    const local1 = await local(['run', onLocal.file, '--home', home, '--execution-id', 'par-ops-1']);
+    onLocal.fix();
+    const setOk = await cli(['set-ok', 'par-ops-1', '2.1', '--reason', 'loaded by hand', '--home', home]);
+    expect(setOk.code, setOk.stderr).toBe(0);
+    const local2 = await status('par-ops-1');
+    const rerun = await cli(['rerun', 'par-ops-1', '1.2', '--reason', 'reload', '--home', home]);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const local3 = await status('par-ops-1');
+    const hold = await cli(['hold', 'ops_parity', '--workflow', '--reason', 'maintenance', '--home', home]);
+    expect(hold.code, hold.stderr).toBe(0);
+    const second = spawnRsqlo([
+      'run',
+      onLocal.file,
+      '--home',
+      home,
+      '--execution-id',
+      'par-ops-2',
+      '--no-database',
+    ]);
+    await until(async () => {
+      const r = await cli(['status', 'par-ops-2', '--home', home, '--json']);
+      return r.code === 0 && (JSON.parse(r.stdout) as Doc).workflow.hold_state?.held === true;
+    }, 'par-ops-2 held locally');
+    const free = await cli(['free', 'ops_parity', '--workflow', '--home', home]);
+    expect(free.code, free.stderr).toBe(0);
+    expect(await second.exit, second.stderr()).toBe(0);
+    const local4 = await status('par-ops-2');
+
+    expect([local1, local2, local3, local4].map((d) => d.workflow.execution_status)).toEqual([
+      'Failed',
+      'Completed',
+      'Completed',
+      'Completed',
+    ]);
+    // Compared as `rsqlo status --json` prints them (locally and with --aws: the operator fields
+    // always present), so a field one runtime leaves out and the other writes as null still shows.
+    const asStatus = (run: WorkflowAuditRecord, jobs: JobAuditRecord[]) => {
+      const d = statusDocument(run, jobs);
+      return comparable(d.workflow, d.jobs);
+    };
+    expect(asStatus(local1.workflow, local1.jobs)).toEqual(asStatus(aws1.run, aws1.jobs));
+    expect(asStatus(local2.workflow, local2.jobs)).toEqual(asStatus(aws2.workflow, aws2.jobs));
+    expect(asStatus(local3.workflow, local3.jobs)).toEqual(asStatus(aws3.workflow, aws3.jobs));
+    expect(asStatus(local4.workflow, local4.jobs)).toEqual(asStatus(aws4.workflow, aws4.jobs));
   });
 });

@@ -3,10 +3,11 @@
  * dead-letter queue on fauxqs as the stack deploys them, the secret the agents read, the agent
  * hosts, and the events a test puts on the bus.
  */
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { FauxqsServer } from 'fauxqs';
-import type { WorkflowRequested } from '../../../contracts/events.js';
+import type { OPERATOR_REQUEST_TYPES, WorkflowRequested } from '../../../contracts/events.js';
 import type { PgConnectionInfo } from '../../../rsql/embedded-postgres.js';
 import { AgentHost, type AgentHostOptions } from '../sim/agents.js';
 
@@ -72,6 +73,32 @@ export function cancelEntry(busName: string, workflowId: string, exec: string, r
       workflow_execution_id: exec,
       requested_by: 'test',
       ...(reason ? { reason } : {}),
+    }),
+  };
+}
+
+/** The identity the harness's operator requests carry (what `--aws` reads from STS). */
+export const OPERATOR_PRINCIPAL = 'iam:arn:aws:iam::123456789012:user/night-operator';
+
+/**
+ * An operator request entry (set-ok, rerun, bypass, hold, free, pool resize), as `rsqlo <action>
+ * --aws` puts it: `occurred_at` now and a fresh `event_id` unless given.
+ */
+export function operatorEntry(
+  busName: string,
+  detailType: (typeof OPERATOR_REQUEST_TYPES)[number],
+  detail: Record<string, unknown>,
+) {
+  return {
+    EventBusName: busName,
+    Source: 'rsqlo',
+    DetailType: detailType,
+    Detail: JSON.stringify({
+      version: 1,
+      event_id: `${detailType}:${randomUUID()}`,
+      occurred_at: new Date().toISOString(),
+      requested_by: OPERATOR_PRINCIPAL,
+      ...detail,
     }),
   };
 }
