@@ -1,5 +1,4 @@
-import { DETAIL_TYPES, type DetailType, EVENT_SCHEMAS, type RsqloEvent } from '../../contracts/events.js';
-import { EVENT_EXAMPLES } from '../../contracts/examples.js';
+import { DETAIL_TYPES, type DetailType, type RsqloEvent } from '../../contracts/events.js';
 import { missedEvent } from '../sla/service.js';
 import { BLOG_WORKFLOW } from './fixtures.js';
 import { createSimulation, type Simulation } from './in-memory.js';
