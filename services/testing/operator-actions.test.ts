@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DetailOf, RsqloEvent } from '../../contracts/events.js';
 import { sequential, workflow } from './fixtures.js';
-import { compareUnderChaos, type Scenario, type Simulation } from './in-memory.js';
+import { compareUnderChaos, createSimulation, type Scenario, type Simulation } from './in-memory.js';
 
 const wf = workflow('ops', [sequential(['a.sh', 'b.sh']), sequential(['c.sh'])]);
 const WHO = 'user:alice';
@@ -229,5 +229,64 @@ describe('operator actions, end to end (clean and under chaos)', () => {
       expect(new Set(ids).size, t).toBe(1);
     }
     expect(sim.eventsOf('OperatorActionRejected')).toEqual([]);
+  });
+});
+
+describe('a hold meets the dispatcher', () => {
+  it('a retry queued while the run is held is parked by the dispatcher and woken by free', async () => {
+    const sim = createSimulation({
+      definitions: [
+        {
+          workflow_id: 'ops',
+          defaults: { retries: 1, retry_backoff_seconds: 60 },
+          workflow_stages: [{ execution_flag: 'y', execution_type: 'sequential', scripts: ['a.sh', 'b.sh'] }],
+        },
+      ],
+    });
+    sim.script({ job: 'a.sh', attempt: 1 }, { outcome: 'fail', durationSeconds: 1 });
+    sim.request({ workflow_id: 'ops', workflow_execution_id: 'r1' });
+    await sim.advance(5);
+    expect(sim.job('r1', '1.1')).toMatchObject({ attempt: 2, execution_status: 'Queued' });
+    sim.publish([
+      {
+        detailType: 'HoldRequested',
+        detail: {
+          version: 1,
+          workflow_id: 'ops',
+          workflow_execution_id: 'r1',
+          requested_by: 'u',
+          occurred_at: '2024-01-01T00:00:00Z',
+          event_id: 'h',
+        },
+      },
+    ]);
+    await sim.runUntilIdle();
+    expect(sim.job('r1', '1.1')).toMatchObject({
+      attempt: 2,
+      execution_status: 'Queued',
+      waiting_for: 'hold',
+    });
+    expect(sim.intervals('r1').map((i) => `${i.job_key}.a${i.attempt}`)).toEqual(['1.1.a1']);
+    sim.publish([
+      {
+        detailType: 'FreeRequested',
+        detail: {
+          version: 1,
+          workflow_id: 'ops',
+          workflow_execution_id: 'r1',
+          requested_by: 'u',
+          occurred_at: '2024-01-01T00:00:01Z',
+          event_id: 'f',
+        },
+      },
+    ]);
+    await sim.runUntilIdle();
+    expect(sim.intervals('r1').map((i) => `${i.job_key}.a${i.attempt}`)).toEqual([
+      '1.1.a1',
+      '1.1.a2',
+      '1.2.a1',
+    ]);
+    expect(sim.run('r1')?.execution_status).toBe('Completed');
+    expect(sim.problems()).toEqual([]);
   });
 });
