@@ -27,27 +27,11 @@ export function statusCommand(argv: string[], io: Io): number {
   }
   const { run, jobs } = found;
   if (values.json) {
-    io.stdout.write(`${JSON.stringify(statusDocument(run, jobs), null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(resultDocument(run, jobs), null, 2)}\n`);
     return 0;
   }
   io.stdout.write(statusText(run, jobs));
   return 0;
-}
-
-/**
- * `status --json`: the run and its jobs, with the operator fields always present (null / [] when
- * nothing was done), so scripts can read `hold_state`, `operator_actions` and `waiting_for`
- * without checking whether the row predates them.
- */
-export function statusDocument(run: WorkflowAuditRecord, jobs: JobAuditRecord[]) {
-  return resultDocument(
-    { ...run, hold_state: run.hold_state ?? null, operator_actions: run.operator_actions ?? [] },
-    jobs.map((j) => ({
-      ...j,
-      waiting_for: j.waiting_for ?? null,
-      operator_actions: j.operator_actions ?? [],
-    })),
-  );
 }
 
 /** What `rsqlo status` prints for a run (locally and with --aws): the run, its stages and jobs. */

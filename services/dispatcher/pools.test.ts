@@ -171,6 +171,29 @@ describe('dispatcher: pool slots', () => {
     expect(await pool(sim)).toMatchObject({ holders: [] });
   });
 
+  it("a full waiting list (a store's cap): the job asks again a minute later, not at once", async () => {
+    const sim = await queued();
+    await sim.services.dispatcher.handleMessage(message('1.1'));
+    // A store whose list of waiters is full (DynamoDB keeps them on one item: MAX_POOL_WAITERS).
+    const real = sim.store.pools();
+    const capped: PoolRepository = {
+      ...real,
+      enqueue: async (name) => {
+        const p = await real.get(name);
+        return { queued: false, free: 0, waiting: p?.waiters.length ?? 0 };
+      },
+    };
+    const before = sim.store.outbox.length;
+    expect(await dispatcher(sim, { pools: capped }).handleMessage(message('1.2'))).toEqual({
+      ack: true,
+      note: 'not waiting for pool wlm: asks again in 60 s',
+    });
+    const sent = sim.store.outbox.slice(before).flatMap((r) => (r.kind === 'message' ? [r.message] : []));
+    expect(sent).toEqual([{ body: message('1.2'), delaySeconds: 60 }]);
+    expect(sim.job('r1', '1.2')).toMatchObject({ execution_status: 'Queued', waiting_for: null });
+    expect(sim.wrapper.runs.has('r1--1-2--a1')).toBe(false);
+  });
+
   it('makes no pool call for a job without a pool', async () => {
     const sim = await queued([PLAIN], 'plain');
     await sim.services.dispatcher.handleMessage(message('1.1', 'r1', 'plain'));

@@ -28,6 +28,9 @@ export interface DispatcherDeps {
 const FINAL: readonly JobStatus[] = ['Completed', 'Failed', 'TimedOut', 'Cancelled', 'Skipped'];
 
 /** What to do with a queue message: drop it (done or stale), or show it again later (backoff). */
+/** How long a job whose pool's waiting list is full waits before it asks again. */
+export const POOL_FULL_RETRY_SECONDS = 60;
+
 export type MessageResult = { ack: true; note: string } | { ack: false; retryAfterSeconds: number };
 
 /**
@@ -181,8 +184,18 @@ export function createDispatcherService(deps: DispatcherDeps) {
   ): Promise<MessageResult> {
     const q = await pools.enqueue(pool, holder);
     if (!q.queued) {
-      // Not waiting: it holds a slot already (granted meanwhile), or the pool is gone. Its next
-      // message asks again (and acquires, or creates the pool).
+      // Not waiting: it holds a slot already (granted meanwhile), the pool is gone, or its list of
+      // waiters is full (a store's cap: DynamoDB keeps them on one item). Its next message asks
+      // again (and acquires, or creates the pool) — at once, except at the cap, where asking again
+      // at once would loop: then a minute later, said once per try.
+      const state = await pools.get(pool);
+      const full = state !== undefined && !state.holders.includes(holder.holder);
+      if (full)
+        log.warn('pool waiting list is full: the job asks again in 60 s', {
+          job_key: job.job_key,
+          pool,
+          waiting: state.waiters.length,
+        });
       await jobs.transition(
         {
           workflowExecutionId: job.workflow_execution_id,
@@ -190,9 +203,9 @@ export function createDispatcherService(deps: DispatcherDeps) {
           expect: { attempt: job.attempt, statuses: ['Queued'] },
           set: { waiting_for: null },
         },
-        { messages: [{ body: jobMessage(job) }] },
+        { messages: [{ body: jobMessage(job), ...(full ? { delaySeconds: POOL_FULL_RETRY_SECONDS } : {}) }] },
       );
-      return { ack: true, note: `not waiting for pool ${pool}: asks again` };
+      return { ack: true, note: `not waiting for pool ${pool}: asks again${full ? ' in 60 s' : ''}` };
     }
     if (q.free > 0 && q.waiting > 0) await wake(pool);
     log.info('job waits for a pool slot', { job_key: job.job_key, pool, free: q.free, waiting: q.waiting });

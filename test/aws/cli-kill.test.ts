@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveAws } from '../../cli/aws-serve.js';
+import { webRequester } from '../../cli/who.js';
 import { ActionResult } from '../../contracts/run-view.js';
 import { isSameProcessAlive } from '../../platform/processes.js';
 import { dynamoLocal } from '../support/dynamodb-local.js';
@@ -242,7 +243,8 @@ describe.skipIf(!ddb.endpoint)('rsqlo kill/restart --aws with agent processes', 
         workflow_id: 'cli_kill',
         workflow_execution_id: 'kill-5',
         reason: 'killed from the run view',
-        requested_by: 'rsqlo-web',
+        // who, as the audit records it (issue 14: web:<OS user of the view>)
+        requested_by: webRequester(),
       });
       const followed = await running;
       expect(followed.code).toBe(1);

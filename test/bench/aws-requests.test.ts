@@ -40,8 +40,10 @@ describe.skipIf(!ddb.endpoint)('the blog workflow: DynamoDB requests per run, pi
     const rest = Object.fromEntries(Object.entries(table).filter(([k]) => !k.startsWith('dispatcher ')));
 
     expect(rest).toEqual({
-      // Run creation: its definition, slots, then the job rows and the run row (2 transactions).
-      'starter GetItem': { ok: 4, units: 4 },
+      // Run creation: its definition, slots, the workflow's hold (issue 14: a held workflow's new
+      // runs start held; one consistent read per request), then the job rows and the run row (2
+      // transactions).
+      'starter GetItem': { ok: 6, units: 6 },
       'starter TransactWriteItems': { ok: 2, units: 12 },
       // Per claim: one run read, one page of the stage's jobs, one transaction.
       'planner GetItem': { ok: 4, units: 4 },

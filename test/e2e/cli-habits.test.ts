@@ -112,7 +112,7 @@ describe('help, usage errors and exit codes', () => {
         ],
         { encoding: 'utf8' },
       ).stdout.trim();
-    expect(ask(['rsqlo', 're']).split(' ').sort()).toEqual(['restart', 'resume']);
+    expect(ask(['rsqlo', 're']).split(' ').sort()).toEqual(['rerun', 'restart', 'resume']);
     expect(ask(['rsqlo', 'restart', 'x', '--sa'])).toBe('--same-definition');
     expect(ask(['rsqlo', 'completion', ''])).toBe('bash zsh');
     const zsh = rsqlo(['completion', 'zsh']);
