@@ -1,10 +1,4 @@
-import type {
-  AttemptRecord,
-  JobAuditRecord,
-  TerminalJobStatus,
-  WorkflowRunState,
-} from '../../contracts/audit.js';
-import { EVENT_VERSION } from '../../contracts/events.js';
+import type { JobAuditRecord, TerminalJobStatus, WorkflowRunState } from '../../contracts/audit.js';
 import type {
   Clock,
   EventPublisher,
@@ -16,6 +10,8 @@ import type {
   RunRepository,
 } from '../ports.js';
 import { completeIfDone } from '../shared/advance.js';
+import { jobMessageOf } from '../shared/job-message.js';
+import { attemptRecord } from '../shared/operator-plan.js';
 import { releasePoolSlot } from '../shared/pools.js';
 import { stageOutcome, stageReadyEvent } from '../shared/progress.js';
 
@@ -56,20 +52,6 @@ export function isAggregatorChange(
   return s === 'Pending' && job.attempt > 1;
 }
 
-function attemptRecord(job: JobAuditRecord): AttemptRecord {
-  return {
-    attempt: job.attempt,
-    execution_status: job.execution_status,
-    execution_start_ts: job.execution_start_ts,
-    execution_end_ts: job.execution_end_ts,
-    exit_code: job.exit_code,
-    error_message: job.error_message,
-    instance_id: job.instance_id,
-    ssm_command_id: job.ssm_command_id,
-    log_location: job.log_location,
-  };
-}
-
 /** Re-exported: its home is services/shared/advance.ts, shared with the starter's operator actions. */
 export { replayCompletion } from '../shared/advance.js';
 
@@ -90,13 +72,7 @@ export function createAggregatorService(deps: AggregatorDeps) {
       ? Math.max(0, Math.ceil((Date.parse(job.not_before) - clock.now().getTime()) / 1000))
       : 0;
     return {
-      body: {
-        version: EVENT_VERSION,
-        workflow_id: job.workflow_id,
-        workflow_execution_id: job.workflow_execution_id,
-        job_key: job.job_key,
-        attempt: job.attempt,
-      },
+      body: jobMessageOf(job),
       delaySeconds: wait,
     };
   }

@@ -11,6 +11,7 @@ import type {
   PoolRepository,
   RunRepository,
 } from '../ports.js';
+import { jobMessageOf } from '../shared/job-message.js';
 import { poolHolder, poolSlotFreedEvent, poolWait, wakePool } from '../shared/pools.js';
 
 export interface DispatcherDeps {
@@ -262,15 +263,7 @@ export function createDispatcherService(deps: DispatcherDeps) {
     await wake(pool);
   }
 
-  function jobMessage(job: JobAuditRecord): JobMessage {
-    return {
-      version: EVENT_VERSION,
-      workflow_id: job.workflow_id,
-      workflow_execution_id: job.workflow_execution_id,
-      job_key: job.job_key,
-      attempt: job.attempt,
-    };
-  }
+  const jobMessage = (job: JobAuditRecord): JobMessage => jobMessageOf(job);
 
   return {
     async handleMessage(msg: JobMessage): Promise<MessageResult> {

@@ -9,6 +9,7 @@ import type {
   PoolRepository,
   RunRepository,
 } from '../ports.js';
+import { jobMessageOf } from '../shared/job-message.js';
 import { type WakeResult, wakePool } from '../shared/pools.js';
 import { inFlight, stageOutcome, stageReadyEvent } from '../shared/progress.js';
 
@@ -194,15 +195,7 @@ export function createPlannerService(deps: PlannerDeps) {
 
 /** The queue message of a job's current attempt. */
 function jobMessage(job: JobAuditRecord): OutgoingMessage {
-  return {
-    body: {
-      version: EVENT_VERSION,
-      workflow_id: job.workflow_id,
-      workflow_execution_id: job.workflow_execution_id,
-      job_key: job.job_key,
-      attempt: job.attempt,
-    },
-  };
+  return { body: jobMessageOf(job) };
 }
 
 export type PlannerService = ReturnType<typeof createPlannerService>;

@@ -17,6 +17,7 @@ import type {
   PoolRepository,
   RunRepository,
 } from '../ports.js';
+import { jobMessageOf } from './job-message.js';
 
 export interface WakePoolDeps {
   pools: PoolRepository;
@@ -107,17 +108,7 @@ export async function wakePool(deps: WakePoolDeps, pool: string): Promise<WakeRe
         set: { waiting_for: null },
       },
       {
-        messages: [
-          {
-            body: {
-              version: EVENT_VERSION,
-              workflow_id: job.workflow_id,
-              workflow_execution_id: job.workflow_execution_id,
-              job_key: job.job_key,
-              attempt: job.attempt,
-            },
-          },
-        ],
+        messages: [{ body: jobMessageOf(job) }],
       },
     );
     if (outcome === 'granted') {
