@@ -45,6 +45,27 @@ async function runUntil(h: AwsHarness, exec: string, ok: (r: WorkflowAuditRecord
   return { run: (await h.run(exec)) as WorkflowAuditRecord, jobs: await h.jobs(exec) };
 }
 
+/** The distinct event ids of `type` on the bus, in first-seen order (duplicated hops repeat them). */
+const distinct = (h: AwsHarness, type: string) => [
+  ...new Set(h.bus.events(type).map((e) => (e.detail as { event_id: string }).event_id)),
+];
+
+/**
+ * Puts an operator request on the bus as `rsqlo <action> --aws` does; with `duplicate`, the same
+ * request (same event id) twice, as a CLI retry or a redelivery would.
+ */
+let sent = 0;
+function send(
+  h: AwsHarness,
+  duplicate: boolean,
+  type: Parameters<AwsHarness['operator']>[0],
+  detail: Record<string, unknown>,
+): void {
+  const withId = { event_id: `${type}:t${++sent}`, occurred_at: new Date().toISOString(), ...detail };
+  h.operator(type, withId);
+  if (duplicate) h.operator(type, withId);
+}
+
 const ids = (h: AwsHarness, type: string) =>
   h.bus.events(type).map((e) => (e.detail as { event_id: string }).event_id);
 
@@ -129,134 +150,145 @@ describe.skipIf(!ddb.endpoint)('AWS path: operator actions', () => {
     expect(await live().problems()).toEqual([]);
   });
 
-  it('rerun of one job of a Completed run runs only that job, as attempt 2, and the run ends Completed again', async () => {
-    const w = gatedWorkflow('aws_rerun');
-    openGate(w.scripts, 'all');
-    h = await harness(w.scripts);
-    await h.putDefinition(w.definition);
-    h.request({ workflow_id: 'aws_rerun', workflow_execution_id: 'rr-1' });
-    expect((await h.finished('rr-1')).run.execution_status).toBe('Completed');
-    expect(readLedger(w.scripts).started).toHaveLength(4);
+  for (const duplicate of [false, true]) {
+    const dup = duplicate ? ' (every hop and the request duplicated)' : '';
+    it(`rerun of one job of a Completed run runs only that job, as attempt 2, and the run ends Completed again${dup}`, async () => {
+      const w = gatedWorkflow('aws_rerun');
+      openGate(w.scripts, 'all');
+      h = await harness(w.scripts, duplicate);
+      await h.putDefinition(w.definition);
+      h.request({ workflow_id: 'aws_rerun', workflow_execution_id: 'rr-1' });
+      expect((await h.finished('rr-1')).run.execution_status).toBe('Completed');
+      expect(readLedger(w.scripts).started).toHaveLength(4);
 
-    h.operator('JobRerunRequested', {
-      workflow_id: 'aws_rerun',
-      workflow_execution_id: 'rr-1',
-      job_key: '1.2',
-      attempt: 1,
-      reason: 'source table reloaded',
-    });
-    const { run, jobs } = await runUntil(
-      h,
-      'rr-1',
-      (r) => r.execution_status === 'Completed' && (r.generation ?? 0) === 1,
-      'rr-1 Completed after the rerun',
-    );
-    // Only that job ran again (the ledger has one new start, for 1.2 attempt 2).
-    expect(readLedger(w.scripts).started.slice(4)).toEqual(['rr-1/1.2/a2']);
-    const rerun = jobs.find((j) => j.job_key === '1.2');
-    expect(rerun).toMatchObject({ execution_status: 'Completed', attempt: 2 });
-    expect(rerun?.previous_attempts).toEqual([
-      expect.objectContaining({ attempt: 1, execution_status: 'Completed' }),
-    ]);
-    expect(rerun?.operator_actions).toEqual([
-      expect.objectContaining({ action: 'rerun', attempt: 1, reason: 'source table reloaded' }),
-    ]);
-    expect(run.counts).toMatchObject({ total: 4, completed: 4, failed: 0 });
-    expect(ids(h, 'JobRerunStarted')).toEqual([eventIds.jobRerunStarted('rr-1', '1.2', 2)]);
-    expect(ids(h, 'WorkflowFinished')).toEqual([
-      eventIds.workflowFinished('rr-1'),
-      eventIds.workflowFinished('rr-1', 1),
-    ]);
-    expect(await h.problems()).toEqual([]);
-  });
-
-  it('hold on a running run: the running job finishes, nothing new starts; free: the run finishes', async () => {
-    const w = gatedWorkflow('aws_hold');
-    h = await harness(w.scripts);
-    await h.putDefinition(w.definition);
-    h.request({ workflow_id: 'aws_hold', workflow_execution_id: 'hd-1' });
-    await h.until(async () => readLedger(w.scripts).started.includes('hd-1/1.1/a1'), '1.1 started');
-    h.operator('HoldRequested', {
-      workflow_id: 'aws_hold',
-      workflow_execution_id: 'hd-1',
-      reason: 'Redshift patching',
-    });
-    await h.until(async () => (await h?.run('hd-1'))?.hold_state?.held === true, 'hd-1 held');
-    openGate(w.scripts, '1.1');
-    await h.until(
-      async () => (await h?.job('hd-1', '1.1'))?.execution_status === 'Completed',
-      '1.1 Completed',
-    );
-    await h.settle();
-    // Held: 1.1 finished, 1.2 never started (no wrapper, no ledger line); the run is still Running.
-    expect(readLedger(w.scripts).lines).toEqual(['+hd-1/1.1/a1', '-hd-1/1.1/a1']);
-    expect(h.wrapper.execution(jobRunName('hd-1', '1.2', 1))).toBeUndefined();
-    expect(['Pending', 'Queued']).toContain((await h.job('hd-1', '1.2'))?.execution_status);
-    expect(await h.run('hd-1')).toMatchObject({
-      execution_status: 'Running',
-      hold_state: { held: true, scope: 'run', reason: 'Redshift patching', requested_by: OPERATOR_PRINCIPAL },
+      send(h, duplicate, 'JobRerunRequested', {
+        workflow_id: 'aws_rerun',
+        workflow_execution_id: 'rr-1',
+        job_key: '1.2',
+        attempt: 1,
+        reason: 'source table reloaded',
+      });
+      const { run, jobs } = await runUntil(
+        h,
+        'rr-1',
+        (r) => r.execution_status === 'Completed' && (r.generation ?? 0) === 1,
+        'rr-1 Completed after the rerun',
+      );
+      // Only that job ran again (the ledger has one new start, for 1.2 attempt 2).
+      expect(readLedger(w.scripts).started.slice(4)).toEqual(['rr-1/1.2/a2']);
+      const rerun = jobs.find((j) => j.job_key === '1.2');
+      expect(rerun).toMatchObject({ execution_status: 'Completed', attempt: 2 });
+      expect(rerun?.previous_attempts).toEqual([
+        expect.objectContaining({ attempt: 1, execution_status: 'Completed' }),
+      ]);
+      expect(rerun?.operator_actions).toEqual([
+        expect.objectContaining({ action: 'rerun', attempt: 1, reason: 'source table reloaded' }),
+      ]);
+      expect(run.counts).toMatchObject({ total: 4, completed: 4, failed: 0 });
+      expect(distinct(h, 'JobRerunStarted')).toEqual([eventIds.jobRerunStarted('rr-1', '1.2', 2)]);
+      expect(distinct(h, 'WorkflowFinished')).toEqual([
+        eventIds.workflowFinished('rr-1'),
+        eventIds.workflowFinished('rr-1', 1),
+      ]);
+      expect(await h.problems()).toEqual([]);
     });
 
-    h.operator('FreeRequested', { workflow_id: 'aws_hold', workflow_execution_id: 'hd-1' });
-    openGate(w.scripts, 'all');
-    const { run } = await runUntil(h, 'hd-1', (r) => r.execution_status !== 'Running', 'hd-1 ended');
-    expect(run.execution_status).toBe('Completed');
-    expect(run.hold_state?.held).toBe(false);
-    expect(run.operator_actions?.map((a) => a.action)).toEqual(['hold', 'free']);
-    expect(h.bus.events('RunHeld')).toHaveLength(1);
-    expect(h.bus.events('RunFreed')).toHaveLength(1);
-    expect(await h.problems()).toEqual([]);
-  });
+    it(`hold on a running run: the running job finishes, nothing new starts; free: the run finishes${dup}`, async () => {
+      const w = gatedWorkflow('aws_hold');
+      h = await harness(w.scripts, duplicate);
+      await h.putDefinition(w.definition);
+      h.request({ workflow_id: 'aws_hold', workflow_execution_id: 'hd-1' });
+      await h.until(async () => readLedger(w.scripts).started.includes('hd-1/1.1/a1'), '1.1 started');
+      send(h, duplicate, 'HoldRequested', {
+        workflow_id: 'aws_hold',
+        workflow_execution_id: 'hd-1',
+        reason: 'Redshift patching',
+      });
+      await h.until(async () => (await h?.run('hd-1'))?.hold_state?.held === true, 'hd-1 held');
+      openGate(w.scripts, '1.1');
+      await h.until(
+        async () => (await h?.job('hd-1', '1.1'))?.execution_status === 'Completed',
+        '1.1 Completed',
+      );
+      await h.settle();
+      // Held: 1.1 finished, 1.2 never started (no wrapper, no ledger line); the run is still Running.
+      expect(readLedger(w.scripts).lines).toEqual(['+hd-1/1.1/a1', '-hd-1/1.1/a1']);
+      expect(h.wrapper.execution(jobRunName('hd-1', '1.2', 1))).toBeUndefined();
+      expect(['Pending', 'Queued']).toContain((await h.job('hd-1', '1.2'))?.execution_status);
+      expect(await h.run('hd-1')).toMatchObject({
+        execution_status: 'Running',
+        hold_state: {
+          held: true,
+          scope: 'run',
+          reason: 'Redshift patching',
+          requested_by: OPERATOR_PRINCIPAL,
+        },
+      });
 
-  it('a held workflow: a new request is accepted and waits Held, starting nothing, until freed', async () => {
-    const w = gatedWorkflow('aws_wf_hold');
-    openGate(w.scripts, 'all');
-    h = await harness(w.scripts);
-    await h.putDefinition(w.definition);
-    h.operator('HoldRequested', { workflow_id: 'aws_wf_hold', reason: 'cluster resize' });
-    await h.until(async () => h?.bus.events('RunHeld').length === 1, 'the workflow held');
-    h.request({ workflow_id: 'aws_wf_hold', workflow_execution_id: 'wh-1' });
-    await h.until(async () => (await h?.run('wh-1'))?.hold_state?.held === true, 'wh-1 created held');
-    await h.settle();
-    expect(await h.run('wh-1')).toMatchObject({
-      execution_status: 'Running',
-      hold_state: { held: true, scope: 'workflow', reason: 'cluster resize' },
+      send(h, duplicate, 'FreeRequested', { workflow_id: 'aws_hold', workflow_execution_id: 'hd-1' });
+      openGate(w.scripts, 'all');
+      const { run } = await runUntil(h, 'hd-1', (r) => r.execution_status !== 'Running', 'hd-1 ended');
+      expect(run.execution_status).toBe('Completed');
+      expect(run.hold_state?.held).toBe(false);
+      expect(run.operator_actions?.map((a) => a.action)).toEqual(['hold', 'free']);
+      expect(distinct(h, 'RunHeld')).toHaveLength(1);
+      expect(distinct(h, 'RunFreed')).toHaveLength(1);
+      expect(await h.problems()).toEqual([]);
     });
-    expect(readLedger(w.scripts).lines).toEqual([]);
-    expect(h.wrapper.execution(jobRunName('wh-1', '1.1', 1))).toBeUndefined();
 
-    h.operator('FreeRequested', { workflow_id: 'aws_wf_hold' });
-    const { run } = await runUntil(h, 'wh-1', (r) => r.execution_status !== 'Running', 'wh-1 ended');
-    expect(run.execution_status).toBe('Completed');
-    expect(readLedger(w.scripts).started).toHaveLength(4);
-    expect(await h.problems()).toEqual([]);
-  });
+    it(`a held workflow: a new request is accepted and waits Held, starting nothing, until freed${dup}`, async () => {
+      const w = gatedWorkflow('aws_wf_hold');
+      openGate(w.scripts, 'all');
+      h = await harness(w.scripts, duplicate);
+      await h.putDefinition(w.definition);
+      send(h, duplicate, 'HoldRequested', { workflow_id: 'aws_wf_hold', reason: 'cluster resize' });
+      await h.until(async () => h && distinct(h, 'RunHeld').length === 1, 'the workflow held');
+      h.request({ workflow_id: 'aws_wf_hold', workflow_execution_id: 'wh-1' });
+      await h.until(async () => (await h?.run('wh-1'))?.hold_state?.held === true, 'wh-1 created held');
+      await h.settle();
+      expect(await h.run('wh-1')).toMatchObject({
+        execution_status: 'Running',
+        hold_state: { held: true, scope: 'workflow', reason: 'cluster resize' },
+      });
+      expect(readLedger(w.scripts).lines).toEqual([]);
+      expect(h.wrapper.execution(jobRunName('wh-1', '1.1', 1))).toBeUndefined();
 
-  it('bypass of a job that has not started: it is Skipped "bypassed: …" and the run goes on as if it had completed', async () => {
-    const w = gatedWorkflow('aws_bypass');
-    h = await harness(w.scripts);
-    await h.putDefinition(w.definition);
-    h.request({ workflow_id: 'aws_bypass', workflow_execution_id: 'bp-1' });
-    await h.until(async () => readLedger(w.scripts).started.includes('bp-1/1.1/a1'), '1.1 started');
-    h.operator('JobBypassRequested', {
-      workflow_id: 'aws_bypass',
-      workflow_execution_id: 'bp-1',
-      job_key: '1.2',
-      attempt: 1,
-      reason: 'not needed tonight',
+      send(h, duplicate, 'FreeRequested', { workflow_id: 'aws_wf_hold' });
+      const { run } = await runUntil(h, 'wh-1', (r) => r.execution_status !== 'Running', 'wh-1 ended');
+      expect(run.execution_status).toBe('Completed');
+      expect(readLedger(w.scripts).started).toHaveLength(4);
+      expect(await h.problems()).toEqual([]);
     });
-    await h.until(async () => (await h?.job('bp-1', '1.2'))?.execution_status === 'Skipped', '1.2 bypassed');
-    openGate(w.scripts, 'all');
-    const { run, jobs } = await runUntil(h, 'bp-1', (r) => r.execution_status !== 'Running', 'bp-1 ended');
-    expect(run.execution_status).toBe('Completed');
-    expect(jobs.find((j) => j.job_key === '1.2')).toMatchObject({
-      execution_status: 'Skipped',
-      skip_reason: 'bypassed: not needed tonight',
+
+    it(`bypass of a job that has not started: it is Skipped "bypassed: …" and the run goes on as if it had completed${dup}`, async () => {
+      const w = gatedWorkflow('aws_bypass');
+      h = await harness(w.scripts, duplicate);
+      await h.putDefinition(w.definition);
+      h.request({ workflow_id: 'aws_bypass', workflow_execution_id: 'bp-1' });
+      await h.until(async () => readLedger(w.scripts).started.includes('bp-1/1.1/a1'), '1.1 started');
+      send(h, duplicate, 'JobBypassRequested', {
+        workflow_id: 'aws_bypass',
+        workflow_execution_id: 'bp-1',
+        job_key: '1.2',
+        attempt: 1,
+        reason: 'not needed tonight',
+      });
+      await h.until(
+        async () => (await h?.job('bp-1', '1.2'))?.execution_status === 'Skipped',
+        '1.2 bypassed',
+      );
+      openGate(w.scripts, 'all');
+      const { run, jobs } = await runUntil(h, 'bp-1', (r) => r.execution_status !== 'Running', 'bp-1 ended');
+      expect(run.execution_status).toBe('Completed');
+      expect(jobs.find((j) => j.job_key === '1.2')).toMatchObject({
+        execution_status: 'Skipped',
+        skip_reason: 'bypassed: not needed tonight',
+      });
+      expect(readLedger(w.scripts).started.sort()).toEqual(['bp-1/1.1/a1', 'bp-1/2.1/a1', 'bp-1/2.2/a1']);
+      expect(distinct(h, 'JobBypassed')).toEqual([eventIds.jobBypassed('bp-1', '1.2', 1)]);
+      expect(await h.problems()).toEqual([]);
     });
-    expect(readLedger(w.scripts).started.sort()).toEqual(['bp-1/1.1/a1', 'bp-1/2.1/a1', 'bp-1/2.2/a1']);
-    expect(ids(h, 'JobBypassed')).toEqual([eventIds.jobBypassed('bp-1', '1.2', 1)]);
-    expect(await h.problems()).toEqual([]);
-  });
+  }
 });
 
 // Keeps the helpers honest: the ledger reader counts overlap from the order of its lines.
