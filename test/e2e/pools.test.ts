@@ -28,10 +28,19 @@ function maxOverlap(lines: string[]): number {
   return most;
 }
 
-describe('resource pools (serve, two workflows, real processes)', () => {
+// Chaos: every outbox row (requests, PoolResized, PoolSlotFreed, job messages) may be delivered
+// twice and out of order; the outcome must be the same.
+describe.each([
+  ['clean', {}],
+  ['chaos', { RSQLO_TEST_CHAOS: 'all' }],
+] as const)('resource pools (%s, serve, two workflows, real processes)', (_mode, env) => {
   let ws: Workspace;
-  const group = processGroup();
-  afterEach(() => group.cleanup(ws?.dir));
+  const processes = processGroup();
+  const group = {
+    start: (argv: string[]) => processes.start(argv, { env }),
+    serve: (home: string) => processes.serve(home, [], { env }),
+  };
+  afterEach(() => processes.cleanup(ws?.dir));
 
   it('never runs more than 2 of the 8 jobs at once; pool set wlm 0 drains, pool set wlm 2 resumes; all complete', async () => {
     ws = workspace('rsqlo-pools-');
