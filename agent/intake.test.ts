@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createIntake, type Intake } from './intake.js';
@@ -72,6 +72,45 @@ describe('agent intake', () => {
     expect(existsSync(commandFile(b.ctx.paths, busy.job_run_name))).toBe(true);
     expect(state(busy.job_run_name)?.phase).toBe('finished');
     expect(errors()).toEqual([]);
+  });
+
+  it('a submit the daemon takes up at once is queued, not mistaken for a late redelivery', () => {
+    // The daemon can accept a command between submit linking its file into jobs/ and submit
+    // looking for a tombstone (a CI run caught it): submit then sees a state that is not `done`.
+    // A job the daemon still tracks keeps its command file until its tombstone is written, so
+    // such a state beside a file submit just created can only be the daemon's take of that file.
+    const cmd = jobCommand('ok.sh');
+    const taken = jobCommand('ok.sh');
+    expect(spoolCommand(b.ws.spool, spooled(taken))).toBe('queued');
+    intake.scan();
+    // The state the daemon has just written, with the command file gone from under submit's check:
+    // replayed for `cmd` by writing its state first (the interleaving, without the timing).
+    writeFileAtomic(
+      stateFile(b.ctx.paths, cmd.job_run_name),
+      readFileSync(stateFile(b.ctx.paths, taken.job_run_name), 'utf8').replaceAll(
+        taken.job_run_name,
+        cmd.job_run_name,
+      ),
+    );
+    expect(state(cmd.job_run_name)?.phase).toBe('accepted');
+    expect(spoolCommand(b.ws.spool, spooled(cmd))).toBe('queued');
+    // The command file stays for the daemon (it was deleted under it before the fix), no token file.
+    expect(existsSync(commandFile(b.ctx.paths, cmd.job_run_name))).toBe(true);
+    const tokensOf = (name: string) =>
+      existsSync(b.ctx.paths.tokens)
+        ? readdirSync(b.ctx.paths.tokens).filter((f) => f.startsWith(`${name}.`))
+        : [];
+    expect(tokensOf(cmd.job_run_name)).toEqual([]);
+
+    // A `done` tombstone is a late redelivery: kept as a token for the daemon, no command file.
+    const late = jobCommand('ok.sh');
+    writeFileAtomic(
+      stateFile(b.ctx.paths, late.job_run_name),
+      JSON.stringify({ v: 1, name: late.job_run_name, phase: 'done', reports: [] }),
+    );
+    expect(spoolCommand(b.ws.spool, spooled(late))).toBe('token');
+    expect(existsSync(commandFile(b.ctx.paths, late.job_run_name))).toBe(false);
+    expect(tokensOf(late.job_run_name)).toHaveLength(1);
   });
 
   it('drops what is not a job: an unsafe name, bad JSON, a bad command, a name that is not its job run', () => {

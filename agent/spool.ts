@@ -212,8 +212,10 @@ export function spoolCommand(root: string, entry: SpooledCommand): 'queued' | 'd
     return spooled === token ? 'duplicate' : keepToken(p, name, token, data, owner);
   }
   // The daemon writes the tombstone before it deletes a finished job's command file: if there is
-  // one, this is a late redelivery (or the job was cancelled before it arrived).
-  if (exists(stateFile(p, name))) {
+  // one, this is a late redelivery (or the job was cancelled before it arrived). Any other state is
+  // the daemon having taken up the file just written (it can be that fast): a job it still tracks
+  // keeps its command file until its tombstone is written, so the create above would have failed.
+  if (phaseOf(stateFile(p, name)) === 'done') {
     try {
       unlinkSync(target);
     } catch {
@@ -266,12 +268,13 @@ export function listSpoolFiles(dir: string): string[] {
   return out.sort((a, b) => a.mtime - b.mtime || (a.file < b.file ? -1 : 1)).map((x) => x.file);
 }
 
-function exists(file: string): boolean {
+/** The `phase` of a job's state file; undefined when there is none (or it cannot be read). */
+function phaseOf(file: string): string | undefined {
   try {
-    statSync(file);
-    return true;
+    const phase = (readJson(file) as { phase?: unknown } | null)?.phase;
+    return typeof phase === 'string' ? phase : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
