@@ -195,6 +195,8 @@ if [ "$1" = "restart" ]; then
   unit="$RSQLO_INSTALL_ROOT/etc/systemd/system/$2"
   cmd="$(sed -n 's/^ExecStart=//p' "$unit" | sed -e "s|/opt/rsqlo/|$RSQLO_INSTALL_ROOT/opt/rsqlo/|g" -e "s|/etc/rsqlo/|$RSQLO_INSTALL_ROOT/etc/rsqlo/|g")"
   if [ -f "$RSQLO_INSTALL_ROOT/daemon.pid" ]; then kill "$(cat "$RSQLO_INSTALL_ROOT/daemon.pid")" 2>/dev/null || true; fi
+  # A unit whose process dies at once (a host where the daemon cannot start).
+  if [ -n "\${FAKE_NO_START:-}" ]; then rm -f "$RSQLO_INSTALL_ROOT/daemon.pid"; exit 0; fi
   setsid sh -c "exec $cmd" >>"$RSQLO_INSTALL_ROOT/daemon.log" 2>&1 </dev/null &
   echo $! >"$RSQLO_INSTALL_ROOT/daemon.pid"
 fi
@@ -407,5 +409,19 @@ describe('the install document on a simulated host', () => {
     expect(readFileSync(path.join(root, 'opt/rsqlo/bin/rsqlo-agent.mjs')).equals(before)).toBe(true);
     expect(daemonPid()).toBe(pid);
     expect(() => process.kill(pid, 0)).not.toThrow();
+  });
+
+  it('fails when the daemon does not come up: a job sent next would find no spool', () => {
+    // systemd's restart returns once the process is forked; the install waits for the daemon's
+    // spool (a CI run once submitted a job before the daemon had made it).
+    const pid = daemonPid();
+    process.kill(-pid, 'SIGKILL');
+    rmSync(config().spoolDir, { recursive: true, force: true });
+    const r = runDocument({ FAKE_NO_START: '1', RSQLO_READY_SECONDS: '1' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(
+      `the daemon did not make its spool ${config().spoolDir} within 1 s: see journalctl -u rsqlo-agent`,
+    );
+    expect(r.stdout).not.toContain('started');
   });
 });

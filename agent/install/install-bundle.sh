@@ -110,12 +110,26 @@ if ! cmp -s "$work/unit" "$unit_file"; then
   systemctl daemon-reload
   changed=yes
 fi
+# systemd returns from a restart of a Type=simple unit once the process is forked, before the
+# daemon has made its spool (the first thing it does): `rsqlo-agent submit` refuses a host without
+# one, so wait for it (RSQLO_READY_SECONDS, default 60) and fail the install if it never comes.
+wait_ready() {
+  waited=0
+  while [ ! -d "${spool_dir}/jobs" ]; do
+    [ "$waited" -lt "$((${RSQLO_READY_SECONDS:-60} * 10))" ] ||
+      die "the daemon did not make its spool ${spool_dir} within ${RSQLO_READY_SECONDS:-60} s: see journalctl -u rsqlo-agent"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
 systemctl enable rsqlo-agent.service
 if [ "$changed" = yes ]; then
   systemctl restart rsqlo-agent.service
+  wait_ready
   printf 'rsqlo agent %s installed and (re)started\n' "$RSQLO_AGENT_SHA256"
 elif ! systemctl is-active --quiet rsqlo-agent.service; then
   systemctl restart rsqlo-agent.service
+  wait_ready
   printf 'rsqlo agent %s was not running: started\n' "$RSQLO_AGENT_SHA256"
 else
   printf 'rsqlo agent %s already installed and running: nothing to do\n' "$RSQLO_AGENT_SHA256"
