@@ -1,7 +1,8 @@
 /**
  * Operator actions on the local engine, with real `rsqlo` processes and real scripts (issue 14,
  * plan §12 local column): set-ok continues a Failed run, rerun runs one job of a Completed run
- * again as attempt 2, hold stops new jobs of a running run and free lets it finish. Every
+ * again as attempt 2, hold stops new jobs of a running run and free lets it finish, bypass skips
+ * a job that has not started and the run goes on. Every
  * scenario runs clean and under `RSQLO_TEST_CHAOS=all` (outbox rows duplicated and reordered),
  * with each action sent twice, and must give the same outcome and audit.
  */
@@ -254,5 +255,67 @@ describe.each([
     expect(await late.exit).toBe(3);
     expect(late.stderr()).toMatch(/only a Running run can be freed/);
     sameAsClean('hold', doc);
+  });
+
+  it('bypass of a job that has not started: it is Skipped with the reason, the run goes on and Completes', async () => {
+    ws = workspace(`rsqlo-bypass-${mode}-`);
+    const mark = (n: string) => path.join(ws.dir, n);
+    const dir = workflowDir(
+      ws,
+      'wf_bypass',
+      {
+        'extract.sh': `touch ${mark('extract.started')}\n${waitFor(mark('gate.extract'))}`,
+        'reload.sh': `touch ${mark('reload.started')}; exit 4`,
+        'publish.sh': `touch ${mark('publish.started')}`,
+      },
+      {
+        workflow_stages: [
+          { execution_flag: 'y', execution_type: 'sequential', scripts: ['extract.sh'] },
+          { execution_flag: 'y', execution_type: 'sequential', scripts: ['reload.sh', 'publish.sh'] },
+        ],
+      },
+    );
+    const exec = `bypass-${mode}`;
+    const fg = run(['run', dir, '--home', ws.home, '--execution-id', exec, '--no-database']);
+    await until(() => existsSync(mark('extract.started')), 'the first job to start', 60_000);
+
+    // The running job cannot be bypassed (the rule, exit 3, nothing sent); no reason is a usage error.
+    const started = run(['bypass', exec, '1.1', '--reason', 'too late', '--home', ws.home]);
+    expect(await started.exit).toBe(3);
+    expect(started.stderr()).toMatch(
+      /job 1\.1 has started \(Running\): only a job that has not started can be bypassed/,
+    );
+    const bare = run(['bypass', exec, '2.1', '--home', ws.home]);
+    expect(await bare.exit).toBe(2);
+    expect(bare.stderr()).toMatch(/--reason/);
+
+    // The job of the next stage: bypassed once; sent again, the rule refuses it (nothing changes).
+    const b = run(['bypass', exec, '2.1', '--reason', 'reloaded by hand', '--home', ws.home]);
+    expect(await b.exit, b.stderr()).toBe(0);
+    await until(
+      async () => (await status(exec)).jobs.find((j) => j.job_key === '2.1')?.execution_status === 'Skipped',
+      'the job to be bypassed',
+      60_000,
+    );
+    const again = run(['bypass', exec, '2.1', '--reason', 'reloaded by hand', '--home', ws.home]);
+    expect(await again.exit).toBe(3);
+    expect(again.stderr()).toContain('job 2.1 is Skipped already (bypassed: reloaded by hand)');
+    writeFileSync(mark('gate.extract'), '');
+    expect(await fg.exit, fg.stderr()).toBe(0);
+    // It never ran; the job after it did, as if it had completed.
+    expect(existsSync(mark('reload.started'))).toBe(false);
+    expect(existsSync(mark('publish.started'))).toBe(true);
+    const doc = await status(exec);
+    expect(doc.workflow.execution_status).toBe('Completed');
+    expect(doc.jobs.map((j) => [j.job_key, j.execution_status, j.skip_reason ?? null])).toEqual([
+      ['1.1', 'Completed', null],
+      ['2.1', 'Skipped', 'bypassed: reloaded by hand'],
+      ['2.2', 'Completed', null],
+    ]);
+    const bypassed = doc.jobs.find((j) => j.job_key === '2.1');
+    expect((bypassed?.operator_actions ?? []).map((a) => [a.action, a.reason, a.requested_by])).toEqual([
+      ['bypass', 'reloaded by hand', me],
+    ]);
+    sameAsClean('bypass', doc);
   });
 });
