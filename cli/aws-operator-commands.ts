@@ -13,19 +13,19 @@ import { createStsClient, iamRequester } from '../runtime/aws/caller-identity.js
 import type { OperatorRequest } from '../runtime/local/engine.js';
 import { followAndReport } from './aws-commands.js';
 import { AWS_OPTIONS, type AwsCliDeps, connectStack, type StackTarget, where } from './aws-stack.js';
-import { parse, UsageError } from './command-kit.js';
 import { EXIT, type Io } from './drive.js';
 import { command as suggest } from './invocation.js';
 import {
-  checkReason,
+  checkedJob,
   holdRequest,
-  JOB_ACTIONS,
-  jobRefusal,
+  type JOB_ACTIONS,
   jobRequest,
-  parsePoolName,
-  parseSlots,
+  parseHold,
+  parseJobAction,
+  parsePool,
   poolRequest,
   poolTable,
+  refused,
 } from './operator-commands.js';
 
 /** Who asks: `iam:<arn>` of the credentials in use (the same region and profile as the stack's). */
@@ -73,38 +73,12 @@ export async function jobActionAws(
   io: Io,
   deps: AwsCliDeps,
 ): Promise<number> {
-  const action = JOB_ACTIONS[command];
-  const { positionals, values } = parse(argv, {
-    reason: { type: 'string' },
-    json: { type: 'boolean' },
-    ...AWS_OPTIONS,
-  });
-  if (positionals.length !== 2) throw new UsageError(`${command} takes an execution id and a job_key`);
-  const [exec, jobKey] = positionals as [string, string];
-  if (!ExecutionId.safeParse(exec).success) throw new UsageError(`"${exec}" is not an execution id`);
-  const reason = checkReason(values.reason, action !== 'rerun', command);
+  const { action, exec, jobKey, reason, values } = parseJobAction(command, argv, AWS_OPTIONS);
   const t = await connectStack(values, deps);
   const run = await t.runs.getRunRecord(exec);
-  if (!run) {
-    io.stderr.write(`rsqlo: no run ${exec} ${where(t)}\n`);
-    return EXIT.usage;
-  }
-  const jobs = await t.jobs.listJobs(exec);
-  const job = jobs.find((j) => j.job_key === jobKey);
-  if (!job) {
-    io.stderr.write(
-      `rsqlo: run ${exec} has no job ${jobKey} (its jobs: ${jobs
-        .map((j) => j.job_key)
-        .slice(0, 20)
-        .join(', ')})\n`,
-    );
-    return EXIT.usage;
-  }
-  const refusal = jobRefusal(action, run, job, reason);
-  if (refusal) {
-    io.stderr.write(`rsqlo: request refused (${refusal.reason}): ${refusal.message}\n`);
-    return EXIT.rejected;
-  }
+  const found = run ? { run, jobs: await t.jobs.listJobs(exec) } : undefined;
+  const job = checkedJob(io, { action, exec, jobKey, reason }, found, `no run ${exec} ${where(t)}`);
+  if (typeof job === 'number') return job;
   const request = jobRequest(action, job, reason, await requester(values, deps));
   await publish(t, request);
   const id = String(request.detail.event_id);
@@ -113,7 +87,7 @@ export async function jobActionAws(
     return hasAction(j?.operator_actions, id);
   });
   if (!ok) return notApplied(io, t, `the ${command} of job ${jobKey} of ${exec}`, deps);
-  return followAndReport(t, exec, io, values.json === true, deps, run.workflow_id);
+  return followAndReport(t, exec, io, values.json === true, deps, job.workflow_id);
 }
 
 /** hold, free `--aws`: a run (followed to its end by free) or a workflow's new runs. */
@@ -123,18 +97,7 @@ export async function holdAws(
   io: Io,
   deps: AwsCliDeps,
 ): Promise<number> {
-  const { positionals, values } = parse(argv, {
-    reason: { type: 'string' },
-    run: { type: 'boolean' },
-    workflow: { type: 'boolean' },
-    json: { type: 'boolean' },
-    ...AWS_OPTIONS,
-  });
-  if (positionals.length !== 1) throw new UsageError(`${action} takes one workflow_id or execution id`);
-  if (values.run === true && values.workflow === true)
-    throw new UsageError('--run and --workflow cannot be used together');
-  const id = positionals[0] as string;
-  const reason = checkReason(values.reason, false, action);
+  const { id, reason, values } = parseHold(action, argv, AWS_OPTIONS);
   const t = await connectStack(values, deps);
   const run =
     values.workflow === true || !ExecutionId.safeParse(id).success
@@ -142,10 +105,7 @@ export async function holdAws(
       : ((await t.runs.getRunRecord(id)) as WorkflowAuditRecord | undefined);
   if (run) {
     const refusal = holdRefusal(run, action);
-    if (refusal) {
-      io.stderr.write(`rsqlo: request refused (${refusal.reason}): ${refusal.message}\n`);
-      return EXIT.rejected;
-    }
+    if (refusal) return refused(io, refusal);
     const request = holdRequest(
       action,
       { workflow_id: run.workflow_id, workflow_execution_id: id },
@@ -190,36 +150,21 @@ export async function holdAws(
 
 /** `pool set NAME SLOTS --aws`, `pool list --aws`. */
 export async function poolAws(argv: string[], io: Io, deps: AwsCliDeps): Promise<number> {
-  const { positionals, values } = parse(argv, {
-    reason: { type: 'string' },
-    json: { type: 'boolean' },
-    ...AWS_OPTIONS,
-  });
-  const [sub, ...rest] = positionals;
-  if (sub === 'list') {
-    if (rest.length > 0) throw new UsageError('pool list takes no arguments');
-    const t = await connectStack(values, deps);
+  const p = parsePool(argv, AWS_OPTIONS);
+  const t = await connectStack(p.values, deps);
+  if (p.sub === 'list') {
     const pools = await t.view.listPools();
-    io.stdout.write(values.json ? `${JSON.stringify(pools, null, 2)}\n` : poolTable(pools));
+    io.stdout.write(p.values.json ? `${JSON.stringify(pools, null, 2)}\n` : poolTable(pools));
     return 0;
   }
-  if (sub === 'set') {
-    if (rest.length !== 2) throw new UsageError('pool set takes a pool name and a number of slots');
-    const pool = parsePoolName(rest[0]);
-    const slots = parseSlots(rest[1]);
-    const reason = checkReason(values.reason, false, 'pool set');
-    const t = await connectStack(values, deps);
-    const request = poolRequest(pool, slots, reason, await requester(values, deps));
-    await publish(t, request);
-    const ok = await appliedWithin(deps, async () => {
-      const p = (await t.view.listPools()).find((x) => x.pool === pool);
-      return p?.slots === slots;
-    });
-    if (!ok) return notApplied(io, t, `pool set ${pool} ${slots}`, deps);
-    io.stdout.write(`pool ${pool} now has ${slots} slot(s) ${where(t)}\n`);
-    return 0;
-  }
-  throw new UsageError(
-    sub === undefined ? 'pool takes set or list' : `unknown pool command "${sub}" (pool takes set or list)`,
-  );
+  const { pool, slots } = p;
+  const request = poolRequest(pool, slots, p.reason, await requester(p.values, deps));
+  await publish(t, request);
+  const ok = await appliedWithin(deps, async () => {
+    const found = (await t.view.listPools()).find((x) => x.pool === pool);
+    return found?.slots === slots;
+  });
+  if (!ok) return notApplied(io, t, `pool set ${pool} ${slots}`, deps);
+  io.stdout.write(`pool ${pool} now has ${slots} slot(s) ${where(t)}\n`);
+  return 0;
 }

@@ -1,13 +1,19 @@
 import { describe, expect, it } from 'vitest';
+import type { JobAuditRecord, WorkflowAuditRecord } from '../contracts/audit.js';
 import { EVENT_SCHEMAS, eventIds } from '../contracts/events.js';
 import { toEnvelope } from '../events/envelope.js';
 import { requesterFromArn } from '../runtime/aws/caller-identity.js';
 import { operatorOutcome } from '../runtime/local/control.js';
 import { UsageError } from './command-kit.js';
+import { EXIT, type Io } from './drive.js';
 import {
+  checkedJob,
   holdRequest,
   jobRequest,
   newRequestId,
+  parseHold,
+  parseJobAction,
+  parsePool,
   parsePoolName,
   parseSlots,
   poolRequest,
@@ -137,6 +143,63 @@ describe('operator command input', () => {
     expect(parseSlots('1000')).toBe(1000);
     for (const bad of ['1001', '-1', '2.5', '2x', '', ' 3', '1e3'])
       expect(() => parseSlots(bad), bad).toThrow(UsageError);
+  });
+
+  it('parses the job, hold and pool commands once for both runtimes, naming what is wrong', () => {
+    const local = { home: { type: 'string' } } as const;
+    expect(
+      parseJobAction('set-ok', ['wf-1', '1.2', '--reason', 'fixed', '--home', 'h'], local),
+    ).toMatchObject({
+      action: 'set_ok',
+      exec: 'wf-1',
+      jobKey: '1.2',
+      reason: 'fixed',
+      values: { home: 'h' },
+    });
+    expect(parseJobAction('rerun', ['wf-1', '1.2'], local).reason).toBeUndefined();
+    expect(() => parseJobAction('bypass', ['wf-1', '1.2'], local)).toThrow(/bypass needs --reason TEXT/);
+    expect(() => parseJobAction('rerun', ['wf-1'], local)).toThrow(
+      /rerun takes an execution id and a job_key/,
+    );
+    expect(() => parseJobAction('rerun', ['../x', '1.1'], local)).toThrow(/"\.\.\/x" is not an execution id/);
+    // An option of the other runtime is refused, not ignored.
+    expect(() => parseJobAction('rerun', ['wf-1', '1.1', '--aws'], local)).toThrow(UsageError);
+
+    expect(parseHold('hold', ['wf', '--reason', 'patch'], local)).toMatchObject({
+      id: 'wf',
+      reason: 'patch',
+    });
+    expect(() => parseHold('free', ['wf', '--run', '--workflow'], local)).toThrow(/cannot be used together/);
+    expect(() => parseHold('free', [], local)).toThrow(/free takes one workflow_id or execution id/);
+
+    expect(parsePool(['list'], local)).toMatchObject({ sub: 'list' });
+    expect(parsePool(['set', 'wlm', '0'], local)).toMatchObject({ sub: 'set', pool: 'wlm', slots: 0 });
+    expect(() => parsePool(['list', 'x'], local)).toThrow(/pool list takes no arguments/);
+    expect(() => parsePool(['set', 'wlm'], local)).toThrow(
+      /pool set takes a pool name and a number of slots/,
+    );
+    expect(() => parsePool(['drop'], local)).toThrow(/unknown pool command "drop"/);
+    expect(() => parsePool([], local)).toThrow(/pool takes set or list/);
+  });
+
+  it('checks the job of an action: no run or no job is exit 2, a refusal exit 3, each said once', () => {
+    const err: string[] = [];
+    const io = {
+      stdout: { write: () => true },
+      stderr: { write: (t: string) => err.push(t) },
+    } as unknown as Io;
+    const run = { workflow_execution_id: 'wf-1', execution_status: 'Completed' } as WorkflowAuditRecord;
+    const done = { job_key: '1.1', execution_status: 'Completed', attempt: 1 } as JobAuditRecord;
+    const a = { action: 'set_ok', exec: 'wf-1', jobKey: '1.1', reason: 'x' } as const;
+    expect(checkedJob(io, a, undefined, 'no run wf-1 in h')).toBe(EXIT.usage);
+    expect(checkedJob(io, { ...a, jobKey: '9.9' }, { run, jobs: [done] }, '')).toBe(EXIT.usage);
+    expect(checkedJob(io, a, { run, jobs: [done] }, '')).toBe(EXIT.rejected);
+    expect(checkedJob(io, { ...a, action: 'rerun' }, { run, jobs: [done] }, '')).toBe(done);
+    expect(err).toEqual([
+      'rsqlo: no run wf-1 in h\n',
+      'rsqlo: run wf-1 has no job 9.9 (its jobs: 1.1)\n',
+      'rsqlo: request refused (NotAllowed): job 1.1 is Completed: only a Failed or TimedOut job can be set OK\n',
+    ]);
   });
 
   it('lists pools as a table', () => {

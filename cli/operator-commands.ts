@@ -200,6 +200,90 @@ export function poolTable(pools: PoolView[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Writes a refusal of the shared rule: exit 3, nothing sent. */
+export function refused(io: Io, refusal: Refusal): number {
+  io.stderr.write(`rsqlo: request refused (${refusal.reason}): ${refusal.message}\n`);
+  return EXIT.rejected;
+}
+
+/** The options both runtimes' operator commands take (each adds where it acts: --home or --aws). */
+const ACTION_OPTIONS = { reason: { type: 'string' }, json: { type: 'boolean' } } as const;
+const HOLD_OPTIONS = { ...ACTION_OPTIONS, run: { type: 'boolean' }, workflow: { type: 'boolean' } } as const;
+
+/** `<set-ok|rerun|bypass> <execution-id> <job_key> [--reason TEXT]`, checked (exit 2 when not). */
+export function parseJobAction<O extends Parameters<typeof parse>[1]>(
+  command: keyof typeof JOB_ACTIONS,
+  argv: string[],
+  where: O,
+) {
+  const action = JOB_ACTIONS[command];
+  const { positionals, values } = parse(argv, { ...ACTION_OPTIONS, ...where });
+  if (positionals.length !== 2) throw new UsageError(`${command} takes an execution id and a job_key`);
+  const [exec, jobKey] = positionals as [string, string];
+  if (!ExecutionId.safeParse(exec).success) throw new UsageError(`"${exec}" is not an execution id`);
+  const reason = checkReason(values.reason, action !== 'rerun', command);
+  return { action, exec, jobKey, reason, values };
+}
+
+/**
+ * The job a job action is about, checked against the shared rule: the job, or the exit code after
+ * saying why not (no run or no such job: 2; refused by the rule: 3).
+ */
+export function checkedJob(
+  io: Io,
+  a: { action: JobAction; exec: string; jobKey: string; reason: string | undefined },
+  found: { run: WorkflowAuditRecord; jobs: JobAuditRecord[] } | undefined,
+  noRunText: string,
+): JobAuditRecord | number {
+  if (!found) {
+    io.stderr.write(`rsqlo: ${noRunText}\n`);
+    return EXIT.usage;
+  }
+  const job = found.jobs.find((j) => j.job_key === a.jobKey);
+  if (!job) {
+    const keys = found.jobs.map((j) => j.job_key);
+    io.stderr.write(
+      `rsqlo: run ${a.exec} has no job ${a.jobKey} (its jobs: ${keys.slice(0, 20).join(', ')}${keys.length > 20 ? ', …' : ''})\n`,
+    );
+    return EXIT.usage;
+  }
+  const refusal = jobRefusal(a.action, found.run, job, a.reason);
+  return refusal ? refused(io, refusal) : job;
+}
+
+/** `<hold|free> <workflow_id | execution-id> [--reason TEXT] [--run | --workflow]`, checked. */
+export function parseHold<O extends Parameters<typeof parse>[1]>(
+  action: 'hold' | 'free',
+  argv: string[],
+  where: O,
+) {
+  const { positionals, values } = parse(argv, { ...HOLD_OPTIONS, ...where });
+  if (positionals.length !== 1) throw new UsageError(`${action} takes one workflow_id or execution id`);
+  if (values.run === true && values.workflow === true)
+    throw new UsageError('--run and --workflow cannot be used together');
+  const id = positionals[0] as string;
+  return { id, reason: checkReason(values.reason, false, action), values };
+}
+
+/** `pool list` or `pool set NAME SLOTS [--reason TEXT]`, checked (exit 2 when neither). */
+export function parsePool<O extends Parameters<typeof parse>[1]>(argv: string[], where: O) {
+  const { positionals, values } = parse(argv, { ...ACTION_OPTIONS, ...where });
+  const [sub, ...rest] = positionals;
+  if (sub === 'list') {
+    if (rest.length > 0) throw new UsageError('pool list takes no arguments');
+    return { sub, values } as const;
+  }
+  if (sub === 'set') {
+    if (rest.length !== 2) throw new UsageError('pool set takes a pool name and a number of slots');
+    const pool = parsePoolName(rest[0]);
+    const slots = parseSlots(rest[1]);
+    return { sub, pool, slots, reason: checkReason(values.reason, false, 'pool set'), values } as const;
+  }
+  throw new UsageError(
+    sub === undefined ? 'pool takes set or list' : `unknown pool command "${sub}" (pool takes set or list)`,
+  );
+}
+
 /** Runs `fn` over the home's state file, awaiting it before the file is closed. */
 async function readStoreAsync<T>(home: string, fn: (s: LocalStore) => Promise<T>): Promise<T | undefined> {
   const file = path.join(home, 'rsqlo.db');
@@ -344,38 +428,12 @@ function answered(
 
 /** set-ok, rerun, bypass: `<cmd> <execution-id> <job_key> [--reason TEXT]`. */
 async function jobActionCommand(command: keyof typeof JOB_ACTIONS, argv: string[], io: Io): Promise<number> {
-  const action = JOB_ACTIONS[command];
-  const { positionals, values } = parse(argv, {
-    reason: { type: 'string' },
-    home: { type: 'string' },
-    json: { type: 'boolean' },
-    ...DATABASE_OPTIONS,
-  });
-  if (positionals.length !== 2) throw new UsageError(`${command} takes an execution id and a job_key`);
-  const [exec, jobKey] = positionals as [string, string];
-  if (!ExecutionId.safeParse(exec).success) throw new UsageError(`"${exec}" is not an execution id`);
-  const reason = checkReason(values.reason, action !== 'rerun', command);
-  const home = homeOf(values as { home?: string });
-  const found = readStoreSync(home, exec);
-  if (!found) {
-    io.stderr.write(`rsqlo: ${noRun(exec, home)}\n`);
-    return EXIT.usage;
-  }
-  const job = found.jobs.find((j) => j.job_key === jobKey);
-  if (!job) {
-    const keys = found.jobs.map((j) => j.job_key);
-    io.stderr.write(
-      `rsqlo: run ${exec} has no job ${jobKey} (its jobs: ${keys.slice(0, 20).join(', ')}${keys.length > 20 ? ', …' : ''})\n`,
-    );
-    return EXIT.usage;
-  }
-  const refusal = jobRefusal(action, found.run, job, reason);
-  if (refusal) {
-    io.stderr.write(`rsqlo: request refused (${refusal.reason}): ${refusal.message}\n`);
-    return EXIT.rejected;
-  }
-  const request = jobRequest(action, job, reason, cliRequester());
-  return sendOperatorRequest(io, { home, json: values.json === true, values }, request, exec);
+  const a = parseJobAction(command, argv, { home: { type: 'string' }, ...DATABASE_OPTIONS });
+  const home = homeOf(a.values as { home?: string });
+  const job = checkedJob(io, a, readStoreSync(home, a.exec), noRun(a.exec, home));
+  if (typeof job === 'number') return job;
+  const request = jobRequest(a.action, job, a.reason, cliRequester());
+  return sendOperatorRequest(io, { home, json: a.values.json === true, values: a.values }, request, a.exec);
 }
 
 function readStoreSync(home: string, exec: string) {
@@ -387,19 +445,7 @@ function readStoreSync(home: string, exec: string) {
 
 /** hold, free: `<cmd> <workflow_id | execution-id> [--reason TEXT] [--run | --workflow]`. */
 async function holdCommand(action: 'hold' | 'free', argv: string[], io: Io): Promise<number> {
-  const { positionals, values } = parse(argv, {
-    reason: { type: 'string' },
-    run: { type: 'boolean' },
-    workflow: { type: 'boolean' },
-    home: { type: 'string' },
-    json: { type: 'boolean' },
-    ...DATABASE_OPTIONS,
-  });
-  if (positionals.length !== 1) throw new UsageError(`${action} takes one workflow_id or execution id`);
-  if (values.run === true && values.workflow === true)
-    throw new UsageError('--run and --workflow cannot be used together');
-  const id = positionals[0] as string;
-  const reason = checkReason(values.reason, false, action);
+  const { id, reason, values } = parseHold(action, argv, { home: { type: 'string' }, ...DATABASE_OPTIONS });
   const home = homeOf(values as { home?: string });
   const found = readStore(home, (s) => ({
     run: values.workflow === true ? undefined : s.getRunRecord(id),
@@ -408,10 +454,7 @@ async function holdCommand(action: 'hold' | 'free', argv: string[], io: Io): Pro
   const run = found?.run;
   if (run) {
     const refusal = holdRefusal(run, action);
-    if (refusal) {
-      io.stderr.write(`rsqlo: request refused (${refusal.reason}): ${refusal.message}\n`);
-      return EXIT.rejected;
-    }
+    if (refusal) return refused(io, refusal);
     const request = holdRequest(
       action,
       { workflow_id: run.workflow_id, workflow_execution_id: run.workflow_execution_id },
@@ -444,35 +487,19 @@ async function holdCommand(action: 'hold' | 'free', argv: string[], io: Io): Pro
 
 /** `pool set NAME SLOTS [--reason]`, `pool list [--json]`. */
 async function poolCommand(argv: string[], io: Io): Promise<number> {
-  const { positionals, values } = parse(argv, {
-    reason: { type: 'string' },
-    home: { type: 'string' },
-    json: { type: 'boolean' },
-    ...DATABASE_OPTIONS,
-  });
-  const [sub, ...rest] = positionals;
-  const home = homeOf(values as { home?: string });
-  if (sub === 'list') {
-    if (rest.length > 0) throw new UsageError('pool list takes no arguments');
+  const p = parsePool(argv, { home: { type: 'string' }, ...DATABASE_OPTIONS });
+  const home = homeOf(p.values as { home?: string });
+  if (p.sub === 'list') {
     const pools = ((await readStoreAsync(home, (s) => s.pools().list())) ?? []).map(poolView);
     pools.sort((a, b) => a.pool.localeCompare(b.pool));
-    io.stdout.write(values.json ? `${JSON.stringify(pools, null, 2)}\n` : poolTable(pools));
+    io.stdout.write(p.values.json ? `${JSON.stringify(pools, null, 2)}\n` : poolTable(pools));
     return 0;
   }
-  if (sub === 'set') {
-    if (rest.length !== 2) throw new UsageError('pool set takes a pool name and a number of slots');
-    const pool = parsePoolName(rest[0]);
-    const slots = parseSlots(rest[1]);
-    const reason = checkReason(values.reason, false, 'pool set');
-    return sendOperatorRequest(
-      io,
-      { home, json: values.json === true, values },
-      poolRequest(pool, slots, reason, cliRequester()),
-      null,
-    );
-  }
-  throw new UsageError(
-    sub === undefined ? 'pool takes set or list' : `unknown pool command "${sub}" (pool takes set or list)`,
+  return sendOperatorRequest(
+    io,
+    { home, json: p.values.json === true, values: p.values },
+    poolRequest(p.pool, p.slots, p.reason, cliRequester()),
+    null,
   );
 }
 
