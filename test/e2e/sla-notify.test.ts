@@ -5,37 +5,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-import { serveCommand } from '../../cli/serve.js';
 import { until } from '../support/processes.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 import { cli, type Workspace, workspace } from '../support/workspace.js';
 
-function startServe(ws: Workspace, workflows: string, notify: string) {
-  let out = '';
-  let err = '';
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (c) => {
-    out += String(c);
-  });
-  stderr.on('data', (c) => {
-    err += String(c);
-  });
-  let stop!: () => void;
-  const stopSignal = new Promise<void>((r) => {
-    stop = r;
-  });
-  let url = '';
-  const exit = serveCommand(
-    ['--home', ws.home, '--port', '0', '--no-database', '--workflows', workflows, '--notify-command', notify],
-    { stdout, stderr },
-    main,
-    { stopSignal, onListening: (u) => (url = u) },
-  );
-  return { out: () => out, err: () => err, url: () => url, stop, exit };
-}
+const startServe = (ws: Workspace, workflows: string, notify: string) =>
+  serveInProcess(ws, ['--workflows', workflows, '--notify-command', notify]);
 
 function workflows(ws: Workspace): string {
   const dir = path.join(ws.dir, 'workflows');

@@ -7,13 +7,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-import { serveCommand } from '../../cli/serve.js';
 import type { RunSummary } from '../../contracts/run-view.js';
 import { until } from '../support/processes.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 import { cli, type Workspace, workspace } from '../support/workspace.js';
 
 function folder(ws: Workspace): string {
@@ -52,27 +50,10 @@ function outbox(home: string): Array<{ target: string; type: string; workflow_id
   }
 }
 
+/** serve of the home; `out()` is stdout and stderr together, as written. */
 function startServe(ws: Workspace, workflows: string) {
-  let out = '';
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (c) => {
-    out += String(c);
-  });
-  stderr.on('data', (c) => {
-    out += String(c);
-  });
-  let stop!: () => void;
-  const stopSignal = new Promise<void>((r) => {
-    stop = r;
-  });
-  const exit = serveCommand(
-    ['--home', ws.home, '--port', '0', '--no-database', '--workflows', workflows],
-    { stdout, stderr },
-    main,
-    { stopSignal },
-  );
-  return { out: () => out, stop, exit };
+  const s = serveInProcess(ws, ['--workflows', workflows]);
+  return { out: s.all, stop: s.stop, exit: s.exit };
 }
 
 describe('trigger.after and a plain rsqlo run', () => {

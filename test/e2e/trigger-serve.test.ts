@@ -6,39 +6,16 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.js';
-import { serveCommand } from '../../cli/serve.js';
 import type { RunSummary } from '../../contracts/run-view.js';
 import { deriveExecutionId } from '../../services/starter/execution-id.js';
 import { fakeTime } from '../support/fake-time.js';
 import { until } from '../support/processes.js';
+import { serveInProcess } from '../support/serve-in-process.js';
 import { cli, type Workspace, workspace } from '../support/workspace.js';
 
-function startServe(ws: Workspace, time: ReturnType<typeof fakeTime>, workflows: string) {
-  let out = '';
-  let err = '';
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (c) => {
-    out += String(c);
-  });
-  stderr.on('data', (c) => {
-    err += String(c);
-  });
-  let stop!: () => void;
-  const stopSignal = new Promise<void>((r) => {
-    stop = r;
-  });
-  const exit = serveCommand(
-    ['--home', ws.home, '--port', '0', '--no-database', '--workflows', workflows],
-    { stdout, stderr },
-    main,
-    { clock: time.clock, timers: time.timers, stopSignal },
-  );
-  return { out: () => out, err: () => err, stop, exit };
-}
+const startServe = (ws: Workspace, time: ReturnType<typeof fakeTime>, workflows: string) =>
+  serveInProcess(ws, ['--workflows', workflows], { clock: time.clock, timers: time.timers });
 
 const fired = (wf: string, iso: string) => deriveExecutionId(wf, `schedule:${iso}`, new Date(iso));
 
