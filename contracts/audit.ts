@@ -124,6 +124,12 @@ export const StageProgress = z.object({
   finished: NonNegativeInt,
   pre_skipped: NonNegativeInt,
   ...JobCounts.shape,
+  /**
+   * The run's generation when this stage last ended, when that was a reopened run's ending
+   * (generation > 0: set-ok, rerun); absent otherwise. A replay of the stage's completion (a
+   * redelivered event after later reopens) re-derives the ids it had (`:g<n>`) from it.
+   */
+  ended_generation: PositiveInt.optional(),
 });
 export type StageProgress = z.infer<typeof StageProgress>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobKey, PositiveInt, Timestamp } from './common.js';
+import { JobKey, NonNegativeInt, PositiveInt, Timestamp } from './common.js';
 
 /**
  * Operator actions (issue 14): the records kept on job and run audit rows, the hold state and the
@@ -65,6 +65,14 @@ export const OperatorActionRecord = z.object({
   requested_by: RequestedBy,
   requested_at: Timestamp,
   applied_at: Timestamp,
+  /**
+   * A job action's effect on the run when it was applied: its generation after it, and whether it
+   * reopened the run. Kept so that a duplicate of the request re-derives the very outcome event
+   * the first delivery sent, even after later actions moved the run on. Absent on run actions
+   * (hold, free) and on records written before these fields.
+   */
+  run_generation: NonNegativeInt.optional(),
+  run_reopened: z.boolean().optional(),
 });
 export type OperatorActionRecord = z.infer<typeof OperatorActionRecord>;
 

@@ -553,7 +553,7 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
     next.stages.forEach((s, k) => {
       const before = run.stages[k];
       if (!before) return;
-      for (const f of ['status', 'started_at', 'finished_at'] as const) {
+      for (const f of ['status', 'started_at', 'finished_at', 'ended_generation'] as const) {
         if (s[f] !== before[f]) sets.push(`${e.stage(k, f)} = ${e.value(s[f])}`);
       }
     });

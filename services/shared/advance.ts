@@ -14,6 +14,7 @@ import {
   completionEvents,
   planStageCompletion,
   stageCompletedEvent,
+  stageGeneration,
   stageOutcome,
   stageReadyEvent,
   workflowFinishedEvent,
@@ -49,12 +50,20 @@ export function replayCompletion(run: WorkflowRunState, stage: number): RsqloEve
   const st = run.stages[stage - 1];
   if (!st || (st.status !== 'Completed' && st.status !== 'Failed' && st.status !== 'Cancelled')) return [];
   const at = st.finished_at ?? run.execution_end_ts ?? run.execution_start_ts;
-  // The same builder as completionEvents: a reopened run's ending keeps its `:g<n>` id on replay.
+  // The same builder as completionEvents: a reopened run's ending keeps its `:g<n>` id on replay,
+  // the generation it ended in (stageGeneration), however often the run was reopened since.
   const out: RsqloEvent[] = [stageCompletedEvent(run, stage, st.status, at)];
   const next = run.stages.find((s) => s.stage > stage && s.started_at !== null);
   if (next) out.push(stageReadyEvent(run, next.stage, 'start', at));
   else if (run.execution_status !== 'Running' && (run.current_stage ?? stage) === stage) {
-    out.push(workflowFinishedEvent(run, run.execution_status === 'Completed' ? null : stage));
+    // The run ended with this stage's ending: the same generation.
+    out.push(
+      workflowFinishedEvent(
+        run,
+        run.execution_status === 'Completed' ? null : stage,
+        stageGeneration(run, stage),
+      ),
+    );
   }
   return out;
 }

@@ -248,6 +248,9 @@ describe('planSetOk', () => {
         requested_by: 'user:oncall',
         requested_at: '2024-05-01T11:00:00.000Z',
         applied_at: AT,
+        // What it did to the run, for a duplicate to re-derive the same JobSetOk.
+        run_generation: 1,
+        run_reopened: true,
       },
     ]);
     expect(after.operator_action_count).toBe(1);

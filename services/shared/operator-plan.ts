@@ -103,6 +103,10 @@ export function planSetOk(
   if (!job.counted) throw new JobNotCountedYet(job.job_key, job.attempt);
   const own: StageChange = { stage: job.stage, delta: { [countField(status)]: -1, completed: 1 } };
   const reopen = reopening(run, job.stage, own);
+  const r = record('set_ok', job, req, at, {
+    generation: generation(run) + (reopen ? 1 : 0),
+    reopened: !!reopen,
+  });
   return {
     action: 'set_ok',
     workflowExecutionId: run.workflow_execution_id,
@@ -112,7 +116,7 @@ export function planSetOk(
       expect: { attempt: job.attempt, statuses: [status], counted: true },
       set: {
         execution_status: 'Completed',
-        operator_actions: jobActions(job, record('set_ok', job, req, at)),
+        operator_actions: jobActions(job, r),
       },
     },
     expectRun: expectRun(run),
@@ -125,7 +129,7 @@ export function planSetOk(
       failed_jobs: run.failed_jobs.filter((f) => f.job_key !== job.job_key),
     },
     revive: reopen ? { fromStage: job.stage, reason: failedStageSkipReason(job.stage) } : null,
-    record: record('set_ok', job, req, at),
+    record: r,
   };
 }
 
@@ -154,7 +158,7 @@ export function planRerun(
     reopen: true,
   };
   const reopen = run.execution_status === 'Failed' ? reopening(run, job.stage, own) : null;
-  const r = record('rerun', job, req, at);
+  const r = record('rerun', job, req, at, { generation: generation(run) + 1, reopened: true });
   return {
     action: 'rerun',
     workflowExecutionId: run.workflow_execution_id,
@@ -212,7 +216,7 @@ export function planBypass(
   if (!st)
     throw new JobActionRefused('NoSuchJob', `run ${run.workflow_execution_id} has no stage ${job.stage}`);
   const status = job.execution_status;
-  const r = record('bypass', job, req, at);
+  const r = record('bypass', job, req, at, { generation: generation(run), reopened: false });
   const set: JobActionPlan['job']['set'] = {
     execution_status: 'Skipped',
     skip_reason: `bypassed: ${req.reason}`,
@@ -321,6 +325,7 @@ function record(
   job: JobAuditRecord,
   req: JobActionRequest,
   at: string,
+  effect: { generation: number; reopened: boolean },
 ): OperatorActionRecord {
   return {
     action_id: req.action_id,
@@ -332,6 +337,8 @@ function record(
     requested_by: req.requested_by,
     requested_at: req.requested_at,
     applied_at: at,
+    run_generation: effect.generation,
+    run_reopened: effect.reopened,
   };
 }
 

@@ -137,6 +137,7 @@ export function applyStageCompletion(run: WorkflowRunState, c: StageCompletion):
   if (st) {
     st.status = c.status;
     st.finished_at = c.at;
+    if (runGeneration(run) > 0) st.ended_generation = runGeneration(run);
   }
   for (const [k, n] of Object.entries(c.skippedByStage)) {
     const s = stages[Number(k) - 1];
@@ -185,6 +186,16 @@ export function runGeneration(run: Pick<WorkflowRunState, 'generation'>): number
 }
 
 /**
+ * The generation `stage`'s ending belongs to: the one it ended in when it has ended (a reopen
+ * since does not change what that ending was), else the run's.
+ */
+export function stageGeneration(run: WorkflowRunState, stage: number): number {
+  const st = run.stages[stage - 1];
+  const ended = st && (st.status === 'Completed' || st.status === 'Failed' || st.status === 'Cancelled');
+  return ended ? (st.ended_generation ?? 0) : runGeneration(run);
+}
+
+/**
  * StageCompleted of `stage` with the counters the run has now. A reopened run's endings (generation
  * n > 0) get their own id (`:g<n>`) and carry `generation`, so consumers that dedupe on event_id
  * see the second ending; for n = 0 the event is exactly what it always was. Used by
@@ -197,7 +208,7 @@ export function stageCompletedEvent(
   at: string,
 ): RsqloEvent {
   const st = run.stages[stage - 1];
-  const gen = runGeneration(run);
+  const gen = stageGeneration(run, stage);
   return {
     detailType: 'StageCompleted',
     detail: {
@@ -216,10 +227,13 @@ export function stageCompletedEvent(
  * Failed stage still stands) the event names the first Failed stage instead. Generation as in
  * stageCompletedEvent.
  */
-export function workflowFinishedEvent(run: WorkflowRunState, failedStage: number | null): RsqloEvent {
+export function workflowFinishedEvent(
+  run: WorkflowRunState,
+  failedStage: number | null,
+  gen = runGeneration(run),
+): RsqloEvent {
   const end = run.execution_end_ts ?? run.execution_start_ts;
   const status = run.execution_status === 'Running' ? 'Completed' : run.execution_status;
-  const gen = runGeneration(run);
   return {
     detailType: 'WorkflowFinished',
     detail: {

@@ -355,6 +355,28 @@ describe('starter: rerun', () => {
     expect(sim.problems()).toEqual([]);
   });
 
+  it('a duplicate after the run moved on re-derives the very outcome the first delivery sent', async () => {
+    // The re-sent event has the first one's id; its detail must be the same too (a consumer that
+    // does not dedupe by id would otherwise see two different versions of one action).
+    const sim = createSimulation({ definitions: [wf] });
+    sim.request({ workflow_id: 'ops', workflow_execution_id: 'r1' });
+    await sim.runUntilIdle();
+    const first = jobReq(sim, 'r1', '1.2', { reason: undefined });
+    await sim.services.starter.handleRerunRequested(first, 'e');
+    await sim.runUntilIdle();
+    const second = jobReq(sim, 'r1', '2.1', { reason: undefined });
+    await sim.services.starter.handleRerunRequested(second, 'e');
+    await sim.runUntilIdle();
+    expect(sim.run('r1')).toMatchObject({ execution_status: 'Completed', generation: 2 });
+    const sent = sim.eventsOf('JobRerunStarted', 'r1');
+    expect(sent.map((e) => e.generation)).toEqual([1, 2]);
+    // The first rerun again (the run is at generation 2 now): the same JobRerunStarted, generation 1.
+    expect((await sim.services.starter.handleRerunRequested(first, 'e2')).outcome).toBe('duplicate');
+    const resent = sim.ensured.filter((e) => e.event.detailType === 'JobRerunStarted').at(-1)?.event.detail;
+    expect(resent).toEqual(sent[0]);
+    expect(sim.problems()).toEqual([]);
+  });
+
   it('refuses a rerun while the run is Running, and of a job that never ran', async () => {
     const sim = createSimulation({ definitions: [wf] });
     sim.script('b.sh', { outcome: 'hang' });

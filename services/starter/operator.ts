@@ -310,11 +310,11 @@ export function createOperatorActions(deps: OperatorActionDeps) {
     const r = job.operator_actions?.find((a) => a.action_id === requestId);
     if (!r) return;
     const before: JobAuditRecord = { ...job, attempt: r.attempt ?? job.attempt };
-    // What the first delivery said: whether the run reopened (its generation moved) and to which.
-    const generation = run.generation ?? 0;
-    await events.ensurePublished([
-      jobOutcome(verb, run, before, r, { runContinues: verb === 'set_ok' && generation > 0, generation }),
-    ]);
+    // What the first delivery said, from its record: whether the run reopened and to which
+    // generation (a record older than those fields: the run's state now, the best guess left).
+    const generation = r.run_generation ?? run.generation ?? 0;
+    const runContinues = verb === 'set_ok' && (r.run_reopened ?? generation > 0);
+    await events.ensurePublished([jobOutcome(verb, run, before, r, { runContinues, generation })]);
     if (verb === 'bypass' && job.pool) await leavePool(run, before);
     await followUps(verb, run.workflow_execution_id, before);
   }

@@ -709,6 +709,15 @@ export function describeOperatorRepositoryContract(label: string, make: MakeOper
       );
       expect(again).toEqual({ r: 'conflict', ids: [] });
       expect(await mustRun(h, 'wf_a-1')).toEqual(after);
+
+      // The reopened stage ends again: that ending is generation 1's, kept on the stage, so a
+      // replay re-derives `StageCompleted:…:1:g1` from it whatever the run's generation is by then.
+      expect(after.stages[0]?.status).toBe('Running');
+      expect(await h.runs.completeStage(planStageCompletion(after, 1, 'Completed', at(101)), {})).toBe(true);
+      const ended = await mustRun(h, 'wf_a-1');
+      expect(ended.stages[0]).toMatchObject({ status: 'Completed', ended_generation: 1 });
+      expect(ended.stages[1]).toMatchObject({ status: 'Running' });
+      expect(ended.stages[1]?.ended_generation).toBeUndefined();
     });
 
     it('applyJobAction: a job not as planned (another attempt, status or a host) is a conflict; nothing changes', async () => {
