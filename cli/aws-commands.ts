@@ -29,31 +29,13 @@ import {
 import { parse, runParams, UsageError } from './command-kit.js';
 import { formatIssues, loadDefinition } from './definition.js';
 import { EXIT, type Io, progressSink, resultDocument } from './drive.js';
+import { AWS_ENABLED } from './help.js';
 import { command as suggest } from './invocation.js';
 import { statusText } from './read-commands.js';
 import { cutLines, exitFor, summary } from './run-report.js';
 import { runLine } from './runs.js';
 
 export type { AwsCliDeps } from './aws-stack.js';
-
-/** The commands that take --aws. */
-export const AWS_COMMANDS = [
-  'run',
-  'restart',
-  'kill',
-  'status',
-  'history',
-  'runs',
-  'logs',
-  'validate',
-  'definitions',
-  'set-ok',
-  'rerun',
-  'bypass',
-  'hold',
-  'free',
-  'pool',
-] as const;
 
 /** Whether a command line asks for the stack (`--aws` before any `--`). */
 export function wantsAws(argv: readonly string[]): boolean {
@@ -105,7 +87,7 @@ function dispatch(command: string, argv: string[], io: Io, deps: AwsCliDeps): Pr
       return poolAws(argv, io, deps);
     default:
       throw new UsageError(
-        `${command} does not take --aws (it works on a home: ${AWS_COMMANDS.join(', ')} do)`,
+        `${command} does not take --aws (it works on a home: ${AWS_ENABLED.join(', ')} do)`,
       );
   }
 }

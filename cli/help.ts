@@ -223,7 +223,10 @@ export const AWS_HELP =
   'stack rsqlo; region and credentials as the AWS CLI finds them): names come from the stack\n' +
   'outputs, requests go on its bus, runs are read from its audit tables and logs from CloudWatch.\n';
 
-/** The commands that take --aws, and the options it brings. */
+/**
+ * The commands that take --aws (cli/aws-commands.ts runs them; `serve --aws` is cli/serve.ts),
+ * and the options it brings.
+ */
 export const AWS_ENABLED = [
   'run',
   'restart',
@@ -233,6 +236,7 @@ export const AWS_ENABLED = [
   'runs',
   'logs',
   'validate',
+  'definitions',
   'serve',
   'set-ok',
   'rerun',
@@ -240,8 +244,12 @@ export const AWS_ENABLED = [
   'hold',
   'free',
   'pool',
-];
-for (const name of AWS_ENABLED) COMMANDS[name]?.options.push('--aws', '--stack', '--region', '--profile');
+] as const;
+for (const name of AWS_ENABLED) {
+  const options = COMMANDS[name]?.options;
+  for (const o of ['--aws', '--stack', '--region', '--profile'])
+    if (options && !options.includes(o)) options.push(o);
+}
 
 const EXITS =
   'Exit codes: 0 Completed; 1 Failed or cancelled; 2 usage or definition errors (nothing is written);\n' +
@@ -252,7 +260,7 @@ export function commandHelp(name: string, invoked: string): string | undefined {
   const c = COMMANDS[name];
   if (!c) return undefined;
   const usage = c.usage.replaceAll('rsqlo ', `${invoked} `);
-  return `Usage: ${usage}\n\n${c.about}\n${AWS_ENABLED.includes(name) ? AWS_HELP : ''}\n${EXITS}Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).\n`;
+  return `Usage: ${usage}\n\n${c.about}\n${(AWS_ENABLED as readonly string[]).includes(name) ? AWS_HELP : ''}\n${EXITS}Engine state lives in --home (default .rsqlo/, or $RSQLO_HOME).\n`;
 }
 
 /** Edit distance (insert, delete, substitute, swap neighbours), for "did you mean". */
