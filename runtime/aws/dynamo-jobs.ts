@@ -7,7 +7,8 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { JobAuditRecord } from '../../contracts/audit.js';
 import type { Clock, JobRepository, JobTransition } from '../../services/ports.js';
-import { JOB_SEQUENCE_ATTRIBUTE, jobFromItem, SPARSE_JOB_ATTRIBUTES } from './dynamo-items.js';
+import { Expr, jobExpectConditions, jobSetClauses, updateExpression } from './dynamo-expressions.js';
+import { JOB_SEQUENCE_ATTRIBUTE, jobFromItem } from './dynamo-items.js';
 import { conditionalUpdate, mapLimit, queryAll, retried } from './dynamo-operations.js';
 import type { EffectsSink } from './effects.js';
 import type { RetryOptions } from './retry.js';
@@ -26,16 +27,6 @@ export interface DynamoJobRepositoryDeps {
   /** Concurrent updates of skipPending (default 8). */
   concurrency?: number;
 }
-
-/** Attributes a transition may never set: the row's identity and its index keys. */
-const IMMUTABLE = new Set([
-  'workflow_execution_id',
-  'job_key',
-  'workflow_id',
-  'stage',
-  'job_no',
-  JOB_SEQUENCE_ATTRIBUTE,
-]);
 
 /** Largest job number jobSequence keeps apart from the next stage's jobs. */
 const MAX_JOB_NO = 999_999;
@@ -82,56 +73,18 @@ export function createDynamoJobRepository(deps: DynamoJobRepositoryDeps): JobRep
   }
 
   async function transition(t: JobTransition, fx?: Parameters<JobRepository['transition']>[1]) {
-    const names: Record<string, string> = { '#a': 'attempt', '#s': 'execution_status' };
-    const values: Record<string, unknown> = { ':expectAttempt': t.expect.attempt };
-    const sets: string[] = [];
-    const removes: string[] = [];
-    Object.entries(t.set).forEach(([attr, value], n) => {
-      if (value === undefined) return;
-      if (IMMUTABLE.has(attr)) throw new Error(`a job transition cannot set ${attr}`);
-      const nk = `#f${n}`;
-      names[nk] = attr;
-      // A null index key is stored as "absent" (DynamoDB refuses NULL-typed index keys).
-      if (value === null && (SPARSE_JOB_ATTRIBUTES as readonly string[]).includes(attr)) {
-        removes.push(nk);
-        return;
-      }
-      values[`:f${n}`] = value;
-      sets.push(`${nk} = :f${n}`);
-    });
-    const statuses = t.expect.statuses.map((s, n) => {
-      values[`:expect${n}`] = s;
-      return `:expect${n}`;
-    });
-    if (statuses.length === 0) return undefined;
-    let host = '';
-    if (t.expect.instanceId !== undefined) {
-      names['#i'] = 'instance_id';
-      // No host yet: the attribute is absent or NULL (rows are written with instance_id null).
-      if (t.expect.instanceId === null) {
-        values[':nullType'] = 'NULL';
-        host = ' AND (attribute_not_exists(#i) OR attribute_type(#i, :nullType))';
-      } else {
-        values[':expectHost'] = t.expect.instanceId;
-        host = ' AND #i = :expectHost';
-      }
-    }
-    if (sets.length === 0 && removes.length === 0) sets.push('#a = #a');
-    const update = [
-      sets.length ? `SET ${sets.join(', ')}` : '',
-      removes.length ? `REMOVE ${removes.join(', ')}` : '',
-    ]
-      .filter(Boolean)
-      .join(' ');
+    if (t.expect.statuses.length === 0) return undefined;
+    const e = new Expr();
+    const { sets, removes } = jobSetClauses(e, t.set, 'a job transition');
+    if (sets.length === 0 && removes.length === 0) sets.push(`${e.name('attempt')} = ${e.name('attempt')}`);
     const item = await conditionalUpdate(
       client,
       {
         TableName: tableName,
         Key: key(t.workflowExecutionId, t.jobKey),
-        UpdateExpression: update,
-        ConditionExpression: `attribute_exists(job_key) AND #a = :expectAttempt AND #s IN (${statuses.join(', ')})${host}`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        UpdateExpression: updateExpression(sets, removes),
+        ConditionExpression: jobExpectConditions(e, t.expect).join(' AND '),
+        ...e.input(),
       },
       `transition job ${t.workflowExecutionId}/${t.jobKey}`,
       retry,

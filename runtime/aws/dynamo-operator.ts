@@ -33,12 +33,12 @@ import {
   type OperatorActionRecord,
 } from '../../contracts/operator.js';
 import type { Effects, JobActionPlan, OperatorRepository, StageCounter } from '../../services/ports.js';
+import { Expr, jobExpectConditions, jobSetClauses, readRun, updateExpression } from './dynamo-expressions.js';
 import {
   ACTIVE_RUNS_ATTRIBUTE,
   HOLD_KEY_PREFIX,
   JOB_SEQUENCE_ATTRIBUTE,
   runFromItem,
-  SPARSE_JOB_ATTRIBUTES,
 } from './dynamo-items.js';
 import {
   batchGetAll,
@@ -48,7 +48,7 @@ import {
   retried,
   transactWrite,
 } from './dynamo-operations.js';
-import { Expr, RunWriteConflictError } from './dynamo-runs.js';
+import { RunWriteConflictError } from './dynamo-runs.js';
 import type { EffectsSink } from './effects.js';
 import type { RetryOptions } from './retry.js';
 import { JOBS_BY_SEQUENCE_INDEX, jobSequence } from './tables.js';
@@ -80,31 +80,11 @@ const COUNT_FIELDS: ReadonlySet<StageCounter> = new Set([
   'skipped',
 ]);
 
-/** The job attributes a plan may never set (identity and index keys). */
-const IMMUTABLE = new Set([
-  'workflow_execution_id',
-  'job_key',
-  'workflow_id',
-  'stage',
-  'job_no',
-  JOB_SEQUENCE_ATTRIBUTE,
-]);
-
 export function createDynamoOperatorRepository(deps: DynamoOperatorRepositoryDeps): OperatorRepository {
   const { client, tables, effects, retry } = deps;
   const runKey = (exec: string) => ({ workflow_execution_id: exec });
 
-  async function getRun(exec: string): Promise<WorkflowRunState | undefined> {
-    const out = await retried(
-      `read run ${exec}`,
-      () =>
-        client.send(
-          new GetCommand({ TableName: tables.workflowAudit, Key: runKey(exec), ConsistentRead: true }),
-        ),
-      retry,
-    );
-    return out.Item ? runFromItem(out.Item) : undefined;
-  }
+  const getRun = (exec: string) => readRun(client, tables.workflowAudit, exec, retry);
 
   async function getConfig(key: { workflow_id: string }, what: string) {
     const out = await retried(
@@ -201,22 +181,9 @@ export function createDynamoOperatorRepository(deps: DynamoOperatorRepositoryDep
 
   function jobUpdate(plan: JobActionPlan) {
     const e = new Expr();
-    const sets: string[] = [];
-    const removes: string[] = [];
-    for (const [attr, value] of Object.entries(plan.job.set)) {
-      if (value === undefined) continue;
-      if (IMMUTABLE.has(attr)) throw new Error(`a job action cannot set ${attr}`);
-      if (value === null && (SPARSE_JOB_ATTRIBUTES as readonly string[]).includes(attr))
-        removes.push(e.name(attr));
-      else sets.push(`${e.name(attr)} = ${e.value(value)}`);
-    }
+    const { sets, removes } = jobSetClauses(e, plan.job.set, 'a job action');
     const x = plan.job.expect;
-    const conditions = [
-      'attribute_exists(job_key)',
-      `${e.name('attempt')} = ${e.value(x.attempt)}`,
-      `${e.name('execution_status')} IN (${x.statuses.map((s) => e.value(s)).join(', ')})`,
-      `${e.name('counted')} = ${e.value(x.counted)}`,
-    ];
+    const conditions = [...jobExpectConditions(e, x), `${e.name('counted')} = ${e.value(x.counted)}`];
     // The job's action list as the plan read it (below the cap, its length says so): the same plan
     // twice, or two requests planned from the same read, apply once.
     const actions = plan.job.set.operator_actions;
@@ -233,19 +200,10 @@ export function createDynamoOperatorRepository(deps: DynamoOperatorRepositoryDep
     // bypassRefusal): once relabelled "bypassed: …" it is not again.
     if (x.statuses.includes('Skipped'))
       conditions.push(`begins_with(${e.name('skip_reason')}, ${e.value('not started: stage ')})`);
-    if (x.instanceId === null) {
-      const i = e.name('instance_id');
-      conditions.push(`(attribute_not_exists(${i}) OR attribute_type(${i}, ${e.value('NULL')}))`);
-    }
     return {
       TableName: tables.jobAudit,
       Key: { workflow_execution_id: plan.workflowExecutionId, job_key: plan.jobKey },
-      UpdateExpression: [
-        sets.length ? `SET ${sets.join(', ')}` : '',
-        removes.length ? `REMOVE ${removes.join(', ')}` : '',
-      ]
-        .filter(Boolean)
-        .join(' '),
+      UpdateExpression: updateExpression(sets, removes),
       ConditionExpression: conditions.join(' AND '),
       ...e.input(),
     };

@@ -32,7 +32,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { newerRequest } from '../../contracts/operator.js';
 import type { JobTransition, PoolHolder, PoolRepository, PoolState } from '../../services/ports.js';
-import { POOL_KEY_PREFIX, SPARSE_JOB_ATTRIBUTES } from './dynamo-items.js';
+import { Expr, jobExpectConditions, jobSetClauses, updateExpression } from './dynamo-expressions.js';
+import { POOL_KEY_PREFIX } from './dynamo-items.js';
 import { batchGetAll, conditionalUpdate, retried, transactWrite } from './dynamo-operations.js';
 import type { EffectsSink } from './effects.js';
 import type { RetryOptions } from './retry.js';
@@ -415,48 +416,18 @@ export function createDynamoPoolRepository(deps: DynamoPoolRepositoryDeps): Pool
  * this pool.
  */
 function jobUpdate(table: string, t: JobTransition, waitingFor: string): NonNullable<TransactItem['Update']> {
-  const names: Record<string, string> = { '#a': 'attempt', '#s': 'execution_status', '#wf': 'waiting_for' };
-  const values: Record<string, unknown> = { ':a': t.expect.attempt, ':wf': waitingFor };
-  const sets: string[] = [];
-  const removes: string[] = [];
-  values[':null'] = null;
-  sets.push('#wf = :null');
-  Object.entries(t.set).forEach(([attr, value], n) => {
-    if (value === undefined || attr === 'waiting_for') return;
-    const nk = `#f${n}`;
-    if (value === null && (SPARSE_JOB_ATTRIBUTES as readonly string[]).includes(attr)) {
-      names[nk] = attr;
-      removes.push(nk);
-      return;
-    }
-    names[nk] = attr;
-    values[`:f${n}`] = value;
-    sets.push(`${nk} = :f${n}`);
-  });
-  const statuses = t.expect.statuses.map((s, n) => {
-    values[`:st${n}`] = s;
-    return `:st${n}`;
-  });
-  if (statuses.length === 0) throw new Error('a grant needs the statuses the job may be in');
-  let host = '';
-  if (t.expect.instanceId !== undefined) {
-    names['#i'] = 'instance_id';
-    if (t.expect.instanceId === null) {
-      values[':nullType'] = 'NULL';
-      host = ' AND (attribute_not_exists(#i) OR attribute_type(#i, :nullType))';
-    } else {
-      values[':host'] = t.expect.instanceId;
-      host = ' AND #i = :host';
-    }
-  }
+  if (t.expect.statuses.length === 0) throw new Error('a grant needs the statuses the job may be in');
+  const e = new Expr();
+  const wf = e.name('waiting_for');
+  const { sets, removes } = jobSetClauses(e, { ...t.set, waiting_for: undefined }, 'a pool grant');
+  sets.unshift(`${wf} = ${e.value(null)}`);
   return {
     TableName: table,
     Key: { workflow_execution_id: t.workflowExecutionId, job_key: t.jobKey },
-    UpdateExpression: [`SET ${sets.join(', ')}`, removes.length ? `REMOVE ${removes.join(', ')}` : '']
-      .filter(Boolean)
-      .join(' '),
-    ConditionExpression: `attribute_exists(job_key) AND #a = :a AND #s IN (${statuses.join(', ')}) AND #wf = :wf${host}`,
-    ExpressionAttributeNames: names,
-    ExpressionAttributeValues: values,
+    UpdateExpression: updateExpression(sets, removes),
+    ConditionExpression: [...jobExpectConditions(e, t.expect), `${wf} = ${e.value(waitingFor)}`].join(
+      ' AND ',
+    ),
+    ...e.input(),
   };
 }

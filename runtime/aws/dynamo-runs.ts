@@ -38,6 +38,7 @@ import type {
   StageCompletion,
 } from '../../services/ports.js';
 import { applyStageCompletion, canLaunch } from '../../services/shared/progress.js';
+import { Expr, readRun } from './dynamo-expressions.js';
 import { ACTIVE_RUNS_ATTRIBUTE, HOLD_KEY_PREFIX, jobToItem, runFromItem, runToItem } from './dynamo-items.js';
 import {
   batchGetAll,
@@ -102,40 +103,6 @@ export class RunWriteConflictError extends Error {
 /** Attempts of a read-decide-write cycle that lost a race before giving up. */
 const MAX_DECISION_ATTEMPTS = 10;
 
-/** ExpressionAttributeNames/Values builder: placeholders stay unique and readable (also dynamo-operator.ts). */
-export class Expr {
-  readonly names: Record<string, string> = {};
-  readonly values: Record<string, unknown> = {};
-  private n = 0;
-
-  name(attr: string): string {
-    const key = `#${attr.replace(/[^A-Za-z0-9_]/g, '_')}`;
-    this.names[key] = attr;
-    return key;
-  }
-
-  value(v: unknown): string {
-    const key = `:v${this.n++}`;
-    this.values[key] = v;
-    return key;
-  }
-
-  /** `#stages[i].#field` */
-  stage(index: number, field: string): string {
-    return `${this.name('stages')}[${index}].${this.name(field)}`;
-  }
-
-  input(): {
-    ExpressionAttributeNames: Record<string, string>;
-    ExpressionAttributeValues?: Record<string, unknown>;
-  } {
-    return {
-      ExpressionAttributeNames: this.names,
-      ...(Object.keys(this.values).length > 0 ? { ExpressionAttributeValues: this.values } : {}),
-    };
-  }
-}
-
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /**
@@ -154,17 +121,7 @@ export function createDynamoRunRepository(deps: DynamoRunRepositoryDeps): Dynamo
   };
   const jobKeyOf = (exec: string, jobKey: string) => ({ workflow_execution_id: exec, job_key: jobKey });
 
-  async function getRun(exec: string): Promise<WorkflowRunState | undefined> {
-    const out = await retried(
-      `read run ${exec}`,
-      () =>
-        client.send(
-          new GetCommand({ TableName: tables.workflowAudit, Key: runKey(exec), ConsistentRead: true }),
-        ),
-      retry,
-    );
-    return out.Item ? runFromItem(out.Item) : undefined;
-  }
+  const getRun = (exec: string) => readRun(client, tables.workflowAudit, exec, retry);
 
   async function activeSlots(workflowId: string): Promise<{ exists: boolean; active: string[] }> {
     const out = await retried(
