@@ -33,6 +33,7 @@ import {
   type OperatorActionRecord,
 } from '../../contracts/operator.js';
 import type { Effects, JobActionPlan, OperatorRepository, StageCounter } from '../../services/ports.js';
+import { workflowHeldRunIds } from '../../services/shared/operator-plan.js';
 import { Expr, jobExpectConditions, jobSetClauses, readRun, updateExpression } from './dynamo-expressions.js';
 import {
   ACTIVE_RUNS_ATTRIBUTE,
@@ -428,20 +429,7 @@ export function createDynamoOperatorRepository(deps: DynamoOperatorRepositoryDep
       `read the active runs of ${workflowId}`,
       { consistentRead: true, retry },
     );
-    return items
-      .map(runFromItem)
-      .filter(
-        (r) =>
-          r.execution_status === 'Running' &&
-          r.hold_state?.held === true &&
-          r.hold_state.scope === 'workflow',
-      )
-      .sort(
-        (a, b) =>
-          a.execution_start_ts.localeCompare(b.execution_start_ts) ||
-          a.workflow_execution_id.localeCompare(b.workflow_execution_id),
-      )
-      .map((r) => r.workflow_execution_id);
+    return workflowHeldRunIds(items.map(runFromItem));
   }
 
   return { applyJobAction, reviveSkipped, setRunHold, getWorkflowHold, setWorkflowHold, heldRuns };

@@ -261,6 +261,25 @@ export function planBypass(
 }
 
 /**
+ * OperatorRepository.heldRuns over rows a store read: the Running runs held by their workflow's
+ * hold (scope `workflow`), oldest start first, ties by execution id — the order a free releases
+ * them in (SQLite says the same in SQL: ORDER BY start_ts, id).
+ */
+export function workflowHeldRunIds(runs: Iterable<WorkflowRunState>): string[] {
+  return [...runs]
+    .filter(
+      (r) =>
+        r.execution_status === 'Running' && r.hold_state?.held === true && r.hold_state.scope === 'workflow',
+    )
+    .sort(
+      (a, b) =>
+        a.execution_start_ts.localeCompare(b.execution_start_ts) ||
+        a.workflow_execution_id.localeCompare(b.workflow_execution_id),
+    )
+    .map((r) => r.workflow_execution_id);
+}
+
+/**
  * The run as the plan's write leaves it. Applying a plan whose record the run already carries
  * changes nothing (a duplicate write is a no-op).
  */

@@ -9,7 +9,7 @@
 import type { JobAuditRecord, WorkflowRunState } from '../../contracts/audit.js';
 import { type HoldState, MAX_RUN_OPERATOR_ACTIONS, newerRequest } from '../../contracts/operator.js';
 import type { Effects, JobActionPlan, OperatorRepository } from '../ports.js';
-import { applyJobAction, applyJobActionToJob } from '../shared/operator-plan.js';
+import { applyJobAction, applyJobActionToJob, workflowHeldRunIds } from '../shared/operator-plan.js';
 
 /** Store methods of this port (fault injection names them like the store's own). */
 export type OperatorStoreMethod = 'applyJobAction' | 'reviveSkipped' | 'setRunHold' | 'setWorkflowHold';
@@ -108,20 +108,7 @@ export function inMemoryOperator(s: OperatorStoreInternals): OperatorRepository 
 
     heldRuns: async (workflowId) => {
       s.count('operator.heldRuns');
-      return [...s.allRuns()]
-        .filter(
-          (r) =>
-            r.workflow_id === workflowId &&
-            r.execution_status === 'Running' &&
-            r.hold_state?.held === true &&
-            r.hold_state.scope === 'workflow',
-        )
-        .sort(
-          (a, b) =>
-            a.execution_start_ts.localeCompare(b.execution_start_ts) ||
-            a.workflow_execution_id.localeCompare(b.workflow_execution_id),
-        )
-        .map((r) => r.workflow_execution_id);
+      return workflowHeldRunIds([...s.allRuns()].filter((r) => r.workflow_id === workflowId));
     },
   };
 }
