@@ -280,13 +280,7 @@ export function createRunViewHandler(deps: RunViewDeps): RunViewHandler {
       job_key: parts[4],
       attempt: Number(parts[6]),
     });
-    if (!ref.success)
-      throw new HttpError(
-        400,
-        toContractIssues(ref.error)
-          .map((i) => `${i.path}: ${i.message}`)
-          .join('; '),
-      );
+    if (!ref.success) throw invalid(ref.error);
     const detail = await deps.source.getRun(ref.data.workflow_execution_id);
     const job = detail?.jobs.find((j) => j.job_key === ref.data.job_key);
     if (!job?.attempts.some((a) => a.attempt === ref.data.attempt))
@@ -503,14 +497,18 @@ function parseQuery(url: URL): RunListQuery {
     raw[k === 'workflow' ? 'workflow_id' : k] = v;
   }
   const r = RunListQuery.safeParse(raw);
-  if (!r.success)
-    throw new HttpError(
-      400,
-      toContractIssues(r.error)
-        .map((i) => `${i.path}: ${i.message}`)
-        .join('; '),
-    );
+  if (!r.success) throw invalid(r.error);
   return r.data;
+}
+
+/** A 400 that names each problem of a request that failed its contract ("path: message; …"). */
+function invalid(error: z.ZodError): HttpError {
+  return new HttpError(
+    400,
+    toContractIssues(error)
+      .map((i) => `${i.path}: ${i.message}`)
+      .join('; '),
+  );
 }
 
 /** An action's JSON body checked against its schema (an empty body is `{}`); 400 names the problem. */
@@ -524,13 +522,7 @@ function parseBody<T>(schema: z.ZodType<T>, text: string): T {
     }
   }
   const r = schema.safeParse(value);
-  if (!r.success)
-    throw new HttpError(
-      400,
-      toContractIssues(r.error)
-        .map((i) => `${i.path}: ${i.message}`)
-        .join('; '),
-    );
+  if (!r.success) throw invalid(r.error);
   return r.data;
 }
 
