@@ -70,18 +70,7 @@ describe('aggregator: pool slots released once per attempt', () => {
 
   it('a job cancelled before it ever asked for a slot frees nothing and publishes nothing', async () => {
     const sim = createSimulation({ definitions: [WF], defaultDurationSeconds: 1 });
-    await sim.services.starter.handleRequested(
-      { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
-      'e1',
-    );
-    await sim.services.planner.handleStageReady({
-      version: 1,
-      event_id: 'StageReady:r1:1:start',
-      occurred_at: '2024-01-01T00:00:00.000Z',
-      workflow_id: 'wf',
-      workflow_execution_id: 'r1',
-      stage: 1,
-    });
+    await sim.startAndPlan('wf', 'r1');
     // Cancelled while Queued, before the dispatcher saw its message.
     const cancelled = await sim.store.jobs().transition({
       workflowExecutionId: 'r1',

@@ -23,18 +23,7 @@ function message(jobKey: string, exec = 'r1', workflowId = 'wf'): JobMessage {
 /** Run r1 of WF started and all three jobs claimed (Queued); nothing delivered yet. */
 async function queued(defs = [WF], workflowId = 'wf'): Promise<Simulation> {
   const sim = createSimulation({ definitions: defs });
-  await sim.services.starter.handleRequested(
-    { version: 1, workflow_id: workflowId, workflow_execution_id: 'r1' },
-    'e1',
-  );
-  await sim.services.planner.handleStageReady({
-    version: 1,
-    event_id: 'StageReady:r1:1:start',
-    occurred_at: '2024-01-01T00:00:00.000Z',
-    workflow_id: workflowId,
-    workflow_execution_id: 'r1',
-    stage: 1,
-  });
+  await sim.startAndPlan(workflowId, 'r1');
   return sim;
 }
 

@@ -39,18 +39,7 @@ function message(jobKey = '1.1', attempt = 1, exec = 'r1'): JobMessage {
 /** A run whose first job was claimed (Queued) and nothing delivered yet. */
 async function queuedRun(): Promise<Simulation> {
   const sim = createSimulation({ definitions: [WF] });
-  await sim.services.starter.handleRequested(
-    { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
-    'e1',
-  );
-  const planned = await sim.services.planner.handleStageReady({
-    version: 1,
-    event_id: 'StageReady:r1:1:start',
-    occurred_at: '2024-01-01T00:00:00.000Z',
-    workflow_id: 'wf',
-    workflow_execution_id: 'r1',
-    stage: 1,
-  });
+  const planned = await sim.startAndPlan('wf', 'r1');
   expect(planned.queued).toEqual(['1.1']);
   return sim;
 }

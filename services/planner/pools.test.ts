@@ -14,18 +14,7 @@ const WF = workflow('wf', [{ ...parallel(['a.sh', 'b.sh', 'c.sh', 'd.sh']), pool
 /** r1 started; 1.1 holds the one slot, 1.2–1.4 wait in that order. Nothing else delivered. */
 async function waiting(): Promise<Simulation> {
   const sim = createSimulation({ definitions: [WF] });
-  await sim.services.starter.handleRequested(
-    { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
-    'e1',
-  );
-  await sim.services.planner.handleStageReady({
-    version: 1,
-    event_id: 'StageReady:r1:1:start',
-    occurred_at: '2024-01-01T00:00:00.000Z',
-    workflow_id: 'wf',
-    workflow_execution_id: 'r1',
-    stage: 1,
-  });
+  await sim.startAndPlan('wf', 'r1');
   for (const [i, key] of ['1.1', '1.2', '1.3', '1.4'].entries()) {
     sim.clock.set(Date.parse('2024-01-01T00:00:00.000Z') + i * 1000);
     await sim.services.dispatcher.handleMessage({

@@ -537,18 +537,7 @@ describe('starter: cancel', () => {
   it('looks again at a job the dispatcher took while the cancel ran, and never leaves it Dispatched', async () => {
     const sim = createSimulation({ definitions: [wf] });
     sim.script('a.sh', { outcome: 'hang' });
-    await sim.services.starter.handleRequested(
-      { version: 1, workflow_id: 'wf', workflow_execution_id: 'r1' },
-      'e1',
-    );
-    await sim.services.planner.handleStageReady({
-      version: 1,
-      event_id: 'StageReady:r1:1:start',
-      occurred_at: '2024-01-01T00:00:00.000Z',
-      workflow_id: 'wf',
-      workflow_execution_id: 'r1',
-      stage: 1,
-    });
+    await sim.startAndPlan('wf', 'r1');
     expect(sim.job('r1', '1.1')?.execution_status).toBe('Queued');
     // The interleaving: the cancel read 1.1 as Queued; before its conditional write lands, the
     // dispatcher moves 1.1 to Dispatched (its wrapper started). The write fails.

@@ -183,6 +183,29 @@ export class Simulation {
     });
   }
 
+  /**
+   * Starts run `exec` of `workflowId` (the starter) and plans its first stage (the planner), calling
+   * the services directly and delivering nothing else: the stage's jobs are claimed (Queued), their
+   * messages wait in the queue. What the service tests of a single step start from.
+   */
+  async startAndPlan(
+    workflowId: string,
+    exec: string,
+  ): Promise<Awaited<ReturnType<PlannerService['handleStageReady']>>> {
+    await this.services.starter.handleRequested(
+      { version: EVENT_VERSION, workflow_id: workflowId, workflow_execution_id: exec },
+      'e1',
+    );
+    return this.services.planner.handleStageReady({
+      version: EVENT_VERSION,
+      event_id: `StageReady:${exec}:1:start`,
+      occurred_at: '2024-01-01T00:00:00.000Z',
+      workflow_id: workflowId,
+      workflow_execution_id: exec,
+      stage: 1,
+    });
+  }
+
   /** Publishes a WorkflowCancelRequested on the bus; returns its envelope id. */
   cancel(detail: Omit<WorkflowCancelRequested, 'version'> & { version?: number }): string {
     return this.publishEnvelope({
