@@ -17,6 +17,7 @@ import {
   planSetOk,
 } from '../../services/shared/operator-plan.js';
 import { parallel, sequential, workflow } from '../../services/testing/fixtures.js';
+import { holdAction } from '../../services/testing/operator-ports-contract.js';
 import { useDynamoClients } from '../../test/support/dynamodb-clients.js';
 import { createTestTables, dynamoLocal, testRepositories } from '../../test/support/dynamodb-local.js';
 import { readStoredConfig } from './definition-update.js';
@@ -52,17 +53,7 @@ const hold = (held: boolean, at: string, id: string, scope: 'run' | 'workflow' =
   request_id: id,
 });
 
-const holdRecord = (h: HoldState): OperatorActionRecord => ({
-  action_id: h.request_id,
-  action: h.held ? 'hold' : 'free',
-  job_key: null,
-  attempt: null,
-  previous_status: null,
-  reason: h.reason,
-  requested_by: h.requested_by,
-  requested_at: h.requested_at,
-  applied_at: '2024-01-01T02:00:00.000Z',
-});
+const holdRecord = (h: HoldState): OperatorActionRecord => holdAction(h, '2024-01-01T02:00:00.000Z');
 
 const fx = (n: string): Effects => ({
   events: [{ detailType: 'JobSetOk', detail: { n } } as unknown as NonNullable<Effects['events']>[number]],

@@ -21,6 +21,10 @@ import { createSimulation, type Simulation } from '../testing/in-memory.js';
 import { createStarterService } from './service.js';
 
 const wf = workflow('ops', [sequential(['a.sh', 'b.sh']), sequential(['c.sh'])]);
+/** One parallel stage of three, two at a time. */
+const WIDE = workflow('ops', [
+  { execution_flag: 'y', execution_type: 'parallel', max_concurrency: 2, scripts: ['p.sh', 'q.sh', 'r.sh'] },
+]);
 const WHO = 'user:alice';
 
 let seq = 0;
@@ -219,15 +223,7 @@ describe('starter: set OK', () => {
 
 describe('starter: set OK and rerun in a run still Running, or in the stage a run failed in', () => {
   it('set OK of the job that doomed a parallel stage lets the stage launch again', async () => {
-    const wide = workflow('ops', [
-      {
-        execution_flag: 'y',
-        execution_type: 'parallel',
-        max_concurrency: 2,
-        scripts: ['p.sh', 'q.sh', 'r.sh'],
-      },
-    ]);
-    const sim = createSimulation({ definitions: [wide] });
+    const sim = createSimulation({ definitions: [WIDE] });
     sim.script('p.sh', { outcome: 'fail', durationSeconds: 1 });
     sim.script('q.sh', { outcome: 'hang' });
     sim.request({ workflow_id: 'ops', workflow_execution_id: 'r1' });
@@ -662,15 +658,7 @@ describe('starter: hold and free', () => {
 
 describe('planner: RunFreed', () => {
   it('wakes the jobs parked while the run was held, with their message, and plans the stage', async () => {
-    const wide = workflow('ops', [
-      {
-        execution_flag: 'y',
-        execution_type: 'parallel',
-        max_concurrency: 2,
-        scripts: ['p.sh', 'q.sh', 'r.sh'],
-      },
-    ]);
-    const sim = createSimulation({ definitions: [wide] });
+    const sim = createSimulation({ definitions: [WIDE] });
     sim.script('p.sh', { outcome: 'hang' });
     // What the dispatcher does with a held run's Queued job (h21pools): parks it and acks its
     // message. Here the message of 1.2 is taken away as the claim commits, and the job parked below.

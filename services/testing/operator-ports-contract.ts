@@ -392,7 +392,8 @@ function hold(held: boolean, scope: 'run' | 'workflow', requestId: string, s: nu
   };
 }
 
-function holdAction(h: HoldState): OperatorActionRecord {
+/** The run's audit record of a hold or free (what the starter writes with setRunHold). */
+export function holdAction(h: HoldState, appliedAt = at(200)): OperatorActionRecord {
   return {
     action_id: h.request_id,
     action: h.held ? 'hold' : 'free',
@@ -402,7 +403,7 @@ function holdAction(h: HoldState): OperatorActionRecord {
     reason: h.reason,
     requested_by: h.requested_by,
     requested_at: h.requested_at,
-    applied_at: at(200),
+    applied_at: appliedAt,
   };
 }
 
