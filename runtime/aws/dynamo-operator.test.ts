@@ -132,6 +132,21 @@ function failedRun(exec: string, at = T0): { run: WorkflowAuditRecord; jobs: Job
 describe.skipIf(!ddb.endpoint)('OperatorRepository on DynamoDB Local', () => {
   const dynamo = useDynamoClients(ddb.endpoint as string);
 
+  /** Run r1 of WF created and both jobs of stage 1 claimed (Queued), as the planner leaves it. */
+  async function claimedStage1(s: Awaited<ReturnType<typeof setup>>) {
+    const p = planned(WF, 'r1');
+    await s.runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});
+    const run = (await s.runs.getRun('r1')) as WorkflowRunState;
+    const jobs = [
+      { jobKey: '1.1', attempt: 1 },
+      { jobKey: '1.2', attempt: 1 },
+    ];
+    return s.runs.claimJobs(
+      { workflowExecutionId: 'r1', stage: 1, expectedCursor: 0, newCursor: 2, jobs, at: T0, run },
+      {},
+    );
+  }
+
   async function setup() {
     const tables = await createTestTables(dynamo().dynamodb);
     const applied: Effects[] = [];
@@ -245,27 +260,8 @@ describe.skipIf(!ddb.endpoint)('OperatorRepository on DynamoDB Local', () => {
 
   it('set-ok on a Running run keeps a count that lands between the plan and the write (increments)', async () => {
     const s = await setup();
-    const p = planned(WF, 'r1');
-    await s.runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});
     // 1.1 Failed and counted; 1.2 still running.
-    const claimRun = (await s.runs.getRun('r1')) as WorkflowRunState;
-    expect(
-      await s.runs.claimJobs(
-        {
-          workflowExecutionId: 'r1',
-          stage: 1,
-          expectedCursor: 0,
-          newCursor: 2,
-          jobs: [
-            { jobKey: '1.1', attempt: 1 },
-            { jobKey: '1.2', attempt: 1 },
-          ],
-          at: T0,
-          run: claimRun,
-        },
-        {},
-      ),
-    ).toBe('claimed');
+    expect(await claimedStage1(s)).toBe('claimed');
     const end = (key: string, status: 'Failed' | 'Completed') =>
       s.jobs.transition({
         workflowExecutionId: 'r1',
@@ -366,24 +362,7 @@ describe.skipIf(!ddb.endpoint)('OperatorRepository on DynamoDB Local', () => {
 
   it("bypass of a Queued job loses to the dispatcher's claim (a host named) and wins before it", async () => {
     const s = await setup();
-    const p = planned(WF, 'r1');
-    await s.runs.createRun(p.run, p.jobs, { maxActiveRuns: 1 }, {});
-    const run0 = (await s.runs.getRun('r1')) as WorkflowRunState;
-    await s.runs.claimJobs(
-      {
-        workflowExecutionId: 'r1',
-        stage: 1,
-        expectedCursor: 0,
-        newCursor: 2,
-        jobs: [
-          { jobKey: '1.1', attempt: 1 },
-          { jobKey: '1.2', attempt: 1 },
-        ],
-        at: T0,
-        run: run0,
-      },
-      {},
-    );
+    expect(await claimedStage1(s)).toBe('claimed');
     const read = await s.state('r1');
     const j1 = read.jobs.find((j) => j.job_key === '1.1') as JobAuditRecord;
     const j2 = read.jobs.find((j) => j.job_key === '1.2') as JobAuditRecord;
